@@ -1,0 +1,95 @@
+import { createServer, type Server } from "node:http";
+import { connect, type Socket } from "node:net";
+import { type RawData, WebSocket, WebSocketServer } from "ws";
+
+/**
+ * The WebSocket-to-TCP bridge that lets the Neon serverless driver (which speaks the Postgres
+ * protocol over WebSockets, as Neon's own proxy does) reach a plain local Postgres.
+ * It forwards to one configured address only, so it is never an open relay.
+ */
+export interface DbProxy {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Postgres' Terminate message: 'X' and a length of 4. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export function startDbProxy(options: {
+  target: { host: string; port: number };
+  port?: number;
+  host?: string;
+}): Promise<DbProxy> {
+  const allowed = `${options.target.host}:${options.target.port}`;
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(426, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "websocket upgrade required" }));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  const sockets = new Set<Socket>();
+
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://proxy");
+    const address = url.searchParams.get("address");
+    if (url.pathname !== "/v1" || address !== allowed) {
+      socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => bridge(ws));
+  });
+
+  function bridge(ws: WebSocket): void {
+    const tcp = connect({ host: options.target.host, port: options.target.port });
+    sockets.add(tcp);
+    tcp.setNoDelay(true);
+    const pending: Buffer[] = [];
+    let open = false;
+    tcp.on("connect", () => {
+      open = true;
+      for (const chunk of pending.splice(0)) tcp.write(chunk);
+    });
+    tcp.on("data", (chunk) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(chunk);
+    });
+    tcp.on("close", () => {
+      sockets.delete(tcp);
+      if (ws.readyState === WebSocket.OPEN) ws.close();
+    });
+    tcp.on("error", () => ws.terminate());
+    ws.on("message", (data) => {
+      const chunk = toBuffer(data);
+      if (open) tcp.write(chunk);
+      else pending.push(chunk);
+      // The client is done with the session: close our side too instead of waiting for it.
+      if (chunk.length >= TERMINATE.length && chunk.subarray(-TERMINATE.length).equals(TERMINATE)) {
+        tcp.end();
+      }
+    });
+    ws.on("close", () => tcp.end());
+    ws.on("error", () => tcp.destroy());
+  }
+
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {
+      const addr = server.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            for (const client of wss.clients) client.terminate();
+            wss.close();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

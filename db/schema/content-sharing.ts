@@ -1,0 +1,32 @@
+import { sql } from "drizzle-orm";
+import { check, index, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { createdAt, id } from "./columns";
+import { tenants } from "./tenants";
+import { users } from "./users";
+
+export const CONTENT_TYPES = ["posts", "events"] as const;
+export type ContentType = (typeof CONTENT_TYPES)[number];
+
+/** A post or event of one community shared into another. */
+export const contentSharing = pgTable(
+  "content_sharing",
+  {
+    id: id(),
+    contentType: text("content_type").$type<ContentType>().notNull(),
+    contentId: uuid("content_id").notNull(),
+    sourceTenantId: uuid("source_tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    targetTenantId: uuid("target_tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    sharedBy: uuid("shared_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("idx_content_sharing_composite").on(t.contentType, t.contentId, t.sourceTenantId),
+    uniqueIndex("content_sharing_once").on(t.contentType, t.contentId, t.targetTenantId),
+    check("content_sharing_type", sql`content_type IN ('posts', 'events')`),
+    check("content_sharing_other_tenant", sql`source_tenant_id <> target_tenant_id`),
+  ],
+);

@@ -1,0 +1,29 @@
+import { index, jsonb, pgTable, text, uniqueIndex, uuid, boolean } from "drizzle-orm/pg-core";
+import { createdAt, emptyObject, id } from "./columns";
+import { tenants } from "./tenants";
+import { users } from "./users";
+
+export const notifications = pgTable(
+  "notifications",
+  {
+    id: id(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    type: text("type").notNull(),
+    title: text("title").notNull(),
+    message: text("message").notNull(),
+    data: jsonb("data").$type<Record<string, unknown>>().notNull().default(emptyObject),
+    isRead: boolean("is_read").notNull().default(false),
+    createdAt: createdAt(),
+    jobId: uuid("job_id").notNull(),
+  },
+  (t) => [
+    // One job fans out to several recipients; a redelivered job must not notify anyone twice.
+    uniqueIndex("notifications_job_recipient_key").on(t.jobId, t.userId),
+    index("idx_notifications_inbox").on(t.userId, t.createdAt.desc().nullsFirst()),
+  ],
+);

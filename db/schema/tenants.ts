@@ -1,0 +1,36 @@
+import { sql } from "drizzle-orm";
+import { boolean, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { emptyObject, id, timestamps } from "./columns";
+
+/** A DNS label: what a tenant slug must be to work as a subdomain. */
+export const SLUG_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+
+export const tenants = pgTable(
+  "tenants",
+  {
+    id: id(),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    logoUrl: text("logo_url"),
+    primaryColor: text("primary_color"),
+    secondaryColor: text("secondary_color"),
+    domain: text("domain"),
+    settings: jsonb("settings").$type<Record<string, unknown>>().notNull().default(emptyObject),
+    isActive: boolean("is_active").notNull().default(true),
+    ...timestamps(),
+  },
+  (t) => [
+    uniqueIndex("tenants_slug_key").on(t.slug),
+    uniqueIndex("tenants_domain_key").on(t.domain),
+    // Named by the original design; the partial index keeps hot-path lookups of active tenants small.
+    index("idx_tenants_active").on(t.slug).where(sql`is_active = true`),
+    index("idx_tenants_domain").on(t.domain).where(sql`domain IS NOT NULL`),
+    check("tenants_slug_format", sql.raw(`slug ~ '${SLUG_PATTERN}'`)),
+    // Host lookups compare lower-case hosts with an equality index, so the column must be lower-case.
+    check("tenants_domain_lowercase", sql`domain = lower(domain)`),
+    check("tenants_name_not_blank", sql`length(btrim(name)) > 0`),
+  ],
+);
+
+export type Tenant = typeof tenants.$inferSelect;
+export type NewTenant = typeof tenants.$inferInsert;

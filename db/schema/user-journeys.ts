@@ -1,0 +1,36 @@
+import { sql } from "drizzle-orm";
+import { boolean, check, date, index, jsonb, pgTable, text, uuid } from "drizzle-orm/pg-core";
+import { id, timestamps } from "./columns";
+import { tenants } from "./tenants";
+import { users } from "./users";
+
+export const JOURNEY_STATUSES = ["planning", "active", "completed", "cancelled"] as const;
+export type JourneyStatus = (typeof JOURNEY_STATUSES)[number];
+
+export const userJourneys = pgTable(
+  "user_journeys",
+  {
+    id: id(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id").references(() => tenants.id, { onDelete: "set null" }),
+    title: text("title").notNull(),
+    description: text("description"),
+    status: text("status").$type<JourneyStatus>().notNull().default("planning"),
+    locations: jsonb("locations").$type<unknown[]>().notNull().default(sql`'[]'::jsonb`),
+    startDate: date("start_date", { mode: "string" }),
+    endDate: date("end_date", { mode: "string" }),
+    isPublic: boolean("is_public").notNull().default(false),
+    ...timestamps(),
+  },
+  (t) => [
+    index("idx_user_journeys_user").on(t.userId),
+    index("idx_user_journeys_status").on(t.status),
+    index("idx_user_journeys_locations").using("gin", t.locations),
+    index("idx_user_journeys_date_range").on(t.startDate, t.endDate),
+    index("idx_user_journeys_public").on(t.isPublic).where(sql`is_public = true`),
+    check("user_journeys_status", sql`status IN ('planning', 'active', 'completed', 'cancelled')`),
+    check("user_journeys_dates", sql`end_date IS NULL OR start_date IS NULL OR end_date >= start_date`),
+  ],
+);
