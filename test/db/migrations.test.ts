@@ -1,0 +1,100 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateDatabase } from "../../db/local/migrate";
+import { useTestDatabase, type TestDb } from "../setup/node-db";
+
+let db: TestDb;
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+
+/** Every index the original design names; ours must exist under the same names. */
+const ORIGINAL_INDEXES = [
+  "idx_tenant_users_composite",
+  "idx_content_sharing_composite",
+  "idx_user_journeys_status",
+  "idx_journey_activities_datetime",
+  "idx_tenant_users_interests_gin",
+  "idx_tenant_users_notification_prefs",
+  "idx_user_journeys_locations",
+  "idx_user_view_preferences_selected_tenant_ids",
+  "idx_tenants_active",
+  "idx_tenants_domain",
+  "idx_journey_activities_date_range",
+  "idx_user_journeys_date_range",
+  "idx_user_journeys_public",
+  "idx_mv_user_communities_user_tenant",
+];
+
+describe("migrations", () => {
+  it("apply to an empty database, and running them again is a no-op", async () => {
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    const name = `${db.name}_empty`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = db.url.replace(/\/[^/]+$/, `/${name}`);
+    try {
+      await migrateDatabase(url);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const count = async () =>
+        (await client.query("SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations")).rows[0].n;
+      const objects = async () =>
+        (await client.query("SELECT count(*)::int AS n FROM pg_class WHERE relnamespace::regnamespace::text IN ('public','private')")).rows[0].n;
+      const [migrations, relations] = [await count(), await objects()];
+      expect(migrations).toBeGreaterThanOrEqual(2);
+      await migrateDatabase(url);
+      expect(await count()).toBe(migrations);
+      expect(await objects()).toBe(relations);
+      await client.end();
+    } finally {
+      const cleanup = new pg.Client({ connectionString: db.url });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleanup.end();
+    }
+  });
+
+  it("create every index the original design names, under the same name", async () => {
+    const { rows } = await db.client.query<{ indexname: string }>(
+      "SELECT indexname FROM pg_indexes WHERE schemaname IN ('public', 'private')",
+    );
+    const names = new Set(rows.map((r) => r.indexname));
+    for (const index of ORIGINAL_INDEXES) expect(names, index).toContain(index);
+  });
+
+  it("create the per-tenant keyset indexes the feed walks", async () => {
+    const { rows } = await db.client.query<{ indexdef: string; indexname: string }>(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('idx_posts_tenant_feed', 'idx_events_tenant_upcoming', 'idx_tenant_users_user') ORDER BY 1",
+    );
+    expect(rows.map((r) => r.indexdef)).toEqual([
+      expect.stringMatching(/\(tenant_id, start_date, id\) WHERE \(deleted_at IS NULL\)/),
+      expect.stringMatching(/\(tenant_id, created_at DESC, id DESC\) WHERE \(deleted_at IS NULL\)/),
+      expect.stringMatching(/\(user_id\)/),
+    ]);
+  });
+
+  it("refuse what users would not expect: bad slugs, upper-case domains, reversed dates", async () => {
+    const fails = (text: string) => expect(db.client.query(text)).rejects.toMatchObject({ code: "23514" });
+    await fails("INSERT INTO tenants (slug, name) VALUES ('Not A Slug', 'x')");
+    await fails("INSERT INTO tenants (slug, name) VALUES ('-bad', 'x')");
+    await fails("INSERT INTO tenants (slug, name, domain) VALUES ('okslug', 'x', 'Community.Example.com')");
+    await db.client.query("INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-4000-8000-0000000000f1', 'datecheck', 'x')");
+    await fails(
+      "INSERT INTO events (tenant_id, title, start_date, end_date) VALUES ('00000000-0000-4000-8000-0000000000f1', 't', now(), now() - interval '1 day')",
+    );
+  });
+
+  it("stamp updated_at on update unless the statement sets it", async () => {
+    await db.client.query("INSERT INTO tenants (id, slug, name, updated_at) VALUES ('00000000-0000-4000-8000-0000000000f2', 'stamp', 'x', '2020-01-01')");
+    await db.client.query("UPDATE tenants SET name = 'y' WHERE slug = 'stamp'");
+    const touched = await db.client.query("SELECT updated_at > '2021-01-01' AS fresh FROM tenants WHERE slug = 'stamp'");
+    expect(touched.rows[0].fresh).toBe(true);
+    await db.client.query("UPDATE tenants SET name = 'z', updated_at = '2022-02-02T00:00:00Z' WHERE slug = 'stamp'");
+    const kept = await db.client.query("SELECT updated_at = '2022-02-02T00:00:00Z' AS kept FROM tenants WHERE slug = 'stamp'");
+    expect(kept.rows[0].kept).toBe(true);
+  });
+});
+
+afterAll(() => undefined);

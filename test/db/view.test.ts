@@ -1,0 +1,69 @@
+import pg from "pg";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type TestDb, useTestDatabase } from "../setup/node-db";
+
+let db: TestDb;
+beforeAll(async () => {
+  db = await useTestDatabase();
+  // Three tenants (one inactive), 30 users, memberships of varied size, recent and old posts.
+  await db.client.query(`
+    INSERT INTO tenants (id, slug, name, is_active)
+    SELECT ('00000000-0000-4000-8000-0000000000' || lpad(g::text, 2, '0'))::uuid, 't' || g, 'Tenant ' || g, g <> 3
+    FROM generate_series(1, 3) g;
+    INSERT INTO users (id, email)
+    SELECT ('00000000-0000-4000-9000-0000000000' || lpad(g::text, 2, '0'))::uuid, 'u' || g || '@example.com'
+    FROM generate_series(1, 30) g;
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin)
+    SELECT t.id, u.id, CASE WHEN u.email LIKE 'u1@%' THEN 'admin' ELSE 'member' END, u.email LIKE 'u1@%'
+    FROM tenants t JOIN users u ON (hashtext(t.slug || u.email) % 3) <> 0 OR u.email = 'u1@example.com';
+    INSERT INTO posts (tenant_id, user_id, content, created_at, deleted_at)
+    SELECT tu.tenant_id, tu.user_id, 'p', now() - (g || ' days')::interval, CASE WHEN g = 7 THEN now() END
+    FROM tenant_users tu, generate_series(1, 60, 3) g;
+  `);
+});
+
+const directAggregate = `
+  SELECT tu.user_id, t.id AS tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, tu.role, tu.is_admin,
+         (SELECT count(*) FROM tenant_users x WHERE x.tenant_id = t.id) AS member_count,
+         (SELECT count(*) FROM posts p WHERE p.tenant_id = t.id AND p.deleted_at IS NULL
+            AND p.created_at > now() - interval '30 days') AS recent_activity_count
+  FROM tenant_users tu JOIN tenants t ON t.id = tu.tenant_id
+  WHERE t.is_active
+  ORDER BY 1, 2`;
+
+describe("private.mv_user_communities", () => {
+  it("refreshes concurrently and then equals a direct aggregate over the data", async () => {
+    const { rows } = await db.client.query("SELECT private.refresh_user_communities() AS refreshed");
+    expect(rows[0].refreshed).toBe(true);
+    const view = await db.client.query(
+      "SELECT user_id, tenant_id, tenant_name, tenant_slug, role, is_admin, member_count, recent_activity_count FROM private.mv_user_communities ORDER BY 1, 2",
+    );
+    const direct = await db.client.query(directAggregate);
+    expect(view.rows.length).toBeGreaterThan(20);
+    expect(view.rows).toEqual(direct.rows);
+  });
+
+  it("returns at once, refreshing nothing, when another refresh holds the lock", async () => {
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT private.refresh_user_communities()");
+      // `other` still holds the refresh lock inside its open transaction.
+      const started = Date.now();
+      const { rows } = await db.client.query("SELECT private.refresh_user_communities() AS refreshed");
+      expect(rows[0].refreshed).toBe(false);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await other.query("COMMIT");
+    } finally {
+      await other.end();
+    }
+  });
+
+  it("is not refreshed by writes: no triggers refresh it per statement", async () => {
+    const { rows } = await db.client.query(
+      "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%refresh%'",
+    );
+    expect(rows).toEqual([]);
+  });
+});

@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { migrateDatabase, withDatabase } from "../../db/local/migrate";
+import { startLocalPostgres } from "../../db/local/postgres";
+import { startDbProxy } from "../../db/local/proxy";
+
+export interface TestDatabaseInfo {
+  /** Maintenance connection (database `postgres`) used to clone and drop test databases. */
+  adminUrl: string;
+  /** Migrated database every test file clones. */
+  template: string;
+  /** host:port of our WebSocket proxy for the Neon driver; empty when DATABASE_URL is remote. */
+  proxy: string;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    db: TestDatabaseInfo;
+  }
+}
+
+/**
+ * Once per `vitest` run: a Postgres (embedded, or DATABASE_URL), one migrated template database
+ * and the WebSocket proxy. Every test file then clones the template into a database of its own.
+ */
+export default async function setup(project: TestProject) {
+  const external = process.env.DATABASE_URL;
+  let dataDir: string | undefined;
+  let adminUrl: string;
+  let stopPostgres = async () => undefined as void;
+  if (external) {
+    adminUrl = external;
+  } else {
+    dataDir = mkdtempSync(path.join(tmpdir(), "communities-test-pg-"));
+    const port = 55000 + Math.floor(Math.random() * 5000);
+    const server = await startLocalPostgres({ dataDir, port, persistent: false, fast: true });
+    adminUrl = server.url;
+    stopPostgres = server.stop;
+  }
+
+  const template = `communities_template_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${template}`);
+  await admin.end();
+  await migrateDatabase(withDatabase(adminUrl, template));
+
+  const u = new URL(adminUrl);
+  const local = ["127.0.0.1", "localhost", "::1"].includes(u.hostname);
+  const proxy = local
+    ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
+    : undefined;
+
+  project.provide("db", { adminUrl, template, proxy: proxy ? `127.0.0.1:${proxy.port}` : "" });
+
+  return async () => {
+    await proxy?.close();
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    // Test files drop their own databases; this sweeps up after a crashed run.
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'communities_test_%' OR datname = $1",
+      [template],
+    );
+    for (const { datname } of rows) {
+      await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`);
+    }
+    await client.end();
+    await stopPostgres();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+}

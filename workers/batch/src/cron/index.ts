@@ -1,0 +1,52 @@
+import { openDb } from "../../../common/db";
+import { log } from "../../../common/log";
+import type { Env } from "../env";
+import { maintainPartitions } from "./partitions";
+import { refreshUserCommunities } from "./refresh-views";
+import { CRON } from "./schedules";
+
+export async function runScheduled(
+  controller: ScheduledController,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<void> {
+  const handle = openDb(env);
+  try {
+    switch (controller.cron) {
+      case CRON.refreshViews: {
+        const result = await refreshUserCommunities(handle.db);
+        if (!result.ok) {
+          log("error", "view refresh failed", { cron: controller.cron, ...result.error });
+          throw new Error("view refresh failed");
+        }
+        log("info", result.value.refreshed ? "view refreshed" : "view refresh skipped: another is running", {
+          cron: controller.cron,
+          view: "private.mv_user_communities",
+          ...result.value,
+        });
+        return;
+      }
+      case CRON.maintainPartitions: {
+        const result = await maintainPartitions(handle.db);
+        if (!result.ok) {
+          log("error", "partition maintenance failed", { cron: controller.cron, ...result.error });
+          throw new Error("partition maintenance failed");
+        }
+        for (const report of result.value) {
+          if (report.default_rows > 0) {
+            log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
+              ...report,
+            });
+          } else {
+            log("info", "partitions ready", { ...report });
+          }
+        }
+        return;
+      }
+      default:
+        log("warn", "unknown cron", { cron: controller.cron });
+    }
+  } finally {
+    ctx.waitUntil(handle.close());
+  }
+}

@@ -1,0 +1,103 @@
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import * as schema from "../../db/schema";
+import { err, ok, type Result } from "./result";
+
+export type Database = NeonDatabase<typeof schema>;
+
+export interface DbBindings {
+  DATABASE_URL: string;
+  /**
+   * Local development only: host:port of our WebSocket-to-TCP proxy (db/local/proxy.ts). Set in
+   * .dev.vars or by the tests, never in a deployed config: it turns off TLS on the socket.
+   */
+  LOCAL_DB_PROXY?: string;
+}
+
+/** The app's session limits, sent as startup options so no extra round trip is needed. */
+const SESSION_OPTIONS = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s";
+export const CONNECT_TIMEOUT_MS = 2_000;
+export const QUERY_TIMEOUT_MS = 10_000;
+
+/**
+ * Points the driver at our local proxy. A deployed worker never has LOCAL_DB_PROXY, so the
+ * driver keeps its defaults (TLS WebSockets to Neon's proxy, pipelined connect).
+ */
+function useLocalProxy(localProxy: string): void {
+  neonConfig.wsProxy = (host, port) => `${localProxy}/v1?address=${host}:${port}`;
+  neonConfig.useSecureWebSocket = false;
+  // Plain Postgres does not accept the password before it asks for it, as Neon's proxy does.
+  neonConfig.pipelineConnect = false;
+  neonConfig.pipelineTLS = false;
+}
+
+export interface DbHandle {
+  db: Database;
+  pool: Pool;
+  /** Ends the pool; pass to ctx.waitUntil once the request or batch is done. */
+  close(): Promise<void>;
+}
+
+/**
+ * A drizzle client over a fresh Neon WebSocket pool. Workers cannot keep sockets across
+ * requests, so each request or batch opens its own pool and ends it when done.
+ */
+export function openDb(env: DbBindings): DbHandle {
+  if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
+  const pool = new Pool({
+    connectionString: env.DATABASE_URL,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    options: SESSION_OPTIONS,
+    max: 4,
+  });
+  // An idle client's socket error must not become an uncaught exception.
+  pool.on("error", () => undefined);
+  let closed: Promise<void> | undefined;
+  return {
+    db: drizzle({ client: pool, schema }),
+    pool,
+    close: () => {
+      closed ??= pool.end().catch(() => undefined);
+      return closed;
+    },
+  };
+}
+
+export type DbError = { kind: "unavailable" | "timeout" | "query"; message: string };
+
+/** Runs `fn`, turning a driver failure or a slow database into a value. */
+export async function attempt<T>(
+  fn: () => Promise<T>,
+  timeoutMs = QUERY_TIMEOUT_MS,
+): Promise<Result<T, DbError>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<Result<T, DbError>>((resolve) => {
+    timer = setTimeout(
+      () => resolve(err({ kind: "timeout", message: `database did not answer in ${timeoutMs} ms` })),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([fn().then((v) => ok(v)), timeout]);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    // SQLSTATE class 08 (connection exception) and socket errors carry no code of a query fault.
+    const code = (e as { code?: unknown }).code;
+    const unavailable = typeof code !== "string" || code.startsWith("08") || code.startsWith("57P");
+    return err({ kind: unavailable ? "unavailable" : "query", message });
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** Health probe: a real round trip, bounded so a dead database answers fast. */
+export async function pingDb(env: DbBindings, timeoutMs = 2_500): Promise<Result<true, DbError>> {
+  const handle = openDb(env);
+  try {
+    const result = await attempt(() => handle.pool.query("SELECT 1"), timeoutMs);
+    return result.ok ? ok(true) : result;
+  } finally {
+    void handle.close();
+  }
+}

@@ -1,0 +1,42 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ApiError, type ErrorCode, errorBody } from "../../../common/errors";
+import { describeError, log } from "../../../common/log";
+import type { HonoEnv } from "../env";
+
+/** Maps Hono's own exceptions (body limit, malformed JSON) onto our closed set of codes. */
+function fromHttpException(e: HTTPException): ApiError {
+  const byStatus: Partial<Record<number, ErrorCode>> = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+  };
+  const code = byStatus[e.status] ?? "internal_error";
+  const message =
+    code === "internal_error" ? "internal error" : e.message || code.replaceAll("_", " ");
+  return new ApiError(code, message);
+}
+
+export function errorResponse(c: Context<HonoEnv>, error: ApiError): Response {
+  const requestId = c.get("requestId") ?? "unknown";
+  return c.json(errorBody(error.code, error.message, requestId), error.status, {
+    ...error.headers,
+    "Cache-Control": "no-store",
+  });
+}
+
+/** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */
+export function onError(e: Error, c: Context<HonoEnv>): Response {
+  if (e instanceof ApiError) return errorResponse(c, e);
+  if (e instanceof HTTPException) return errorResponse(c, fromHttpException(e));
+  log("error", "unhandled error", { request_id: c.get("requestId"), ...describeError(e) });
+  return errorResponse(c, new ApiError("internal_error", "internal error"));
+}
+
+export function onNotFound(c: Context<HonoEnv>): Response {
+  return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}`));
+}

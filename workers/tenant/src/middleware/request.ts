@@ -1,0 +1,58 @@
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { type Database, openDb } from "../../../common/db";
+import { log } from "../../../common/log";
+import type { HonoEnv } from "../env";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Request id (a well-formed incoming X-Request-Id is kept so traces join up), one JSON log line
+ * per request, Server-Timing, and the end of the request's database pool.
+ */
+export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
+  const started = performance.now();
+  const incoming = c.req.header("x-request-id");
+  const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+  c.set("requestId", requestId);
+  c.set("dbMs", 0);
+  try {
+    await next();
+  } finally {
+    const handle = c.get("dbHandle");
+    if (handle) c.executionCtx.waitUntil(handle.close());
+    const duration = performance.now() - started;
+    c.res.headers.set("X-Request-Id", requestId);
+    const timing = [`total;dur=${duration.toFixed(1)}`];
+    if (handle || c.get("dbMs") > 0) timing.push(`db;dur=${c.get("dbMs").toFixed(1)}`);
+    const existing = c.res.headers.get("Server-Timing");
+    c.res.headers.set("Server-Timing", [existing, ...timing].filter(Boolean).join(", "));
+    log("info", "request", {
+      request_id: requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Math.round(duration * 10) / 10,
+    });
+  }
+});
+
+/** The request's database, opened lazily so routes served from cache never open a socket. */
+export function getDb(c: Context<HonoEnv>): Database {
+  let handle = c.get("dbHandle");
+  if (!handle) {
+    handle = openDb(c.env);
+    c.set("dbHandle", handle);
+  }
+  return handle.db;
+}
+
+/** Times a database call into the request's Server-Timing `db` entry. */
+export async function timed<T>(c: Context<HonoEnv>, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await fn();
+  } finally {
+    c.set("dbMs", c.get("dbMs") + (performance.now() - started));
+  }
+}

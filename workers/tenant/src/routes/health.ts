@@ -1,0 +1,26 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pingDb } from "../../../common/db";
+import { ApiError } from "../../../common/errors";
+import type { HonoEnv } from "../env";
+import { timed } from "../middleware/request";
+
+const HealthSchema = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("Health");
+
+const route = createRoute({
+  method: "get",
+  path: "/",
+  summary: "Liveness with a real database round trip",
+  responses: {
+    200: { description: "Worker and database answer", content: { "application/json": { schema: HealthSchema } } },
+  },
+});
+
+export const health = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
+  // Answers within 3 s whatever the database does (pingDb bounds the wait).
+  const result = await timed(c, () => pingDb(c.env));
+  if (!result.ok) {
+    throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+  }
+  c.header("Cache-Control", "no-store");
+  return c.json({ status: "ok" as const, db: "ok" as const }, 200);
+});

@@ -1,0 +1,65 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+});
+
+async function call(path: string, overrides: Partial<typeof env> = {}, init?: RequestInit) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://acme.localhost${path}`, init),
+    { ...env, DATABASE_URL: db.url, ...overrides },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("GET /health", () => {
+  it("answers ok after a real query through the Neon driver", async () => {
+    const res = await call("/health");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok", db: "ok" });
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get("server-timing")).toMatch(/db;dur=/);
+  });
+
+  it("answers 503 in the error shape within 3 seconds when the database is unreachable", async () => {
+    const started = Date.now();
+    const res = await call("/health", { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    const body = (await res.json()) as { error: { code: string; message: string; request_id: string } };
+    expect(body).toEqual({
+      error: { code: "service_unavailable", message: "database unavailable", request_id: res.headers.get("x-request-id") },
+    });
+  });
+});
+
+describe("errors", () => {
+  it("answers an unknown route with 404 in the JSON error shape", async () => {
+    const res = await call("/nope");
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).toBe("not_found");
+  });
+
+  it("keeps a well-formed incoming request id", async () => {
+    const res = await call("/nope", {}, { headers: { "x-request-id": "trace-1234567890" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-1234567890");
+  });
+});
+
+describe("database sessions of the workers", () => {
+  it("run with statement_timeout 30s and idle_in_transaction_session_timeout 60s", async () => {
+    const rows = await db.query<{ st: string; idle: string }>(
+      "SELECT current_setting('statement_timeout') AS st, current_setting('idle_in_transaction_session_timeout') AS idle",
+    );
+    expect(rows).toEqual([{ st: "30s", idle: "1min" }]);
+  });
+});

@@ -1,0 +1,52 @@
+import { env } from "cloudflare:test";
+import { afterAll } from "vitest";
+import { type DbHandle, openDb } from "../common/db";
+
+function databaseUrl(name: string): string {
+  const u = new URL(env.TEST_ADMIN_DATABASE_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin<T>(fn: (handle: DbHandle) => Promise<T>): Promise<T> {
+  const handle = openDb({ DATABASE_URL: env.TEST_ADMIN_DATABASE_URL, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  try {
+    return await fn(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface WorkerTestDb {
+  url: string;
+  /** Runs SQL against the file's database through the same driver the workers use. */
+  query<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+}
+
+/**
+ * Clones the migrated template into a database for the calling test file (so files run in
+ * parallel without sharing rows) and drops it after the file.
+ */
+export async function useWorkerTestDatabase(): Promise<WorkerTestDb> {
+  const name = `communities_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  await admin((h) =>
+    h.pool.query(`CREATE DATABASE "${name}" TEMPLATE "${env.TEST_TEMPLATE_DATABASE}"`),
+  );
+  const url = databaseUrl(name);
+  afterAll(() => admin((h) => h.pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
+  return {
+    url,
+    async query(text, params = []) {
+      const handle = openDb({ DATABASE_URL: url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+      try {
+        const result = await handle.pool.query(text, params);
+        return result.rows;
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+/** An address where no database answers: the proxy port of a server that is not there. */
+export const UNREACHABLE_PROXY = "127.0.0.1:9";
