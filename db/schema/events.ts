@@ -24,9 +24,7 @@ export const events = pgTable(
   },
   (t) => [
     // Upcoming events of one tenant, soonest first, keyset on (start_date, id).
-    index("idx_events_tenant_upcoming")
-      .on(t.tenantId, t.startDate, t.id)
-      .where(sql`deleted_at IS NULL`),
+    index("idx_events_tenant_upcoming").on(t.tenantId, t.startDate, t.id).where(sql`deleted_at IS NULL`),
     index("idx_events_upcoming_global").on(t.startDate, t.id).where(sql`deleted_at IS NULL`),
     check("events_end_after_start", sql`end_date IS NULL OR end_date >= start_date`),
   ],

@@ -35,9 +35,6 @@ export const journeyActivities = pgTable(
     index("idx_journey_activities_datetime").on(t.startDatetime),
     index("idx_journey_activities_date_range").on(t.journeyId, t.startDatetime, t.endDatetime),
     index("idx_journey_activities_tenant").on(t.tenantId),
-    check(
-      "journey_activities_end_after_start",
-      sql`end_datetime IS NULL OR end_datetime >= start_datetime`,
-    ),
+    check("journey_activities_end_after_start", sql`end_datetime IS NULL OR end_datetime >= start_datetime`),
   ],
 );

@@ -26,7 +26,9 @@ export const posts = pgTable(
       .on(t.tenantId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`deleted_at IS NULL`),
     // One global walk filtered by tenant beats many per-tenant walks for users in many tenants.
-    index("idx_posts_feed_global").on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`deleted_at IS NULL`),
+    index("idx_posts_feed_global")
+      .on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`deleted_at IS NULL`),
     index("idx_posts_user").on(t.userId),
     check("posts_counters_non_negative", sql`total_likes >= 0 AND total_comments >= 0`),
   ],

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateDatabase } from "../../db/local/migrate";
-import { useTestDatabase, type TestDb } from "../setup/node-db";
+import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 let db: TestDb;
 beforeAll(async () => {
@@ -41,7 +41,11 @@ describe("migrations", () => {
       const count = async () =>
         (await client.query("SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations")).rows[0].n;
       const objects = async () =>
-        (await client.query("SELECT count(*)::int AS n FROM pg_class WHERE relnamespace::regnamespace::text IN ('public','private')")).rows[0].n;
+        (
+          await client.query(
+            "SELECT count(*)::int AS n FROM pg_class WHERE relnamespace::regnamespace::text IN ('public','private')",
+          )
+        ).rows[0].n;
       const [migrations, relations] = [await count(), await objects()];
       expect(migrations).toBeGreaterThanOrEqual(2);
       await migrateDatabase(url);
@@ -80,19 +84,29 @@ describe("migrations", () => {
     await fails("INSERT INTO tenants (slug, name) VALUES ('Not A Slug', 'x')");
     await fails("INSERT INTO tenants (slug, name) VALUES ('-bad', 'x')");
     await fails("INSERT INTO tenants (slug, name, domain) VALUES ('okslug', 'x', 'Community.Example.com')");
-    await db.client.query("INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-4000-8000-0000000000f1', 'datecheck', 'x')");
+    await db.client.query(
+      "INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-4000-8000-0000000000f1', 'datecheck', 'x')",
+    );
     await fails(
       "INSERT INTO events (tenant_id, title, start_date, end_date) VALUES ('00000000-0000-4000-8000-0000000000f1', 't', now(), now() - interval '1 day')",
     );
   });
 
   it("stamp updated_at on update unless the statement sets it", async () => {
-    await db.client.query("INSERT INTO tenants (id, slug, name, updated_at) VALUES ('00000000-0000-4000-8000-0000000000f2', 'stamp', 'x', '2020-01-01')");
+    await db.client.query(
+      "INSERT INTO tenants (id, slug, name, updated_at) VALUES ('00000000-0000-4000-8000-0000000000f2', 'stamp', 'x', '2020-01-01')",
+    );
     await db.client.query("UPDATE tenants SET name = 'y' WHERE slug = 'stamp'");
-    const touched = await db.client.query("SELECT updated_at > '2021-01-01' AS fresh FROM tenants WHERE slug = 'stamp'");
+    const touched = await db.client.query(
+      "SELECT updated_at > '2021-01-01' AS fresh FROM tenants WHERE slug = 'stamp'",
+    );
     expect(touched.rows[0].fresh).toBe(true);
-    await db.client.query("UPDATE tenants SET name = 'z', updated_at = '2022-02-02T00:00:00Z' WHERE slug = 'stamp'");
-    const kept = await db.client.query("SELECT updated_at = '2022-02-02T00:00:00Z' AS kept FROM tenants WHERE slug = 'stamp'");
+    await db.client.query(
+      "UPDATE tenants SET name = 'z', updated_at = '2022-02-02T00:00:00Z' WHERE slug = 'stamp'",
+    );
+    const kept = await db.client.query(
+      "SELECT updated_at = '2022-02-02T00:00:00Z' AS kept FROM tenants WHERE slug = 'stamp'",
+    );
     expect(kept.rows[0].kept).toBe(true);
   });
 });

@@ -29,7 +29,9 @@ describe.each(["journey_activities", "analytics_events"])("%s partitions", (pare
   });
 
   it("are created idempotently: a second call creates nothing", async () => {
-    const { rows } = await db.client.query("SELECT * FROM private.ensure_monthly_partitions($1, 12)", [parent]);
+    const { rows } = await db.client.query("SELECT * FROM private.ensure_monthly_partitions($1, 12)", [
+      parent,
+    ]);
     expect(rows).toEqual([]);
   });
 });
@@ -41,7 +43,10 @@ describe("the DEFAULT partition", () => {
       "INSERT INTO analytics_events (event_type, job_id, created_at) VALUES ('far', $1, now() + interval '3 years')",
       [jobId],
     );
-    const { rows } = await db.client.query("SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1", [jobId]);
+    const { rows } = await db.client.query(
+      "SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1",
+      [jobId],
+    );
     expect(rows).toEqual([{ part: "analytics_events_default" }]);
     const count = await db.client.query("SELECT private.default_partition_rows('analytics_events') AS n");
     expect(count.rows[0].n).toBe("1");
@@ -53,9 +58,14 @@ describe("the DEFAULT partition", () => {
       "INSERT INTO analytics_events (event_type, job_id, created_at) VALUES ('later', $1, date_trunc('month', now()) + interval '14 months' + interval '3 days')",
       [jobId],
     );
-    const created = await db.client.query("SELECT * FROM private.ensure_monthly_partitions('analytics_events', 14)");
+    const created = await db.client.query(
+      "SELECT * FROM private.ensure_monthly_partitions('analytics_events', 14)",
+    );
     expect(created.rows).toHaveLength(2);
-    const { rows } = await db.client.query("SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1", [jobId]);
+    const { rows } = await db.client.query(
+      "SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1",
+      [jobId],
+    );
     expect(rows[0].part).toMatch(/^analytics_events_p\d{6}$/);
   });
 
@@ -68,7 +78,10 @@ describe("the DEFAULT partition", () => {
       );
     await insert();
     await insert();
-    const { rows } = await db.client.query("SELECT count(*)::int AS n FROM analytics_events WHERE job_id = $1", [jobId]);
+    const { rows } = await db.client.query(
+      "SELECT count(*)::int AS n FROM analytics_events WHERE job_id = $1",
+      [jobId],
+    );
     expect(rows[0].n).toBe(1);
   });
 });

@@ -30,7 +30,7 @@ export default async function setup(project: TestProject) {
   const external = process.env.DATABASE_URL;
   let dataDir: string | undefined;
   let adminUrl: string;
-  let stopPostgres = async () => undefined as void;
+  let stopPostgres: () => Promise<void> = async () => {};
   if (external) {
     adminUrl = external;
   } else {

@@ -29,9 +29,7 @@ export interface WorkerTestDb {
  */
 export async function useWorkerTestDatabase(): Promise<WorkerTestDb> {
   const name = `communities_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  await admin((h) =>
-    h.pool.query(`CREATE DATABASE "${name}" TEMPLATE "${env.TEST_TEMPLATE_DATABASE}"`),
-  );
+  await admin((h) => h.pool.query(`CREATE DATABASE "${name}" TEMPLATE "${env.TEST_TEMPLATE_DATABASE}"`));
   const url = databaseUrl(name);
   afterAll(() => admin((h) => h.pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
   return {

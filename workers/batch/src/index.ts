@@ -15,7 +15,11 @@ export default {
     const url = new URL(request.url);
     const headers = { "X-Request-Id": requestId };
     if (url.pathname !== "/health") {
-      return json(errorBody("not_found", `no route for ${request.method} ${url.pathname}`, requestId), 404, headers);
+      return json(
+        errorBody("not_found", `no route for ${request.method} ${url.pathname}`, requestId),
+        404,
+        headers,
+      );
     }
     if (request.method !== "GET") {
       return json(errorBody("method_not_allowed", "use GET", requestId), 405, { ...headers, Allow: "GET" });
@@ -34,7 +38,10 @@ export default {
 
   async queue(batch) {
     // The consumer is not written yet: keep every message (retry later) rather than drop it.
-    log("warn", "queue consumer not implemented; retrying batch", { queue: batch.queue, size: batch.messages.length });
+    log("warn", "queue consumer not implemented; retrying batch", {
+      queue: batch.queue,
+      size: batch.messages.length,
+    });
     batch.retryAll({ delaySeconds: 60 });
   },
 } satisfies ExportedHandler<Env>;

@@ -1,4 +1,9 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { CRON } from "../src/cron/schedules";
@@ -11,7 +16,11 @@ beforeAll(async () => {
 
 async function fire(cron: string) {
   const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ cron, scheduledTime: Date.now() }), { ...env, DATABASE_URL: db.url }, ctx);
+  await worker.scheduled(
+    createScheduledController({ cron, scheduledTime: Date.now() }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
 }
 
@@ -34,7 +43,9 @@ describe("view refresh cron", () => {
     const [after] = await db.query<{ refreshed_at: Date }>(
       "SELECT refreshed_at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
     );
-    expect(new Date(after?.refreshed_at ?? 0).getTime()).toBeGreaterThan(new Date(before?.refreshed_at ?? 0).getTime());
+    expect(new Date(after?.refreshed_at ?? 0).getTime()).toBeGreaterThan(
+      new Date(before?.refreshed_at ?? 0).getTime(),
+    );
   });
 });
 
@@ -52,9 +63,10 @@ describe("partition maintenance cron", () => {
 
 describe("GET /health", () => {
   it("answers ok with the database", async () => {
-    const ctx = createExecutionContext();
-    const res = await worker.fetch(new Request("http://batch.local/health"), { ...env, DATABASE_URL: db.url }, ctx);
-    await waitOnExecutionContext(ctx);
+    const res = await worker.fetch(new Request("http://batch.local/health"), {
+      ...env,
+      DATABASE_URL: db.url,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ok", db: "ok" });
   });

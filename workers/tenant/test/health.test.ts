@@ -36,7 +36,11 @@ describe("GET /health", () => {
     expect(res.headers.get("retry-after")).toBe("5");
     const body = (await res.json()) as { error: { code: string; message: string; request_id: string } };
     expect(body).toEqual({
-      error: { code: "service_unavailable", message: "database unavailable", request_id: res.headers.get("x-request-id") },
+      error: {
+        code: "service_unavailable",
+        message: "database unavailable",
+        request_id: res.headers.get("x-request-id"),
+      },
     });
   });
 });

@@ -16,8 +16,7 @@ function fromHttpException(e: HTTPException): ApiError {
     429: "rate_limited",
   };
   const code = byStatus[e.status] ?? "internal_error";
-  const message =
-    code === "internal_error" ? "internal error" : e.message || code.replaceAll("_", " ");
+  const message = code === "internal_error" ? "internal error" : e.message || code.replaceAll("_", " ");
   return new ApiError(code, message);
 }
 

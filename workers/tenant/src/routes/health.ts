@@ -11,7 +11,10 @@ const route = createRoute({
   path: "/",
   summary: "Liveness with a real database round trip",
   responses: {
-    200: { description: "Worker and database answer", content: { "application/json": { schema: HealthSchema } } },
+    200: {
+      description: "Worker and database answer",
+      content: { "application/json": { schema: HealthSchema } },
+    },
   },
 });
 
