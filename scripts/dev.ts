@@ -91,51 +91,59 @@ setVars(path.join(ROOT, "workers/batch/.dev.vars"), { ...dbVars, ADMIN_TOKEN: sh
 
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
 const common = ["--persist-to", PERSIST, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
+const wrangler = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
+// Each wrangler in a process group of its own, so stopping it stops its workerd too.
+const runWrangler = (args: string[]) =>
+  spawn(process.execPath, [wrangler, "dev", ...args, ...common], {
+    cwd: ROOT,
+    env,
+    stdio: "inherit",
+    detached: true,
+  });
 const children: ChildProcess[] = [
-  spawn(
-    "npx",
-    [
-      "wrangler",
-      "dev",
-      "-c",
-      "wrangler.toml",
-      "-c",
-      "workers/batch/wrangler.toml",
-      "--port",
-      `${TENANT_PORT}`,
-      "--inspector-port",
-      "9229",
-      ...common,
-    ],
-    { cwd: ROOT, env, stdio: "inherit" },
-  ),
-  spawn(
-    "npx",
-    [
-      "wrangler",
-      "dev",
-      "-c",
-      "workers/batch/wrangler.toml",
-      "--port",
-      `${BATCH_PORT}`,
-      "--inspector-port",
-      "9230",
-      "--test-scheduled",
-      ...common,
-    ],
-    { cwd: ROOT, env, stdio: "inherit" },
-  ),
+  runWrangler([
+    "-c",
+    "wrangler.toml",
+    "-c",
+    "workers/batch/wrangler.toml",
+    "--port",
+    `${TENANT_PORT}`,
+    "--inspector-port",
+    "9229",
+  ]),
+  runWrangler([
+    "-c",
+    "workers/batch/wrangler.toml",
+    "--port",
+    `${BATCH_PORT}`,
+    "--inspector-port",
+    "9230",
+    "--test-scheduled",
+  ]),
 ];
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
 
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   say("stopping");
-  for (const child of children) child.kill("SIGINT");
+  for (const child of children) signalGroup(child, "SIGINT");
+  const killer = setTimeout(() => {
+    for (const child of children) signalGroup(child, "SIGKILL");
+  }, 5_000);
   await Promise.all(
     children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))),
   );
+  clearTimeout(killer);
   await proxy?.close();
   await target.stop();
   process.exit(code);
