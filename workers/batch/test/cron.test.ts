@@ -5,7 +5,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
 
@@ -69,5 +69,19 @@ describe("GET /health", () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ok", db: "ok" });
+  });
+
+  it("answers 503 in the error shape within 3 seconds when the database is unreachable", async () => {
+    const started = Date.now();
+    const res = await worker.fetch(new Request("http://batch.local/health"), {
+      ...env,
+      DATABASE_URL: db.url,
+      LOCAL_DB_PROXY: UNREACHABLE_PROXY,
+    });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: string; request_id: string } };
+    expect(body.error.code).toBe("service_unavailable");
+    expect(body.error.request_id).toBe(res.headers.get("x-request-id"));
   });
 });
