@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, defineProject } from "vitest/config";
+import { TEST_JWT_SECRET } from "./workers/test-support/tokens";
 
 /**
  * Worker projects run in workerd with the real bindings of their wrangler config (KV, Queues,
@@ -19,7 +20,7 @@ function workerProject(name: string, configPath: string, include: string) {
               LOCAL_DB_PROXY: db.proxy,
               TEST_ADMIN_DATABASE_URL: db.adminUrl,
               TEST_TEMPLATE_DATABASE: db.template,
-              AUTH_JWT_SECRET: "test-secret-of-at-least-32-characters!!",
+              AUTH_JWT_SECRET: TEST_JWT_SECRET,
               AUTH_JWKS_URL: "",
               AUTH_ISSUER: "",
               AUTH_AUDIENCE: "",

@@ -1,4 +1,7 @@
 import type { DbHandle } from "../../common/db";
+import type { VerifiedUser } from "./auth/jwt";
+import type { Tier } from "./tenancy/cache";
+import type { TenantInfo } from "./tenancy/queries";
 
 /** Bindings come from `wrangler types` (worker-configuration.d.ts); Variables are per request. */
 export type Bindings = TenantEnv;
@@ -9,6 +12,12 @@ export interface Variables {
   dbHandle?: DbHandle;
   /** Milliseconds spent waiting on the database, reported in Server-Timing. */
   dbMs: number;
+  /** Set by resolveTenant. */
+  tenant: TenantInfo;
+  /** Which cache tier answered the tenant lookup, for Server-Timing and the log line. */
+  cacheTier?: Tier;
+  /** Set by authenticate: the verified token's user, or null when anonymous. */
+  user: VerifiedUser | null;
 }
 
 export interface HonoEnv {

@@ -24,6 +24,8 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
     const duration = performance.now() - started;
     c.res.headers.set("X-Request-Id", requestId);
     const timing = [`total;dur=${duration.toFixed(1)}`];
+    const tier = c.get("cacheTier");
+    if (tier) timing.push(`tenant;desc=${tier}`);
     if (handle || c.get("dbMs") > 0) timing.push(`db;dur=${c.get("dbMs").toFixed(1)}`);
     const existing = c.res.headers.get("Server-Timing");
     c.res.headers.set("Server-Timing", [existing, ...timing].filter(Boolean).join(", "));
@@ -31,6 +33,8 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
       request_id: requestId,
       method: c.req.method,
       path: c.req.path,
+      tenant: c.get("tenant")?.slug,
+      tier,
       status: c.res.status,
       duration_ms: Math.round(duration * 10) / 10,
     });

@@ -1,0 +1,75 @@
+import { and, eq } from "drizzle-orm";
+import { tenantUsers, users } from "../../../../db/schema";
+import { attempt, type Database, type DbError } from "../../../common/db";
+import { ok, type Result } from "../../../common/result";
+import { Lru } from "../tenancy/lru";
+
+export interface Membership {
+  role: string;
+  is_admin: boolean;
+  email: string;
+}
+
+/** KV holds memberships for 300 s; an isolate keeps them for 30 s on top. */
+const KV_TTL_SECONDS = 300;
+const L1_TTL_MS = 30_000;
+
+type Entry = { member: Membership | null };
+const l1 = new Lru<Entry>(10_000);
+
+/**
+ * Keyed by tenant id and the verified `sub`, never by anything taken from the raw token, so two
+ * tokens can only share an entry when they belong to the same user.
+ */
+export function membershipKey(tenantId: string, userId: string): string {
+  return `member:v1:${tenantId}:${userId}`;
+}
+
+export interface MembershipDeps {
+  kv: KVNamespace;
+  db: () => Database;
+  waitUntil: (p: Promise<unknown>) => void;
+}
+
+export async function getMembership(
+  tenantId: string,
+  userId: string,
+  deps: MembershipDeps,
+): Promise<Result<Membership | null, DbError>> {
+  const key = membershipKey(tenantId, userId);
+  const hit = l1.peek(key);
+  if (hit?.fresh) return ok(hit.value.member);
+  try {
+    const cached = await deps.kv.get<Entry>(key, "json");
+    if (cached && "member" in cached) {
+      l1.set(key, cached, L1_TTL_MS);
+      return ok(cached.member);
+    }
+  } catch {
+    // KV trouble: ask the database.
+  }
+  const loaded = await attempt(async () => {
+    const [row] = await deps
+      .db()
+      .select({ role: tenantUsers.role, is_admin: tenantUsers.isAdmin, email: users.email })
+      .from(tenantUsers)
+      .innerJoin(users, eq(users.id, tenantUsers.userId))
+      .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
+      .limit(1);
+    return row ?? null;
+  }, 2_000);
+  if (!loaded.ok) return loaded;
+  const entry: Entry = { member: loaded.value };
+  l1.set(key, entry, L1_TTL_MS);
+  deps.waitUntil(
+    deps.kv.put(key, JSON.stringify(entry), { expirationTtl: KV_TTL_SECONDS }).catch(() => undefined),
+  );
+  return ok(entry.member);
+}
+
+/** After a membership change: drop the entry here and in KV. */
+export async function forgetMembership(kv: KVNamespace, tenantId: string, userId: string): Promise<void> {
+  const key = membershipKey(tenantId, userId);
+  l1.delete(key);
+  await kv.delete(key);
+}

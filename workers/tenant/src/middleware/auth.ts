@@ -1,0 +1,36 @@
+import { createMiddleware } from "hono/factory";
+import { ApiError } from "../../../common/errors";
+import { verifyToken } from "../auth/jwt";
+import type { HonoEnv } from "../env";
+
+/**
+ * No Authorization header: an anonymous request. A header that is there but not a valid bearer
+ * token is 401, never silently anonymous.
+ */
+export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
+  const header = c.req.header("authorization");
+  if (header === undefined) {
+    c.set("user", null);
+    return next();
+  }
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  if (!match?.[1]) throw new ApiError("invalid_token", "expected Authorization: Bearer <token>");
+  const verified = await verifyToken(match[1], c.env);
+  if (!verified.ok) {
+    if (verified.error === "misconfigured") {
+      throw new ApiError("service_unavailable", "token verification is not configured");
+    }
+    throw new ApiError(
+      "invalid_token",
+      verified.error === "expired" ? "the token has expired" : "the token is not valid",
+    );
+  }
+  c.set("user", verified.value);
+  await next();
+});
+
+/** For routes that need a user. */
+export const requireUser = createMiddleware<HonoEnv>(async (c, next) => {
+  if (!c.get("user")) throw new ApiError("unauthorized", "this route needs a bearer token");
+  await next();
+});

@@ -1,0 +1,39 @@
+import { createMiddleware } from "hono/factory";
+import { ApiError } from "../../../common/errors";
+import type { HonoEnv } from "../env";
+import { tenantCache } from "../tenancy/cache";
+import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
+import { findTenant } from "../tenancy/queries";
+import { getDb, timed } from "./request";
+
+/** A tenant lookup never waits longer than this on the database. */
+const TENANT_QUERY_TIMEOUT_MS = 2_000;
+
+/** Resolves the request's tenant (L1, then KV, then Postgres) or answers with an error. */
+export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
+  const key = lookupKey(
+    new URL(c.req.url),
+    c.req.raw.headers,
+    c.env.PLATFORM_DOMAIN,
+    parseReserved(c.env.RESERVED_SUBDOMAINS),
+  );
+  if (!key.ok) {
+    throw key.error === "invalid_tenant"
+      ? new ApiError("invalid_tenant", "the tenant name is not a valid DNS label")
+      : new ApiError("tenant_required", "name a tenant by subdomain, custom domain, X-Tenant or ?tenant=");
+  }
+  const resolved = await tenantCache.resolve(cacheKey(key.value), {
+    kv: c.env.TENANT_CACHE,
+    load: () => timed(c, () => findTenant(getDb(c), key.value, TENANT_QUERY_TIMEOUT_MS)),
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  });
+  if (!resolved.ok) {
+    throw new ApiError("service_unavailable", "tenant lookup is unavailable, try again shortly", {
+      headers: { "Retry-After": "5" },
+    });
+  }
+  c.set("cacheTier", resolved.value.tier);
+  if (!resolved.value.tenant) throw new ApiError("tenant_not_found", "no such tenant");
+  c.set("tenant", resolved.value.tenant);
+  await next();
+});

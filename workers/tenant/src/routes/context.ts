@@ -1,0 +1,63 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { ApiError } from "../../../common/errors";
+import { getMembership } from "../auth/membership";
+import type { HonoEnv } from "../env";
+import { getDb } from "../middleware/request";
+
+const TenantSchema = z
+  .object({
+    id: z.string().uuid(),
+    slug: z.string(),
+    name: z.string(),
+    logo_url: z.string().nullable(),
+    primary_color: z.string().nullable(),
+    secondary_color: z.string().nullable(),
+    domain: z.string().nullable(),
+    settings: z.record(z.string(), z.unknown()),
+  })
+  .openapi("Tenant");
+
+const UserSchema = z
+  .object({ id: z.string().uuid(), email: z.string(), role: z.string(), is_admin: z.boolean() })
+  .openapi("ContextUser");
+
+export const ContextSchema = z
+  .object({ tenant: TenantSchema, user: UserSchema.nullable() })
+  .openapi("Context");
+
+const route = createRoute({
+  method: "get",
+  path: "/",
+  summary: "The resolved tenant, and the caller's membership in it",
+  description:
+    "`user` is null for anonymous callers and for users who are not members. Anonymous answers may be cached publicly for 60 s; answers to a token never are.",
+  responses: {
+    200: { description: "Tenant context", content: { "application/json": { schema: ContextSchema } } },
+  },
+});
+
+export const context = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
+  const tenant = c.get("tenant");
+  const user = c.get("user");
+  if (!user) {
+    c.header("Cache-Control", "public, max-age=60");
+    c.header("Vary", "Authorization, X-Tenant");
+    return c.json({ tenant, user: null }, 200);
+  }
+  c.header("Cache-Control", "private, no-store");
+  const member = await getMembership(tenant.id, user.id, {
+    kv: c.env.TENANT_CACHE,
+    db: () => getDb(c),
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  });
+  if (!member.ok) {
+    throw new ApiError("service_unavailable", "membership lookup is unavailable", {
+      headers: { "Retry-After": "5" },
+    });
+  }
+  const m = member.value;
+  return c.json(
+    { tenant, user: m ? { id: user.id, email: m.email, role: m.role, is_admin: m.is_admin } : null },
+    200,
+  );
+});

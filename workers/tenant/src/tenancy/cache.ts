@@ -1,0 +1,181 @@
+import type { DbError } from "../../../common/db";
+import { log } from "../../../common/log";
+import { err, ok, type Result } from "../../../common/result";
+import { Lru } from "./lru";
+import type { TenantInfo, TenantRow } from "./queries";
+
+/**
+ * What L1 and KV hold for one lookup key. `tenant: null` is a negative entry (unknown or
+ * inactive: the two are not told apart). `updatedAt` is the row's version, so an older
+ * background refresh never replaces a newer entry.
+ */
+export interface CacheEntry {
+  tenant: TenantInfo | null;
+  updatedAt: string | null;
+  /** Past this (epoch ms) the entry is served but refreshed in the background. */
+  softExpiresAt: number;
+}
+
+export type Tier = "l1" | "kv" | "db" | "stale";
+
+export interface Resolved {
+  tenant: TenantInfo | null;
+  tier: Tier;
+}
+
+export interface CacheOptions {
+  l1TtlMs: number;
+  l1MaxEntries: number;
+  /** KV expirationTtl of a positive entry, seconds (the original design's 600). */
+  kvTtlSeconds: number;
+  /** How long a positive entry is served before a background refresh, ms. */
+  softTtlMs: number;
+  /** Lifetime of a negative entry in KV and L1, seconds. */
+  negativeTtlSeconds: number;
+}
+
+export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
+  l1TtlMs: 30_000,
+  l1MaxEntries: 5_000,
+  kvTtlSeconds: 600,
+  softTtlMs: 60_000,
+  negativeTtlSeconds: 60,
+};
+
+export interface ResolveDeps {
+  kv: KVNamespace;
+  load: () => Promise<Result<TenantRow | null, DbError>>;
+  waitUntil: (p: Promise<unknown>) => void;
+}
+
+function isEntry(v: unknown): v is CacheEntry {
+  return typeof v === "object" && v !== null && "tenant" in v && "softExpiresAt" in v;
+}
+
+function newer(a: string | null, b: string | null): boolean {
+  if (a === null) return false;
+  if (b === null) return true;
+  return Date.parse(a) > Date.parse(b);
+}
+
+/**
+ * L1 (this isolate) in front of Workers KV in front of Postgres, with stale-while-revalidate,
+ * single flight per key and negative entries. One instance per isolate.
+ */
+export class TenantCache {
+  readonly l1: Lru<CacheEntry>;
+  private readonly inflight = new Map<string, Promise<Result<Resolved, DbError>>>();
+  private readonly refreshing = new Set<string>();
+
+  constructor(
+    readonly options: CacheOptions = DEFAULT_CACHE_OPTIONS,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.l1 = new Lru(options.l1MaxEntries, now);
+  }
+
+  entryFor(row: TenantRow | null): CacheEntry {
+    const live = row?.isActive ? row : null;
+    return {
+      tenant: live ? live.tenant : null,
+      updatedAt: row ? row.updatedAt : null,
+      softExpiresAt: this.now() + (live ? this.options.softTtlMs : this.options.negativeTtlSeconds * 1000),
+    };
+  }
+
+  private l1Ttl(entry: CacheEntry): number {
+    return entry.tenant
+      ? this.options.l1TtlMs
+      : Math.min(this.options.l1TtlMs, this.options.negativeTtlSeconds * 1000);
+  }
+
+  async resolve(key: string, deps: ResolveDeps): Promise<Result<Resolved, DbError>> {
+    const cached = this.l1.peek(key);
+    if (cached?.fresh) {
+      this.maybeRefresh(key, cached.value, deps);
+      return ok({ tenant: cached.value.tenant, tier: "l1" });
+    }
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const work = this.miss(key, cached?.value, deps).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, work);
+    return work;
+  }
+
+  private async miss(
+    key: string,
+    stale: CacheEntry | undefined,
+    deps: ResolveDeps,
+  ): Promise<Result<Resolved, DbError>> {
+    const fromKv = await this.readKv(deps.kv, key);
+    if (fromKv) {
+      this.l1.set(key, fromKv, this.l1Ttl(fromKv));
+      this.maybeRefresh(key, fromKv, deps);
+      return ok({ tenant: fromKv.tenant, tier: "kv" });
+    }
+    const loaded = await deps.load();
+    if (!loaded.ok) {
+      // The database is down or slow: an old answer beats none.
+      if (stale) return ok({ tenant: stale.tenant, tier: "stale" });
+      return err(loaded.error);
+    }
+    const entry = this.entryFor(loaded.value);
+    this.l1.set(key, entry, this.l1Ttl(entry));
+    deps.waitUntil(this.writeKv(deps.kv, key, entry));
+    return ok({ tenant: entry.tenant, tier: "db" });
+  }
+
+  /** Past its soft expiry an entry is still served; one background load per key replaces it. */
+  private maybeRefresh(key: string, entry: CacheEntry, deps: ResolveDeps): void {
+    if (entry.softExpiresAt > this.now() || this.refreshing.has(key)) return;
+    this.refreshing.add(key);
+    deps.waitUntil(this.refresh(key, deps).finally(() => this.refreshing.delete(key)));
+  }
+
+  private async refresh(key: string, deps: ResolveDeps): Promise<void> {
+    const loaded = await deps.load();
+    if (!loaded.ok) {
+      log("warn", "tenant refresh failed; serving cached entry", { key, ...loaded.error });
+      return;
+    }
+    const entry = this.entryFor(loaded.value);
+    const current = await this.readKv(deps.kv, key);
+    // An admin write may have landed while we loaded: never put an older version back.
+    if (current && newer(current.updatedAt, entry.updatedAt)) {
+      this.l1.set(key, current, this.l1Ttl(current));
+      return;
+    }
+    this.l1.set(key, entry, this.l1Ttl(entry));
+    await this.writeKv(deps.kv, key, entry);
+  }
+
+  /** Admin writes: the new entry everywhere this isolate can reach, at once. */
+  async put(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
+    this.l1.set(key, entry, this.l1Ttl(entry));
+    await this.writeKv(kv, key, entry);
+  }
+
+  async readKv(kv: KVNamespace, key: string): Promise<CacheEntry | undefined> {
+    try {
+      const value = await kv.get<unknown>(key, "json");
+      return isEntry(value) ? value : undefined;
+    } catch (e) {
+      // KV trouble is not an outage: fall through to the database.
+      log("warn", "tenant cache read failed", { key, error: e instanceof Error ? e.message : String(e) });
+      return undefined;
+    }
+  }
+
+  async writeKv(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
+    try {
+      await kv.put(key, JSON.stringify(entry), {
+        expirationTtl: entry.tenant ? this.options.kvTtlSeconds : this.options.negativeTtlSeconds,
+      });
+    } catch (e) {
+      log("warn", "tenant cache write failed", { key, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}
+
+/** The isolate's cache: module scope outlives requests, which is the point of L1. */
+export const tenantCache = new TenantCache();

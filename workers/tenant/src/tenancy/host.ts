@@ -1,0 +1,57 @@
+import { err, ok, type Result } from "../../../common/result";
+
+/** What the request names: a slug (header, query or subdomain) or a custom domain. */
+export type LookupKey = { kind: "slug"; value: string } | { kind: "host"; value: string };
+
+export type HostError = "tenant_required" | "invalid_tenant";
+
+/** A DNS label, as the tenants_slug_format CHECK in the schema. */
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HOSTNAME = /^[a-z0-9.-]{1,253}$/;
+
+export const DEFAULT_RESERVED = ["api", "www", "admin", "app", "static"];
+
+export function parseReserved(list: string | undefined): Set<string> {
+  const names = (list ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  return new Set(names.length > 0 ? names : DEFAULT_RESERVED);
+}
+
+function slugKey(raw: string, reserved: Set<string>): Result<LookupKey, HostError> {
+  const slug = raw.trim().toLowerCase();
+  if (slug === "" || reserved.has(slug)) return err("tenant_required");
+  if (!DNS_LABEL.test(slug)) return err("invalid_tenant");
+  return ok({ kind: "slug", value: slug });
+}
+
+/**
+ * The tenant a request names, in order: X-Tenant header or ?tenant=, then the Host: a
+ * subdomain of PLATFORM_DOMAIN gives its first label, any other host is a custom domain.
+ * Pure and synchronous: a malformed slug is refused before any cache or database work.
+ */
+export function lookupKey(
+  url: URL,
+  headers: Headers,
+  platformDomain: string,
+  reserved: Set<string>,
+): Result<LookupKey, HostError> {
+  const named = headers.get("x-tenant") ?? url.searchParams.get("tenant");
+  if (named !== null) return slugKey(named, reserved);
+
+  const host = (headers.get("host") ?? url.host).toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+  const platform = platformDomain.toLowerCase();
+  if (host === "" || host === platform || !HOSTNAME.test(host)) return err("tenant_required");
+  if (host.endsWith(`.${platform}`)) {
+    const label = host.slice(0, -(platform.length + 1)).split(".")[0] ?? "";
+    return slugKey(label, reserved);
+  }
+  // A bare IP or single-label host names no tenant.
+  if (!host.includes(".") || /^[\d.]+$/.test(host)) return err("tenant_required");
+  return ok({ kind: "host", value: host });
+}
+
+export function cacheKey(key: LookupKey): string {
+  return `tenant:v1:${key.kind}:${key.value}`;
+}

@@ -1,0 +1,51 @@
+import { and, eq } from "drizzle-orm";
+import { tenants } from "../../../../db/schema";
+import { attempt, type Database, type DbError } from "../../../common/db";
+import type { Result } from "../../../common/result";
+import type { LookupKey } from "./host";
+
+/** The public face of a tenant: what /v1/context serves and the caches hold. */
+export interface TenantInfo {
+  id: string;
+  slug: string;
+  name: string;
+  logo_url: string | null;
+  primary_color: string | null;
+  secondary_color: string | null;
+  domain: string | null;
+  settings: Record<string, unknown>;
+}
+
+export interface TenantRow {
+  tenant: TenantInfo;
+  isActive: boolean;
+  updatedAt: string;
+}
+
+const columns = {
+  id: tenants.id,
+  slug: tenants.slug,
+  name: tenants.name,
+  logo_url: tenants.logoUrl,
+  primary_color: tenants.primaryColor,
+  secondary_color: tenants.secondaryColor,
+  domain: tenants.domain,
+  settings: tenants.settings,
+  isActive: tenants.isActive,
+  updatedAt: tenants.updatedAt,
+};
+
+/** One indexed lookup by slug or domain; inactive tenants come back too, marked. */
+export function findTenant(
+  db: Database,
+  key: LookupKey,
+  timeoutMs: number,
+): Promise<Result<TenantRow | null, DbError>> {
+  const where = key.kind === "slug" ? eq(tenants.slug, key.value) : eq(tenants.domain, key.value);
+  return attempt(async () => {
+    const [row] = await db.select(columns).from(tenants).where(and(where)).limit(1);
+    if (!row) return null;
+    const { isActive, updatedAt, ...tenant } = row;
+    return { tenant, isActive, updatedAt };
+  }, timeoutMs);
+}

@@ -1,0 +1,195 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken, unsignedToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const T = {
+  acme: "a1000000-0000-4000-8000-000000000001",
+  globex: "a1000000-0000-4000-8000-000000000002",
+  dormant: "a1000000-0000-4000-8000-000000000003",
+};
+const U = {
+  alice: "b1000000-0000-4000-8000-000000000001",
+  bob: "b1000000-0000-4000-8000-000000000002",
+  carol: "b1000000-0000-4000-8000-000000000003",
+};
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name, domain, is_active) VALUES
+      ('${T.acme}', 'acme', 'Acme', 'community.acme.test', true),
+      ('${T.globex}', 'globex', 'Globex', null, true),
+      ('${T.dormant}', 'dormant', 'Dormant', 'dormant.example.org', false);
+    INSERT INTO users (id, email) VALUES
+      ('${U.alice}', 'alice@example.com'), ('${U.bob}', 'bob@example.com'), ('${U.carol}', 'carol@example.com');
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
+      ('${T.acme}', '${U.alice}', 'admin', true), ('${T.acme}', '${U.bob}', 'member', false);
+  `);
+});
+
+async function call(url: string, headers: Record<string, string> = {}, overrides: Partial<typeof env> = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(url, { headers }),
+    { ...env, DATABASE_URL: db.url, ...overrides },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+type Body = { tenant: { slug: string }; user: { id: string; email: string; role: string } | null };
+type ErrorBody = { error: { code: string; message: string; request_id: string } };
+
+async function expectError(res: Response, status: number, code: string) {
+  expect(res.status).toBe(status);
+  const body = (await res.json()) as ErrorBody;
+  expect(body).toEqual({
+    error: { code, message: expect.any(String), request_id: res.headers.get("x-request-id") },
+  });
+}
+
+describe("tenant resolution", () => {
+  it("takes the tenant from a subdomain of PLATFORM_DOMAIN", async () => {
+    const res = await call("http://acme.localhost:8787/v1/context");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Body).tenant.slug).toBe("acme");
+  });
+
+  it("takes the tenant from a custom domain, case-insensitively and ignoring the port", async () => {
+    const res = await call("http://Community.ACME.test:8443/v1/context");
+    expect(((await res.json()) as Body).tenant.slug).toBe("acme");
+  });
+
+  it("prefers X-Tenant, then ?tenant=, over the host", async () => {
+    const header = await call("http://acme.localhost/v1/context?tenant=acme", { "X-Tenant": "globex" });
+    expect(((await header.json()) as Body).tenant.slug).toBe("globex");
+    const query = await call("http://acme.localhost/v1/context?tenant=globex");
+    expect(((await query.json()) as Body).tenant.slug).toBe("globex");
+  });
+
+  it("refuses reserved labels and hosts that name no tenant with tenant_required", async () => {
+    await expectError(await call("http://www.localhost/v1/context"), 400, "tenant_required");
+    await expectError(await call("http://localhost/v1/context"), 400, "tenant_required");
+    await expectError(await call("http://127.0.0.1/v1/context"), 400, "tenant_required");
+    await expectError(
+      await call("http://acme.localhost/v1/context", { "X-Tenant": "" }),
+      400,
+      "tenant_required",
+    );
+  });
+
+  it("refuses a slug that is not a DNS label with invalid_tenant", async () => {
+    await expectError(await call("http://x.localhost/v1/context?tenant=bad_slug!"), 400, "invalid_tenant");
+    await expectError(
+      await call(`http://x.localhost/v1/context?tenant=${"a".repeat(64)}`),
+      400,
+      "invalid_tenant",
+    );
+  });
+
+  it("answers unknown and inactive tenants alike with tenant_not_found", async () => {
+    await expectError(await call("http://nobody.localhost/v1/context"), 404, "tenant_not_found");
+    await expectError(await call("http://dormant.localhost/v1/context"), 404, "tenant_not_found");
+    await expectError(await call("http://dormant.example.org/v1/context"), 404, "tenant_not_found");
+  });
+
+  it("names the cache tier that answered in Server-Timing", async () => {
+    const first = await call("http://tiers.localhost/v1/context");
+    expect(first.headers.get("server-timing")).toMatch(/tenant;desc=(db|kv)/);
+    const second = await call("http://tiers.localhost/v1/context");
+    expect(second.headers.get("server-timing")).toMatch(/tenant;desc=l1/);
+  });
+
+  it("answers 503 with Retry-After, quickly, when the database is down and nothing is cached", async () => {
+    const started = Date.now();
+    const res = await call("http://uncached.localhost/v1/context", {}, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(res.headers.get("retry-after")).toBe("5");
+    await expectError(res, 503, "service_unavailable");
+  });
+});
+
+describe("GET /v1/context", () => {
+  it("answers anonymous callers with user null and a public 60 s cache", async () => {
+    const res = await call("http://acme.localhost/v1/context");
+    expect(res.headers.get("cache-control")).toBe("public, max-age=60");
+    expect(await res.json()).toEqual({
+      tenant: {
+        id: T.acme,
+        slug: "acme",
+        name: "Acme",
+        logo_url: null,
+        primary_color: null,
+        secondary_color: null,
+        domain: "community.acme.test",
+        settings: {},
+      },
+      user: null,
+    });
+  });
+
+  it("answers a member with their role, privately", async () => {
+    const token = await signToken({ sub: U.alice, email: "alice@example.com" });
+    const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+    expect(((await res.json()) as Body).user).toEqual({
+      id: U.alice,
+      email: "alice@example.com",
+      role: "admin",
+      is_admin: true,
+    });
+  });
+
+  it("answers a valid token of a non-member with user null, privately", async () => {
+    const token = await signToken({ sub: U.carol });
+    const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+    expect(((await res.json()) as Body).user).toBeNull();
+  });
+
+  it("never mixes up two users' data: memberships are cached by verified sub, not by token text", async () => {
+    // The original cached user data under the token's last 10 characters.
+    for (let round = 0; round < 2; round++) {
+      const a = await signToken({ sub: U.alice });
+      const b = await signToken({ sub: U.bob });
+      const ra = (await (
+        await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${a}` })
+      ).json()) as Body;
+      const rb = (await (
+        await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${b}` })
+      ).json()) as Body;
+      expect(ra.user).toMatchObject({ id: U.alice, role: "admin" });
+      expect(rb.user).toMatchObject({ id: U.bob, role: "member" });
+    }
+  });
+
+  it.each([
+    [
+      "an expired token",
+      async () => signToken({ sub: U.alice }, { expiresIn: Math.floor(Date.now() / 1000) - 60 }),
+    ],
+    [
+      "a token signed with another key",
+      async () => signToken({ sub: U.alice }, { secret: "another-secret-of-32-characters-or-more" }),
+    ],
+    ["an unsigned alg:none token", async () => unsignedToken(U.alice)],
+    ["a token whose sub is not a UUID", async () => signToken({ sub: "alice" })],
+    ["a malformed token", async () => "not.a.jwt"],
+  ])("refuses %s with 401 invalid_token, never as anonymous", async (_name, make) => {
+    const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${await make()}` });
+    await expectError(res, 401, "invalid_token");
+  });
+
+  it("refuses an Authorization header that is not a bearer token", async () => {
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: "Basic abc" }),
+      401,
+      "invalid_token",
+    );
+  });
+});

@@ -1,0 +1,171 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { DbError } from "../../common/db";
+import { err, ok, type Result } from "../../common/result";
+import { DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
+import type { TenantRow } from "../src/tenancy/queries";
+
+function row(slug: string, updatedAt = "2026-01-01T00:00:00.000Z", isActive = true): TenantRow {
+  return {
+    tenant: {
+      id: crypto.randomUUID(),
+      slug,
+      name: slug,
+      logo_url: null,
+      primary_color: null,
+      secondary_color: null,
+      domain: null,
+      settings: {},
+    },
+    isActive,
+    updatedAt,
+  };
+}
+
+/** A loader that counts its calls, standing in for the one indexed tenant query. */
+function loader(result: () => Result<TenantRow | null, DbError>, delayMs = 10) {
+  const counter = { calls: 0 };
+  const load = async () => {
+    counter.calls++;
+    await new Promise((r) => setTimeout(r, delayMs));
+    return result();
+  };
+  return { counter, load };
+}
+
+function harness(options = DEFAULT_CACHE_OPTIONS) {
+  let now = Date.now();
+  const cache = new TenantCache(options, () => now);
+  const pending: Promise<unknown>[] = [];
+  return {
+    cache,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    deps: (load: () => Promise<Result<TenantRow | null, DbError>>, kv: KVNamespace = env.TENANT_CACHE) => ({
+      kv,
+      load,
+      waitUntil: (p: Promise<unknown>) => void pending.push(p),
+    }),
+    settle: () => Promise.all(pending.splice(0)),
+  };
+}
+
+const key = (s: string) => `tenant:v1:slug:${s}`;
+
+describe("tenant cache", () => {
+  it("answers from the database once, then from L1", async () => {
+    const h = harness();
+    const { counter, load } = loader(() => ok(row("l1-hit")));
+    expect((await h.cache.resolve(key("l1-hit"), h.deps(load))).ok && counter.calls).toBe(1);
+    const second = await h.cache.resolve(key("l1-hit"), h.deps(load));
+    expect(second).toMatchObject({ ok: true, value: { tier: "l1" } });
+    expect(counter.calls).toBe(1);
+  });
+
+  it("answers from KV when another isolate already loaded the tenant", async () => {
+    const first = harness();
+    const { load, counter } = loader(() => ok(row("kv-hit")));
+    await first.cache.resolve(key("kv-hit"), first.deps(load));
+    await first.settle();
+    const other = harness();
+    const res = await other.cache.resolve(key("kv-hit"), other.deps(load));
+    expect(res).toMatchObject({ ok: true, value: { tier: "kv", tenant: { slug: "kv-hit" } } });
+    expect(counter.calls).toBe(1);
+  });
+
+  it("shares one database query among 50 concurrent misses of one key", async () => {
+    const h = harness();
+    const { counter, load } = loader(() => ok(row("flight")), 30);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => h.cache.resolve(key("flight"), h.deps(load))),
+    );
+    expect(results.every((r) => r.ok && r.value.tenant?.slug === "flight")).toBe(true);
+    expect(counter.calls).toBe(1);
+  });
+
+  it("caches unknown tenants, so repeated requests cost one query per negative TTL", async () => {
+    const h = harness();
+    const { counter, load } = loader(() => ok(null));
+    for (let i = 0; i < 20; i++) await h.cache.resolve(key("ghost"), h.deps(load));
+    expect(counter.calls).toBe(1);
+    h.advance(DEFAULT_CACHE_OPTIONS.negativeTtlSeconds * 1000 + 1);
+    await h.cache.resolve(
+      key("ghost"),
+      h.deps(load, { get: async () => null, put: async () => undefined } as unknown as KVNamespace),
+    );
+    expect(counter.calls).toBe(2);
+  });
+
+  it("treats an inactive tenant as not found, without saying which", async () => {
+    const h = harness();
+    const { load } = loader(() => ok(row("sleepy", undefined, false)));
+    const res = await h.cache.resolve(key("sleepy"), h.deps(load));
+    expect(res).toEqual({ ok: true, value: { tenant: null, tier: "db" } });
+  });
+
+  it("serves a soft-expired entry at once and refreshes it in the background", async () => {
+    const h = harness();
+    let version = row("swr", "2026-01-01T00:00:00.000Z");
+    const { counter, load } = loader(() => ok(version));
+    await h.cache.resolve(key("swr"), h.deps(load));
+    await h.settle();
+    version = { ...row("swr", "2026-02-01T00:00:00.000Z"), tenant: { ...version.tenant, name: "renamed" } };
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    const stale = await h.cache.resolve(key("swr"), h.deps(load));
+    expect(stale.ok && stale.value.tenant?.name).toBe("swr");
+    await h.settle();
+    expect(counter.calls).toBe(2);
+    const fresh = await h.cache.resolve(key("swr"), h.deps(load));
+    expect(fresh).toMatchObject({ ok: true, value: { tier: "l1", tenant: { name: "renamed" } } });
+  });
+
+  it("never lets a background refresh overwrite a newer entry written meanwhile", async () => {
+    const h = harness();
+    const older = row("race", "2026-01-01T00:00:00.000Z");
+    const { load } = loader(() => ok(older), 30);
+    await h.cache.resolve(key("race"), h.deps(load));
+    await h.settle();
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    await h.cache.resolve(key("race"), h.deps(load)); // starts a refresh that will load `older`
+    const newer = h.cache.entryFor({
+      ...row("race", "2026-03-01T00:00:00.000Z"),
+      tenant: { ...older.tenant, name: "admin edit" },
+    });
+    await h.cache.put(env.TENANT_CACHE, key("race"), newer);
+    await h.settle();
+    const after = await h.cache.resolve(key("race"), h.deps(load));
+    expect(after.ok && after.value.tenant?.name).toBe("admin edit");
+    const kv = await h.cache.readKv(env.TENANT_CACHE, key("race"));
+    expect(kv?.tenant?.name).toBe("admin edit");
+  });
+
+  it("falls back to the database when KV fails", async () => {
+    const h = harness();
+    const broken = {
+      get: async () => {
+        throw new Error("KV down");
+      },
+      put: async () => {
+        throw new Error("KV down");
+      },
+    } as unknown as KVNamespace;
+    const { load } = loader(() => ok(row("kv-down")));
+    const res = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
+    expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "kv-down" } } });
+  });
+
+  it("serves a stale entry when the database is down, and fails without one", async () => {
+    const h = harness();
+    let up = true;
+    const { load } = loader(() => (up ? ok(row("db-down")) : err({ kind: "unavailable", message: "down" })));
+    const noKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
+    await h.cache.resolve(key("db-down"), h.deps(load, noKv));
+    up = false;
+    h.advance(DEFAULT_CACHE_OPTIONS.l1TtlMs + 1);
+    const stale = await h.cache.resolve(key("db-down"), h.deps(load, noKv));
+    expect(stale).toMatchObject({ ok: true, value: { tier: "stale", tenant: { slug: "db-down" } } });
+    const none = await h.cache.resolve(key("never-seen"), h.deps(load, noKv));
+    expect(none).toEqual({ ok: false, error: { kind: "unavailable", message: "down" } });
+  });
+});

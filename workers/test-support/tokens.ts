@@ -1,0 +1,23 @@
+import { SignJWT } from "jose";
+
+export const TEST_JWT_SECRET = "test-secret-of-at-least-32-characters!!";
+
+/** An HS256 token as Supabase issues them, signed with the test secret unless told otherwise. */
+export function signToken(
+  claims: { sub: string; email?: string },
+  options: { secret?: string; expiresIn?: string | number } = {},
+): Promise<string> {
+  return new SignJWT({ email: claims.email, role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "1h")
+    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+}
+
+/** An unsigned token (`alg: none`), which must always be refused. */
+export function unsignedToken(sub: string): string {
+  const b64 = (o: object) =>
+    btoa(JSON.stringify(o)).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+  return `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
+}
