@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, defineProject } from "vitest/config";
-import { TEST_JWT_SECRET } from "./workers/test-support/tokens";
+import { TEST_JWT_SECRET } from "./workers/test-support/constants.ts";
 
 /**
  * Worker projects run in workerd with the real bindings of their wrangler config (KV, Queues,

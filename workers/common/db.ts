@@ -64,7 +64,13 @@ export function openDb(env: DbBindings): DbHandle {
   };
 }
 
-export type DbError = { kind: "unavailable" | "timeout" | "query"; message: string };
+export type DbError = {
+  kind: "unavailable" | "timeout" | "query";
+  message: string;
+  /** SQLSTATE and constraint name of a query fault, for callers that map them (e.g. 23505 -> 409). */
+  code?: string;
+  constraint?: string;
+};
 
 /** Runs `fn`, turning a driver failure or a slow database into a value. */
 export async function attempt<T>(
@@ -81,11 +87,19 @@ export async function attempt<T>(
   try {
     return await Promise.race([fn().then((v) => ok(v)), timeout]);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
+    // drizzle wraps the driver's error ("Failed query: ...") and keeps it as the cause.
+    const source = (e instanceof Error && e.cause instanceof Error ? e.cause : e) as {
+      message?: unknown;
+      code?: unknown;
+      constraint?: unknown;
+    };
+    const message = typeof source.message === "string" ? source.message : String(e);
+    const code = typeof source.code === "string" ? source.code : undefined;
     // SQLSTATE class 08 (connection exception) and socket errors carry no code of a query fault.
-    const code = (e as { code?: unknown }).code;
-    const unavailable = typeof code !== "string" || code.startsWith("08") || code.startsWith("57P");
-    return err({ kind: unavailable ? "unavailable" : "query", message });
+    const unavailable = code === undefined || code.startsWith("08") || code.startsWith("57P");
+    if (unavailable) return err({ kind: "unavailable", message });
+    const constraint = typeof source.constraint === "string" ? source.constraint : undefined;
+    return err({ kind: "query", message, code, constraint });
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }

@@ -1,6 +1,5 @@
 import { SignJWT } from "jose";
-
-export const TEST_JWT_SECRET = "test-secret-of-at-least-32-characters!!";
+import { TEST_JWT_SECRET } from "./constants";
 
 /** An HS256 token as Supabase issues them, signed with the test secret unless told otherwise. */
 export function signToken(

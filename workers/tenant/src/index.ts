@@ -1,11 +1,18 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { ApiError } from "../../common/errors";
 import type { HonoEnv } from "./env";
+import { requireAdmin } from "./middleware/admin";
 import { authenticate } from "./middleware/auth";
 import { onError, onNotFound } from "./middleware/errors";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
+import { admin } from "./routes/admin";
 import { context } from "./routes/context";
 import { health } from "./routes/health";
+
+/** Large enough for any admin or job body; anything bigger is refused before it is parsed. */
+const MAX_BODY_BYTES = 64 * 1024;
 
 export function createApp() {
   const app = new OpenAPIHono<HonoEnv>();
@@ -13,8 +20,20 @@ export function createApp() {
   app.onError(onError);
   app.notFound(onNotFound);
   app.route("/health", health);
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use("/admin/*", requireAdmin);
+  app.route("/admin", admin);
   app.use("/v1/*", resolveTenant, authenticate);
   app.route("/v1/context", context);
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Communities tenant API", version: "0.1.0" },

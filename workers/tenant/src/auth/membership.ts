@@ -73,3 +73,47 @@ export async function forgetMembership(kv: KVNamespace, tenantId: string, userId
   l1.delete(key);
   await kv.delete(key);
 }
+
+export interface MemberFields {
+  role: "owner" | "admin" | "moderator" | "member";
+  is_admin: boolean;
+}
+
+/** Adds or changes a membership, then drops its cached entry so the next request sees it. */
+export async function upsertMember(
+  db: Database,
+  kv: KVNamespace,
+  tenantId: string,
+  userId: string,
+  fields: MemberFields,
+): Promise<Result<boolean, DbError>> {
+  const written = await attempt(() =>
+    db
+      .insert(tenantUsers)
+      .values({ tenantId, userId, role: fields.role, isAdmin: fields.is_admin })
+      .onConflictDoUpdate({
+        target: [tenantUsers.tenantId, tenantUsers.userId],
+        set: { role: fields.role, isAdmin: fields.is_admin },
+      }),
+  );
+  if (!written.ok) return written;
+  await forgetMembership(kv, tenantId, userId);
+  return ok(true);
+}
+
+export async function removeMember(
+  db: Database,
+  kv: KVNamespace,
+  tenantId: string,
+  userId: string,
+): Promise<Result<boolean, DbError>> {
+  const removed = await attempt(() =>
+    db
+      .delete(tenantUsers)
+      .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
+      .returning({ userId: tenantUsers.userId }),
+  );
+  if (!removed.ok) return removed;
+  await forgetMembership(kv, tenantId, userId);
+  return ok(removed.value.length > 0);
+}

@@ -15,7 +15,8 @@ function fromHttpException(e: HTTPException): ApiError {
     413: "payload_too_large",
     429: "rate_limited",
   };
-  const code = byStatus[e.status] ?? "internal_error";
+  const malformedJson = e.status === 400 && /json/i.test(e.message);
+  const code = malformedJson ? "invalid_json" : (byStatus[e.status] ?? "internal_error");
   const message = code === "internal_error" ? "internal error" : e.message || code.replaceAll("_", " ");
   return new ApiError(code, message);
 }
@@ -38,4 +39,19 @@ export function onError(e: Error, c: Context<HonoEnv>): Response {
 
 export function onNotFound(c: Context<HonoEnv>): Response {
   return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}`));
+}
+
+/** zod-openapi's defaultHook: a failed validation leaves in the one error shape. */
+export function validationHook(
+  result:
+    | { success: true }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } },
+  c: Context<HonoEnv>,
+): Response | undefined {
+  if (result.success) return undefined;
+  const detail = result.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`)
+    .join("; ");
+  return errorResponse(c, new ApiError("validation_failed", detail));
 }

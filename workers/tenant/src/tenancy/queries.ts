@@ -22,7 +22,8 @@ export interface TenantRow {
   updatedAt: string;
 }
 
-const columns = {
+/** The selected columns of a tenant row, shared by lookups and admin writes. */
+export const tenantColumns = {
   id: tenants.id,
   slug: tenants.slug,
   name: tenants.name,
@@ -35,6 +36,12 @@ const columns = {
   updatedAt: tenants.updatedAt,
 };
 
+type Selected = TenantInfo & { isActive: boolean; updatedAt: string };
+
+export function toTenantRow({ isActive, updatedAt, ...tenant }: Selected): TenantRow {
+  return { tenant, isActive, updatedAt };
+}
+
 /** One indexed lookup by slug or domain; inactive tenants come back too, marked. */
 export function findTenant(
   db: Database,
@@ -43,9 +50,7 @@ export function findTenant(
 ): Promise<Result<TenantRow | null, DbError>> {
   const where = key.kind === "slug" ? eq(tenants.slug, key.value) : eq(tenants.domain, key.value);
   return attempt(async () => {
-    const [row] = await db.select(columns).from(tenants).where(and(where)).limit(1);
-    if (!row) return null;
-    const { isActive, updatedAt, ...tenant } = row;
-    return { tenant, isActive, updatedAt };
+    const [row] = await db.select(tenantColumns).from(tenants).where(and(where)).limit(1);
+    return row ? toTenantRow(row) : null;
   }, timeoutMs);
 }

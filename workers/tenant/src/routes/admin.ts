@@ -1,0 +1,173 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
+import { SLUG_PATTERN } from "../../../../db/schema/tenants";
+import { ApiError } from "../../../common/errors";
+import { removeMember, upsertMember } from "../auth/membership";
+import type { HonoEnv } from "../env";
+import { validationHook } from "../middleware/errors";
+import { getDb, timed } from "../middleware/request";
+import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
+import type { TenantRow } from "../tenancy/queries";
+
+const color = z
+  .string()
+  .regex(/^#[0-9a-fA-F]{6}$/)
+  .nullable();
+const url = z.string().url().max(2048).nullable();
+const domain = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/, "a host name")
+  .nullable();
+
+const TenantFields = z
+  .object({
+    slug: z.string().regex(new RegExp(SLUG_PATTERN), "a DNS label: a-z, 0-9 and -, at most 63"),
+    name: z.string().trim().min(1).max(200),
+    domain,
+    logo_url: url,
+    primary_color: color,
+    secondary_color: color,
+    settings: z.record(z.string(), z.unknown()),
+    is_active: z.boolean(),
+  })
+  .strict();
+
+const CreateTenant = TenantFields.partial().required({ slug: true, name: true }).openapi("CreateTenant");
+const UpdateTenant = TenantFields.partial().openapi("UpdateTenant");
+const AdminTenant = z
+  .object({
+    id: z.string().uuid(),
+    slug: z.string(),
+    name: z.string(),
+    domain: z.string().nullable(),
+    logo_url: z.string().nullable(),
+    primary_color: z.string().nullable(),
+    secondary_color: z.string().nullable(),
+    settings: z.record(z.string(), z.unknown()),
+    is_active: z.boolean(),
+    updated_at: z.string(),
+  })
+  .openapi("AdminTenant");
+const Member = z
+  .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
+  .strict()
+  .openapi("MemberFields");
+const TenantParams = z.object({ id: z.string().uuid() });
+const MemberParams = z.object({ id: z.string().uuid(), userId: z.string().uuid() });
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+function present(row: TenantRow): z.infer<typeof AdminTenant> {
+  return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
+}
+
+function fail(e: AdminError): never {
+  if (e.kind === "conflict") throw new ApiError("conflict", `another tenant already has this ${e.field}`);
+  if (e.kind === "not_found") throw new ApiError("not_found", "no such tenant");
+  if (e.kind === "query") throw new ApiError("internal_error", "the change could not be saved");
+  throw new ApiError("service_unavailable", "the database is unavailable", {
+    headers: { "Retry-After": "5" },
+  });
+}
+
+const security = [{ adminToken: [] }];
+
+export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/tenants",
+      summary: "Create a tenant",
+      security,
+      request: { body: { content: { "application/json": { schema: CreateTenant } }, required: true } },
+      responses: { 201: json(AdminTenant, "Created") },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const result = await timed(c, () => createTenant(getDb(c), c.env.TENANT_CACHE, body));
+      if (!result.ok) fail(result.error);
+      return c.json(present(result.value), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/tenants/{id}",
+      summary: "Update a tenant (slug and domain changes included); is_active false deactivates it",
+      security,
+      request: {
+        params: TenantParams,
+        body: { content: { "application/json": { schema: UpdateTenant } }, required: true },
+      },
+      responses: { 200: json(AdminTenant, "Updated") },
+    }),
+    async (c) => {
+      const result = await timed(c, () =>
+        updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, c.req.valid("json")),
+      );
+      if (!result.ok) fail(result.error);
+      return c.json(present(result.value), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/tenants/{id}",
+      summary: "Deactivate a tenant (its data stays)",
+      security,
+      request: { params: TenantParams },
+      responses: { 200: json(AdminTenant, "Deactivated") },
+    }),
+    async (c) => {
+      const result = await timed(c, () =>
+        updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, { is_active: false }),
+      );
+      if (!result.ok) fail(result.error);
+      return c.json(present(result.value), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "put",
+      path: "/tenants/{id}/members/{userId}",
+      summary: "Add a member or change their role",
+      security,
+      request: {
+        params: MemberParams,
+        body: { content: { "application/json": { schema: Member } }, required: true },
+      },
+      responses: { 200: json(Member, "Saved") },
+    }),
+    async (c) => {
+      const { id, userId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const result = await timed(c, () => upsertMember(getDb(c), c.env.TENANT_CACHE, id, userId, body));
+      if (!result.ok) {
+        // 23503: the tenant or the user does not exist.
+        if (result.error.code === "23503") throw new ApiError("not_found", "no such tenant or user");
+        fail(result.error);
+      }
+      return c.json(body, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/tenants/{id}/members/{userId}",
+      summary: "Remove a member",
+      security,
+      request: { params: MemberParams },
+      responses: { 204: { description: "Removed" } },
+    }),
+    async (c) => {
+      const { id, userId } = c.req.valid("param");
+      const result = await timed(c, () => removeMember(getDb(c), c.env.TENANT_CACHE, id, userId));
+      if (!result.ok) fail(result.error);
+      if (!result.value) throw new ApiError("not_found", "no such membership");
+      return c.body(null, 204);
+    },
+  );

@@ -1,0 +1,146 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const USER = "b2000000-0000-4000-8000-000000000001";
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`INSERT INTO users (id, email) VALUES ('${USER}', 'dana@example.com')`);
+});
+
+async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext();
+  const init: RequestInit = {
+    method,
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  };
+  const res = await worker.fetch(new Request(url, init), { ...env, DATABASE_URL: db.url }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const admin = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+  call(method, `http://api.localhost/admin${path}`, body, {
+    authorization: `Bearer ${env.ADMIN_TOKEN}`,
+    ...headers,
+  });
+const context = async (slugOrHost: string, token?: string) => {
+  const url = slugOrHost.includes(".")
+    ? `http://${slugOrHost}/v1/context`
+    : `http://${slugOrHost}.localhost/v1/context`;
+  return call("GET", url, undefined, token ? { authorization: `Bearer ${token}` } : {});
+};
+
+async function code(res: Response) {
+  return ((await res.json()) as { error: { code: string } }).error.code;
+}
+
+describe("admin API", () => {
+  it("needs the admin token, compared in constant time", async () => {
+    expect(await code(await admin("POST", "/tenants", { slug: "x", name: "x" }, { authorization: "" }))).toBe(
+      "unauthorized",
+    );
+    expect(
+      await code(
+        await admin("POST", "/tenants", { slug: "x", name: "x" }, { authorization: "Bearer wrong" }),
+      ),
+    ).toBe("forbidden");
+  });
+
+  it("creates a tenant that resolves on the next request, and refuses a duplicate slug or domain with 409", async () => {
+    const created = await admin("POST", "/tenants", {
+      slug: "newco",
+      name: "NewCo",
+      domain: "Forum.NewCo.test",
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({
+      slug: "newco",
+      domain: "forum.newco.test",
+      is_active: true,
+    });
+    expect((await context("newco")).status).toBe(200);
+    expect((await context("forum.newco.test")).status).toBe(200);
+    const dupSlug = await admin("POST", "/tenants", { slug: "newco", name: "Other" });
+    expect([dupSlug.status, await code(dupSlug)]).toEqual([409, "conflict"]);
+    const dupDomain = await admin("POST", "/tenants", {
+      slug: "other",
+      name: "Other",
+      domain: "forum.newco.test",
+    });
+    expect([dupDomain.status, await code(dupDomain)]).toEqual([409, "conflict"]);
+  });
+
+  it("makes slug and domain changes visible on the next request in the same isolate", async () => {
+    const created = (await (
+      await admin("POST", "/tenants", { slug: "before", name: "B", domain: "old.example.test" })
+    ).json()) as { id: string };
+    expect((await context("before")).status).toBe(200); // now cached in L1 and KV
+    expect((await context("old.example.test")).status).toBe(200);
+    const updated = await admin("PATCH", `/tenants/${created.id}`, {
+      slug: "after",
+      domain: "new.example.test",
+    });
+    expect(updated.status).toBe(200);
+    expect((await context("before")).status).toBe(404);
+    expect((await context("old.example.test")).status).toBe(404);
+    expect((await context("after")).status).toBe(200);
+    expect((await context("new.example.test")).status).toBe(200);
+  });
+
+  it("deactivates a tenant: it is not found on the next request", async () => {
+    const created = (await (await admin("POST", "/tenants", { slug: "closing", name: "C" })).json()) as {
+      id: string;
+    };
+    expect((await context("closing")).status).toBe(200);
+    expect((await admin("DELETE", `/tenants/${created.id}`)).status).toBe(200);
+    expect((await context("closing")).status).toBe(404);
+  });
+
+  it("adds, changes and removes members, and /v1/context follows at once", async () => {
+    const created = (await (await admin("POST", "/tenants", { slug: "club", name: "Club" })).json()) as {
+      id: string;
+    };
+    const token = await signToken({ sub: USER });
+    const user = async () =>
+      ((await (await context("club", token)).json()) as { user: { role: string } | null }).user;
+    expect(await user()).toBeNull();
+    expect(
+      (await admin("PUT", `/tenants/${created.id}/members/${USER}`, { role: "member", is_admin: false }))
+        .status,
+    ).toBe(200);
+    expect(await user()).toMatchObject({ role: "member" });
+    await admin("PUT", `/tenants/${created.id}/members/${USER}`, { role: "moderator", is_admin: true });
+    expect(await user()).toMatchObject({ role: "moderator", is_admin: true });
+    expect((await admin("DELETE", `/tenants/${created.id}/members/${USER}`)).status).toBe(204);
+    expect(await user()).toBeNull();
+  });
+
+  it("refuses bad input with a JSON error: unknown fields, bad slug, malformed JSON, oversized body", async () => {
+    const unknown = await admin("POST", "/tenants", { slug: "ok", name: "ok", is_admin: true });
+    expect([unknown.status, await code(unknown)]).toEqual([400, "validation_failed"]);
+    const badSlug = await admin("POST", "/tenants", { slug: "Bad Slug", name: "x" });
+    expect([badSlug.status, await code(badSlug)]).toEqual([400, "validation_failed"]);
+    const malformed = await admin("POST", "/tenants", "{nope");
+    expect([malformed.status, await code(malformed)]).toEqual([400, "invalid_json"]);
+    const huge = await admin("POST", "/tenants", { slug: "big", name: "x".repeat(70_000) });
+    expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
+    const missing = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, { name: "x" });
+    expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+});
+
+describe("GET /openapi.json", () => {
+  it("documents the routes", async () => {
+    const res = await call("GET", "http://api.localhost/openapi.json");
+    const doc = (await res.json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/health", "/admin/tenants", "/admin/tenants/{id}", "/v1/context"]),
+    );
+  });
+});
