@@ -8,6 +8,7 @@ import { validationHook } from "../middleware/errors";
 import { getDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import type { TenantRow } from "../tenancy/queries";
+import { TenantSchema } from "./context";
 
 const color = z
   .string()
@@ -35,20 +36,9 @@ const TenantFields = z
 
 const CreateTenant = TenantFields.partial().required({ slug: true, name: true }).openapi("CreateTenant");
 const UpdateTenant = TenantFields.partial().openapi("UpdateTenant");
-const AdminTenant = z
-  .object({
-    id: z.string().uuid(),
-    slug: z.string(),
-    name: z.string(),
-    domain: z.string().nullable(),
-    logo_url: z.string().nullable(),
-    primary_color: z.string().nullable(),
-    secondary_color: z.string().nullable(),
-    settings: z.record(z.string(), z.unknown()),
-    is_active: z.boolean(),
-    updated_at: z.string(),
-  })
-  .openapi("AdminTenant");
+const AdminTenant = TenantSchema.extend({ is_active: z.boolean(), updated_at: z.string() }).openapi(
+  "AdminTenant",
+);
 const Member = z
   .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
   .strict()

@@ -4,7 +4,7 @@ import { getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { getDb } from "../middleware/request";
 
-const TenantSchema = z
+export const TenantSchema = z
   .object({
     id: z.string().uuid(),
     slug: z.string(),
