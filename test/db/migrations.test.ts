@@ -1,5 +1,5 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { migrateDatabase } from "../../db/local/migrate";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
@@ -110,5 +110,3 @@ describe("migrations", () => {
     expect(kept.rows[0].kept).toBe(true);
   });
 });
-
-afterAll(() => undefined);

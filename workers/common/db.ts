@@ -112,6 +112,6 @@ export async function pingDb(env: DbBindings, timeoutMs = 2_500): Promise<Result
     const result = await attempt(() => handle.pool.query("SELECT 1"), timeoutMs);
     return result.ok ? ok(true) : result;
   } finally {
-    void handle.close();
+    await handle.close();
   }
 }

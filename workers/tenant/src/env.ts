@@ -10,6 +10,8 @@ export interface Variables {
   requestId: string;
   /** Opened on first use by `getDb`, ended after the response. */
   dbHandle?: DbHandle;
+  /** Promises handed to waitUntil through `defer`; the pool is ended after them. */
+  background: Promise<unknown>[];
   /** Milliseconds spent waiting on the database, reported in Server-Timing. */
   dbMs: number;
   /** Set by resolveTenant. */

@@ -1,7 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Database, type DbError } from "../../../common/db";
-import { ok, type Result } from "../../../common/result";
+import { log } from "../../../common/log";
+import { err, ok, type Result } from "../../../common/result";
 import { Lru } from "../tenancy/lru";
 
 export interface Membership {
@@ -27,8 +28,26 @@ export function membershipKey(tenantId: string, userId: string): string {
 
 export interface MembershipDeps {
   kv: KVNamespace;
-  db: () => Database;
+  /** The database lookup (findMembership), wrapped by the caller for timing. */
+  load: () => Promise<Result<Membership | null, DbError>>;
   waitUntil: (p: Promise<unknown>) => void;
+}
+
+/** The one indexed lookup behind the cache: the primary key of tenant_users, joined to users. */
+export function findMembership(
+  db: Database,
+  tenantId: string,
+  userId: string,
+): Promise<Result<Membership | null, DbError>> {
+  return attempt(async () => {
+    const [row] = await db
+      .select({ role: tenantUsers.role, is_admin: tenantUsers.isAdmin, email: users.email })
+      .from(tenantUsers)
+      .innerJoin(users, eq(users.id, tenantUsers.userId))
+      .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
+      .limit(1);
+    return row ?? null;
+  }, 2_000);
 }
 
 export async function getMembership(
@@ -48,16 +67,7 @@ export async function getMembership(
   } catch {
     // KV trouble: ask the database.
   }
-  const loaded = await attempt(async () => {
-    const [row] = await deps
-      .db()
-      .select({ role: tenantUsers.role, is_admin: tenantUsers.isAdmin, email: users.email })
-      .from(tenantUsers)
-      .innerJoin(users, eq(users.id, tenantUsers.userId))
-      .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
-      .limit(1);
-    return row ?? null;
-  }, 2_000);
+  const loaded = await deps.load();
   if (!loaded.ok) return loaded;
   const entry: Entry = { member: loaded.value };
   l1.set(key, entry, L1_TTL_MS);
@@ -67,12 +77,24 @@ export async function getMembership(
   return ok(entry.member);
 }
 
-/** After a membership change: drop the entry here and in KV. */
-export async function forgetMembership(kv: KVNamespace, tenantId: string, userId: string): Promise<void> {
+/**
+ * After a membership change: drop the entry here and in KV. The write has committed by then, so a
+ * KV failure is logged, not returned: the entry then lapses within its 300 s TTL.
+ */
+async function forgetMembership(kv: KVNamespace, tenantId: string, userId: string): Promise<void> {
   const key = membershipKey(tenantId, userId);
   l1.delete(key);
-  await kv.delete(key);
+  try {
+    await kv.delete(key);
+  } catch (e) {
+    log("warn", "membership cache delete failed; entry lapses with its TTL", {
+      key,
+      error: e instanceof Error ? e.message : String(e),
+    });
+  }
 }
+
+export type MemberWriteError = DbError | { kind: "not_found" };
 
 export interface MemberFields {
   role: "owner" | "admin" | "moderator" | "member";
@@ -86,7 +108,7 @@ export async function upsertMember(
   tenantId: string,
   userId: string,
   fields: MemberFields,
-): Promise<Result<boolean, DbError>> {
+): Promise<Result<true, MemberWriteError>> {
   const written = await attempt(() =>
     db
       .insert(tenantUsers)
@@ -96,7 +118,10 @@ export async function upsertMember(
         set: { role: fields.role, isAdmin: fields.is_admin },
       }),
   );
-  if (!written.ok) return written;
+  if (!written.ok) {
+    // 23503: the tenant or the user does not exist.
+    return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
+  }
   await forgetMembership(kv, tenantId, userId);
   return ok(true);
 }
@@ -106,7 +131,7 @@ export async function removeMember(
   kv: KVNamespace,
   tenantId: string,
   userId: string,
-): Promise<Result<boolean, DbError>> {
+): Promise<Result<true, MemberWriteError>> {
   const removed = await attempt(() =>
     db
       .delete(tenantUsers)
@@ -114,6 +139,7 @@ export async function removeMember(
       .returning({ userId: tenantUsers.userId }),
   );
   if (!removed.ok) return removed;
+  if (removed.value.length === 0) return err({ kind: "not_found" });
   await forgetMembership(kv, tenantId, userId);
-  return ok(removed.value.length > 0);
+  return ok(true);
 }

@@ -16,11 +16,15 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
   c.set("requestId", requestId);
   c.set("dbMs", 0);
+  c.set("background", []);
   try {
     await next();
   } finally {
     const handle = c.get("dbHandle");
-    if (handle) c.executionCtx.waitUntil(handle.close());
+    // Background work (a stale-while-revalidate refresh) may still be using the pool, or open it
+    // after the response: end the pool only once that work is done.
+    const background = c.get("background");
+    c.executionCtx.waitUntil(Promise.allSettled(background).then(() => c.get("dbHandle")?.close()));
     const duration = performance.now() - started;
     c.res.headers.set("X-Request-Id", requestId);
     const timing = [`total;dur=${duration.toFixed(1)}`];
@@ -49,6 +53,12 @@ export function getDb(c: Context<HonoEnv>): Database {
     c.set("dbHandle", handle);
   }
   return handle.db;
+}
+
+/** Work that may outlive the response; the request's pool stays open until it settles. */
+export function defer(c: Context<HonoEnv>, work: Promise<unknown>): void {
+  c.get("background").push(work);
+  c.executionCtx.waitUntil(work);
 }
 
 /** Times a database call into the request's Server-Timing `db` entry. */

@@ -4,7 +4,7 @@ import type { HonoEnv } from "../env";
 import { tenantCache } from "../tenancy/cache";
 import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
 import { findTenant } from "../tenancy/queries";
-import { getDb, timed } from "./request";
+import { defer, getDb, timed } from "./request";
 
 /** A tenant lookup never waits longer than this on the database. */
 const TENANT_QUERY_TIMEOUT_MS = 2_000;
@@ -25,7 +25,7 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
   const resolved = await tenantCache.resolve(cacheKey(key.value), {
     kv: c.env.TENANT_CACHE,
     load: () => timed(c, () => findTenant(getDb(c), key.value, TENANT_QUERY_TIMEOUT_MS)),
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    waitUntil: (p) => defer(c, p),
   });
   if (!resolved.ok) {
     throw new ApiError("service_unavailable", "tenant lookup is unavailable, try again shortly", {

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
-import { removeMember, upsertMember } from "../auth/membership";
+import { type MemberWriteError, removeMember, upsertMember } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { validationHook } from "../middleware/errors";
 import { getDb, timed } from "../middleware/request";
@@ -35,7 +35,9 @@ const TenantFields = z
   .strict();
 
 const CreateTenant = TenantFields.partial().required({ slug: true, name: true }).openapi("CreateTenant");
-const UpdateTenant = TenantFields.partial().openapi("UpdateTenant");
+const UpdateTenant = TenantFields.partial()
+  .refine((fields) => Object.keys(fields).length > 0, "name at least one field to change")
+  .openapi("UpdateTenant");
 const AdminTenant = TenantSchema.extend({ is_active: z.boolean(), updated_at: z.string() }).openapi(
   "AdminTenant",
 );
@@ -55,9 +57,9 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
   return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
 }
 
-function fail(e: AdminError): never {
+function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): never {
   if (e.kind === "conflict") throw new ApiError("conflict", `another tenant already has this ${e.field}`);
-  if (e.kind === "not_found") throw new ApiError("not_found", "no such tenant");
+  if (e.kind === "not_found") throw new ApiError("not_found", notFound);
   if (e.kind === "query") throw new ApiError("internal_error", "the change could not be saved");
   throw new ApiError("service_unavailable", "the database is unavailable", {
     headers: { "Retry-After": "5" },
@@ -136,11 +138,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const { id, userId } = c.req.valid("param");
       const body = c.req.valid("json");
       const result = await timed(c, () => upsertMember(getDb(c), c.env.TENANT_CACHE, id, userId, body));
-      if (!result.ok) {
-        // 23503: the tenant or the user does not exist.
-        if (result.error.code === "23503") throw new ApiError("not_found", "no such tenant or user");
-        fail(result.error);
-      }
+      if (!result.ok) fail(result.error, "no such tenant or user");
       return c.json(body, 200);
     },
   )
@@ -156,8 +154,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const result = await timed(c, () => removeMember(getDb(c), c.env.TENANT_CACHE, id, userId));
-      if (!result.ok) fail(result.error);
-      if (!result.value) throw new ApiError("not_found", "no such membership");
+      if (!result.ok) fail(result.error, "no such membership");
       return c.body(null, 204);
     },
   );

@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
-import { getMembership } from "../auth/membership";
+import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb } from "../middleware/request";
+import { defer, getDb, timed } from "../middleware/request";
 
 export const TenantSchema = z
   .object({
@@ -47,8 +47,8 @@ export const context = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
   c.header("Cache-Control", "private, no-store");
   const member = await getMembership(tenant.id, user.id, {
     kv: c.env.TENANT_CACHE,
-    db: () => getDb(c),
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    load: () => timed(c, () => findMembership(getDb(c), tenant.id, user.id)),
+    waitUntil: (p) => defer(c, p),
   });
   if (!member.ok) {
     throw new ApiError("service_unavailable", "membership lookup is unavailable", {

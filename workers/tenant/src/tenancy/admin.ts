@@ -39,24 +39,25 @@ function classify(e: DbError): AdminError {
   return e;
 }
 
-/** Old and new slug and domain keys: the new ones get the new entry, the old ones are dropped. */
+function keysOf(row: TenantRow): string[] {
+  const keys = [cacheKey({ kind: "slug", value: row.tenant.slug })];
+  if (row.tenant.domain) keys.push(cacheKey({ kind: "host", value: row.tenant.domain }));
+  return keys;
+}
+
+/**
+ * The new slug and domain keys get the new entry. The old ones get a negative entry stamped with
+ * the new version rather than a delete, so a background refresh that loaded the old row just
+ * before the write cannot put it back (refreshes never replace a newer version).
+ */
 async function rewriteCache(kv: KVNamespace, before: TenantRow | null, after: TenantRow): Promise<void> {
   const entry: CacheEntry = tenantCache.entryFor(after);
-  const fresh = [cacheKey({ kind: "slug", value: after.tenant.slug })];
-  if (after.tenant.domain) fresh.push(cacheKey({ kind: "host", value: after.tenant.domain }));
-  const stale: string[] = [];
-  if (before) {
-    stale.push(cacheKey({ kind: "slug", value: before.tenant.slug }));
-    if (before.tenant.domain) stale.push(cacheKey({ kind: "host", value: before.tenant.domain }));
-  }
+  const current = keysOf(after);
+  const moved = before ? keysOf(before).filter((k) => !current.includes(k)) : [];
+  const tombstone: CacheEntry = { ...tenantCache.entryFor(null), updatedAt: after.updatedAt };
   await Promise.all([
-    ...fresh.map((k) => tenantCache.put(kv, k, entry)),
-    ...stale
-      .filter((k) => !fresh.includes(k))
-      .map(async (k) => {
-        tenantCache.l1.delete(k);
-        await kv.delete(k).catch(() => undefined);
-      }),
+    ...current.map((k) => tenantCache.put(kv, k, entry)),
+    ...moved.map((k) => tenantCache.put(kv, k, tombstone)),
   ]);
 }
 

@@ -1,3 +1,4 @@
+import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { err, ok, type Result } from "../../../common/result";
 
 /** What the request names: a slug (header, query or subdomain) or a custom domain. */
@@ -5,8 +6,8 @@ export type LookupKey = { kind: "slug"; value: string } | { kind: "host"; value:
 
 export type HostError = "tenant_required" | "invalid_tenant";
 
-/** A DNS label, as the tenants_slug_format CHECK in the schema. */
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** The schema's own slug rule (a DNS label), so the edge refuses exactly what the database would. */
+const DNS_LABEL = new RegExp(SLUG_PATTERN);
 const HOSTNAME = /^[a-z0-9.-]{1,253}$/;
 
 export const DEFAULT_RESERVED = ["api", "www", "admin", "app", "static"];
