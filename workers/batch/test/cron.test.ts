@@ -5,6 +5,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DIRECTORY_KEY } from "../../common/directory";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
@@ -25,7 +26,7 @@ async function fire(cron: string) {
 }
 
 describe("view refresh cron", () => {
-  it("refreshes private.mv_user_communities and records when", async () => {
+  it("refreshes private.mv_user_communities, records when, and rebuilds the tenant directory", async () => {
     const [before] = await db.query<{ refreshed_at: Date }>(
       "SELECT refreshed_at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
     );
@@ -43,6 +44,8 @@ describe("view refresh cron", () => {
     const [after] = await db.query<{ refreshed_at: Date }>(
       "SELECT refreshed_at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
     );
+    const directory = await env.TENANT_CACHE.getWithMetadata<{ items: number }>(DIRECTORY_KEY, "arrayBuffer");
+    expect(directory.metadata?.items).toBe(1);
     expect(new Date(after?.refreshed_at ?? 0).getTime()).toBeGreaterThan(
       new Date(before?.refreshed_at ?? 0).getTime(),
     );

@@ -1,4 +1,5 @@
 import { openDb } from "../../../common/db";
+import { publishDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { maintainPartitions } from "./partitions";
@@ -14,6 +15,10 @@ export async function runScheduled(
   try {
     switch (controller.cron) {
       case CRON.refreshViews: {
+        const directory = await publishDirectory(handle.db, env.TENANT_CACHE);
+        if (directory.ok)
+          log("info", "tenant directory rebuilt", { cron: controller.cron, ...directory.value.meta });
+        else log("error", "tenant directory rebuild failed", { cron: controller.cron, ...directory.error });
         const result = await refreshUserCommunities(handle.db);
         if (!result.ok) {
           log("error", "view refresh failed", { cron: controller.cron, ...result.error });

@@ -1,7 +1,9 @@
 import { createMiddleware } from "hono/factory";
+import { directoryItem } from "../../../common/directory";
 import { ApiError } from "../../../common/errors";
 import type { HonoEnv } from "../env";
 import { tenantCache } from "../tenancy/cache";
+import { tenantDirectory } from "../tenancy/directory";
 import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
 import { findTenant } from "../tenancy/queries";
 import { defer, getDb, timed } from "./request";
@@ -25,6 +27,10 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
   const resolved = await tenantCache.resolve(cacheKey(key.value), {
     kv: c.env.TENANT_CACHE,
     load: () => timed(c, () => findTenant(getDb(c), key.value, TENANT_QUERY_TIMEOUT_MS)),
+    mightExist: () =>
+      tenantDirectory.mightExist(directoryItem(key.value.kind, key.value.value), c.env.TENANT_CACHE, (p) =>
+        defer(c, p),
+      ),
     waitUntil: (p) => defer(c, p),
   });
   if (!resolved.ok) {

@@ -5,8 +5,9 @@ import { ApiError } from "../../../common/errors";
 import { type MemberWriteError, removeMember, upsertMember } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { validationHook } from "../middleware/errors";
-import { getDb, timed } from "../middleware/request";
+import { defer, getDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
+import { tenantDirectory } from "../tenancy/directory";
 import type { TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
 
@@ -82,6 +83,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const body = c.req.valid("json");
       const result = await timed(c, () => createTenant(getDb(c), c.env.TENANT_CACHE, body));
       if (!result.ok) fail(result.error);
+      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 201);
     },
   )
@@ -102,6 +104,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, c.req.valid("json")),
       );
       if (!result.ok) fail(result.error);
+      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
   )
@@ -119,6 +122,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, { is_active: false }),
       );
       if (!result.ok) fail(result.error);
+      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
   )

@@ -16,7 +16,8 @@ export interface CacheEntry {
   softExpiresAt: number;
 }
 
-export type Tier = "l1" | "kv" | "db" | "stale";
+/** `directory`: the active-tenant directory said no, so no query was made. */
+export type Tier = "l1" | "kv" | "db" | "stale" | "directory";
 
 export interface Resolved {
   tenant: TenantInfo | null;
@@ -45,6 +46,8 @@ export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
 export interface ResolveDeps {
   kv: KVNamespace;
   load: () => Promise<Result<TenantRow | null, DbError>>;
+  /** False when the name certainly names no active tenant (the directory); skips the query. */
+  mightExist?: () => Promise<boolean>;
   waitUntil: (p: Promise<unknown>) => void;
 }
 
@@ -112,6 +115,13 @@ export class TenantCache {
       this.l1.set(key, fromKv, this.l1Ttl(fromKv));
       this.maybeRefresh(key, fromKv, deps);
       return ok({ tenant: fromKv.tenant, tier: "kv" });
+    }
+    if (deps.mightExist && !(await deps.mightExist())) {
+      // Kept in this isolate only: writing KV for every name of a random-subdomain flood would
+      // turn the flood into KV writes.
+      const entry = this.entryFor(null);
+      this.l1.set(key, entry, this.l1Ttl(entry));
+      return ok({ tenant: null, tier: "directory" });
     }
     const loaded = await deps.load();
     if (!loaded.ok) {

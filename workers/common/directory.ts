@@ -1,0 +1,72 @@
+import { eq } from "drizzle-orm";
+import { tenants } from "../../db/schema";
+import { BloomFilter } from "./bloom";
+import { attempt, type Database, type DbError } from "./db";
+import { err, ok, type Result } from "./result";
+
+/**
+ * The directory of active tenants: a Bloom filter over every active slug and custom domain,
+ * kept in KV. The tenant worker consults it after a cache miss, so a flood of requests for
+ * distinct unknown subdomains is answered 404 without a database query each. It is rebuilt by
+ * the batch worker's cron and after every admin write.
+ */
+export const DIRECTORY_KEY = "tenant:v1:directory";
+/** At 0.1 % false positives a flood of random names reaches the database once per 1,000. */
+export const DIRECTORY_FALSE_POSITIVE_RATE = 0.001;
+
+export interface DirectoryMeta {
+  hashCount: number;
+  items: number;
+  builtAt: number;
+}
+
+/** The names a request can resolve by: the same strings as the tenant cache keys' tails. */
+export function directoryItem(kind: "slug" | "host", value: string): string {
+  return `${kind}:${value}`;
+}
+
+export async function buildDirectory(
+  db: Database,
+): Promise<Result<{ filter: BloomFilter; meta: DirectoryMeta }, DbError>> {
+  const rows = await attempt(
+    () =>
+      db
+        .select({ slug: tenants.slug, domain: tenants.domain })
+        .from(tenants)
+        .where(eq(tenants.isActive, true)),
+    20_000,
+  );
+  if (!rows.ok) return rows;
+  const items = rows.value.length + rows.value.filter((r) => r.domain).length;
+  const filter = BloomFilter.forItems(items, DIRECTORY_FALSE_POSITIVE_RATE);
+  for (const { slug, domain } of rows.value) {
+    filter.add(directoryItem("slug", slug));
+    if (domain) filter.add(directoryItem("host", domain));
+  }
+  return ok({ filter, meta: { hashCount: filter.hashCount, items, builtAt: Date.now() } });
+}
+
+export type PublishError = DbError | { kind: "kv"; message: string };
+
+/** Builds the directory from Postgres and stores it in KV. */
+export async function publishDirectory(
+  db: Database,
+  kv: KVNamespace,
+): Promise<Result<{ filter: BloomFilter; meta: DirectoryMeta }, PublishError>> {
+  const built = await buildDirectory(db);
+  if (!built.ok) return built;
+  try {
+    await kv.put(DIRECTORY_KEY, built.value.filter.bits, { metadata: built.value.meta });
+  } catch (e) {
+    return err({ kind: "kv", message: e instanceof Error ? e.message : String(e) });
+  }
+  return built;
+}
+
+export async function readDirectory(
+  kv: KVNamespace,
+): Promise<{ filter: BloomFilter; meta: DirectoryMeta } | null> {
+  const { value, metadata } = await kv.getWithMetadata<DirectoryMeta>(DIRECTORY_KEY, "arrayBuffer");
+  if (!value || !metadata || typeof metadata.hashCount !== "number") return null;
+  return { filter: new BloomFilter(new Uint8Array(value), metadata.hashCount), meta: metadata };
+}

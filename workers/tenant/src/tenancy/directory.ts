@@ -1,0 +1,75 @@
+import type { BloomFilter } from "../../../common/bloom";
+import type { Database } from "../../../common/db";
+import { type DirectoryMeta, publishDirectory, readDirectory } from "../../../common/directory";
+import { log } from "../../../common/log";
+
+/** How often an isolate looks for a newer directory in KV. */
+const RELOAD_MS = 60_000;
+/**
+ * A directory older than this is not trusted to say "no": the cron rebuilds it every 5 minutes,
+ * so an old one means the rebuilds stopped and it may miss tenants created since.
+ */
+const MAX_AGE_MS = 15 * 60_000;
+
+/** The isolate's copy of the active-tenant directory (workers/common/directory.ts). */
+export class TenantDirectory {
+  private current: { filter: BloomFilter; meta: DirectoryMeta } | null = null;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  private loading: Promise<void> | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * False only when the name certainly belongs to no active tenant. Without a (recent) directory
+   * the answer is true: the caller then asks the database, as it would without a directory.
+   */
+  async mightExist(
+    item: string,
+    kv: KVNamespace,
+    waitUntil: (p: Promise<unknown>) => void,
+  ): Promise<boolean> {
+    if (this.now() - this.checkedAt > RELOAD_MS) {
+      const load = this.reload(kv);
+      // The first lookup in an isolate waits for the directory; later ones refresh it behind.
+      if (this.current) waitUntil(load);
+      else await load;
+    }
+    const current = this.current;
+    if (!current || this.now() - current.meta.builtAt > MAX_AGE_MS) return true;
+    return current.filter.has(item);
+  }
+
+  private reload(kv: KVNamespace): Promise<void> {
+    this.checkedAt = this.now();
+    this.loading ??= readDirectory(kv)
+      .then((found) => {
+        if (found && (!this.current || found.meta.builtAt >= this.current.meta.builtAt)) this.current = found;
+      })
+      .catch((e) =>
+        log("warn", "tenant directory read failed", { error: e instanceof Error ? e.message : String(e) }),
+      )
+      .finally(() => {
+        this.loading = undefined;
+      });
+    return this.loading;
+  }
+
+  /** After an admin write: rebuild from Postgres, store in KV, and use it here at once. */
+  async republish(db: Database, kv: KVNamespace): Promise<void> {
+    const published = await publishDirectory(db, kv);
+    if (!published.ok) {
+      log("warn", "tenant directory rebuild failed; the cron will retry", { ...published.error });
+      return;
+    }
+    this.current = published.value;
+    this.checkedAt = this.now();
+  }
+
+  /** For tests: forget the directory, as a new isolate would start. */
+  reset(): void {
+    this.current = null;
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+  }
+}
+
+export const tenantDirectory = new TenantDirectory();

@@ -1,0 +1,82 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DIRECTORY_KEY } from "../../common/directory";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import worker from "../src/index";
+import { tenantCache } from "../src/tenancy/cache";
+import { tenantDirectory } from "../src/tenancy/directory";
+
+let db: WorkerTestDb;
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (slug, name, domain)
+    SELECT 'known-' || g, 'Known ' || g, CASE WHEN g % 10 = 0 THEN 'forum-' || g || '.example.test' END
+    FROM generate_series(1, 200) g`);
+});
+
+async function call(url: string, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(url, init), { ...env, DATABASE_URL: db.url }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** A request that opened the database reports its time in Server-Timing `db`. */
+const usedDatabase = (res: Response) => /(^|, )db;dur=/.test(res.headers.get("server-timing") ?? "");
+
+async function publishDirectory() {
+  // Any admin write rebuilds the directory; the batch worker's cron does too.
+  const res = await call("http://api.localhost/admin/tenants", {
+    method: "POST",
+    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ slug: `admin-made-${crypto.randomUUID().slice(0, 8)}`, name: "Admin made" }),
+  });
+  expect(res.status).toBe(201);
+  expect(await env.TENANT_CACHE.get(DIRECTORY_KEY, "arrayBuffer")).not.toBeNull();
+}
+
+describe("active-tenant directory", () => {
+  it("answers a flood of 2,000 distinct unknown subdomains with at most 1 query per 100 requests", async () => {
+    await publishDirectory();
+    let queries = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const res = await call(`http://flood-${i}-${crypto.randomUUID().slice(0, 6)}.localhost/v1/context`);
+      expect(res.status).toBe(404);
+      if (usedDatabase(res)) queries++;
+    }
+    expect(queries).toBeLessThanOrEqual(20);
+  });
+
+  it("still resolves every active tenant, by slug and by custom domain (no false negatives)", async () => {
+    await publishDirectory();
+    for (const g of [1, 10, 57, 200]) {
+      expect((await call(`http://known-${g}.localhost/v1/context`)).status).toBe(200);
+    }
+    expect((await call("http://forum-20.example.test/v1/context")).status).toBe(200);
+  });
+
+  it("is loaded from KV by a fresh isolate, and a tenant created by an admin resolves at once", async () => {
+    await publishDirectory();
+    tenantDirectory.reset();
+    tenantCache.l1.clear();
+    const unknown = await call("http://nobody-here.localhost/v1/context");
+    expect([unknown.status, usedDatabase(unknown)]).toEqual([404, false]);
+    const created = await call("http://api.localhost/admin/tenants", {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ slug: "brand-new", name: "Brand new" }),
+    });
+    expect(created.status).toBe(201);
+    tenantCache.l1.clear();
+    expect((await call("http://brand-new.localhost/v1/context")).status).toBe(200);
+  });
+
+  it("falls back to the database when there is no directory at all", async () => {
+    await env.TENANT_CACHE.delete(DIRECTORY_KEY);
+    tenantDirectory.reset();
+    const res = await call("http://no-directory-yet.localhost/v1/context");
+    expect([res.status, usedDatabase(res)]).toEqual([404, true]);
+  });
+});
