@@ -4,7 +4,8 @@ import { ApiError } from "../../common/errors";
 import type { HonoEnv } from "./env";
 import { requireAdmin } from "./middleware/admin";
 import { authenticate } from "./middleware/auth";
-import { onError, onNotFound } from "./middleware/errors";
+import { notFoundHandler, onError } from "./middleware/errors";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
@@ -18,7 +19,6 @@ export function createApp() {
   const app = new OpenAPIHono<HonoEnv>();
   app.use("*", requestContext);
   app.onError(onError);
-  app.notFound(onNotFound);
   app.route("/health", health);
   app.use(
     "*",
@@ -29,7 +29,7 @@ export function createApp() {
       },
     }),
   );
-  app.use("/admin/*", requireAdmin);
+  app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   app.use("/v1/*", resolveTenant, authenticate);
   app.route("/v1/context", context);
@@ -38,6 +38,7 @@ export function createApp() {
     openapi: "3.1.0",
     info: { title: "Communities tenant API", version: "0.1.0" },
   });
+  app.notFound(notFoundHandler(app.routes));
   return app;
 }
 

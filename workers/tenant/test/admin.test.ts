@@ -6,6 +6,8 @@ import worker from "../src/index";
 
 let db: WorkerTestDb;
 const USER = "b2000000-0000-4000-8000-000000000001";
+/** Admin routes are rate-limited per client IP: this file gets an address of its own. */
+const CLIENT_IP = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -27,6 +29,7 @@ async function call(method: string, url: string, body?: unknown, headers: Record
 const admin = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
   call(method, `http://api.localhost/admin${path}`, body, {
     authorization: `Bearer ${env.ADMIN_TOKEN}`,
+    "cf-connecting-ip": CLIENT_IP,
     ...headers,
   });
 const context = async (slugOrHost: string, token?: string) => {
@@ -141,6 +144,30 @@ describe("admin API", () => {
     expect([empty.status, await code(empty)]).toEqual([400, "validation_failed"]);
     const missing = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, { name: "x" });
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+});
+
+describe("admin rate limit", () => {
+  it("answers 429 with Retry-After once a client IP passes 60 requests a minute, before checking the token", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      const res = await admin(
+        "POST",
+        "/tenants",
+        { slug: "x", name: "x" },
+        {
+          authorization: "Bearer guess",
+          "cf-connecting-ip": "203.0.113.77",
+        },
+      );
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get("retry-after")).toBe("60");
+        expect(await code(res)).toBe("rate_limited");
+      }
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 403)).toBe(true);
+    expect(statuses[60]).toBe(429);
   });
 });
 

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken, unsignedToken } from "../../test-support/tokens";
 import worker from "../src/index";
-import { tenantCache } from "../src/tenancy/cache";
+import { tenantCacheFor } from "../src/tenancy/cache";
 
 let db: WorkerTestDb;
 const T = {
@@ -108,7 +108,7 @@ describe("tenant resolution", () => {
     };
     expect(await tier()).toBe("db");
     expect(await tier()).toBe("l1");
-    tenantCache.l1.clear(); // as a new isolate would start
+    tenantCacheFor(env).l1.clear(); // as a new isolate would start
     expect(await tier()).toBe("kv");
   });
 

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { DIRECTORY_KEY } from "../../common/directory";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import worker from "../src/index";
-import { tenantCache } from "../src/tenancy/cache";
+import { tenantCacheFor } from "../src/tenancy/cache";
 import { tenantDirectory } from "../src/tenancy/directory";
 
 let db: WorkerTestDb;
@@ -60,7 +60,7 @@ describe("active-tenant directory", () => {
   it("is loaded from KV by a fresh isolate, and a tenant created by an admin resolves at once", async () => {
     await publishDirectory();
     tenantDirectory.reset();
-    tenantCache.l1.clear();
+    tenantCacheFor(env).l1.clear();
     const unknown = await call("http://nobody-here.localhost/v1/context");
     expect([unknown.status, usedDatabase(unknown)]).toEqual([404, false]);
     const created = await call("http://api.localhost/admin/tenants", {
@@ -69,7 +69,7 @@ describe("active-tenant directory", () => {
       body: JSON.stringify({ slug: "brand-new", name: "Brand new" }),
     });
     expect(created.status).toBe(201);
-    tenantCache.l1.clear();
+    tenantCacheFor(env).l1.clear();
     expect((await call("http://brand-new.localhost/v1/context")).status).toBe(200);
   });
 

@@ -53,6 +53,20 @@ describe("errors", () => {
     expect(body.error.code).toBe("not_found");
   });
 
+  it("answers a known path with the wrong method with 405 and Allow", async () => {
+    const res = await call("/health", {}, { method: "POST" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET");
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).toBe("method_not_allowed");
+    const patch = await call(
+      `/admin/tenants`,
+      {},
+      { method: "GET", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } },
+    );
+    expect([patch.status, patch.headers.get("allow")]).toEqual([405, "POST"]);
+  });
+
   it("keeps a well-formed incoming request id", async () => {
     const res = await call("/nope", {}, { headers: { "x-request-id": "trace-1234567890" } });
     expect(res.headers.get("x-request-id")).toBe("trace-1234567890");

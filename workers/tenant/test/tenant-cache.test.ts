@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { DbError } from "../../common/db";
 import { err, ok, type Result } from "../../common/result";
-import { DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
+import { cacheOptions, DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
 import type { TenantRow } from "../src/tenancy/queries";
 
 function row(slug: string, updatedAt = "2026-01-01T00:00:00.000Z", isActive = true): TenantRow {
@@ -169,5 +169,38 @@ describe("tenant cache", () => {
     expect(stale).toMatchObject({ ok: true, value: { tier: "stale", tenant: { slug: "db-down" } } });
     const none = await h.cache.resolve(key("never-seen"), h.deps(load, noKv));
     expect(none).toEqual({ ok: false, error: { kind: "unavailable", message: "down" } });
+  });
+});
+
+describe("cache options from the worker's vars", () => {
+  it("reads L1 lifetime, size and the negative TTL, keeping defaults for missing or bad values", () => {
+    expect(
+      cacheOptions({
+        TENANT_L1_TTL_SECONDS: "5",
+        TENANT_L1_MAX_ENTRIES: "10",
+        TENANT_NEGATIVE_TTL_SECONDS: "120",
+      }),
+    ).toMatchObject({
+      l1TtlMs: 5_000,
+      l1MaxEntries: 10,
+      negativeTtlSeconds: 120,
+    });
+    expect(cacheOptions({ TENANT_L1_TTL_SECONDS: "soon", TENANT_L1_MAX_ENTRIES: "-1" })).toEqual(
+      DEFAULT_CACHE_OPTIONS,
+    );
+    // KV cannot keep anything for less than 60 s.
+    expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "5" }).negativeTtlSeconds).toBe(60);
+  });
+
+  it("evicts the least recently used entry when L1 is full", async () => {
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1MaxEntries: 2 });
+    const { load } = loader(() => ok(row("any")));
+    await h.cache.resolve(key("a"), h.deps(load));
+    await h.cache.resolve(key("b"), h.deps(load));
+    await h.cache.resolve(key("a"), h.deps(load)); // a is now the most recent
+    await h.cache.resolve(key("c"), h.deps(load));
+    expect(h.cache.l1.size).toBe(2);
+    expect(h.cache.l1.peek(key("b"))).toBeUndefined();
+    expect(h.cache.l1.peek(key("a"))).toBeDefined();
   });
 });

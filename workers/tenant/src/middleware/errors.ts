@@ -37,8 +37,37 @@ export function onError(e: Error, c: Context<HonoEnv>): Response {
   return errorResponse(c, new ApiError("internal_error", "internal error"));
 }
 
-export function onNotFound(c: Context<HonoEnv>): Response {
-  return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}`));
+/**
+ * app.notFound, knowing the app's routes: a path that exists under other methods is 405 with
+ * `Allow`, anything else 404.
+ */
+export function notFoundHandler(routes: readonly { method: string; path: string }[]) {
+  const patterns = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const { method, path } of routes) {
+    if (method === "ALL" || path.includes("*")) continue; // middleware, not endpoints
+    const entry = patterns.get(path) ?? {
+      pattern: new RegExp(`^${path.replace(/\/$/, "").replace(/:[^/]+/g, "[^/]+")}/?$`),
+      methods: new Set<string>(),
+    };
+    entry.methods.add(method);
+    patterns.set(path, entry);
+  }
+  return (c: Context<HonoEnv>): Response => {
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of patterns.values()) {
+      if (pattern.test(c.req.path)) for (const m of methods) allowed.add(m);
+    }
+    if (allowed.size > 0) {
+      const allow = [...allowed].sort().join(", ");
+      return errorResponse(
+        c,
+        new ApiError("method_not_allowed", `${c.req.method} is not allowed here; use ${allow}`, {
+          headers: { Allow: allow },
+        }),
+      );
+    }
+    return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}`));
+  };
 }
 
 /** zod-openapi's defaultHook: a failed validation leaves in the one error shape. */

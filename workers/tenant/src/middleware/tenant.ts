@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { directoryItem } from "../../../common/directory";
 import { ApiError } from "../../../common/errors";
 import type { HonoEnv } from "../env";
-import { tenantCache } from "../tenancy/cache";
+import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
 import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
 import { findTenant } from "../tenancy/queries";
@@ -24,7 +24,7 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
       ? new ApiError("invalid_tenant", "the tenant name is not a valid DNS label")
       : new ApiError("tenant_required", "name a tenant by subdomain, custom domain, X-Tenant or ?tenant=");
   }
-  const resolved = await tenantCache.resolve(cacheKey(key.value), {
+  const resolved = await tenantCacheFor(c.env).resolve(cacheKey(key.value), {
     kv: c.env.TENANT_CACHE,
     load: () => timed(c, () => findTenant(getDb(c), key.value, TENANT_QUERY_TIMEOUT_MS)),
     mightExist: () =>

@@ -7,6 +7,7 @@ import type { HonoEnv } from "../env";
 import { validationHook } from "../middleware/errors";
 import { defer, getDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
+import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
 import type { TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
@@ -81,7 +82,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const result = await timed(c, () => createTenant(getDb(c), c.env.TENANT_CACHE, body));
+      const result = await timed(c, () =>
+        createTenant(getDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
+      );
       if (!result.ok) fail(result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 201);
@@ -101,7 +104,13 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () =>
-        updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, c.req.valid("json")),
+        updateTenant(
+          getDb(c),
+          c.env.TENANT_CACHE,
+          tenantCacheFor(c.env),
+          c.req.valid("param").id,
+          c.req.valid("json"),
+        ),
       );
       if (!result.ok) fail(result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
@@ -119,7 +128,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () =>
-        updateTenant(getDb(c), c.env.TENANT_CACHE, c.req.valid("param").id, { is_active: false }),
+        updateTenant(getDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), c.req.valid("param").id, {
+          is_active: false,
+        }),
       );
       if (!result.ok) fail(result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));

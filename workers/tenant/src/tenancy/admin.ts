@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
-import { type CacheEntry, tenantCache } from "./cache";
+import type { CacheEntry, TenantCache } from "./cache";
 import { cacheKey } from "./host";
 import { type TenantRow, tenantColumns, toTenantRow } from "./queries";
 
@@ -50,20 +50,26 @@ function keysOf(row: TenantRow): string[] {
  * the new version rather than a delete, so a background refresh that loaded the old row just
  * before the write cannot put it back (refreshes never replace a newer version).
  */
-async function rewriteCache(kv: KVNamespace, before: TenantRow | null, after: TenantRow): Promise<void> {
-  const entry: CacheEntry = tenantCache.entryFor(after);
+async function rewriteCache(
+  cache: TenantCache,
+  kv: KVNamespace,
+  before: TenantRow | null,
+  after: TenantRow,
+): Promise<void> {
+  const entry: CacheEntry = cache.entryFor(after);
   const current = keysOf(after);
   const moved = before ? keysOf(before).filter((k) => !current.includes(k)) : [];
-  const tombstone: CacheEntry = { ...tenantCache.entryFor(null), updatedAt: after.updatedAt };
+  const tombstone: CacheEntry = { ...cache.entryFor(null), updatedAt: after.updatedAt };
   await Promise.all([
-    ...current.map((k) => tenantCache.put(kv, k, entry)),
-    ...moved.map((k) => tenantCache.put(kv, k, tombstone)),
+    ...current.map((k) => cache.put(kv, k, entry)),
+    ...moved.map((k) => cache.put(kv, k, tombstone)),
   ]);
 }
 
 export async function createTenant(
   db: Database,
   kv: KVNamespace,
+  cache: TenantCache,
   fields: TenantFields & { slug: string; name: string },
 ): Promise<Result<TenantRow, AdminError>> {
   const inserted = await attempt(() =>
@@ -76,13 +82,14 @@ export async function createTenant(
   const [first] = inserted.value;
   if (!first) return err({ kind: "query", message: "insert returned no row" });
   const row = toTenantRow(first);
-  await rewriteCache(kv, null, row);
+  await rewriteCache(cache, kv, null, row);
   return ok(row);
 }
 
 export async function updateTenant(
   db: Database,
   kv: KVNamespace,
+  cache: TenantCache,
   id: string,
   fields: TenantFields,
 ): Promise<Result<TenantRow, AdminError>> {
@@ -100,6 +107,6 @@ export async function updateTenant(
   );
   if (!result.ok) return err(classify(result.error));
   if (!result.value) return err({ kind: "not_found" });
-  await rewriteCache(kv, result.value.before, result.value.after);
+  await rewriteCache(cache, kv, result.value.before, result.value.after);
   return ok(result.value.after);
 }

@@ -187,5 +187,35 @@ export class TenantCache {
   }
 }
 
-/** The isolate's cache: module scope outlives requests, which is the point of L1. */
-export const tenantCache = new TenantCache();
+export interface CacheVars {
+  TENANT_L1_TTL_SECONDS?: string;
+  TENANT_L1_MAX_ENTRIES?: string;
+  TENANT_NEGATIVE_TTL_SECONDS?: string;
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+export function cacheOptions(vars: CacheVars): CacheOptions {
+  const d = DEFAULT_CACHE_OPTIONS;
+  return {
+    ...d,
+    l1TtlMs: positive(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
+    l1MaxEntries: Math.floor(positive(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries)),
+    // KV refuses expirationTtl under 60 s.
+    negativeTtlSeconds: Math.max(60, positive(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+  };
+}
+
+let isolateCache: TenantCache | undefined;
+
+/**
+ * The isolate's cache: module scope outlives requests, which is the point of L1. Sized by the
+ * worker's vars on first use (they do not change within an isolate).
+ */
+export function tenantCacheFor(vars: CacheVars): TenantCache {
+  isolateCache ??= new TenantCache(cacheOptions(vars));
+  return isolateCache;
+}
