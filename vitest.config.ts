@@ -12,6 +12,7 @@ function workerProject(name: string, configPath: string, include: string) {
     plugins: [
       cloudflareTest(({ inject }) => {
         const db = inject("db");
+        const jwks = inject("jwks");
         return {
           wrangler: { configPath },
           miniflare: {
@@ -20,6 +21,8 @@ function workerProject(name: string, configPath: string, include: string) {
               LOCAL_DB_PROXY: db.proxy,
               TEST_ADMIN_DATABASE_URL: db.adminUrl,
               TEST_TEMPLATE_DATABASE: db.template,
+              TEST_JWKS_URL: jwks.url,
+              TEST_JWKS_PRIVATE_KEYS: JSON.stringify(jwks.privateKeys),
               AUTH_JWT_SECRET: TEST_JWT_SECRET,
               AUTH_JWKS_URL: "",
               AUTH_ISSUER: "",
@@ -37,6 +40,8 @@ function workerProject(name: string, configPath: string, include: string) {
 export default defineConfig({
   test: {
     globalSetup: ["./test/setup/global.ts"],
+    // Workers log a JSON line per request; show them only for tests that fail.
+    silent: "passed-only",
     projects: [
       defineProject({
         test: { name: "db", include: ["test/**/*.test.ts"], environment: "node" },

@@ -6,6 +6,7 @@ import type { TestProject } from "vitest/node";
 import { migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
+import { startJwksServer, type TestJwks } from "./jwks";
 
 export interface TestDatabaseInfo {
   /** Maintenance connection (database `postgres`) used to clone and drop test databases. */
@@ -19,6 +20,7 @@ export interface TestDatabaseInfo {
 declare module "vitest" {
   export interface ProvidedContext {
     db: TestDatabaseInfo;
+    jwks: TestJwks;
   }
 }
 
@@ -56,8 +58,11 @@ export default async function setup(project: TestProject) {
     : undefined;
 
   project.provide("db", { adminUrl, template, proxy: proxy ? `127.0.0.1:${proxy.port}` : "" });
+  const jwksServer = await startJwksServer();
+  project.provide("jwks", jwksServer.jwks);
 
   return async () => {
+    await jwksServer.close();
     await proxy?.close();
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();

@@ -3,5 +3,8 @@ declare namespace Cloudflare {
   interface Env {
     TEST_ADMIN_DATABASE_URL: string;
     TEST_TEMPLATE_DATABASE: string;
+    TEST_JWKS_URL: string;
+    /** JSON: { RS256: JWK, ES256: JWK } private keys matching the keys served at TEST_JWKS_URL. */
+    TEST_JWKS_PRIVATE_KEYS: string;
   }
 }

@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken, unsignedToken } from "../../test-support/tokens";
+import { signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
 
@@ -196,6 +196,58 @@ describe("GET /v1/context", () => {
   it("refuses an Authorization header that is not a bearer token", async () => {
     await expectError(
       await call("http://acme.localhost/v1/context", { Authorization: "Basic abc" }),
+      401,
+      "invalid_token",
+    );
+  });
+});
+
+describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
+  const jwksEnv = () => ({ AUTH_JWKS_URL: env.TEST_JWKS_URL, AUTH_JWT_SECRET: "" });
+
+  it.each(["RS256", "ES256"] as const)("accepts a %s token from the key set", async (alg) => {
+    const token = await signWithJwks(alg, { sub: U.alice });
+    const res = await call(
+      "http://acme.localhost/v1/context",
+      { Authorization: `Bearer ${token}` },
+      jwksEnv(),
+    );
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Body).user?.id).toBe(U.alice);
+  });
+
+  it("refuses an HS256 token when a key set is configured (no algorithm confusion)", async () => {
+    const token = await signToken({ sub: U.alice });
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` }, jwksEnv()),
+      401,
+      "invalid_token",
+    );
+  });
+
+  it("checks iss and aud when they are configured", async () => {
+    const strict = { ...jwksEnv(), AUTH_ISSUER: "https://id.example.test", AUTH_AUDIENCE: "communities" };
+    const good = await signWithJwks("ES256", {
+      sub: U.alice,
+      iss: "https://id.example.test",
+      aud: "communities",
+    });
+    expect(
+      (await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${good}` }, strict)).status,
+    ).toBe(200);
+    const wrongAud = await signWithJwks("ES256", {
+      sub: U.alice,
+      iss: "https://id.example.test",
+      aud: "other-app",
+    });
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${wrongAud}` }, strict),
+      401,
+      "invalid_token",
+    );
+    const noIss = await signWithJwks("ES256", { sub: U.alice, aud: "communities" });
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${noIss}` }, strict),
       401,
       "invalid_token",
     );

@@ -1,0 +1,38 @@
+import { createServer, type Server } from "node:http";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
+
+export interface TestJwks {
+  url: string;
+  /** Private keys, by algorithm, with their `kid`: the tests sign with them. */
+  privateKeys: Record<"RS256" | "ES256", JWK>;
+}
+
+/**
+ * A real identity-provider stand-in: RS256 and ES256 key pairs, their public halves served as a
+ * JWKS over HTTP on loopback, so the workers fetch and cache it as they would in production.
+ */
+export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Promise<void> }> {
+  const privateKeys = {} as Record<"RS256" | "ES256", JWK>;
+  const publicKeys: JWK[] = [];
+  for (const alg of ["RS256", "ES256"] as const) {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    const kid = `test-${alg.toLowerCase()}`;
+    publicKeys.push({ ...(await exportJWK(publicKey)), kid, alg, use: "sig" });
+    privateKeys[alg] = { ...(await exportJWK(privateKey)), kid, alg };
+  }
+  const server: Server = createServer((req, res) => {
+    if (req.url !== "/.well-known/jwks.json") {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: publicKeys }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    jwks: { url: `http://127.0.0.1:${port}/.well-known/jwks.json`, privateKeys },
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
