@@ -1,5 +1,6 @@
 export * from "./analytics-events";
 export * from "./content-sharing";
+export * from "./dead-jobs";
 export * from "./events";
 export * from "./journey-activities";
 export * from "./notifications";

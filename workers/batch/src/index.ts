@@ -1,6 +1,6 @@
 import { pingDb } from "../../common/db";
 import { errorBody } from "../../common/errors";
-import { log } from "../../common/log";
+import { consumeDeadLetters, consumeJobs, DEAD_LETTER_QUEUE } from "./consume";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
 
@@ -36,12 +36,8 @@ export default {
 
   scheduled: runScheduled,
 
-  async queue(batch) {
-    // The consumer is not written yet: keep every message (retry later) rather than drop it.
-    log("warn", "queue consumer not implemented; retrying batch", {
-      queue: batch.queue,
-      size: batch.messages.length,
-    });
-    batch.retryAll({ delaySeconds: 60 });
+  async queue(batch, env, ctx) {
+    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(batch, env, ctx);
+    else await consumeJobs(batch, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

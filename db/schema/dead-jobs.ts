@@ -1,0 +1,35 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { createdAt, id, tstz } from "./columns";
+
+export const DEAD_JOB_KINDS = ["invalid", "rejected", "exhausted"] as const;
+export type DeadJobKind = (typeof DEAD_JOB_KINDS)[number];
+
+/**
+ * Jobs the batch worker could not or would not write: malformed messages (`invalid`),
+ * unauthorised ones (`rejected`), and ones that ran out of retries (`exhausted`, from the
+ * dead-letter queue). The message is kept whole so an admin can replay it.
+ */
+export const deadJobs = pgTable(
+  "dead_jobs",
+  {
+    id: id(),
+    /** Null when the message was too malformed to carry one. */
+    jobId: uuid("job_id"),
+    queue: text("queue").notNull(),
+    kind: text("kind").$type<DeadJobKind>().notNull(),
+    message: jsonb("message").notNull(),
+    error: text("error").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: createdAt(),
+    replayedAt: tstz("replayed_at"),
+    replayCount: integer("replay_count").notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex("dead_jobs_job_id_key").on(t.jobId),
+    index("idx_dead_jobs_created").on(t.createdAt.desc().nullsFirst()),
+    check("dead_jobs_kind", sql`kind IN ('invalid', 'rejected', 'exhausted')`),
+  ],
+);
+
+export type DeadJob = typeof deadJobs.$inferSelect;

@@ -1,0 +1,37 @@
+import { attempt, type DbError } from "../../../common/db";
+import type { Result } from "../../../common/result";
+import type { Queryable } from "./types";
+
+export interface DeadJobRecord {
+  jobId: string | null;
+  queue: string;
+  kind: "invalid" | "rejected" | "exhausted";
+  message: unknown;
+  error: string;
+  attempts: number;
+}
+
+/**
+ * Stores jobs that will not be written, in one statement. A job dead-lettered again (after a
+ * replay) updates its row; a redelivered rejection changes nothing.
+ */
+export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
+  return attempt(() =>
+    pool.query(
+      `INSERT INTO public.dead_jobs (job_id, queue, kind, message, error, attempts)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+       ON CONFLICT (job_id) DO UPDATE
+         SET kind = excluded.kind, error = excluded.error, message = excluded.message,
+             attempts = public.dead_jobs.attempts + excluded.attempts
+         WHERE excluded.kind = 'exhausted'`,
+      [
+        records.map((r) => r.jobId),
+        records.map((r) => r.queue),
+        records.map((r) => r.kind),
+        records.map((r) => JSON.stringify(r.message ?? null)),
+        records.map((r) => r.error.slice(0, 2000)),
+        records.map((r) => r.attempts),
+      ],
+    ),
+  );
+}

@@ -1,0 +1,308 @@
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { job } from "../../test-support/jobs";
+import { retryDelaySeconds } from "../src/consume";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const T = "c1000000-0000-4000-8000-000000000001";
+const OTHER_T = "c1000000-0000-4000-8000-000000000002";
+const ADMIN = "d1000000-0000-4000-8000-000000000001";
+const MEMBER = "d1000000-0000-4000-8000-000000000002";
+const OUTSIDER = "d1000000-0000-4000-8000-000000000003";
+const POST = "e1000000-0000-4000-8000-000000000001";
+const EVENT = "e1000000-0000-4000-8000-000000000002";
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'consume', 'Consume'), ('${OTHER_T}', 'other', 'Other');
+    INSERT INTO users (id, email) VALUES ('${ADMIN}', 'admin@example.com'), ('${MEMBER}', 'member@example.com'), ('${OUTSIDER}', 'outsider@example.com');
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES ('${T}', '${ADMIN}', 'admin', true), ('${T}', '${MEMBER}', 'member', false), ('${OTHER_T}', '${OUTSIDER}', 'member', false);
+    INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ('${POST}', '${T}', '${MEMBER}', 'original', '2020-01-01');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, description, updated_at)
+      VALUES ('${EVENT}', '${T}', '${MEMBER}', 'Meetup', '2030-01-01T10:00:00Z', '2030-01-01T12:00:00Z', 'desc', '2020-01-01');
+  `);
+});
+
+let seq = 0;
+async function deliver(queue: string, bodies: unknown[], overrides: Partial<typeof env> = {}, attempts = 1) {
+  const batch = createMessageBatch(
+    queue,
+    bodies.map((body) => ({ id: `msg-${++seq}`, timestamp: new Date(), attempts, body })),
+  );
+  // getQueueResult does not report retry delays: note them on the way through.
+  const delays = new Map<string, number | undefined>();
+  const observed = {
+    queue: batch.queue,
+    metadata: batch.metadata,
+    ackAll: () => batch.ackAll(),
+    retryAll: (o?: QueueRetryOptions) => batch.retryAll(o),
+    messages: batch.messages.map((m) => ({
+      id: m.id,
+      timestamp: m.timestamp,
+      body: m.body,
+      attempts: m.attempts,
+      ack: () => m.ack(),
+      retry: (o?: QueueRetryOptions) => {
+        delays.set(m.id, o?.delaySeconds);
+        m.retry(o);
+      },
+    })),
+  } as MessageBatch<unknown>;
+  const ctx = createExecutionContext();
+  await worker.queue(observed, { ...env, DATABASE_URL: db.url, ...overrides }, ctx);
+  const result = await getQueueResult(batch, ctx);
+  const ids = batch.messages.map((m) => m.id);
+  return { result, ids, delays };
+}
+
+const count = async (sql: string, params: unknown[] = []) =>
+  Number((await db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
+
+const notify = (fields: { user_id?: string; recipient_ids?: string[]; job_id?: string } = {}) =>
+  job("send_notifications", {
+    tenant_id: T,
+    user_id: fields.user_id ?? ADMIN,
+    ...(fields.job_id ? { job_id: fields.job_id } : {}),
+    payload: {
+      type: "info",
+      title: "Hello",
+      message: "Hi there",
+      data: { n: 1 },
+      recipient_ids: fields.recipient_ids,
+    },
+  });
+
+describe("notifications consumer", () => {
+  it("writes one row per recipient with one statement and acks every message", async () => {
+    const a = notify({ recipient_ids: [ADMIN, MEMBER] });
+    const b = notify({ user_id: MEMBER });
+    const { result, ids } = await deliver("notifications", [a, b]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(result.retryMessages).toEqual([]);
+    expect(
+      await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [[a.job_id, b.job_id]]),
+    ).toBe(3);
+  });
+
+  it("writes the same message delivered three times once", async () => {
+    const m = notify({ recipient_ids: [MEMBER] });
+    for (let i = 0; i < 3; i++) {
+      const { result, ids } = await deliver("notifications", [m]);
+      expect(result.explicitAcks).toEqual(ids);
+    }
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
+  });
+
+  it("rejects, records and acks a member notifying others, and a non-member, without retrying", async () => {
+    const notAdmin = notify({ user_id: MEMBER, recipient_ids: [ADMIN] });
+    const outsider = notify({ user_id: OUTSIDER });
+    const recipientOutside = notify({ recipient_ids: [OUTSIDER] });
+    const { result, ids } = await deliver("notifications", [notAdmin, outsider, recipientOutside]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    const ids3 = [notAdmin.job_id, outsider.job_id, recipientOutside.job_id];
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [ids3])).toBe(0);
+    const dead = await db.query<{ job_id: string; kind: string; error: string }>(
+      "SELECT job_id, kind, error FROM dead_jobs WHERE job_id = ANY($1) ORDER BY error",
+      [ids3],
+    );
+    expect(dead.map((d) => d.kind)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(dead.map((d) => d.error)).toEqual([
+      "every recipient must be a member of this community",
+      "only community admins can notify other members",
+      "only members of this community can do that",
+    ]);
+  });
+
+  it("writes and acks the valid messages of a mixed batch and sends the malformed one to dead_jobs", async () => {
+    const good = notify();
+    const { result, ids } = await deliver("notifications", [
+      good,
+      { job_id: "not-a-uuid", hello: 1 },
+      "garbage",
+    ]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(result.retryMessages).toEqual([]);
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE kind = 'invalid' AND queue = 'notifications'"),
+    ).toBe(2);
+  });
+
+  it("refuses a job of another queue's kind as invalid", async () => {
+    const stray = job("record_analytics", {
+      tenant_id: T,
+      user_id: ADMIN,
+      payload: { event_type: "stray", properties: {} },
+    });
+    const { result, ids } = await deliver("notifications", [stray]);
+    expect(result.explicitAcks).toEqual(ids);
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'invalid'", [
+        stray.job_id,
+      ]),
+    ).toBe(1);
+  });
+});
+
+describe("when the database is down", () => {
+  it("acks nothing, retries every message with a delay, and writes them once it is back", async () => {
+    const jobs = [notify(), notify({ user_id: MEMBER })];
+    const down = await deliver("notifications", jobs, { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 3);
+    expect(down.result.explicitAcks).toEqual([]);
+    expect(down.result.ackAll).toBe(false);
+    expect(down.result.retryMessages.map((r) => r.msgId).sort()).toEqual([...down.ids].sort());
+    // Third attempt at priority 1: 5 s doubled twice.
+    expect([...down.delays.values()]).toEqual([20, 20]);
+    const back = await deliver("notifications", jobs, {}, 4);
+    expect(back.result.explicitAcks.sort()).toEqual([...back.ids].sort());
+    expect(
+      await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [
+        jobs.map((j) => j.job_id),
+      ]),
+    ).toBe(2);
+  });
+});
+
+describe("retry back-off", () => {
+  it("doubles per attempt from 5 s, from 1 s for priority 8+, and stops at 5 minutes", () => {
+    expect([1, 2, 3, 4].map((a) => retryDelaySeconds(a, 1))).toEqual([5, 10, 20, 40]);
+    expect([1, 2, 3].map((a) => retryDelaySeconds(a, 9))).toEqual([1, 2, 4]);
+    expect(retryDelaySeconds(20, 1)).toBe(300);
+  });
+});
+
+describe("analytics consumer", () => {
+  it("writes each event once into its month's partition, whatever the redeliveries", async () => {
+    const e = job("record_analytics", {
+      tenant_id: T,
+      user_id: MEMBER,
+      payload: { event_type: "page.view", properties: { path: "/" } },
+    });
+    await deliver("analytics", [e, e]);
+    await deliver("analytics", [e]);
+    const rows = await db.query<{ part: string }>(
+      "SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1",
+      [e.job_id],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.part).toMatch(/^analytics_events_p\d{6}$/);
+  });
+
+  it("rejects events from non-members", async () => {
+    const e = job("record_analytics", {
+      tenant_id: T,
+      user_id: OUTSIDER,
+      payload: { event_type: "page.view", properties: {} },
+    });
+    await deliver("analytics", [e]);
+    expect(await count("SELECT count(*) AS n FROM analytics_events WHERE job_id = $1", [e.job_id])).toBe(0);
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [e.job_id]),
+    ).toBe(1);
+  });
+});
+
+describe("content update consumer", () => {
+  const update = (content: string, at: string, user = MEMBER) =>
+    job("update_content", {
+      tenant_id: T,
+      user_id: user,
+      created_at: at,
+      payload: { content_type: "posts", content_id: POST, updates: { content } },
+    });
+  const content = async () =>
+    (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [POST]))[0]?.content;
+
+  it("coalesces updates of one post in a batch: the latest wins", async () => {
+    await deliver("content-updates", [
+      update("second", "2026-05-01T00:00:02Z"),
+      update("first", "2026-05-01T00:00:01Z"),
+    ]);
+    expect(await content()).toBe("second");
+  });
+
+  it("changes nothing when an older update arrives after a newer one", async () => {
+    await deliver("content-updates", [update("newest", "2026-06-01T00:00:00Z")]);
+    const { result, ids } = await deliver("content-updates", [update("older", "2026-05-15T00:00:00Z")]);
+    expect(result.explicitAcks).toEqual(ids);
+    expect(await content()).toBe("newest");
+  });
+
+  it("rejects an update by someone who is neither the author nor an admin, and lets an admin edit", async () => {
+    await db.query(
+      `INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${OUTSIDER}') ON CONFLICT DO NOTHING`,
+    );
+    const intruder = update("hijacked", "2026-07-01T00:00:00Z", OUTSIDER);
+    await deliver("content-updates", [intruder]);
+    expect(await content()).toBe("newest");
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [
+        intruder.job_id,
+      ]),
+    ).toBe(1);
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${OUTSIDER}'`);
+    await deliver("content-updates", [update("moderated", "2026-07-02T00:00:00Z", ADMIN)]);
+    expect(await content()).toBe("moderated");
+  });
+
+  it("does not let a newer unauthorised update hide an older authorised one in the same batch", async () => {
+    await deliver("content-updates", [
+      update("legit", "2026-08-01T00:00:00Z"),
+      update("forged", "2026-08-02T00:00:00Z", OUTSIDER),
+    ]);
+    expect(await content()).toBe("legit");
+  });
+
+  it("updates only the named event fields, clears explicit nulls, and rejects one that breaks end >= start", async () => {
+    const edit = (updates: Record<string, unknown>, at: string) =>
+      job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        created_at: at,
+        payload: { content_type: "events", content_id: EVENT, updates } as never,
+      });
+    await deliver("content-updates", [edit({ title: "Renamed", description: null }, "2026-05-01T00:00:00Z")]);
+    const [row] = await db.query<{ title: string; description: string | null; location_name: string | null }>(
+      "SELECT title, description, location_name FROM events WHERE id = $1",
+      [EVENT],
+    );
+    expect(row).toEqual({ title: "Renamed", description: null, location_name: null });
+    const bad = edit({ end_date: "2029-01-01T00:00:00Z" }, "2026-05-02T00:00:00Z");
+    const { result, ids } = await deliver("content-updates", [bad]);
+    expect(result.explicitAcks).toEqual(ids);
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [
+        bad.job_id,
+      ]),
+    ).toBe(1);
+  });
+
+  it("rejects an update of content that belongs to another tenant", async () => {
+    await db.query(
+      `INSERT INTO users (id, email) VALUES ('d1000000-0000-4000-8000-000000000009', 'x@example.com') ON CONFLICT DO NOTHING`,
+    );
+    const foreign = job("update_content", {
+      tenant_id: OTHER_T,
+      user_id: OUTSIDER,
+      payload: { content_type: "posts", content_id: POST, updates: { content: "cross-tenant" } },
+    });
+    await deliver("content-updates", [foreign]);
+    expect(await content()).not.toBe("cross-tenant");
+  });
+});
+
+describe("dead-letter queue", () => {
+  it("records a job that ran out of retries in dead_jobs", async () => {
+    const lost = notify({ recipient_ids: [MEMBER] });
+    const { result, ids } = await deliver("jobs-dead-letter", [lost]);
+    expect(result.ackAll || result.explicitAcks.length === ids.length).toBe(true);
+    const [row] = await db.query<{ kind: string; queue: string }>(
+      "SELECT kind, queue FROM dead_jobs WHERE job_id = $1",
+      [lost.job_id],
+    );
+    expect(row).toEqual({ kind: "exhausted", queue: "notifications" });
+  });
+});

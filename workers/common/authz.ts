@@ -1,0 +1,48 @@
+/**
+ * Who may enqueue what: one set of rules for the enqueue API (which answers 403) and the batch
+ * consumer (which is authoritative and rejects). Memberships of inactive tenants never count.
+ */
+export interface MemberRole {
+  role: string;
+  is_admin: boolean;
+}
+
+export function isTenantAdmin(m: MemberRole | null | undefined): boolean {
+  return !!m && (m.is_admin || m.role === "owner" || m.role === "admin");
+}
+
+export type Denial = "not_member" | "not_admin" | "recipient_not_member" | "not_author" | "no_such_content";
+
+export const DENIAL_MESSAGES: Record<Denial, string> = {
+  not_member: "only members of this community can do that",
+  not_admin: "only community admins can notify other members",
+  recipient_not_member: "every recipient must be a member of this community",
+  not_author: "only the author or a community admin can edit this",
+  no_such_content: "no such post or event in this community",
+};
+
+/** Notifying yourself needs membership; notifying anyone else needs admin, and members only. */
+export function authorizeNotification(
+  senderId: string,
+  sender: MemberRole | null | undefined,
+  recipients: readonly string[],
+  isMember: (userId: string) => boolean,
+): Denial | null {
+  if (!sender) return "not_member";
+  if (recipients.some((r) => r !== senderId) && !isTenantAdmin(sender)) return "not_admin";
+  if (recipients.some((r) => !isMember(r))) return "recipient_not_member";
+  return null;
+}
+
+/** Editing content needs its author or a tenant admin, and the content must be the tenant's own. */
+export function authorizeContentUpdate(
+  actorId: string,
+  actor: MemberRole | null | undefined,
+  content: { tenant_id: string; author: string | null } | undefined,
+  tenantId: string,
+): Denial | null {
+  if (!actor) return "not_member";
+  if (!content || content.tenant_id !== tenantId) return "no_such_content";
+  if (content.author !== actorId && !isTenantAdmin(actor)) return "not_author";
+  return null;
+}

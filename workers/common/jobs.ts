@@ -1,0 +1,127 @@
+import { z } from "zod";
+
+/**
+ * The one queue message shape, shared by the enqueue API (producer) and the batch worker
+ * (consumer). Both validate with these schemas: the consumer trusts nothing it is handed.
+ */
+
+/** What a client names (`queue`), the operation it must carry, and the Cloudflare queue. */
+export const QUEUES = {
+  notification: { operation: "send_notifications", queue: "notifications", binding: "NOTIFICATIONS_QUEUE" },
+  analytics: { operation: "record_analytics", queue: "analytics", binding: "ANALYTICS_QUEUE" },
+  content_update: { operation: "update_content", queue: "content-updates", binding: "CONTENT_UPDATES_QUEUE" },
+} as const;
+
+export type QueueKind = keyof typeof QUEUES;
+export type Operation = (typeof QUEUES)[QueueKind]["operation"];
+export type QueueBinding = (typeof QUEUES)[QueueKind]["binding"];
+
+export const QUEUE_KINDS = Object.keys(QUEUES) as [QueueKind, ...QueueKind[]];
+export const OPERATIONS = QUEUE_KINDS.map((k) => QUEUES[k].operation) as [Operation, ...Operation[]];
+
+/** The Cloudflare queue name of each kind, and back: the consumer learns the kind from it. */
+export const KIND_BY_QUEUE_NAME: Record<string, QueueKind> = Object.fromEntries(
+  QUEUE_KINDS.map((k) => [QUEUES[k].queue, k]),
+);
+
+/** Properties and data objects are stored as jsonb; the cap keeps one job well under a queue message's 128 KB. */
+export const MAX_JSON_BYTES = 8 * 1024;
+
+const boundedObject = z
+  .record(z.string(), z.unknown())
+  .refine((o) => new TextEncoder().encode(JSON.stringify(o)).length <= MAX_JSON_BYTES, {
+    message: `at most ${MAX_JSON_BYTES} bytes of JSON`,
+  });
+
+export const SendNotificationsPayload = z
+  .object({
+    type: z.string().trim().min(1).max(64),
+    title: z.string().trim().min(1).max(200),
+    message: z.string().min(1).max(4000),
+    data: boundedObject.default({}),
+    /** Who is notified; the sender when omitted. Anyone but the sender needs tenant admin. */
+    recipient_ids: z.array(z.uuid()).min(1).max(500).optional(),
+  })
+  .strict();
+
+export const RecordAnalyticsPayload = z
+  .object({
+    event_type: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.:-]{0,99}$/, "lower-case letters, digits and _ . : -, at most 100"),
+    properties: boundedObject.default({}),
+  })
+  .strict();
+
+const isoDate = z.iso.datetime({ offset: true });
+
+/** The fields a user may edit. Anything else (tenant_id, user_id, deleted_at, counters, ids) is refused. */
+export const PostUpdates = z.object({ content: z.string().min(1).max(20_000) }).strict();
+export const EventUpdates = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    description: z.string().max(20_000).nullable(),
+    start_date: isoDate,
+    end_date: isoDate.nullable(),
+    location_name: z.string().max(200).nullable(),
+    image_url: z.url().max(2048).nullable(),
+  })
+  .partial()
+  .strict()
+  .refine((u) => Object.keys(u).length > 0, "name at least one field to change");
+
+export const UpdateContentPayload = z.discriminatedUnion("content_type", [
+  z.object({ content_type: z.literal("posts"), content_id: z.uuid(), updates: PostUpdates }).strict(),
+  z.object({ content_type: z.literal("events"), content_id: z.uuid(), updates: EventUpdates }).strict(),
+]);
+
+export type SendNotifications = z.infer<typeof SendNotificationsPayload>;
+export type RecordAnalytics = z.infer<typeof RecordAnalyticsPayload>;
+export type UpdateContent = z.infer<typeof UpdateContentPayload>;
+
+const envelope = {
+  v: z.literal(1),
+  job_id: z.uuid(),
+  tenant_id: z.uuid(),
+  /** The verified user who enqueued it. */
+  user_id: z.uuid(),
+  priority: z.number().int().min(1).max(10),
+  /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
+  created_at: isoDate,
+};
+
+export const JobMessage = z.discriminatedUnion("operation", [
+  z.object({
+    ...envelope,
+    queue: z.literal("notification"),
+    operation: z.literal("send_notifications"),
+    payload: SendNotificationsPayload,
+  }),
+  z.object({
+    ...envelope,
+    queue: z.literal("analytics"),
+    operation: z.literal("record_analytics"),
+    payload: RecordAnalyticsPayload,
+  }),
+  z.object({
+    ...envelope,
+    queue: z.literal("content_update"),
+    operation: z.literal("update_content"),
+    payload: UpdateContentPayload,
+  }),
+]);
+
+export type JobMessage = z.infer<typeof JobMessage>;
+export type JobOf<O extends Operation> = Extract<JobMessage, { operation: O }>;
+
+/** A job id from an Idempotency-Key: the same tenant, user and key always give the same id. */
+export async function idempotentJobId(tenantId: string, userId: string, key: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${tenantId}\n${userId}\n${key}`)),
+  );
+  const b = digest.slice(0, 16);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x80; // UUID version 8 (custom), RFC 9562
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
