@@ -11,6 +11,7 @@ import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
 import { context } from "./routes/context";
 import { health } from "./routes/health";
+import { jobs } from "./routes/jobs";
 
 /** Large enough for any admin or job body; anything bigger is refused before it is parsed. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -33,6 +34,7 @@ export function createApp() {
   app.route("/admin", admin);
   app.use("/v1/*", resolveTenant, authenticate);
   app.route("/v1/context", context);
+  app.route("/v1/jobs", jobs);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -28,3 +28,9 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   c.set("user", verified.value);
   await next();
 });
+
+/** For routes that need a user: 401 for anonymous requests. */
+export const requireUser = createMiddleware<HonoEnv>(async (c, next) => {
+  if (!c.get("user")) throw new ApiError("unauthorized", "this route needs a bearer token");
+  await next();
+});

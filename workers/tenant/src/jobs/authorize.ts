@@ -1,0 +1,87 @@
+import { and, eq, inArray, isNull } from "drizzle-orm";
+import { events, posts, tenantUsers } from "../../../../db/schema";
+import {
+  authorizeContentUpdate,
+  authorizeNotification,
+  type Denial,
+  type MemberRole,
+} from "../../../common/authz";
+import { attempt, type Database, type DbError } from "../../../common/db";
+import type { JobMessage } from "../../../common/jobs";
+import { ok, type Result } from "../../../common/result";
+
+/** An operation with its payload, kept as a union so each operation's payload stays typed. */
+type Draft = {
+  [O in JobMessage["operation"]]: Pick<Extract<JobMessage, { operation: O }>, "operation" | "payload">;
+}[JobMessage["operation"]];
+
+/**
+ * The enqueue API's check of what the user may enqueue, with the rules the consumer applies
+ * again (workers/common/authz.ts). Two queries at most for a whole batch: the recipients'
+ * memberships and the edited content's authors.
+ */
+export async function authorizeJobs(
+  db: Database,
+  tenantId: string,
+  userId: string,
+  member: MemberRole,
+  drafts: Draft[],
+): Promise<Result<(Denial | null)[], DbError>> {
+  const recipients = new Set<string>();
+  const postIds: string[] = [];
+  const eventIds: string[] = [];
+  for (const d of drafts) {
+    if (d.operation === "send_notifications")
+      for (const r of d.payload.recipient_ids ?? []) recipients.add(r);
+    if (d.operation === "update_content") {
+      (d.payload.content_type === "posts" ? postIds : eventIds).push(d.payload.content_id);
+    }
+  }
+  const looked = await attempt(async () => {
+    const members = recipients.size
+      ? await db
+          .select({ id: tenantUsers.userId })
+          .from(tenantUsers)
+          .where(and(eq(tenantUsers.tenantId, tenantId), inArray(tenantUsers.userId, [...recipients])))
+      : [];
+    const postRows = postIds.length
+      ? await db
+          .select({ id: posts.id, tenant_id: posts.tenantId, author: posts.userId })
+          .from(posts)
+          .where(and(inArray(posts.id, postIds), isNull(posts.deletedAt)))
+      : [];
+    const eventRows = eventIds.length
+      ? await db
+          .select({ id: events.id, tenant_id: events.tenantId, author: events.createdBy })
+          .from(events)
+          .where(and(inArray(events.id, eventIds), isNull(events.deletedAt)))
+      : [];
+    return { members, postRows, eventRows };
+  });
+  if (!looked.ok) return looked;
+  const memberIds = new Set(looked.value.members.map((m) => m.id));
+  memberIds.add(userId);
+  const content = new Map<string, { tenant_id: string; author: string | null }>([
+    ...looked.value.postRows.map((r) => [`posts:${r.id}`, r] as const),
+    ...looked.value.eventRows.map((r) => [`events:${r.id}`, r] as const),
+  ]);
+  return ok(
+    drafts.map((d) => {
+      switch (d.operation) {
+        case "send_notifications":
+          return authorizeNotification(userId, member, d.payload.recipient_ids ?? [userId], (u) =>
+            memberIds.has(u),
+          );
+        case "update_content":
+          return authorizeContentUpdate(
+            userId,
+            member,
+            content.get(`${d.payload.content_type}:${d.payload.content_id}`),
+            tenantId,
+          );
+        case "record_analytics":
+          return null;
+      }
+    }),
+  );
+}

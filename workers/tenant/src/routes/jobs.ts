@@ -1,0 +1,188 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { DENIAL_MESSAGES } from "../../../common/authz";
+import { ApiError } from "../../../common/errors";
+import {
+  idempotentJobId,
+  type JobMessage,
+  RecordAnalyticsPayload,
+  SendNotificationsPayload,
+  UpdateContentPayload,
+} from "../../../common/jobs";
+import { log } from "../../../common/log";
+import { findMembership, getMembership } from "../auth/membership";
+import type { HonoEnv } from "../env";
+import { authorizeJobs } from "../jobs/authorize";
+import { enqueue } from "../jobs/enqueue";
+import { requireUser } from "../middleware/auth";
+import { validationHook } from "../middleware/errors";
+import { rateLimit } from "../middleware/rate-limit";
+import { defer, getDb, timed } from "../middleware/request";
+
+const priority = z
+  .number()
+  .int()
+  .min(1)
+  .max(10)
+  .default(1)
+  .describe(
+    "1-10. Queues have no priority of their own: it orders jobs within a consumer batch, and 8+ retries with a 5x shorter back-off.",
+  );
+const common = {
+  priority,
+  tenant_id: z.uuid().optional().describe("If given, must be the resolved tenant."),
+};
+
+/** `queue` picks the one operation it accepts; any field beyond these is refused. */
+export const JobRequest = z
+  .discriminatedUnion("queue", [
+    z
+      .object({
+        queue: z.literal("notification"),
+        operation: z.literal("send_notifications"),
+        payload: SendNotificationsPayload,
+        ...common,
+      })
+      .strict(),
+    z
+      .object({
+        queue: z.literal("analytics"),
+        operation: z.literal("record_analytics"),
+        payload: RecordAnalyticsPayload,
+        ...common,
+      })
+      .strict(),
+    z
+      .object({
+        queue: z.literal("content_update"),
+        operation: z.literal("update_content"),
+        payload: UpdateContentPayload,
+        ...common,
+      })
+      .strict(),
+  ])
+  .openapi("JobRequest");
+type JobRequest = z.infer<typeof JobRequest>;
+
+const BatchRequest = z
+  .object({ jobs: z.array(JobRequest).min(1).max(100) })
+  .strict()
+  .openapi("JobBatchRequest");
+
+const idempotencyHeader = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("Same tenant, user and key give the same job id, so a retried request never writes twice."),
+});
+
+const accepted = (schema: z.ZodType) => ({
+  202: { description: "Queued", content: { "application/json": { schema } } },
+});
+
+/** Checks, authorises and queues jobs; returns their ids in request order. */
+async function accept(
+  c: Context<HonoEnv>,
+  requests: JobRequest[],
+  idempotencyKey: string | undefined,
+): Promise<string[]> {
+  const tenant = c.get("tenant");
+  const user = c.get("user");
+  if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+  const foreign = requests.findIndex((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id);
+  if (foreign >= 0)
+    throw new ApiError("validation_failed", "tenant_id does not match the tenant of this request");
+
+  const member = await getMembership(tenant.id, user.id, {
+    kv: c.env.TENANT_CACHE,
+    load: () => timed(c, () => findMembership(getDb(c), tenant.id, user.id)),
+    waitUntil: (p) => defer(c, p),
+  });
+  if (!member.ok)
+    throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+  if (!member.value) throw new ApiError("forbidden", DENIAL_MESSAGES.not_member);
+
+  const verdicts = await timed(c, () =>
+    authorizeJobs(getDb(c), tenant.id, user.id, member.value as never, requests),
+  );
+  if (!verdicts.ok)
+    throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+  const denied = verdicts.value.findIndex((v) => v !== null);
+  if (denied >= 0) {
+    const reason = verdicts.value[denied] ?? "not_member";
+    const where = requests.length > 1 ? `jobs.${denied}: ` : "";
+    throw new ApiError(
+      reason === "no_such_content" ? "not_found" : "forbidden",
+      `${where}${DENIAL_MESSAGES[reason]}`,
+    );
+  }
+
+  const createdAt = new Date().toISOString();
+  const jobs: JobMessage[] = await Promise.all(
+    requests.map(async ({ tenant_id: _, ...r }, i) => ({
+      ...r,
+      v: 1 as const,
+      job_id: idempotencyKey
+        ? await idempotentJobId(
+            tenant.id,
+            user.id,
+            requests.length > 1 ? `${idempotencyKey}#${i}` : idempotencyKey,
+          )
+        : crypto.randomUUID(),
+      tenant_id: tenant.id,
+      user_id: user.id,
+      created_at: createdAt,
+    })) as Promise<JobMessage>[],
+  );
+  const sent = await enqueue(c.env, jobs);
+  if (!sent.ok) {
+    log("error", "enqueue failed", { request_id: c.get("requestId"), error: sent.error });
+    throw new ApiError(
+      "service_unavailable",
+      "the job could not be queued, retry (with an Idempotency-Key)",
+      {
+        headers: { "Retry-After": "5" },
+      },
+    );
+  }
+  c.header("Cache-Control", "private, no-store");
+  return jobs.map((j) => j.job_id);
+}
+
+export const jobs = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+jobs.use("*", requireUser, rateLimit("WRITE_RATE_LIMITER"));
+jobs
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      summary: "Queue one job for the batch worker",
+      request: {
+        headers: idempotencyHeader,
+        body: { content: { "application/json": { schema: JobRequest } }, required: true },
+      },
+      responses: accepted(z.object({ job_id: z.uuid() })),
+    }),
+    async (c) => {
+      const [jobId] = await accept(c, [c.req.valid("json")], c.req.valid("header")["idempotency-key"]);
+      return c.json({ job_id: jobId ?? "" }, 202);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/batch",
+      summary: "Queue up to 100 jobs at once",
+      request: {
+        headers: idempotencyHeader,
+        body: { content: { "application/json": { schema: BatchRequest } }, required: true },
+      },
+      responses: accepted(z.object({ job_ids: z.array(z.uuid()) })),
+    }),
+    async (c) => {
+      const ids = await accept(c, c.req.valid("json").jobs, c.req.valid("header")["idempotency-key"]);
+      return c.json({ job_ids: ids }, 202);
+    },
+  );

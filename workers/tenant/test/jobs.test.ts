@@ -1,0 +1,163 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const T = "f1000000-0000-4000-8000-000000000001";
+const OTHER_T = "f1000000-0000-4000-8000-000000000002";
+const U = {
+  admin: "f2000000-0000-4000-8000-000000000001",
+  author: "f2000000-0000-4000-8000-000000000002",
+  member: "f2000000-0000-4000-8000-000000000003",
+  outsider: "f2000000-0000-4000-8000-000000000004",
+};
+const POST = "f3000000-0000-4000-8000-000000000001";
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'jobs', 'Jobs'), ('${OTHER_T}', 'elsewhere', 'Elsewhere');
+    INSERT INTO users (id, email) SELECT id::uuid, 'u' || n || '@example.com' FROM unnest(ARRAY['${U.admin}','${U.author}','${U.member}','${U.outsider}']) WITH ORDINALITY AS x(id, n);
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
+      ('${T}', '${U.admin}', 'admin', true), ('${T}', '${U.author}', 'member', false), ('${T}', '${U.member}', 'member', false),
+      ('${OTHER_T}', '${U.outsider}', 'member', false);
+    INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${POST}', '${T}', '${U.author}', 'hello');
+  `);
+});
+
+async function post(path: string, who: string | null, body: unknown, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext();
+  const auth: Record<string, string> = who
+    ? { authorization: `Bearer ${await signToken({ sub: who })}` }
+    : {};
+  const res = await worker.fetch(
+    new Request(`http://jobs.localhost${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...auth, ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+const analytics = {
+  queue: "analytics",
+  operation: "record_analytics",
+  payload: { event_type: "page.view", properties: { path: "/" } },
+};
+const notification = (recipient_ids?: string[]) => ({
+  queue: "notification",
+  operation: "send_notifications",
+  payload: { type: "info", title: "Hi", message: "Hello", recipient_ids },
+});
+const edit = (updates: Record<string, unknown>, content_id = POST) => ({
+  queue: "content_update",
+  operation: "update_content",
+  payload: { content_type: "posts", content_id, updates },
+});
+
+describe("POST /v1/jobs", () => {
+  it("queues a member's job and answers 202 with its id", async () => {
+    const res = await post("/v1/jobs", U.member, analytics);
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { job_id: string }).job_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+  });
+
+  it("gives the same job id for the same Idempotency-Key, tenant and user, and another for another user", async () => {
+    const id = async (who: string) =>
+      (
+        (await (await post("/v1/jobs", who, analytics, { "idempotency-key": "click-42" })).json()) as {
+          job_id: string;
+        }
+      ).job_id;
+    const first = await id(U.member);
+    expect(await id(U.member)).toBe(first);
+    expect(await id(U.author)).not.toBe(first);
+  });
+
+  it("needs a token, and membership of the tenant", async () => {
+    const anonymous = await post("/v1/jobs", null, analytics);
+    expect([anonymous.status, await code(anonymous)]).toEqual([401, "unauthorized"]);
+    const outsider = await post("/v1/jobs", U.outsider, analytics);
+    expect([outsider.status, await code(outsider)]).toEqual([403, "forbidden"]);
+  });
+
+  it.each([
+    ["a top-level user_id", { ...analytics, user_id: U.admin }],
+    ["a job_id of the client's choosing", { ...analytics, job_id: crypto.randomUUID() }],
+    ["an operation of another queue", { ...analytics, operation: "send_notifications" }],
+    ["an unknown queue", { ...analytics, queue: "emails" }],
+    ["a priority out of range", { ...analytics, priority: 11 }],
+    ["updates.user_id", edit({ content: "x", user_id: U.admin })],
+    ["updates.tenant_id", edit({ content: "x", tenant_id: OTHER_T })],
+    ["updates.deleted_at", edit({ deleted_at: "2026-01-01T00:00:00Z" })],
+    ["updates.total_likes", edit({ total_likes: 1_000_000 })],
+    ["updates.id", edit({ id: crypto.randomUUID() })],
+    ["an event field on a post", edit({ title: "x" })],
+    [
+      "properties over 8 KB",
+      { ...analytics, payload: { event_type: "big", properties: { blob: "x".repeat(9_000) } } },
+    ],
+  ])("refuses %s with 400 and writes nothing", async (_name, body) => {
+    const res = await post("/v1/jobs", U.admin, body);
+    expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
+  });
+
+  it("refuses a tenant_id that is not the resolved tenant", async () => {
+    const res = await post("/v1/jobs", U.admin, { ...analytics, tenant_id: OTHER_T });
+    expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
+    expect((await post("/v1/jobs", U.admin, { ...analytics, tenant_id: T })).status).toBe(202);
+  });
+
+  it("lets members notify themselves, admins notify members, and refuses the rest", async () => {
+    expect((await post("/v1/jobs", U.member, notification())).status).toBe(202);
+    expect((await post("/v1/jobs", U.admin, notification([U.member, U.author]))).status).toBe(202);
+    const toOthers = await post("/v1/jobs", U.member, notification([U.author]));
+    expect([toOthers.status, await code(toOthers)]).toEqual([403, "forbidden"]);
+    const toOutsider = await post("/v1/jobs", U.admin, notification([U.outsider]));
+    expect([toOutsider.status, await code(toOutsider)]).toEqual([403, "forbidden"]);
+  });
+
+  it("lets the author or an admin edit a post, refuses other members, and 404s unknown content", async () => {
+    expect((await post("/v1/jobs", U.author, edit({ content: "edited" }))).status).toBe(202);
+    expect((await post("/v1/jobs", U.admin, edit({ content: "moderated" }))).status).toBe(202);
+    const other = await post("/v1/jobs", U.member, edit({ content: "hijack" }));
+    expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
+    const missing = await post("/v1/jobs", U.admin, edit({ content: "x" }, crypto.randomUUID()));
+    expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+
+  it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
+    const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
+    expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
+    const malformed = await post("/v1/jobs", U.member, "{not json");
+    expect([malformed.status, await code(malformed)]).toEqual([400, "invalid_json"]);
+  });
+});
+
+describe("POST /v1/jobs/batch", () => {
+  it("queues up to 100 jobs and answers their ids in order", async () => {
+    const res = await post("/v1/jobs/batch", U.admin, {
+      jobs: [analytics, notification([U.member]), edit({ content: "batch" })],
+    });
+    expect(res.status).toBe(202);
+    const { job_ids } = (await res.json()) as { job_ids: string[] };
+    expect(new Set(job_ids).size).toBe(3);
+  });
+
+  it("refuses more than 100 jobs, and the whole batch when one job is not allowed", async () => {
+    const tooMany = await post("/v1/jobs/batch", U.admin, {
+      jobs: Array.from({ length: 101 }, () => analytics),
+    });
+    expect([tooMany.status, await code(tooMany)]).toEqual([400, "validation_failed"]);
+    const oneBad = await post("/v1/jobs/batch", U.member, { jobs: [analytics, notification([U.admin])] });
+    expect([oneBad.status, await code(oneBad)]).toEqual([403, "forbidden"]);
+  });
+});
