@@ -1,9 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { migrateDatabase, withDatabase } from "../../db/local/migrate";
+import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
 import { startJwksServer, type TestJwks } from "./jwks";
@@ -17,10 +18,22 @@ export interface TestDatabaseInfo {
   proxy: string;
 }
 
+/**
+ * For tests that go through the real local queues: the consumer then runs with its configured
+ * bindings, so each worker project gets one fixed database (cloned like the others) for them.
+ */
+export interface EndToEnd {
+  tenantDatabaseUrl: string;
+  batchDatabaseUrl: string;
+  /** The batch worker bundled by wrangler, run beside the tenant worker in its test project. */
+  batchScript: string;
+}
+
 declare module "vitest" {
   export interface ProvidedContext {
     db: TestDatabaseInfo;
     jwks: TestJwks;
+    e2e: EndToEnd;
   }
 }
 
@@ -60,9 +73,33 @@ export default async function setup(project: TestProject) {
   project.provide("db", { adminUrl, template, proxy: proxy ? `127.0.0.1:${proxy.port}` : "" });
   const jwksServer = await startJwksServer();
   project.provide("jwks", jwksServer.jwks);
+  // Inside the project: workerd resolves modules below its working directory.
+  const bundleDir = path.resolve(".wrangler", "test-bundles", String(process.pid));
+  execFileSync(
+    process.execPath,
+    [
+      "node_modules/wrangler/bin/wrangler.js",
+      "deploy",
+      "--dry-run",
+      "-c",
+      "workers/batch/wrangler.toml",
+      "--outdir",
+      bundleDir,
+    ],
+    {
+      stdio: "ignore",
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    },
+  );
+  project.provide("e2e", {
+    tenantDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_tenant_${process.pid}`),
+    batchDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_batch_${process.pid}`),
+    batchScript: path.join(bundleDir, "index.js"),
+  });
 
   return async () => {
     await jwksServer.close();
+    rmSync(bundleDir, { recursive: true, force: true });
     await proxy?.close();
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();

@@ -23,6 +23,34 @@ export interface WorkerTestDb {
   query<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
 }
 
+function queryAt(url: string): WorkerTestDb["query"] {
+  return async (text, params = []) => {
+    const handle = openDb({ DATABASE_URL: url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    try {
+      return (await handle.pool.query(text, params)).rows;
+    } finally {
+      await handle.close();
+    }
+  };
+}
+
+/**
+ * The project's end-to-end database (its DATABASE_URL binding): what messages delivered by the
+ * real local queues are consumed against. Shared by the project's files: use ids of your own.
+ */
+export function endToEndDatabase(): WorkerTestDb {
+  return { url: env.DATABASE_URL, query: queryAt(env.DATABASE_URL) };
+}
+
+/** Polls until `check` holds, for effects that arrive through a queue. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /**
  * Clones the migrated template into a database for the calling test file (so files run in
  * parallel without sharing rows) and drops it after the file.
@@ -32,18 +60,7 @@ export async function useWorkerTestDatabase(): Promise<WorkerTestDb> {
   await admin((h) => h.pool.query(`CREATE DATABASE "${name}" TEMPLATE "${env.TEST_TEMPLATE_DATABASE}"`));
   const url = databaseUrl(name);
   afterAll(() => admin((h) => h.pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
-  return {
-    url,
-    async query(text, params = []) {
-      const handle = openDb({ DATABASE_URL: url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-      try {
-        const result = await handle.pool.query(text, params);
-        return result.rows;
-      } finally {
-        await handle.close();
-      }
-    },
-  };
+  return { url, query: queryAt(url) };
 }
 
 /** An address where no database answers: the proxy port of a server that is not there. */

@@ -1,10 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";
+import { notFoundHandler, onError, requireAdmin } from "../../common/http";
 import type { HonoEnv } from "./env";
-import { requireAdmin } from "./middleware/admin";
 import { authenticate } from "./middleware/auth";
-import { notFoundHandler, onError } from "./middleware/errors";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";

@@ -7,7 +7,7 @@ import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
 import { loadMembers } from "./members";
 import { recipientsOf, sendNotifications } from "./notifications";
-import type { Handler, Outcome, Outcomes } from "./types";
+import type { Handler, Outcomes, Queryable } from "./types";
 
 export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
 
@@ -37,6 +37,84 @@ interface Tally {
   retried: number;
 }
 
+interface Delivery {
+  message: Message<unknown>;
+  job: JobMessage;
+  /** The same job id came earlier in this batch: it shares that delivery's outcome. */
+  repeat: boolean;
+}
+
+/** Validates every message; ones that are not a job of this queue are dead-lettered as invalid. */
+function parseBatch(batch: MessageBatch<unknown>): {
+  deliveries: Delivery[];
+  invalid: DeadJobRecord[];
+  invalidMessages: Message<unknown>[];
+} {
+  const kind = KIND_BY_QUEUE_NAME[batch.queue];
+  const deliveries: Delivery[] = [];
+  const invalid: DeadJobRecord[] = [];
+  const invalidMessages: Message<unknown>[] = [];
+  const seen = new Set<string>();
+  for (const message of batch.messages) {
+    const parsed = JobMessage.safeParse(message.body);
+    if (parsed.success && parsed.data.queue === kind) {
+      deliveries.push({ message, job: parsed.data, repeat: seen.has(parsed.data.job_id) });
+      seen.add(parsed.data.job_id);
+      continue;
+    }
+    const error = parsed.success
+      ? `a ${parsed.data.queue} job on the ${batch.queue} queue`
+      : parsed.error.issues
+          .slice(0, 5)
+          .map((i) => `${i.path.join(".") || "message"}: ${i.message}`)
+          .join("; ");
+    invalidMessages.push(message);
+    invalid.push({
+      jobId: jobIdOf(message.body),
+      queue: batch.queue,
+      kind: "invalid",
+      message: message.body,
+      error,
+      attempts: message.attempts,
+    });
+  }
+  return { deliveries, invalid, invalidMessages };
+}
+
+/** Loads the memberships the jobs need, then runs each operation's handler on its group. */
+async function runHandlers(pool: Queryable, queue: string, jobs: JobMessage[]): Promise<Outcomes> {
+  const outcomes: Outcomes = new Map();
+  if (jobs.length === 0) return outcomes;
+  const members = await loadMembers(
+    pool,
+    jobs.flatMap((job) => [
+      [job.tenant_id, job.user_id] as const,
+      ...(job.operation === "send_notifications"
+        ? recipientsOf(job).map((r) => [job.tenant_id, r] as const)
+        : []),
+    ]),
+  );
+  const byOperation = new Map<JobMessage["operation"], JobMessage[]>();
+  for (const job of jobs) byOperation.set(job.operation, [...(byOperation.get(job.operation) ?? []), job]);
+  for (const [operation, group] of byOperation) {
+    const result = members.ok
+      ? await (HANDLERS[operation] as Handler<JobMessage>)(pool, group, members.value)
+      : members;
+    if (!result.ok) log("warn", "job group failed; retrying", { queue, operation, ...result.error });
+    for (const job of group) {
+      const outcome = result.ok ? result.value.get(job.job_id) : undefined;
+      outcomes.set(
+        job.job_id,
+        outcome ?? {
+          kind: "retry",
+          error: result.ok ? { kind: "query", message: "no outcome" } : result.error,
+        },
+      );
+    }
+  }
+  return outcomes;
+}
+
 /**
  * One batch of one job queue: validate every message, group the valid ones by operation, write
  * each group with one statement, and acknowledge per message: only what committed (or will
@@ -48,113 +126,54 @@ export async function consumeJobs(
   ctx: ExecutionContext,
 ): Promise<void> {
   const started = Date.now();
-  const kind = KIND_BY_QUEUE_NAME[batch.queue];
   const tally: Tally = { written: 0, duplicates: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
   const handle = openDb(env);
   try {
-    const valid: { message: Message<unknown>; job: JobMessage }[] = [];
-    const dead: { message: Message<unknown>; record: DeadJobRecord }[] = [];
-    for (const message of batch.messages) {
-      const parsed = JobMessage.safeParse(message.body);
-      if (parsed.success && parsed.data.queue === kind) {
-        valid.push({ message, job: parsed.data });
-      } else {
-        const error = parsed.success
-          ? `a ${parsed.data.queue} job on the ${batch.queue} queue`
-          : parsed.error.issues
-              .slice(0, 5)
-              .map((i) => `${i.path.join(".") || "message"}: ${i.message}`)
-              .join("; ");
-        dead.push({
-          message,
-          record: {
-            jobId: jobIdOf(message.body),
-            queue: batch.queue,
-            kind: "invalid",
-            message: message.body,
-            error,
-            attempts: message.attempts,
-          },
+    const { deliveries, invalid, invalidMessages } = parseBatch(batch);
+    const firsts = deliveries.filter((d) => !d.repeat).sort((a, b) => b.job.priority - a.job.priority);
+    const outcomes = await runHandlers(
+      handle.pool,
+      batch.queue,
+      firsts.map((d) => d.job),
+    );
+    const rejected: DeadJobRecord[] = [];
+    for (const { message, job } of firsts) {
+      const outcome = outcomes.get(job.job_id);
+      if (outcome?.kind === "rejected") {
+        rejected.push({
+          jobId: job.job_id,
+          queue: batch.queue,
+          kind: "rejected",
+          message: job,
+          error: outcome.reason,
+          attempts: message.attempts,
         });
       }
     }
-
-    const outcomes: Outcomes = new Map();
-    if (valid.length > 0) {
-      valid.sort((a, b) => b.job.priority - a.job.priority);
-      const pairs = valid.flatMap(({ job }) => [
-        [job.tenant_id, job.user_id] as const,
-        ...(job.operation === "send_notifications"
-          ? recipientsOf(job).map((r) => [job.tenant_id, r] as const)
-          : []),
-      ]);
-      const members = await loadMembers(handle.pool, pairs);
-      const byOperation = new Map<JobMessage["operation"], typeof valid>();
-      for (const entry of valid)
-        byOperation.set(entry.job.operation, [...(byOperation.get(entry.job.operation) ?? []), entry]);
-      for (const [operation, group] of byOperation) {
-        const jobs = group.map((g) => g.job);
-        const result = members.ok
-          ? await (HANDLERS[operation] as Handler<JobMessage>)(handle.pool, jobs, members.value)
-          : members;
-        for (const job of jobs) {
-          const outcome: Outcome | undefined = result.ok
-            ? result.value.get(job.job_id)
-            : { kind: "retry", error: result.error };
-          outcomes.set(
-            job.job_id,
-            outcome ?? { kind: "retry", error: { kind: "query", message: "no outcome" } },
-          );
-        }
-        if (!result.ok)
-          log("warn", "job group failed; retrying", { queue: batch.queue, operation, ...result.error });
-      }
-      for (const { message, job } of valid) {
-        const outcome = outcomes.get(job.job_id);
-        if (outcome?.kind === "rejected") {
-          dead.push({
-            message,
-            record: {
-              jobId: job.job_id,
-              queue: batch.queue,
-              kind: "rejected",
-              message: job,
-              error: outcome.reason,
-              attempts: message.attempts,
-            },
-          });
-        }
-      }
-    }
-
     // Invalid and rejected jobs are acked only once they are on record; until then, retried.
-    const recorded =
-      dead.length === 0
-        ? { ok: true }
-        : await recordDeadJobs(
-            handle.pool,
-            dead.map((d) => d.record),
-          );
-    for (const { message, record } of dead) {
-      if (recorded.ok) {
+    const dead = [...invalid, ...rejected];
+    const recorded = dead.length === 0 || (await recordDeadJobs(handle.pool, dead)).ok;
+    const retry = (message: Message<unknown>, priority: number) => {
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts, priority) });
+      tally.retried++;
+    };
+    for (const message of invalidMessages) {
+      if (!recorded) retry(message, 1);
+      else {
         message.ack();
-        tally[record.kind === "invalid" ? "invalid" : "rejected"]++;
-      } else {
-        message.retry({ delaySeconds: retryDelaySeconds(message.attempts, 1) });
-        tally.retried++;
+        tally.invalid++;
       }
     }
-    for (const { message, job } of valid) {
+    for (const { message, job, repeat } of deliveries) {
       const outcome = outcomes.get(job.job_id);
-      if (!outcome || outcome.kind === "rejected") continue;
-      if (outcome.kind === "retry") {
-        message.retry({ delaySeconds: retryDelaySeconds(message.attempts, job.priority) });
-        tally.retried++;
+      if (!outcome || outcome.kind === "retry" || (outcome.kind === "rejected" && !recorded)) {
+        retry(message, job.priority);
         continue;
       }
       message.ack();
-      if (outcome.kind === "written") tally.written++;
-      else if (outcome.kind === "duplicate") tally.duplicates++;
+      if (outcome.kind === "rejected") tally.rejected++;
+      else if (outcome.kind === "written" && !repeat) tally.written++;
+      else if (outcome.kind === "written" || outcome.kind === "duplicate") tally.duplicates++;
       else tally.stale++;
     }
   } finally {

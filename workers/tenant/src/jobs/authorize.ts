@@ -67,21 +67,20 @@ export async function authorizeJobs(
   ]);
   return ok(
     drafts.map((d) => {
-      switch (d.operation) {
-        case "send_notifications":
-          return authorizeNotification(userId, member, d.payload.recipient_ids ?? [userId], (u) =>
-            memberIds.has(u),
-          );
-        case "update_content":
-          return authorizeContentUpdate(
-            userId,
-            member,
-            content.get(`${d.payload.content_type}:${d.payload.content_id}`),
-            tenantId,
-          );
-        case "record_analytics":
-          return null;
+      if (d.operation === "send_notifications") {
+        return authorizeNotification(userId, member, d.payload.recipient_ids ?? [userId], (u) =>
+          memberIds.has(u),
+        );
       }
+      if (d.operation === "update_content") {
+        return authorizeContentUpdate(
+          userId,
+          member,
+          content.get(`${d.payload.content_type}:${d.payload.content_id}`),
+          tenantId,
+        );
+      }
+      return null; // analytics: membership, checked by the caller, is enough
     }),
   );
 }

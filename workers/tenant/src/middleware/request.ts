@@ -1,10 +1,9 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Database, openDb } from "../../../common/db";
+import { requestIdOf } from "../../../common/http";
 import { log } from "../../../common/log";
 import type { HonoEnv } from "../env";
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
  * Request id (a well-formed incoming X-Request-Id is kept so traces join up), one JSON log line
@@ -12,8 +11,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  */
 export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   const started = performance.now();
-  const incoming = c.req.header("x-request-id");
-  const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+  const requestId = requestIdOf(c.req.header("x-request-id"));
   c.set("requestId", requestId);
   c.set("dbMs", 0);
   c.set("background", []);

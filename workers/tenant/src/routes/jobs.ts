@@ -2,8 +2,8 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { DENIAL_MESSAGES } from "../../../common/authz";
 import { ApiError } from "../../../common/errors";
+import { validationHook } from "../../../common/http";
 import {
-  idempotentJobId,
   type JobMessage,
   RecordAnalyticsPayload,
   SendNotificationsPayload,
@@ -14,8 +14,8 @@ import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
 import { enqueue } from "../jobs/enqueue";
+import { idempotency } from "../jobs/idempotency";
 import { requireUser } from "../middleware/auth";
-import { validationHook } from "../middleware/errors";
 import { rateLimit } from "../middleware/rate-limit";
 import { defer, getDb, timed } from "../middleware/request";
 
@@ -91,27 +91,26 @@ async function accept(
   const tenant = c.get("tenant");
   const user = c.get("user");
   if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
-  const foreign = requests.findIndex((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id);
-  if (foreign >= 0)
+  if (requests.some((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id)) {
     throw new ApiError("validation_failed", "tenant_id does not match the tenant of this request");
+  }
+  const unavailable = () =>
+    new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
 
   const member = await getMembership(tenant.id, user.id, {
     kv: c.env.TENANT_CACHE,
     load: () => timed(c, () => findMembership(getDb(c), tenant.id, user.id)),
     waitUntil: (p) => defer(c, p),
   });
-  if (!member.ok)
-    throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
-  if (!member.value) throw new ApiError("forbidden", DENIAL_MESSAGES.not_member);
+  if (!member.ok) throw unavailable();
+  const membership = member.value;
+  if (!membership) throw new ApiError("forbidden", DENIAL_MESSAGES.not_member);
 
-  const verdicts = await timed(c, () =>
-    authorizeJobs(getDb(c), tenant.id, user.id, member.value as never, requests),
-  );
-  if (!verdicts.ok)
-    throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+  const verdicts = await timed(c, () => authorizeJobs(getDb(c), tenant.id, user.id, membership, requests));
+  if (!verdicts.ok) throw unavailable();
   const denied = verdicts.value.findIndex((v) => v !== null);
-  if (denied >= 0) {
-    const reason = verdicts.value[denied] ?? "not_member";
+  const reason = verdicts.value[denied];
+  if (reason) {
     const where = requests.length > 1 ? `jobs.${denied}: ` : "";
     throw new ApiError(
       reason === "no_such_content" ? "not_found" : "forbidden",
@@ -119,23 +118,20 @@ async function accept(
     );
   }
 
-  const createdAt = new Date().toISOString();
-  const jobs: JobMessage[] = await Promise.all(
+  const idem = idempotencyKey
+    ? await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, idempotencyKey, requests.length)
+    : undefined;
+  const createdAt = idem?.createdAt ?? new Date().toISOString();
+  const jobs = (await Promise.all(
     requests.map(async ({ tenant_id: _, ...r }, i) => ({
       ...r,
       v: 1 as const,
-      job_id: idempotencyKey
-        ? await idempotentJobId(
-            tenant.id,
-            user.id,
-            requests.length > 1 ? `${idempotencyKey}#${i}` : idempotencyKey,
-          )
-        : crypto.randomUUID(),
+      job_id: idem ? await idem.jobId(i) : crypto.randomUUID(),
       tenant_id: tenant.id,
       user_id: user.id,
       created_at: createdAt,
-    })) as Promise<JobMessage>[],
-  );
+    })),
+  )) as JobMessage[];
   const sent = await enqueue(c.env, jobs);
   if (!sent.ok) {
     log("error", "enqueue failed", { request_id: c.get("requestId"), error: sent.error });

@@ -1,8 +1,16 @@
 import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { ApiError, type ErrorCode, errorBody } from "../../../common/errors";
-import { describeError, log } from "../../../common/log";
-import type { HonoEnv } from "../env";
+import { ApiError, type ErrorCode, errorBody } from "./errors";
+import { describeError, log } from "./log";
+
+/**
+ * The HTTP edge both workers share: the one error shape, 404/405, validation failures, the
+ * admin token. Generic over the app's env; all it needs is the request id variable.
+ */
+export interface BaseEnv {
+  Variables: { requestId: string };
+}
 
 /** Maps Hono's own exceptions (body limit, malformed JSON) onto our closed set of codes. */
 function fromHttpException(e: HTTPException): ApiError {
@@ -21,7 +29,7 @@ function fromHttpException(e: HTTPException): ApiError {
   return new ApiError(code, message);
 }
 
-export function errorResponse(c: Context<HonoEnv>, error: ApiError): Response {
+export function errorResponse<E extends BaseEnv>(c: Context<E>, error: ApiError): Response {
   const requestId = c.get("requestId") ?? "unknown";
   return c.json(errorBody(error.code, error.message, requestId), error.status, {
     ...error.headers,
@@ -30,7 +38,7 @@ export function errorResponse(c: Context<HonoEnv>, error: ApiError): Response {
 }
 
 /** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */
-export function onError(e: Error, c: Context<HonoEnv>): Response {
+export function onError<E extends BaseEnv>(e: Error, c: Context<E>): Response {
   if (e instanceof ApiError) return errorResponse(c, e);
   if (e instanceof HTTPException) return errorResponse(c, fromHttpException(e));
   log("error", "unhandled error", { request_id: c.get("requestId"), ...describeError(e) });
@@ -52,7 +60,7 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
     entry.methods.add(method);
     patterns.set(path, entry);
   }
-  return (c: Context<HonoEnv>): Response => {
+  return <E extends BaseEnv>(c: Context<E>): Response => {
     const allowed = new Set<string>();
     for (const { pattern, methods } of patterns.values()) {
       if (pattern.test(c.req.path)) for (const m of methods) allowed.add(m);
@@ -71,11 +79,11 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
 }
 
 /** zod-openapi's defaultHook: a failed validation leaves in the one error shape. */
-export function validationHook(
+export function validationHook<E extends BaseEnv>(
   result:
     | { success: true }
     | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } },
-  c: Context<HonoEnv>,
+  c: Context<E>,
 ): Response | undefined {
   if (result.success) return undefined;
   const detail = result.error.issues
@@ -84,3 +92,40 @@ export function validationHook(
     .join("; ");
   return errorResponse(c, new ApiError("validation_failed", detail));
 }
+
+const encoder = new TextEncoder();
+
+/** Compares digests, so neither the length nor the content of the secret leaks through timing. */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(given)),
+    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
+  ]);
+  return crypto.subtle.timingSafeEqual(a, b);
+}
+
+/** The admin API takes `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const requireAdmin = createMiddleware<BaseEnv & { Bindings: { ADMIN_TOKEN?: string } }>(
+  async (c, next) => {
+    const expected = c.env.ADMIN_TOKEN;
+    if (!expected) throw new ApiError("forbidden", "the admin API is not configured");
+    const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
+    if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
+    if (!(await sameSecret(given, expected))) throw new ApiError("forbidden", "wrong admin token");
+    await next();
+  },
+);
+
+/** A request id for apps that need nothing more (a well-formed incoming X-Request-Id is kept). */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+export function requestIdOf(incoming: string | undefined): string {
+  return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+export const requestId = createMiddleware<BaseEnv>(async (c, next) => {
+  const id = requestIdOf(c.req.header("x-request-id"));
+  c.set("requestId", id);
+  await next();
+  c.res.headers.set("X-Request-Id", id);
+});

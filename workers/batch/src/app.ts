@@ -1,0 +1,97 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
+import { openDb, pingDb } from "../../common/db";
+import { ApiError } from "../../common/errors";
+import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
+import { listDeadJobs, replayDeadJob } from "./admin/dead-jobs";
+import type { Env } from "./env";
+
+type AppEnv = BaseEnv & { Bindings: Env };
+
+const ListQuery = z.object({
+  kind: z.enum(DEAD_JOB_KINDS).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
+  if (!cursor) return undefined;
+  try {
+    const parsed = z
+      .object({ created_at: z.iso.datetime({ offset: true }), id: z.uuid() })
+      .parse(JSON.parse(atob(cursor)));
+    return parsed;
+  } catch {
+    throw new ApiError("invalid_cursor", "the cursor is not one this API gave out");
+  }
+}
+
+/**
+ * The batch worker's HTTP side: health, and the dead-letter admin (list, replay). Jobs arrive by
+ * queue, never by HTTP.
+ */
+export function createBatchApp() {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestId);
+  app.onError(onError);
+
+  app.get("/health", async (c) => {
+    const db = await pingDb(c.env);
+    if (!db.ok)
+      throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+    c.header("Cache-Control", "no-store");
+    return c.json({ status: "ok", db: "ok" });
+  });
+
+  app.use("/admin/*", requireAdmin);
+  app.get("/admin/dead-jobs", async (c) => {
+    const query = ListQuery.safeParse(c.req.query());
+    if (!query.success)
+      throw new ApiError(
+        "validation_failed",
+        query.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      );
+    const handle = openDb(c.env);
+    try {
+      const rows = await listDeadJobs(handle.pool, {
+        ...query.data,
+        before: decodeCursor(query.data.cursor),
+      });
+      if (!rows.ok)
+        throw new ApiError("service_unavailable", "database unavailable", {
+          headers: { "Retry-After": "5" },
+        });
+      const last = rows.value.length === query.data.limit ? rows.value.at(-1) : undefined;
+      return c.json({
+        items: rows.value,
+        next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
+      });
+    } finally {
+      c.executionCtx.waitUntil(handle.close());
+    }
+  });
+
+  app.post("/admin/dead-jobs/:id/replay", async (c) => {
+    const id = z.uuid().safeParse(c.req.param("id"));
+    if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
+    const handle = openDb(c.env);
+    try {
+      const replayed = await replayDeadJob(handle.pool, c.env, id.data);
+      if (!replayed.ok) {
+        const e = replayed.error;
+        if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
+        if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
+        throw new ApiError("service_unavailable", "could not replay now, try again", {
+          headers: { "Retry-After": "5" },
+        });
+      }
+      return c.json(replayed.value, 202);
+    } finally {
+      c.executionCtx.waitUntil(handle.close());
+    }
+  });
+
+  app.notFound(notFoundHandler(app.routes));
+  return app;
+}

@@ -1,0 +1,105 @@
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { endToEndDatabase, eventually } from "../../test-support/db";
+import { job } from "../../test-support/jobs";
+import worker from "../src/index";
+
+/**
+ * Replay sends a dead job to its real local queue, consumed by this worker against the
+ * project's end-to-end database: so this file works in that database.
+ */
+const db = endToEndDatabase();
+const T = "a8000000-0000-4000-8000-000000000001";
+const U = "b8000000-0000-4000-8000-000000000001";
+
+beforeAll(async () => {
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'replay', 'Replay') ON CONFLICT DO NOTHING;
+    INSERT INTO users (id, email) VALUES ('${U}', 'replay@example.com') ON CONFLICT DO NOTHING;
+    INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${U}') ON CONFLICT DO NOTHING;
+  `);
+});
+
+async function admin(method: string, path: string, token = env.ADMIN_TOKEN) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://batch.local${path}`, { method, headers: { authorization: `Bearer ${token}` } }),
+    env,
+    ctx,
+  );
+  return res;
+}
+
+async function deadLetter(body: unknown) {
+  const batch = createMessageBatch("jobs-dead-letter", [
+    { id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body },
+  ]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  await getQueueResult(batch, ctx);
+}
+
+const notifications = async (jobId: string) =>
+  Number(
+    (await db.query<{ n: string }>("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [jobId]))[0]
+      ?.n,
+  );
+
+describe("dead jobs admin", () => {
+  it("lists a job that exhausted its retries, and replaying it (twice) writes it once", async () => {
+    const lost = job("send_notifications", {
+      tenant_id: T,
+      user_id: U,
+      payload: { type: "t", title: "Lost", message: "found again", data: {} },
+    });
+    await deadLetter(lost);
+    const list = await admin("GET", "/admin/dead-jobs?kind=exhausted");
+    expect(list.status).toBe(200);
+    const { items } = (await list.json()) as { items: { id: string; job_id: string; kind: string }[] };
+    const dead = items.find((i) => i.job_id === lost.job_id);
+    expect(dead?.kind).toBe("exhausted");
+
+    const replay = await admin("POST", `/admin/dead-jobs/${dead?.id}/replay`);
+    expect(replay.status).toBe(202);
+    await eventually(async () => (await notifications(lost.job_id)) === 1);
+    expect((await admin("POST", `/admin/dead-jobs/${dead?.id}/replay`)).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 3_000)); // the second replay is consumed too
+    expect(await notifications(lost.job_id)).toBe(1);
+    const [row] = await db.query<{ replay_count: number }>(
+      "SELECT replay_count FROM dead_jobs WHERE id = $1",
+      [dead?.id],
+    );
+    expect(row?.replay_count).toBe(2);
+  });
+
+  it("pages the list with a cursor", async () => {
+    for (let i = 0; i < 3; i++)
+      await deadLetter(
+        job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "p", properties: {} } }),
+      );
+    const first = (await (await admin("GET", "/admin/dead-jobs?limit=2")).json()) as {
+      items: { id: string }[];
+      next_cursor: string;
+    };
+    const second = (await (
+      await admin("GET", `/admin/dead-jobs?limit=2&cursor=${encodeURIComponent(first.next_cursor)}`)
+    ).json()) as {
+      items: { id: string }[];
+    };
+    expect(first.items).toHaveLength(2);
+    expect(second.items.some((i) => first.items.some((f) => f.id === i.id))).toBe(false);
+    const tampered = await admin("GET", "/admin/dead-jobs?cursor=bm90LWEtY3Vyc29y");
+    expect(tampered.status).toBe(400);
+  });
+
+  it("refuses without the admin token, 404s an unknown id, and 409s a message that is not a job", async () => {
+    expect((await admin("GET", "/admin/dead-jobs", "wrong")).status).toBe(403);
+    expect((await admin("POST", `/admin/dead-jobs/${crypto.randomUUID()}/replay`)).status).toBe(404);
+    await deadLetter({ job_id: "a8000000-0000-4000-8000-0000000000ff", queue: "notification", junk: true });
+    const [row] = await db.query<{ id: string }>(
+      "SELECT id FROM dead_jobs WHERE job_id = 'a8000000-0000-4000-8000-0000000000ff'",
+    );
+    const res = await admin("POST", `/admin/dead-jobs/${row?.id}/replay`);
+    expect(res.status).toBe(409);
+  });
+});

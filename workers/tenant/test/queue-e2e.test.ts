@@ -1,0 +1,90 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { endToEndDatabase, eventually } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+/**
+ * Through the real local queues: the tenant worker's producers deliver to the batch worker
+ * running beside it (vitest.config.ts), which writes to this project's end-to-end database.
+ */
+const db = endToEndDatabase();
+const T = "a9000000-0000-4000-8000-000000000001";
+const ADMIN = "b9000000-0000-4000-8000-000000000001";
+const AUTHOR = "b9000000-0000-4000-8000-000000000002";
+const POST = "c9000000-0000-4000-8000-000000000001";
+
+beforeAll(async () => {
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'e2e', 'End to end') ON CONFLICT DO NOTHING;
+    INSERT INTO users (id, email) VALUES ('${ADMIN}', 'e2e-admin@example.com'), ('${AUTHOR}', 'e2e-author@example.com') ON CONFLICT DO NOTHING;
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES ('${T}', '${ADMIN}', 'admin', true), ('${T}', '${AUTHOR}', 'member', false) ON CONFLICT DO NOTHING;
+    INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ('${POST}', '${T}', '${AUTHOR}', 'draft', '2020-01-01') ON CONFLICT DO NOTHING;
+  `);
+});
+
+async function enqueue(who: string, body: unknown, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request("http://e2e.localhost/v1/jobs", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${await signToken({ sub: who })}`,
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    }),
+    env,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { job_id: string }).job_id;
+}
+
+const count = async (sql: string, params: unknown[]) =>
+  Number((await db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
+
+describe("enqueue -> queue -> consumer -> rows", () => {
+  it("writes a notification for every recipient", async () => {
+    const jobId = await enqueue(ADMIN, {
+      queue: "notification",
+      operation: "send_notifications",
+      payload: { type: "welcome", title: "Welcome", message: "Hello both", recipient_ids: [ADMIN, AUTHOR] },
+    });
+    await eventually(
+      async () => (await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [jobId])) === 2,
+    );
+  });
+
+  it("writes an analytics event once even when the client retries with the same Idempotency-Key", async () => {
+    const body = {
+      queue: "analytics",
+      operation: "record_analytics",
+      payload: { event_type: "signup.done", properties: { plan: "free" } },
+    };
+    const first = await enqueue(AUTHOR, body, { "idempotency-key": "signup-1" });
+    const second = await enqueue(AUTHOR, body, { "idempotency-key": "signup-1" });
+    expect(second).toBe(first);
+    await eventually(
+      async () =>
+        (await count("SELECT count(*) AS n FROM analytics_events WHERE job_id = $1", [first])) === 1,
+    );
+    await new Promise((r) => setTimeout(r, 1_500)); // let the second delivery be consumed too
+    expect(await count("SELECT count(*) AS n FROM analytics_events WHERE job_id = $1", [first])).toBe(1);
+  });
+
+  it("applies the author's content update", async () => {
+    await enqueue(AUTHOR, {
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "posts", content_id: POST, updates: { content: "published" } },
+    });
+    await eventually(
+      async () =>
+        (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [POST]))[0]
+          ?.content === "published",
+    );
+  });
+});
