@@ -10,6 +10,7 @@ function testBindings(inject: Inject) {
   const db = inject("db");
   const jwks = inject("jwks");
   return {
+    TEST_BASELINE_DATABASE_URL: inject("e2e").baselineDatabaseUrl,
     LOCAL_DB_PROXY: db.proxy,
     TEST_ADMIN_DATABASE_URL: db.adminUrl,
     TEST_TEMPLATE_DATABASE: db.template,

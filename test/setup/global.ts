@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -27,6 +27,11 @@ export interface EndToEnd {
   batchDatabaseUrl: string;
   /** The batch worker bundled by wrangler, run beside the tenant worker in its test project. */
   batchScript: string;
+  /**
+   * Our schema with the original design's objects (../shared/reference/baseline.sql) in place of
+   * ours, to compare results with the original feed function. Empty when that file is absent.
+   */
+  baselineDatabaseUrl: string;
 }
 
 declare module "vitest" {
@@ -35,6 +40,25 @@ declare module "vitest" {
     jwks: TestJwks;
     e2e: EndToEnd;
   }
+}
+
+const BASELINE_SQL = path.resolve("..", "shared", "reference", "baseline.sql");
+
+/** Only for comparing results: the original's view, triggers and feed function, never shipped. */
+async function baselineDatabase(adminUrl: string, template: string): Promise<string> {
+  if (!existsSync(BASELINE_SQL)) return "";
+  const url = await cloneDatabase(adminUrl, template, `communities_test_baseline_${process.pid}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // Its view has our view's name: ours goes, so the original's is the one created.
+    await client.query("DROP MATERIALIZED VIEW private.mv_user_communities CASCADE");
+    await client.query("DROP FUNCTION private.refresh_user_communities()");
+    await client.query(readFileSync(BASELINE_SQL, "utf8"));
+  } finally {
+    await client.end();
+  }
+  return url;
 }
 
 /**
@@ -95,6 +119,7 @@ export default async function setup(project: TestProject) {
     tenantDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_tenant_${process.pid}`),
     batchDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_batch_${process.pid}`),
     batchScript: path.join(bundleDir, "index.js"),
+    baselineDatabaseUrl: await baselineDatabase(adminUrl, template),
   });
 
   return async () => {

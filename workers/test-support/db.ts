@@ -39,7 +39,12 @@ function queryAt(url: string): WorkerTestDb["query"] {
  * real local queues are consumed against. Shared by the project's files: use ids of your own.
  */
 export function endToEndDatabase(): WorkerTestDb {
-  return { url: env.DATABASE_URL, query: queryAt(env.DATABASE_URL) };
+  return databaseAt(env.DATABASE_URL);
+}
+
+/** A database by URL, queried through the workers' own driver. */
+export function databaseAt(url: string): WorkerTestDb {
+  return { url, query: queryAt(url) };
 }
 
 /** Polls until `check` holds, for effects that arrive through a queue. */

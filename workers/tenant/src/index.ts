@@ -9,6 +9,7 @@ import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
 import { context } from "./routes/context";
+import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 
@@ -31,9 +32,15 @@ export function createApp() {
   );
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
-  app.use("/v1/*", resolveTenant, authenticate);
+  // The context and jobs belong to one tenant; the feed and "my communities" span them all.
+  // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
+  app.use("/v1/context/*", resolveTenant);
+  app.use("/v1/jobs/*", resolveTenant);
+  app.use("/v1/*", authenticate);
   app.route("/v1/context", context);
   app.route("/v1/jobs", jobs);
+  app.route("/v1/feed", feed);
+  app.route("/v1/me", me);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

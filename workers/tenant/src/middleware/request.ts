@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { type Database, openDb } from "../../../common/db";
+import { type Database, type DbHandle, openDb } from "../../../common/db";
 import { requestIdOf } from "../../../common/http";
 import { log } from "../../../common/log";
 import type { HonoEnv } from "../env";
@@ -43,14 +43,19 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   }
 });
 
-/** The request's database, opened lazily so routes served from cache never open a socket. */
-export function getDb(c: Context<HonoEnv>): Database {
+/** The request's database pool, opened lazily so routes served from cache never open a socket. */
+export function getDbHandle(c: Context<HonoEnv>): DbHandle {
   let handle = c.get("dbHandle");
   if (!handle) {
     handle = openDb(c.env);
     c.set("dbHandle", handle);
   }
-  return handle.db;
+  return handle;
+}
+
+/** The request's drizzle client (see getDbHandle). */
+export function getDb(c: Context<HonoEnv>): Database {
+  return getDbHandle(c).db;
 }
 
 /** Work that may outlive the response; the request's pool stays open until it settles. */

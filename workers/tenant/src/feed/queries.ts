@@ -1,0 +1,78 @@
+import { attempt, type DbError, type DbHandle } from "../../../common/db";
+import { err, ok, type Result } from "../../../common/result";
+import { type FeedType, feedPageQuery, type Position, SELECT_FEED_TENANTS } from "./sql";
+
+export type FeedItem = Record<string, unknown> & { id: string };
+
+export interface FeedPage {
+  items: FeedItem[];
+  /** Where the next page starts, when this one was full. */
+  next: Position | null;
+  shape: "per_tenant" | "global" | "none";
+}
+
+/** The user's feed tenants (live), then one keyset page over them: two indexed statements. */
+export async function readFeed(
+  db: DbHandle,
+  userId: string,
+  type: FeedType,
+  requested: string[] | null,
+  after: Position | null,
+  limit: number,
+): Promise<Result<FeedPage, DbError>> {
+  const tenants = await attempt(() =>
+    db.pool.query<{ tenant_id: string }>(SELECT_FEED_TENANTS, [userId, requested]),
+  );
+  if (!tenants.ok) return tenants;
+  const ids = tenants.value.rows.map((r) => r.tenant_id);
+  if (ids.length === 0) return ok({ items: [], next: null, shape: "none" });
+  const query = feedPageQuery(type, ids, after, limit);
+  const page = await attempt(() => db.pool.query<FeedItem>(query.text, query.params));
+  if (!page.ok) return err(page.error);
+  const items = page.value.rows.map((row) => ({ ...row, content_type: type === "posts" ? "post" : "event" }));
+  const last: Record<string, unknown> | undefined = items.length === limit ? items.at(-1) : undefined;
+  const at = last?.[type === "posts" ? "created_at" : "start_date"];
+  const id = last?.id;
+  return ok({
+    items,
+    next: typeof at === "string" && typeof id === "string" ? { at, id } : null,
+    shape: query.shape,
+  });
+}
+
+export interface Community {
+  tenant_id: string;
+  name: string;
+  slug: string;
+  logo_url: string | null;
+  role: string;
+  is_admin: boolean;
+  member_count: number | null;
+  recent_activity_count: number | null;
+}
+
+/**
+ * Memberships come from the live table (a community just joined is listed, one just left is
+ * not); the counts come from the view, so they may lag, and are null until the view has them.
+ */
+export async function readCommunities(
+  db: DbHandle,
+  userId: string,
+): Promise<Result<{ communities: Community[]; dataAsOf: string | null }, DbError>> {
+  return attempt(async () => {
+    const { rows } = await db.pool.query<Community & { data_as_of: string | null }>(
+      `SELECT t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin,
+              mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count,
+              (SELECT to_json(refreshed_at) #>> '{}' FROM private.view_refreshes
+                WHERE view_name = 'private.mv_user_communities') AS data_as_of
+         FROM public.tenant_users tu
+         JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+         LEFT JOIN private.mv_user_communities mv ON mv.user_id = tu.user_id AND mv.tenant_id = tu.tenant_id
+        WHERE tu.user_id = $1
+        ORDER BY t.name, t.id`,
+      [userId],
+    );
+    const dataAsOf = rows[0]?.data_as_of ?? null;
+    return { communities: rows.map(({ data_as_of: _, ...c }) => c), dataAsOf };
+  });
+}

@@ -1,0 +1,128 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { ApiError } from "../../../common/errors";
+import { validationHook } from "../../../common/http";
+import type { HonoEnv } from "../env";
+import { decodeCursor, encodeCursor } from "../feed/cursor";
+import { readCommunities, readFeed } from "../feed/queries";
+import type { FeedType } from "../feed/sql";
+import { requireUser } from "../middleware/auth";
+import { getDbHandle, timed } from "../middleware/request";
+
+const FeedQuery = z.object({
+  type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),
+  tenants: z
+    .string()
+    .optional()
+    .describe("Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped."),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
+});
+
+const FeedItem = z.record(z.string(), z.unknown()).openapi("FeedItem");
+const FeedPage = z
+  .object({ items: z.array(FeedItem), next_cursor: z.string().nullable() })
+  .openapi("FeedPage");
+
+const Community = z
+  .object({
+    tenant_id: z.uuid(),
+    name: z.string(),
+    slug: z.string(),
+    logo_url: z.string().nullable(),
+    role: z.string(),
+    is_admin: z.boolean(),
+    member_count: z.number().int().nullable(),
+    recent_activity_count: z.number().int().nullable(),
+  })
+  .openapi("Community");
+
+function parseTenants(raw: string | undefined): string[] | null {
+  if (raw === undefined) return null;
+  const ids = raw
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (ids.length > 100) throw new ApiError("validation_failed", "tenants: at most 100 ids");
+  const bad = ids.find((id) => !z.uuid().safeParse(id).success);
+  if (bad !== undefined)
+    throw new ApiError("validation_failed", `tenants: ${bad.slice(0, 40)} is not a tenant id`);
+  return [...new Set(ids)].sort();
+}
+
+/** Cursors are signed with a key derived from the worker's own secret. */
+function cursorSecret(env: HonoEnv["Bindings"]): string {
+  const secret = env.AUTH_JWT_SECRET || env.ADMIN_TOKEN;
+  if (!secret) throw new ApiError("service_unavailable", "the feed is not configured");
+  return secret;
+}
+
+export const feed = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+feed.use("*", requireUser);
+feed.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    summary: "Posts or upcoming events across the caller's communities, keyset-paged",
+    request: { query: FeedQuery },
+    responses: { 200: { description: "One page", content: { "application/json": { schema: FeedPage } } } },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    if (q.type !== "posts" && q.type !== "events") {
+      throw new ApiError("unsupported_content_type", "type must be posts or events");
+    }
+    const type: FeedType = q.type;
+    const user = c.get("user");
+    if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+    const requested = parseTenants(q.tenants);
+    const scope = { type, userId: user.id, filter: requested?.join(",") ?? "" };
+    const secret = cursorSecret(c.env);
+    const after = q.cursor ? await decodeCursor(secret, scope, q.cursor) : null;
+    if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
+    const page = await timed(c, () => readFeed(getDbHandle(c), user.id, type, requested, after, q.limit));
+    if (!page.ok)
+      throw new ApiError("service_unavailable", "the feed is unavailable, try again shortly", {
+        headers: { "Retry-After": "5" },
+      });
+    c.header("Cache-Control", "private, no-store");
+    c.header("X-Feed-Plan", page.value.shape);
+    return c.json(
+      {
+        items: page.value.items,
+        next_cursor: page.value.next ? await encodeCursor(secret, scope, page.value.next) : null,
+      },
+      200,
+    );
+  },
+);
+
+export const me = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+me.use("*", requireUser);
+me.openapi(
+  createRoute({
+    method: "get",
+    path: "/communities",
+    summary: "The caller's communities, with member and recent-activity counts",
+    responses: {
+      200: {
+        description: "Memberships are live; counts come from a view refreshed every 5 minutes (data_as_of).",
+        content: {
+          "application/json": {
+            schema: z
+              .object({ communities: z.array(Community), data_as_of: z.string().nullable() })
+              .openapi("Communities"),
+          },
+        },
+      },
+    },
+  }),
+  async (c) => {
+    const user = c.get("user");
+    if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+    const result = await timed(c, () => readCommunities(getDbHandle(c), user.id));
+    if (!result.ok)
+      throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+    c.header("Cache-Control", "private, no-store");
+    return c.json({ communities: result.value.communities, data_as_of: result.value.dataAsOf }, 200);
+  },
+);

@@ -1,0 +1,343 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { databaseAt, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import { feedPageQuery, GLOBAL_WALK_FROM_TENANTS } from "../src/feed/sql";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const baseline = env.TEST_BASELINE_DATABASE_URL ? databaseAt(env.TEST_BASELINE_DATABASE_URL) : null;
+
+const tid = (n: number) => `71000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const uid = (n: number) => `72000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const MANY = 40; // tenants user 2 belongs to: past the global-walk threshold
+const INACTIVE = tid(6);
+
+/**
+ * Six tenants (the sixth inactive) and 40 more for a user in many communities. User 1 is in
+ * tenants 1-4 and the inactive one; user 3 in tenant 1 only; user 2 in tenants 100-139.
+ * Posts have distinct timestamps except where a test says otherwise.
+ */
+const SEED = `
+  INSERT INTO tenants (id, slug, name, is_active)
+  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-t' || g, 'Tenant ' || g, g <> 6
+  FROM generate_series(1, 6) g;
+  INSERT INTO tenants (id, slug, name)
+  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-m' || g, 'Many ' || g
+  FROM generate_series(100, ${99 + MANY}) g;
+  INSERT INTO users (id, email)
+  SELECT ('72000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed' || g || '@example.com' FROM generate_series(1, 3) g;
+  INSERT INTO tenant_users (tenant_id, user_id)
+  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${uid(1)}' FROM generate_series(1, 6) g WHERE g <> 5;
+  INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${tid(1)}', '${uid(3)}');
+  INSERT INTO tenant_users (tenant_id, user_id)
+  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${uid(2)}' FROM generate_series(100, ${99 + MANY}) g;
+  -- 30 posts a tenant, one a minute back from a fixed hour, every 7th deleted
+  INSERT INTO posts (id, tenant_id, user_id, content, created_at, deleted_at, total_likes)
+  SELECT ('73000000-0000-4000-8000-' || lpad((t * 1000 + g)::text, 12, '0'))::uuid,
+         ('71000000-0000-4000-8000-' || lpad(t::text, 12, '0'))::uuid, '${uid(3)}', 'post ' || t || '/' || g,
+         timestamptz '2026-06-01 12:00:00.123456+00' - make_interval(mins => g * 7 + t),
+         CASE WHEN g % 7 = 0 THEN now() END, g
+  FROM generate_series(1, 6) t, generate_series(1, 30) g;
+  -- events: past, upcoming and deleted
+  INSERT INTO events (id, tenant_id, title, start_date, deleted_at)
+  SELECT ('74000000-0000-4000-8000-' || lpad((t * 1000 + g)::text, 12, '0'))::uuid,
+         ('71000000-0000-4000-8000-' || lpad(t::text, 12, '0'))::uuid, 'event ' || t || '/' || g,
+         date_trunc('day', now()) + make_interval(days => g * 3 - 12, hours => t),
+         CASE WHEN g = 9 THEN now() END
+  FROM generate_series(1, 6) t, generate_series(1, 12) g;
+`;
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(SEED);
+  if (baseline) {
+    await baseline.query(
+      "DELETE FROM events; DELETE FROM posts; DELETE FROM tenant_users; DELETE FROM users; DELETE FROM tenants;",
+    );
+    await baseline.query(SEED);
+  }
+});
+
+type Page = { items: Record<string, unknown>[]; next_cursor: string | null };
+
+async function get(path: string, user: string | null = uid(1)) {
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = user
+    ? { authorization: `Bearer ${await signToken({ sub: user })}` }
+    : {};
+  const res = await worker.fetch(
+    new Request(`http://feed.localhost${path}`, { headers }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+async function page(path: string, user = uid(1)): Promise<Page> {
+  const res = await get(path, user);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Page;
+}
+
+/** Every page of a feed, following next_cursor. */
+async function walk(path: string, user = uid(1)): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let next: string | null = null;
+  for (let i = 0; i < 500; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const p = await page(next ? `${path}${sep}cursor=${encodeURIComponent(next)}` : path, user);
+    items.push(...p.items);
+    next = p.next_cursor;
+    if (!next) break;
+  }
+  return items;
+}
+
+const ids = (items: Record<string, unknown>[]) => items.map((i) => i.id);
+const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+
+describe.skipIf(!baseline)("against the original get_cross_community_content", () => {
+  async function originalAll(type: string, tenants: string[] | null) {
+    // The original reads auth.uid() from the session: one statement sets it and calls the function.
+    const rows = await baseline?.query<{ item: Record<string, unknown> }>(
+      `WITH me AS (SELECT set_config('request.jwt.claim.sub', $1, true))
+       SELECT public.get_cross_community_content($2, $3::uuid[], 1000, 0) AS item FROM me`,
+      [uid(1), type, tenants],
+    );
+    return rows?.map((r) => r.item) ?? [];
+  }
+
+  it.each(["posts", "events"])(
+    "returns the same %s, in the same order and shape, as the original",
+    async (type) => {
+      const ours = await walk(`/v1/feed?type=${type}&limit=7&tenants=${[1, 2, 3, 4, 6].map(tid).join(",")}`);
+      const theirs = await originalAll(type, null);
+      expect(theirs.length).toBeGreaterThan(20);
+      expect(ours).toEqual(theirs);
+    },
+  );
+
+  it("returns the same for a subset of the user's tenants", async () => {
+    const ours = await walk(`/v1/feed?type=posts&limit=9&tenants=${tid(2)},${tid(4)}`);
+    expect(ours).toEqual(await originalAll("posts", [tid(2), tid(4)]));
+  });
+});
+
+describe("GET /v1/feed", () => {
+  it("needs a token", async () => {
+    const res = await get("/v1/feed", null);
+    expect([res.status, await code(res)]).toEqual([401, "unauthorized"]);
+  });
+
+  it("refuses an unsupported type, bad tenant ids and out-of-range limits", async () => {
+    const typeRes = await get("/v1/feed?type=journeys");
+    expect([typeRes.status, await code(typeRes)]).toEqual([400, "unsupported_content_type"]);
+    for (const q of [
+      "limit=0",
+      "limit=101",
+      "limit=ten",
+      "tenants=nope",
+      `tenants=${Array.from({ length: 101 }, (_, i) => uid(i + 10)).join(",")}`,
+    ]) {
+      const res = await get(`/v1/feed?${q}`);
+      expect([q, res.status, await code(res)]).toEqual([q, 400, "validation_failed"]);
+    }
+  });
+
+  it("serves 20 items by default, 100 at most, privately, with the database time", async () => {
+    const res = await get("/v1/feed");
+    expect(((await res.json()) as Page).items).toHaveLength(20);
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+    expect(res.headers.get("server-timing")).toMatch(/db;dur=/);
+    expect((await page("/v1/feed?limit=100")).items).toHaveLength(100);
+  });
+
+  it("reads only the user's active communities, newest first, and never deleted posts", async () => {
+    const items = await walk("/v1/feed?limit=50");
+    const tenants = new Set(items.map((i) => i.tenant_id));
+    expect([...tenants].sort()).toEqual([1, 2, 3, 4].map(tid));
+    expect(items.some((i) => String(i.content).endsWith("/7"))).toBe(false); // every 7th is deleted
+    expect(items).toHaveLength(4 * 26);
+    const times = items.map((i) => Date.parse(String(i.created_at)));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(items[0]).toMatchObject({
+      content_type: "post",
+      tenant_name: expect.any(String),
+      likes: expect.any(Number),
+      comments: 0,
+    });
+  });
+
+  it("filters to the requested tenants and silently drops ones the user is not in", async () => {
+    const items = await walk(`/v1/feed?limit=50&tenants=${tid(2)},${tid(5)},${tid(100)},${INACTIVE}`);
+    expect(new Set(items.map((i) => i.tenant_id))).toEqual(new Set([tid(2)]));
+    expect((await page(`/v1/feed?tenants=${tid(5)}`)).items).toEqual([]);
+  });
+
+  it("honours saved preferences, and display_in_feed without them", async () => {
+    await db.query(
+      `UPDATE tenant_users SET display_in_feed = false WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(4)}'`,
+    );
+    const hidden = await walk("/v1/feed?limit=100");
+    expect(hidden.some((i) => i.tenant_id === tid(4))).toBe(false);
+    await db.query(
+      `INSERT INTO user_view_preferences (user_id, selected_tenant_ids) VALUES ('${uid(1)}', ARRAY['${tid(3)}', '${tid(5)}']::uuid[])`,
+    );
+    const preferred = await walk("/v1/feed?limit=100");
+    expect(new Set(preferred.map((i) => i.tenant_id))).toEqual(new Set([tid(3)]));
+    await db.query(`DELETE FROM user_view_preferences WHERE user_id = '${uid(1)}'`);
+    await db.query(`UPDATE tenant_users SET display_in_feed = true WHERE user_id = '${uid(1)}'`);
+  });
+
+  it("drops a community the moment the user leaves it, before any view refresh", async () => {
+    await db.query(`DELETE FROM tenant_users WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(3)}'`);
+    const items = await walk("/v1/feed?limit=100");
+    expect(items.some((i) => i.tenant_id === tid(3))).toBe(false);
+    await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${tid(3)}', '${uid(1)}')`);
+  });
+
+  it("lists upcoming events soonest first, never past or deleted ones", async () => {
+    const items = await walk("/v1/feed?type=events&limit=8");
+    const today = new Date(new Date().toISOString().slice(0, 10)).getTime();
+    expect(items.length).toBeGreaterThan(0);
+    for (const e of items) {
+      expect(Date.parse(String(e.start_date))).toBeGreaterThanOrEqual(today);
+      expect(String(e.title).endsWith("/9")).toBe(false);
+      expect(e.content_type).toBe("event");
+    }
+    const times = items.map((i) => Date.parse(String(i.start_date)));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it("refuses a tampered cursor, another user's cursor and another feed's cursor", async () => {
+    const { next_cursor } = await page("/v1/feed?limit=5");
+    expect(next_cursor).toBeTruthy();
+    const cursor = String(next_cursor);
+    const [body = "", sig = ""] = cursor.split(".");
+    const forged = `${btoa(atob(body.replaceAll("-", "+").replaceAll("_", "/")).replace('"u":"', '"u":"x')).replaceAll("=", "")}.${sig}`;
+    for (const [path, user] of [
+      [`/v1/feed?limit=5&cursor=${encodeURIComponent(forged)}`, uid(1)],
+      [`/v1/feed?limit=5&cursor=${encodeURIComponent(`${body}.${sig.slice(1)}A`)}`, uid(1)],
+      [`/v1/feed?limit=5&cursor=garbage`, uid(1)],
+      [`/v1/feed?limit=5&cursor=${encodeURIComponent(cursor)}`, uid(3)],
+      [`/v1/feed?type=events&limit=5&cursor=${encodeURIComponent(cursor)}`, uid(1)],
+      [`/v1/feed?limit=5&tenants=${tid(1)}&cursor=${encodeURIComponent(cursor)}`, uid(1)],
+    ] as const) {
+      const res = await get(path, user);
+      expect([res.status, await code(res)]).toEqual([400, "invalid_cursor"]);
+    }
+  });
+});
+
+describe("keyset pages over many equal timestamps", () => {
+  beforeAll(async () => {
+    // 1,200 posts in tenant 1 sharing only 40 distinct timestamps, microseconds included.
+    await db.query(`
+      INSERT INTO posts (tenant_id, user_id, content, created_at)
+      SELECT '${tid(1)}', '${uid(3)}', 'tie ' || g, timestamptz '2026-07-01 00:00:00.000001+00' + make_interval(secs => (g % 40) * 0.000001)
+      FROM generate_series(1, 1200) g;
+      INSERT INTO posts (tenant_id, user_id, content, created_at)
+      SELECT ('71000000-0000-4000-8000-' || lpad((100 + g % ${MANY})::text, 12, '0'))::uuid, '${uid(3)}', 'many ' || g,
+             timestamptz '2026-07-01 00:00:00+00' + make_interval(mins => g % 25)
+      FROM generate_series(1, 1500) g;
+      ANALYZE posts;
+    `);
+  });
+
+  async function expected(userTenants: string[]) {
+    const rows = await db.query<{ id: string }>(
+      "SELECT id FROM posts WHERE tenant_id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+      [userTenants],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  it("walks per-tenant pages with no duplicate and no gap (user in 4 communities)", async () => {
+    const items = await walk("/v1/feed?limit=37");
+    expect(new Set(ids(items)).size).toBe(items.length);
+    expect(ids(items)).toEqual(await expected([1, 2, 3, 4].map(tid)));
+  });
+
+  it(`walks the global index with no duplicate and no gap (user in ${MANY} communities)`, async () => {
+    const res = await get("/v1/feed?limit=1", uid(2));
+    expect(res.headers.get("x-feed-plan")).toBe("global");
+    const items = await walk("/v1/feed?limit=61", uid(2));
+    expect(items.length).toBe(1500);
+    expect(ids(items)).toEqual(await expected(Array.from({ length: MANY }, (_, i) => tid(100 + i))));
+  });
+});
+
+describe("query plans", () => {
+  beforeAll(async () => {
+    await db.query(`
+      INSERT INTO posts (tenant_id, user_id, content, created_at)
+      SELECT ('71000000-0000-4000-8000-' || lpad((100 + g % ${MANY})::text, 12, '0'))::uuid, '${uid(3)}', 'bulk', now() - make_interval(secs => g)
+      FROM generate_series(1, 40000) g;
+      INSERT INTO events (tenant_id, title, start_date)
+      SELECT ('71000000-0000-4000-8000-' || lpad((1 + g % 5)::text, 12, '0'))::uuid, 'bulk', now() + make_interval(hours => g)
+      FROM generate_series(1, 20000) g;
+      ANALYZE posts; ANALYZE events;
+    `);
+  });
+
+  async function plan(type: "posts" | "events", tenants: string[]) {
+    const q = feedPageQuery(type, tenants, null, 20);
+    const rows = await db.query<{ "QUERY PLAN": unknown }>(`EXPLAIN (FORMAT JSON) ${q.text}`, q.params);
+    return JSON.stringify(rows[0]?.["QUERY PLAN"]);
+  }
+
+  it("reads each tenant's newest posts through the per-tenant index, sorting only what it read", async () => {
+    const text = await plan("posts", [1, 2, 3, 4, 100].map(tid));
+    expect(text).toContain('"Index Name":"idx_posts_tenant_feed"');
+    expect(text).not.toMatch(
+      /"Node Type":"Seq Scan","Parallel Aware":false,"Async Capable":false,"Relation Name":"posts"/,
+    );
+    expect(text).not.toContain('"Relation Name":"posts","Alias":"p"}],"Node Type":"Sort"');
+  });
+
+  it(`walks the global (created_at, id) index without any sort for ${GLOBAL_WALK_FROM_TENANTS}+ tenants`, async () => {
+    const text = await plan(
+      "posts",
+      Array.from({ length: MANY }, (_, i) => tid(100 + i)),
+    );
+    expect(text).toContain('"Index Name":"idx_posts_feed_global"');
+    expect(text).not.toContain('"Node Type":"Sort"');
+  });
+
+  it("reads upcoming events through the per-tenant (start_date, id) index", async () => {
+    expect(await plan("events", [1, 2].map(tid))).toContain('"Index Name":"idx_events_tenant_upcoming"');
+  });
+});
+
+describe("GET /v1/me/communities", () => {
+  it("lists live memberships with the view's counts and says how fresh they are", async () => {
+    await db.query("SELECT private.refresh_user_communities()");
+    const res = await get("/v1/me/communities");
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+    const body = (await res.json()) as {
+      communities: { tenant_id: string; member_count: number | null; recent_activity_count: number | null }[];
+      data_as_of: string;
+    };
+    expect(body.communities.map((c) => c.tenant_id)).toEqual([1, 2, 3, 4].map(tid));
+    expect(body.communities[0]).toMatchObject({
+      name: "Tenant 1",
+      slug: "feed-t1",
+      role: "member",
+      is_admin: false,
+      member_count: 2,
+    });
+    expect(Date.parse(body.data_as_of)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it("lists a community joined after the refresh (counts pending) and drops one just left", async () => {
+    await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${tid(5)}', '${uid(1)}')`);
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${tid(2)}' AND user_id = '${uid(1)}'`);
+    const body = (await (await get("/v1/me/communities")).json()) as {
+      communities: { tenant_id: string; member_count: number | null }[];
+    };
+    expect(body.communities.map((c) => c.tenant_id)).toEqual([1, 3, 4, 5].map(tid));
+    expect(body.communities.find((c) => c.tenant_id === tid(5))?.member_count).toBeNull();
+  });
+});
