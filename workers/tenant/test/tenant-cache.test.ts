@@ -204,3 +204,25 @@ describe("cache options from the worker's vars", () => {
     expect(h.cache.l1.peek(key("a"))).toBeDefined();
   });
 });
+
+describe("cache tiers", () => {
+  it("can be narrowed to KV only, or to none, by TENANT_CACHE_TIERS", async () => {
+    expect(cacheOptions({ TENANT_CACHE_TIERS: "kv" })).toMatchObject({ useL1: false, useKv: true });
+    expect(cacheOptions({ TENANT_CACHE_TIERS: "none" })).toMatchObject({ useL1: false, useKv: false });
+    const kvOnly = harness({ ...DEFAULT_CACHE_OPTIONS, useL1: false });
+    const { counter, load } = loader(() => ok(row("tiers-kv")));
+    await kvOnly.cache.resolve(key("tiers-kv"), kvOnly.deps(load));
+    await kvOnly.settle();
+    expect(await kvOnly.cache.resolve(key("tiers-kv"), kvOnly.deps(load))).toMatchObject({
+      ok: true,
+      value: { tier: "kv" },
+    });
+    const none = harness({ ...DEFAULT_CACHE_OPTIONS, useL1: false, useKv: false });
+    await none.cache.resolve(key("tiers-kv"), none.deps(load));
+    expect(await none.cache.resolve(key("tiers-kv"), none.deps(load))).toMatchObject({
+      ok: true,
+      value: { tier: "db" },
+    });
+    expect(counter.calls).toBe(3);
+  });
+});

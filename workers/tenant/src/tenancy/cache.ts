@@ -33,6 +33,9 @@ export interface CacheOptions {
   softTtlMs: number;
   /** Lifetime of a negative entry in KV and L1, seconds. */
   negativeTtlSeconds: number;
+  /** Tiers in use: both normally; turning them off is for measuring each tier, and debugging. */
+  useL1: boolean;
+  useKv: boolean;
 }
 
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
@@ -41,6 +44,8 @@ export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
   kvTtlSeconds: 600,
   softTtlMs: 60_000,
   negativeTtlSeconds: 60,
+  useL1: true,
+  useKv: true,
 };
 
 export interface ResolveDeps {
@@ -92,8 +97,12 @@ export class TenantCache {
       : Math.min(this.options.l1TtlMs, this.options.negativeTtlSeconds * 1000);
   }
 
+  private remember(key: string, entry: CacheEntry, ttlMs: number): void {
+    if (this.options.useL1) this.l1.set(key, entry, ttlMs);
+  }
+
   async resolve(key: string, deps: ResolveDeps): Promise<Result<Resolved, DbError>> {
-    const cached = this.l1.peek(key);
+    const cached = this.options.useL1 ? this.l1.peek(key) : undefined;
     if (cached?.fresh) {
       this.maybeRefresh(key, cached.value, deps);
       return ok({ tenant: cached.value.tenant, tier: "l1" });
@@ -112,7 +121,7 @@ export class TenantCache {
   ): Promise<Result<Resolved, DbError>> {
     const fromKv = await this.readKv(deps.kv, key);
     if (fromKv) {
-      this.l1.set(key, fromKv, this.l1Ttl(fromKv));
+      this.remember(key, fromKv, this.l1Ttl(fromKv));
       this.maybeRefresh(key, fromKv, deps);
       return ok({ tenant: fromKv.tenant, tier: "kv" });
     }
@@ -120,7 +129,7 @@ export class TenantCache {
       // Kept in this isolate only: writing KV for every name of a random-subdomain flood would
       // turn the flood into KV writes.
       const entry = this.entryFor(null);
-      this.l1.set(key, entry, this.l1Ttl(entry));
+      this.remember(key, entry, this.l1Ttl(entry));
       return ok({ tenant: null, tier: "directory" });
     }
     const loaded = await deps.load();
@@ -130,7 +139,7 @@ export class TenantCache {
       return err(loaded.error);
     }
     const entry = this.entryFor(loaded.value);
-    this.l1.set(key, entry, this.l1Ttl(entry));
+    this.remember(key, entry, this.l1Ttl(entry));
     deps.waitUntil(this.writeKv(deps.kv, key, entry));
     return ok({ tenant: entry.tenant, tier: "db" });
   }
@@ -152,20 +161,21 @@ export class TenantCache {
     const current = await this.readKv(deps.kv, key);
     // An admin write may have landed while we loaded: never put an older version back.
     if (current && newer(current.updatedAt, entry.updatedAt)) {
-      this.l1.set(key, current, this.l1Ttl(current));
+      this.remember(key, current, this.l1Ttl(current));
       return;
     }
-    this.l1.set(key, entry, this.l1Ttl(entry));
+    this.remember(key, entry, this.l1Ttl(entry));
     await this.writeKv(deps.kv, key, entry);
   }
 
   /** Admin writes: the new entry everywhere this isolate can reach, at once. */
   async put(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
-    this.l1.set(key, entry, this.l1Ttl(entry));
+    this.remember(key, entry, this.l1Ttl(entry));
     await this.writeKv(kv, key, entry);
   }
 
   async readKv(kv: KVNamespace, key: string): Promise<CacheEntry | undefined> {
+    if (!this.options.useKv) return undefined;
     try {
       const value = await kv.get<unknown>(key, "json");
       return isEntry(value) ? value : undefined;
@@ -177,6 +187,7 @@ export class TenantCache {
   }
 
   async writeKv(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
+    if (!this.options.useKv) return;
     try {
       await kv.put(key, JSON.stringify(entry), {
         expirationTtl: entry.tenant ? this.options.kvTtlSeconds : this.options.negativeTtlSeconds,
@@ -191,6 +202,8 @@ export interface CacheVars {
   TENANT_L1_TTL_SECONDS?: string;
   TENANT_L1_MAX_ENTRIES?: string;
   TENANT_NEGATIVE_TTL_SECONDS?: string;
+  /** Comma-separated tiers to use: "l1,kv" (default), "kv", "l1" or "none". */
+  TENANT_CACHE_TIERS?: string;
 }
 
 function positive(value: string | undefined, fallback: number): number {
@@ -206,7 +219,14 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
     l1MaxEntries: Math.floor(positive(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries)),
     // KV refuses expirationTtl under 60 s.
     negativeTtlSeconds: Math.max(60, positive(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+    ...tiers(vars.TENANT_CACHE_TIERS),
   };
+}
+
+function tiers(value: string | undefined): { useL1: boolean; useKv: boolean } {
+  if (value === undefined || value.trim() === "") return { useL1: true, useKv: true };
+  const names = new Set(value.split(",").map((t) => t.trim().toLowerCase()));
+  return { useL1: names.has("l1"), useKv: names.has("kv") };
 }
 
 let isolateCache: TenantCache | undefined;
