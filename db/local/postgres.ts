@@ -78,7 +78,11 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     port: options.port,
     user: LOCAL_USER,
     password: LOCAL_PASSWORD,
-    authMethod: "scram-sha-256",
+    // Cleartext password on loopback, as Neon's proxy takes it (over TLS there): the Neon
+    // driver then connects in one round trip instead of a SCRAM exchange computed in JavaScript
+    // (measured: ~7 ms against ~22 ms a connection in workerd). Only our proxy and local tools
+    // reach this server.
+    authMethod: "password",
     persistent: options.persistent,
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],

@@ -17,7 +17,11 @@ export class BloomFilter {
   static forItems(items: number, rate = 0.001): BloomFilter {
     const n = Math.max(1, items);
     const bitCount = Math.max(1024, Math.ceil((-n * Math.log(rate)) / Math.LN2 ** 2));
-    const hashCount = Math.max(1, Math.round((bitCount / n) * Math.LN2));
+    // -log2(rate) hashes reach the rate at the optimal size; a larger minimum size needs no more.
+    const hashCount = Math.max(
+      1,
+      Math.min(Math.round((bitCount / n) * Math.LN2), Math.ceil(-Math.log2(rate))),
+    );
     return new BloomFilter(new Uint8Array(Math.ceil(bitCount / 8)), hashCount);
   }
 

@@ -27,6 +27,10 @@ export const KIND_BY_QUEUE_NAME: Record<string, QueueKind> = Object.fromEntries(
 /** Properties and data objects are stored as jsonb; the cap keeps one job well under a queue message's 128 KB. */
 export const MAX_JSON_BYTES = 8 * 1024;
 
+/**
+ * Ids are any 8-4-4-4-12 hex value (z.guid, not z.uuid): Postgres accepts them all, and
+ * identity providers and imported data do not always set the RFC version bits.
+ */
 const boundedObject = z
   .record(z.string(), z.unknown())
   .refine((o) => new TextEncoder().encode(JSON.stringify(o)).length <= MAX_JSON_BYTES, {
@@ -40,7 +44,7 @@ export const SendNotificationsPayload = z
     message: z.string().min(1).max(4000),
     data: boundedObject.default({}),
     /** Who is notified; the sender when omitted. Anyone but the sender needs tenant admin. */
-    recipient_ids: z.array(z.uuid()).min(1).max(500).optional(),
+    recipient_ids: z.array(z.guid()).min(1).max(500).optional(),
   })
   .strict();
 
@@ -71,8 +75,8 @@ export const EventUpdates = z
   .refine((u) => Object.keys(u).length > 0, "name at least one field to change");
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
-  z.object({ content_type: z.literal("posts"), content_id: z.uuid(), updates: PostUpdates }).strict(),
-  z.object({ content_type: z.literal("events"), content_id: z.uuid(), updates: EventUpdates }).strict(),
+  z.object({ content_type: z.literal("posts"), content_id: z.guid(), updates: PostUpdates }).strict(),
+  z.object({ content_type: z.literal("events"), content_id: z.guid(), updates: EventUpdates }).strict(),
 ]);
 
 export type SendNotifications = z.infer<typeof SendNotificationsPayload>;
@@ -81,10 +85,10 @@ export type UpdateContent = z.infer<typeof UpdateContentPayload>;
 
 const envelope = {
   v: z.literal(1),
-  job_id: z.uuid(),
-  tenant_id: z.uuid(),
+  job_id: z.guid(),
+  tenant_id: z.guid(),
   /** The verified user who enqueued it. */
-  user_id: z.uuid(),
+  user_id: z.guid(),
   priority: z.number().int().min(1).max(10),
   /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
   created_at: isoDate,

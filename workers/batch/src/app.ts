@@ -19,7 +19,7 @@ function decodeCursor(cursor: string | undefined): { created_at: string; id: str
   if (!cursor) return undefined;
   try {
     const parsed = z
-      .object({ created_at: z.iso.datetime({ offset: true }), id: z.uuid() })
+      .object({ created_at: z.iso.datetime({ offset: true }), id: z.guid() })
       .parse(JSON.parse(atob(cursor)));
     return parsed;
   } catch {
@@ -73,7 +73,7 @@ export function createBatchApp() {
   });
 
   app.post("/admin/dead-jobs/:id/replay", async (c) => {
-    const id = z.uuid().safeParse(c.req.param("id"));
+    const id = z.guid().safeParse(c.req.param("id"));
     if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
     const handle = openDb(c.env);
     try {

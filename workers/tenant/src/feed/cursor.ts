@@ -12,7 +12,7 @@ const Payload = z.object({
   u: z.string(),
   f: z.string(),
   a: z.string().max(64),
-  i: z.uuid(),
+  i: z.guid(),
 });
 
 const encoder = new TextEncoder();

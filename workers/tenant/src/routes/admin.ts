@@ -47,8 +47,8 @@ const Member = z
   .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
   .strict()
   .openapi("MemberFields");
-const TenantParams = z.object({ id: z.string().uuid() });
-const MemberParams = z.object({ id: z.string().uuid(), userId: z.string().uuid() });
+const TenantParams = z.object({ id: z.guid() });
+const MemberParams = z.object({ id: z.guid(), userId: z.guid() });
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,

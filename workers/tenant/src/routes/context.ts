@@ -6,7 +6,7 @@ import { defer, getDb, timed } from "../middleware/request";
 
 export const TenantSchema = z
   .object({
-    id: z.string().uuid(),
+    id: z.guid(),
     slug: z.string(),
     name: z.string(),
     logo_url: z.string().nullable(),
@@ -18,7 +18,7 @@ export const TenantSchema = z
   .openapi("Tenant");
 
 const UserSchema = z
-  .object({ id: z.string().uuid(), email: z.string(), role: z.string(), is_admin: z.boolean() })
+  .object({ id: z.guid(), email: z.string(), role: z.string(), is_admin: z.boolean() })
   .openapi("ContextUser");
 
 export const ContextSchema = z

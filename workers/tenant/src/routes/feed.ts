@@ -25,7 +25,7 @@ const FeedPage = z
 
 const Community = z
   .object({
-    tenant_id: z.uuid(),
+    tenant_id: z.guid(),
     name: z.string(),
     slug: z.string(),
     logo_url: z.string().nullable(),
@@ -43,7 +43,7 @@ function parseTenants(raw: string | undefined): string[] | null {
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
   if (ids.length > 100) throw new ApiError("validation_failed", "tenants: at most 100 ids");
-  const bad = ids.find((id) => !z.uuid().safeParse(id).success);
+  const bad = ids.find((id) => !z.guid().safeParse(id).success);
   if (bad !== undefined)
     throw new ApiError("validation_failed", `tenants: ${bad.slice(0, 40)} is not a tenant id`);
   return [...new Set(ids)].sort();

@@ -30,7 +30,7 @@ const priority = z
   );
 const common = {
   priority,
-  tenant_id: z.uuid().optional().describe("If given, must be the resolved tenant."),
+  tenant_id: z.guid().optional().describe("If given, must be the resolved tenant."),
 };
 
 /** `queue` picks the one operation it accepts; any field beyond these is refused. */
@@ -159,7 +159,7 @@ jobs
         headers: idempotencyHeader,
         body: { content: { "application/json": { schema: JobRequest } }, required: true },
       },
-      responses: accepted(z.object({ job_id: z.uuid() })),
+      responses: accepted(z.object({ job_id: z.guid() })),
     }),
     async (c) => {
       const [jobId] = await accept(c, [c.req.valid("json")], c.req.valid("header")["idempotency-key"]);
@@ -175,7 +175,7 @@ jobs
         headers: idempotencyHeader,
         body: { content: { "application/json": { schema: BatchRequest } }, required: true },
       },
-      responses: accepted(z.object({ job_ids: z.array(z.uuid()) })),
+      responses: accepted(z.object({ job_ids: z.array(z.guid()) })),
     }),
     async (c) => {
       const ids = await accept(c, c.req.valid("json").jobs, c.req.valid("header")["idempotency-key"]);

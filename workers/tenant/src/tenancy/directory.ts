@@ -3,8 +3,9 @@ import type { Database } from "../../../common/db";
 import { type DirectoryMeta, publishDirectory, readDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 
-/** How often an isolate looks for a newer directory in KV. */
+/** How often an isolate looks for a newer directory in KV; sooner while it has none. */
 const RELOAD_MS = 60_000;
+const RELOAD_MISSING_MS = 5_000;
 /**
  * A directory older than this is not trusted to say "no": the cron rebuilds it every 5 minutes,
  * so an old one means the rebuilds stopped and it may miss tenants created since.
@@ -28,7 +29,7 @@ export class TenantDirectory {
     kv: KVNamespace,
     waitUntil: (p: Promise<unknown>) => void,
   ): Promise<boolean> {
-    if (this.now() - this.checkedAt > RELOAD_MS) {
+    if (this.now() - this.checkedAt > (this.current ? RELOAD_MS : RELOAD_MISSING_MS)) {
       const load = this.reload(kv);
       // The first lookup in an isolate waits for the directory; later ones refresh it behind.
       if (this.current) waitUntil(load);

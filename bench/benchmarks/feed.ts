@@ -1,0 +1,118 @@
+import pg from "pg";
+import { feedPageQuery, type Position, SELECT_FEED_TENANTS } from "../../workers/tenant/src/feed/sql";
+import { type Datasets, userId } from "../lib/data";
+import { say } from "../lib/progress";
+import { fmt, time } from "../lib/stats";
+import type { BenchResult, Row, Target } from "../lib/types";
+
+const PAGE_SIZE = 20;
+const PAGES = [1, 10, 100];
+
+/** Our feed: the live tenant selection and one keyset page, the statements the worker runs. */
+async function oursPage(client: pg.Client, user: string, after: Position | null) {
+  const tenants = await client.query<{ tenant_id: string }>(SELECT_FEED_TENANTS, [user, null]);
+  const q = feedPageQuery(
+    "posts",
+    tenants.rows.map((r) => r.tenant_id),
+    after,
+    PAGE_SIZE,
+  );
+  return (await client.query<{ id: string; created_at: string }>(q.text, q.params)).rows;
+}
+
+/** Where each measured page starts, found by walking our pages once (not timed). */
+async function positions(
+  client: pg.Client,
+  user: string,
+  last: number,
+): Promise<Map<number, Position | null>> {
+  const starts = new Map<number, Position | null>([[1, null]]);
+  let after: Position | null = null;
+  for (let page = 1; page < last; page++) {
+    const rows = await oursPage(client, user, after);
+    const end = rows.at(-1);
+    if (rows.length < PAGE_SIZE || !end) break;
+    after = { at: end.created_at, id: end.id };
+    starts.set(page + 1, after);
+  }
+  return starts;
+}
+
+export async function feedBench(ds: Datasets, opts: { samples: number; reps: number }): Promise<BenchResult> {
+  const ours = new pg.Client({ connectionString: ds.ours, options: "-c statement_timeout=0" });
+  const original = new pg.Client({ connectionString: ds.original, options: "-c statement_timeout=0" });
+  await ours.connect();
+  await original.connect();
+  const rows: Row[] = [];
+  const targets: Target[] = [];
+  const notes: string[] = [];
+  try {
+    for (const { user, tenants } of ds.feedUsers) {
+      const id = userId(user);
+      await original.query("SELECT set_config('request.jwt.claim.sub', $1, false)", [id]);
+      const starts = await positions(ours, id, Math.max(...PAGES));
+      const ourP50: Record<number, number> = {};
+      for (const page of PAGES) {
+        if (!starts.has(page)) {
+          notes.push(
+            `user in ${tenants} communities has fewer than ${page} pages at these sizes: page ${page} not measured`,
+          );
+          continue;
+        }
+        const after = starts.get(page) ?? null;
+        say(`feed: user in ${tenants} communities, page ${page}`);
+        const o = await time(() => oursPage(ours, id, after), opts.samples, opts.reps);
+        // The original is slow: fewer samples, same repetitions.
+        const b = await time(
+          () =>
+            original.query("SELECT public.get_cross_community_content('posts', NULL, $1, $2)", [
+              PAGE_SIZE,
+              (page - 1) * PAGE_SIZE,
+            ]),
+          Math.max(1, Math.ceil(opts.samples / 3)),
+          opts.reps,
+        );
+        ourP50[page] = o.p50;
+        const ratio = b.p50 / o.p50;
+        rows.push({
+          label: `${tenants} communities, page ${page}`,
+          ours: o.p50,
+          baseline: b.p50,
+          unit: "ms p50",
+          ratio,
+          detail: `ours p95 ${fmt(o.p95)} ms (spread ${fmt(o.spread)}x), original p95 ${fmt(b.p95)} ms (spread ${fmt(b.spread)}x)`,
+        });
+        const need = FEED_TARGET(FEED_TIER(tenants));
+        targets.push({
+          text: `${tenants} communities, page ${page}: at least ${need}x faster`,
+          met: ratio >= need,
+          note: `${fmt(ratio)}x`,
+        });
+      }
+      const first = ourP50[1];
+      const hundredth = ourP50[100];
+      if (first !== undefined && hundredth !== undefined) {
+        const r = hundredth / first;
+        targets.push({
+          text: `${tenants} communities: page 100 within 1.5x of page 1`,
+          met: r <= 1.5,
+          note: `${fmt(r)}x`,
+        });
+      }
+    }
+  } finally {
+    await ours.end();
+    await original.end();
+  }
+  return {
+    name: "feed",
+    title: "Cross-community feed: keyset pages (ours) against the original function (OFFSET)",
+    baselineName: "original get_cross_community_content",
+    rows,
+    targets,
+    notes,
+  };
+}
+
+const FEED_TIER = (tenants: number) => (tenants >= 50 ? "many" : "few");
+const FEED_TARGET = (tier: "many" | "few") => (tier === "many" ? 10 : 5);

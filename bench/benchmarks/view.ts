@@ -1,0 +1,52 @@
+import pg from "pg";
+import type { Datasets } from "../lib/data";
+import { say } from "../lib/progress";
+import { fmt, time } from "../lib/stats";
+import type { BenchResult } from "../lib/types";
+
+/**
+ * Full refresh of mv_user_communities: ours (what the cron runs: CONCURRENTLY, linear
+ * definition) against the original's definition refreshed plainly (its cheapest form: the
+ * original's triggers used CONCURRENTLY, which is slower still).
+ */
+export async function viewBench(
+  ds: Datasets,
+  opts: { reps: number; originalReps: number },
+): Promise<BenchResult> {
+  const ours = new pg.Client({ connectionString: ds.ours, options: "-c statement_timeout=0" });
+  const original = new pg.Client({ connectionString: ds.original, options: "-c statement_timeout=0" });
+  await ours.connect();
+  await original.connect();
+  try {
+    say("view: ours");
+    const o = await time(() => ours.query("SELECT private.refresh_user_communities()"), 1, opts.reps, 0);
+    say("view: original (this is the slow one)");
+    const b = await time(
+      () => original.query("REFRESH MATERIALIZED VIEW private.mv_user_communities"),
+      1,
+      opts.originalReps,
+      0,
+    );
+    const ratio = b.p50 / o.p50;
+    return {
+      name: "view",
+      title: "Materialized view full refresh",
+      baselineName: "original view definition",
+      rows: [
+        {
+          label: "full refresh",
+          ours: o.p50,
+          baseline: b.p50,
+          unit: "ms",
+          ratio,
+          detail: `ours spread ${fmt(o.spread)}x over ${o.reps} runs; original ${b.reps} run(s)`,
+        },
+      ],
+      targets: [{ text: "view refresh at least 50x faster", met: ratio >= 50, note: `${fmt(ratio)}x` }],
+      notes: [],
+    };
+  } finally {
+    await ours.end();
+    await original.end();
+  }
+}

@@ -1,0 +1,150 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { build } from "esbuild";
+import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
+import { ROOT } from "../../db/local/config";
+import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+
+const COMPAT = { compatibilityDate: "2026-11-01", compatibilityFlags: ["nodejs_compat"] };
+
+function bundle(config: string, outdir: string): string {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+      "deploy",
+      "--dry-run",
+      "-c",
+      config,
+      "--outdir",
+      outdir,
+    ],
+    {
+      cwd: ROOT,
+      stdio: "ignore",
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    },
+  );
+  return path.join(outdir, "index.js");
+}
+
+export interface Platform {
+  mf: Miniflare;
+  /** Sends a request to one of the workers (routed by host). */
+  fetch(
+    worker: "l1" | "kv" | "db" | "bare",
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/**
+ * Both workers as wrangler bundles them, in one workerd: the tenant worker three times (all
+ * cache tiers, KV only, no cache), a bare Hono route, and the batch worker, sharing one KV
+ * namespace and reaching Postgres through our WebSocket proxy.
+ */
+export async function startPlatform(databaseUrl: string): Promise<Platform> {
+  const dir = path.join(ROOT, ".wrangler", "bench-bundles");
+  mkdirSync(dir, { recursive: true });
+  const tenantScript = bundle("wrangler.toml", path.join(dir, "tenant"));
+  const batchScript = bundle("workers/batch/wrangler.toml", path.join(dir, "batch"));
+  const esm = (entry: string) =>
+    build({
+      entryPoints: [path.join(ROOT, entry)],
+      bundle: true,
+      format: "esm",
+      write: false,
+      platform: "neutral",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      external: ["node:*", "cloudflare:*"],
+    }).then((r) => r.outputFiles[0]?.text ?? "");
+  const bare = await esm("bench/bare-worker.ts");
+  const oneRow = await esm("bench/one-row-worker.ts");
+  const u = new URL(databaseUrl);
+  const local = ["127.0.0.1", "localhost"].includes(u.hostname);
+  const proxy: DbProxy | undefined = local
+    ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
+    : undefined;
+  const secrets = {
+    DATABASE_URL: databaseUrl,
+    LOCAL_DB_PROXY: proxy ? `127.0.0.1:${proxy.port}` : "",
+    AUTH_JWT_SECRET: "bench-secret-bench-secret-bench-secret",
+    AUTH_JWKS_URL: "",
+    AUTH_ISSUER: "",
+    AUTH_AUDIENCE: "",
+    ADMIN_TOKEN: "bench-admin-token",
+  };
+  const tenant = (name: string, tiers: string): V4WorkerOptions => ({
+    name,
+    modules: true,
+    scriptPath: tenantScript,
+    modulesRoot: path.dirname(tenantScript),
+    ...COMPAT,
+    routes: [`${name}.bench.test/*`],
+    bindings: {
+      ...secrets,
+      PLATFORM_DOMAIN: "localhost",
+      RESERVED_SUBDOMAINS: "api,www",
+      TENANT_CACHE_TIERS: tiers,
+    },
+    kvNamespaces: { TENANT_CACHE: "tenant-cache" },
+    queueProducers: {
+      NOTIFICATIONS_QUEUE: "notifications",
+      ANALYTICS_QUEUE: "analytics",
+      CONTENT_UPDATES_QUEUE: "content-updates",
+    },
+    ratelimits: {
+      ADMIN_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+      WRITE_RATE_LIMITER: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
+    },
+  });
+  // Miniflare 5 takes a new options shape; its converter takes the worker-list shape used here.
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      workers: [
+        tenant("l1", "l1,kv"),
+        tenant("kv", "kv"),
+        tenant("db", "none"),
+        {
+          name: "bare",
+          modules: [{ type: "ESModule", path: "bare.js", contents: bare }],
+          ...COMPAT,
+          routes: ["bare.bench.test/*"],
+        },
+        {
+          name: "one-row",
+          modules: [{ type: "ESModule", path: "one-row.js", contents: oneRow }],
+          ...COMPAT,
+          bindings: secrets,
+        },
+        {
+          name: "batch",
+          modules: true,
+          scriptPath: batchScript,
+          modulesRoot: path.dirname(batchScript),
+          ...COMPAT,
+          bindings: secrets,
+          kvNamespaces: { TENANT_CACHE: "tenant-cache" },
+          queueProducers: {
+            NOTIFICATIONS_QUEUE: "notifications",
+            ANALYTICS_QUEUE: "analytics",
+            CONTENT_UPDATES_QUEUE: "content-updates",
+          },
+        },
+      ],
+    }),
+  );
+  await mf.ready;
+  return {
+    mf,
+    fetch: (worker, p, headers = {}) =>
+      mf.dispatchFetch(`http://${worker}.bench.test${p}`, { headers }) as unknown as Promise<Response>,
+    close: async () => {
+      await mf.dispose();
+      await proxy?.close();
+    },
+  };
+}
