@@ -67,7 +67,13 @@ async function main(): Promise<void> {
     if (run("feed")) results.push(await feedBench(ds, { samples: smoke ? 3 : 15, reps }));
     if (run("view")) results.push(await viewBench(ds, { reps: smoke ? 2 : 3, originalReps: smoke ? 2 : 1 }));
     if (run("writes"))
-      results.push(await writesBench(ds, { seconds: smoke ? 1 : 10, originalSeconds: smoke ? 2 : 120 }));
+      results.push(
+        await writesBench(ds, {
+          rounds: smoke ? 3 : 9,
+          perRound: smoke ? 100 : 1_000,
+          originalSeconds: smoke ? 2 : 120,
+        }),
+      );
     if (run("tenant") || run("consumer")) {
       const platform = await startPlatform(ds.ours);
       try {

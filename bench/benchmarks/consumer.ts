@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { JobMessage } from "../../workers/common/jobs";
-import type { Datasets } from "../lib/data";
+import { connect, type Datasets } from "../lib/data";
 import { say } from "../lib/progress";
 import { fmt, time } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
@@ -95,8 +95,7 @@ export async function consumerBench(
   ds: Datasets,
   opts: { batches: number; reps: number },
 ): Promise<BenchResult> {
-  const client = new pg.Client({ connectionString: ds.ours, options: "-c statement_timeout=0" });
-  await client.connect();
+  const client = await connect(ds.ours);
   const rows: Row[] = [];
   const targets: Target[] = [];
   try {
@@ -108,8 +107,9 @@ export async function consumerBench(
     ).rows;
     const authored = (
       await client.query<Authored>(
-        `SELECT p.id AS post_id, p.tenant_id, p.user_id FROM posts p
-           JOIN tenant_users tu ON tu.tenant_id = p.tenant_id AND tu.user_id = p.user_id
+        // Edits by an admin of each post's community: authorised, as a moderator's would be.
+        `SELECT DISTINCT ON (p.id) p.id AS post_id, p.tenant_id, tu.user_id FROM posts p
+           JOIN tenant_users tu ON tu.tenant_id = p.tenant_id AND tu.is_admin
           WHERE p.deleted_at IS NULL ORDER BY p.id LIMIT $1`,
         [BATCH],
       )

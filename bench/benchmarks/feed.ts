@@ -1,6 +1,6 @@
-import pg from "pg";
-import { feedPageQuery, type Position, SELECT_FEED_TENANTS } from "../../workers/tenant/src/feed/sql";
-import { type Datasets, userId } from "../lib/data";
+import type pg from "pg";
+import { feedQuery, type Position } from "../../workers/tenant/src/feed/sql";
+import { type Datasets, userId, withBoth } from "../lib/data";
 import { say } from "../lib/progress";
 import { fmt, time } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
@@ -8,15 +8,9 @@ import type { BenchResult, Row, Target } from "../lib/types";
 const PAGE_SIZE = 20;
 const PAGES = [1, 10, 100];
 
-/** Our feed: the live tenant selection and one keyset page, the statements the worker runs. */
+/** Our feed: the statement the worker runs (live communities and one keyset page). */
 async function oursPage(client: pg.Client, user: string, after: Position | null) {
-  const tenants = await client.query<{ tenant_id: string }>(SELECT_FEED_TENANTS, [user, null]);
-  const q = feedPageQuery(
-    "posts",
-    tenants.rows.map((r) => r.tenant_id),
-    after,
-    PAGE_SIZE,
-  );
+  const q = feedQuery("posts", user, null, after, PAGE_SIZE);
   return (await client.query<{ id: string; created_at: string }>(q.text, q.params)).rows;
 }
 
@@ -39,14 +33,10 @@ async function positions(
 }
 
 export async function feedBench(ds: Datasets, opts: { samples: number; reps: number }): Promise<BenchResult> {
-  const ours = new pg.Client({ connectionString: ds.ours, options: "-c statement_timeout=0" });
-  const original = new pg.Client({ connectionString: ds.original, options: "-c statement_timeout=0" });
-  await ours.connect();
-  await original.connect();
   const rows: Row[] = [];
   const targets: Target[] = [];
   const notes: string[] = [];
-  try {
+  await withBoth(ds, async (ours, original) => {
     for (const { user, tenants } of ds.feedUsers) {
       const id = userId(user);
       await original.query("SELECT set_config('request.jwt.claim.sub', $1, false)", [id]);
@@ -100,10 +90,7 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
         });
       }
     }
-  } finally {
-    await ours.end();
-    await original.end();
-  }
+  });
   return {
     name: "feed",
     title: "Cross-community feed: keyset pages (ours) against the original function (OFFSET)",

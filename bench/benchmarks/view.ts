@@ -1,5 +1,4 @@
-import pg from "pg";
-import type { Datasets } from "../lib/data";
+import { type Datasets, withBoth } from "../lib/data";
 import { say } from "../lib/progress";
 import { fmt, time } from "../lib/stats";
 import type { BenchResult } from "../lib/types";
@@ -13,11 +12,7 @@ export async function viewBench(
   ds: Datasets,
   opts: { reps: number; originalReps: number },
 ): Promise<BenchResult> {
-  const ours = new pg.Client({ connectionString: ds.ours, options: "-c statement_timeout=0" });
-  const original = new pg.Client({ connectionString: ds.original, options: "-c statement_timeout=0" });
-  await ours.connect();
-  await original.connect();
-  try {
+  return withBoth(ds, async (ours, original) => {
     say("view: ours");
     const o = await time(() => ours.query("SELECT private.refresh_user_communities()"), 1, opts.reps, 0);
     say("view: original (this is the slow one)");
@@ -45,8 +40,5 @@ export async function viewBench(
       targets: [{ text: "view refresh at least 50x faster", met: ratio >= 50, note: `${fmt(ratio)}x` }],
       notes: [],
     };
-  } finally {
-    await ours.end();
-    await original.end();
-  }
+  });
 }

@@ -184,6 +184,8 @@ export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<D
   const urls = { ours: withDatabase(adminUrl, names.ours), original: withDatabase(adminUrl, names.original) };
   if ((await exists(adminUrl, names.ours)) && (await exists(adminUrl, names.original))) {
     say(`reusing data sets ${names.ours} and ${names.original}`);
+    // Migrations added since the data set was made apply to ours (the original's is frozen).
+    await migrateDatabase(urls.ours);
     return { ...urls, sizes, feedUsers };
   }
   const anchor = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000).toISOString();
@@ -213,4 +215,24 @@ export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<D
   await run(urls.ours, ["CREATE TABLE bench_complete ()"]);
   await run(urls.original, ["CREATE TABLE bench_complete ()"]);
   return { ...urls, sizes, feedUsers };
+}
+
+/** A connection for a benchmark: no statement limit, since baselines legitimately run long. */
+export async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, options: "-c statement_timeout=0" });
+  await client.connect();
+  return client;
+}
+
+/** Runs `fn` with one connection to each of the two databases, closed afterwards. */
+export async function withBoth<T>(
+  ds: Datasets,
+  fn: (ours: pg.Client, original: pg.Client) => Promise<T>,
+): Promise<T> {
+  const [ours, original] = await Promise.all([connect(ds.ours), connect(ds.original)]);
+  try {
+    return await fn(ours, original);
+  } finally {
+    await Promise.all([ours.end(), original.end()]);
+  }
 }

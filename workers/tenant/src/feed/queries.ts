@@ -1,6 +1,6 @@
 import { attempt, type DbError, type DbHandle } from "../../../common/db";
-import { err, ok, type Result } from "../../../common/result";
-import { type FeedType, feedPageQuery, type Position, SELECT_FEED_TENANTS } from "./sql";
+import { ok, type Result } from "../../../common/result";
+import { type FeedType, feedQuery, type Position } from "./sql";
 
 export type FeedItem = Record<string, unknown> & { id: string };
 
@@ -8,10 +8,9 @@ export interface FeedPage {
   items: FeedItem[];
   /** Where the next page starts, when this one was full. */
   next: Position | null;
-  shape: "per_tenant" | "global" | "none";
 }
 
-/** The user's feed tenants (live), then one keyset page over them: two indexed statements. */
+/** The user's communities (live) and one keyset page over them, in one statement. */
 export async function readFeed(
   db: DbHandle,
   userId: string,
@@ -20,24 +19,17 @@ export async function readFeed(
   after: Position | null,
   limit: number,
 ): Promise<Result<FeedPage, DbError>> {
-  const tenants = await attempt(() =>
-    db.pool.query<{ tenant_id: string }>(SELECT_FEED_TENANTS, [userId, requested]),
-  );
-  if (!tenants.ok) return tenants;
-  const ids = tenants.value.rows.map((r) => r.tenant_id);
-  if (ids.length === 0) return ok({ items: [], next: null, shape: "none" });
-  const query = feedPageQuery(type, ids, after, limit);
-  const page = await attempt(() => db.pool.query<FeedItem>(query.text, query.params));
-  if (!page.ok) return err(page.error);
-  const items = page.value.rows.map((row) => ({ ...row, content_type: type === "posts" ? "post" : "event" }));
+  const query = feedQuery(type, userId, requested, after, limit);
+  const page = await attempt(() => db.pool.query<FeedItem & { sort_at?: unknown }>(query.text, query.params));
+  if (!page.ok) return page;
+  const items: FeedItem[] = page.value.rows.map(({ sort_at: _, ...row }) => ({
+    ...row,
+    content_type: type === "posts" ? "post" : "event",
+  }));
   const last: Record<string, unknown> | undefined = items.length === limit ? items.at(-1) : undefined;
   const at = last?.[type === "posts" ? "created_at" : "start_date"];
   const id = last?.id;
-  return ok({
-    items,
-    next: typeof at === "string" && typeof id === "string" ? { at, id } : null,
-    shape: query.shape,
-  });
+  return ok({ items, next: typeof at === "string" && typeof id === "string" ? { at, id } : null });
 }
 
 export interface Community {

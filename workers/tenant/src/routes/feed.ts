@@ -85,7 +85,6 @@ feed.openapi(
         headers: { "Retry-After": "5" },
       });
     c.header("Cache-Control", "private, no-store");
-    c.header("X-Feed-Plan", page.value.shape);
     return c.json(
       {
         items: page.value.items,
