@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -9,7 +9,7 @@ import { feedBench } from "./benchmarks/feed";
 import { tenantBench } from "./benchmarks/tenant";
 import { viewBench } from "./benchmarks/view";
 import { writesBench } from "./benchmarks/writes";
-import { prepareDatasets } from "./lib/data";
+import { BASELINE_SQL, prepareDatasets } from "./lib/data";
 import { say } from "./lib/progress";
 import { markdown, svgChart } from "./lib/report";
 import type { BenchResult, Sizes } from "./lib/types";
@@ -47,6 +47,15 @@ const reps = num("reps", 5, 2);
 
 async function main(): Promise<void> {
   const started = Date.now();
+  if (!existsSync(BASELINE_SQL)) {
+    // Every comparison needs the original design's SQL, kept beside the repository (../shared).
+    const why = `the original design's SQL is not at ${BASELINE_SQL}`;
+    if (smoke) {
+      console.log(`bench smoke skipped: ${why}`);
+      return;
+    }
+    throw new Error(why);
+  }
   const external = process.env.DATABASE_URL;
   const server = external
     ? undefined

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { ROOT } from "../../db/local/config";
@@ -170,7 +170,6 @@ async function run(url: string, statements: string[]): Promise<void> {
  * plain indexes any real deployment of it would have). Reused when the sizes match.
  */
 export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<Datasets> {
-  if (!existsSync(BASELINE_SQL)) throw new Error(`the original design's SQL is needed at ${BASELINE_SQL}`);
   const hash = createHash("sha256")
     .update(JSON.stringify({ sizes, v: GENERATOR_VERSION }))
     .digest("hex")

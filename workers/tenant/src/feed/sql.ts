@@ -27,7 +27,7 @@ export const GLOBAL_WALK_FROM_TENANTS = 30;
  */
 const SELECTED = `
   selected AS MATERIALIZED (
-    SELECT coalesce(array_agg(tu.tenant_id), '{}') AS ids
+    SELECT tu.tenant_id, t.name
       FROM public.tenant_users tu
       JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
       LEFT JOIN public.user_view_preferences p ON p.user_id = tu.user_id
@@ -37,10 +37,12 @@ const SELECTED = `
              WHEN cardinality(p.selected_tenant_ids) > 0 THEN tu.tenant_id = ANY(p.selected_tenant_ids)
              ELSE tu.display_in_feed
            END
-  )`;
+  ),
+  selected_count AS MATERIALIZED (SELECT count(*) AS n FROM selected)`;
 
-const FEW = `(SELECT cardinality(ids) FROM selected) < ${GLOBAL_WALK_FROM_TENANTS}`;
-const MANY = `(SELECT cardinality(ids) FROM selected) >= ${GLOBAL_WALK_FROM_TENANTS}`;
+const FEW = `(SELECT n FROM selected_count) < ${GLOBAL_WALK_FROM_TENANTS}`;
+const MANY = `(SELECT n FROM selected_count) >= ${GLOBAL_WALK_FROM_TENANTS}`;
+const SELECTED_IDS = "ARRAY(SELECT tenant_id FROM selected)";
 
 /**
  * Timestamps leave as JSON text (microseconds and offset, as the original's jsonb did): a
@@ -56,15 +58,14 @@ const POSTS = `
   WITH ${SELECTED}
   SELECT * FROM (
     SELECT ${POST_COLUMNS}
-      FROM unnest((SELECT ids FROM selected)) AS s(tenant_id)
+      FROM selected t
       CROSS JOIN LATERAL (
         SELECT * FROM public.posts p
-         WHERE p.tenant_id = s.tenant_id AND p.deleted_at IS NULL
+         WHERE p.tenant_id = t.tenant_id AND p.deleted_at IS NULL
            AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3::timestamptz, $4::uuid))
          ORDER BY p.created_at DESC, p.id DESC
          LIMIT $5
       ) p
-      JOIN public.tenants t ON t.id = p.tenant_id
      WHERE ${FEW}
      ORDER BY p.created_at DESC, p.id DESC
      LIMIT $5
@@ -75,7 +76,7 @@ const POSTS = `
       FROM public.posts p
       JOIN public.tenants t ON t.id = p.tenant_id
      WHERE ${MANY}
-       AND p.deleted_at IS NULL AND p.tenant_id = ANY((SELECT ids FROM selected)::uuid[])
+       AND p.deleted_at IS NULL AND p.tenant_id = ANY(${SELECTED_IDS})
        AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3::timestamptz, $4::uuid))
      ORDER BY p.created_at DESC, p.id DESC
      LIMIT $5
@@ -89,15 +90,14 @@ const EVENTS = `
   WITH ${SELECTED}
   SELECT * FROM (
     SELECT ${EVENT_COLUMNS}
-      FROM unnest((SELECT ids FROM selected)) AS s(tenant_id)
+      FROM selected t
       CROSS JOIN LATERAL (
         SELECT * FROM public.events e
-         WHERE e.tenant_id = s.tenant_id AND e.deleted_at IS NULL AND ${UPCOMING}
+         WHERE e.tenant_id = t.tenant_id AND e.deleted_at IS NULL AND ${UPCOMING}
            AND ($3::timestamptz IS NULL OR (e.start_date, e.id) > ($3::timestamptz, $4::uuid))
          ORDER BY e.start_date, e.id
          LIMIT $5
       ) e
-      JOIN public.tenants t ON t.id = e.tenant_id
      WHERE ${FEW}
      ORDER BY e.start_date, e.id
      LIMIT $5
@@ -108,7 +108,7 @@ const EVENTS = `
       FROM public.events e
       JOIN public.tenants t ON t.id = e.tenant_id
      WHERE ${MANY}
-       AND e.deleted_at IS NULL AND e.tenant_id = ANY((SELECT ids FROM selected)::uuid[]) AND ${UPCOMING}
+       AND e.deleted_at IS NULL AND e.tenant_id = ANY(${SELECTED_IDS}) AND ${UPCOMING}
        AND ($3::timestamptz IS NULL OR (e.start_date, e.id) > ($3::timestamptz, $4::uuid))
      ORDER BY e.start_date, e.id
      LIMIT $5
