@@ -89,7 +89,7 @@ async function main(): Promise<void> {
         if (run("tenant")) {
           results.push(
             await tenantBench(platform, {
-              requests: smoke ? 100 : 3_000,
+              requests: smoke ? 100 : 4_000,
               concurrency: 16,
               reps,
               floodRequests: smoke ? 500 : 10_000,

@@ -21,15 +21,15 @@ export function createApp() {
   app.use("*", requestContext);
   app.onError(onError);
   app.route("/health", health);
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  // Only the routes that take a body pay for the check.
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    },
+  });
+  app.use("/admin/*", limitBody);
+  app.use("/v1/jobs/*", limitBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The context and jobs belong to one tenant; the feed and "my communities" span them all.

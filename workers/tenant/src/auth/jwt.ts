@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
 import { err, ok, type Result } from "../../../common/result";
 
 export interface VerifiedUser {
@@ -15,11 +15,41 @@ export interface JwtConfig {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** jose caches the key set (and its cooldown) per instance: keep one per URL per isolate. */
-const jwksByUrl = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 const secretKeys = new Map<string, Uint8Array>();
 
-export type TokenError = "expired" | "invalid" | "misconfigured";
+/** Key sets change rarely; an unknown kid refetches, at most every 30 s. */
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+const JWKS_REFETCH_COOLDOWN_MS = 30_000;
+const JWKS_TIMEOUT_MS = 3_000;
+
+/**
+ * The key set is cached per isolate as plain data, and each request that finds it missing or
+ * old fetches it itself. No request ever awaits another's fetch (jose's remote key set shares
+ * one pending fetch): in workerd that continuation would run in the other request's context.
+ */
+const jwksByUrl = new Map<string, { jwks: JSONWebKeySet; fetchedAt: number }>();
+
+async function keySet(url: string, refetch: boolean): Promise<ReturnType<typeof createLocalJWKSet> | null> {
+  const cached = jwksByUrl.get(url);
+  const age = cached ? Date.now() - cached.fetchedAt : Number.POSITIVE_INFINITY;
+  if (!cached || age > JWKS_MAX_AGE_MS || (refetch && age > JWKS_REFETCH_COOLDOWN_MS)) {
+    try {
+      const res = await fetch(url, {
+        signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
+        headers: { accept: "application/json" },
+      });
+      const body = (await res.json()) as JSONWebKeySet;
+      if (!res.ok || !Array.isArray(body?.keys)) throw new Error(`JWKS answered ${res.status}`);
+      jwksByUrl.set(url, { jwks: body, fetchedAt: Date.now() });
+    } catch {
+      if (!cached) return null;
+    }
+  }
+  const current = jwksByUrl.get(url);
+  return current ? createLocalJWKSet(current.jwks) : null;
+}
+
+export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable";
 
 /**
  * Verifies a bearer token: HS256 with AUTH_JWT_SECRET (Supabase's default), or RS256/ES256
@@ -37,12 +67,21 @@ export async function verifyToken(
   let payload: JWTPayload;
   try {
     if (config.AUTH_JWKS_URL) {
-      let jwks = jwksByUrl.get(config.AUTH_JWKS_URL);
-      if (!jwks) {
-        jwks = createRemoteJWKSet(new URL(config.AUTH_JWKS_URL), { cacheMaxAge: 600_000 });
-        jwksByUrl.set(config.AUTH_JWKS_URL, jwks);
+      const verifyWith = async (refetch: boolean) => {
+        const jwks = await keySet(config.AUTH_JWKS_URL ?? "", refetch);
+        if (!jwks) return null;
+        return (await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] })).payload;
+      };
+      let verified: JWTPayload | null;
+      try {
+        verified = await verifyWith(false);
+      } catch (e) {
+        // A key we have not seen: the provider may have rotated its keys.
+        if (!(e instanceof errors.JWKSNoMatchingKey)) throw e;
+        verified = await verifyWith(true);
       }
-      ({ payload } = await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] }));
+      if (!verified) return err("unavailable");
+      payload = verified;
     } else if (config.AUTH_JWT_SECRET) {
       let key = secretKeys.get(config.AUTH_JWT_SECRET);
       if (!key) {

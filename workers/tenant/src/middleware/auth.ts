@@ -20,6 +20,11 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
     if (verified.error === "misconfigured") {
       throw new ApiError("service_unavailable", "token verification is not configured");
     }
+    if (verified.error === "unavailable") {
+      throw new ApiError("service_unavailable", "the identity provider's keys cannot be fetched now", {
+        headers: { "Retry-After": "5" },
+      });
+    }
     throw new ApiError(
       "invalid_token",
       verified.error === "expired" ? "the token has expired" : "the token is not valid",

@@ -14,8 +14,10 @@ const TENANT_QUERY_TIMEOUT_MS = 2_000;
 /** Resolves the request's tenant (L1, then KV, then Postgres) or answers with an error. */
 export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
   const key = lookupKey(
-    new URL(c.req.url),
-    c.req.raw.headers,
+    {
+      named: c.req.header("x-tenant") ?? c.req.query("tenant"),
+      host: c.req.header("host") ?? new URL(c.req.url).host,
+    },
     c.env.PLATFORM_DOMAIN,
     parseReserved(c.env.RESERVED_SUBDOMAINS),
   );

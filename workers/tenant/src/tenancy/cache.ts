@@ -69,10 +69,19 @@ function newer(a: string | null, b: string | null): boolean {
 /**
  * L1 (this isolate) in front of Workers KV in front of Postgres, with stale-while-revalidate,
  * single flight per key and negative entries. One instance per isolate.
+ *
+ * Single flight never hands one request's promise to another: in workerd a continuation runs
+ * in the context of the request whose I/O resolved it, so a waiter would build its response
+ * inside the loader's request and fail ("Cannot perform I/O on behalf of a different
+ * request"; the benchmark hit it under load). Waiters instead poll, on their own timers, for
+ * the plain result the loader leaves behind.
  */
 export class TenantCache {
   readonly l1: Lru<CacheEntry>;
-  private readonly inflight = new Map<string, Promise<Result<Resolved, DbError>>>();
+  /** Keys being loaded, with when the load started. */
+  private readonly inflight = new Map<string, number>();
+  /** What the last load of a key found, kept briefly for the requests that waited on it. */
+  private readonly settled = new Map<string, { at: number; result: Result<Resolved, DbError> }>();
   private readonly refreshing = new Set<string>();
 
   constructor(
@@ -107,11 +116,36 @@ export class TenantCache {
       this.maybeRefresh(key, cached.value, deps);
       return ok({ tenant: cached.value.tenant, tier: "l1" });
     }
-    const running = this.inflight.get(key);
-    if (running) return running;
-    const work = this.miss(key, cached?.value, deps).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, work);
-    return work;
+    const since = this.inflight.get(key);
+    if (since !== undefined) {
+      const shared = await this.awaitSettled(key, since);
+      if (shared) return shared;
+    }
+    const started = this.now();
+    this.inflight.set(key, started);
+    try {
+      const result = await this.miss(key, cached?.value, deps);
+      this.settled.set(key, { at: started, result });
+      if (this.settled.size > 1_000) this.settled.clear();
+      return result;
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  /** How long a waiter polls for another request's load before loading itself. */
+  static readonly WAIT_MS = 2_000;
+  static readonly POLL_MS = 2;
+
+  private async awaitSettled(key: string, since: number): Promise<Result<Resolved, DbError> | undefined> {
+    const deadline = Date.now() + TenantCache.WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, TenantCache.POLL_MS));
+      const done = this.settled.get(key);
+      if (done && done.at >= since) return done.result;
+      if (!this.inflight.has(key)) return undefined; // the load ended without a result to share
+    }
+    return undefined;
   }
 
   private async miss(

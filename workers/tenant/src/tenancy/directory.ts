@@ -29,9 +29,13 @@ export class TenantDirectory {
     kv: KVNamespace,
     waitUntil: (p: Promise<unknown>) => void,
   ): Promise<boolean> {
-    if (this.now() - this.checkedAt > (this.current ? RELOAD_MS : RELOAD_MISSING_MS)) {
+    if (
+      this.loading === undefined &&
+      this.now() - this.checkedAt > (this.current ? RELOAD_MS : RELOAD_MISSING_MS)
+    ) {
       const load = this.reload(kv);
-      // The first lookup in an isolate waits for the directory; later ones refresh it behind.
+      // The request that starts the first load waits for it; later loads refresh behind.
+      // Other requests never await it: a continuation would run in this request's context.
       if (this.current) waitUntil(load);
       else await load;
     }
@@ -42,7 +46,7 @@ export class TenantDirectory {
 
   private reload(kv: KVNamespace): Promise<void> {
     this.checkedAt = this.now();
-    this.loading ??= readDirectory(kv)
+    this.loading = readDirectory(kv)
       .then((found) => {
         if (found && (!this.current || found.meta.builtAt >= this.current.meta.builtAt)) this.current = found;
       })

@@ -12,12 +12,17 @@ const HOSTNAME = /^[a-z0-9.-]{1,253}$/;
 
 export const DEFAULT_RESERVED = ["api", "www", "admin", "app", "static"];
 
+let reservedFor: { list: string | undefined; names: Set<string> } | undefined;
+
+/** The reserved labels, parsed once per isolate (the var does not change within one). */
 export function parseReserved(list: string | undefined): Set<string> {
+  if (reservedFor && reservedFor.list === list) return reservedFor.names;
   const names = (list ?? "")
     .split(",")
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
-  return new Set(names.length > 0 ? names : DEFAULT_RESERVED);
+  reservedFor = { list, names: new Set(names.length > 0 ? names : DEFAULT_RESERVED) };
+  return reservedFor.names;
 }
 
 function slugKey(raw: string, reserved: Set<string>): Result<LookupKey, HostError> {
@@ -33,15 +38,13 @@ function slugKey(raw: string, reserved: Set<string>): Result<LookupKey, HostErro
  * Pure and synchronous: a malformed slug is refused before any cache or database work.
  */
 export function lookupKey(
-  url: URL,
-  headers: Headers,
+  request: { named: string | null | undefined; host: string },
   platformDomain: string,
   reserved: Set<string>,
 ): Result<LookupKey, HostError> {
-  const named = headers.get("x-tenant") ?? url.searchParams.get("tenant");
-  if (named !== null) return slugKey(named, reserved);
+  if (request.named !== null && request.named !== undefined) return slugKey(request.named, reserved);
 
-  const host = (headers.get("host") ?? url.host).toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+  const host = request.host.toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
   const platform = platformDomain.toLowerCase();
   if (host === "" || host === platform || !HOSTNAME.test(host)) return err("tenant_required");
   if (host.endsWith(`.${platform}`)) {
