@@ -116,6 +116,20 @@ export class TenantCache {
       this.maybeRefresh(key, cached.value, deps);
       return ok({ tenant: cached.value.tenant, tier: "l1" });
     }
+    // KV reads are cheap and each request makes its own; only the database load is shared.
+    const fromKv = await this.readKv(deps.kv, key);
+    if (fromKv) {
+      this.remember(key, fromKv, this.l1Ttl(fromKv));
+      this.maybeRefresh(key, fromKv, deps);
+      return ok({ tenant: fromKv.tenant, tier: "kv" });
+    }
+    if (deps.mightExist && !(await deps.mightExist())) {
+      // Kept in this isolate only: writing KV for every name of a random-subdomain flood would
+      // turn the flood into KV writes.
+      const entry = this.entryFor(null);
+      this.remember(key, entry, this.l1Ttl(entry));
+      return ok({ tenant: null, tier: "directory" });
+    }
     const since = this.inflight.get(key);
     if (since !== undefined) {
       const shared = await this.awaitSettled(key, since);
@@ -124,7 +138,7 @@ export class TenantCache {
     const started = this.now();
     this.inflight.set(key, started);
     try {
-      const result = await this.miss(key, cached?.value, deps);
+      const result = await this.load(key, cached?.value, deps);
       this.settled.set(key, { at: started, result });
       if (this.settled.size > 1_000) this.settled.clear();
       return result;
@@ -148,24 +162,11 @@ export class TenantCache {
     return undefined;
   }
 
-  private async miss(
+  private async load(
     key: string,
     stale: CacheEntry | undefined,
     deps: ResolveDeps,
   ): Promise<Result<Resolved, DbError>> {
-    const fromKv = await this.readKv(deps.kv, key);
-    if (fromKv) {
-      this.remember(key, fromKv, this.l1Ttl(fromKv));
-      this.maybeRefresh(key, fromKv, deps);
-      return ok({ tenant: fromKv.tenant, tier: "kv" });
-    }
-    if (deps.mightExist && !(await deps.mightExist())) {
-      // Kept in this isolate only: writing KV for every name of a random-subdomain flood would
-      // turn the flood into KV writes.
-      const entry = this.entryFor(null);
-      this.remember(key, entry, this.l1Ttl(entry));
-      return ok({ tenant: null, tier: "directory" });
-    }
     const loaded = await deps.load();
     if (!loaded.ok) {
       // The database is down or slow: an old answer beats none.
