@@ -125,6 +125,7 @@ export async function tenantBench(
     rows,
     targets,
     notes: [
+      "what limits the L1 ratio: the L1 path runs the request-id/log/Server-Timing middleware, tenant resolution and the context route (with its JSON log line); the bare route runs none of it. Through Miniflare's entry worker the gap measures 10-30% and varies from run to run",
       `${opts.requests} requests per run, ${opts.concurrency} in flight, ${opts.reps} runs, median reported; the client is Node's fetch through Miniflare's entry worker, the same for every row`,
     ],
   };
