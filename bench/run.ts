@@ -112,10 +112,12 @@ async function main(): Promise<void> {
     ? mkdtempSync(path.join(tmpdir(), "communities-bench-"))
     : path.join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const chart = `${date}.svg`;
+  // A run of some benchmarks never overwrites the report of a full run.
+  const stem = chosen.length > 0 ? `${date}-${chosen.join("-")}` : date;
+  const chart = `${stem}.svg`;
   const env = { date, node: process.version, postgres, sizes, smoke, seconds: (Date.now() - started) / 1000 };
   writeFileSync(path.join(dir, chart), svgChart(results));
-  writeFileSync(path.join(dir, `${date}.md`), markdown(env, results, chart));
+  writeFileSync(path.join(dir, `${stem}.md`), markdown(env, results, chart));
   for (const r of results) {
     console.log(`\n${r.title}`);
     for (const row of r.rows)
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
     for (const t of r.targets)
       console.log(`  target ${t.met ? "met    " : "NOT MET"} ${t.text} [${t.note ?? ""}]`);
   }
-  console.log(`\nreport: ${path.join(dir, `${date}.md`)}`);
+  console.log(`\nreport: ${path.join(dir, `${stem}.md`)}`);
 
   if (smoke) {
     // The smoke run checks the harness, not the speed: every benchmark ran and gave numbers.
