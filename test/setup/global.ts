@@ -74,8 +74,7 @@ export default async function setup(project: TestProject) {
     adminUrl = external;
   } else {
     dataDir = mkdtempSync(path.join(tmpdir(), "communities-test-pg-"));
-    const port = 55000 + Math.floor(Math.random() * 5000);
-    const server = await startLocalPostgres({ dataDir, port, persistent: false, fast: true });
+    const server = await startLocalPostgres({ dataDir, persistent: false, fast: true });
     adminUrl = server.url;
     stopPostgres = server.stop;
   }
