@@ -61,7 +61,8 @@ async function main(): Promise<void> {
     ? undefined
     : await startLocalPostgres({
         dataDir: path.join(LOCAL_DIR, "bench-pg"),
-        port: Number(process.env.BENCH_PG_PORT ?? 54330),
+        // Outside the ephemeral port range, as the dev server's (db/local/config.ts).
+        port: Number(process.env.BENCH_PG_PORT ?? 15442),
         persistent: true,
       });
   const adminUrl = external ?? server?.url ?? "";

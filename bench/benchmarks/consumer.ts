@@ -1,13 +1,15 @@
-import pg from "pg";
+import type pg from "pg";
 import type { JobMessage } from "../../workers/common/jobs";
 import { connect, type Datasets } from "../lib/data";
 import { say } from "../lib/progress";
+import { type Queue, rawWrite } from "../lib/raw-writes";
 import { fmt, time } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
 import type { Platform } from "../lib/workers";
 
 const BATCH = 100;
-type Queue = "notifications" | "analytics" | "content-updates";
+/** Batches each worker gets before it is timed: the first ones run cold code. */
+const WARMUP = 20;
 type Pair = { tenant_id: string; user_id: string };
 type Authored = Pair & { post_id: string };
 
@@ -56,32 +58,10 @@ function makeBatch(queue: Queue, pairs: Pair[], authored: Authored[]): JobMessag
   );
 }
 
-/** The ceiling: the same rows in one statement, on a plain Node connection. */
+/** The ceiling from Node: the same rows in one statement, on a plain connection. */
 async function ceiling(client: pg.Client, queue: Queue, jobs: JobMessage[]): Promise<void> {
-  const cols = [
-    jobs.map((j) => j.job_id),
-    jobs.map((j) => j.user_id),
-    jobs.map((j) => j.tenant_id),
-    jobs.map((j) => j.created_at),
-  ];
-  const from =
-    "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[]) AS x(j, u, t, c) ON CONFLICT DO NOTHING";
-  if (queue === "analytics") {
-    await client.query(
-      `INSERT INTO analytics_events (job_id, user_id, tenant_id, created_at, event_type, properties) SELECT j, u, t, c, 'bench.view', '{"n":1}' ${from}`,
-      cols,
-    );
-  } else if (queue === "notifications") {
-    await client.query(
-      `INSERT INTO notifications (job_id, user_id, tenant_id, created_at, type, title, message) SELECT j, u, t, c, 'bench', 'Bench', 'Hello' ${from}`,
-      cols,
-    );
-  } else {
-    await client.query(
-      "UPDATE posts p SET content = 'direct edit', updated_at = v.c FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, c) WHERE p.id = v.id",
-      [jobs.map((j) => (j.payload as { content_id: string }).content_id), cols[3]],
-    );
-  }
+  const { text, params } = rawWrite(queue, jobs);
+  await client.query(text, params);
 }
 
 const WRITTEN: Record<Queue, string> = {
@@ -116,6 +96,7 @@ export async function consumerBench(
     ).rows;
     const consumer = await platform.mf.getWorker("batch");
     const oneRowConsumer = await platform.mf.getWorker("one-row");
+    const ceilingConsumer = await platform.mf.getWorker("ceiling");
     const emptyConsumer = await platform.mf.getWorker("bare");
     const deliver = async (worker: typeof consumer, queue: Queue) => {
       const jobs = makeBatch(queue, pairs, authored);
@@ -130,57 +111,61 @@ export async function consumerBench(
       const size = queue === "content-updates" ? authored.length : pairs.length;
       if (size === 0) continue;
       say(`consumer: ${queue}, batches of ${size}`);
-      const ours = await time(() => deliver(consumer, queue), opts.batches, opts.reps);
+      const timeWorker = (worker: typeof consumer, batches = opts.batches, warmup = WARMUP) =>
+        time(() => deliver(worker, queue), batches, opts.reps, warmup);
+      const harness = await timeWorker(emptyConsumer);
+      const ours = await timeWorker(consumer);
       // Guard against measuring the wrong thing: the consumer must have written, not rejected.
       const n = (await client.query<{ n: number }>(WRITTEN[queue])).rows[0]?.n ?? 0;
       if (n < size) throw new Error(`${queue}: the consumer wrote ${n} rows, expected at least ${size}`);
-      const oneRow = await time(
-        () => deliver(oneRowConsumer, queue),
-        Math.max(1, Math.ceil(opts.batches / 3)),
-        opts.reps,
-      );
+      const oneRow = await timeWorker(oneRowConsumer, Math.max(1, Math.ceil(opts.batches / 3)), 3);
+      const sameRuntime = await timeWorker(ceilingConsumer);
       const open = await time(
         () => ceiling(client, queue, makeBatch(queue, pairs, authored)),
         opts.batches,
         opts.reps,
+        WARMUP,
       );
-      const fresh = await time(
-        async () => {
-          const c = new pg.Client({ connectionString: ds.ours });
-          await c.connect();
-          await ceiling(c, queue, makeBatch(queue, pairs, authored));
-          await c.end();
-        },
-        opts.batches,
-        opts.reps,
-      );
-      const harness = await time(() => deliver(emptyConsumer, queue), opts.batches, opts.reps);
+      // A consumer's own time: what delivering a batch to an empty consumer costs is the
+      // harness's (Node to workerd and back), the same for every worker measured here.
+      const own = (t: { p50: number }) => Math.max(t.p50 - harness.p50, 0.01);
       const perSecond = (ms: number) => (size / ms) * 1000;
+      const vsOneRow = own(oneRow) / own(ours);
+      const vsOpen = open.p50 / own(ours);
+      const vsSameRuntime = own(sameRuntime) / own(ours);
       rows.push({
         label: `${queue} vs one row per INSERT`,
-        ours: perSecond(ours.p50),
-        baseline: perSecond(oneRow.p50),
+        ours: perSecond(own(ours)),
+        baseline: perSecond(own(oneRow)),
         unit: "rows/s",
-        ratio: oneRow.p50 / ours.p50,
-        detail: `batch of ${size}: ours p50 ${fmt(ours.p50)} ms (p95 ${fmt(ours.p95)}, spread ${fmt(ours.spread)}x), one-row ${fmt(oneRow.p50)} ms; delivering a batch to an empty consumer costs ${fmt(harness.p50)} ms of each`,
+        ratio: vsOneRow,
+        detail: `consumer time per batch of ${size}: ours ${fmt(own(ours))} ms, one-row ${fmt(own(oneRow))} ms (as delivered: ${fmt(ours.p50)} ms p50, p95 ${fmt(ours.p95)}, spread ${fmt(ours.spread)}x; one-row ${fmt(oneRow.p50)} ms; ${fmt(oneRow.p50 / ours.p50)}x; delivery alone ${fmt(harness.p50)} ms)`,
+      });
+      rows.push({
+        label: `${queue} vs raw multi-row, same runtime`,
+        ours: perSecond(own(ours)),
+        baseline: perSecond(own(sameRuntime)),
+        unit: "rows/s",
+        ratio: vsSameRuntime,
+        detail: `one plain statement from a Worker through the same driver: ${fmt(own(sameRuntime))} ms a batch`,
       });
       rows.push({
         label: `${queue} vs raw multi-row ceiling`,
-        ours: perSecond(ours.p50),
+        ours: perSecond(own(ours)),
         baseline: perSecond(open.p50),
         unit: "rows/s",
-        ratio: open.p50 / ours.p50,
-        detail: `ceiling ${fmt(open.p50)} ms on an open connection, ${fmt(fresh.p50)} ms opening one per batch`,
+        ratio: vsOpen,
+        detail: `one plain statement from Node on an open connection: ${fmt(open.p50)} ms a batch`,
       });
       targets.push({
         text: `${queue}: at least 10x the one-row baseline`,
-        met: oneRow.p50 / ours.p50 >= 10,
-        note: `${fmt(oneRow.p50 / ours.p50)}x`,
+        met: vsOneRow >= 10,
+        note: `${fmt(vsOneRow)}x in consumer time (${fmt(oneRow.p50 / ours.p50)}x as delivered)`,
       });
       targets.push({
         text: `${queue}: at least 0.5 of the ceiling`,
-        met: open.p50 / ours.p50 >= 0.5,
-        note: `${fmt(open.p50 / ours.p50)}; against a ceiling that also connects per batch ${fmt(fresh.p50 / ours.p50)}`,
+        met: vsOpen >= 0.5,
+        note: `${fmt(vsOpen)} of one statement from Node on an open connection; ${fmt(vsSameRuntime)} of one statement from a Worker`,
       });
     }
   } finally {
@@ -194,7 +179,7 @@ export async function consumerBench(
     rows,
     targets,
     notes: [
-      "ours and the one-row baseline run in workerd with the Neon driver and open a connection per batch, as a Worker must (sockets do not outlive an invocation); ours also loads the memberships it authorises against. The ceiling is one multi-row statement from Node",
+      "every consumer runs in workerd and is handed the same batch by Miniflare; its own time is the median time of a batch less the median time of handing a batch to an empty consumer (shown per row as delivery alone). Ours sends one statement per batch over Neon's SQL-over-HTTP (our local proxy emulates Neon's endpoint with pooled connections) that validates nothing it need not, authorises every job and writes; the one-row baseline opens a WebSocket connection per batch and sends one statement per message (over HTTP it is slower still). The ceilings are one plain multi-row statement with no checks: from Node on an open connection, and from a Worker through the same driver as ours",
     ],
   };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
@@ -63,6 +63,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     }).then((r) => r.outputFiles[0]?.text ?? "");
   const bare = await esm("bench/bare-worker.ts");
   const oneRow = await esm("bench/one-row-worker.ts");
+  const ceiling = await esm("bench/ceiling-worker.ts");
   const u = new URL(databaseUrl);
   const local = ["127.0.0.1", "localhost"].includes(u.hostname);
   const proxy: DbProxy | undefined = local
@@ -102,11 +103,14 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     },
   });
   // Miniflare 5 takes a new options shape; its converter takes the worker-list shape used here.
-  const mf = new Miniflare({
-    // The workers' JSON log lines are made as in production, but not printed by Node: the
-    // terminal is not what is measured.
-    handleStructuredLogs: () => undefined,
-    ...convertV4MiniflareOptions({
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      // The workers' JSON log lines are made as in production, but not printed by Node: the
+      // terminal is not what is measured. BENCH_WORKER_LOG names a file to keep them in.
+      // (Inside the converted options: a key beside them would be overwritten by theirs.)
+      handleStructuredLogs: process.env.BENCH_WORKER_LOG
+        ? ({ message }) => appendFileSync(process.env.BENCH_WORKER_LOG ?? "", `${message}\n`)
+        : () => undefined,
       workers: [
         tenant("l1", "l1,kv"),
         tenant("kv", "kv"),
@@ -120,6 +124,12 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
         {
           name: "one-row",
           modules: [{ type: "ESModule", path: "one-row.js", contents: oneRow }],
+          ...COMPAT,
+          bindings: secrets,
+        },
+        {
+          name: "ceiling",
+          modules: [{ type: "ESModule", path: "ceiling.js", contents: ceiling }],
           ...COMPAT,
           bindings: secrets,
         },
@@ -139,7 +149,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
         },
       ],
     }),
-  });
+  );
   await mf.ready;
   return {
     mf,

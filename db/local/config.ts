@@ -6,8 +6,10 @@ import { type LocalPostgres, localUrl, startLocalPostgres } from "./postgres";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const LOCAL_DIR = path.join(ROOT, ".local");
-export const LOCAL_PG_PORT = Number(process.env.LOCAL_PG_PORT ?? 54320);
-export const LOCAL_PROXY_PORT = Number(process.env.LOCAL_PROXY_PORT ?? 54321);
+// Below Linux's ephemeral range (32768-60999): a fixed port inside it can be held by some
+// client connection's local end (even in TIME-WAIT), and Postgres then cannot listen on it.
+export const LOCAL_PG_PORT = Number(process.env.LOCAL_PG_PORT ?? 15432);
+export const LOCAL_PROXY_PORT = Number(process.env.LOCAL_PROXY_PORT ?? 15433);
 export const LOCAL_DATABASE = "communities";
 
 export interface Target {

@@ -1,11 +1,13 @@
 import { createServer, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
+import { sqlOverHttp } from "./sql-over-http";
 
 /**
- * The WebSocket-to-TCP bridge that lets the Neon serverless driver (which speaks the Postgres
- * protocol over WebSockets, as Neon's own proxy does) reach a plain local Postgres.
- * It forwards to one configured address only, so it is never an open relay.
+ * What Neon's proxy is to the serverless driver, for a plain local Postgres: a WebSocket-to-TCP
+ * bridge (the driver's Pool/Client speak the Postgres protocol over WebSockets) and the
+ * SQL-over-HTTP endpoint of its `neon()` client (./sql-over-http.ts). Both reach one configured
+ * address only, so it is never an open relay.
  */
 export interface DbProxy {
   port: number;
@@ -27,9 +29,14 @@ export function startDbProxy(options: {
   host?: string;
 }): Promise<DbProxy> {
   const allowed = `${options.target.host}:${options.target.port}`;
-  const server: Server = createServer((_req, res) => {
+  const sql = sqlOverHttp(options.target);
+  const server: Server = createServer((req, res) => {
+    if (req.method === "POST" && new URL(req.url ?? "/", "http://proxy").pathname === "/sql") {
+      sql.handle(req, res);
+      return;
+    }
     res.writeHead(426, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: "websocket upgrade required" }));
+    res.end(JSON.stringify({ error: "websocket upgrade required, or POST /sql" }));
   });
   const wss = new WebSocketServer({ noServer: true });
   const sockets = new Set<Socket>();
@@ -87,7 +94,10 @@ export function startDbProxy(options: {
             for (const s of sockets) s.destroy();
             for (const client of wss.clients) client.terminate();
             wss.close();
-            server.close(() => done());
+            server.closeAllConnections();
+            server.close(() => {
+              sql.close().then(() => done());
+            });
           }),
       });
     });

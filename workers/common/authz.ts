@@ -1,14 +1,19 @@
 /**
- * Who may enqueue what: one set of rules for the enqueue API (which answers 403) and the batch
- * consumer (which is authoritative and rejects). Memberships of inactive tenants never count.
+ * Who may enqueue what. The enqueue API applies these functions (and answers 403); the batch
+ * consumer, which is authoritative, applies the same rules inside its write statements
+ * (workers/batch/src/consume/*.ts), so a batch is judged and written in one round trip; the
+ * batch tests hold the two to the same verdicts. Memberships of inactive tenants never count.
  */
 export interface MemberRole {
   role: string;
   is_admin: boolean;
 }
 
+/** Roles that administer a community, besides the is_admin flag. */
+export const ADMIN_ROLES: readonly string[] = ["owner", "admin"];
+
 export function isTenantAdmin(m: MemberRole | null | undefined): boolean {
-  return !!m && (m.is_admin || m.role === "owner" || m.role === "admin");
+  return !!m && (m.is_admin || ADMIN_ROLES.includes(m.role));
 }
 
 export type Denial = "not_member" | "not_admin" | "recipient_not_member" | "not_author" | "no_such_content";

@@ -1,4 +1,4 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import { neon, neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import * as schema from "../../db/schema";
 import { err, ok, type Result } from "./result";
@@ -29,6 +29,33 @@ function useLocalProxy(localProxy: string): void {
   // Plain Postgres does not accept the password before it asks for it, as Neon's proxy does.
   neonConfig.pipelineConnect = false;
   neonConfig.pipelineTLS = false;
+  neonConfig.fetchEndpoint = () => `http://${localProxy}/sql`;
+}
+
+/** Anything that runs one parameterised statement: the HTTP client below, or a Pool. */
+export interface Queryable {
+  // biome-ignore lint/suspicious/noExplicitAny: rows are typed by each query's caller
+  query<R = any>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/**
+ * One-shot statements over Neon's SQL-over-HTTP endpoint: one fetch a statement, on connections
+ * Neon's proxy keeps open, so no connection setup per request or batch (a WebSocket Pool pays a
+ * Postgres startup and authentication every invocation, since sockets cannot outlive it).
+ * For anything that needs a session or an interactive transaction, use openDb.
+ */
+export function openSql(env: DbBindings): Queryable {
+  if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
+  const sql = neon(env.DATABASE_URL, { fullResults: true });
+  return {
+    query: async <R>(text: string, params: unknown[] = []) => {
+      const result = await sql.query(text, params, {
+        fetchOptions: { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) },
+      });
+      // The caller's query decides the row shape, as with Pool.query<R>.
+      return { rows: result.rows as R[] };
+    },
+  };
 }
 
 export interface DbHandle {

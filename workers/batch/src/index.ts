@@ -10,8 +10,8 @@ export default {
 
   scheduled: runScheduled,
 
-  async queue(batch, env, ctx) {
-    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(batch, env, ctx);
-    else await consumeJobs(batch, env, ctx);
+  async queue(batch, env, _ctx) {
+    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(batch, env);
+    else await consumeJobs(batch, env);
   },
 } satisfies ExportedHandler<Env>;

@@ -280,6 +280,29 @@ describe("content update consumer", () => {
     ).toBe(1);
   });
 
+  it("in a batch, rejects only the winning event edit that breaks end >= start; older edits of it stay superseded, other items are written", async () => {
+    const edit = (updates: Record<string, unknown>, at: string) =>
+      job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        created_at: at,
+        payload: { content_type: "events", content_id: EVENT, updates } as never,
+      });
+    const older = edit({ title: "Older" }, "2026-09-01T00:00:00Z");
+    const bad = edit({ end_date: "2029-01-01T00:00:00Z" }, "2026-09-02T00:00:00Z");
+    const post = update("batched", "2026-09-03T00:00:00Z");
+    const { result, ids } = await deliver("content-updates", [older, bad, post]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    const [row] = await db.query<{ title: string }>("SELECT title FROM events WHERE id = $1", [EVENT]);
+    expect(row?.title).toBe("Renamed");
+    expect(await content()).toBe("batched");
+    const dead = await db.query<{ job_id: string }>(
+      "SELECT job_id FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected'",
+      [[older.job_id, bad.job_id, post.job_id]],
+    );
+    expect(dead.map((d) => d.job_id)).toEqual([bad.job_id]);
+  });
+
   it("rejects an update of content that belongs to another tenant", async () => {
     await db.query(
       `INSERT INTO users (id, email) VALUES ('d1000000-0000-4000-8000-000000000009', 'x@example.com') ON CONFLICT DO NOTHING`,

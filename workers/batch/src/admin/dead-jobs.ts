@@ -1,7 +1,7 @@
+import type { Queryable } from "../../../common/db";
 import { attempt, type DbError } from "../../../common/db";
 import { JobMessage, QUEUES } from "../../../common/jobs";
 import { err, ok, type Result } from "../../../common/result";
-import type { Queryable } from "../consume/types";
 import type { Env } from "../env";
 
 export interface DeadJobSummary {

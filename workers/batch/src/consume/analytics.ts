@@ -1,42 +1,53 @@
-import { DENIAL_MESSAGES } from "../../../common/authz";
+import { ADMIN_ROLES, DENIAL_MESSAGES } from "../../../common/authz";
 import { attempt } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok } from "../../../common/result";
+import { MEMBERSHIP } from "./sql";
 import type { Handler, Outcomes } from "./types";
 
 type Job = JobOf<"record_analytics">;
 
 /**
- * One INSERT per batch. created_at is the job's enqueue time, so a redelivered job lands in the
- * same partition and (job_id, created_at) catches it.
+ * One statement per batch: judge (the sender must be a member of an active community) and
+ * write together. created_at is the job's enqueue time, so a redelivered job lands in the same
+ * partition and (job_id, created_at) catches it.
  */
-export const recordAnalytics: Handler<Job> = async (pool, jobs, members) => {
-  const outcomes: Outcomes = new Map();
-  const accepted = jobs.filter((job) => {
-    if (members.get(job.tenant_id, job.user_id)) return true;
-    outcomes.set(job.job_id, { kind: "rejected", reason: DENIAL_MESSAGES.not_member });
-    return false;
-  });
-  if (accepted.length === 0) return ok(outcomes);
-  const inserted = await attempt(() =>
-    pool.query<{ job_id: string }>(
-      `INSERT INTO public.analytics_events (job_id, event_type, user_id, tenant_id, properties, created_at)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[], $6::timestamptz[])
-       ON CONFLICT (job_id, created_at) DO NOTHING
-       RETURNING job_id`,
+export const recordAnalytics: Handler<Job> = async (sql, jobs) => {
+  const result = await attempt(() =>
+    sql.query<{ job_id: string; member: boolean; written: boolean }>(
+      `WITH job AS (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[], $6::timestamptz[])
+           AS j(job_id, event_type, user_id, tenant_id, properties, created_at)
+       ), judged AS (
+         SELECT j.*, m.member IS TRUE AS member
+           FROM job j LEFT JOIN LATERAL (${MEMBERSHIP("j.tenant_id", "j.user_id", "$7")}) m ON true
+       ), written AS (
+         INSERT INTO public.analytics_events (job_id, event_type, user_id, tenant_id, properties, created_at)
+         SELECT job_id, event_type, user_id, tenant_id, properties, created_at FROM judged WHERE member
+         ON CONFLICT (job_id, created_at) DO NOTHING
+         RETURNING job_id
+       )
+       SELECT j.job_id, j.member, j.job_id IN (SELECT job_id FROM written) AS written FROM judged j`,
       [
-        accepted.map((j) => j.job_id),
-        accepted.map((j) => j.payload.event_type),
-        accepted.map((j) => j.user_id),
-        accepted.map((j) => j.tenant_id),
-        accepted.map((j) => JSON.stringify(j.payload.properties)),
-        accepted.map((j) => j.created_at),
+        jobs.map((j) => j.job_id),
+        jobs.map((j) => j.payload.event_type),
+        jobs.map((j) => j.user_id),
+        jobs.map((j) => j.tenant_id),
+        jobs.map((j) => JSON.stringify(j.payload.properties)),
+        jobs.map((j) => j.created_at),
+        ADMIN_ROLES,
       ],
     ),
   );
-  if (!inserted.ok) return inserted;
-  const written = new Set(inserted.value.rows.map((r) => r.job_id));
-  for (const job of accepted)
-    outcomes.set(job.job_id, { kind: written.has(job.job_id) ? "written" : "duplicate" });
+  if (!result.ok) return result;
+  const outcomes: Outcomes = new Map();
+  for (const r of result.value.rows) {
+    outcomes.set(
+      r.job_id,
+      !r.member
+        ? { kind: "rejected", reason: DENIAL_MESSAGES.not_member }
+        : { kind: r.written ? "written" : "duplicate" },
+    );
+  }
   return ok(outcomes);
 };

@@ -1,6 +1,5 @@
-import { attempt, type DbError } from "../../../common/db";
+import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { Result } from "../../../common/result";
-import type { Queryable } from "./types";
 
 export interface DeadJobRecord {
   jobId: string | null;

@@ -1,13 +1,12 @@
-import { openDb } from "../../../common/db";
+import { openSql, type Queryable } from "../../../common/db";
 import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { recordAnalytics } from "./analytics";
 import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
-import { loadMembers } from "./members";
-import { recipientsOf, sendNotifications } from "./notifications";
-import type { Handler, Outcomes, Queryable } from "./types";
+import { sendNotifications } from "./notifications";
+import type { Handler, Outcomes } from "./types";
 
 export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
 
@@ -81,25 +80,17 @@ function parseBatch(batch: MessageBatch<unknown>): {
   return { deliveries, invalid, invalidMessages };
 }
 
-/** Loads the memberships the jobs need, then runs each operation's handler on its group. */
-async function runHandlers(pool: Queryable, queue: string, jobs: JobMessage[]): Promise<Outcomes> {
+/** Runs each operation's handler on its group of jobs (one statement each, whatever the tenants). */
+async function runHandlers(sql: Queryable, queue: string, jobs: JobMessage[]): Promise<Outcomes> {
   const outcomes: Outcomes = new Map();
-  if (jobs.length === 0) return outcomes;
-  const members = await loadMembers(
-    pool,
-    jobs.flatMap((job) => [
-      [job.tenant_id, job.user_id] as const,
-      ...(job.operation === "send_notifications"
-        ? recipientsOf(job).map((r) => [job.tenant_id, r] as const)
-        : []),
-    ]),
-  );
   const byOperation = new Map<JobMessage["operation"], JobMessage[]>();
-  for (const job of jobs) byOperation.set(job.operation, [...(byOperation.get(job.operation) ?? []), job]);
+  for (const job of jobs) {
+    const group = byOperation.get(job.operation);
+    if (group) group.push(job);
+    else byOperation.set(job.operation, [job]);
+  }
   for (const [operation, group] of byOperation) {
-    const result = members.ok
-      ? await (HANDLERS[operation] as Handler<JobMessage>)(pool, group, members.value)
-      : members;
+    const result = await (HANDLERS[operation] as Handler<JobMessage>)(sql, group);
     if (!result.ok) log("warn", "job group failed; retrying", { queue, operation, ...result.error });
     for (const job of group) {
       const outcome = result.ok ? result.value.get(job.job_id) : undefined;
@@ -120,19 +111,15 @@ async function runHandlers(pool: Queryable, queue: string, jobs: JobMessage[]): 
  * each group with one statement, and acknowledge per message: only what committed (or will
  * never be written and is recorded in dead_jobs) is acked; database failures are retried.
  */
-export async function consumeJobs(
-  batch: MessageBatch<unknown>,
-  env: Env,
-  ctx: ExecutionContext,
-): Promise<void> {
+export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const started = Date.now();
   const tally: Tally = { written: 0, duplicates: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
-  const handle = openDb(env);
+  const sql = openSql(env);
   try {
     const { deliveries, invalid, invalidMessages } = parseBatch(batch);
     const firsts = deliveries.filter((d) => !d.repeat).sort((a, b) => b.job.priority - a.job.priority);
     const outcomes = await runHandlers(
-      handle.pool,
+      sql,
       batch.queue,
       firsts.map((d) => d.job),
     );
@@ -152,7 +139,7 @@ export async function consumeJobs(
     }
     // Invalid and rejected jobs are acked only once they are on record; until then, retried.
     const dead = [...invalid, ...rejected];
-    const recorded = dead.length === 0 || (await recordDeadJobs(handle.pool, dead)).ok;
+    const recorded = dead.length === 0 || (await recordDeadJobs(sql, dead)).ok;
     const retry = (message: Message<unknown>, priority: number) => {
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts, priority) });
       tally.retried++;
@@ -177,7 +164,6 @@ export async function consumeJobs(
       else tally.stale++;
     }
   } finally {
-    ctx.waitUntil(handle.close());
     log("info", "batch", {
       queue: batch.queue,
       size: batch.messages.length,
@@ -188,32 +174,24 @@ export async function consumeJobs(
 }
 
 /** The dead-letter queue: every message that ran out of retries goes on record in dead_jobs. */
-export async function consumeDeadLetters(
-  batch: MessageBatch<unknown>,
-  env: Env,
-  ctx: ExecutionContext,
-): Promise<void> {
-  const handle = openDb(env);
-  try {
-    const records: DeadJobRecord[] = batch.messages.map((m) => {
-      const kind = (m.body as { queue?: unknown } | null)?.queue;
-      return {
-        jobId: jobIdOf(m.body),
-        queue: typeof kind === "string" && kind in QUEUES ? QUEUES[kind as QueueKind].queue : "unknown",
-        kind: "exhausted",
-        message: m.body,
-        error: "retries exhausted; the consumer's log lines for this job id say why",
-        attempts: m.attempts,
-      };
-    });
-    const recorded = await recordDeadJobs(handle.pool, records);
-    if (recorded.ok) batch.ackAll();
-    else batch.retryAll({ delaySeconds: 60 });
-    log(recorded.ok ? "warn" : "error", "dead letters", {
-      size: batch.messages.length,
-      recorded: recorded.ok,
-    });
-  } finally {
-    ctx.waitUntil(handle.close());
-  }
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const sql = openSql(env);
+  const records: DeadJobRecord[] = batch.messages.map((m) => {
+    const kind = (m.body as { queue?: unknown } | null)?.queue;
+    return {
+      jobId: jobIdOf(m.body),
+      queue: typeof kind === "string" && kind in QUEUES ? QUEUES[kind as QueueKind].queue : "unknown",
+      kind: "exhausted",
+      message: m.body,
+      error: "retries exhausted; the consumer's log lines for this job id say why",
+      attempts: m.attempts,
+    };
+  });
+  const recorded = await recordDeadJobs(sql, records);
+  if (recorded.ok) batch.ackAll();
+  else batch.retryAll({ delaySeconds: 60 });
+  log(recorded.ok ? "warn" : "error", "dead letters", {
+    size: batch.messages.length,
+    recorded: recorded.ok,
+  });
 }

@@ -1,4 +1,4 @@
-import type { DbError } from "../../../common/db";
+import type { DbError, Queryable } from "../../../common/db";
 import type { JobMessage } from "../../../common/jobs";
 import type { Result } from "../../../common/result";
 
@@ -18,17 +18,5 @@ export type Outcome =
 /** Per job id. A handler returns an outcome for every job it was given, or a database failure. */
 export type Outcomes = Map<string, Outcome>;
 
-export type Handler<J extends JobMessage> = (
-  pool: Queryable,
-  jobs: J[],
-  members: MemberMap,
-) => Promise<Result<Outcomes, DbError>>;
-
-export interface Queryable {
-  // biome-ignore lint/suspicious/noExplicitAny: rows are typed by each query's caller
-  query<R = any>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
-}
-
-export interface MemberMap {
-  get(tenantId: string, userId: string): { role: string; is_admin: boolean } | undefined;
-}
+/** Judges and writes one operation's jobs, in one statement where it can. */
+export type Handler<J extends JobMessage> = (sql: Queryable, jobs: J[]) => Promise<Result<Outcomes, DbError>>;

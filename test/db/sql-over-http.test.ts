@@ -1,0 +1,71 @@
+import { neon, neonConfig } from "@neondatabase/serverless";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+import { type TestDb, useTestDatabase } from "../setup/node-db";
+
+/** The local stand-in for Neon's SQL-over-HTTP endpoint, driven by the real `neon()` client. */
+let db: TestDb;
+let proxy: DbProxy;
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+  const u = new URL(db.url);
+  proxy = await startDbProxy({ target: { host: u.hostname, port: Number(u.port) } });
+  neonConfig.fetchEndpoint = () => `http://127.0.0.1:${proxy.port}/sql`;
+  await db.client.query("CREATE TABLE http_probe (id int PRIMARY KEY, note text)");
+});
+
+afterAll(async () => {
+  await proxy.close();
+});
+
+describe("local SQL-over-HTTP endpoint", () => {
+  it("answers a parameterised query with values the driver parses into JavaScript types", async () => {
+    const sql = neon(db.url);
+    const [row] = await sql.query(
+      "SELECT $1::int + 1 AS n, '2026-01-02T03:04:05Z'::timestamptz AS at, '{1,2}'::int[] AS list, NULL::text AS nothing, $2::jsonb AS doc",
+      [41, JSON.stringify({ a: [1] })],
+    );
+    expect(row).toEqual({
+      n: 42,
+      at: new Date("2026-01-02T03:04:05Z"),
+      list: [1, 2],
+      nothing: null,
+      doc: { a: [1] },
+    });
+  });
+
+  it("runs a transaction as a whole: a failing statement rolls back the ones before it", async () => {
+    const sql = neon(db.url);
+    await expect(
+      sql.transaction([
+        sql.query("INSERT INTO http_probe (id, note) VALUES (1, 'first')"),
+        sql.query("INSERT INTO http_probe (id, note) VALUES (1, 'again')"),
+      ]),
+    ).rejects.toThrow();
+    expect((await db.client.query("SELECT count(*)::int AS n FROM http_probe")).rows[0].n).toBe(0);
+    const [a, b] = await sql.transaction([
+      sql.query("INSERT INTO http_probe (id, note) VALUES (2, 'kept') RETURNING id"),
+      sql.query("SELECT note FROM http_probe WHERE id = 2"),
+    ]);
+    expect([a, b]).toEqual([[{ id: 2 }], [{ note: "kept" }]]);
+  });
+
+  it("reports a Postgres error with its SQLSTATE and constraint, as Neon's endpoint does", async () => {
+    const sql = neon(db.url);
+    await sql.query("INSERT INTO http_probe (id) VALUES (3)");
+    const error = await sql.query("INSERT INTO http_probe (id) VALUES (3)").catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "23505", constraint: "http_probe_pkey" });
+  });
+
+  it("refuses a connection string naming any other server: it is not an open relay", async () => {
+    const other = new URL(db.url);
+    other.hostname = "example.com";
+    const res = await fetch(`http://127.0.0.1:${proxy.port}/sql`, {
+      method: "POST",
+      headers: { "Neon-Connection-String": other.toString() },
+      body: JSON.stringify({ query: "SELECT 1", params: [] }),
+    });
+    expect(res.status).toBe(403);
+  });
+});

@@ -1,0 +1,169 @@
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  authorizeContentUpdate,
+  authorizeNotification,
+  DENIAL_MESSAGES,
+  type MemberRole,
+} from "../../common/authz";
+import type { JobMessage } from "../../common/jobs";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { job } from "../../test-support/jobs";
+import worker from "../src/index";
+
+/**
+ * The consumer judges jobs inside its write statements (SQL), the enqueue API with
+ * workers/common/authz.ts (TypeScript). Every combination below must get the same verdict from
+ * both, so the two cannot drift apart unnoticed.
+ */
+let db: WorkerTestDb;
+const T = "c2000000-0000-4000-8000-000000000001";
+const OTHER = "c2000000-0000-4000-8000-000000000002";
+const INACTIVE = "c2000000-0000-4000-8000-000000000003";
+const u = (n: number) => `d2000000-0000-4000-8000-00000000000${n}`;
+const USERS = { admin: u(1), owner: u(2), member: u(3), outsider: u(4), lapsed: u(5) };
+const p = (n: number) => `e2000000-0000-4000-8000-00000000000${n}`;
+
+/** Who belongs where; the lapsed user is a member of an inactive community only. */
+const ROLES: Record<string, Record<string, MemberRole>> = {
+  [T]: {
+    [USERS.admin]: { role: "member", is_admin: true },
+    [USERS.owner]: { role: "owner", is_admin: false },
+    [USERS.member]: { role: "member", is_admin: false },
+  },
+  [OTHER]: { [USERS.outsider]: { role: "admin", is_admin: false } },
+  [INACTIVE]: { [USERS.lapsed]: { role: "admin", is_admin: true } },
+};
+const ACTIVE = new Set([T, OTHER]);
+const roleOf = (tenant: string, user: string) => (ACTIVE.has(tenant) ? ROLES[tenant]?.[user] : undefined);
+
+/** Posts by id: tenant, author, deleted. */
+const POSTS: Record<string, { tenant: string; author: string; deleted: boolean }> = {
+  [p(1)]: { tenant: T, author: USERS.member, deleted: false },
+  [p(2)]: { tenant: T, author: USERS.admin, deleted: false },
+  [p(3)]: { tenant: OTHER, author: USERS.outsider, deleted: false },
+  [p(4)]: { tenant: T, author: USERS.member, deleted: true },
+};
+const MISSING_POST = p(9);
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  const values = (rows: string[]) => rows.join(", ");
+  await db.query(`
+    INSERT INTO tenants (id, slug, name, is_active) VALUES
+      ('${T}', 'judge', 'Judge', true), ('${OTHER}', 'judge-other', 'Other', true),
+      ('${INACTIVE}', 'judge-gone', 'Gone', false);
+    INSERT INTO users (id, email) VALUES ${values(Object.values(USERS).map((id) => `('${id}', '${id}@example.com')`))};
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES ${values(
+      Object.entries(ROLES).flatMap(([tenant, users]) =>
+        Object.entries(users).map(([user, m]) => `('${tenant}', '${user}', '${m.role}', ${m.is_admin})`),
+      ),
+    )};
+    INSERT INTO posts (id, tenant_id, user_id, content, updated_at, deleted_at) VALUES ${values(
+      Object.entries(POSTS).map(
+        ([id, post]) =>
+          `('${id}', '${post.tenant}', '${post.author}', 'text', '2020-01-01', ${post.deleted ? "now()" : "NULL"})`,
+      ),
+    )};
+  `);
+});
+
+/** Delivers the jobs as one batch and returns each job's rejection message, or null. */
+async function verdicts(queue: string, jobs: JobMessage[]): Promise<Map<string, string | null>> {
+  const batch = createMessageBatch(
+    queue,
+    jobs.map((body, i) => ({ id: `judge-${queue}-${i}`, timestamp: new Date(), attempts: 1, body })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, { ...env, DATABASE_URL: db.url }, ctx);
+  const result = await getQueueResult(batch, ctx);
+  expect(result.explicitAcks).toHaveLength(jobs.length);
+  const dead = await db.query<{ job_id: string; error: string }>(
+    "SELECT job_id, error FROM dead_jobs WHERE kind = 'rejected' AND job_id = ANY($1)",
+    [jobs.map((j) => j.job_id)],
+  );
+  const errors = new Map(dead.map((d) => [d.job_id, d.error]));
+  return new Map(jobs.map((j) => [j.job_id, errors.get(j.job_id) ?? null]));
+}
+
+const message = (denial: keyof typeof DENIAL_MESSAGES | null) => (denial ? DENIAL_MESSAGES[denial] : null);
+const senders = [
+  ...Object.values(USERS).map((user) => ({ tenant: T, user })),
+  { tenant: INACTIVE, user: USERS.lapsed },
+];
+
+describe("the consumer and the enqueue API judge alike", () => {
+  it("notifications: every sender with every kind of recipient list", async () => {
+    const cases = senders.flatMap(({ tenant, user }) =>
+      [undefined, [USERS.member], [USERS.admin, USERS.member], [USERS.outsider], [user, USERS.lapsed]].map(
+        (recipient_ids) =>
+          job("send_notifications", {
+            tenant_id: tenant,
+            user_id: user,
+            payload: { type: "t", title: "T", message: "M", data: {}, recipient_ids },
+          }),
+      ),
+    );
+    const got = await verdicts("notifications", cases);
+    for (const c of cases) {
+      const recipients = c.payload.recipient_ids ?? [c.user_id];
+      const expected = authorizeNotification(
+        c.user_id,
+        roleOf(c.tenant_id, c.user_id),
+        recipients,
+        (r) => roleOf(c.tenant_id, r) !== undefined,
+      );
+      expect({ job: c.job_id, verdict: got.get(c.job_id) }).toEqual({
+        job: c.job_id,
+        verdict: message(expected),
+      });
+    }
+  });
+
+  it("analytics: members of active communities only", async () => {
+    const cases = senders.map(({ tenant, user }) =>
+      job("record_analytics", {
+        tenant_id: tenant,
+        user_id: user,
+        payload: { event_type: "judge", properties: {} },
+      }),
+    );
+    const got = await verdicts("analytics", cases);
+    for (const c of cases) {
+      const expected = roleOf(c.tenant_id, c.user_id) ? null : "not_member";
+      expect({ job: c.job_id, verdict: got.get(c.job_id) }).toEqual({
+        job: c.job_id,
+        verdict: message(expected),
+      });
+    }
+  });
+
+  it("content updates: every actor on every kind of post", async () => {
+    let second = 0;
+    const cases = senders.flatMap(({ tenant, user }) =>
+      [...Object.keys(POSTS), MISSING_POST].map((post) =>
+        job("update_content", {
+          tenant_id: tenant,
+          user_id: user,
+          // Distinct times: which allowed job wins an item does not matter here, only who is refused.
+          created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, ++second)).toISOString(),
+          payload: { content_type: "posts", content_id: post, updates: { content: `by ${user}` } },
+        }),
+      ),
+    );
+    const got = await verdicts("content-updates", cases);
+    for (const c of cases) {
+      const post = POSTS[c.payload.content_id];
+      const expected = authorizeContentUpdate(
+        c.user_id,
+        roleOf(c.tenant_id, c.user_id),
+        post && !post.deleted ? { tenant_id: post.tenant, author: post.author } : undefined,
+        c.tenant_id,
+      );
+      expect({ job: c.job_id, verdict: got.get(c.job_id) }).toEqual({
+        job: c.job_id,
+        verdict: message(expected),
+      });
+    }
+  });
+});
