@@ -1,9 +1,15 @@
 import { neon, neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle as drizzleHttp } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "../../db/schema";
 import { err, ok, type Result } from "./result";
 
+/** A session over a WebSocket: what interactive transactions need. */
 export type Database = NeonDatabase<typeof schema>;
+
+/** Any drizzle client of our schema, HTTP or session: what one-shot statements take. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface DbBindings {
   DATABASE_URL: string;
@@ -56,6 +62,12 @@ export function openSql(env: DbBindings): Queryable {
       return { rows: result.rows as R[] };
     },
   };
+}
+
+/** Drizzle over the same SQL-over-HTTP transport (see openSql): one fetch a statement. */
+export function openHttpDb(env: DbBindings): Db {
+  if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
+  return drizzleHttp({ client: neon(env.DATABASE_URL), schema });
 }
 
 export interface DbHandle {

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { tenants } from "../../db/schema";
 import { BloomFilter } from "./bloom";
-import { attempt, type Database, type DbError } from "./db";
+import { attempt, type Db, type DbError } from "./db";
 import { err, ok, type Result } from "./result";
 
 /**
@@ -26,7 +26,7 @@ export function directoryItem(kind: "slug" | "host", value: string): string {
 }
 
 export async function buildDirectory(
-  db: Database,
+  db: Db,
 ): Promise<Result<{ filter: BloomFilter; meta: DirectoryMeta }, DbError>> {
   const rows = await attempt(
     () =>
@@ -50,7 +50,7 @@ export type PublishError = DbError | { kind: "kv"; message: string };
 
 /** Builds the directory from Postgres and stores it in KV. */
 export async function publishDirectory(
-  db: Database,
+  db: Db,
   kv: KVNamespace,
 ): Promise<Result<{ filter: BloomFilter; meta: DirectoryMeta }, PublishError>> {
   const built = await buildDirectory(db);

@@ -8,11 +8,11 @@ export type Bindings = TenantEnv;
 
 export interface Variables {
   requestId: string;
-  /** Opened on first use by `getDb`, ended after the response. */
+  /** A WebSocket session, opened on first use by `getSessionDb`, ended after the response. */
   dbHandle?: DbHandle;
   /** Promises handed to waitUntil through `defer`; the pool is ended after them. */
   background: Promise<unknown>[];
-  /** Milliseconds spent waiting on the database, reported in Server-Timing. */
+  /** Milliseconds spent waiting on the database, reported in Server-Timing; -1 before any call. */
   dbMs: number;
   /** Set by resolveTenant. */
   tenant: TenantInfo;

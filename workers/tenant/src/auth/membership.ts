@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { tenantUsers, users } from "../../../../db/schema";
-import { attempt, type Database, type DbError } from "../../../common/db";
+import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 import { Lru } from "../tenancy/lru";
@@ -35,7 +35,7 @@ export interface MembershipDeps {
 
 /** The one indexed lookup behind the cache: the primary key of tenant_users, joined to users. */
 export function findMembership(
-  db: Database,
+  db: Db,
   tenantId: string,
   userId: string,
 ): Promise<Result<Membership | null, DbError>> {
@@ -103,7 +103,7 @@ export interface MemberFields {
 
 /** Adds or changes a membership, then drops its cached entry so the next request sees it. */
 export async function upsertMember(
-  db: Database,
+  db: Db,
   kv: KVNamespace,
   tenantId: string,
   userId: string,
@@ -127,7 +127,7 @@ export async function upsertMember(
 }
 
 export async function removeMember(
-  db: Database,
+  db: Db,
   kv: KVNamespace,
   tenantId: string,
   userId: string,

@@ -1,4 +1,4 @@
-import { attempt, type DbError, type DbHandle } from "../../../common/db";
+import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { type FeedType, feedQuery, type Position } from "./sql";
 
@@ -12,7 +12,7 @@ export interface FeedPage {
 
 /** The user's communities (live) and one keyset page over them, in one statement. */
 export async function readFeed(
-  db: DbHandle,
+  sql: Queryable,
   userId: string,
   type: FeedType,
   requested: string[] | null,
@@ -20,7 +20,7 @@ export async function readFeed(
   limit: number,
 ): Promise<Result<FeedPage, DbError>> {
   const query = feedQuery(type, userId, requested, after, limit);
-  const page = await attempt(() => db.pool.query<FeedItem & { sort_at?: unknown }>(query.text, query.params));
+  const page = await attempt(() => sql.query<FeedItem & { sort_at?: unknown }>(query.text, query.params));
   if (!page.ok) return page;
   const items: FeedItem[] = page.value.rows.map(({ sort_at: _, ...row }) => ({
     ...row,
@@ -48,11 +48,11 @@ export interface Community {
  * not); the counts come from the view, so they may lag, and are null until the view has them.
  */
 export async function readCommunities(
-  db: DbHandle,
+  sql: Queryable,
   userId: string,
 ): Promise<Result<{ communities: Community[]; dataAsOf: string | null }, DbError>> {
   return attempt(async () => {
-    const { rows } = await db.pool.query<Community & { data_as_of: string | null }>(
+    const { rows } = await sql.query<Community & { data_as_of: string | null }>(
       `SELECT t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin,
               mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count,
               (SELECT to_json(refreshed_at) #>> '{}' FROM private.view_refreshes

@@ -6,7 +6,7 @@ import {
   type Denial,
   type MemberRole,
 } from "../../../common/authz";
-import { attempt, type Database, type DbError } from "../../../common/db";
+import { attempt, type Db, type DbError } from "../../../common/db";
 import type { JobMessage } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
 
@@ -21,7 +21,7 @@ type Draft = {
  * memberships and the edited content's authors.
  */
 export async function authorizeJobs(
-  db: Database,
+  db: Db,
   tenantId: string,
   userId: string,
   member: MemberRole,

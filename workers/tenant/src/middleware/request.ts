@@ -1,36 +1,41 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { type Database, type DbHandle, openDb } from "../../../common/db";
+import { type Database, type Db, openDb, openHttpDb, openSql, type Queryable } from "../../../common/db";
 import { requestIdOf } from "../../../common/http";
 import { log } from "../../../common/log";
 import type { HonoEnv } from "../env";
 
 /**
  * Request id (a well-formed incoming X-Request-Id is kept so traces join up), one JSON log line
- * per request, Server-Timing, and the end of the request's database pool.
+ * per request, Server-Timing, and the end of the request's database session if one was opened.
+ * This runs on every request, L1 hits included: it touches the response headers once and
+ * hands nothing to waitUntil unless there is something to wait for.
  */
 export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   const started = performance.now();
   const requestId = requestIdOf(c.req.header("x-request-id"));
   c.set("requestId", requestId);
-  c.set("dbMs", 0);
+  c.set("dbMs", -1);
   c.set("background", []);
   try {
     await next();
   } finally {
     const handle = c.get("dbHandle");
-    // Background work (a stale-while-revalidate refresh) may still be using the pool, or open it
-    // after the response: end the pool only once that work is done.
     const background = c.get("background");
-    c.executionCtx.waitUntil(Promise.allSettled(background).then(() => c.get("dbHandle")?.close()));
+    // Background work (a stale-while-revalidate refresh) may still be using the session, or
+    // open it after the response: end it only once that work is done.
+    if (handle || background.length > 0) {
+      c.executionCtx.waitUntil(Promise.allSettled(background).then(() => c.get("dbHandle")?.close()));
+    }
     const duration = performance.now() - started;
-    c.res.headers.set("X-Request-Id", requestId);
-    const timing = [`total;dur=${duration.toFixed(1)}`];
     const tier = c.get("cacheTier");
-    if (tier) timing.push(`tenant;desc=${tier}`);
-    if (handle || c.get("dbMs") > 0) timing.push(`db;dur=${c.get("dbMs").toFixed(1)}`);
-    const existing = c.res.headers.get("Server-Timing");
-    c.res.headers.set("Server-Timing", [existing, ...timing].filter(Boolean).join(", "));
+    const dbMs = c.get("dbMs");
+    let timing = `total;dur=${duration.toFixed(1)}`;
+    if (tier) timing += `, tenant;desc=${tier}`;
+    if (dbMs >= 0) timing += `, db;dur=${dbMs.toFixed(1)}`;
+    const headers = c.res.headers;
+    headers.set("X-Request-Id", requestId);
+    headers.set("Server-Timing", timing);
     log("info", "request", {
       request_id: requestId,
       method: c.req.method,
@@ -43,19 +48,28 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   }
 });
 
-/** The request's database pool, opened lazily so routes served from cache never open a socket. */
-export function getDbHandle(c: Context<HonoEnv>): DbHandle {
+/**
+ * One-shot statements (lookups, the feed): over Neon's SQL-over-HTTP, one fetch each on
+ * connections Neon keeps, so a request never pays a Postgres startup and cached plans survive
+ * it. Nothing to open or close.
+ */
+export function getDb(c: Context<HonoEnv>): Db {
+  return openHttpDb(c.env);
+}
+
+/** Raw one-shot statements over the same transport as getDb. */
+export function getSql(c: Context<HonoEnv>): Queryable {
+  return openSql(c.env);
+}
+
+/** A WebSocket session for interactive transactions, opened lazily and ended after the response. */
+export function getSessionDb(c: Context<HonoEnv>): Database {
   let handle = c.get("dbHandle");
   if (!handle) {
     handle = openDb(c.env);
     c.set("dbHandle", handle);
   }
-  return handle;
-}
-
-/** The request's drizzle client (see getDbHandle). */
-export function getDb(c: Context<HonoEnv>): Database {
-  return getDbHandle(c).db;
+  return handle.db;
 }
 
 /** Work that may outlive the response; the request's pool stays open until it settles. */
@@ -64,12 +78,15 @@ export function defer(c: Context<HonoEnv>, work: Promise<unknown>): void {
   c.executionCtx.waitUntil(work);
 }
 
-/** Times a database call into the request's Server-Timing `db` entry. */
+/**
+ * Times a database call into the request's Server-Timing `db` entry, which is there whenever
+ * the request called the database (dbMs starts at -1: none).
+ */
 export async function timed<T>(c: Context<HonoEnv>, fn: () => Promise<T>): Promise<T> {
   const started = performance.now();
   try {
     return await fn();
   } finally {
-    c.set("dbMs", c.get("dbMs") + (performance.now() - started));
+    c.set("dbMs", Math.max(c.get("dbMs"), 0) + (performance.now() - started));
   }
 }

@@ -5,7 +5,7 @@ import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { type MemberWriteError, removeMember, upsertMember } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { defer, getDb, timed } from "../middleware/request";
+import { defer, getDb, getSessionDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
@@ -83,7 +83,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const body = c.req.valid("json");
       const result = await timed(c, () =>
-        createTenant(getDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
+        createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
       );
       if (!result.ok) fail(result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
@@ -105,7 +105,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const result = await timed(c, () =>
         updateTenant(
-          getDb(c),
+          getSessionDb(c),
           c.env.TENANT_CACHE,
           tenantCacheFor(c.env),
           c.req.valid("param").id,
@@ -128,7 +128,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () =>
-        updateTenant(getDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), c.req.valid("param").id, {
+        updateTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), c.req.valid("param").id, {
           is_active: false,
         }),
       );

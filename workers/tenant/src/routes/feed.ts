@@ -6,7 +6,7 @@ import { decodeCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { requireUser } from "../middleware/auth";
-import { getDbHandle, timed } from "../middleware/request";
+import { getSql, timed } from "../middleware/request";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),
@@ -79,7 +79,7 @@ feed.openapi(
     const secret = cursorSecret(c.env);
     const after = q.cursor ? await decodeCursor(secret, scope, q.cursor) : null;
     if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
-    const page = await timed(c, () => readFeed(getDbHandle(c), user.id, type, requested, after, q.limit));
+    const page = await timed(c, () => readFeed(getSql(c), user.id, type, requested, after, q.limit));
     if (!page.ok)
       throw new ApiError("service_unavailable", "the feed is unavailable, try again shortly", {
         headers: { "Retry-After": "5" },
@@ -118,7 +118,7 @@ me.openapi(
   async (c) => {
     const user = c.get("user");
     if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
-    const result = await timed(c, () => readCommunities(getDbHandle(c), user.id));
+    const result = await timed(c, () => readCommunities(getSql(c), user.id));
     if (!result.ok)
       throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
     c.header("Cache-Control", "private, no-store");

@@ -1,5 +1,5 @@
 import type { BloomFilter } from "../../../common/bloom";
-import type { Database } from "../../../common/db";
+import type { Db } from "../../../common/db";
 import { type DirectoryMeta, publishDirectory, readDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 
@@ -60,7 +60,7 @@ export class TenantDirectory {
   }
 
   /** After an admin write: rebuild from Postgres, store in KV, and use it here at once. */
-  async republish(db: Database, kv: KVNamespace): Promise<void> {
+  async republish(db: Db, kv: KVNamespace): Promise<void> {
     const published = await publishDirectory(db, kv);
     if (!published.ok) {
       log("warn", "tenant directory rebuild failed; the cron will retry", { ...published.error });

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
-import { attempt, type Database, type DbError } from "../../../common/db";
+import { attempt, type Db, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
 import type { LookupKey } from "./host";
 
@@ -44,7 +44,7 @@ export function toTenantRow({ isActive, updatedAt, ...tenant }: Selected): Tenan
 
 /** One indexed lookup by slug or domain; inactive tenants come back too, marked. */
 export function findTenant(
-  db: Database,
+  db: Db,
   key: LookupKey,
   timeoutMs: number,
 ): Promise<Result<TenantRow | null, DbError>> {
