@@ -4,9 +4,11 @@ import { fmt, time } from "../lib/stats";
 import type { BenchResult } from "../lib/types";
 
 /**
- * Full refresh of mv_user_communities: ours (what the cron runs: CONCURRENTLY, linear
- * definition) against the original's definition refreshed plainly (its cheapest form: the
- * original's triggers used CONCURRENTLY, which is slower still).
+ * Full refresh of mv_user_communities: ours (what the cron runs: the copy readers are not on,
+ * refreshed plainly, then swapped in; linear definition) against the original's definition
+ * refreshed plainly, its cheapest form. Ours blocks readers for the instant of the swap only;
+ * a plain refresh of the original blocks them for its whole run (its triggers used
+ * CONCURRENTLY to avoid that, which is slower still).
  */
 export async function viewBench(
   ds: Datasets,

@@ -203,7 +203,8 @@ export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<D
     "DROP INDEX idx_posts_tenant_feed, idx_posts_feed_global, idx_events_tenant_upcoming, idx_events_upcoming_global, idx_tenant_users_user",
     "CREATE INDEX posts_tenant_created ON posts (tenant_id, created_at)",
     "CREATE INDEX events_tenant_start ON events (tenant_id, start_date)",
-    "DROP MATERIALIZED VIEW private.mv_user_communities CASCADE",
+    "DROP VIEW private.mv_user_communities",
+    "DROP MATERIALIZED VIEW private.mv_user_communities_a, private.mv_user_communities_b",
     "DROP FUNCTION private.refresh_user_communities()",
   ]);
   await fill(urls.ours, sizes, anchor, "ours");

@@ -23,7 +23,8 @@ const ORIGINAL_INDEXES = [
   "idx_journey_activities_date_range",
   "idx_user_journeys_date_range",
   "idx_user_journeys_public",
-  "idx_mv_user_communities_user_tenant",
+  "idx_mv_user_communities_a_user_tenant",
+  "idx_mv_user_communities_b_user_tenant",
 ];
 
 describe("migrations", () => {

@@ -32,15 +32,51 @@ const directAggregate = `
   ORDER BY 1, 2`;
 
 describe("private.mv_user_communities", () => {
-  it("refreshes concurrently and then equals a direct aggregate over the data", async () => {
-    const { rows } = await db.client.query("SELECT private.refresh_user_communities() AS refreshed");
-    expect(rows[0].refreshed).toBe(true);
-    const view = await db.client.query(
+  const readView = () =>
+    db.client.query(
       "SELECT user_id, tenant_id, tenant_name, tenant_slug, role, is_admin, member_count, recent_activity_count FROM private.mv_user_communities ORDER BY 1, 2",
     );
+  const liveCopy = async () =>
+    (
+      await db.client.query(
+        "SELECT live_copy FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
+      )
+    ).rows[0]?.live_copy;
+
+  it("refreshes the copy nobody reads, switches readers to it, and then equals a direct aggregate", async () => {
+    const before = await liveCopy();
+    const { rows } = await db.client.query("SELECT private.refresh_user_communities() AS refreshed");
+    expect(rows[0].refreshed).toBe(true);
+    expect(await liveCopy()).not.toBe(before);
     const direct = await db.client.query(directAggregate);
-    expect(view.rows.length).toBeGreaterThan(20);
-    expect(view.rows).toEqual(direct.rows);
+    expect((await readView()).rows.length).toBeGreaterThan(20);
+    expect((await readView()).rows).toEqual(direct.rows);
+    // And back: each refresh alternates the copies, each time complete.
+    await db.client.query(
+      "DELETE FROM tenant_users WHERE (tenant_id, user_id) IN (SELECT tenant_id, user_id FROM tenant_users WHERE role = 'member' LIMIT 3)",
+    );
+    await db.client.query("SELECT private.refresh_user_communities()");
+    expect(await liveCopy()).toBe(before);
+    expect((await readView()).rows).toEqual((await db.client.query(directAggregate)).rows);
+  });
+
+  it("keeps serving reads while the other copy is being refreshed", async () => {
+    const refresher = new pg.Client({ connectionString: db.url });
+    await refresher.connect();
+    try {
+      const idle = (await liveCopy()) === "a" ? "b" : "a";
+      await refresher.query("BEGIN");
+      // What the cron's refresh holds while it runs: the idle copy, locked exclusively.
+      await refresher.query(`REFRESH MATERIALIZED VIEW private.mv_user_communities_${idle}`);
+      await db.client.query("SET statement_timeout = '2s'");
+      const started = Date.now();
+      expect((await readView()).rows.length).toBeGreaterThan(20);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await refresher.query("ROLLBACK");
+    } finally {
+      await db.client.query("RESET statement_timeout");
+      await refresher.end();
+    }
   });
 
   it("returns at once, refreshing nothing, when another refresh holds the lock", async () => {

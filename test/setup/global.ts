@@ -52,7 +52,8 @@ async function baselineDatabase(adminUrl: string, template: string): Promise<str
   await client.connect();
   try {
     // Its view has our view's name: ours goes, so the original's is the one created.
-    await client.query("DROP MATERIALIZED VIEW private.mv_user_communities CASCADE");
+    await client.query("DROP VIEW private.mv_user_communities");
+    await client.query("DROP MATERIALIZED VIEW private.mv_user_communities_a, private.mv_user_communities_b");
     await client.query("DROP FUNCTION private.refresh_user_communities()");
     await client.query(readFileSync(BASELINE_SQL, "utf8"));
   } finally {
