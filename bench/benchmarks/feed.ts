@@ -2,7 +2,7 @@ import type pg from "pg";
 import { feedQuery, type Position } from "../../workers/tenant/src/feed/sql";
 import { type Datasets, userId, withBoth } from "../lib/data";
 import { say } from "../lib/progress";
-import { fmt, time } from "../lib/stats";
+import { fmt, timeAlternating } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
 
 const PAGE_SIZE = 20;
@@ -51,19 +51,25 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
         }
         const after = starts.get(page) ?? null;
         say(`feed: user in ${tenants} communities, page ${page}`);
-        // Both sides get the same warm-up: a new connection's first statements load catalog caches.
-        const o = await time(() => oursPage(ours, id, after), opts.samples, opts.reps, 5);
-        // The original is slow: fewer samples, same repetitions.
-        const b = await time(
-          () =>
-            original.query("SELECT public.get_cross_community_content('posts', NULL, $1, $2)", [
-              PAGE_SIZE,
-              (page - 1) * PAGE_SIZE,
-            ]),
-          Math.max(1, Math.ceil(opts.samples / 3)),
+        // Both sides get the same warm-up (a new connection's first statements load catalog
+        // caches) and alternate within each repetition. Ours is fast, so it takes more samples
+        // for a steadier median; the original is slow, so fewer.
+        const [o, b] = await timeAlternating(
+          [
+            { fn: () => oursPage(ours, id, after), samples: opts.samples * 4 },
+            {
+              fn: () =>
+                original.query("SELECT public.get_cross_community_content('posts', NULL, $1, $2)", [
+                  PAGE_SIZE,
+                  (page - 1) * PAGE_SIZE,
+                ]),
+              samples: Math.max(1, Math.ceil(opts.samples / 3)),
+            },
+          ],
           opts.reps,
           5,
         );
+        if (!o || !b) throw new Error("no timing");
         ourP50[page] = o.p50;
         const ratio = b.p50 / o.p50;
         rows.push({

@@ -18,6 +18,19 @@ export interface Timing {
   samples: number;
 }
 
+function summarize(perRep: number[][]): Timing {
+  const all = perRep.flat();
+  const repMedians = perRep.map((these) => median(these));
+  return {
+    p50: median(repMedians),
+    p95: percentile(all, 95),
+    p99: percentile(all, 99),
+    reps: perRep.length,
+    spread: Math.max(...repMedians) / Math.min(...repMedians),
+    samples: all.length,
+  };
+}
+
 /** Times `fn` `samples` times per repetition, `reps` repetitions; milliseconds. */
 export async function time(
   fn: () => Promise<unknown>,
@@ -25,27 +38,35 @@ export async function time(
   reps: number,
   warmup = 1,
 ): Promise<Timing> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const all: number[] = [];
-  const repMedians: number[] = [];
+  const [timing] = await timeAlternating([{ fn, samples }], reps, warmup);
+  if (!timing) throw new Error("no timing");
+  return timing;
+}
+
+/**
+ * Times several functions in turn within each repetition (a's samples, then b's, then the next
+ * repetition), so drift on a shared machine hits them alike; each may take its own number of
+ * samples (a fast one more, for a steadier median). Milliseconds, in the order given.
+ */
+export async function timeAlternating(
+  runs: { fn: () => Promise<unknown>; samples: number }[],
+  reps: number,
+  warmup = 1,
+): Promise<Timing[]> {
+  for (const { fn } of runs) for (let i = 0; i < warmup; i++) await fn();
+  const perRun = runs.map(() => [] as number[][]);
   for (let r = 0; r < reps; r++) {
-    const these: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const started = performance.now();
-      await fn();
-      these.push(performance.now() - started);
+    for (const [k, { fn, samples }] of runs.entries()) {
+      const these: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const started = performance.now();
+        await fn();
+        these.push(performance.now() - started);
+      }
+      perRun[k]?.push(these);
     }
-    all.push(...these);
-    repMedians.push(median(these));
   }
-  return {
-    p50: median(repMedians),
-    p95: percentile(all, 95),
-    p99: percentile(all, 99),
-    reps,
-    spread: Math.max(...repMedians) / Math.min(...repMedians),
-    samples: all.length,
-  };
+  return perRun.map(summarize);
 }
 
 export const fmt = (n: number, digits = 2) =>
