@@ -213,6 +213,13 @@ describe("content update consumer", () => {
       created_at: at,
       payload: { content_type: "posts", content_id: POST, updates: { content } },
     });
+  const editEvent = (updates: Record<string, unknown>, at: string) =>
+    job("update_content", {
+      tenant_id: T,
+      user_id: MEMBER,
+      created_at: at,
+      payload: { content_type: "events", content_id: EVENT, updates } as never,
+    });
   const content = async () =>
     (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [POST]))[0]?.content;
 
@@ -257,20 +264,15 @@ describe("content update consumer", () => {
   });
 
   it("updates only the named event fields, clears explicit nulls, and rejects one that breaks end >= start", async () => {
-    const edit = (updates: Record<string, unknown>, at: string) =>
-      job("update_content", {
-        tenant_id: T,
-        user_id: MEMBER,
-        created_at: at,
-        payload: { content_type: "events", content_id: EVENT, updates } as never,
-      });
-    await deliver("content-updates", [edit({ title: "Renamed", description: null }, "2026-05-01T00:00:00Z")]);
+    await deliver("content-updates", [
+      editEvent({ title: "Renamed", description: null }, "2026-05-01T00:00:00Z"),
+    ]);
     const [row] = await db.query<{ title: string; description: string | null; location_name: string | null }>(
       "SELECT title, description, location_name FROM events WHERE id = $1",
       [EVENT],
     );
     expect(row).toEqual({ title: "Renamed", description: null, location_name: null });
-    const bad = edit({ end_date: "2029-01-01T00:00:00Z" }, "2026-05-02T00:00:00Z");
+    const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-05-02T00:00:00Z");
     const { result, ids } = await deliver("content-updates", [bad]);
     expect(result.explicitAcks).toEqual(ids);
     expect(
@@ -281,15 +283,8 @@ describe("content update consumer", () => {
   });
 
   it("in a batch, rejects only the winning event edit that breaks end >= start; older edits of it stay superseded, other items are written", async () => {
-    const edit = (updates: Record<string, unknown>, at: string) =>
-      job("update_content", {
-        tenant_id: T,
-        user_id: MEMBER,
-        created_at: at,
-        payload: { content_type: "events", content_id: EVENT, updates } as never,
-      });
-    const older = edit({ title: "Older" }, "2026-09-01T00:00:00Z");
-    const bad = edit({ end_date: "2029-01-01T00:00:00Z" }, "2026-09-02T00:00:00Z");
+    const older = editEvent({ title: "Older" }, "2026-09-01T00:00:00Z");
+    const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-09-02T00:00:00Z");
     const post = update("batched", "2026-09-03T00:00:00Z");
     const { result, ids } = await deliver("content-updates", [older, bad, post]);
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());

@@ -1,9 +1,9 @@
-import { ADMIN_ROLES, DENIAL_MESSAGES } from "../../../common/authz";
+import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok } from "../../../common/result";
 import { MEMBERSHIP } from "./sql";
-import type { Handler, Outcomes } from "./types";
+import { type Handler, outcomesOf, type Verdict } from "./types";
 
 type Job = JobOf<"record_analytics">;
 
@@ -14,7 +14,7 @@ type Job = JobOf<"record_analytics">;
  */
 export const recordAnalytics: Handler<Job> = async (sql, jobs) => {
   const result = await attempt(() =>
-    sql.query<{ job_id: string; member: boolean; written: boolean }>(
+    sql.query<Verdict>(
       `WITH job AS (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[], $6::timestamptz[])
            AS j(job_id, event_type, user_id, tenant_id, properties, created_at)
@@ -27,7 +27,9 @@ export const recordAnalytics: Handler<Job> = async (sql, jobs) => {
          ON CONFLICT (job_id, created_at) DO NOTHING
          RETURNING job_id
        )
-       SELECT j.job_id, j.member, j.job_id IN (SELECT job_id FROM written) AS written FROM judged j`,
+       SELECT j.job_id, CASE WHEN NOT j.member THEN 'not_member' END AS denial,
+              j.job_id IN (SELECT job_id FROM written) AS written
+         FROM judged j`,
       [
         jobs.map((j) => j.job_id),
         jobs.map((j) => j.payload.event_type),
@@ -39,15 +41,5 @@ export const recordAnalytics: Handler<Job> = async (sql, jobs) => {
       ],
     ),
   );
-  if (!result.ok) return result;
-  const outcomes: Outcomes = new Map();
-  for (const r of result.value.rows) {
-    outcomes.set(
-      r.job_id,
-      !r.member
-        ? { kind: "rejected", reason: DENIAL_MESSAGES.not_member }
-        : { kind: r.written ? "written" : "duplicate" },
-    );
-  }
-  return ok(outcomes);
+  return result.ok ? ok(outcomesOf(result.value.rows)) : result;
 };

@@ -1,9 +1,9 @@
-import { ADMIN_ROLES, DENIAL_MESSAGES, type Denial } from "../../../common/authz";
+import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok } from "../../../common/result";
 import { MEMBERSHIP } from "./sql";
-import type { Handler, Outcomes } from "./types";
+import { type Handler, outcomesOf, type Verdict } from "./types";
 
 type Job = JobOf<"send_notifications">;
 
@@ -20,7 +20,7 @@ export function recipientsOf(job: Job): string[] {
 export const sendNotifications: Handler<Job> = async (sql, jobs) => {
   const recipients = jobs.map(recipientsOf);
   const result = await attempt(() =>
-    sql.query<{ job_id: string; denial: Denial | null; written: boolean }>(
+    sql.query<Verdict>(
       `WITH job AS (
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[], $5::text[], $6::text[],
                               $7::text[], $8::jsonb[], $9::timestamptz[])
@@ -63,15 +63,5 @@ export const sendNotifications: Handler<Job> = async (sql, jobs) => {
       ],
     ),
   );
-  if (!result.ok) return result;
-  const outcomes: Outcomes = new Map();
-  for (const r of result.value.rows) {
-    outcomes.set(
-      r.job_id,
-      r.denial
-        ? { kind: "rejected", reason: DENIAL_MESSAGES[r.denial] }
-        : { kind: r.written ? "written" : "duplicate" },
-    );
-  }
-  return ok(outcomes);
+  return result.ok ? ok(outcomesOf(result.value.rows)) : result;
 };

@@ -1,3 +1,4 @@
+import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
 import type { DbError, Queryable } from "../../../common/db";
 import type { JobMessage } from "../../../common/jobs";
 import type { Result } from "../../../common/result";
@@ -20,3 +21,26 @@ export type Outcomes = Map<string, Outcome>;
 
 /** Judges and writes one operation's jobs, in one statement where it can. */
 export type Handler<J extends JobMessage> = (sql: Queryable, jobs: J[]) => Promise<Result<Outcomes, DbError>>;
+
+/**
+ * A write statement's verdict per job (the consumer's statements all return these): the rule a
+ * job broke, or whether its rows were written now or had been before.
+ */
+export interface Verdict {
+  job_id: string;
+  denial: Denial | null;
+  written: boolean;
+}
+
+export function outcomesOf(verdicts: Verdict[]): Outcomes {
+  const outcomes: Outcomes = new Map();
+  for (const v of verdicts) {
+    outcomes.set(
+      v.job_id,
+      v.denial
+        ? { kind: "rejected", reason: DENIAL_MESSAGES[v.denial] }
+        : { kind: v.written ? "written" : "duplicate" },
+    );
+  }
+  return outcomes;
+}

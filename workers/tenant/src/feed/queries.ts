@@ -20,9 +20,9 @@ export async function readFeed(
   limit: number,
 ): Promise<Result<FeedPage, DbError>> {
   const query = feedQuery(type, userId, requested, after, limit);
-  const page = await attempt(() => sql.query<FeedItem & { sort_at?: unknown }>(query.text, query.params));
+  const page = await attempt(() => sql.query<FeedItem>(query.text, query.params));
   if (!page.ok) return page;
-  const items: FeedItem[] = page.value.rows.map(({ sort_at: _, ...row }) => ({
+  const items: FeedItem[] = page.value.rows.map((row) => ({
     ...row,
     content_type: type === "posts" ? "post" : "event",
   }));
