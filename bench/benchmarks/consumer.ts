@@ -3,7 +3,7 @@ import type { JobMessage } from "../../workers/common/jobs";
 import { connect, type Datasets } from "../lib/data";
 import { say } from "../lib/progress";
 import { type Queue, rawWrite } from "../lib/raw-writes";
-import { fmt, time } from "../lib/stats";
+import { fmt, timeAlternating } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
 import type { Platform } from "../lib/workers";
 
@@ -111,21 +111,29 @@ export async function consumerBench(
       const size = queue === "content-updates" ? authored.length : pairs.length;
       if (size === 0) continue;
       say(`consumer: ${queue}, batches of ${size}`);
-      const timeWorker = (worker: typeof consumer, batches = opts.batches, warmup = WARMUP) =>
-        time(() => deliver(worker, queue), batches, opts.reps, warmup);
-      const harness = await timeWorker(emptyConsumer);
-      const ours = await timeWorker(consumer);
-      // Guard against measuring the wrong thing: the consumer must have written, not rejected.
-      const n = (await client.query<{ n: number }>(WRITTEN[queue])).rows[0]?.n ?? 0;
-      if (n < size) throw new Error(`${queue}: the consumer wrote ${n} rows, expected at least ${size}`);
-      const oneRow = await timeWorker(oneRowConsumer, Math.max(1, Math.ceil(opts.batches / 3)), 3);
-      const sameRuntime = await timeWorker(ceilingConsumer);
-      const open = await time(
-        () => ceiling(client, queue, makeBatch(queue, pairs, authored)),
-        opts.batches,
+      const batchOf = (worker: typeof consumer, samples: number) => ({
+        fn: () => deliver(worker, queue),
+        samples,
+      });
+      // Every consumer and the ceiling take turns within each repetition, so background work
+      // on the machine (autovacuum, the other process) lands on all of them alike.
+      const [harness, ours, sameRuntime, oneRow, open] = await timeAlternating(
+        [
+          batchOf(emptyConsumer, opts.batches),
+          batchOf(consumer, opts.batches),
+          batchOf(ceilingConsumer, opts.batches),
+          batchOf(oneRowConsumer, Math.max(1, Math.ceil(opts.batches / 3))),
+          { fn: () => ceiling(client, queue, makeBatch(queue, pairs, authored)), samples: opts.batches },
+        ],
         opts.reps,
         WARMUP,
       );
+      if (!harness || !ours || !sameRuntime || !oneRow || !open) throw new Error("no timing");
+      // Guard against measuring the wrong thing: the consumer must have written, not rejected
+      // (one more batch of ours, since the others overwrite the same posts).
+      await deliver(consumer, queue);
+      const n = (await client.query<{ n: number }>(WRITTEN[queue])).rows[0]?.n ?? 0;
+      if (n < size) throw new Error(`${queue}: the consumer wrote ${n} rows, expected at least ${size}`);
       // A consumer's own time: what delivering a batch to an empty consumer costs is the
       // harness's (Node to workerd and back), the same for every worker measured here.
       const own = (t: { p50: number }) => Math.max(t.p50 - harness.p50, 0.01);
