@@ -43,7 +43,7 @@ export interface Platform {
 /**
  * Both workers as wrangler bundles them, in one workerd: the tenant worker three times (all
  * cache tiers, KV only, no cache), a bare Hono route, and the batch worker, sharing one KV
- * namespace and reaching Postgres through our WebSocket proxy.
+ * namespace and reaching Postgres through our local Neon-style proxy.
  */
 export async function startPlatform(databaseUrl: string): Promise<Platform> {
   const dir = path.join(ROOT, ".wrangler", "bench-bundles");

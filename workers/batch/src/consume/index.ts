@@ -117,7 +117,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
   const sql = openSql(env);
   try {
     const { deliveries, invalid, invalidMessages } = parseBatch(batch);
-    const firsts = deliveries.filter((d) => !d.repeat).sort((a, b) => b.job.priority - a.job.priority);
+    const firsts = deliveries.filter((d) => !d.repeat);
     const outcomes = await runHandlers(
       sql,
       batch.queue,

@@ -26,7 +26,7 @@ const priority = z
   .max(10)
   .default(1)
   .describe(
-    "1-10. Queues have no priority of their own: it orders jobs within a consumer batch, and 8+ retries with a 5x shorter back-off.",
+    "1-10. Cloudflare Queues deliver in no priority order and a batch is written in one statement, so priority only changes retries: a job of 8 or more that fails is retried after 1, 2, 4... s instead of 5, 10, 20... s.",
   );
 const common = {
   priority,
