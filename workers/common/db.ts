@@ -64,10 +64,23 @@ export function openSql(env: DbBindings): Queryable {
   };
 }
 
-/** Drizzle over the same SQL-over-HTTP transport (see openSql): one fetch a statement. */
+const httpDbs = new Map<string, Db>();
+
+/**
+ * Drizzle over the same SQL-over-HTTP transport (see openSql): one fetch a statement. Kept per
+ * isolate: it holds no socket and no request's I/O (each query fetches in its caller's
+ * request), and building one walks the whole schema (~70 us in Node), which a request should
+ * not pay.
+ */
 export function openHttpDb(env: DbBindings): Db {
   if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
-  return drizzleHttp({ client: neon(env.DATABASE_URL), schema });
+  const key = `${env.DATABASE_URL}\n${env.LOCAL_DB_PROXY ?? ""}`;
+  let db = httpDbs.get(key);
+  if (!db) {
+    db = drizzleHttp({ client: neon(env.DATABASE_URL), schema });
+    httpDbs.set(key, db);
+  }
+  return db;
 }
 
 export interface DbHandle {
