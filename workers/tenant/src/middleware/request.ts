@@ -22,8 +22,8 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
   } finally {
     const handle = c.get("dbHandle");
     const background = c.get("background");
-    // Background work (a stale-while-revalidate refresh) may still be using the session, or
-    // open it after the response: end it only once that work is done.
+    // Background work (a cache refresh, a directory rebuild) may outlive the response: a
+    // session the request opened is ended only once that work is done too.
     if (handle || background.length > 0) {
       c.executionCtx.waitUntil(Promise.allSettled(background).then(() => c.get("dbHandle")?.close()));
     }
