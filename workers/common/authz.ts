@@ -1,8 +1,8 @@
 /**
  * Who may enqueue what. The enqueue API applies these functions (and answers 403); the batch
- * consumer, which is authoritative, applies the same rules inside its write statements
- * (workers/batch/src/consume/*.ts), so a batch is judged and written in one round trip; the
- * batch tests hold the two to the same verdicts. Memberships of inactive tenants never count.
+ * consumer, which is authoritative, applies the same rules inside its write functions
+ * (db/migrations/0006_consumer_functions.sql), so a batch is judged and written in one round
+ * trip; the batch tests hold the two to the same verdicts. Memberships of inactive tenants never count.
  */
 export interface MemberRole {
   role: string;

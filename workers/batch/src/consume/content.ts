@@ -2,7 +2,6 @@ import { ADMIN_ROLES, DENIAL_MESSAGES, type Denial } from "../../../common/authz
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
-import { MEMBERSHIP } from "./sql";
 import type { Handler, Outcome, Outcomes } from "./types";
 
 type Job = JobOf<"update_content">;
@@ -23,94 +22,39 @@ const EVENT_FIELDS = [
   "location_name",
   "image_url",
 ] as const;
-const EVENT_TYPES = {
-  title: "text",
-  description: "text",
-  start_date: "timestamptz",
-  end_date: "timestamptz",
-  location_name: "text",
-  image_url: "text",
-};
-
 /**
- * What differs between posts and events: the author column, the edited columns (bound from $7
- * on, after the common ones and ADMIN_ROLES), and how they are set. Event fields carry a "set"
- * flag, so an absent field keeps its value and an explicit null clears it.
+ * The edited fields' parameters, after the common ones and ADMIN_ROLES: a post's content, or
+ * each event field with a "set" flag (an absent field keeps its value, an explicit null clears
+ * it), in the order of private.update_events.
  */
-const TABLES: Record<
-  ContentType,
-  { author: string; columns: string[]; casts: string[]; set: string; params(jobs: Job[]): unknown[] }
-> = {
-  posts: {
-    author: "user_id",
-    columns: ["content"],
-    casts: ["$7::text[]"],
-    set: "content = l.content",
-    params: (jobs) => [
-      jobs.map((j) => (j.payload.content_type === "posts" ? j.payload.updates.content : null)),
-    ],
-  },
-  events: {
-    author: "created_by",
-    columns: EVENT_FIELDS.flatMap((f) => [`set_${f}`, f]),
-    casts: EVENT_FIELDS.flatMap((f, i) => [`$${7 + 2 * i}::bool[]`, `$${8 + 2 * i}::${EVENT_TYPES[f]}[]`]),
-    set: EVENT_FIELDS.map((f) => `${f} = CASE WHEN l.set_${f} THEN l.${f} ELSE c.${f} END`).join(", "),
-    params: (jobs) =>
-      EVENT_FIELDS.flatMap((f) => {
-        const updates = jobs.map((j) => j.payload.updates as Record<string, unknown>);
-        return [updates.map((u) => f in u), updates.map((u) => u[f] ?? null)];
-      }),
-  },
+const EDITS: Record<ContentType, (jobs: Job[]) => unknown[]> = {
+  posts: (jobs) => [jobs.map((j) => (j.payload.content_type === "posts" ? j.payload.updates.content : null))],
+  events: (jobs) =>
+    EVENT_FIELDS.flatMap((f) => {
+      const updates = jobs.map((j) => j.payload.updates as Record<string, unknown>);
+      return [updates.map((u) => f in u), updates.map((u) => u[f] ?? null)];
+    }),
 };
 
 /**
- * One statement per content type: judge each job by authorizeContentUpdate's rules (a member;
- * the content is live and this community's; the author or an admin), keep the newest allowed
- * job per item (judging before coalescing: an unauthorised newer job must not hide an
- * authorised older one), and apply it only if newer than the row (updated_at takes the job's
- * time), so a redelivered older update never overwrites a newer one.
+ * One call per content type: private.update_posts / update_events (db/migrations/0006) judge
+ * each job by authorizeContentUpdate's rules, keep the newest allowed job per item, and apply
+ * it only if newer than the row.
  */
 function judgeAndUpdate(sql: Queryable, type: ContentType, jobs: Job[]) {
-  const t = TABLES[type];
+  const params = [
+    jobs.map((j) => j.job_id),
+    jobs.map((j) => j.tenant_id),
+    jobs.map((j) => j.user_id),
+    jobs.map((j) => j.created_at),
+    jobs.map((j) => j.payload.content_id),
+    ADMIN_ROLES,
+    ...EDITS[type](jobs),
+  ];
+  const placeholders = params.map((_, i) => `$${i + 1}`).join(", ");
   return sql.query<{ job_id: string; denial: Denial | null; latest: boolean; updated: boolean }>(
-    `WITH job AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[], ${t.casts.join(", ")})
-         AS j(job_id, tenant_id, actor, created_at, content_id, ${t.columns.join(", ")})
-     ), judged AS (
-       SELECT j.*,
-              CASE WHEN m.member IS NOT TRUE THEN 'not_member'
-                   WHEN c.tenant_id IS DISTINCT FROM j.tenant_id THEN 'no_such_content'
-                   WHEN c.author IS DISTINCT FROM j.actor AND NOT m.admin THEN 'not_author'
-              END AS denial
-         FROM job j
-         LEFT JOIN LATERAL (${MEMBERSHIP("j.tenant_id", "j.actor", "$6")}) m ON true
-         LEFT JOIN LATERAL (
-           SELECT x.tenant_id, x.${t.author} AS author FROM public.${type} x
-            WHERE x.id = j.content_id AND x.deleted_at IS NULL
-         ) c ON true
-     ), latest AS (
-       SELECT DISTINCT ON (content_id) * FROM judged WHERE denial IS NULL
-        ORDER BY content_id, created_at DESC, job_id DESC
-     ), updated AS (
-       UPDATE public.${type} c SET ${t.set}, updated_at = l.created_at
-         FROM latest l
-        WHERE c.id = l.content_id AND c.tenant_id = l.tenant_id AND c.deleted_at IS NULL
-          AND c.updated_at < l.created_at
-       RETURNING c.id
-     )
-     SELECT j.job_id, j.denial,
-            EXISTS (SELECT 1 FROM latest l WHERE l.job_id = j.job_id) AS latest,
-            EXISTS (SELECT 1 FROM updated u WHERE u.id = j.content_id) AS updated
-       FROM judged j`,
-    [
-      jobs.map((j) => j.job_id),
-      jobs.map((j) => j.tenant_id),
-      jobs.map((j) => j.user_id),
-      jobs.map((j) => j.created_at),
-      jobs.map((j) => j.payload.content_id),
-      ADMIN_ROLES,
-      ...t.params(jobs),
-    ],
+    `SELECT job_id, denial, latest, updated FROM private.update_${type}(${placeholders})`,
+    params,
   );
 }
 
