@@ -90,54 +90,16 @@ BEGIN
 END
 $$;
 --> statement-breakpoint
--- Post edits: the editor must be a member, the post live and this community's, and the editor
--- its author or an admin. Judged first, then the newest allowed job per post is kept (an
--- unauthorised newer edit must not hide an authorised older one), and applied only if newer
--- than the row (updated_at takes the job's time), so a redelivered older edit never wins.
--- latest: the job survived coalescing; updated: its post changed now (else it was stale).
-CREATE FUNCTION private.update_posts(
+-- Content edits (posts and events in one call): the editor must be a member, the item live and
+-- this community's, and the editor its author (created_by for events) or an admin. Judged
+-- first, then the newest allowed job per item is kept (an unauthorised newer edit must not hide
+-- an authorised older one), and applied only if newer than the row (updated_at takes the job's
+-- time), so a redelivered older edit never wins. A post's edit is its content; an event's
+-- fields each come with a "set" flag, so an absent field keeps its value and an explicit null
+-- clears it. latest: the job survived coalescing; updated: its item changed now (else stale).
+CREATE FUNCTION private.update_content(
   p_job_ids uuid[], p_tenant_ids uuid[], p_actors uuid[], p_created_ats timestamptz[],
-  p_content_ids uuid[], p_admin_roles text[], p_contents text[]
-) RETURNS TABLE (job_id uuid, denial text, latest boolean, updated boolean) LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
-AS $$
-#variable_conflict use_column
-BEGIN
-  RETURN QUERY
-  WITH job AS (
-    SELECT * FROM unnest(p_job_ids, p_tenant_ids, p_actors, p_created_ats, p_content_ids, p_contents)
-      AS j(job_id, tenant_id, actor, created_at, content_id, content)
-  ), judged AS (
-    SELECT j.*,
-           CASE WHEN m.member IS NOT TRUE THEN 'not_member'
-                WHEN c.tenant_id IS DISTINCT FROM j.tenant_id THEN 'no_such_content'
-                WHEN c.user_id IS DISTINCT FROM j.actor AND NOT m.admin THEN 'not_author'
-           END AS denial
-      FROM job j
-      LEFT JOIN LATERAL private.membership(j.tenant_id, j.actor, p_admin_roles) m ON true
-      LEFT JOIN public.posts c ON c.id = j.content_id AND c.deleted_at IS NULL
-  ), latest AS (
-    SELECT DISTINCT ON (j.content_id) j.* FROM judged j WHERE j.denial IS NULL
-     ORDER BY j.content_id, j.created_at DESC, j.job_id DESC
-  ), updated AS (
-    UPDATE public.posts p SET content = l.content, updated_at = l.created_at
-      FROM latest l
-     WHERE p.id = l.content_id AND p.tenant_id = l.tenant_id AND p.deleted_at IS NULL
-       AND p.updated_at < l.created_at
-    RETURNING p.id
-  )
-  SELECT j.job_id, j.denial,
-         j.job_id IN (SELECT l.job_id FROM latest l),
-         j.content_id IN (SELECT u.id FROM updated u)
-    FROM judged j;
-END
-$$;
---> statement-breakpoint
--- Event edits: as posts (the author is created_by). Each field comes with a "set" flag, so an
--- absent field keeps its value and an explicit null clears it.
-CREATE FUNCTION private.update_events(
-  p_job_ids uuid[], p_tenant_ids uuid[], p_actors uuid[], p_created_ats timestamptz[],
-  p_content_ids uuid[], p_admin_roles text[],
+  p_content_types text[], p_content_ids uuid[], p_admin_roles text[], p_content text[],
   p_set_title boolean[], p_title text[], p_set_description boolean[], p_description text[],
   p_set_start_date boolean[], p_start_date timestamptz[], p_set_end_date boolean[], p_end_date timestamptz[],
   p_set_location_name boolean[], p_location_name text[], p_set_image_url boolean[], p_image_url text[]
@@ -148,26 +110,38 @@ AS $$
 BEGIN
   RETURN QUERY
   WITH job AS (
-    SELECT * FROM unnest(p_job_ids, p_tenant_ids, p_actors, p_created_ats, p_content_ids,
-                         p_set_title, p_title, p_set_description, p_description,
-                         p_set_start_date, p_start_date, p_set_end_date, p_end_date,
+    SELECT * FROM unnest(p_job_ids, p_tenant_ids, p_actors, p_created_ats, p_content_types,
+                         p_content_ids, p_content, p_set_title, p_title, p_set_description,
+                         p_description, p_set_start_date, p_start_date, p_set_end_date, p_end_date,
                          p_set_location_name, p_location_name, p_set_image_url, p_image_url)
-      AS j(job_id, tenant_id, actor, created_at, content_id, set_title, title, set_description,
-           description, set_start_date, start_date, set_end_date, end_date, set_location_name,
-           location_name, set_image_url, image_url)
+      AS j(job_id, tenant_id, actor, created_at, content_type, content_id, content, set_title,
+           title, set_description, description, set_start_date, start_date, set_end_date,
+           end_date, set_location_name, location_name, set_image_url, image_url)
   ), judged AS (
     SELECT j.*,
            CASE WHEN m.member IS NOT TRUE THEN 'not_member'
                 WHEN c.tenant_id IS DISTINCT FROM j.tenant_id THEN 'no_such_content'
-                WHEN c.created_by IS DISTINCT FROM j.actor AND NOT m.admin THEN 'not_author'
+                WHEN c.author IS DISTINCT FROM j.actor AND NOT m.admin THEN 'not_author'
            END AS denial
       FROM job j
       LEFT JOIN LATERAL private.membership(j.tenant_id, j.actor, p_admin_roles) m ON true
-      LEFT JOIN public.events c ON c.id = j.content_id AND c.deleted_at IS NULL
+      LEFT JOIN LATERAL (
+        SELECT p.tenant_id, p.user_id AS author FROM public.posts p
+         WHERE j.content_type = 'posts' AND p.id = j.content_id AND p.deleted_at IS NULL
+        UNION ALL
+        SELECT e.tenant_id, e.created_by FROM public.events e
+         WHERE j.content_type = 'events' AND e.id = j.content_id AND e.deleted_at IS NULL
+      ) c ON true
   ), latest AS (
-    SELECT DISTINCT ON (j.content_id) j.* FROM judged j WHERE j.denial IS NULL
-     ORDER BY j.content_id, j.created_at DESC, j.job_id DESC
-  ), updated AS (
+    SELECT DISTINCT ON (j.content_type, j.content_id) j.* FROM judged j WHERE j.denial IS NULL
+     ORDER BY j.content_type, j.content_id, j.created_at DESC, j.job_id DESC
+  ), updated_posts AS (
+    UPDATE public.posts p SET content = l.content, updated_at = l.created_at
+      FROM latest l
+     WHERE l.content_type = 'posts' AND p.id = l.content_id AND p.tenant_id = l.tenant_id
+       AND p.deleted_at IS NULL AND p.updated_at < l.created_at
+    RETURNING p.id
+  ), updated_events AS (
     UPDATE public.events e
        SET title = CASE WHEN l.set_title THEN l.title ELSE e.title END,
            description = CASE WHEN l.set_description THEN l.description ELSE e.description END,
@@ -177,13 +151,16 @@ BEGIN
            image_url = CASE WHEN l.set_image_url THEN l.image_url ELSE e.image_url END,
            updated_at = l.created_at
       FROM latest l
-     WHERE e.id = l.content_id AND e.tenant_id = l.tenant_id AND e.deleted_at IS NULL
-       AND e.updated_at < l.created_at
+     WHERE l.content_type = 'events' AND e.id = l.content_id AND e.tenant_id = l.tenant_id
+       AND e.deleted_at IS NULL AND e.updated_at < l.created_at
     RETURNING e.id
   )
   SELECT j.job_id, j.denial,
          j.job_id IN (SELECT l.job_id FROM latest l),
-         j.content_id IN (SELECT u.id FROM updated u)
+         CASE j.content_type
+           WHEN 'posts' THEN j.content_id IN (SELECT u.id FROM updated_posts u)
+           ELSE j.content_id IN (SELECT u.id FROM updated_events u)
+         END
     FROM judged j;
 END
 $$;

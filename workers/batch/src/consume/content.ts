@@ -5,7 +5,6 @@ import { ok, type Result } from "../../../common/result";
 import type { Handler, Outcome, Outcomes } from "./types";
 
 type Job = JobOf<"update_content">;
-type ContentType = Job["payload"]["content_type"];
 
 /** Newest first: a later enqueue wins; equal times are ordered by job id, as in the statement. */
 function newer(a: Job, b: Job): boolean {
@@ -22,38 +21,32 @@ const EVENT_FIELDS = [
   "location_name",
   "image_url",
 ] as const;
-/**
- * The edited fields' parameters, after the common ones and ADMIN_ROLES: a post's content, or
- * each event field with a "set" flag (an absent field keeps its value, an explicit null clears
- * it), in the order of private.update_events.
- */
-const EDITS: Record<ContentType, (jobs: Job[]) => unknown[]> = {
-  posts: (jobs) => [jobs.map((j) => (j.payload.content_type === "posts" ? j.payload.updates.content : null))],
-  events: (jobs) =>
-    EVENT_FIELDS.flatMap((f) => {
-      const updates = jobs.map((j) => j.payload.updates as Record<string, unknown>);
-      return [updates.map((u) => f in u), updates.map((u) => u[f] ?? null)];
-    }),
-};
 
 /**
- * One call per content type: private.update_posts / update_events (db/migrations/0006) judge
- * each job by authorizeContentUpdate's rules, keep the newest allowed job per item, and apply
- * it only if newer than the row.
+ * One call judges and applies a batch of post and event edits: private.update_content
+ * (db/migrations/0006) keeps the newest allowed job per item and applies it only if newer than
+ * the row. Parameters: the common ones, ADMIN_ROLES, a post's content, then each event field
+ * with a "set" flag (an absent field keeps its value, an explicit null clears it).
  */
-function judgeAndUpdate(sql: Queryable, type: ContentType, jobs: Job[]) {
+function judgeAndUpdate(sql: Queryable, jobs: Job[]) {
+  const updates = jobs.map((j) => j.payload.updates as Record<string, unknown>);
   const params = [
     jobs.map((j) => j.job_id),
     jobs.map((j) => j.tenant_id),
     jobs.map((j) => j.user_id),
     jobs.map((j) => j.created_at),
+    jobs.map((j) => j.payload.content_type),
     jobs.map((j) => j.payload.content_id),
     ADMIN_ROLES,
-    ...EDITS[type](jobs),
+    jobs.map((j) => (j.payload.content_type === "posts" ? j.payload.updates.content : null)),
+    ...EVENT_FIELDS.flatMap((f) => [
+      jobs.map((j, i) => j.payload.content_type === "events" && f in (updates[i] ?? {})),
+      jobs.map((j, i) => (j.payload.content_type === "events" ? (updates[i]?.[f] ?? null) : null)),
+    ]),
   ];
   const placeholders = params.map((_, i) => `$${i + 1}`).join(", ");
   return sql.query<{ job_id: string; denial: Denial | null; latest: boolean; updated: boolean }>(
-    `SELECT job_id, denial, latest, updated FROM private.update_${type}(${placeholders})`,
+    `SELECT job_id, denial, latest, updated FROM private.update_content(${placeholders})`,
     params,
   );
 }
@@ -75,38 +68,34 @@ const BREAKS_A_RULE = "the update breaks a rule of the content (e.g. end before 
  * one allowed wins (written, stale, or rejected for breaking the rule) and the older ones are
  * superseded.
  */
-async function oneByOne(sql: Queryable, type: ContentType, jobs: Job[], outcomes: Outcomes) {
+async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
   const newestFirst = [...jobs].sort((a, b) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0));
   const decided = new Set<string>();
   for (const job of newestFirst) {
-    if (decided.has(job.payload.content_id)) {
+    const item = `${job.payload.content_type}:${job.payload.content_id}`;
+    if (decided.has(item)) {
       outcomes.set(job.job_id, { kind: "superseded" });
       continue;
     }
-    const one = await attempt(() => judgeAndUpdate(sql, type, [job]));
+    const one = await attempt(() => judgeAndUpdate(sql, [job]));
     if (!one.ok && !isIntegrityError(one.error)) return one;
     const row = one.ok ? one.value.rows[0] : undefined;
     if (one.ok && !row) continue; // no verdict: the job is retried
     outcomes.set(job.job_id, row ? outcomeOf(row) : { kind: "rejected", reason: BREAKS_A_RULE });
     // A job refused by the rules of who may edit leaves the item to the older ones.
-    if (!row?.denial) decided.add(job.payload.content_id);
+    if (!row?.denial) decided.add(item);
   }
   return ok(undefined);
 }
 
 export const updateContent: Handler<Job> = async (sql, jobs) => {
   const outcomes: Outcomes = new Map();
-  for (const type of ["posts", "events"] as const) {
-    const group = jobs.filter((j) => j.payload.content_type === type);
-    if (group.length === 0) continue;
-    const all = await attempt(() => judgeAndUpdate(sql, type, group));
-    if (all.ok) {
-      for (const r of all.value.rows) outcomes.set(r.job_id, outcomeOf(r));
-      continue;
-    }
-    if (!isIntegrityError(all.error)) return all;
-    const split: Result<unknown, DbError> = await oneByOne(sql, type, group, outcomes);
-    if (!split.ok) return split;
+  const all = await attempt(() => judgeAndUpdate(sql, jobs));
+  if (all.ok) {
+    for (const r of all.value.rows) outcomes.set(r.job_id, outcomeOf(r));
+    return ok(outcomes);
   }
-  return ok(outcomes);
+  if (!isIntegrityError(all.error)) return all;
+  const split: Result<unknown, DbError> = await oneByOne(sql, jobs, outcomes);
+  return split.ok ? ok(outcomes) : split;
 };
