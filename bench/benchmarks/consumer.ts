@@ -187,7 +187,7 @@ export async function consumerBench(
     rows,
     targets,
     notes: [
-      "every consumer runs in workerd and is handed the same batch by Miniflare; its own time is the median time of a batch less the median time of handing a batch to an empty consumer (shown per row as delivery alone). Ours validates every message, then sends one statement per batch over Neon's SQL-over-HTTP (our local proxy emulates Neon's endpoint with pooled connections) that authorises every job and writes; the one-row baseline opens a WebSocket connection per batch and sends one statement per message (over HTTP it is slower still). The ceilings are one plain multi-row statement with no checks: from Node on an open connection, and from a Worker through the same driver as ours",
+      "every consumer runs in workerd and is handed the same batch by Miniflare; its own time is the median time of a batch less the median time of handing a batch to an empty consumer (shown per row as delivery alone). Ours validates every message, then makes one call per batch over Neon's SQL-over-HTTP (our local proxy emulates Neon's endpoint with pooled connections) to a database function that authorises every job and writes; the one-row baseline opens a WebSocket connection per batch and sends one statement per message (over HTTP it is slower still). The ceilings are one plain multi-row statement with no checks: from Node on an open connection, and from a Worker through the same driver as ours",
     ],
   };
 }
