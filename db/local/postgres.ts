@@ -64,7 +64,7 @@ function prepareDataDir(dataDir: string): void {
 }
 
 /** A port the kernel reports free on loopback now (tests: no fixed port to collide on). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -6,7 +6,7 @@ import { type Handler, outcomesOf, type Verdict } from "./types";
 
 type Job = JobOf<"send_notifications">;
 
-export function recipientsOf(job: Job): string[] {
+function recipientsOf(job: Job): string[] {
   return [...new Set(job.payload.recipient_ids ?? [job.user_id])];
 }
 
