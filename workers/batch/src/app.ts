@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
-import { openDb, pingDb } from "../../common/db";
+import { openSql, pingDb } from "../../common/db";
 import { ApiError } from "../../common/errors";
 import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
 import { listDeadJobs, replayDeadJob } from "./admin/dead-jobs";
@@ -52,44 +52,34 @@ export function createBatchApp() {
         "validation_failed",
         query.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
       );
-    const handle = openDb(c.env);
-    try {
-      const rows = await listDeadJobs(handle.pool, {
-        ...query.data,
-        before: decodeCursor(query.data.cursor),
+    const rows = await listDeadJobs(openSql(c.env), {
+      ...query.data,
+      before: decodeCursor(query.data.cursor),
+    });
+    if (!rows.ok)
+      throw new ApiError("service_unavailable", "database unavailable", {
+        headers: { "Retry-After": "5" },
       });
-      if (!rows.ok)
-        throw new ApiError("service_unavailable", "database unavailable", {
-          headers: { "Retry-After": "5" },
-        });
-      const last = rows.value.length === query.data.limit ? rows.value.at(-1) : undefined;
-      return c.json({
-        items: rows.value,
-        next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
-      });
-    } finally {
-      c.executionCtx.waitUntil(handle.close());
-    }
+    const last = rows.value.length === query.data.limit ? rows.value.at(-1) : undefined;
+    return c.json({
+      items: rows.value,
+      next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
+    });
   });
 
   app.post("/admin/dead-jobs/:id/replay", async (c) => {
     const id = z.guid().safeParse(c.req.param("id"));
     if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
-    const handle = openDb(c.env);
-    try {
-      const replayed = await replayDeadJob(handle.pool, c.env, id.data);
-      if (!replayed.ok) {
-        const e = replayed.error;
-        if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
-        if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
-        throw new ApiError("service_unavailable", "could not replay now, try again", {
-          headers: { "Retry-After": "5" },
-        });
-      }
-      return c.json(replayed.value, 202);
-    } finally {
-      c.executionCtx.waitUntil(handle.close());
+    const replayed = await replayDeadJob(openSql(c.env), c.env, id.data);
+    if (!replayed.ok) {
+      const e = replayed.error;
+      if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
+      if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
+      throw new ApiError("service_unavailable", "could not replay now, try again", {
+        headers: { "Retry-After": "5" },
+      });
     }
+    return c.json(replayed.value, 202);
   });
 
   app.notFound(notFoundHandler(app.routes));

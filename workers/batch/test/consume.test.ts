@@ -61,6 +61,10 @@ async function deliver(queue: string, bodies: unknown[], overrides: Partial<type
 const count = async (sql: string, params: unknown[] = []) =>
   Number((await db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
 
+/** How many dead_jobs records of this kind the job has (0 or 1). */
+const deadAs = (kind: "invalid" | "rejected" | "exhausted", jobId: string) =>
+  count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = $2", [jobId, kind]);
+
 const notify = (fields: { user_id?: string; recipient_ids?: string[]; job_id?: string } = {}) =>
   job("send_notifications", {
     tenant_id: T,
@@ -139,11 +143,7 @@ describe("notifications consumer", () => {
     });
     const { result, ids } = await deliver("notifications", [stray]);
     expect(result.explicitAcks).toEqual(ids);
-    expect(
-      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'invalid'", [
-        stray.job_id,
-      ]),
-    ).toBe(1);
+    expect(await deadAs("invalid", stray.job_id)).toBe(1);
   });
 });
 
@@ -199,9 +199,7 @@ describe("analytics consumer", () => {
     });
     await deliver("analytics", [e]);
     expect(await count("SELECT count(*) AS n FROM analytics_events WHERE job_id = $1", [e.job_id])).toBe(0);
-    expect(
-      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [e.job_id]),
-    ).toBe(1);
+    expect(await deadAs("rejected", e.job_id)).toBe(1);
   });
 });
 
@@ -245,11 +243,7 @@ describe("content update consumer", () => {
     const intruder = update("hijacked", "2026-07-01T00:00:00Z", OUTSIDER);
     await deliver("content-updates", [intruder]);
     expect(await content()).toBe("newest");
-    expect(
-      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [
-        intruder.job_id,
-      ]),
-    ).toBe(1);
+    expect(await deadAs("rejected", intruder.job_id)).toBe(1);
     await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${OUTSIDER}'`);
     await deliver("content-updates", [update("moderated", "2026-07-02T00:00:00Z", ADMIN)]);
     expect(await content()).toBe("moderated");
@@ -275,11 +269,7 @@ describe("content update consumer", () => {
     const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-05-02T00:00:00Z");
     const { result, ids } = await deliver("content-updates", [bad]);
     expect(result.explicitAcks).toEqual(ids);
-    expect(
-      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = 'rejected'", [
-        bad.job_id,
-      ]),
-    ).toBe(1);
+    expect(await deadAs("rejected", bad.job_id)).toBe(1);
   });
 
   it("in a batch, rejects only the winning event edit that breaks end >= start; older edits of it stay superseded, other items are written", async () => {

@@ -18,11 +18,11 @@ export interface DeadJobSummary {
 
 /** Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page. */
 export function listDeadJobs(
-  pool: Queryable,
+  sql: Queryable,
   options: { kind?: string; limit: number; before?: { created_at: string; id: string } },
 ): Promise<Result<DeadJobSummary[], DbError>> {
   return attempt(async () => {
-    const { rows } = await pool.query<DeadJobSummary>(
+    const { rows } = await sql.query<DeadJobSummary>(
       `SELECT id, job_id, queue, kind, error, attempts, created_at, replayed_at, replay_count
          FROM public.dead_jobs
         WHERE ($1::text IS NULL OR kind = $1)
@@ -46,12 +46,12 @@ export type ReplayError =
  * write, so replaying it twice still writes once.
  */
 export async function replayDeadJob(
-  pool: Queryable,
+  sql: Queryable,
   env: Env,
   id: string,
 ): Promise<Result<{ job_id: string; queue: string }, ReplayError>> {
   const found = await attempt(() =>
-    pool.query<{ message: unknown }>("SELECT message FROM public.dead_jobs WHERE id = $1", [id]),
+    sql.query<{ message: unknown }>("SELECT message FROM public.dead_jobs WHERE id = $1", [id]),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
@@ -65,7 +65,7 @@ export async function replayDeadJob(
     return err({ kind: "queue", message: e instanceof Error ? e.message : String(e) });
   }
   const marked = await attempt(() =>
-    pool.query(
+    sql.query(
       "UPDATE public.dead_jobs SET replayed_at = now(), replay_count = replay_count + 1 WHERE id = $1",
       [id],
     ),

@@ -1,6 +1,7 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../../../common/errors";
-import { verifyToken } from "../auth/jwt";
+import { type VerifiedUser, verifyToken } from "../auth/jwt";
 import type { HonoEnv } from "../env";
 
 /**
@@ -34,8 +35,15 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   await next();
 });
 
-/** For routes that need a user: 401 for anonymous requests. */
+/** The request's verified user; 401 for anonymous requests. */
+export function currentUser(c: Context<HonoEnv>): VerifiedUser {
+  const user = c.get("user");
+  if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+  return user;
+}
+
+/** For routes that need a user: 401 for anonymous requests, before any other work. */
 export const requireUser = createMiddleware<HonoEnv>(async (c, next) => {
-  if (!c.get("user")) throw new ApiError("unauthorized", "this route needs a bearer token");
+  currentUser(c);
   await next();
 });

@@ -13,11 +13,10 @@ const TENANT_QUERY_TIMEOUT_MS = 2_000;
 
 /** Resolves the request's tenant (L1, then KV, then Postgres) or answers with an error. */
 export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
+  const named = c.req.header("x-tenant") ?? c.req.query("tenant");
   const key = lookupKey(
-    {
-      named: c.req.header("x-tenant") ?? c.req.query("tenant"),
-      host: c.req.header("host") ?? new URL(c.req.url).host,
-    },
+    // The Host is read only when no tenant is named (an L1 hit by X-Tenant skips it).
+    { named, host: named === undefined ? (c.req.header("host") ?? new URL(c.req.url).host) : "" },
     c.env.PLATFORM_DOMAIN,
     parseReserved(c.env.RESERVED_SUBDOMAINS),
   );

@@ -5,7 +5,7 @@ import type { HonoEnv } from "../env";
 import { decodeCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
-import { requireUser } from "../middleware/auth";
+import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
 
 const FeedQuery = z.object({
@@ -72,8 +72,7 @@ feed.openapi(
       throw new ApiError("unsupported_content_type", "type must be posts or events");
     }
     const type: FeedType = q.type;
-    const user = c.get("user");
-    if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+    const user = currentUser(c);
     const requested = parseTenants(q.tenants);
     const scope = { type, userId: user.id, filter: requested?.join(",") ?? "" };
     const secret = cursorSecret(c.env);
@@ -116,8 +115,7 @@ me.openapi(
     },
   }),
   async (c) => {
-    const user = c.get("user");
-    if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+    const user = currentUser(c);
     const result = await timed(c, () => readCommunities(getSql(c), user.id));
     if (!result.ok)
       throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });

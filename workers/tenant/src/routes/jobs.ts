@@ -15,7 +15,7 @@ import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
 import { enqueue } from "../jobs/enqueue";
 import { idempotency } from "../jobs/idempotency";
-import { requireUser } from "../middleware/auth";
+import { currentUser, requireUser } from "../middleware/auth";
 import { rateLimit } from "../middleware/rate-limit";
 import { defer, getDb, timed } from "../middleware/request";
 
@@ -89,8 +89,7 @@ async function accept(
   idempotencyKey: string | undefined,
 ): Promise<string[]> {
   const tenant = c.get("tenant");
-  const user = c.get("user");
-  if (!user) throw new ApiError("unauthorized", "this route needs a bearer token");
+  const user = currentUser(c);
   if (requests.some((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id)) {
     throw new ApiError("validation_failed", "tenant_id does not match the tenant of this request");
   }
