@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     if (run("writes"))
       results.push(
         await writesBench(ds, {
-          rounds: smoke ? 3 : 9,
+          rounds: smoke ? 4 : 12,
           perRound: smoke ? 100 : 1_000,
           originalSeconds: smoke ? 2 : 120,
         }),
@@ -90,9 +90,9 @@ async function main(): Promise<void> {
         if (run("tenant")) {
           results.push(
             await tenantBench(platform, {
-              requests: smoke ? 100 : 4_000,
+              requests: smoke ? 100 : 1_500,
               concurrency: 16,
-              reps,
+              rounds: smoke ? 2 : 15,
               floodRequests: smoke ? 500 : 10_000,
               slug: "bench-1",
             }),

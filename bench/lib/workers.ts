@@ -33,7 +33,7 @@ export interface Platform {
   mf: Miniflare;
   /** Sends a request to one of the workers (routed by host). */
   fetch(
-    worker: "l1" | "kv" | "db" | "bare",
+    worker: "l1" | "kv" | "db" | "bare" | "contract",
     path: string,
     headers?: Record<string, string>,
   ): Promise<Response>;
@@ -42,7 +42,8 @@ export interface Platform {
 
 /**
  * Both workers as wrangler bundles them, in one workerd: the tenant worker three times (all
- * cache tiers, KV only, no cache), a bare Hono route, and the batch worker, sharing one KV
+ * cache tiers, KV only, no cache), a bare Hono route (and the same route answering as
+ * ours must), and the batch worker, sharing one KV
  * namespace and reaching Postgres through our local Neon-style proxy.
  */
 export async function startPlatform(databaseUrl: string): Promise<Platform> {
@@ -62,6 +63,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
       external: ["node:*", "cloudflare:*"],
     }).then((r) => r.outputFiles[0]?.text ?? "");
   const bare = await esm("bench/bare-worker.ts");
+  const contract = await esm("bench/contract-worker.ts");
   const oneRow = await esm("bench/one-row-worker.ts");
   const ceiling = await esm("bench/ceiling-worker.ts");
   const u = new URL(databaseUrl);
@@ -120,6 +122,12 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
           modules: [{ type: "ESModule", path: "bare.js", contents: bare }],
           ...COMPAT,
           routes: ["bare.bench.test/*"],
+        },
+        {
+          name: "contract",
+          modules: [{ type: "ESModule", path: "contract.js", contents: contract }],
+          ...COMPAT,
+          routes: ["contract.bench.test/*"],
         },
         {
           name: "one-row",

@@ -1,0 +1,46 @@
+import { Hono } from "hono";
+
+/**
+ * The bare route answering as /v1/context must: the same body, the headers an anonymous answer
+ * carries and one JSON log line, with no middleware, cache or lookup. Measured beside the bare
+ * route it shows what the API's contract costs through this harness, apart from our code.
+ */
+const tenant = {
+  id: "00000000-0000-4000-8000-000000000001",
+  slug: "bench-1",
+  name: "Bench tenant 1",
+  logo_url: null,
+  primary_color: "#336699",
+  secondary_color: null,
+  domain: null,
+  settings: {},
+};
+
+const app = new Hono();
+app.get("/v1/context", (c) => {
+  const started = performance.now();
+  const requestId = crypto.randomUUID();
+  c.header("Cache-Control", "public, max-age=60");
+  c.header("Vary", "Authorization, X-Tenant");
+  const res = c.json({ tenant, user: null });
+  const duration = performance.now() - started;
+  res.headers.set("X-Request-Id", requestId);
+  res.headers.set("Server-Timing", `total;dur=${duration.toFixed(1)}, tenant;desc=l1`);
+  console.log(
+    JSON.stringify({
+      level: "info",
+      msg: "request",
+      time: new Date().toISOString(),
+      request_id: requestId,
+      method: "GET",
+      path: "/v1/context",
+      tenant: tenant.slug,
+      tier: "l1",
+      status: 200,
+      duration_ms: Math.round(duration * 10) / 10,
+    }),
+  );
+  return res;
+});
+
+export default { fetch: app.fetch };
