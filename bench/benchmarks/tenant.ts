@@ -141,7 +141,7 @@ export async function tenantBench(
     rows,
     targets,
     notes: [
-      `what limits the L1 ratio: the API's answer itself. The bare route answering with the same body, headers and one JSON log line, and doing nothing else, reaches ${fmt(contract.ratio)} of the bare route. Between that row and ours: our middleware, tenant resolution and authentication (inside workerd, app.fetch in a loop: bare ~20 us a request, ours ~45 us before its log line), and this machine's noise: single rounds stall for up to ~100 ms (p99), the bare route's too, so compare the middle halves`,
+      `what limits the L1 ratio: the API's answer itself. The bare route answering with the same body, headers and one JSON log line, and doing nothing else, reaches ${fmt(contract.ratio)} of the bare route. Between that row and ours: our middleware, tenant resolution and authentication (inside workerd, app.fetch in a loop: bare ~20 us a request, ours ~45 us before its log line), and this machine's noise: requests stall for up to ~100 ms (p99), the bare route's too, so single rounds vary: compare the middle halves`,
       `${opts.rounds} rounds of ${opts.requests} requests per worker, ${opts.concurrency} in flight; requests per second and latencies are medians over rounds (so a ratio, the median of per-round ratios, need not equal the quotient of two medians); the client is Node's fetch through Miniflare's entry worker, the same for every row`,
     ],
   };
