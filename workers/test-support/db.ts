@@ -68,5 +68,10 @@ export async function useWorkerTestDatabase(): Promise<WorkerTestDb> {
   return { url, query: queryAt(url) };
 }
 
-/** An address where no database answers: the proxy port of a server that is not there. */
+/**
+ * An address where no database answers: the proxy port of a server that is not there. Tests that
+ * use it print "Connection refused" and "Uncaught (in promise) ... Network connection lost" from
+ * workerd. That is the test pool's fetch, not our code: a bare fetch to this address inside
+ * try/catch prints the same lines under the pool, and none under plain Miniflare.
+ */
 export const UNREACHABLE_PROXY = "127.0.0.1:9";
