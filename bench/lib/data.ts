@@ -1,15 +1,13 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import pg from "pg";
-import { ROOT } from "../../db/local/config";
+import { BASELINE_SQL, MAKE_ROOM_FOR_BASELINE } from "../../db/local/baseline";
 import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { progress, say } from "./progress";
 import type { Sizes } from "./types";
 
 /** Bump when the generator changes, so old data sets are not reused. */
 const GENERATOR_VERSION = 3;
-export const BASELINE_SQL = path.resolve(ROOT, "..", "shared", "reference", "baseline.sql");
 
 /** Users whose feeds are measured: members of this many communities (capped by the tenant count). */
 export const FEED_USERS = [5, 50, 200] as const;
@@ -203,9 +201,7 @@ export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<D
     "DROP INDEX idx_posts_tenant_feed, idx_posts_feed_global, idx_events_tenant_upcoming, idx_events_upcoming_global, idx_tenant_users_user",
     "CREATE INDEX posts_tenant_created ON posts (tenant_id, created_at)",
     "CREATE INDEX events_tenant_start ON events (tenant_id, start_date)",
-    "DROP VIEW private.mv_user_communities",
-    "DROP MATERIALIZED VIEW private.mv_user_communities_a, private.mv_user_communities_b",
-    "DROP FUNCTION private.refresh_user_communities()",
+    ...MAKE_ROOM_FOR_BASELINE,
   ]);
   await fill(urls.ours, sizes, anchor, "ours");
   await fill(urls.original, sizes, anchor, "original");

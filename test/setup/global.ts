@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
+import { BASELINE_SQL, MAKE_ROOM_FOR_BASELINE } from "../../db/local/baseline";
 import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
@@ -42,8 +43,6 @@ declare module "vitest" {
   }
 }
 
-const BASELINE_SQL = path.resolve("..", "shared", "reference", "baseline.sql");
-
 /** Only for comparing results: the original's view, triggers and feed function, never shipped. */
 async function baselineDatabase(adminUrl: string, template: string): Promise<string> {
   if (!existsSync(BASELINE_SQL)) return "";
@@ -51,10 +50,7 @@ async function baselineDatabase(adminUrl: string, template: string): Promise<str
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    // Its view has our view's name: ours goes, so the original's is the one created.
-    await client.query("DROP VIEW private.mv_user_communities");
-    await client.query("DROP MATERIALIZED VIEW private.mv_user_communities_a, private.mv_user_communities_b");
-    await client.query("DROP FUNCTION private.refresh_user_communities()");
+    for (const statement of MAKE_ROOM_FOR_BASELINE) await client.query(statement);
     await client.query(readFileSync(BASELINE_SQL, "utf8"));
   } finally {
     await client.end();
