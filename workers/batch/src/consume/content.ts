@@ -1,8 +1,8 @@
-import { ADMIN_ROLES, DENIAL_MESSAGES, type Denial } from "../../../common/authz";
+import { ADMIN_ROLES, type Denial } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
-import type { Handler, Outcome, Outcomes } from "./types";
+import { type Handler, type Outcome, type Outcomes, rejected } from "./types";
 
 type Job = JobOf<"update_content">;
 
@@ -52,7 +52,7 @@ function judgeAndUpdate(sql: Queryable, jobs: Job[]) {
 }
 
 function outcomeOf(r: { denial: Denial | null; latest: boolean; updated: boolean }): Outcome {
-  if (r.denial) return { kind: "rejected", reason: DENIAL_MESSAGES[r.denial] };
+  if (r.denial) return rejected(r.denial);
   if (!r.latest) return { kind: "superseded" };
   return { kind: r.updated ? "written" : "stale" };
 }

@@ -32,15 +32,15 @@ export interface Verdict {
   written: boolean;
 }
 
+/** A job that broke a rule of who may do what: acked, and recorded in dead_jobs with the reason. */
+export function rejected(denial: Denial): Outcome {
+  return { kind: "rejected", reason: DENIAL_MESSAGES[denial] };
+}
+
 export function outcomesOf(verdicts: Verdict[]): Outcomes {
   const outcomes: Outcomes = new Map();
   for (const v of verdicts) {
-    outcomes.set(
-      v.job_id,
-      v.denial
-        ? { kind: "rejected", reason: DENIAL_MESSAGES[v.denial] }
-        : { kind: v.written ? "written" : "duplicate" },
-    );
+    outcomes.set(v.job_id, v.denial ? rejected(v.denial) : { kind: v.written ? "written" : "duplicate" });
   }
   return outcomes;
 }
