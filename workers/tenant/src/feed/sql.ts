@@ -12,13 +12,6 @@ export interface Position {
 }
 
 /**
- * From this many communities the feed walks the global (time, id) index instead of each
- * community's own; the switch itself is in the database functions
- * (db/migrations/0004_feed_functions.sql), this is for tests and docs.
- */
-export const GLOBAL_WALK_FROM_TENANTS = 30;
-
-/**
  * One statement, one round trip: the user's communities and one keyset page over them, by the
  * feed functions of db/migrations/0004_feed_functions.sql, whose plans are cached per backend.
  */
