@@ -99,11 +99,6 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
       }
     }
   });
-  if (targets.some((t) => !t.met)) {
-    notes.push(
-      "what limits the few-communities case: ours costs about 1 ms whatever the page, most of it per-statement overhead (planning ~0.4 ms, the round trip ~0.15 ms, execution ~0.3 ms); the original is itself only a few ms for such users, so the ratio is bounded by that fixed cost",
-    );
-  }
   return {
     name: "feed",
     title: "Cross-community feed: keyset pages (ours) against the original function (OFFSET)",

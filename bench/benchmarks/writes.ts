@@ -104,7 +104,6 @@ export async function writesBench(
 ): Promise<BenchResult> {
   return withBoth(ds, async (ours, original) => {
     say("writes: copies of posts (primary key only; with our foreign keys; with our indexes)");
-    await ours.query("SET statement_timeout = 0");
     for (const table of COPIES) await copyPosts(ours, table);
     // Every table starts from a clean checkpoint, so none pays more full-page writes (a
     // managed Postgres may refuse CHECKPOINT; the comparison still holds, only noisier).
