@@ -4,6 +4,8 @@ import { Hono } from "hono";
  * The bare route answering as /v1/context must: the same body, the headers an anonymous answer
  * carries and one JSON log line, with no middleware, cache or lookup. Measured beside the bare
  * route it shows what the API's contract costs through this harness, apart from our code.
+ * With ANSWER=log-only it answers as the bare route does and only adds the log line, which
+ * splits that cost into the line and the rest.
  */
 const tenant = {
   id: "00000000-0000-4000-8000-000000000001",
@@ -16,16 +18,24 @@ const tenant = {
   settings: {},
 };
 
-const app = new Hono();
+const app = new Hono<{ Bindings: { ANSWER?: string } }>();
 app.get("/v1/context", (c) => {
   const started = performance.now();
   const requestId = crypto.randomUUID();
-  c.header("Cache-Control", "public, max-age=60");
-  c.header("Vary", "Authorization, X-Tenant");
-  const res = c.json({ tenant, user: null });
+  const full = c.env.ANSWER !== "log-only";
+  let res: Response;
+  if (full) {
+    c.header("Cache-Control", "public, max-age=60");
+    c.header("Vary", "Authorization, X-Tenant");
+    res = c.json({ tenant, user: null });
+  } else {
+    res = c.json({ tenant: { slug: "bare" }, user: null });
+  }
   const duration = performance.now() - started;
-  res.headers.set("X-Request-Id", requestId);
-  res.headers.set("Server-Timing", `total;dur=${duration.toFixed(1)}, tenant;desc=l1`);
+  if (full) {
+    res.headers.set("X-Request-Id", requestId);
+    res.headers.set("Server-Timing", `total;dur=${duration.toFixed(1)}, tenant;desc=l1`);
+  }
   console.log(
     JSON.stringify({
       level: "info",

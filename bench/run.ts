@@ -91,9 +91,9 @@ async function main(): Promise<void> {
         if (run("tenant")) {
           results.push(
             await tenantBench(platform, {
-              requests: smoke ? 100 : 1_500,
+              requests: smoke ? 100 : 300,
               concurrency: 16,
-              rounds: smoke ? 2 : 15,
+              rounds: smoke ? 2 : 60,
               floodRequests: smoke ? 500 : 10_000,
               slug: "bench-1",
             }),

@@ -33,7 +33,7 @@ export interface Platform {
   mf: Miniflare;
   /** Sends a request to one of the workers (routed by host). */
   fetch(
-    worker: "l1" | "kv" | "db" | "bare" | "contract",
+    worker: "l1" | "kv" | "db" | "bare" | "contract" | "logged",
     path: string,
     headers?: Record<string, string>,
   ): Promise<Response>;
@@ -42,8 +42,8 @@ export interface Platform {
 
 /**
  * Both workers as wrangler bundles them, in one workerd: the tenant worker three times (all
- * cache tiers, KV only, no cache), a bare Hono route (and the same route answering as
- * ours must), and the batch worker, sharing one KV
+ * cache tiers, KV only, no cache), a bare Hono route (the same route answering as ours
+ * must, and the same route adding only the log line), and the batch worker, sharing one KV
  * namespace and reaching Postgres through our local Neon-style proxy.
  */
 export async function startPlatform(databaseUrl: string): Promise<Platform> {
@@ -128,6 +128,13 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
           modules: [{ type: "ESModule", path: "contract.js", contents: contract }],
           ...COMPAT,
           routes: ["contract.bench.test/*"],
+        },
+        {
+          name: "logged",
+          modules: [{ type: "ESModule", path: "contract.js", contents: contract }],
+          ...COMPAT,
+          routes: ["logged.bench.test/*"],
+          bindings: { ANSWER: "log-only" },
         },
         {
           name: "one-row",
