@@ -1,33 +1,12 @@
-import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
 import { ROOT } from "../../db/local/config";
 import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+import { bundleWorker } from "../../scripts/bundle";
 
 const COMPAT = { compatibilityDate: "2026-11-01", compatibilityFlags: ["nodejs_compat"] };
-
-function bundle(config: string, outdir: string): string {
-  execFileSync(
-    process.execPath,
-    [
-      path.join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-      "deploy",
-      "--dry-run",
-      "-c",
-      config,
-      "--outdir",
-      outdir,
-    ],
-    {
-      cwd: ROOT,
-      stdio: "ignore",
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
-    },
-  );
-  return path.join(outdir, "index.js");
-}
 
 export interface Platform {
   mf: Miniflare;
@@ -49,8 +28,8 @@ export interface Platform {
 export async function startPlatform(databaseUrl: string): Promise<Platform> {
   const dir = path.join(ROOT, ".wrangler", "bench-bundles");
   mkdirSync(dir, { recursive: true });
-  const tenantScript = bundle("wrangler.toml", path.join(dir, "tenant"));
-  const batchScript = bundle("workers/batch/wrangler.toml", path.join(dir, "batch"));
+  const tenantScript = bundleWorker("wrangler.toml", path.join(dir, "tenant"));
+  const batchScript = bundleWorker("workers/batch/wrangler.toml", path.join(dir, "batch"));
   const esm = (entry: string) =>
     build({
       entryPoints: [path.join(ROOT, entry)],

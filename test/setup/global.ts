@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +7,7 @@ import { BASELINE_SQL, MAKE_ROOM_FOR_BASELINE } from "../../db/local/baseline";
 import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
+import { bundleWorker } from "../../scripts/bundle";
 import { startJwksServer, type TestJwks } from "./jwks";
 
 export interface TestDatabaseInfo {
@@ -95,26 +95,11 @@ export default async function setup(project: TestProject) {
   project.provide("jwks", jwksServer.jwks);
   // Inside the project: workerd resolves modules below its working directory.
   const bundleDir = path.resolve(".wrangler", "test-bundles", String(process.pid));
-  execFileSync(
-    process.execPath,
-    [
-      "node_modules/wrangler/bin/wrangler.js",
-      "deploy",
-      "--dry-run",
-      "-c",
-      "workers/batch/wrangler.toml",
-      "--outdir",
-      bundleDir,
-    ],
-    {
-      stdio: "ignore",
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
-    },
-  );
+  const batchScript = bundleWorker("workers/batch/wrangler.toml", bundleDir);
   project.provide("e2e", {
     tenantDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_tenant_${process.pid}`),
     batchDatabaseUrl: await cloneDatabase(adminUrl, template, `communities_test_e2e_batch_${process.pid}`),
-    batchScript: path.join(bundleDir, "index.js"),
+    batchScript,
     baselineDatabaseUrl: await baselineDatabase(adminUrl, template),
   });
 
