@@ -37,14 +37,20 @@ const ROLES: Record<string, Record<string, MemberRole>> = {
 const ACTIVE = new Set([T, OTHER]);
 const roleOf = (tenant: string, user: string) => (ACTIVE.has(tenant) ? ROLES[tenant]?.[user] : undefined);
 
-/** Posts by id: tenant, author, deleted. */
-const POSTS: Record<string, { tenant: string; author: string; deleted: boolean }> = {
-  [p(1)]: { tenant: T, author: USERS.member, deleted: false },
-  [p(2)]: { tenant: T, author: USERS.admin, deleted: false },
-  [p(3)]: { tenant: OTHER, author: USERS.outsider, deleted: false },
-  [p(4)]: { tenant: T, author: USERS.member, deleted: true },
+/** Posts and events by id: tenant, author (an event's created_by, which may be unset), deleted. */
+type Item = { kind: "posts" | "events"; tenant: string; author: string | null; deleted: boolean };
+const CONTENT: Record<string, Item> = {
+  [p(1)]: { kind: "posts", tenant: T, author: USERS.member, deleted: false },
+  [p(2)]: { kind: "posts", tenant: T, author: USERS.admin, deleted: false },
+  [p(3)]: { kind: "posts", tenant: OTHER, author: USERS.outsider, deleted: false },
+  [p(4)]: { kind: "posts", tenant: T, author: USERS.member, deleted: true },
+  [p(5)]: { kind: "events", tenant: T, author: USERS.member, deleted: false },
+  [p(6)]: { kind: "events", tenant: T, author: null, deleted: false },
+  [p(7)]: { kind: "events", tenant: OTHER, author: USERS.outsider, deleted: false },
+  [p(8)]: { kind: "events", tenant: T, author: USERS.member, deleted: true },
 };
-const MISSING_POST = p(9);
+const MISSING = p(9);
+const itemsOf = (kind: Item["kind"]) => Object.entries(CONTENT).filter(([, item]) => item.kind === kind);
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -60,9 +66,15 @@ beforeAll(async () => {
       ),
     )};
     INSERT INTO posts (id, tenant_id, user_id, content, updated_at, deleted_at) VALUES ${values(
-      Object.entries(POSTS).map(
+      itemsOf("posts").map(
         ([id, post]) =>
           `('${id}', '${post.tenant}', '${post.author}', 'text', '2020-01-01', ${post.deleted ? "now()" : "NULL"})`,
+      ),
+    )};
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at, deleted_at) VALUES ${values(
+      itemsOf("events").map(
+        ([id, event]) =>
+          `('${id}', '${event.tenant}', ${event.author ? `'${event.author}'` : "NULL"}, 'Meetup', '2030-01-01', '2020-01-01', ${event.deleted ? "now()" : "NULL"})`,
       ),
     )};
   `);
@@ -138,26 +150,38 @@ describe("the consumer and the enqueue API judge alike", () => {
     }
   });
 
-  it("content updates: every actor on every kind of post", async () => {
+  it("content updates: every actor on every kind of post and event", async () => {
     let second = 0;
+    const targets = [
+      ...Object.entries(CONTENT).map(([id, item]) => ({ id, kind: item.kind })),
+      { id: MISSING, kind: "posts" as const },
+      { id: MISSING, kind: "events" as const },
+      // Live items named with the other kind: a post's id is no event, and the reverse.
+      { id: p(1), kind: "events" as const },
+      { id: p(5), kind: "posts" as const },
+    ];
     const cases = senders.flatMap(({ tenant, user }) =>
-      [...Object.keys(POSTS), MISSING_POST].map((post) =>
+      targets.map(({ id, kind }) =>
         job("update_content", {
           tenant_id: tenant,
           user_id: user,
           // Distinct times: which allowed job wins an item does not matter here, only who is refused.
           created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, ++second)).toISOString(),
-          payload: { content_type: "posts", content_id: post, updates: { content: `by ${user}` } },
+          payload:
+            kind === "posts"
+              ? { content_type: "posts", content_id: id, updates: { content: `by ${user}` } }
+              : { content_type: "events", content_id: id, updates: { title: `by ${user}` } },
         }),
       ),
     );
     const got = await verdicts("content-updates", cases);
     for (const c of cases) {
-      const post = POSTS[c.payload.content_id];
+      const item = CONTENT[c.payload.content_id];
+      const live = item && item.kind === c.payload.content_type && !item.deleted ? item : undefined;
       const expected = authorizeContentUpdate(
         c.user_id,
         roleOf(c.tenant_id, c.user_id),
-        post && !post.deleted ? { tenant_id: post.tenant, author: post.author } : undefined,
+        live ? { tenant_id: live.tenant, author: live.author } : undefined,
         c.tenant_id,
       );
       expect({ job: c.job_id, verdict: got.get(c.job_id) }).toEqual({
