@@ -12,7 +12,7 @@ export interface MemberRole {
 /** Roles that administer a community, besides the is_admin flag. */
 export const ADMIN_ROLES: readonly string[] = ["owner", "admin"];
 
-export function isTenantAdmin(m: MemberRole | null | undefined): boolean {
+function isTenantAdmin(m: MemberRole | null | undefined): boolean {
   return !!m && (m.is_admin || ADMIN_ROLES.includes(m.role));
 }
 
