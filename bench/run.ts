@@ -96,6 +96,8 @@ async function main(): Promise<void> {
               rounds: smoke ? 2 : 60,
               floodRequests: smoke ? 500 : 10_000,
               slug: "bench-1",
+              directRounds: smoke ? 1 : 5,
+              directSeconds: smoke ? 1 : 3,
             }),
           );
         }

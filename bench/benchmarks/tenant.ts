@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { say } from "../lib/progress";
 import { fmt, percentile } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
@@ -31,9 +33,98 @@ async function burst(send: () => Promise<Response>, total: number, concurrency: 
 const WORKERS = ["bare", "logged", "contract", "l1", "kv", "db"] as const;
 type Worker = (typeof WORKERS)[number];
 
+const execFileAsync = promisify(execFile);
+
+/** Whether wrk (Debian's package) is installed: it answers --version with exit code 1. */
+async function hasWrk(): Promise<boolean> {
+  return execFileAsync("wrk", ["--version"]).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => e.code !== "ENOENT",
+  );
+}
+
+/**
+ * wrk's requests per second against a worker's own socket. Awaited, never run synchronously:
+ * this process must keep reading workerd's log pipe meanwhile, or the pipe fills and every
+ * worker that logs stalls.
+ */
+async function wrk(url: URL, headers: Record<string, string>, seconds: number): Promise<number> {
+  const args = ["-t1", "-c16", `-d${seconds}s`];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  const { stdout } = await execFileAsync("wrk", [...args, new URL("/v1/context", url).href]);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
+  if (/Non-2xx/.test(stdout) || rps === undefined) throw new Error(`wrk: ${stdout}`);
+  return Number(rps);
+}
+
+const DIRECT = ["bare", "logged", "contract", "l1"] as const;
+
+/**
+ * The same rows with neither Node nor Miniflare's entry worker in the request's path: wrk on
+ * each worker's own socket, so workerd alone sets the pace. Context for the L1 ratio, not the
+ * target's measure: what a console.log a request costs when the harness no longer dilutes it.
+ */
+async function directRows(
+  platform: Platform,
+  headers: Record<string, string>,
+  rounds: number,
+  seconds: number,
+): Promise<{ rows: Row[]; note: string }> {
+  if (!(await hasWrk())) {
+    return {
+      rows: [],
+      note: "rows on the workers' own sockets skipped: wrk is not installed (apt-get install wrk)",
+    };
+  }
+  const urls = new Map(await Promise.all(DIRECT.map(async (w) => [w, await platform.directUrl(w)] as const)));
+  const rps = new Map<string, number[]>(DIRECT.map((w) => [w, []]));
+  for (let r = 0; r < rounds; r++) {
+    say(`tenant: workers' own sockets, round ${r + 1} of ${rounds}`);
+    for (const w of r % 2 === 0 ? DIRECT : [...DIRECT].reverse()) {
+      const url = urls.get(w);
+      if (url) rps.get(w)?.push(await wrk(url, headers, seconds));
+    }
+  }
+  // Every run lasts as long, so the mean rate is all requests over all time.
+  const mean = (w: string) => {
+    const all = rps.get(w) ?? [];
+    return all.reduce((a, b) => a + b, 0) / all.length;
+  };
+  const bare = mean("bare");
+  // Microseconds a request at saturation: with workerd the bottleneck, what each part costs it.
+  const us = (w: string) => 1e6 / mean(w);
+  const rows = (
+    [
+      ["l1", "own socket: L1 hit"],
+      ["contract", "own socket: bare route answering as ours must"],
+      ["logged", "own socket: bare route with one JSON log line a request"],
+    ] as const
+  ).map(([w, label]) => ({
+    label,
+    ours: mean(w),
+    baseline: bare,
+    unit: "req/s",
+    ratio: mean(w) / bare,
+    detail: `wrk, 16 connections, ${rounds} runs of ${seconds} s a worker in alternating order; runs: ${(rps.get(w) ?? []).map((x) => fmt(x)).join(", ")} req/s (bare ${(rps.get("bare") ?? []).map((x) => fmt(x)).join(", ")})`,
+  }));
+  return {
+    rows,
+    note: `on the workers' own sockets (wrk, no Node or entry worker in the path, workerd alone sets the pace) the bare route takes ${fmt(us("bare"))} us a request; the JSON log line adds ${fmt(us("logged") - us("bare"))} us, the rest of the required answer (body, headers, request id) ${fmt(us("contract") - us("logged"))} us, and our middleware, tenant resolution and authentication ${fmt(us("l1") - us("contract"))} us. So one console.log a request alone keeps a bare route under 0.9 of itself inside workerd; through Miniflare's entry and Node's fetch above, the harness's own cost a request dilutes it`,
+  };
+}
+
 export async function tenantBench(
   platform: Platform,
-  opts: { requests: number; concurrency: number; rounds: number; floodRequests: number; slug: string },
+  opts: {
+    requests: number;
+    concurrency: number;
+    rounds: number;
+    floodRequests: number;
+    slug: string;
+    /** Runs of wrk per worker on its own socket, and each run's length in seconds. */
+    directRounds: number;
+    directSeconds: number;
+  },
 ): Promise<BenchResult> {
   const headers = { "X-Tenant": opts.slug };
   // The batch worker's cron publishes the tenant directory, as it does every 5 minutes in production.
@@ -92,6 +183,9 @@ export async function tenantBench(
     });
   }
 
+  const direct = await directRows(platform, headers, opts.directRounds, opts.directSeconds);
+  rows.push(...direct.rows);
+
   say(`tenant: flood of ${opts.floodRequests.toLocaleString()} distinct unknown subdomains`);
   let queries = 0;
   let i = 0;
@@ -140,7 +234,8 @@ export async function tenantBench(
     rows,
     targets,
     notes: [
-      `reading the L1 ratio: the bare route answering with the same body, headers and one JSON log line, and doing nothing else, reaches ${fmt(contract)} of the bare route; the bare route adding only the log line, ${fmt(logged)}. Through Miniflare each console.log is a write to a pipe that the Node process driving the load reads and parses, and each header crosses Miniflare's entry worker and Node's HTTP parser: costs production does not have. Our middleware, tenant resolution and authentication add ~25 us a request inside workerd (app.fetch in a loop: bare ~20 us, ours ~45 us before its log line). Single rounds vary widely on this machine (requests stall for tens of ms now and then, the bare route's too; each row gives the middle half of its rounds' ratios), so differences under ~5% do not resolve`,
+      `reading the L1 ratio: the bare route answering with the same body, headers and one JSON log line, and doing nothing else, reaches ${fmt(contract)} of the bare route; the bare route adding only the log line, ${fmt(logged)}. Through Miniflare each console.log is also a write to a pipe that the Node process driving the load reads and parses, and each header crosses Miniflare's entry worker and Node's HTTP parser. Single rounds vary widely on this machine (requests stall for tens of ms now and then, the bare route's too; each row gives the middle half of its rounds' ratios), so differences under ~5% do not resolve`,
+      direct.note,
       `${opts.rounds} rounds of ${opts.requests} requests per worker, ${opts.concurrency} in flight, every worker once a round in alternating order; a worker's requests per second are all its requests over all its time, latencies are over all its requests; the client is Node's fetch through Miniflare's entry worker, the same for every row`,
     ],
   };

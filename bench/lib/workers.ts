@@ -16,8 +16,20 @@ export interface Platform {
     path: string,
     headers?: Record<string, string>,
   ): Promise<Response>;
+  /** The worker's own socket, with no Miniflare entry worker or Node in front (see DIRECT). */
+  directUrl(worker: (typeof DIRECT)[number]): Promise<URL>;
   close(): Promise<void>;
 }
+
+/**
+ * Workers that also listen on a socket of their own, so a client outside Node (wrk) can load
+ * them with nothing but workerd in the request's path.
+ */
+const DIRECT = ["l1", "bare", "contract", "logged"] as const;
+const direct = (name: string) =>
+  (DIRECT as readonly string[]).includes(name)
+    ? { unsafeDirectSockets: [{ host: "127.0.0.1", proxy: false }] }
+    : {};
 
 /**
  * Both workers as wrangler bundles them, in one workerd: the tenant worker three times (all
@@ -66,6 +78,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     modulesRoot: path.dirname(tenantScript),
     ...COMPAT,
     routes: [`${name}.bench.test/*`],
+    ...direct(name),
     bindings: {
       ...secrets,
       PLATFORM_DOMAIN: "localhost",
@@ -101,18 +114,21 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
           modules: [{ type: "ESModule", path: "bare.js", contents: bare }],
           ...COMPAT,
           routes: ["bare.bench.test/*"],
+          ...direct("bare"),
         },
         {
           name: "contract",
           modules: [{ type: "ESModule", path: "contract.js", contents: contract }],
           ...COMPAT,
           routes: ["contract.bench.test/*"],
+          ...direct("contract"),
         },
         {
           name: "logged",
           modules: [{ type: "ESModule", path: "contract.js", contents: contract }],
           ...COMPAT,
           routes: ["logged.bench.test/*"],
+          ...direct("logged"),
           bindings: { ANSWER: "log-only" },
         },
         {
@@ -149,6 +165,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     mf,
     fetch: (worker, p, headers = {}) =>
       mf.dispatchFetch(`http://${worker}.bench.test${p}`, { headers }) as unknown as Promise<Response>,
+    directUrl: (worker) => mf.unsafeGetDirectURL(worker),
     close: async () => {
       await mf.dispose();
       await proxy?.close();
