@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { say } from "../lib/progress";
 import { fmt, percentile } from "../lib/stats";
 import type { BenchResult, Row, Target } from "../lib/types";
-import type { Platform } from "../lib/workers";
+import { DIRECT, type Platform } from "../lib/workers";
 
 interface Burst {
   seconds: number;
@@ -56,8 +56,6 @@ async function wrk(url: URL, headers: Record<string, string>, seconds: number): 
   if (/Non-2xx/.test(stdout) || rps === undefined) throw new Error(`wrk: ${stdout}`);
   return Number(rps);
 }
-
-const DIRECT = ["bare", "logged", "contract", "l1"] as const;
 
 /**
  * The same rows with neither Node nor Miniflare's entry worker in the request's path: wrk on

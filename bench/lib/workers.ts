@@ -25,7 +25,7 @@ export interface Platform {
  * Workers that also listen on a socket of their own, so a client outside Node (wrk) can load
  * them with nothing but workerd in the request's path.
  */
-const DIRECT = ["l1", "bare", "contract", "logged"] as const;
+export const DIRECT = ["bare", "logged", "contract", "l1"] as const;
 const direct = (name: string) =>
   (DIRECT as readonly string[]).includes(name)
     ? { unsafeDirectSockets: [{ host: "127.0.0.1", proxy: false }] }
@@ -42,6 +42,8 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
   mkdirSync(dir, { recursive: true });
   const tenantScript = bundleWorker("wrangler.toml", path.join(dir, "tenant"));
   const batchScript = bundleWorker("workers/batch/wrangler.toml", path.join(dir, "batch"));
+  // Plain esbuild, keepNames off as in both wrangler configs: a baseline bundled differently
+  // from the workers it is measured against would measure the bundler.
   const esm = (entry: string) =>
     build({
       entryPoints: [path.join(ROOT, entry)],
