@@ -6,8 +6,10 @@
 -- few communities (~0.36 ms of ~0.64 ms server time at the benchmark's sizes). Neon's
 -- SQL-over-HTTP endpoint and its pooler keep backends, so the cache outlives a request.
 --
--- Each function first reads which communities the user reads (feed_communities), then runs one
--- of two plans, chosen by the number of communities:
+-- Each function first reads which communities the user reads, live from tenant_users (never
+-- the materialized view, which may be minutes old): the requested ones the user belongs to;
+-- with none requested, the saved preference; without one, every membership shown in the feed.
+-- Inactive tenants never count. Then one of two plans, chosen by the number of communities:
 --   * fewer than 30: a walk down each community's own (tenant_id, time, id) index, merged.
 --     Its plan is the same for every user, so it is cached generic (no planning at all).
 --   * 30 or more: one walk down the global (time, id) index, filtered by community. A
@@ -19,29 +21,11 @@
 -- Timestamps leave as JSON text (microseconds and offset): a JavaScript Date would cut them to
 -- milliseconds and a cursor built from one would skip rows.
 
--- The communities a user's feed reads, live from tenant_users (never the materialized view,
--- which may be minutes old): the requested ones the user belongs to; with none requested, the
--- saved preference; without one, every membership shown in the feed. Inactive tenants never
--- count. Plain SQL, so it is inlined into the statements that call it.
-CREATE FUNCTION private.feed_communities(p_user uuid, p_requested uuid[])
-RETURNS TABLE (tenant_id uuid, name text) LANGUAGE sql STABLE AS $$
-  SELECT tu.tenant_id, t.name
-    FROM public.tenant_users tu
-    JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-    LEFT JOIN public.user_view_preferences pref ON pref.user_id = tu.user_id
-   WHERE tu.user_id = p_user
-     AND CASE
-           WHEN p_requested IS NOT NULL THEN tu.tenant_id = ANY(p_requested)
-           WHEN cardinality(pref.selected_tenant_ids) > 0 THEN tu.tenant_id = ANY(pref.selected_tenant_ids)
-           ELSE tu.display_in_feed
-         END
-$$;
---> statement-breakpoint
 CREATE FUNCTION private.feed_posts(
   p_user uuid, p_requested uuid[], p_after_at timestamptz, p_after_id uuid, p_limit integer
 ) RETURNS TABLE (
   id uuid, tenant_id uuid, tenant_name text, user_id uuid, content text, created_at text,
-  likes integer, comments integer
+  likes integer, comments integer, sort_at timestamptz
 ) LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -52,15 +36,23 @@ DECLARE
   v_at timestamptz := coalesce(p_after_at, 'infinity');
   v_id uuid := coalesce(p_after_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff');
 BEGIN
-  SELECT array_agg(c.tenant_id), array_agg(c.name) INTO v_ids, v_names
-    FROM private.feed_communities(p_user, p_requested) c;
+  SELECT array_agg(tu.tenant_id), array_agg(t.name) INTO v_ids, v_names
+    FROM public.tenant_users tu
+    JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+    LEFT JOIN public.user_view_preferences pref ON pref.user_id = tu.user_id
+   WHERE tu.user_id = p_user
+     AND CASE
+           WHEN p_requested IS NOT NULL THEN tu.tenant_id = ANY(p_requested)
+           WHEN cardinality(pref.selected_tenant_ids) > 0 THEN tu.tenant_id = ANY(pref.selected_tenant_ids)
+           ELSE tu.display_in_feed
+         END;
   IF v_ids IS NULL THEN
     RETURN;
   END IF;
   IF cardinality(v_ids) < 30 THEN
     RETURN QUERY
     SELECT p.id, p.tenant_id, s.name, p.user_id, p.content, to_json(p.created_at) #>> '{}',
-           p.total_likes, p.total_comments
+           p.total_likes, p.total_comments, p.created_at
       FROM unnest(v_ids, v_names) AS s(tenant_id, name)
       CROSS JOIN LATERAL (
         SELECT * FROM public.posts p
@@ -74,7 +66,7 @@ BEGIN
   ELSE
     RETURN QUERY EXECUTE $q$
     SELECT p.id, p.tenant_id, s.name, p.user_id, p.content, to_json(p.created_at) #>> '{}',
-           p.total_likes, p.total_comments
+           p.total_likes, p.total_comments, p.created_at
       FROM public.posts p
       JOIN unnest($1, $2) AS s(tenant_id, name) ON s.tenant_id = p.tenant_id
      WHERE p.deleted_at IS NULL AND p.tenant_id = ANY($1)
@@ -91,7 +83,7 @@ CREATE FUNCTION private.feed_events(
   p_user uuid, p_requested uuid[], p_after_at timestamptz, p_after_id uuid, p_limit integer
 ) RETURNS TABLE (
   id uuid, tenant_id uuid, tenant_name text, title text, description text, start_date text,
-  location_name text, image_url text
+  location_name text, image_url text, sort_at timestamptz
 ) LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -103,15 +95,23 @@ DECLARE
   v_at timestamptz := coalesce(p_after_at, '-infinity');
   v_id uuid := coalesce(p_after_id, '00000000-0000-0000-0000-000000000000');
 BEGIN
-  SELECT array_agg(c.tenant_id), array_agg(c.name) INTO v_ids, v_names
-    FROM private.feed_communities(p_user, p_requested) c;
+  SELECT array_agg(tu.tenant_id), array_agg(t.name) INTO v_ids, v_names
+    FROM public.tenant_users tu
+    JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+    LEFT JOIN public.user_view_preferences pref ON pref.user_id = tu.user_id
+   WHERE tu.user_id = p_user
+     AND CASE
+           WHEN p_requested IS NOT NULL THEN tu.tenant_id = ANY(p_requested)
+           WHEN cardinality(pref.selected_tenant_ids) > 0 THEN tu.tenant_id = ANY(pref.selected_tenant_ids)
+           ELSE tu.display_in_feed
+         END;
   IF v_ids IS NULL THEN
     RETURN;
   END IF;
   IF cardinality(v_ids) < 30 THEN
     RETURN QUERY
     SELECT e.id, e.tenant_id, s.name, e.title, e.description, to_json(e.start_date) #>> '{}',
-           e.location_name, e.image_url
+           e.location_name, e.image_url, e.start_date
       FROM unnest(v_ids, v_names) AS s(tenant_id, name)
       CROSS JOIN LATERAL (
         SELECT * FROM public.events e
@@ -125,7 +125,7 @@ BEGIN
   ELSE
     RETURN QUERY EXECUTE $q$
     SELECT e.id, e.tenant_id, s.name, e.title, e.description, to_json(e.start_date) #>> '{}',
-           e.location_name, e.image_url
+           e.location_name, e.image_url, e.start_date
       FROM public.events e
       JOIN unnest($1, $2) AS s(tenant_id, name) ON s.tenant_id = e.tenant_id
      WHERE e.deleted_at IS NULL AND e.tenant_id = ANY($1) AND e.start_date >= $6

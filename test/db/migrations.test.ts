@@ -61,6 +61,18 @@ describe("migrations", () => {
     }
   });
 
+  it("leave the feed functions as 0007 defines them, whatever 0004 a database first ran", async () => {
+    // 0004 is the text that first landed (with sort_at); a fresh database runs it and then 0007,
+    // as an old one runs only 0007, so both end here.
+    const { rows } = await db.client.query<{ name: string; result: string }>(
+      `SELECT p.proname AS name, pg_get_function_result(p.oid) AS result FROM pg_proc p
+        WHERE p.pronamespace = 'private'::regnamespace
+          AND p.proname IN ('feed_posts', 'feed_events', 'feed_communities') ORDER BY 1`,
+    );
+    expect(rows.map((r) => r.name)).toEqual(["feed_communities", "feed_events", "feed_posts"]);
+    for (const r of rows) expect(r.result, r.name).not.toContain("sort_at");
+  });
+
   it("create every index the original design names, under the same name", async () => {
     const { rows } = await db.client.query<{ indexname: string }>(
       "SELECT indexname FROM pg_indexes WHERE schemaname IN ('public', 'private')",

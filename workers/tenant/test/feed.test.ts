@@ -12,7 +12,7 @@ const baseline = env.TEST_BASELINE_DATABASE_URL ? databaseAt(env.TEST_BASELINE_D
 const tid = (n: number) => `71000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 const uid = (n: number) => `72000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 // Tenants user 2 belongs to: past the feed functions' global-walk threshold (30, in
-// db/migrations/0004); the plan tests below show which walk each user gets.
+// db/migrations/0004 and 0007); the plan tests below show which walk each user gets.
 const MANY = 40;
 const INACTIVE = tid(6);
 
@@ -171,6 +171,19 @@ describe("GET /v1/feed", () => {
       likes: expect.any(Number),
       comments: 0,
     });
+    // Exactly these fields: a row passes through as the feed function returns it, so a column
+    // the API does not promise (as 0004's sort_at was) would otherwise reach clients unseen.
+    expect(Object.keys(items[0] ?? {}).sort()).toEqual([
+      "comments",
+      "content",
+      "content_type",
+      "created_at",
+      "id",
+      "likes",
+      "tenant_id",
+      "tenant_name",
+      "user_id",
+    ]);
   });
 
   it("filters to the requested tenants and silently drops ones the user is not in", async () => {
@@ -212,6 +225,17 @@ describe("GET /v1/feed", () => {
     }
     const times = items.map((i) => Date.parse(String(i.start_date)));
     expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(Object.keys(items[0] ?? {}).sort()).toEqual([
+      "content_type",
+      "description",
+      "id",
+      "image_url",
+      "location_name",
+      "start_date",
+      "tenant_id",
+      "tenant_name",
+      "title",
+    ]);
   });
 
   it("refuses a tampered cursor, another user's cursor and another feed's cursor", async () => {

@@ -13,7 +13,7 @@ export interface Position {
 
 /**
  * One statement, one round trip: the user's communities and one keyset page over them, by the
- * feed functions of db/migrations/0004_feed_functions.sql, whose plans are cached per backend.
+ * feed functions (db/migrations/0004, as redefined by 0007), whose plans are cached per backend.
  */
 export function feedQuery(
   type: FeedType,
