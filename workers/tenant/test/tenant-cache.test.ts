@@ -52,6 +52,7 @@ function harness(options = DEFAULT_CACHE_OPTIONS) {
 }
 
 const key = (s: string) => `tenant:v1:slug:${s}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("tenant cache", () => {
   it("answers from the database once, then from L1", async () => {
@@ -140,6 +141,53 @@ describe("tenant cache", () => {
     expect(after.ok && after.value.tenant?.name).toBe("admin edit");
     const kv = await h.cache.readKv(env.TENANT_CACHE, key("race"));
     expect(kv?.tenant?.name).toBe("admin edit");
+  });
+
+  it("keeps an admin write that lands while a miss is loading the older version, in L1 and KV", async () => {
+    const h = harness();
+    const older = row("miss-race", "2026-01-01T00:00:00.000Z");
+    const { load } = loader(() => ok(older), 40);
+    const answer = h.cache.resolve(key("miss-race"), h.deps(load));
+    await sleep(15); // past the KV miss, inside the load
+    const edited = h.cache.entryFor({
+      ...row("miss-race", "2026-03-01T00:00:00.000Z"),
+      tenant: { ...older.tenant, name: "admin edit" },
+    });
+    await h.cache.put(env.TENANT_CACHE, key("miss-race"), edited);
+    const first = await answer;
+    expect(first.ok && first.value.tenant?.name).toBe("admin edit");
+    await h.settle();
+    const next = await h.cache.resolve(key("miss-race"), h.deps(load));
+    expect(next.ok && next.value.tenant?.name).toBe("admin edit");
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("miss-race")))?.tenant?.name).toBe("admin edit");
+  });
+
+  it("lets the next refresh retire an old name that a load racing a rename put back", async () => {
+    const h = harness();
+    // What such a load leaves in KV: the tenant as it was, under the name it no longer has.
+    const before = h.cache.entryFor(row("old-name", "2026-01-01T00:00:00.000Z"));
+    await h.cache.writeKv(env.TENANT_CACHE, key("old-name"), before);
+    const { load } = loader(() => ok(null));
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    const stale = await h.cache.resolve(key("old-name"), h.deps(load));
+    expect(stale.ok && stale.value.tenant?.slug).toBe("old-name");
+    await h.settle();
+    const after = await h.cache.resolve(key("old-name"), h.deps(load));
+    expect(after).toMatchObject({ ok: true, value: { tenant: null } });
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("old-name")))?.tenant).toBeNull();
+  });
+
+  it("does not let a 'not found' loaded just before a tenant was created hide it", async () => {
+    const h = harness();
+    const { load } = loader(() => ok(null), 40);
+    const answer = h.cache.resolve(key("just-born"), h.deps(load));
+    await sleep(15);
+    const created = h.cache.entryFor(row("just-born", new Date().toISOString()));
+    await h.cache.put(env.TENANT_CACHE, key("just-born"), created);
+    const first = await answer;
+    expect(first.ok && first.value.tenant?.slug).toBe("just-born");
+    await h.settle();
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("just-born")))?.tenant?.slug).toBe("just-born");
   });
 
   it("falls back to the database when KV fails", async () => {

@@ -60,11 +60,22 @@ function isEntry(v: unknown): v is CacheEntry {
   return typeof v === "object" && v !== null && "tenant" in v && "softExpiresAt" in v;
 }
 
+/** Whether version `a` is newer than `b`; null (an entry written before versions were given to
+ * negative entries) is older than anything. */
 function newer(a: string | null, b: string | null): boolean {
   if (a === null) return false;
   if (b === null) return true;
   return Date.parse(a) > Date.parse(b);
 }
+
+/**
+ * A lookup that finds no row is versioned by when it was made, less this margin for the
+ * difference between this isolate's clock and the database's (updated_at is the database's).
+ * Without a version, a positive entry put back by a load that raced a slug or domain change
+ * looked newer than every later "not found" and kept the old name resolving until KV expired
+ * it (600 s); with one, the next refresh replaces it.
+ */
+const NOT_FOUND_CLOCK_MARGIN_MS = 5_000;
 
 /**
  * L1 (this isolate) in front of Workers KV in front of Postgres, with stale-while-revalidate,
@@ -91,11 +102,14 @@ export class TenantCache {
     this.l1 = new Lru(options.l1MaxEntries, now);
   }
 
-  entryFor(row: TenantRow | null): CacheEntry {
+  /** `loadedAt`: when the lookup that found `row` started; it versions a "not found". */
+  entryFor(row: TenantRow | null, loadedAt?: number): CacheEntry {
     const live = row?.isActive ? row : null;
+    const notFoundAsOf =
+      loadedAt === undefined ? null : new Date(loadedAt - NOT_FOUND_CLOCK_MARGIN_MS).toISOString();
     return {
       tenant: live ? live.tenant : null,
-      updatedAt: row ? row.updatedAt : null,
+      updatedAt: row ? row.updatedAt : notFoundAsOf,
       softExpiresAt: this.now() + (live ? this.options.softTtlMs : this.options.negativeTtlSeconds * 1000),
     };
   }
@@ -167,15 +181,25 @@ export class TenantCache {
     stale: CacheEntry | undefined,
     deps: ResolveDeps,
   ): Promise<Result<Resolved, DbError>> {
+    const started = this.now();
     const loaded = await deps.load();
     if (!loaded.ok) {
       // The database is down or slow: an old answer beats none.
       if (stale) return ok({ tenant: stale.tenant, tier: "stale" });
       return err(loaded.error);
     }
-    const entry = this.entryFor(loaded.value);
+    const entry = this.entryFor(loaded.value, started);
+    // An admin write in this isolate may have landed while we loaded: it is the newer answer.
+    const meanwhile = this.l1.peek(key)?.value;
+    if (meanwhile && meanwhile !== stale && newer(meanwhile.updatedAt, entry.updatedAt)) {
+      return ok({ tenant: meanwhile.tenant, tier: "l1" });
+    }
     this.remember(key, entry, this.l1Ttl(entry));
-    deps.waitUntil(this.writeKv(deps.kv, key, entry));
+    deps.waitUntil(
+      this.store(deps.kv, key, entry).then((kept) => {
+        if (kept !== entry) this.remember(key, kept, this.l1Ttl(kept));
+      }),
+    );
     return ok({ tenant: entry.tenant, tier: "db" });
   }
 
@@ -187,20 +211,26 @@ export class TenantCache {
   }
 
   private async refresh(key: string, deps: ResolveDeps): Promise<void> {
+    const started = this.now();
     const loaded = await deps.load();
     if (!loaded.ok) {
       log("warn", "tenant refresh failed; serving cached entry", { key, ...loaded.error });
       return;
     }
-    const entry = this.entryFor(loaded.value);
-    const current = await this.readKv(deps.kv, key);
-    // An admin write may have landed while we loaded: never put an older version back.
-    if (current && newer(current.updatedAt, entry.updatedAt)) {
-      this.remember(key, current, this.l1Ttl(current));
-      return;
-    }
-    this.remember(key, entry, this.l1Ttl(entry));
-    await this.writeKv(deps.kv, key, entry);
+    const kept = await this.store(deps.kv, key, this.entryFor(loaded.value, started));
+    this.remember(key, kept, this.l1Ttl(kept));
+  }
+
+  /**
+   * Puts a loaded entry in KV unless KV holds a newer version: an admin write (in any isolate)
+   * may have landed while it loaded, and an older version must never be put back. Returns the
+   * entry KV keeps.
+   */
+  private async store(kv: KVNamespace, key: string, entry: CacheEntry): Promise<CacheEntry> {
+    const current = await this.readKv(kv, key);
+    if (current && newer(current.updatedAt, entry.updatedAt)) return current;
+    await this.writeKv(kv, key, entry);
+    return entry;
   }
 
   /** Admin writes: the new entry everywhere this isolate can reach, at once. */
