@@ -2,6 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
+import { membershipKey } from "../src/auth/membership";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -14,14 +15,32 @@ beforeAll(async () => {
   await db.query(`INSERT INTO users (id, email) VALUES ('${USER}', 'dana@example.com')`);
 });
 
-async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+/** Membership changes delete their KV entry again this much later; the default 5 s would slow every test. */
+const REDELETE_SECONDS = "0.05";
+
+/**
+ * `beforeBackground` runs once the response is in, before the request's background work (a
+ * membership change's second delete) is awaited.
+ */
+async function call(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  beforeBackground?: () => Promise<unknown>,
+) {
   const ctx = createExecutionContext();
   const init: RequestInit = {
     method,
     headers: { "content-type": "application/json", ...headers },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   };
-  const res = await worker.fetch(new Request(url, init), { ...env, DATABASE_URL: db.url }, ctx);
+  const res = await worker.fetch(
+    new Request(url, init),
+    { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: REDELETE_SECONDS },
+    ctx,
+  );
+  await beforeBackground?.();
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -129,6 +148,33 @@ describe("admin API", () => {
       is_admin: false,
     });
     expect([nobody.status, await code(nobody)]).toEqual([404, "not_found"]);
+  });
+
+  it("keeps a removed member out even when a lookup that read the old row writes it back to KV", async () => {
+    const created = (await (await admin("POST", "/tenants", { slug: "racing", name: "R" })).json()) as {
+      id: string;
+    };
+    const path = `/tenants/${created.id}/members/${USER}`;
+    await admin("PUT", path, { role: "member", is_admin: false });
+    const token = await signToken({ sub: USER });
+    const user = async () =>
+      ((await (await context("racing", token)).json()) as { user: { role: string } | null }).user;
+    expect(await user()).toMatchObject({ role: "member" });
+    const key = membershipKey(created.id, USER);
+    const cachedMember = await env.TENANT_CACHE.get(key);
+    expect(cachedMember).not.toBeNull();
+    // The racing lookup (another isolate, its query begun before the removal committed) puts
+    // the old answer back just after the removal's first delete.
+    const removed = await call(
+      "DELETE",
+      `http://api.localhost/admin${path}`,
+      undefined,
+      { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": CLIENT_IP },
+      () => env.TENANT_CACHE.put(key, cachedMember ?? ""),
+    );
+    expect(removed.status).toBe(204);
+    expect(await env.TENANT_CACHE.get(key)).toBeNull();
+    expect(await user()).toBeNull();
   });
 
   it("refuses bad input with a JSON error: unknown fields, bad slug, malformed JSON, oversized body", async () => {

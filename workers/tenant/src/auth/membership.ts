@@ -14,6 +14,13 @@ export interface Membership {
 /** KV holds memberships for 300 s; an isolate keeps them for 30 s on top. */
 const KV_TTL_SECONDS = 300;
 const L1_TTL_MS = 30_000;
+/** The longest a membership lookup runs; see forgetMembership. */
+const LOAD_TIMEOUT_MS = 2_000;
+/**
+ * When a membership change deletes its KV entry a second time (MEMBERSHIP_REDELETE_SECONDS): past
+ * LOAD_TIMEOUT_MS with room for the lookup's KV write.
+ */
+export const DEFAULT_REDELETE_MS = 5_000;
 
 type Entry = { member: Membership | null };
 const l1 = new Lru<Entry>(10_000);
@@ -47,7 +54,7 @@ export function findMembership(
       .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
       .limit(1);
     return row ?? null;
-  }, 2_000);
+  }, LOAD_TIMEOUT_MS);
 }
 
 export async function getMembership(
@@ -77,13 +84,7 @@ export async function getMembership(
   return ok(entry.member);
 }
 
-/**
- * After a membership change: drop the entry here and in KV. The write has committed by then, so a
- * KV failure is logged, not returned: the entry then lapses within its 300 s TTL.
- */
-async function forgetMembership(kv: KVNamespace, tenantId: string, userId: string): Promise<void> {
-  const key = membershipKey(tenantId, userId);
-  l1.delete(key);
+async function deleteFromKv(kv: KVNamespace, key: string): Promise<void> {
   try {
     await kv.delete(key);
   } catch (e) {
@@ -92,6 +93,37 @@ async function forgetMembership(kv: KVNamespace, tenantId: string, userId: strin
       error: e instanceof Error ? e.message : String(e),
     });
   }
+}
+
+/** Where a membership change drops its cached entry, and when it drops it again. */
+export interface ForgetDeps {
+  kv: KVNamespace;
+  waitUntil: (p: Promise<unknown>) => void;
+  redeleteAfterMs: number;
+}
+
+/**
+ * After a membership change: drop the entry here and in KV. The write has committed by then, so a
+ * KV failure is logged, not returned: the entry then lapses within its 300 s TTL.
+ *
+ * A lookup in any isolate that read the row before the change can still put the old answer in
+ * KV after this delete (its query runs up to LOAD_TIMEOUT_MS), and a removed member would then
+ * keep access for KV's 300 s. KV keeps the latest write, so a second delete once such lookups
+ * are over removes it: access then lapses within L1's 30 s and KV's propagation.
+ */
+async function forgetMembership(deps: ForgetDeps, tenantId: string, userId: string): Promise<void> {
+  const key = membershipKey(tenantId, userId);
+  l1.delete(key);
+  await deleteFromKv(deps.kv, key);
+  deps.waitUntil(
+    new Promise((r) => setTimeout(r, deps.redeleteAfterMs)).then(() => deleteFromKv(deps.kv, key)),
+  );
+}
+
+/** MEMBERSHIP_REDELETE_SECONDS, or the default for a missing or bad value. */
+export function redeleteAfterMs(value: string | undefined): number {
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_REDELETE_MS;
 }
 
 export type MemberWriteError = DbError | { kind: "not_found" };
@@ -104,7 +136,7 @@ export interface MemberFields {
 /** Adds or changes a membership, then drops its cached entry so the next request sees it. */
 export async function upsertMember(
   db: Db,
-  kv: KVNamespace,
+  cache: ForgetDeps,
   tenantId: string,
   userId: string,
   fields: MemberFields,
@@ -122,13 +154,13 @@ export async function upsertMember(
     // 23503: the tenant or the user does not exist.
     return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
   }
-  await forgetMembership(kv, tenantId, userId);
+  await forgetMembership(cache, tenantId, userId);
   return ok(true);
 }
 
 export async function removeMember(
   db: Db,
-  kv: KVNamespace,
+  cache: ForgetDeps,
   tenantId: string,
   userId: string,
 ): Promise<Result<true, MemberWriteError>> {
@@ -140,6 +172,6 @@ export async function removeMember(
   );
   if (!removed.ok) return removed;
   if (removed.value.length === 0) return err({ kind: "not_found" });
-  await forgetMembership(kv, tenantId, userId);
+  await forgetMembership(cache, tenantId, userId);
   return ok(true);
 }

@@ -1,9 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
-import { type MemberWriteError, removeMember, upsertMember } from "../auth/membership";
+import {
+  type ForgetDeps,
+  type MemberWriteError,
+  redeleteAfterMs,
+  removeMember,
+  upsertMember,
+} from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, getSessionDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
@@ -66,6 +73,15 @@ function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): ne
   throw new ApiError("service_unavailable", "the database is unavailable", {
     headers: { "Retry-After": "5" },
   });
+}
+
+/** Where a membership change drops the cached membership; the second drop outlives the response. */
+function memberCache(c: Context<HonoEnv>): ForgetDeps {
+  return {
+    kv: c.env.TENANT_CACHE,
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    redeleteAfterMs: redeleteAfterMs(c.env.MEMBERSHIP_REDELETE_SECONDS),
+  };
 }
 
 const security = [{ adminToken: [] }];
@@ -152,7 +168,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const body = c.req.valid("json");
-      const result = await timed(c, () => upsertMember(getDb(c), c.env.TENANT_CACHE, id, userId, body));
+      const result = await timed(c, () => upsertMember(getDb(c), memberCache(c), id, userId, body));
       if (!result.ok) fail(result.error, "no such tenant or user");
       return c.json(body, 200);
     },
@@ -168,7 +184,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const { id, userId } = c.req.valid("param");
-      const result = await timed(c, () => removeMember(getDb(c), c.env.TENANT_CACHE, id, userId));
+      const result = await timed(c, () => removeMember(getDb(c), memberCache(c), id, userId));
       if (!result.ok) fail(result.error, "no such membership");
       return c.body(null, 204);
     },
