@@ -82,6 +82,25 @@ describe("POST /v1/jobs", () => {
     expect(await id(U.author)).not.toBe(first);
   });
 
+  it("refuses an Idempotency-Key sent again with a different request (422), not dropping it after a 202", async () => {
+    const key = { "idempotency-key": "form-7" };
+    const first = await post("/v1/jobs", U.member, analytics, key);
+    expect(first.status).toBe(202);
+    // The same request with its fields in another order and its default spelled out is the same.
+    const reordered = {
+      payload: analytics.payload,
+      operation: analytics.operation,
+      queue: "analytics",
+      priority: 1,
+    };
+    const again = await post("/v1/jobs", U.member, reordered, key);
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual(await first.json());
+    const other = { ...analytics, payload: { ...analytics.payload, event_type: "page.leave" } };
+    const reused = await post("/v1/jobs", U.member, other, key);
+    expect([reused.status, await code(reused)]).toEqual([422, "idempotency_key_reused"]);
+  });
+
   it("needs a token, and membership of the tenant", async () => {
     const anonymous = await post("/v1/jobs", null, analytics);
     expect([anonymous.status, await code(anonymous)]).toEqual([401, "unauthorized"]);

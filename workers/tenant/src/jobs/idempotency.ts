@@ -1,5 +1,6 @@
 import { idempotentJobId } from "../../../common/jobs";
 import { log } from "../../../common/log";
+import { err, ok, type Result } from "../../../common/result";
 
 /** Retries come within minutes; a day covers a client that retries after an outage. */
 const TTL_SECONDS = 24 * 60 * 60;
@@ -19,22 +20,52 @@ export interface Idempotent {
  * gets a new time: notifications stay single (keyed by job and recipient), a content update is
  * the same edit again; only an analytics event could be counted twice.
  */
+/**
+ * The record also keeps a fingerprint of the request: a key sent again with another request
+ * would get the first request's job ids, and the consumer would drop the new jobs as
+ * duplicates while the client was told 202. That is refused instead ("reused"), as the IETF
+ * Idempotency-Key draft asks. A record without a fingerprint (older ones) is not compared.
+ */
 export async function idempotency(
   kv: KVNamespace,
   tenantId: string,
   userId: string,
   key: string,
-  count: number,
-): Promise<Idempotent> {
+  requests: readonly unknown[],
+): Promise<Result<Idempotent, "reused">> {
+  const count = requests.length;
   const jobId = (i: number) => idempotentJobId(tenantId, userId, count > 1 ? `${key}#${i}` : key);
   const recordKey = `idem:v1:${await idempotentJobId(tenantId, userId, `${key}#request`)}`;
+  const fingerprint = await fingerprintOf(requests);
   const now = new Date().toISOString();
   try {
-    const seen = await kv.get<{ created_at: string }>(recordKey, "json");
-    if (seen?.created_at) return { jobId, createdAt: seen.created_at };
-    await kv.put(recordKey, JSON.stringify({ created_at: now }), { expirationTtl: TTL_SECONDS });
+    const seen = await kv.get<{ created_at: string; fingerprint?: string }>(recordKey, "json");
+    if (seen?.created_at) {
+      if (seen.fingerprint !== undefined && seen.fingerprint !== fingerprint) return err("reused");
+      return ok({ jobId, createdAt: seen.created_at });
+    }
+    await kv.put(recordKey, JSON.stringify({ created_at: now, fingerprint }), {
+      expirationTtl: TTL_SECONDS,
+    });
   } catch (e) {
     log("warn", "idempotency record unavailable", { error: e instanceof Error ? e.message : String(e) });
   }
-  return { jobId, createdAt: now };
+  return ok({ jobId, createdAt: now });
+}
+
+/** JSON with every object's keys sorted: the same request, whatever order its fields came in. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+async function fingerprintOf(requests: readonly unknown[]): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(requests)));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }

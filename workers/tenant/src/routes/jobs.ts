@@ -117,12 +117,20 @@ async function accept(
     );
   }
 
-  const idem = idempotencyKey
-    ? await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, idempotencyKey, requests.length)
+  const stripped = requests.map(({ tenant_id: _, ...r }) => r);
+  const idempotent = idempotencyKey
+    ? await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, idempotencyKey, stripped)
     : undefined;
+  if (idempotent && !idempotent.ok) {
+    throw new ApiError(
+      "idempotency_key_reused",
+      "this Idempotency-Key was used for a different request; use a new key for a new request",
+    );
+  }
+  const idem = idempotent?.value;
   const createdAt = idem?.createdAt ?? new Date().toISOString();
   const jobs = (await Promise.all(
-    requests.map(async ({ tenant_id: _, ...r }, i) => ({
+    stripped.map(async (r, i) => ({
       ...r,
       v: 1 as const,
       job_id: idem ? await idem.jobId(i) : crypto.randomUUID(),
