@@ -41,10 +41,6 @@ function fitsJsonCap(o: unknown): boolean {
   return json.length <= MAX_JSON_BYTES && encoder.encode(json).length <= MAX_JSON_BYTES;
 }
 
-/**
- * Ids are any 8-4-4-4-12 hex value (z.guid, not z.uuid): Postgres accepts them all, and
- * identity providers and imported data do not always set the RFC version bits.
- */
 const boundedObject = z.record(z.string(), z.unknown()).refine(fitsJsonCap, {
   message: `at most ${MAX_JSON_BYTES} bytes of JSON`,
 });
@@ -95,6 +91,10 @@ export type SendNotifications = z.infer<typeof SendNotificationsPayload>;
 export type RecordAnalytics = z.infer<typeof RecordAnalyticsPayload>;
 export type UpdateContent = z.infer<typeof UpdateContentPayload>;
 
+/**
+ * Ids are any 8-4-4-4-12 hex value (z.guid, not z.uuid): Postgres accepts them all, and
+ * identity providers and imported data do not always set the RFC version bits.
+ */
 const envelope = {
   v: z.literal(1),
   job_id: z.guid(),

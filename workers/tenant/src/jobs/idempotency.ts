@@ -19,8 +19,7 @@ export interface Idempotent {
  * attempt's time is kept in KV. Should KV miss a record (it lags between locations), the retry
  * gets a new time: notifications stay single (keyed by job and recipient), a content update is
  * the same edit again; only an analytics event could be counted twice.
- */
-/**
+ *
  * The record also keeps a fingerprint of the request: a key sent again with another request
  * would get the first request's job ids, and the consumer would drop the new jobs as
  * duplicates while the client was told 202. That is refused instead ("reused"), as the IETF

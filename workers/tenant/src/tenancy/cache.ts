@@ -60,8 +60,10 @@ function isEntry(v: unknown): v is CacheEntry {
   return typeof v === "object" && v !== null && "tenant" in v && "softExpiresAt" in v;
 }
 
-/** Whether version `a` is newer than `b`; null (an entry written before versions were given to
- * negative entries) is older than anything. */
+/**
+ * Whether version `a` is newer than `b`. null, a "not found" without a version (the directory's,
+ * or one cached before they had versions), is older than anything.
+ */
 function newer(a: string | null, b: string | null): boolean {
   if (a === null) return false;
   if (b === null) return true;
