@@ -3,6 +3,7 @@ import { tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
+import { positiveNumber } from "../env";
 import { Lru } from "../tenancy/lru";
 
 export interface Membership {
@@ -20,7 +21,7 @@ const LOAD_TIMEOUT_MS = 2_000;
  * When a membership change deletes its KV entry a second time (MEMBERSHIP_REDELETE_SECONDS): past
  * LOAD_TIMEOUT_MS with room for the lookup's KV write.
  */
-export const DEFAULT_REDELETE_MS = 5_000;
+const DEFAULT_REDELETE_SECONDS = 5;
 
 type Entry = { member: Membership | null };
 const l1 = new Lru<Entry>(10_000);
@@ -122,8 +123,7 @@ async function forgetMembership(deps: ForgetDeps, tenantId: string, userId: stri
 
 /** MEMBERSHIP_REDELETE_SECONDS, or the default for a missing or bad value. */
 export function redeleteAfterMs(value: string | undefined): number {
-  const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_REDELETE_MS;
+  return positiveNumber(value, DEFAULT_REDELETE_SECONDS) * 1000;
 }
 
 export type MemberWriteError = DbError | { kind: "not_found" };

@@ -20,7 +20,7 @@ export interface Idempotent {
  * gets a new time: notifications stay single (keyed by job and recipient), a content update is
  * the same edit again; only an analytics event could be counted twice.
  *
- * The record also keeps a fingerprint of the request: a key sent again with another request
+ * The record also keeps a fingerprint of the request (hashed as the record's key is): a key sent again with another request
  * would get the first request's job ids, and the consumer would drop the new jobs as
  * duplicates while the client was told 202. That is refused instead ("reused"), as the IETF
  * Idempotency-Key draft asks. A record without a fingerprint (older ones) is not compared.
@@ -35,7 +35,7 @@ export async function idempotency(
   const count = requests.length;
   const jobId = (i: number) => idempotentJobId(tenantId, userId, count > 1 ? `${key}#${i}` : key);
   const recordKey = `idem:v1:${await idempotentJobId(tenantId, userId, `${key}#request`)}`;
-  const fingerprint = await fingerprintOf(requests);
+  const fingerprint = await idempotentJobId(tenantId, userId, canonicalJson(requests));
   const now = new Date().toISOString();
   try {
     const seen = await kv.get<{ created_at: string; fingerprint?: string }>(recordKey, "json");
@@ -62,9 +62,4 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
-}
-
-async function fingerprintOf(requests: readonly unknown[]): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(requests)));
-  return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }

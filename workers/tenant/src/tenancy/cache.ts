@@ -1,6 +1,7 @@
 import type { DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
+import { positiveNumber } from "../env";
 import { Lru } from "./lru";
 import type { TenantInfo, TenantRow } from "./queries";
 
@@ -273,19 +274,14 @@ export interface CacheVars {
   TENANT_CACHE_TIERS?: string;
 }
 
-function positive(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
 export function cacheOptions(vars: CacheVars): CacheOptions {
   const d = DEFAULT_CACHE_OPTIONS;
   return {
     ...d,
-    l1TtlMs: positive(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
-    l1MaxEntries: Math.floor(positive(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries)),
+    l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
+    l1MaxEntries: Math.floor(positiveNumber(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries)),
     // KV refuses expirationTtl under 60 s.
-    negativeTtlSeconds: Math.max(60, positive(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+    negativeTtlSeconds: Math.max(60, positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
     ...tiers(vars.TENANT_CACHE_TIERS),
   };
 }
