@@ -84,19 +84,22 @@ describe("POST /v1/jobs", () => {
 
   it("refuses an Idempotency-Key sent again with a different request (422), not dropping it after a 202", async () => {
     const key = { "idempotency-key": "form-7" };
-    const first = await post("/v1/jobs", U.member, analytics, key);
+    const sent = {
+      ...analytics,
+      payload: { event_type: "form.sent", properties: { form: "signup", step: 2 } },
+    };
+    const first = await post("/v1/jobs", U.member, sent, key);
     expect(first.status).toBe(202);
-    // The same request with its fields in another order and its default spelled out is the same.
+    // The same request with its properties in another order and its default spelled out is the same.
     const reordered = {
-      payload: analytics.payload,
-      operation: analytics.operation,
-      queue: "analytics",
+      ...sent,
       priority: 1,
+      payload: { event_type: "form.sent", properties: { step: 2, form: "signup" } },
     };
     const again = await post("/v1/jobs", U.member, reordered, key);
     expect(again.status).toBe(202);
     expect(await again.json()).toEqual(await first.json());
-    const other = { ...analytics, payload: { ...analytics.payload, event_type: "page.leave" } };
+    const other = { ...sent, payload: { ...sent.payload, properties: { form: "signup", step: 3 } } };
     const reused = await post("/v1/jobs", U.member, other, key);
     expect([reused.status, await code(reused)]).toEqual([422, "idempotency_key_reused"]);
   });

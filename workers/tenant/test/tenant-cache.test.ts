@@ -143,7 +143,7 @@ describe("tenant cache", () => {
     expect(kv?.tenant?.name).toBe("admin edit");
   });
 
-  it("keeps an admin write that lands while a miss is loading the older version, in L1 and KV", async () => {
+  it("answers with an admin write made in this isolate while a miss loaded the older version", async () => {
     const h = harness();
     const older = row("miss-race", "2026-01-01T00:00:00.000Z");
     const { load } = loader(() => ok(older), 40);
@@ -160,6 +160,26 @@ describe("tenant cache", () => {
     const next = await h.cache.resolve(key("miss-race"), h.deps(load));
     expect(next.ok && next.value.tenant?.name).toBe("admin edit");
     expect((await h.cache.readKv(env.TENANT_CACHE, key("miss-race")))?.tenant?.name).toBe("admin edit");
+  });
+
+  it("never puts an older version over an admin write that another isolate made to KV while it loaded", async () => {
+    const h = harness();
+    const older = row("kv-race", "2026-01-01T00:00:00.000Z");
+    const { load } = loader(() => ok(older), 40);
+    const answer = h.cache.resolve(key("kv-race"), h.deps(load));
+    await sleep(15); // past the KV miss, inside the load
+    const admin = harness(); // another isolate: this one's L1 never sees the write
+    const edited = admin.cache.entryFor({
+      ...row("kv-race", "2026-03-01T00:00:00.000Z"),
+      tenant: { ...older.tenant, name: "admin edit" },
+    });
+    await admin.cache.put(env.TENANT_CACHE, key("kv-race"), edited);
+    // The load began before the write, so its own answer may be the older one; nothing after it may.
+    await answer;
+    await h.settle();
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("kv-race")))?.tenant?.name).toBe("admin edit");
+    const next = await h.cache.resolve(key("kv-race"), h.deps(load));
+    expect(next).toMatchObject({ ok: true, value: { tier: "l1", tenant: { name: "admin edit" } } });
   });
 
   it("lets the next refresh retire an old name that a load racing a rename put back", async () => {
