@@ -54,6 +54,13 @@ function harness(options = DEFAULT_CACHE_OPTIONS) {
 const key = (s: string) => `tenant:v1:slug:${s}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A newer version of `older`, renamed "admin edit", as an admin write caches it. */
+const adminEdit = (cache: TenantCache, older: TenantRow) =>
+  cache.entryFor({
+    ...row(older.tenant.slug, "2026-03-01T00:00:00.000Z"),
+    tenant: { ...older.tenant, name: "admin edit" },
+  });
+
 describe("tenant cache", () => {
   it("answers from the database once, then from L1", async () => {
     const h = harness();
@@ -131,10 +138,7 @@ describe("tenant cache", () => {
     await h.settle();
     h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
     await h.cache.resolve(key("race"), h.deps(load)); // starts a refresh that will load `older`
-    const newer = h.cache.entryFor({
-      ...row("race", "2026-03-01T00:00:00.000Z"),
-      tenant: { ...older.tenant, name: "admin edit" },
-    });
+    const newer = adminEdit(h.cache, older);
     await h.cache.put(env.TENANT_CACHE, key("race"), newer);
     await h.settle();
     const after = await h.cache.resolve(key("race"), h.deps(load));
@@ -149,10 +153,7 @@ describe("tenant cache", () => {
     const { load } = loader(() => ok(older), 40);
     const answer = h.cache.resolve(key("miss-race"), h.deps(load));
     await sleep(15); // past the KV miss, inside the load
-    const edited = h.cache.entryFor({
-      ...row("miss-race", "2026-03-01T00:00:00.000Z"),
-      tenant: { ...older.tenant, name: "admin edit" },
-    });
+    const edited = adminEdit(h.cache, older);
     await h.cache.put(env.TENANT_CACHE, key("miss-race"), edited);
     const first = await answer;
     expect(first.ok && first.value.tenant?.name).toBe("admin edit");
@@ -169,10 +170,7 @@ describe("tenant cache", () => {
     const answer = h.cache.resolve(key("kv-race"), h.deps(load));
     await sleep(15); // past the KV miss, inside the load
     const admin = harness(); // another isolate: this one's L1 never sees the write
-    const edited = admin.cache.entryFor({
-      ...row("kv-race", "2026-03-01T00:00:00.000Z"),
-      tenant: { ...older.tenant, name: "admin edit" },
-    });
+    const edited = adminEdit(admin.cache, older);
     await admin.cache.put(env.TENANT_CACHE, key("kv-race"), edited);
     // The load began before the write, so its own answer may be the older one; nothing after it may.
     await answer;
