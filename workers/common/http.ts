@@ -29,9 +29,19 @@ function fromHttpException(e: HTTPException): ApiError {
   return new ApiError(code, message);
 }
 
+/**
+ * A 401 must name its scheme (RFC 9110 §15.5.2); RFC 6750 adds `error="invalid_token"` when a
+ * token was sent and refused, and no error when none was sent.
+ */
+function challenge(error: ApiError): Record<string, string> {
+  if (error.status !== 401) return {};
+  return { "WWW-Authenticate": error.code === "invalid_token" ? 'Bearer error="invalid_token"' : "Bearer" };
+}
+
 export function errorResponse<E extends BaseEnv>(c: Context<E>, error: ApiError): Response {
   const requestId = c.get("requestId") ?? "unknown";
   return c.json(errorBody(error.code, error.message, requestId), error.status, {
+    ...challenge(error),
     ...error.headers,
     "Cache-Control": "no-store",
   });

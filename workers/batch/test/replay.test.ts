@@ -92,6 +92,35 @@ describe("dead jobs admin", () => {
     expect(tampered.status).toBe(400);
   });
 
+  it("pages through jobs dead-lettered in one batch (one timestamp) without skipping any", async () => {
+    const jobs = Array.from({ length: 5 }, () =>
+      job("record_analytics", {
+        tenant_id: T,
+        user_id: U,
+        payload: { event_type: "same-ms", properties: {} },
+      }),
+    );
+    const batch = createMessageBatch(
+      "jobs-dead-letter",
+      jobs.map((body) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body })),
+    );
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    await getQueueResult(batch, ctx);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await (
+        await admin("GET", `/admin/dead-jobs?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)
+      ).json()) as { items: { job_id: string }[]; next_cursor: string | null };
+      seen.push(...page.items.map((i) => i.job_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const j of jobs) expect(seen).toContain(j.job_id);
+  });
+
   it("refuses without the admin token, 404s an unknown id, and 409s a message that is not a job", async () => {
     expect((await admin("GET", "/admin/dead-jobs", "wrong")).status).toBe(403);
     expect((await admin("POST", `/admin/dead-jobs/${crypto.randomUUID()}/replay`)).status).toBe(404);

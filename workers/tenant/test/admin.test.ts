@@ -191,6 +191,21 @@ describe("admin API", () => {
     const missing = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, { name: "x" });
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
   });
+
+  it("refuses a custom domain under the platform domain, which would resolve by slug to another tenant", async () => {
+    const created = await admin("POST", "/tenants", {
+      slug: "outside",
+      name: "Outside",
+      domain: "Shadow.LOCALHOST",
+    });
+    expect([created.status, await code(created)]).toEqual([400, "validation_failed"]);
+    const ok = await admin("POST", "/tenants", { slug: "outside", name: "Outside" });
+    const { id } = (await ok.json()) as { id: string };
+    const moved = await admin("PATCH", `/tenants/${id}`, { domain: "a.b.localhost" });
+    expect([moved.status, await code(moved)]).toEqual([400, "validation_failed"]);
+    const fine = await admin("PATCH", `/tenants/${id}`, { domain: "outside-localhost.example" });
+    expect(fine.status).toBe(200);
+  });
 });
 
 describe("admin rate limit", () => {

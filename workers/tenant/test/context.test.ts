@@ -191,6 +191,7 @@ describe("GET /v1/context", () => {
   ])("refuses %s with 401 invalid_token, never as anonymous", async (_name, make) => {
     const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${await make()}` });
     await expectError(res, 401, "invalid_token");
+    expect(res.headers.get("WWW-Authenticate")).toBe('Bearer error="invalid_token"');
   });
 
   it("refuses an Authorization header that is not a bearer token", async () => {

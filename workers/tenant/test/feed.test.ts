@@ -132,6 +132,7 @@ describe("GET /v1/feed", () => {
   it("needs a token", async () => {
     const res = await get("/v1/feed", null);
     expect([res.status, await code(res)]).toEqual([401, "unauthorized"]);
+    expect(res.headers.get("WWW-Authenticate")).toBe("Bearer");
   });
 
   it("refuses an unsupported type, bad tenant ids and out-of-range limits", async () => {

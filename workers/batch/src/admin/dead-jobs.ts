@@ -16,22 +16,30 @@ export interface DeadJobSummary {
   replay_count: number;
 }
 
-/** Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page. */
+/**
+ * Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page.
+ * created_at goes out at Postgres' full microsecond precision: a cursor cut to a JS Date's
+ * milliseconds sorts before the row it came from, so the next page would skip every row of the
+ * same millisecond (a batch's dead jobs share one timestamp).
+ */
 export function listDeadJobs(
   sql: Queryable,
   options: { kind?: string; limit: number; before?: { created_at: string; id: string } },
 ): Promise<Result<DeadJobSummary[], DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<DeadJobSummary>(
-      `SELECT id, job_id, queue, kind, error, attempts, created_at, replayed_at, replay_count
-         FROM public.dead_jobs
-        WHERE ($1::text IS NULL OR kind = $1)
-          AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
-        ORDER BY created_at DESC, id DESC
+      // ORDER BY names d.created_at: the bare name would sort by the text column of that alias.
+      `SELECT d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
+              to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+              d.replayed_at, d.replay_count
+         FROM public.dead_jobs d
+        WHERE ($1::text IS NULL OR d.kind = $1)
+          AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
+        ORDER BY d.created_at DESC, d.id DESC
         LIMIT $4`,
       [options.kind ?? null, options.before?.created_at ?? null, options.before?.id ?? null, options.limit],
     );
-    return rows.map((r) => ({ ...r, created_at: new Date(r.created_at).toISOString() }));
+    return rows;
   });
 }
 

@@ -75,6 +75,23 @@ function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): ne
   });
 }
 
+/**
+ * The platform domain and its subdomains resolve by slug before any custom domain is looked up,
+ * so such a "custom domain" would never reach its tenant; it would serve whichever tenant owns
+ * that subdomain's slug instead.
+ */
+function refusePlatformDomain(domain: string | null | undefined, platformDomain: string): void {
+  if (!domain) return;
+  const host = domain.toLowerCase();
+  const platform = platformDomain.toLowerCase();
+  if (host === platform || host.endsWith(`.${platform}`)) {
+    throw new ApiError(
+      "validation_failed",
+      `domain: ${platform} and its subdomains name tenants by slug; a custom domain must be outside it`,
+    );
+  }
+}
+
 /** Where a membership change drops the cached membership; the second drop outlives the response. */
 function memberCache(c: Context<HonoEnv>): ForgetDeps {
   return {
@@ -98,6 +115,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const body = c.req.valid("json");
+      refusePlatformDomain(body.domain, c.env.PLATFORM_DOMAIN);
       const result = await timed(c, () =>
         createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
       );
@@ -119,13 +137,15 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       responses: { 200: json(AdminTenant, "Updated") },
     }),
     async (c) => {
+      const fields = c.req.valid("json");
+      refusePlatformDomain(fields.domain, c.env.PLATFORM_DOMAIN);
       const result = await timed(c, () =>
         updateTenant(
           getSessionDb(c),
           c.env.TENANT_CACHE,
           tenantCacheFor(c.env),
           c.req.valid("param").id,
-          c.req.valid("json"),
+          fields,
         ),
       );
       if (!result.ok) fail(result.error);
