@@ -17,8 +17,8 @@ type Draft = {
 
 /**
  * The enqueue API's check of what the user may enqueue, with the rules the consumer applies
- * again (workers/common/authz.ts). Two queries at most for a whole batch: the recipients'
- * memberships and the edited content's authors.
+ * again (workers/common/authz.ts). Three queries at most for a whole batch, sent at once: the
+ * recipients' memberships and the edited posts' and events' authors.
  */
 export async function authorizeJobs(
   db: Db,
@@ -37,25 +37,28 @@ export async function authorizeJobs(
       (d.payload.content_type === "posts" ? postIds : eventIds).push(d.payload.content_id);
     }
   }
+  // Independent lookups, each its own HTTP round trip to Neon: sent together, not in turn.
   const looked = await attempt(async () => {
-    const members = recipients.size
-      ? await db
-          .select({ id: tenantUsers.userId })
-          .from(tenantUsers)
-          .where(and(eq(tenantUsers.tenantId, tenantId), inArray(tenantUsers.userId, [...recipients])))
-      : [];
-    const postRows = postIds.length
-      ? await db
-          .select({ id: posts.id, tenant_id: posts.tenantId, author: posts.userId })
-          .from(posts)
-          .where(and(inArray(posts.id, postIds), isNull(posts.deletedAt)))
-      : [];
-    const eventRows = eventIds.length
-      ? await db
-          .select({ id: events.id, tenant_id: events.tenantId, author: events.createdBy })
-          .from(events)
-          .where(and(inArray(events.id, eventIds), isNull(events.deletedAt)))
-      : [];
+    const [members, postRows, eventRows] = await Promise.all([
+      recipients.size
+        ? db
+            .select({ id: tenantUsers.userId })
+            .from(tenantUsers)
+            .where(and(eq(tenantUsers.tenantId, tenantId), inArray(tenantUsers.userId, [...recipients])))
+        : [],
+      postIds.length
+        ? db
+            .select({ id: posts.id, tenant_id: posts.tenantId, author: posts.userId })
+            .from(posts)
+            .where(and(inArray(posts.id, postIds), isNull(posts.deletedAt)))
+        : [],
+      eventIds.length
+        ? db
+            .select({ id: events.id, tenant_id: events.tenantId, author: events.createdBy })
+            .from(events)
+            .where(and(inArray(events.id, eventIds), isNull(events.deletedAt)))
+        : [],
+    ]);
     return { members, postRows, eventRows };
   });
   if (!looked.ok) return looked;
