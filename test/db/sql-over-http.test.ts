@@ -1,6 +1,7 @@
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+import { attempt } from "../../workers/common/db";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 /** The local stand-in for Neon's SQL-over-HTTP endpoint, driven by the real `neon()` client. */
@@ -49,6 +50,21 @@ describe("local SQL-over-HTTP endpoint", () => {
       sql.query("SELECT note FROM http_probe WHERE id = 2"),
     ]);
     expect([a, b]).toEqual([[{ id: 2 }], [{ note: "kept" }]]);
+  });
+
+  it.each([
+    ["40P01", "unavailable"], // deadlock: the same statement may succeed next time
+    ["40001", "unavailable"], // serialization failure
+    ["53300", "unavailable"], // too many connections
+    ["57014", "timeout"], // statement_timeout
+    ["23505", "query"], // the statement's own fault
+    ["42703", "query"],
+  ])("classifies SQLSTATE %s from the real driver as %s", async (sqlstate, kind) => {
+    const sql = neon(db.url);
+    const result = await attempt(() =>
+      sql.query(`DO $$ BEGIN RAISE EXCEPTION 'probe' USING ERRCODE = '${sqlstate}'; END $$`),
+    );
+    expect(result).toMatchObject({ ok: false, error: { kind } });
   });
 
   it("reports a Postgres error with its SQLSTATE and constraint, as Neon's endpoint does", async () => {

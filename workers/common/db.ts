@@ -147,9 +147,13 @@ export async function attempt<T>(
     };
     const message = typeof source.message === "string" ? source.message : String(e);
     const code = typeof source.code === "string" ? source.code : undefined;
-    // SQLSTATE class 08 (connection exception) and socket errors carry no code of a query fault.
-    const unavailable = code === undefined || code.startsWith("08") || code.startsWith("57P");
-    if (unavailable) return err({ kind: "unavailable", message });
+    // Faults that are the database's state, not the statement's, so the same call may succeed
+    // later: no code (socket, fetch), 08 connection exception, 40 deadlock and serialization
+    // failure, 53 insufficient resources (53300: Neon's connection limit), 57P shutdown. The
+    // callers retry these (503 with Retry-After, or a queue retry); a 57014 cancel is our
+    // statement_timeout.
+    if (code === "57014") return err({ kind: "timeout", message });
+    if (code === undefined || /^(08|40|53|57P)/.test(code)) return err({ kind: "unavailable", message });
     const constraint = typeof source.constraint === "string" ? source.constraint : undefined;
     return err({ kind: "query", message, code, constraint });
   } finally {
