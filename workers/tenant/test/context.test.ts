@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
 import worker from "../src/index";
@@ -224,6 +225,21 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
       401,
       "invalid_token",
     );
+  });
+
+  it("takes both the legacy secret's HS256 tokens and the key set's tokens when both are configured", async () => {
+    const both = { AUTH_JWKS_URL: env.TEST_JWKS_URL, AUTH_JWT_SECRET: TEST_JWT_SECRET };
+    const context = (token: string) =>
+      call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` }, both);
+    for (const token of [await signToken({ sub: U.alice }), await signWithJwks("ES256", { sub: U.alice })]) {
+      const res = await context(token);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Body).user?.id).toBe(U.alice);
+    }
+    const forged = await signToken({ sub: U.alice }, { secret: "another-secret-of-32-characters-or-more" });
+    await expectError(await context(forged), 401, "invalid_token");
+    await expectError(await context(unsignedToken(U.alice)), 401, "invalid_token");
+    await expectError(await context("not.a.jwt"), 401, "invalid_token");
   });
 
   it("checks iss and aud when they are configured", async () => {

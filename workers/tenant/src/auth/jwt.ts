@@ -1,4 +1,11 @@
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  jwtVerify,
+} from "jose";
 import { err, ok, type Result } from "../../../common/result";
 
 export interface VerifiedUser {
@@ -77,8 +84,12 @@ async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
 export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable";
 
 /**
- * Verifies a bearer token: HS256 with AUTH_JWT_SECRET (Supabase's default), or RS256/ES256
- * against AUTH_JWKS_URL. `alg: none` and any other algorithm are refused by the allow-lists.
+ * Verifies a bearer token: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
+ * against AUTH_JWKS_URL. With both configured, as while a Supabase project moves to signing
+ * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
+ * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
+ * token against the key set only, so no key is ever used with another algorithm. `alg: none`
+ * and any other algorithm are refused by the allow-lists.
  */
 export async function verifyToken(
   token: string,
@@ -89,11 +100,16 @@ export async function verifyToken(
     audience: config.AUTH_AUDIENCE || undefined,
     clockTolerance: 5,
   };
+  const secret = config.AUTH_JWT_SECRET || undefined;
+  const jwksUrl = config.AUTH_JWKS_URL || undefined;
+  if (secret === undefined && jwksUrl === undefined) return err("misconfigured");
   let payload: JWTPayload;
   try {
-    if (config.AUTH_JWKS_URL) {
+    if (secret !== undefined && (jwksUrl === undefined || decodeProtectedHeader(token).alg === "HS256")) {
+      ({ payload } = await jwtVerify(token, await secretKey(secret), { ...options, algorithms: ["HS256"] }));
+    } else {
       const verifyWith = async (refetch: boolean) => {
-        const jwks = await keySet(config.AUTH_JWKS_URL ?? "", refetch);
+        const jwks = await keySet(jwksUrl ?? "", refetch);
         if (!jwks) return null;
         return (await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] })).payload;
       };
@@ -107,11 +123,6 @@ export async function verifyToken(
       }
       if (!verified) return err("unavailable");
       payload = verified;
-    } else if (config.AUTH_JWT_SECRET) {
-      const key = await secretKey(config.AUTH_JWT_SECRET);
-      ({ payload } = await jwtVerify(token, key, { ...options, algorithms: ["HS256"] }));
-    } else {
-      return err("misconfigured");
     }
   } catch (e) {
     return err(e instanceof errors.JWTExpired ? "expired" : "invalid");
