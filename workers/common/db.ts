@@ -161,13 +161,12 @@ export async function attempt<T>(
   }
 }
 
-/** Health probe: a real round trip, bounded so a dead database answers fast. */
+/**
+ * Health probe: a real round trip, bounded so a dead database answers fast. Over SQL-over-HTTP,
+ * the transport of the hot reads, on connections Neon keeps: a public, unauthenticated probe must
+ * not open a Postgres connection (startup, authentication) each time it is hit.
+ */
 export async function pingDb(env: DbBindings, timeoutMs = 2_500): Promise<Result<true, DbError>> {
-  const handle = openDb(env);
-  try {
-    const result = await attempt(() => handle.pool.query("SELECT 1"), timeoutMs);
-    return result.ok ? ok(true) : result;
-  } finally {
-    await handle.close();
-  }
+  const result = await attempt(() => openSql(env).query("SELECT 1"), timeoutMs);
+  return result.ok ? ok(true) : result;
 }
