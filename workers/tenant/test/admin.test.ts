@@ -206,6 +206,16 @@ describe("admin API", () => {
     const fine = await admin("PATCH", `/tenants/${id}`, { domain: "outside-localhost.example" });
     expect(fine.status).toBe(200);
   });
+
+  it("takes an internationalised domain as the A-labels a browser sends in Host, and resolves it", async () => {
+    const created = await admin("POST", "/tenants", { slug: "soobshchestvo", name: "Сообщество" });
+    const { id } = (await created.json()) as { id: string };
+    const idn = new URL("http://сообщество.рф").hostname; // xn--90aci8aadpej1e.xn--p1ai
+    expect((await admin("PATCH", `/tenants/${id}`, { domain: idn })).status).toBe(200);
+    expect((await context(idn)).status).toBe(200);
+    const unicode = await admin("PATCH", `/tenants/${id}`, { domain: "сообщество.рф" });
+    expect([unicode.status, await code(unicode)]).toEqual([400, "validation_failed"]);
+  });
 });
 
 describe("admin rate limit", () => {

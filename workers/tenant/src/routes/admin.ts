@@ -27,7 +27,11 @@ const url = z.string().url().max(2048).nullable();
 const domain = z
   .string()
   .max(253)
-  .regex(/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/, "a host name")
+  // Internationalised names come as the A-labels browsers send in Host (xn--…), TLDs included.
+  .regex(
+    /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+([a-zA-Z]{2,63}|xn--[a-zA-Z0-9-]{1,59})$/,
+    "a host name (internationalised names as xn-- A-labels)",
+  )
   .nullable();
 
 const TenantFields = z
