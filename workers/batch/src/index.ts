@@ -1,5 +1,6 @@
+import { DEAD_LETTER_QUEUE } from "../../common/jobs";
 import { createBatchApp } from "./app";
-import { consumeDeadLetters, consumeJobs, DEAD_LETTER_QUEUE } from "./consume";
+import { consumeDeadLetters, consumeJobs } from "./consume";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
 

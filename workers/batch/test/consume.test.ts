@@ -1,5 +1,6 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { DEAD_LETTER_MAX_RETRIES } from "../../common/jobs";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { retryDelaySeconds } from "../src/consume";
@@ -312,5 +313,35 @@ describe("dead-letter queue", () => {
       [lost.job_id],
     );
     expect(row).toEqual({ kind: "exhausted", queue: "notifications" });
+  });
+
+  it("outlasts a database outage: backs off up to an hour, and logs the job whole on its last delivery", async () => {
+    const early = notify();
+    const first = await deliver("jobs-dead-letter", [early], { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 1);
+    expect(first.result.explicitAcks).toEqual([]);
+    expect([...first.delays.values()]).toEqual([60]);
+    expect([
+      ...(
+        await deliver("jobs-dead-letter", [early], { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 9)
+      ).delays.values(),
+    ]).toEqual([3600]);
+
+    const errors = vi.spyOn(console, "error");
+    try {
+      const last = notify();
+      const final = await deliver(
+        "jobs-dead-letter",
+        [last],
+        { LOCAL_DB_PROXY: UNREACHABLE_PROXY },
+        DEAD_LETTER_MAX_RETRIES,
+      );
+      expect(final.result.retryMessages.map((r) => r.msgId)).toEqual(final.ids);
+      const lines = errors.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      const kept = lines.find((l) => l.job_id === last.job_id);
+      expect(kept?.job).toEqual(JSON.parse(JSON.stringify(last)));
+      expect(lines.some((l) => l.job_id === early.job_id)).toBe(false);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });

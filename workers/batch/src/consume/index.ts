@@ -1,5 +1,11 @@
 import { openSql, type Queryable } from "../../../common/db";
-import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
+import {
+  DEAD_LETTER_MAX_RETRIES,
+  JobMessage,
+  KIND_BY_QUEUE_NAME,
+  QUEUES,
+  type QueueKind,
+} from "../../../common/jobs";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { recordAnalytics } from "./analytics";
@@ -7,8 +13,6 @@ import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
 import { sendNotifications } from "./notifications";
 import type { Handler, Outcomes } from "./types";
-
-export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
 
 /** Exponential back-off per delivery attempt; priority 8+ backs off five times faster. */
 export function retryDelaySeconds(attempts: number, priority: number): number {
@@ -173,6 +177,14 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
   }
 }
 
+/**
+ * Doubles from 1 minute to at most an hour: 100 retries then span about four days, the queue's
+ * default message retention.
+ */
+export function deadLetterRetryDelaySeconds(attempts: number): number {
+  return Math.min(3600, 60 * 2 ** Math.max(0, attempts - 1));
+}
+
 /** The dead-letter queue: every message that ran out of retries goes on record in dead_jobs. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const sql = openSql(env);
@@ -189,7 +201,20 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   });
   const recorded = await recordDeadJobs(sql, records);
   if (recorded.ok) batch.ackAll();
-  else batch.retryAll({ delaySeconds: 60 });
+  else {
+    for (const m of batch.messages) {
+      m.retry({ delaySeconds: deadLetterRetryDelaySeconds(m.attempts) });
+      // Its last delivery: the queue deletes it next, so the log line is the job's last copy.
+      if (m.attempts >= DEAD_LETTER_MAX_RETRIES) {
+        log("error", "dead letter could not be recorded and leaves the queue; the job is in this line", {
+          job_id: jobIdOf(m.body),
+          attempts: m.attempts,
+          job: m.body,
+          error: recorded.error.message,
+        });
+      }
+    }
+  }
   log(recorded.ok ? "warn" : "error", "dead letters", {
     size: batch.messages.length,
     recorded: recorded.ok,
