@@ -1,7 +1,12 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
-import { DEAD_LETTER_MAX_RETRIES, DEAD_LETTER_QUEUE, QUEUES } from "../../workers/common/jobs";
+import {
+  DEAD_LETTER_MAX_RETRIES,
+  DEAD_LETTER_QUEUE,
+  retryDelaySeconds,
+} from "../../workers/batch/src/consume/retry";
+import { QUEUES } from "../../workers/common/jobs";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -16,8 +21,11 @@ describe("the batch worker's queue settings", () => {
     expect(dead?.dead_letter_queue).toBeUndefined();
   });
 
-  it("sends every job queue's exhausted messages to the dead-letter queue", () => {
+  it("retries every job queue through about half an hour of outage, then dead-letters it", () => {
     for (const { queue } of Object.values(QUEUES)) {
+      const retries = consumer(queue)?.max_retries ?? 0;
+      const waited = Array.from({ length: retries }, (_, i) => retryDelaySeconds(i + 1, 1));
+      expect(waited.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30 * 60);
       expect(consumer(queue)?.dead_letter_queue).toBe(DEAD_LETTER_QUEUE);
     }
   });

@@ -12,16 +12,6 @@ export const QUEUES = {
   content_update: { operation: "update_content", queue: "content-updates", binding: "CONTENT_UPDATES_QUEUE" },
 } as const;
 
-/** Where every job queue's consumer sends a message that ran out of retries. */
-export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
-
-/**
- * The jobs-dead-letter consumer's max_retries in workers/batch/wrangler.toml (the most Queues
- * allows). That queue has no dead-letter queue of its own: a message past its retries is
- * deleted, so they must outlast a database outage.
- */
-export const DEAD_LETTER_MAX_RETRIES = 100;
-
 export type QueueKind = keyof typeof QUEUES;
 export type Operation = (typeof QUEUES)[QueueKind]["operation"];
 export type QueueBinding = (typeof QUEUES)[QueueKind]["binding"];

@@ -1,6 +1,6 @@
-import { DEAD_LETTER_QUEUE } from "../../common/jobs";
 import { createBatchApp } from "./app";
 import { consumeDeadLetters, consumeJobs } from "./consume";
+import { DEAD_LETTER_QUEUE } from "./consume/retry";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
 

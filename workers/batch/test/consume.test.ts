@@ -1,9 +1,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { DEAD_LETTER_MAX_RETRIES } from "../../common/jobs";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
-import { retryDelaySeconds } from "../src/consume";
+import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
 import worker from "../src/index";
 
 let db: WorkerTestDb;

@@ -1,24 +1,13 @@
 import { openSql, type Queryable } from "../../../common/db";
-import {
-  DEAD_LETTER_MAX_RETRIES,
-  JobMessage,
-  KIND_BY_QUEUE_NAME,
-  QUEUES,
-  type QueueKind,
-} from "../../../common/jobs";
+import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { recordAnalytics } from "./analytics";
 import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
 import { sendNotifications } from "./notifications";
+import { DEAD_LETTER_MAX_RETRIES, deadLetterRetryDelaySeconds, retryDelaySeconds } from "./retry";
 import type { Handler, Outcomes } from "./types";
-
-/** Exponential back-off per delivery attempt; priority 8+ backs off five times faster. */
-export function retryDelaySeconds(attempts: number, priority: number): number {
-  const base = priority >= 8 ? 1 : 5;
-  return Math.min(300, base * 2 ** Math.max(0, attempts - 1));
-}
 
 const HANDLERS: { [O in JobMessage["operation"]]: Handler<Extract<JobMessage, { operation: O }>> } = {
   send_notifications: sendNotifications,
@@ -175,14 +164,6 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
       duration_ms: Date.now() - started,
     });
   }
-}
-
-/**
- * Doubles from 1 minute to at most an hour: 100 retries then span about four days, the queue's
- * default message retention.
- */
-export function deadLetterRetryDelaySeconds(attempts: number): number {
-  return Math.min(3600, 60 * 2 ** Math.max(0, attempts - 1));
 }
 
 /** The dead-letter queue: every message that ran out of retries goes on record in dead_jobs. */
