@@ -122,4 +122,32 @@ describe("migrations", () => {
     );
     expect(kept.rows[0].kept).toBe(true);
   });
+
+  it("stamp updated_at in commit order: a write that began first but committed last is the newer", async () => {
+    // The tenant cache keeps whichever entry has the newer updated_at; now() (the transaction's
+    // start) would give the last committed write the older version, and the cache would keep the
+    // write it replaced.
+    await db.client.query(
+      "INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-4000-8000-0000000000f3', 'order', 'x')",
+    );
+    const late = new pg.Client({ connectionString: db.url });
+    await late.connect();
+    try {
+      await late.query("BEGIN");
+      await late.query("SELECT 1"); // its transaction (and now()) starts here
+      await new Promise((r) => setTimeout(r, 20));
+      await db.client.query("UPDATE tenants SET name = 'first committed' WHERE slug = 'order'");
+      const first = (await db.client.query("SELECT updated_at::text AS v FROM tenants WHERE slug = 'order'"))
+        .rows[0].v;
+      await late.query("UPDATE tenants SET name = 'last committed' WHERE slug = 'order'");
+      await late.query("COMMIT");
+      const last = await db.client.query(
+        "SELECT name, updated_at > $1::timestamptz AS newer FROM tenants WHERE slug = 'order'",
+        [first],
+      );
+      expect(last.rows[0]).toEqual({ name: "last committed", newer: true });
+    } finally {
+      await late.end();
+    }
+  });
 });
