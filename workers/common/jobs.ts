@@ -24,6 +24,14 @@ export const KIND_BY_QUEUE_NAME: Record<string, QueueKind> = Object.fromEntries(
   QUEUE_KINDS.map((k) => [QUEUES[k].queue, k]),
 );
 
+/**
+ * An id: any 8-4-4-4-12 hex value (z.guid, not z.uuid: Postgres accepts them all, and identity
+ * providers and imported data do not always set the RFC version bits), in lower case, as
+ * Postgres prints it. Ids are compared and used in cache keys as text, where "A1…" and "a1…"
+ * would be two users.
+ */
+export const Id = z.guid().toLowerCase();
+
 /** Properties and data objects are stored as jsonb; the cap keeps one job well under a queue message's 128 KB. */
 export const MAX_JSON_BYTES = 8 * 1024;
 
@@ -52,7 +60,7 @@ export const SendNotificationsPayload = z
     message: z.string().min(1).max(4000),
     data: boundedObject.default({}),
     /** Who is notified; the sender when omitted. Anyone but the sender needs tenant admin. */
-    recipient_ids: z.array(z.guid()).min(1).max(500).optional(),
+    recipient_ids: z.array(Id).min(1).max(500).optional(),
   })
   .strict();
 
@@ -83,24 +91,20 @@ export const EventUpdates = z
   .refine((u) => Object.keys(u).length > 0, "name at least one field to change");
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
-  z.object({ content_type: z.literal("posts"), content_id: z.guid(), updates: PostUpdates }).strict(),
-  z.object({ content_type: z.literal("events"), content_id: z.guid(), updates: EventUpdates }).strict(),
+  z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostUpdates }).strict(),
+  z.object({ content_type: z.literal("events"), content_id: Id, updates: EventUpdates }).strict(),
 ]);
 
 export type SendNotifications = z.infer<typeof SendNotificationsPayload>;
 export type RecordAnalytics = z.infer<typeof RecordAnalyticsPayload>;
 export type UpdateContent = z.infer<typeof UpdateContentPayload>;
 
-/**
- * Ids are any 8-4-4-4-12 hex value (z.guid, not z.uuid): Postgres accepts them all, and
- * identity providers and imported data do not always set the RFC version bits.
- */
 const envelope = {
   v: z.literal(1),
-  job_id: z.guid(),
-  tenant_id: z.guid(),
+  job_id: Id,
+  tenant_id: Id,
   /** The verified user who enqueued it. */
-  user_id: z.guid(),
+  user_id: Id,
   priority: z.number().int().min(1).max(10),
   /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
   created_at: isoDate,

@@ -150,6 +150,22 @@ describe("admin API", () => {
     expect([nobody.status, await code(nobody)]).toEqual([404, "not_found"]);
   });
 
+  it("drops the cached membership when the admin names the ids in upper case", async () => {
+    const created = (await (await admin("POST", "/tenants", { slug: "upper", name: "Upper" })).json()) as {
+      id: string;
+    };
+    const path = `/tenants/${created.id.toUpperCase()}/members/${USER.toUpperCase()}`;
+    const token = await signToken({ sub: USER });
+    const user = async () =>
+      ((await (await context("upper", token)).json()) as { user: { role: string } | null }).user;
+    expect((await admin("PUT", path, { role: "member", is_admin: false })).status).toBe(200);
+    expect(await user()).toMatchObject({ role: "member" });
+    await admin("PUT", path, { role: "admin", is_admin: true });
+    expect(await user()).toMatchObject({ role: "admin", is_admin: true });
+    expect((await admin("DELETE", path)).status).toBe(204);
+    expect(await user()).toBeNull();
+  });
+
   it("keeps a removed member out even when a lookup that read the old row writes it back to KV", async () => {
     const created = (await (await admin("POST", "/tenants", { slug: "racing", name: "R" })).json()) as {
       id: string;

@@ -156,6 +156,14 @@ describe("POST /v1/jobs", () => {
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
   });
 
+  it("reads ids in any case: an upper-case id is the same user, tenant or post", async () => {
+    const upper = (id: string) => id.toUpperCase();
+    expect((await post("/v1/jobs", U.member, notification([upper(U.member)]))).status).toBe(202);
+    expect((await post("/v1/jobs", U.admin, notification([upper(U.member)]))).status).toBe(202);
+    expect((await post("/v1/jobs", U.author, edit({ content: "case" }, upper(POST)))).status).toBe(202);
+    expect((await post("/v1/jobs", U.admin, { ...analytics, tenant_id: upper(T) })).status).toBe(202);
+  });
+
   it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
     const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);

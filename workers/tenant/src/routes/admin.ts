@@ -4,6 +4,7 @@ import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
+import { Id } from "../../../common/jobs";
 import {
   type ForgetDeps,
   type MemberWriteError,
@@ -58,8 +59,8 @@ const Member = z
   .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
   .strict()
   .openapi("MemberFields");
-const TenantParams = z.object({ id: z.guid() });
-const MemberParams = z.object({ id: z.guid(), userId: z.guid() });
+const TenantParams = z.object({ id: Id });
+const MemberParams = z.object({ id: Id, userId: Id });
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,

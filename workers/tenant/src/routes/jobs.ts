@@ -4,6 +4,7 @@ import { DENIAL_MESSAGES } from "../../../common/authz";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import {
+  Id,
   type JobMessage,
   RecordAnalyticsPayload,
   SendNotificationsPayload,
@@ -30,7 +31,7 @@ const priority = z
   );
 const common = {
   priority,
-  tenant_id: z.guid().optional().describe("If given, must be the resolved tenant."),
+  tenant_id: Id.optional().describe("If given, must be the resolved tenant."),
 };
 
 /** `queue` picks the one operation it accepts; any field beyond these is refused. */
