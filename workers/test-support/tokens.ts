@@ -15,6 +15,15 @@ export function signToken(
     .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
+/** Supabase's anon key: signed with the project secret, role "anon", and no user (no `sub`). */
+export function signAnonKey(options: { secret?: string } = {}): Promise<string> {
+  return new SignJWT({ role: "anon", iss: "supabase" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+}
+
 /** An unsigned token (`alg: none`), which must always be refused. */
 export function unsignedToken(sub: string): string {
   const b64 = (o: object) =>

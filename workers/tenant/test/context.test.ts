@@ -2,7 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
+import { signAnonKey, signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
 
@@ -193,6 +193,20 @@ describe("GET /v1/context", () => {
     const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${await make()}` });
     await expectError(res, 401, "invalid_token");
     expect(res.headers.get("WWW-Authenticate")).toBe('Bearer error="invalid_token"');
+  });
+
+  it("answers Supabase's anon key (signed, no user) as anonymous, and refuses a forged one", async () => {
+    const res = await call("http://acme.localhost/v1/context", {
+      Authorization: `Bearer ${await signAnonKey()}`,
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Body).user).toBeNull();
+    const forged = await signAnonKey({ secret: "another-secret-of-32-characters-or-more" });
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${forged}` }),
+      401,
+      "invalid_token",
+    );
   });
 
   it("refuses an Authorization header that is not a bearer token", async () => {

@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { signAnonKey, signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -107,6 +107,10 @@ describe("POST /v1/jobs", () => {
   it("needs a token, and membership of the tenant", async () => {
     const anonymous = await post("/v1/jobs", null, analytics);
     expect([anonymous.status, await code(anonymous)]).toEqual([401, "unauthorized"]);
+    const anonKey = await post("/v1/jobs", null, analytics, {
+      authorization: `Bearer ${await signAnonKey()}`,
+    });
+    expect([anonKey.status, await code(anonKey)]).toEqual([401, "unauthorized"]);
     const outsider = await post("/v1/jobs", U.outsider, analytics);
     expect([outsider.status, await code(outsider)]).toEqual([403, "forbidden"]);
   });

@@ -84,7 +84,8 @@ async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
 export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable";
 
 /**
- * Verifies a bearer token: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
+ * Verifies a bearer token, giving its user, or null for a verified token that names no user
+ * (Supabase's anon key). Verification: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
  * against AUTH_JWKS_URL. With both configured, as while a Supabase project moves to signing
  * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
  * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
@@ -94,7 +95,7 @@ export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable"
 export async function verifyToken(
   token: string,
   config: JwtConfig,
-): Promise<Result<VerifiedUser, TokenError>> {
+): Promise<Result<VerifiedUser | null, TokenError>> {
   const options = {
     issuer: config.AUTH_ISSUER || undefined,
     audience: config.AUTH_AUDIENCE || undefined,
@@ -127,6 +128,9 @@ export async function verifyToken(
   } catch (e) {
     return err(e instanceof errors.JWTExpired ? "expired" : "invalid");
   }
+  // Supabase's anon key: a signed token with no user, which its clients send when nobody is
+  // signed in (the original design answered it as anonymous). Verified like any other token.
+  if (payload.sub === undefined && payload.role === "anon") return ok(null);
   if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) return err("invalid");
   const email = typeof payload.email === "string" ? payload.email : null;
   return ok({ id: payload.sub.toLowerCase(), email });

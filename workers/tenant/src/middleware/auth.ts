@@ -5,8 +5,9 @@ import { type VerifiedUser, verifyToken } from "../auth/jwt";
 import type { HonoEnv } from "../env";
 
 /**
- * No Authorization header: an anonymous request. A header that is there but not a valid bearer
- * token is 401, never silently anonymous.
+ * No Authorization header, or a verified token that names no user (Supabase's anon key): an
+ * anonymous request. A header that is there but not a valid bearer token is 401, never silently
+ * anonymous.
  */
 export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   const header = c.req.header("authorization");
