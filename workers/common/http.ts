@@ -88,6 +88,24 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
   };
 }
 
+const JSON_MEDIA_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+
+/**
+ * Bodies are JSON. zod-openapi validates a body only when its Content-Type matches the route's
+ * (a missing or other type reaches the handler unvalidated, as `{}`), so a write with any other
+ * type is refused here: 415, before any handler sees it.
+ */
+export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
+  const method = c.req.method;
+  if (
+    (method === "POST" || method === "PUT" || method === "PATCH") &&
+    !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")
+  ) {
+    throw new ApiError("unsupported_media_type", "send the body as JSON (Content-Type: application/json)");
+  }
+  await next();
+});
+
 /** zod-openapi's defaultHook: a failed validation leaves in the one error shape. */
 export function validationHook<E extends BaseEnv>(
   result:

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";
-import { notFoundHandler, onError, requireAdmin } from "../../common/http";
+import { notFoundHandler, onError, requireAdmin, requireJsonBody } from "../../common/http";
 import type { HonoEnv } from "./env";
 import { authenticate } from "./middleware/auth";
 import { rateLimit } from "./middleware/rate-limit";
@@ -28,8 +28,8 @@ export function createApp() {
       throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
     },
   });
-  app.use("/admin/*", limitBody);
-  app.use("/v1/jobs/*", limitBody);
+  app.use("/admin/*", limitBody, requireJsonBody);
+  app.use("/v1/jobs/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The context and jobs belong to one tenant; the feed and "my communities" span them all.

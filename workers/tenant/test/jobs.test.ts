@@ -168,6 +168,19 @@ describe("POST /v1/jobs", () => {
     expect((await post("/v1/jobs", U.admin, { ...analytics, tenant_id: upper(T) })).status).toBe(202);
   });
 
+  it.each([
+    ["text/plain", "text/plain"],
+    ["no Content-Type", ""],
+    ["a form", "application/x-www-form-urlencoded"],
+  ])("refuses a JSON body sent as %s with 415, never running the handler on it", async (_name, type) => {
+    const res = await post("/v1/jobs", U.member, analytics, { "content-type": type });
+    expect([res.status, await code(res)]).toEqual([415, "unsupported_media_type"]);
+    const charset = await post("/v1/jobs", U.member, analytics, {
+      "content-type": "application/json; charset=utf-8",
+    });
+    expect(charset.status).toBe(202);
+  });
+
   it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
     const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
