@@ -88,12 +88,12 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
   };
 }
 
-const JSON_MEDIA_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
 
 /**
- * Bodies are JSON. zod-openapi validates a body only when its Content-Type matches the route's
- * (a missing or other type reaches the handler unvalidated, as `{}`), so a write with any other
- * type is refused here: 415, before any handler sees it.
+ * Bodies are JSON. zod-openapi validates a body only when its Content-Type is the route's own
+ * (a missing or other type, `+json` ones included, reaches the handler unvalidated, as `{}`), so
+ * a write with any other type is refused here: 415, before any handler sees it.
  */
 export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
   const method = c.req.method;

@@ -172,6 +172,7 @@ describe("POST /v1/jobs", () => {
     ["text/plain", "text/plain"],
     ["no Content-Type", ""],
     ["a form", "application/x-www-form-urlencoded"],
+    ["another JSON type", "application/vnd.api+json"],
   ])("refuses a JSON body sent as %s with 415, never running the handler on it", async (_name, type) => {
     const res = await post("/v1/jobs", U.member, analytics, { "content-type": type });
     expect([res.status, await code(res)]).toEqual([415, "unsupported_media_type"]);
