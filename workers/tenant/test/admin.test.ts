@@ -266,4 +266,24 @@ describe("GET /openapi.json", () => {
       expect.arrayContaining(["/health", "/admin/tenants", "/admin/tenants/{id}", "/v1/context"]),
     );
   });
+
+  it("documents each route's errors with the one error body", async () => {
+    const res = await call("GET", "http://api.localhost/openapi.json");
+    type Responses = Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
+    const doc = (await res.json()) as {
+      paths: Record<string, Record<string, { responses: Responses }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(doc.components.schemas.Error).toBeDefined();
+    const jobs = doc.paths["/v1/jobs"]?.post?.responses ?? {};
+    expect(Object.keys(jobs)).toEqual(
+      expect.arrayContaining(["202", "400", "401", "403", "415", "422", "429", "503"]),
+    );
+    expect(jobs["415"]?.description).toBe("unsupported_media_type");
+    expect(jobs["415"]?.content?.["application/json"]?.schema).toEqual({
+      $ref: "#/components/schemas/Error",
+    });
+    const context = doc.paths["/v1/context"]?.get?.responses ?? {};
+    expect(context["404"]?.description).toBe("not_found | tenant_not_found");
+  });
 });

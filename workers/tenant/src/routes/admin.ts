@@ -19,6 +19,7 @@ import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
 import type { TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
+import { errorResponses } from "./errors";
 
 const color = z
   .string()
@@ -116,7 +117,10 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       summary: "Create a tenant",
       security,
       request: { body: { content: { "application/json": { schema: CreateTenant } }, required: true } },
-      responses: { 201: json(AdminTenant, "Created") },
+      responses: {
+        201: json(AdminTenant, "Created"),
+        ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503),
+      },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -139,7 +143,10 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         params: TenantParams,
         body: { content: { "application/json": { schema: UpdateTenant } }, required: true },
       },
-      responses: { 200: json(AdminTenant, "Updated") },
+      responses: {
+        200: json(AdminTenant, "Updated"),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+      },
     }),
     async (c) => {
       const fields = c.req.valid("json");
@@ -165,7 +172,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       summary: "Deactivate a tenant (its data stays)",
       security,
       request: { params: TenantParams },
-      responses: { 200: json(AdminTenant, "Deactivated") },
+      responses: { 200: json(AdminTenant, "Deactivated"), ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
       const result = await timed(c, () =>
@@ -188,7 +195,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         params: MemberParams,
         body: { content: { "application/json": { schema: Member } }, required: true },
       },
-      responses: { 200: json(Member, "Saved") },
+      responses: { 200: json(Member, "Saved"), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     }),
     async (c) => {
       const { id, userId } = c.req.valid("param");
@@ -205,7 +212,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       summary: "Remove a member",
       security,
       request: { params: MemberParams },
-      responses: { 204: { description: "Removed" } },
+      responses: { 204: { description: "Removed" }, ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
       const { id, userId } = c.req.valid("param");

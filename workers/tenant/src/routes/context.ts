@@ -3,6 +3,7 @@ import { ApiError } from "../../../common/errors";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, timed } from "../middleware/request";
+import { errorResponses } from "./errors";
 
 export const TenantSchema = z
   .object({
@@ -33,6 +34,7 @@ const route = createRoute({
     "`user` is null for anonymous callers and for users who are not members. Anonymous answers may be cached publicly for 60 s; answers to a token never are.",
   responses: {
     200: { description: "Tenant context", content: { "application/json": { schema: ContextSchema } } },
+    ...errorResponses(400, 401, 404, 503),
   },
 });
 

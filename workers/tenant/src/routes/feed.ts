@@ -7,6 +7,7 @@ import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
+import { errorResponses } from "./errors";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),
@@ -64,7 +65,10 @@ feed.openapi(
     path: "/",
     summary: "Posts or upcoming events across the caller's communities, keyset-paged",
     request: { query: FeedQuery },
-    responses: { 200: { description: "One page", content: { "application/json": { schema: FeedPage } } } },
+    responses: {
+      200: { description: "One page", content: { "application/json": { schema: FeedPage } } },
+      ...errorResponses(400, 401, 503),
+    },
   }),
   async (c) => {
     const q = c.req.valid("query");
@@ -112,6 +116,7 @@ me.openapi(
           },
         },
       },
+      ...errorResponses(401, 503),
     },
   }),
   async (c) => {

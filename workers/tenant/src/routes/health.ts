@@ -3,6 +3,7 @@ import { pingDb } from "../../../common/db";
 import { ApiError } from "../../../common/errors";
 import type { HonoEnv } from "../env";
 import { timed } from "../middleware/request";
+import { errorResponses } from "./errors";
 
 const HealthSchema = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("Health");
 
@@ -15,6 +16,7 @@ const route = createRoute({
       description: "Worker and database answer",
       content: { "application/json": { schema: HealthSchema } },
     },
+    ...errorResponses(503),
   },
 });
 

@@ -19,6 +19,7 @@ import { idempotency } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { rateLimit } from "../middleware/rate-limit";
 import { defer, getDb, timed } from "../middleware/request";
+import { errorResponses } from "./errors";
 
 const priority = z
   .number()
@@ -81,6 +82,7 @@ const idempotencyHeader = z.object({
 
 const accepted = (schema: z.ZodType) => ({
   202: { description: "Queued", content: { "application/json": { schema } } },
+  ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 });
 
 /** Checks, authorises and queues jobs; returns their ids in request order. */
