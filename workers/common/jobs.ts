@@ -38,20 +38,25 @@ export const MAX_JSON_BYTES = 8 * 1024;
 const encoder = new TextEncoder();
 
 /**
- * Whether an object's JSON is at most MAX_JSON_BYTES of UTF-8. A UTF-16 unit of JSON text is 1
+ * Whether an object's JSON is at most maxBytes of UTF-8. A UTF-16 unit of JSON text is 1
  * to 3 bytes (JSON.stringify escapes lone surrogates), so only text between a third of the cap
  * and the cap is encoded: the consumer checks every message of a batch, and encoding each was
  * a third of its validation time in workerd.
  */
-function fitsJsonCap(o: unknown): boolean {
+function fitsJsonCap(o: unknown, maxBytes: number): boolean {
   const json = JSON.stringify(o);
-  if (json.length * 3 <= MAX_JSON_BYTES) return true;
-  return json.length <= MAX_JSON_BYTES && encoder.encode(json).length <= MAX_JSON_BYTES;
+  if (json.length * 3 <= maxBytes) return true;
+  return json.length <= maxBytes && encoder.encode(json).length <= maxBytes;
 }
 
-const boundedObject = z.record(z.string(), z.unknown()).refine(fitsJsonCap, {
-  message: `at most ${MAX_JSON_BYTES} bytes of JSON`,
-});
+/** A JSON object whose text is at most `maxBytes` of UTF-8. */
+export function boundedJsonObject(maxBytes: number) {
+  return z
+    .record(z.string(), z.unknown())
+    .refine((o) => fitsJsonCap(o, maxBytes), { message: `at most ${maxBytes} bytes of JSON` });
+}
+
+const boundedObject = boundedJsonObject(MAX_JSON_BYTES);
 
 export const SendNotificationsPayload = z
   .object({

@@ -202,6 +202,13 @@ describe("admin API", () => {
     expect([malformed.status, await code(malformed)]).toEqual([400, "invalid_json"]);
     const huge = await admin("POST", "/tenants", { slug: "big", name: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
+    // Under the body limit, over the settings cap: every cached entry carries the settings.
+    const heavy = await admin("POST", "/tenants", {
+      slug: "heavy",
+      name: "x",
+      settings: { theme: "x".repeat(20_000) },
+    });
+    expect([heavy.status, await code(heavy)]).toEqual([400, "validation_failed"]);
     const empty = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, {});
     expect([empty.status, await code(empty)]).toEqual([400, "validation_failed"]);
     const missing = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, { name: "x" });

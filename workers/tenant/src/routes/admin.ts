@@ -4,7 +4,7 @@ import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
-import { Id } from "../../../common/jobs";
+import { boundedJsonObject, Id } from "../../../common/jobs";
 import {
   type ForgetDeps,
   type MemberWriteError,
@@ -36,6 +36,12 @@ const domain = z
   )
   .nullable();
 
+/**
+ * Settings ride in every cached tenant entry: the in-isolate cache holds thousands, and an
+ * isolate has 128 MB, so a tenant's settings are capped (5,000 entries x 16 KiB = 80 MB at most).
+ */
+const MAX_SETTINGS_BYTES = 16 * 1024;
+
 const TenantFields = z
   .object({
     slug: z.string().regex(new RegExp(SLUG_PATTERN), "a DNS label: a-z, 0-9 and -, at most 63"),
@@ -44,7 +50,7 @@ const TenantFields = z
     logo_url: url,
     primary_color: color,
     secondary_color: color,
-    settings: z.record(z.string(), z.unknown()),
+    settings: boundedJsonObject(MAX_SETTINGS_BYTES),
     is_active: z.boolean(),
   })
   .strict();
