@@ -1,4 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
 
 /** The closed set of error codes a client can see, each with its one HTTP status. */
 export const ERROR_STATUS = {
@@ -26,9 +27,18 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; request_id: string };
-}
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
+
+/** The one error body: its type here, and the OpenAPI document's schema (tenant routes/errors.ts). */
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string().describe("For people; safe to show, never a driver's or a stack's text."),
+    request_id: z.string().describe("The response's X-Request-Id."),
+  }),
+});
+
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 /** The one error type of the HTTP edge; its message is always safe to show a client. */
 export class ApiError extends Error {

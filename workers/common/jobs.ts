@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Id } from "./ids";
 
 /**
  * The one queue message shape, shared by the enqueue API (producer) and the batch worker
@@ -23,14 +24,6 @@ export const OPERATIONS = QUEUE_KINDS.map((k) => QUEUES[k].operation) as [Operat
 export const KIND_BY_QUEUE_NAME: Record<string, QueueKind> = Object.fromEntries(
   QUEUE_KINDS.map((k) => [QUEUES[k].queue, k]),
 );
-
-/**
- * An id: any 8-4-4-4-12 hex value (z.guid, not z.uuid: Postgres accepts them all, and identity
- * providers and imported data do not always set the RFC version bits), in lower case, as
- * Postgres prints it. Ids are compared and used in cache keys as text, where "A1…" and "a1…"
- * would be two users.
- */
-export const Id = z.guid().toLowerCase();
 
 /** Properties and data objects are stored as jsonb; the cap keeps one job well under a queue message's 128 KB. */
 export const MAX_JSON_BYTES = 8 * 1024;

@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../common/errors";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signAnonKey, signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
@@ -46,7 +47,6 @@ async function call(url: string, headers: Record<string, string> = {}, overrides
 }
 
 type Body = { tenant: { slug: string }; user: { id: string; email: string; role: string } | null };
-type ErrorBody = { error: { code: string; message: string; request_id: string } };
 
 async function expectError(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -152,6 +152,12 @@ describe("GET /v1/context", () => {
       role: "admin",
       is_admin: true,
     });
+  });
+
+  it("reads a token's sub in any case as the same user", async () => {
+    const token = await signToken({ sub: U.alice.toUpperCase() });
+    const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
+    expect(((await res.json()) as Body).user).toMatchObject({ id: U.alice, role: "admin" });
   });
 
   it("answers a valid token of a non-member with user null, privately", async () => {

@@ -6,6 +6,7 @@ import {
   type JWTPayload,
   jwtVerify,
 } from "jose";
+import { Id } from "../../../common/ids";
 import { err, ok, type Result } from "../../../common/result";
 
 export interface VerifiedUser {
@@ -19,8 +20,6 @@ export interface JwtConfig {
   AUTH_ISSUER?: string;
   AUTH_AUDIENCE?: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Imported once per secret: jose imports a raw Uint8Array secret on every verify (~6-10 us of a
@@ -131,7 +130,8 @@ export async function verifyToken(
   // Supabase's anon key: a signed token with no user, which its clients send when nobody is
   // signed in (the original design answered it as anonymous). Verified like any other token.
   if (payload.sub === undefined && payload.role === "anon") return ok(null);
-  if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) return err("invalid");
+  const sub = Id.safeParse(payload.sub);
+  if (!sub.success) return err("invalid");
   const email = typeof payload.email === "string" ? payload.email : null;
-  return ok({ id: payload.sub.toLowerCase(), email });
+  return ok({ id: sub.data, email });
 }

@@ -28,11 +28,12 @@ const l1 = new Lru<Entry>(10_000);
 
 /**
  * Keyed by tenant id and the verified `sub`, never by anything taken from the raw token, so two
- * tokens can only share an entry when they belong to the same user. Lower-cased here as well as
- * at the edge: an admin's change must drop the very key lookups use, whatever case it was sent in.
+ * tokens can only share an entry when they belong to the same user. Ids arrive lower-cased (the
+ * shared `Id` schema, the token's `sub` through it too), so an admin's change drops the very key
+ * lookups use.
  */
 export function membershipKey(tenantId: string, userId: string): string {
-  return `member:v1:${tenantId.toLowerCase()}:${userId.toLowerCase()}`;
+  return `member:v1:${tenantId}:${userId}`;
 }
 
 export interface MembershipDeps {

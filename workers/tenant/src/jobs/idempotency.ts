@@ -20,9 +20,9 @@ export interface Idempotent {
  * gets a new time: notifications stay single (keyed by job and recipient), a content update is
  * the same edit again; only an analytics event could be counted twice.
  *
- * The record also keeps a fingerprint of the request (hashed as the record's key is): a key sent again with another request
- * would get the first request's job ids, and the consumer would drop the new jobs as
- * duplicates while the client was told 202. That is refused instead ("reused"), as the IETF
+ * The record also keeps a fingerprint of the request (hashed as the record's key is): a key
+ * sent again with another request would get the first request's job ids, and the consumer would
+ * drop the new jobs as duplicates while the client was told 202. That is refused instead ("reused"), as the IETF
  * Idempotency-Key draft asks. A record without a fingerprint (older ones) is not compared.
  */
 export async function idempotency(

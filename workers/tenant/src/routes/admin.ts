@@ -4,7 +4,8 @@ import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
-import { boundedJsonObject, Id } from "../../../common/jobs";
+import { Id } from "../../../common/ids";
+import { boundedJsonObject } from "../../../common/jobs";
 import {
   type ForgetDeps,
   type MemberWriteError,
@@ -17,6 +18,7 @@ import { defer, getDb, getSessionDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
+import { lookupKey, parseReserved } from "../tenancy/host";
 import type { TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
 import { errorResponses } from "./errors";
@@ -88,18 +90,21 @@ function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): ne
 }
 
 /**
- * The platform domain and its subdomains resolve by slug before any custom domain is looked up,
- * so such a "custom domain" would never reach its tenant; it would serve whichever tenant owns
- * that subdomain's slug instead.
+ * A custom domain must be one the resolver takes as a custom domain: the platform domain and its
+ * subdomains resolve by slug first, so such a "domain" would never reach its tenant, and would
+ * serve whichever tenant owns that subdomain's slug instead.
  */
-function refusePlatformDomain(domain: string | null | undefined, platformDomain: string): void {
+function refuseUnreachableDomain(domain: string | null | undefined, env: HonoEnv["Bindings"]): void {
   if (!domain) return;
-  const host = domain.toLowerCase();
-  const platform = platformDomain.toLowerCase();
-  if (host === platform || host.endsWith(`.${platform}`)) {
+  const key = lookupKey(
+    { named: undefined, host: domain },
+    env.PLATFORM_DOMAIN,
+    parseReserved(env.RESERVED_SUBDOMAINS),
+  );
+  if (!key.ok || key.value.kind !== "host") {
     throw new ApiError(
       "validation_failed",
-      `domain: ${platform} and its subdomains name tenants by slug; a custom domain must be outside it`,
+      `domain: ${env.PLATFORM_DOMAIN} and its subdomains name tenants by slug; a custom domain must be outside it`,
     );
   }
 }
@@ -130,7 +135,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const body = c.req.valid("json");
-      refusePlatformDomain(body.domain, c.env.PLATFORM_DOMAIN);
+      refuseUnreachableDomain(body.domain, c.env);
       const result = await timed(c, () =>
         createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
       );
@@ -156,7 +161,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const fields = c.req.valid("json");
-      refusePlatformDomain(fields.domain, c.env.PLATFORM_DOMAIN);
+      refuseUnreachableDomain(fields.domain, c.env);
       const result = await timed(c, () =>
         updateTenant(
           getSessionDb(c),

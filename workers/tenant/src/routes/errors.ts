@@ -1,18 +1,8 @@
-import { z } from "@hono/zod-openapi";
-import { ERROR_STATUS, type ErrorCode } from "../../../common/errors";
+import "@hono/zod-openapi"; // gives zod schemas .openapi()
+import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "../../../common/errors";
 
-const CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
-
-/** The one error body every route answers with (common/errors.ts), as the OpenAPI document shows it. */
-export const ErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.enum(CODES),
-      message: z.string().describe("For people; safe to show, never a driver's or a stack's text."),
-      request_id: z.string().describe("The response's X-Request-Id."),
-    }),
-  })
-  .openapi("Error");
+/** The one error body every route answers with, registered once in the OpenAPI document. */
+export const ErrorSchema = ErrorBodySchema.openapi("Error");
 
 type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
@@ -28,7 +18,7 @@ export function errorResponses(...statuses: ErrorStatus[]) {
     >
   > = {};
   for (const status of [...statuses, 500 as const]) {
-    const codes = CODES.filter((code) => ERROR_STATUS[code] === status);
+    const codes = ERROR_CODES.filter((code) => ERROR_STATUS[code] === status);
     responses[status] = {
       description: codes.join(" | "),
       content: { "application/json": { schema: ErrorSchema } },

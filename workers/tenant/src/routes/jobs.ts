@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import { DENIAL_MESSAGES } from "../../../common/authz";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
 import {
-  Id,
   type JobMessage,
   RecordAnalyticsPayload,
   SendNotificationsPayload,
