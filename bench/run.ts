@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     if (run("writes"))
       results.push(
         await writesBench(ds, {
+          pairRounds: smoke ? 4 : 40,
           rounds: smoke ? 4 : 12,
           perRound: smoke ? 100 : 1_000,
           originalSeconds: smoke ? 2 : 120,

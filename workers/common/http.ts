@@ -57,7 +57,7 @@ export function onError<E extends BaseEnv>(e: Error, c: Context<E>): Response {
 
 /**
  * app.notFound, knowing the app's routes: a path that exists under other methods is 405 with
- * `Allow`, anything else 404.
+ * `Allow`, anything else 404 (with a hint when only a trailing slash was in the way).
  */
 export function notFoundHandler(routes: readonly { method: string; path: string }[]) {
   const patterns = new Map<string, { pattern: RegExp; methods: Set<string> }>();
@@ -74,6 +74,15 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
     const allowed = new Set<string>();
     for (const { pattern, methods } of patterns.values()) {
       if (pattern.test(c.req.path)) for (const m of methods) allowed.add(m);
+    }
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    if (allowed.has(method)) {
+      // The method is served at this path without its trailing slash: routes are strict.
+      const path = c.req.path.replace(/\/+$/, "");
+      return errorResponse(
+        c,
+        new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}; did you mean ${path}?`),
+      );
     }
     if (allowed.size > 0) {
       const allow = [...allowed].sort().join(", ");

@@ -4,6 +4,7 @@ import { ApiError } from "../../common/errors";
 import { notFoundHandler, onError, requireAdmin, requireJsonBody } from "../../common/http";
 import type { HonoEnv } from "./env";
 import { authenticate } from "./middleware/auth";
+import { cors } from "./middleware/cors";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
@@ -20,6 +21,10 @@ export function createApp() {
   const app = new OpenAPIHono<HonoEnv>();
   app.use("*", requestContext);
   app.onError(onError);
+  // Browsers may call the public API from other origins; the admin API is for servers only.
+  app.use("/health/*", cors);
+  app.use("/openapi.json", cors);
+  app.use("/v1/*", cors);
   app.route("/health", health);
   // Only the routes that take a body pay for the check.
   const limitBody = bodyLimit({

@@ -241,6 +241,92 @@ describe("admin API", () => {
   });
 });
 
+describe("admin reads", () => {
+  /** A client IP of its own: these tests add to the per-IP admin rate limit. */
+  const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 2}` };
+
+  it("reads a tenant back by id, deactivated ones too, and 404s an unknown id", async () => {
+    const created = (await (
+      await admin("POST", "/tenants", { slug: "readme", name: "Read Me" }, reader)
+    ).json()) as {
+      id: string;
+    };
+    const read = await admin("GET", `/tenants/${created.id.toUpperCase()}`, undefined, reader);
+    expect(read.status).toBe(200);
+    expect(await read.json()).toEqual(created);
+    await admin("DELETE", `/tenants/${created.id}`, undefined, reader);
+    expect(await (await admin("GET", `/tenants/${created.id}`, undefined, reader)).json()).toMatchObject({
+      slug: "readme",
+      is_active: false,
+    });
+    const unknown = await admin("GET", "/tenants/a9999999-0000-4000-8000-000000000000", undefined, reader);
+    expect([unknown.status, await code(unknown)]).toEqual([404, "not_found"]);
+    const bad = await admin("GET", "/tenants/readme", undefined, reader);
+    expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
+  });
+
+  it("lists a tenant's members in keyset pages, each once, in user-id order", async () => {
+    const { id } = (await (
+      await admin("POST", "/tenants", { slug: "roster", name: "Roster" }, reader)
+    ).json()) as {
+      id: string;
+    };
+    const ids = [5, 3, 1, 4, 2].map((n) => `b3000000-0000-4000-8000-00000000000${n}`);
+    await db.query(
+      "INSERT INTO users (id, email) SELECT u, 'm' || right(u::text, 1) || '@example.com' FROM unnest($1::uuid[]) u",
+      [ids],
+    );
+    await db.query(
+      `INSERT INTO tenant_users (tenant_id, user_id, role, is_admin)
+         SELECT $2, u, CASE WHEN u = $3 THEN 'admin' ELSE 'member' END, u = $3 FROM unnest($1::uuid[]) u`,
+      [ids, id, ids[0]],
+    );
+    const seen: { user_id: string; role: string; is_admin: boolean; email: string }[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await admin(
+        "GET",
+        `/tenants/${id}/members?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        undefined,
+        reader,
+      );
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { members: typeof seen; next_cursor: string | null };
+      seen.push(...page.members);
+      cursor = page.next_cursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen.map((m) => m.user_id)).toEqual([...ids].sort());
+    expect(seen.find((m) => m.user_id === ids[0])).toEqual({
+      user_id: ids[0],
+      email: "m5@example.com",
+      role: "admin",
+      is_admin: true,
+    });
+  });
+
+  it("tells a tenant without members (an empty page) from no tenant (404)", async () => {
+    const { id } = (await (
+      await admin("POST", "/tenants", { slug: "empty", name: "Empty" }, reader)
+    ).json()) as {
+      id: string;
+    };
+    const empty = await admin("GET", `/tenants/${id}/members`, undefined, reader);
+    expect(await empty.json()).toEqual({ members: [], next_cursor: null });
+    const none = await admin(
+      "GET",
+      "/tenants/a9999999-0000-4000-8000-000000000000/members",
+      undefined,
+      reader,
+    );
+    expect([none.status, await code(none)]).toEqual([404, "not_found"]);
+    const bad = await admin("GET", `/tenants/${id}/members?cursor=nope`, undefined, reader);
+    expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
+  });
+});
+
 describe("admin rate limit", () => {
   it("answers 429 with Retry-After once a client IP passes 60 requests a minute, before checking the token", async () => {
     const statuses: number[] = [];

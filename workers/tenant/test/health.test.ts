@@ -67,6 +67,17 @@ describe("errors", () => {
     expect([patch.status, patch.headers.get("allow")]).toEqual([405, "POST"]);
   });
 
+  it("answers a served method with a trailing slash 404 naming the path, not 405", async () => {
+    const res = await call("/health/");
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error).toMatchObject({
+      code: "not_found",
+      message: expect.stringContaining("did you mean /health?"),
+    });
+    expect((await call("/health/", {}, { method: "POST" })).status).toBe(405);
+  });
+
   it("keeps a well-formed incoming request id", async () => {
     const res = await call("/nope", {}, { headers: { "x-request-id": "trace-1234567890" } });
     expect(res.headers.get("x-request-id")).toBe("trace-1234567890");

@@ -1,5 +1,5 @@
-import { and, eq } from "drizzle-orm";
-import { tenantUsers, users } from "../../../../db/schema";
+import { and, asc, eq, gt } from "drizzle-orm";
+import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
@@ -126,6 +126,50 @@ async function forgetMembership(deps: ForgetDeps, tenantId: string, userId: stri
 /** MEMBERSHIP_REDELETE_SECONDS, or the default for a missing or bad value. */
 export function redeleteAfterMs(value: string | undefined): number {
   return positiveNumber(value, DEFAULT_REDELETE_SECONDS) * 1000;
+}
+
+export interface MemberRow {
+  user_id: string;
+  email: string;
+  role: string;
+  is_admin: boolean;
+}
+
+/**
+ * One page of a tenant's members in user-id order, after `after` (keyset on the primary key's
+ * second column, so every page is one index range). An empty page asks once more whether the
+ * tenant exists at all, so a tenant without members is told from no tenant.
+ */
+export async function listMembers(
+  db: Db,
+  tenantId: string,
+  after: string | undefined,
+  limit: number,
+): Promise<Result<{ members: MemberRow[]; more: boolean } | null, DbError>> {
+  return attempt(async () => {
+    const rows = await db
+      .select({
+        user_id: tenantUsers.userId,
+        email: users.email,
+        role: tenantUsers.role,
+        is_admin: tenantUsers.isAdmin,
+      })
+      .from(tenantUsers)
+      .innerJoin(users, eq(users.id, tenantUsers.userId))
+      .where(
+        and(
+          eq(tenantUsers.tenantId, tenantId),
+          after === undefined ? undefined : gt(tenantUsers.userId, after),
+        ),
+      )
+      .orderBy(asc(tenantUsers.userId))
+      .limit(limit + 1);
+    if (rows.length === 0) {
+      const [tenant] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+      if (!tenant) return null;
+    }
+    return { members: rows.slice(0, limit), more: rows.length > limit };
+  });
 }
 
 export type MemberWriteError = DbError | { kind: "not_found" };

@@ -8,6 +8,7 @@ import { Id } from "../../../common/ids";
 import { boundedJsonObject } from "../../../common/jobs";
 import {
   type ForgetDeps,
+  listMembers,
   type MemberWriteError,
   redeleteAfterMs,
   removeMember,
@@ -19,7 +20,7 @@ import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
 import { lookupKey, parseReserved } from "../tenancy/host";
-import type { TenantRow } from "../tenancy/queries";
+import { findTenantById, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
 import { errorResponses } from "./errors";
 
@@ -69,6 +70,18 @@ const Member = z
   .strict()
   .openapi("MemberFields");
 const TenantParams = z.object({ id: Id });
+const MemberPageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: Id.optional().describe("next_cursor of the previous page"),
+});
+const MemberPage = z
+  .object({
+    members: z.array(
+      z.object({ user_id: z.guid(), email: z.string(), role: z.enum(MEMBER_ROLES), is_admin: z.boolean() }),
+    ),
+    next_cursor: z.string().nullable(),
+  })
+  .openapi("MemberPage");
 const MemberParams = z.object({ id: Id, userId: Id });
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -121,6 +134,40 @@ function memberCache(c: Context<HonoEnv>): ForgetDeps {
 const security = [{ adminToken: [] }];
 
 export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/tenants/{id}",
+      summary: "Read a tenant, active or not, from the database",
+      security,
+      request: { params: TenantParams },
+      responses: { 200: json(AdminTenant, "The tenant"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+    }),
+    async (c) => {
+      const result = await timed(c, () => findTenantById(getDb(c), c.req.valid("param").id));
+      if (!result.ok) fail(result.error);
+      if (!result.value) fail({ kind: "not_found" });
+      return c.json(present(result.value), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/tenants/{id}/members",
+      summary: "A tenant's members in user-id order, keyset-paged",
+      security,
+      request: { params: TenantParams, query: MemberPageQuery },
+      responses: { 200: json(MemberPage, "One page"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+    }),
+    async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const result = await timed(c, () => listMembers(getDb(c), c.req.valid("param").id, cursor, limit));
+      if (!result.ok) fail(result.error);
+      if (!result.value) fail({ kind: "not_found" });
+      const { members, more } = result.value;
+      return c.json({ members, next_cursor: more ? (members.at(-1)?.user_id ?? null) : null }, 200);
+    },
+  )
   .openapi(
     createRoute({
       method: "post",

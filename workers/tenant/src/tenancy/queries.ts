@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { eq, type SQL } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
@@ -42,15 +42,23 @@ export function toTenantRow({ isActive, updatedAt, ...tenant }: Selected): Tenan
   return { tenant, isActive, updatedAt };
 }
 
+function selectTenant(db: Db, where: SQL, timeoutMs?: number): Promise<Result<TenantRow | null, DbError>> {
+  return attempt(async () => {
+    const [row] = await db.select(tenantColumns).from(tenants).where(where).limit(1);
+    return row ? toTenantRow(row) : null;
+  }, timeoutMs);
+}
+
 /** One indexed lookup by slug or domain; inactive tenants come back too, marked. */
 export function findTenant(
   db: Db,
   key: LookupKey,
   timeoutMs: number,
 ): Promise<Result<TenantRow | null, DbError>> {
-  const where = key.kind === "slug" ? eq(tenants.slug, key.value) : eq(tenants.domain, key.value);
-  return attempt(async () => {
-    const [row] = await db.select(tenantColumns).from(tenants).where(and(where)).limit(1);
-    return row ? toTenantRow(row) : null;
-  }, timeoutMs);
+  return selectTenant(db, eq(key.kind === "slug" ? tenants.slug : tenants.domain, key.value), timeoutMs);
+}
+
+/** The admin's read of one tenant, active or not, straight from the database (no cache). */
+export function findTenantById(db: Db, id: string): Promise<Result<TenantRow | null, DbError>> {
+  return selectTenant(db, eq(tenants.id, id));
 }

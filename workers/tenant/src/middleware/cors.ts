@@ -1,0 +1,84 @@
+import { createMiddleware } from "hono/factory";
+import type { HonoEnv } from "../env";
+
+/**
+ * CORS for the public API, so a browser app on another origin (app.example.com calling
+ * api.example.com with X-Tenant and a bearer token) can use it. Tokens travel in Authorization,
+ * never in cookies, so there is no credentials mode: an allowed page still needs a token of its
+ * own, and `*` (the default) gives it nothing it could not send from a server. The admin API gets
+ * none: it is for servers, and a browser has no business holding ADMIN_TOKEN.
+ *
+ * A preflight is answered here, before tenant resolution, authentication and rate limits: the
+ * browser sends it without X-Tenant or Authorization (it only names them).
+ */
+const ALLOW_METHODS = "GET, HEAD, POST, OPTIONS";
+const ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Tenant";
+/** What a page may read besides the CORS-safelisted headers. */
+const EXPOSE_HEADERS = "Retry-After, Server-Timing, WWW-Authenticate, X-Request-Id";
+/** Chromium caps a cached preflight at two hours (Firefox at a day). */
+const MAX_AGE_SECONDS = "7200";
+
+/** The Access-Control-Allow-Origin value for a request's Origin, or null when it is not allowed. */
+export type OriginRule = (origin: string) => string | null;
+
+const ANY: OriginRule = () => "*";
+const HOST_LABELS = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+
+/**
+ * `CORS_ORIGINS`: `*` (or unset) for any origin, else a comma-separated list of origins
+ * (`https://app.example.com`, `http://localhost:5173`), where a host may start with `*.` for any
+ * subdomain (`https://*.example.com` allows `https://acme.example.com`, not `https://example.com`).
+ * An empty value allows none.
+ */
+export function parseOrigins(list: string | undefined): OriginRule {
+  if (list === undefined) return ANY;
+  const exact = new Set<string>();
+  const wildcards: { prefix: string; suffix: string }[] = [];
+  for (const raw of list.split(",")) {
+    const entry = raw.trim().toLowerCase().replace(/\/+$/, "");
+    if (entry === "*") return ANY;
+    const star = entry.indexOf("://*.");
+    if (star > 0) wildcards.push({ prefix: entry.slice(0, star + 3), suffix: entry.slice(star + 4) });
+    else if (entry !== "") exact.add(entry);
+  }
+  return (origin) => {
+    const o = origin.toLowerCase();
+    if (exact.has(o)) return origin;
+    for (const { prefix, suffix } of wildcards) {
+      if (o.length > prefix.length + suffix.length && o.startsWith(prefix) && o.endsWith(suffix)) {
+        if (HOST_LABELS.test(o.slice(prefix.length, o.length - suffix.length))) return origin;
+      }
+    }
+    return null;
+  };
+}
+
+let ruleFor: { list: string | undefined; rule: OriginRule } | undefined;
+
+function originRule(list: string | undefined): OriginRule {
+  if (ruleFor === undefined || ruleFor.list !== list) ruleFor = { list, rule: parseOrigins(list) };
+  return ruleFor.rule;
+}
+
+export const cors = createMiddleware<HonoEnv>(async (c, next) => {
+  const origin = c.req.header("origin");
+  const allowed = origin === undefined ? null : originRule(c.env.CORS_ORIGINS)(origin);
+  if (c.req.method === "OPTIONS") {
+    const headers: Record<string, string> = { Allow: ALLOW_METHODS, Vary: "Origin" };
+    if (allowed !== null) {
+      headers["Access-Control-Allow-Origin"] = allowed;
+      headers["Access-Control-Allow-Methods"] = ALLOW_METHODS;
+      headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS;
+      headers["Access-Control-Max-Age"] = MAX_AGE_SECONDS;
+    }
+    return c.body(null, 204, headers);
+  }
+  await next();
+  // Whether the answer carries CORS headers depends on Origin: a shared cache must know.
+  const headers = c.res.headers;
+  headers.append("Vary", "Origin");
+  if (allowed !== null) {
+    headers.set("Access-Control-Allow-Origin", allowed);
+    headers.set("Access-Control-Expose-Headers", EXPOSE_HEADERS);
+  }
+});
