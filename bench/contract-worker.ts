@@ -26,7 +26,7 @@ app.get("/v1/context", (c) => {
   let res: Response;
   if (full) {
     c.header("Cache-Control", "public, max-age=60");
-    c.header("Vary", "Authorization, X-Tenant");
+    c.header("Vary", "Authorization, X-Tenant, Origin");
     res = c.json({ tenant, user: null });
   } else {
     res = c.json({ tenant: { slug: "bare" }, user: null });

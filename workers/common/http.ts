@@ -141,7 +141,10 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
-/** The admin API takes `Authorization: Bearer <ADMIN_TOKEN>`. */
+/**
+ * The admin API takes `Authorization: Bearer <ADMIN_TOKEN>`. Its answers (tenants, members, dead
+ * jobs with their payloads) are never for any cache to keep.
+ */
 export const requireAdmin = createMiddleware<BaseEnv & { Bindings: { ADMIN_TOKEN?: string } }>(
   async (c, next) => {
     const expected = c.env.ADMIN_TOKEN;
@@ -150,6 +153,7 @@ export const requireAdmin = createMiddleware<BaseEnv & { Bindings: { ADMIN_TOKEN
     if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
     if (!(await sameSecret(given, expected))) throw new ApiError("forbidden", "wrong admin token");
     await next();
+    c.res.headers.set("Cache-Control", "no-store");
   },
 );
 

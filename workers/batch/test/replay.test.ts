@@ -55,6 +55,7 @@ describe("dead jobs admin", () => {
     await deadLetter(lost);
     const list = await admin("GET", "/admin/dead-jobs?kind=exhausted");
     expect(list.status).toBe(200);
+    expect(list.headers.get("cache-control")).toBe("no-store"); // payloads hold users' data
     const { items } = (await list.json()) as { items: { id: string; job_id: string; kind: string }[] };
     const dead = items.find((i) => i.job_id === lost.job_id);
     expect(dead?.kind).toBe("exhausted");

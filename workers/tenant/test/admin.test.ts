@@ -252,7 +252,7 @@ describe("admin reads", () => {
       id: string;
     };
     const read = await admin("GET", `/tenants/${created.id.toUpperCase()}`, undefined, reader);
-    expect(read.status).toBe(200);
+    expect([read.status, read.headers.get("cache-control")]).toEqual([200, "no-store"]);
     expect(await read.json()).toEqual(created);
     await admin("DELETE", `/tenants/${created.id}`, undefined, reader);
     expect(await (await admin("GET", `/tenants/${created.id}`, undefined, reader)).json()).toMatchObject({
