@@ -4,7 +4,8 @@ import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
 import { openSql, pingDb } from "../../common/db";
 import { ApiError } from "../../common/errors";
 import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
-import { listDeadJobs, replayDeadJob } from "./admin/dead-jobs";
+import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
+import { listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
 type AppEnv = BaseEnv & { Bindings: Env };
@@ -14,6 +15,20 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
+
+/**
+ * Bulk replay: `invalid` jobs are not offered (their messages would be refused again); a
+ * `rejected` one is worth replaying once the rule it broke no longer holds (a member added).
+ */
+const BulkReplayQuery = z.object({
+  kind: z.enum(["exhausted", "rejected"]).default("exhausted"),
+  queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(100),
+});
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+}
 
 function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
   if (!cursor) return undefined;
@@ -47,11 +62,7 @@ export function createBatchApp() {
   app.use("/admin/*", requireAdmin);
   app.get("/admin/dead-jobs", async (c) => {
     const query = ListQuery.safeParse(c.req.query());
-    if (!query.success)
-      throw new ApiError(
-        "validation_failed",
-        query.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
-      );
+    if (!query.success) throw new ApiError("validation_failed", issues(query.error));
     const rows = await listDeadJobs(openSql(c.env), {
       ...query.data,
       before: decodeCursor(query.data.cursor),
@@ -65,6 +76,18 @@ export function createBatchApp() {
       items: rows.value,
       next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
     });
+  });
+
+  app.post("/admin/dead-jobs/replay", async (c) => {
+    const query = BulkReplayQuery.safeParse(c.req.query());
+    if (!query.success) throw new ApiError("validation_failed", issues(query.error));
+    const replayed = await replayDeadJobs(openSql(c.env), c.env, query.data);
+    if (!replayed.ok) {
+      throw new ApiError("service_unavailable", "could not replay now, try again", {
+        headers: { "Retry-After": "5" },
+      });
+    }
+    return c.json(replayed.value, 202);
   });
 
   app.post("/admin/dead-jobs/:id/replay", async (c) => {

@@ -133,3 +133,81 @@ describe("dead jobs admin", () => {
     expect(res.status).toBe(409);
   });
 });
+
+describe("bulk replay after an outage", () => {
+  type Bulk = {
+    replayed: { id: string; job_id: string; queue: string }[];
+    not_replayable: string[];
+    more: boolean;
+  };
+  /** Every pending dead job of a kind, page by page, as an operator's loop would. */
+  async function replayAll(query = "kind=exhausted&limit=2"): Promise<Bulk> {
+    const all: Bulk = { replayed: [], not_replayable: [], more: false };
+    for (;;) {
+      const res = await admin("POST", `/admin/dead-jobs/replay?${query}`);
+      expect(res.status).toBe(202);
+      const page = (await res.json()) as Bulk;
+      all.replayed.push(...page.replayed);
+      all.not_replayable.push(...page.not_replayable);
+      if (!page.more || page.replayed.length === 0) return all;
+    }
+  }
+
+  it("sends every pending exhausted job back to its queue once, each written once, and only pending ones", async () => {
+    const lost = [1, 2, 3].map((n) =>
+      job("send_notifications", {
+        tenant_id: T,
+        user_id: U,
+        payload: { type: "t", title: `Outage ${n}`, message: "back", data: {} },
+      }),
+    );
+    const event = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "outage.back", properties: {} },
+    });
+    for (const j of [...lost, event]) await deadLetter(j);
+
+    const first = await replayAll();
+    const ids = first.replayed.map((r) => r.job_id);
+    for (const j of [...lost, event]) expect(ids.filter((id) => id === j.job_id)).toHaveLength(1);
+    expect(first.replayed.find((r) => r.job_id === event.job_id)?.queue).toBe("analytics");
+    for (const j of lost) await eventually(async () => (await notifications(j.job_id)) === 1);
+
+    // Replayed jobs are not pending any more; one that dies again is.
+    const [again] = lost;
+    if (!again) throw new Error("no job");
+    await deadLetter(again);
+    const second = await replayAll();
+    expect(second.replayed.map((r) => r.job_id)).toEqual(expect.arrayContaining([again.job_id]));
+    for (const j of [...lost.slice(1), event]) {
+      expect(second.replayed.map((r) => r.job_id)).not.toContain(j.job_id);
+    }
+    await new Promise((r) => setTimeout(r, 2_000)); // the second replay is consumed too
+    expect(await notifications(again.job_id)).toBe(1);
+  });
+
+  it("reports a stored message that is no valid job, and replays the rest", async () => {
+    const broken = { job_id: crypto.randomUUID(), queue: "notification", operation: "no_such_operation" };
+    const fine = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "after.broken", properties: {} },
+    });
+    await deadLetter(broken);
+    await deadLetter(fine);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
+      broken.job_id,
+    ]);
+    const bulk = await replayAll("kind=exhausted&limit=100");
+    expect(bulk.not_replayable).toContain(row?.id);
+    expect(bulk.replayed.map((r) => r.job_id)).toContain(fine.job_id);
+  });
+
+  it("refuses kinds that cannot be replayed and limits past a sendBatch", async () => {
+    for (const query of ["kind=invalid", "limit=101", "limit=0", "queue=nope"]) {
+      const res = await admin("POST", `/admin/dead-jobs/replay?${query}`);
+      expect(res.status).toBe(400);
+    }
+  });
+});

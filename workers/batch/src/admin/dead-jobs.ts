@@ -1,6 +1,7 @@
 import type { Queryable } from "../../../common/db";
 import { attempt, type DbError } from "../../../common/db";
 import { JobMessage, QUEUES } from "../../../common/jobs";
+import { sendJobs } from "../../../common/queues";
 import { err, ok, type Result } from "../../../common/result";
 import type { Env } from "../env";
 
@@ -49,10 +50,39 @@ export type ReplayError =
   | { kind: "queue"; message: string }
   | DbError;
 
+export interface Replayed {
+  id: string;
+  job_id: string;
+  queue: string;
+}
+
 /**
- * Sends a dead job back to its own queue, unchanged: its job id is the idempotency key of its
- * write, so replaying it twice still writes once.
+ * Sends dead jobs back to their own queues, unchanged (sendBatch per queue), then marks them
+ * replayed. Send first: a mark that fails after the send leaves a job to be replayed again, which
+ * writes nothing twice (its job id is the idempotency key of its write); the other order could
+ * mark jobs that were never sent, and a bulk replay would pass them by.
  */
+async function resend(
+  sql: Queryable,
+  env: Env,
+  jobs: { id: string; job: JobMessage }[],
+): Promise<Result<Replayed[], ReplayError>> {
+  const sent = await sendJobs(
+    env,
+    jobs.map((j) => j.job),
+  );
+  if (!sent.ok) return err({ kind: "queue", message: sent.error });
+  const marked = await attempt(() =>
+    sql.query(
+      "UPDATE public.dead_jobs SET replayed_at = now(), replay_count = replay_count + 1 WHERE id = ANY($1::uuid[])",
+      [jobs.map((j) => j.id)],
+    ),
+  );
+  if (!marked.ok) return marked;
+  return ok(jobs.map(({ id, job }) => ({ id, job_id: job.job_id, queue: QUEUES[job.queue].queue })));
+}
+
+/** Replays one dead job, whatever its kind and however often it was replayed before. */
 export async function replayDeadJob(
   sql: Queryable,
   env: Env,
@@ -66,18 +96,55 @@ export async function replayDeadJob(
   if (!row) return err({ kind: "not_found" });
   const job = JobMessage.safeParse(row.message);
   if (!job.success) return err({ kind: "not_replayable", message: "the stored message is not a valid job" });
-  const target = QUEUES[job.data.queue];
-  try {
-    await env[target.binding].send(job.data, { contentType: "json" });
-  } catch (e) {
-    return err({ kind: "queue", message: e instanceof Error ? e.message : String(e) });
-  }
-  const marked = await attempt(() =>
-    sql.query(
-      "UPDATE public.dead_jobs SET replayed_at = now(), replay_count = replay_count + 1 WHERE id = $1",
-      [id],
+  const sent = await resend(sql, env, [{ id, job: job.data }]);
+  if (!sent.ok) return sent;
+  return ok({ job_id: job.data.job_id, queue: QUEUES[job.data.queue].queue });
+}
+
+export interface BulkReplay {
+  replayed: Replayed[];
+  /**
+   * Rows with a job id whose stored message is no valid job (the job schema changed since?), left
+   * as they are. Messages without a job id are never offered: nothing in them could be replayed.
+   */
+  not_replayable: string[];
+  /** Whether more rows may wait: the page was full. */
+  more: boolean;
+}
+
+/**
+ * After an outage: replays the oldest dead jobs of a kind that were not replayed since they last
+ * died (a job that dies again is pending again, see recordDeadJobs), up to `limit` a call, so an
+ * operator calls it until `more` is false.
+ */
+export async function replayDeadJobs(
+  sql: Queryable,
+  env: Env,
+  options: { kind: "exhausted" | "rejected"; queue?: string; limit: number },
+): Promise<Result<BulkReplay, ReplayError>> {
+  const found = await attempt(() =>
+    sql.query<{ id: string; message: unknown }>(
+      `SELECT id, message FROM public.dead_jobs
+        WHERE kind = $1 AND replayed_at IS NULL AND job_id IS NOT NULL
+          AND ($2::text IS NULL OR queue = $2)
+        ORDER BY created_at, id
+        LIMIT $3`,
+      [options.kind, options.queue ?? null, options.limit],
     ),
   );
-  if (!marked.ok) return marked;
-  return ok({ job_id: job.data.job_id, queue: target.queue });
+  if (!found.ok) return found;
+  const jobs: { id: string; job: JobMessage }[] = [];
+  const notReplayable: string[] = [];
+  for (const row of found.value.rows) {
+    const job = JobMessage.safeParse(row.message);
+    if (job.success) jobs.push({ id: row.id, job: job.data });
+    else notReplayable.push(row.id);
+  }
+  const sent = jobs.length > 0 ? await resend(sql, env, jobs) : ok([]);
+  if (!sent.ok) return sent;
+  return ok({
+    replayed: sent.value,
+    not_replayable: notReplayable,
+    more: found.value.rows.length === options.limit,
+  });
 }

@@ -12,7 +12,8 @@ export interface DeadJobRecord {
 
 /**
  * Stores jobs that will not be written, in one statement. A job dead-lettered again (after a
- * replay) updates its row; a redelivered rejection changes nothing.
+ * replay) updates its row and is pending replay again (replayed_at cleared; replay_count keeps
+ * the history); a redelivered rejection changes nothing.
  */
 export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   return attempt(() =>
@@ -21,7 +22,7 @@ export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promi
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
-             attempts = public.dead_jobs.attempts + excluded.attempts
+             attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL
          WHERE excluded.kind = 'exhausted'`,
       [
         records.map((r) => r.jobId),

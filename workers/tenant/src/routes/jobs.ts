@@ -11,10 +11,10 @@ import {
   UpdateContentPayload,
 } from "../../../common/jobs";
 import { log } from "../../../common/log";
+import { sendJobs } from "../../../common/queues";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
-import { enqueue } from "../jobs/enqueue";
 import { idempotency } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { rateLimit } from "../middleware/rate-limit";
@@ -142,7 +142,7 @@ async function accept(
       created_at: createdAt,
     })),
   )) as JobMessage[];
-  const sent = await enqueue(c.env, jobs);
+  const sent = await sendJobs(c.env, jobs);
   if (!sent.ok) {
     log("error", "enqueue failed", { request_id: c.get("requestId"), error: sent.error });
     throw new ApiError(

@@ -1,0 +1,75 @@
+import { type JobMessage, QUEUES, type QueueBinding } from "./jobs";
+import { err, ok, type Result } from "./result";
+
+/** What sendJobs uses of a Queue binding: structural, so Node tests can import this module too. */
+export interface JobQueue {
+  send(body: JobMessage, options?: { contentType?: "json" }): Promise<unknown>;
+  sendBatch(messages: Iterable<{ body: JobMessage; contentType?: "json" }>): Promise<unknown>;
+}
+
+export type QueueBindings = Record<QueueBinding, JobQueue>;
+
+/**
+ * Cloudflare Queues takes at most 100 messages and 256 KB in one sendBatch; the byte budget
+ * leaves room for each message's own metadata.
+ */
+const MAX_BATCH_MESSAGES = 100;
+const MAX_BATCH_BYTES = 240_000;
+const PER_MESSAGE_OVERHEAD_BYTES = 128;
+
+const encoder = new TextEncoder();
+
+/**
+ * One queue's jobs in sendBatch-sized runs, in order. An enqueue request's jobs fit one run (its
+ * body is at most 64 KiB); a bulk replay of dead jobs, each up to a request's size, may not.
+ */
+export function batchesOf(jobs: JobMessage[]): JobMessage[][] {
+  const runs: JobMessage[][] = [];
+  let run: JobMessage[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    const size = encoder.encode(JSON.stringify(job)).length + PER_MESSAGE_OVERHEAD_BYTES;
+    if (run.length > 0 && (run.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(job);
+    bytes += size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/**
+ * Sends jobs to their queues: one send for one job, sendBatch per queue for many (a request's
+ * jobs usually share one queue). All or nothing from the caller's view: on failure it is told to
+ * retry, and since a job id is the idempotency key of its write, resending what did go out
+ * writes nothing twice.
+ */
+export async function sendJobs(queues: QueueBindings, jobs: JobMessage[]): Promise<Result<void, string>> {
+  try {
+    const [only] = jobs;
+    if (only && jobs.length === 1) {
+      await queues[QUEUES[only.queue].binding].send(only, { contentType: "json" });
+      return ok(undefined);
+    }
+    const byBinding = new Map<QueueBinding, JobMessage[]>();
+    for (const job of jobs) {
+      const binding = QUEUES[job.queue].binding;
+      const group = byBinding.get(binding);
+      if (group) group.push(job);
+      else byBinding.set(binding, [job]);
+    }
+    await Promise.all(
+      [...byBinding].flatMap(([binding, group]) =>
+        batchesOf(group).map((run) =>
+          queues[binding].sendBatch(run.map((body) => ({ body, contentType: "json" as const }))),
+        ),
+      ),
+    );
+    return ok(undefined);
+  } catch (e) {
+    return err(e instanceof Error ? e.message : String(e));
+  }
+}
