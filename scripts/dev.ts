@@ -100,8 +100,8 @@ const runWrangler = (args: string[]) =>
     stdio: "inherit",
     detached: true,
   });
-const children: ChildProcess[] = [
-  runWrangler([
+const workers = [
+  [
     "-c",
     "wrangler.toml",
     "-c",
@@ -110,8 +110,8 @@ const children: ChildProcess[] = [
     `${TENANT_PORT}`,
     "--inspector-port",
     "9229",
-  ]),
-  runWrangler([
+  ],
+  [
     "-c",
     "workers/batch/wrangler.toml",
     "--port",
@@ -119,8 +119,28 @@ const children: ChildProcess[] = [
     "--inspector-port",
     "9230",
     "--test-scheduled",
-  ]),
+  ],
 ];
+const children: ChildProcess[] = [];
+let up = false;
+
+/**
+ * Both workerds open the same --persist-to state as they start. After an unclean stop, its SQLite
+ * files need recovery, and the one that opens second can die of SQLITE_BUSY_RECOVERY (seen once
+ * here): a wrangler that exits while starting gets one more try; any later exit stops everything.
+ */
+function launch(i: number, retries: number): void {
+  const child = runWrangler(workers[i] ?? []);
+  children[i] = child;
+  child.once("exit", (code) => {
+    if (!up && !stopping && retries > 0) {
+      say("a worker exited while starting; starting it once more");
+      setTimeout(() => launch(i, retries - 1), 1_000);
+      return;
+    }
+    void stop(code ?? 1);
+  });
+}
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null) return;
@@ -150,9 +170,9 @@ async function stop(code: number): Promise<void> {
 }
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
-for (const child of children) child.once("exit", (code) => void stop(code ?? 1));
+for (const i of workers.keys()) launch(i, 1);
 
-const up =
+up =
   (await waitFor(`http://127.0.0.1:${TENANT_PORT}/health`, 120_000)) &&
   (await waitFor(`http://127.0.0.1:${BATCH_PORT}/health`, 60_000));
 if (!up) {
