@@ -265,6 +265,44 @@ describe("admin reads", () => {
     expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
   });
 
+  it("lists tenants in slug order, inactive ones too, in keyset pages, or finds one by slug or domain", async () => {
+    for (const n of [3, 1, 2]) {
+      await admin(
+        "POST",
+        "/tenants",
+        { slug: `zz-list-${n}`, name: `List ${n}`, domain: `list${n}.example.test` },
+        reader,
+      );
+    }
+    const found = await admin("GET", "/tenants?slug=zz-list-2", undefined, reader);
+    const [two] = ((await found.json()) as { tenants: { id: string }[] }).tenants;
+    expect((await admin("DELETE", `/tenants/${two?.id}`, undefined, reader)).status).toBe(200);
+
+    const seen: { slug: string; is_active: boolean }[] = [];
+    let cursor: string | null = "zz-list"; // sorts before zz-list-1, after every other slug here
+    while (cursor) {
+      const res = await admin("GET", `/tenants?limit=2&cursor=${cursor}`, undefined, reader);
+      expect([res.status, res.headers.get("cache-control")]).toEqual([200, "no-store"]);
+      const page = (await res.json()) as { tenants: typeof seen; next_cursor: string | null };
+      seen.push(...page.tenants);
+      cursor = page.next_cursor;
+    }
+    expect(seen.map((t) => [t.slug, t.is_active])).toEqual([
+      ["zz-list-1", true],
+      ["zz-list-2", false],
+      ["zz-list-3", true],
+    ]);
+    const byDomain = (await (
+      await admin("GET", "/tenants?domain=LIST3.example.test", undefined, reader)
+    ).json()) as {
+      tenants: { slug: string }[];
+      next_cursor: string | null;
+    };
+    expect(byDomain).toMatchObject({ tenants: [{ slug: "zz-list-3" }], next_cursor: null });
+    const bad = await admin("GET", "/tenants?cursor=Not%20A%20Slug", undefined, reader);
+    expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
+  });
+
   it("lists a tenant's members in keyset pages, each once, in user-id order", async () => {
     const { id } = (await (
       await admin("POST", "/tenants", { slug: "roster", name: "Roster" }, reader)

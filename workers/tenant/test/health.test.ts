@@ -59,12 +59,15 @@ describe("errors", () => {
     expect(res.headers.get("allow")).toBe("GET");
     const body = (await res.json()) as { error: { code: string } };
     expect(body.error.code).toBe("method_not_allowed");
-    const patch = await call(
+    const put = await call(
       `/admin/tenants`,
       {},
-      { method: "GET", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } },
+      {
+        method: "PUT",
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      },
     );
-    expect([patch.status, patch.headers.get("allow")]).toEqual([405, "POST"]);
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, POST"]);
   });
 
   it("answers a served method with a trailing slash 404 naming the path, not 405", async () => {

@@ -20,7 +20,7 @@ import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
 import { lookupKey, parseReserved } from "../tenancy/host";
-import { findTenantById, type TenantRow } from "../tenancy/queries";
+import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
 import { errorResponses } from "./errors";
 
@@ -45,9 +45,10 @@ const domain = z
  */
 const MAX_SETTINGS_BYTES = 16 * 1024;
 
+const slug = z.string().regex(new RegExp(SLUG_PATTERN), "a DNS label: a-z, 0-9 and -, at most 63");
 const TenantFields = z
   .object({
-    slug: z.string().regex(new RegExp(SLUG_PATTERN), "a DNS label: a-z, 0-9 and -, at most 63"),
+    slug,
     name: z.string().trim().min(1).max(200),
     domain,
     logo_url: url,
@@ -70,6 +71,15 @@ const Member = z
   .strict()
   .openapi("MemberFields");
 const TenantParams = z.object({ id: Id });
+const TenantListQuery = z.object({
+  slug: slug.optional().describe("only the tenant with this slug"),
+  domain: z.string().max(253).optional().describe("only the tenant with this custom domain"),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: slug.optional().describe("next_cursor of the previous page"),
+});
+const TenantPage = z
+  .object({ tenants: z.array(AdminTenant), next_cursor: z.string().nullable() })
+  .openapi("TenantPage");
 const MemberPageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: Id.optional().describe("next_cursor of the previous page"),
@@ -134,6 +144,26 @@ function memberCache(c: Context<HonoEnv>): ForgetDeps {
 const security = [{ adminToken: [] }];
 
 export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/tenants",
+      summary: "Tenants in slug order, active or not, keyset-paged; or the one with a slug or domain",
+      security,
+      request: { query: TenantListQuery },
+      responses: { 200: json(TenantPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
+    }),
+    async (c) => {
+      const { cursor, ...query } = c.req.valid("query");
+      const result = await timed(c, () => listTenants(getDb(c), { ...query, after: cursor }));
+      if (!result.ok) fail(result.error);
+      const { rows, more } = result.value;
+      return c.json(
+        { tenants: rows.map(present), next_cursor: more ? (rows.at(-1)?.tenant.slug ?? null) : null },
+        200,
+      );
+    },
+  )
   .openapi(
     createRoute({
       method: "get",

@@ -1,4 +1,4 @@
-import { eq, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
@@ -61,4 +61,29 @@ export function findTenant(
 /** The admin's read of one tenant, active or not, straight from the database (no cache). */
 export function findTenantById(db: Db, id: string): Promise<Result<TenantRow | null, DbError>> {
   return selectTenant(db, eq(tenants.id, id));
+}
+
+/**
+ * The admin's list: tenants in slug order, active or not, after the slug `after` (keyset on the
+ * slug's unique index), optionally only the one with a given slug or domain.
+ */
+export function listTenants(
+  db: Db,
+  options: { slug?: string; domain?: string; after?: string; limit: number },
+): Promise<Result<{ rows: TenantRow[]; more: boolean }, DbError>> {
+  return attempt(async () => {
+    const rows = await db
+      .select(tenantColumns)
+      .from(tenants)
+      .where(
+        and(
+          options.slug === undefined ? undefined : eq(tenants.slug, options.slug),
+          options.domain === undefined ? undefined : eq(tenants.domain, options.domain.toLowerCase()),
+          options.after === undefined ? undefined : gt(tenants.slug, options.after),
+        ),
+      )
+      .orderBy(asc(tenants.slug))
+      .limit(options.limit + 1);
+    return { rows: rows.slice(0, options.limit).map(toTenantRow), more: rows.length > options.limit };
+  });
 }
