@@ -16,7 +16,13 @@ function isTenantAdmin(m: MemberRole | null | undefined): boolean {
   return !!m && (m.is_admin || ADMIN_ROLES.includes(m.role));
 }
 
-export type Denial = "not_member" | "not_admin" | "recipient_not_member" | "not_author" | "no_such_content";
+export type Denial =
+  | "not_member"
+  | "not_admin"
+  | "recipient_not_member"
+  | "not_author"
+  | "no_such_content"
+  | "end_before_start";
 
 export const DENIAL_MESSAGES: Record<Denial, string> = {
   not_member: "only members of this community can do that",
@@ -24,6 +30,7 @@ export const DENIAL_MESSAGES: Record<Denial, string> = {
   recipient_not_member: "every recipient must be a member of this community",
   not_author: "only the author or a community admin can edit this",
   no_such_content: "no such post or event in this community",
+  end_before_start: "an event cannot end before it starts (counting the dates this edit leaves as they are)",
 };
 
 /** Notifying yourself needs membership; notifying anyone else needs admin, and members only. */
@@ -50,4 +57,23 @@ export function authorizeContentUpdate(
   if (!content || content.tenant_id !== tenantId) return "no_such_content";
   if (content.author !== actorId && !isTenantAdmin(actor)) return "not_author";
   return null;
+}
+
+/**
+ * An event edit must not leave the event ending before it starts, counting the dates the edit
+ * leaves as they are (the events_end_after_start check). The enqueue API refuses such a job up
+ * front; the consumer, authoritative, refuses it when its write breaks the check.
+ */
+export function checkEventDates(
+  current: { startMs: number; endMs: number | null },
+  updates: { start_date?: string; end_date?: string | null },
+): Denial | null {
+  const start = updates.start_date === undefined ? current.startMs : Date.parse(updates.start_date);
+  const end =
+    updates.end_date === undefined
+      ? current.endMs
+      : updates.end_date === null
+        ? null
+        : Date.parse(updates.end_date);
+  return end !== null && end < start ? "end_before_start" : null;
 }

@@ -86,7 +86,11 @@ export const EventUpdates = z
   })
   .partial()
   .strict()
-  .refine((u) => Object.keys(u).length > 0, "name at least one field to change");
+  .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
+  .refine((u) => !u.start_date || !u.end_date || Date.parse(u.end_date) >= Date.parse(u.start_date), {
+    message: "end_date is before start_date",
+    path: ["end_date"],
+  });
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
   z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostUpdates }).strict(),

@@ -1,5 +1,6 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { DENIAL_MESSAGES } from "../../common/authz";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
@@ -270,6 +271,10 @@ describe("content update consumer", () => {
     const { result, ids } = await deliver("content-updates", [bad]);
     expect(result.explicitAcks).toEqual(ids);
     expect(await deadAs("rejected", bad.job_id)).toBe(1);
+    const [dead] = await db.query<{ error: string }>("SELECT error FROM dead_jobs WHERE job_id = $1", [
+      bad.job_id,
+    ]);
+    expect(dead?.error).toBe(DENIAL_MESSAGES.end_before_start); // the enqueue API's words for it
   });
 
   it("in a batch, rejects only the winning event edit that breaks end >= start; older edits of it stay superseded, other items are written", async () => {

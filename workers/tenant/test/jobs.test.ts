@@ -14,6 +14,7 @@ const U = {
   outsider: "f2000000-0000-4000-8000-000000000004",
 };
 const POST = "f3000000-0000-4000-8000-000000000001";
+const EVENT = "f4000000-0000-4000-8000-000000000001";
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -24,6 +25,8 @@ beforeAll(async () => {
       ('${T}', '${U.admin}', 'admin', true), ('${T}', '${U.author}', 'member', false), ('${T}', '${U.member}', 'member', false),
       ('${OTHER_T}', '${U.outsider}', 'member', false);
     INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${POST}', '${T}', '${U.author}', 'hello');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date)
+      VALUES ('${EVENT}', '${T}', '${U.author}', 'Meetup', '2030-06-01T18:00:00Z', '2030-06-01T21:00:00Z');
   `);
 });
 
@@ -158,6 +161,36 @@ describe("POST /v1/jobs", () => {
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
     const missing = await post("/v1/jobs", U.admin, edit({ content: "x" }, crypto.randomUUID()));
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+
+  it("refuses an event edit that would end the event before it starts (400), counting the stored dates", async () => {
+    const editEvent = (updates: Record<string, unknown>) => ({
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "events", content_id: EVENT, updates },
+    });
+    const crossed = await post(
+      "/v1/jobs",
+      U.author,
+      editEvent({ start_date: "2030-06-02T00:00:00Z", end_date: "2030-06-01T00:00:00Z" }),
+    );
+    expect([crossed.status, await code(crossed)]).toEqual([400, "validation_failed"]);
+    // Each alone is a valid date; against the dates the event keeps, it is not.
+    const endOnly = await post("/v1/jobs", U.author, editEvent({ end_date: "2030-06-01T12:00:00Z" }));
+    expect([endOnly.status, await code(endOnly)]).toEqual([400, "validation_failed"]);
+    const startOnly = await post("/v1/jobs", U.author, editEvent({ start_date: "2030-06-02T00:00:00Z" }));
+    expect([startOnly.status, await code(startOnly)]).toEqual([400, "validation_failed"]);
+    // Moving both, clearing the end, or moving the end later are fine.
+    for (const updates of [
+      { start_date: "2030-07-01T18:00:00Z", end_date: "2030-07-01T20:00:00Z" },
+      { start_date: "2030-06-02T00:00:00Z", end_date: null },
+      { end_date: "2030-06-01T23:00:00Z" },
+    ]) {
+      expect((await post("/v1/jobs", U.author, editEvent(updates))).status).toBe(202);
+    }
+    // Who may edit comes first: a member who is not the author is refused for that.
+    const other = await post("/v1/jobs", U.member, editEvent({ end_date: "2030-06-01T12:00:00Z" }));
+    expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
   });
 
   it("reads ids in any case: an upper-case id is the same user, tenant or post", async () => {

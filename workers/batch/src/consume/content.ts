@@ -60,7 +60,14 @@ function outcomeOf(r: { denial: Denial | null; latest: boolean; updated: boolean
 /** SQLSTATE class 23: a row breaks a constraint (an event ending before it starts). */
 const isIntegrityError = (e: DbError) => e.kind === "query" && e.code?.startsWith("23") === true;
 
-const BREAKS_A_RULE = "the update breaks a rule of the content (e.g. end before start)";
+const BREAKS_A_RULE = "the update breaks a rule of the content";
+
+/** The enqueue API's own words for the rule it checks up front (authz.ts checkEventDates). */
+function brokenRule(e: DbError | undefined): Outcome {
+  return e?.constraint === "events_end_after_start"
+    ? rejected("end_before_start")
+    : { kind: "rejected", reason: BREAKS_A_RULE };
+}
 
 /**
  * When one winning job breaks a constraint the whole statement fails; the jobs are then run one
@@ -81,7 +88,7 @@ async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
     if (!one.ok && !isIntegrityError(one.error)) return one;
     const row = one.ok ? one.value.rows[0] : undefined;
     if (one.ok && !row) continue; // no verdict: the job is retried
-    outcomes.set(job.job_id, row ? outcomeOf(row) : { kind: "rejected", reason: BREAKS_A_RULE });
+    outcomes.set(job.job_id, row ? outcomeOf(row) : brokenRule(one.ok ? undefined : one.error));
     // A job refused by the rules of who may edit leaves the item to the older ones.
     if (!row?.denial) decided.add(item);
   }

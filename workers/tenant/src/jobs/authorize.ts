@@ -1,8 +1,9 @@
-import { and, eq, inArray, isNull } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { events, posts, tenantUsers } from "../../../../db/schema";
 import {
   authorizeContentUpdate,
   authorizeNotification,
+  checkEventDates,
   type Denial,
   type MemberRole,
 } from "../../../common/authz";
@@ -54,7 +55,13 @@ export async function authorizeJobs(
         : [],
       eventIds.length
         ? db
-            .select({ id: events.id, tenant_id: events.tenantId, author: events.createdBy })
+            .select({
+              id: events.id,
+              tenant_id: events.tenantId,
+              author: events.createdBy,
+              startMs: sql<number>`extract(epoch from ${events.startDate}) * 1000`.mapWith(Number),
+              endMs: sql<number | null>`extract(epoch from ${events.endDate}) * 1000`.mapWith(Number),
+            })
             .from(events)
             .where(and(inArray(events.id, eventIds), isNull(events.deletedAt)))
         : [],
@@ -68,6 +75,7 @@ export async function authorizeJobs(
     ...looked.value.postRows.map((r) => [`posts:${r.id}`, r] as const),
     ...looked.value.eventRows.map((r) => [`events:${r.id}`, r] as const),
   ]);
+  const eventDates = new Map(looked.value.eventRows.map((r) => [r.id, r]));
   return ok(
     drafts.map((d) => {
       if (d.operation === "send_notifications") {
@@ -76,11 +84,20 @@ export async function authorizeJobs(
         );
       }
       if (d.operation === "update_content") {
-        return authorizeContentUpdate(
+        const denial = authorizeContentUpdate(
           userId,
           member,
           content.get(`${d.payload.content_type}:${d.payload.content_id}`),
           tenantId,
+        );
+        const event = d.payload.content_type === "events" ? eventDates.get(d.payload.content_id) : undefined;
+        if (denial || !event || d.payload.content_type !== "events") return denial;
+        return checkEventDates(
+          {
+            startMs: event.startMs,
+            endMs: event.endMs === null || Number.isNaN(event.endMs) ? null : event.endMs,
+          },
+          d.payload.updates,
         );
       }
       return null; // analytics: membership, checked by the caller, is enough

@@ -114,10 +114,13 @@ async function accept(
   const reason = verdicts.value[denied];
   if (reason) {
     const where = requests.length > 1 ? `jobs.${denied}: ` : "";
-    throw new ApiError(
-      reason === "no_such_content" ? "not_found" : "forbidden",
-      `${where}${DENIAL_MESSAGES[reason]}`,
-    );
+    const code =
+      reason === "no_such_content"
+        ? "not_found"
+        : reason === "end_before_start"
+          ? "validation_failed"
+          : "forbidden";
+    throw new ApiError(code, `${where}${DENIAL_MESSAGES[reason]}`);
   }
 
   const stripped = requests.map(({ tenant_id: _, ...r }) => r);
