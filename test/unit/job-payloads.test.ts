@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_JSON_BYTES, RecordAnalyticsPayload } from "../../workers/common/jobs";
+import { MAX_JSON_BYTES, RecordAnalyticsPayload, UpdateContentPayload } from "../../workers/common/jobs";
 
 /** properties whose JSON is exactly `bytes` long, made of one repeated character. */
 function propertiesOf(bytes: number, char: string): Record<string, string> {
@@ -32,5 +32,28 @@ describe("the JSON size cap of properties and data", () => {
     const properties = { p: "€".repeat(MAX_JSON_BYTES / 2) };
     expect(JSON.stringify(properties).length).toBeLessThan(MAX_JSON_BYTES);
     expect(accepts(properties)).toBe(false);
+  });
+});
+
+describe("event edits", () => {
+  const edit = (updates: Record<string, unknown>) =>
+    UpdateContentPayload.safeParse({
+      content_type: "events",
+      content_id: "d0000000-0000-4000-8000-000000000001",
+      updates,
+    }).success;
+
+  it("take only http(s) image URLs: a page renders them", () => {
+    expect(edit({ image_url: "https://cdn.example/e.png" })).toBe(true);
+    expect(edit({ image_url: null })).toBe(true);
+    for (const image_url of ["javascript:alert(1)", "data:image/png;base64,AAAA", "ftp://x.example/e.png"]) {
+      expect(edit({ image_url })).toBe(false);
+    }
+  });
+
+  it("refuse an end before the start when both are given", () => {
+    expect(edit({ start_date: "2030-01-02T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(false);
+    expect(edit({ start_date: "2030-01-01T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(true);
+    expect(edit({ start_date: "2030-01-01T00:00:00+02:00", end_date: "2029-12-31T23:30:00Z" })).toBe(true);
   });
 });

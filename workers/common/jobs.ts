@@ -73,6 +73,9 @@ export const RecordAnalyticsPayload = z
 
 const isoDate = z.iso.datetime({ offset: true });
 
+/** A link a page will render (an event's image, a tenant's logo): http(s) only, never javascript: or data:. */
+export const WebUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" }).max(2048);
+
 /** The fields a user may edit. Anything else (tenant_id, user_id, deleted_at, counters, ids) is refused. */
 export const PostUpdates = z.object({ content: z.string().min(1).max(20_000) }).strict();
 export const EventUpdates = z
@@ -82,7 +85,7 @@ export const EventUpdates = z
     start_date: isoDate,
     end_date: isoDate.nullable(),
     location_name: z.string().max(200).nullable(),
-    image_url: z.url().max(2048).nullable(),
+    image_url: WebUrl.nullable(),
   })
   .partial()
   .strict()

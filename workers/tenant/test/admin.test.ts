@@ -241,6 +241,48 @@ describe("admin API", () => {
   });
 });
 
+describe("admin validation", () => {
+  const v = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 3}` };
+
+  it("refuses a reserved slug, which could never resolve, on create and on rename", async () => {
+    const api = await admin("POST", "/tenants", { slug: "api", name: "API" }, v);
+    expect([api.status, await code(api)]).toEqual([400, "validation_failed"]);
+    const { id } = (await (await admin("POST", "/tenants", { slug: "plain", name: "Plain" }, v)).json()) as {
+      id: string;
+    };
+    const www = await admin("PATCH", `/tenants/${id}`, { slug: "www" }, v);
+    expect([www.status, await code(www)]).toEqual([400, "validation_failed"]);
+  });
+
+  it("takes only http(s) logo URLs: a page renders them", async () => {
+    for (const logo_url of [
+      "javascript:alert(1)",
+      "data:image/png;base64,AAAA",
+      "ftp://files.example/logo.png",
+    ]) {
+      const res = await admin("POST", "/tenants", { slug: "logo-x", name: "Logo", logo_url }, v);
+      expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
+    }
+    expect(
+      (
+        await admin(
+          "POST",
+          "/tenants",
+          { slug: "logo-ok", name: "Logo", logo_url: "https://cdn.example/l.png" },
+          v,
+        )
+      ).status,
+    ).toBe(201);
+  });
+
+  it("answers updated_at in RFC 3339 with Postgres' microseconds", async () => {
+    const res = await admin("POST", "/tenants", { slug: "stamped", name: "Stamped" }, v);
+    const { updated_at } = (await res.json()) as { updated_at: string };
+    expect(updated_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d:\d\d$/);
+    expect(Number.isNaN(Date.parse(updated_at))).toBe(false);
+  });
+});
+
 describe("admin reads", () => {
   /** A client IP of its own: these tests add to the per-IP admin rate limit. */
   const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 2}` };

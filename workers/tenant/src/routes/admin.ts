@@ -5,7 +5,7 @@ import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
-import { boundedJsonObject } from "../../../common/jobs";
+import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import {
   type ForgetDeps,
   listMembers,
@@ -28,7 +28,6 @@ const color = z
   .string()
   .regex(/^#[0-9a-fA-F]{6}$/)
   .nullable();
-const url = z.string().url().max(2048).nullable();
 const domain = z
   .string()
   .max(253)
@@ -51,7 +50,7 @@ const TenantFields = z
     slug,
     name: z.string().trim().min(1).max(200),
     domain,
-    logo_url: url,
+    logo_url: WebUrl.nullable(),
     primary_color: color,
     secondary_color: color,
     settings: boundedJsonObject(MAX_SETTINGS_BYTES),
@@ -99,8 +98,14 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
 });
 
+/** Postgres' text for a timestamptz ("2026-11-26 08:53:50.876888+00") as RFC 3339, microseconds kept. */
+function rfc3339(text: string): string {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::?(\d\d))?$/.exec(text);
+  return m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? "00"}` : text;
+}
+
 function present(row: TenantRow): z.infer<typeof AdminTenant> {
-  return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
+  return { ...row.tenant, is_active: row.isActive, updated_at: rfc3339(row.updatedAt) };
 }
 
 function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): never {
@@ -110,6 +115,16 @@ function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): ne
   throw new ApiError("service_unavailable", "the database is unavailable", {
     headers: { "Retry-After": "5" },
   });
+}
+
+/** A reserved label (RESERVED_SUBDOMAINS) never resolves as a slug, so no tenant may take it. */
+function refuseReservedSlug(slug: string | undefined, env: HonoEnv["Bindings"]): void {
+  if (slug !== undefined && parseReserved(env.RESERVED_SUBDOMAINS).has(slug)) {
+    throw new ApiError(
+      "validation_failed",
+      `slug: ${slug} is reserved (RESERVED_SUBDOMAINS) and would never resolve`,
+    );
+  }
 }
 
 /**
@@ -212,6 +227,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const body = c.req.valid("json");
+      refuseReservedSlug(body.slug, c.env);
       refuseUnreachableDomain(body.domain, c.env);
       const result = await timed(c, () =>
         createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
@@ -238,6 +254,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const fields = c.req.valid("json");
+      refuseReservedSlug(fields.slug, c.env);
       refuseUnreachableDomain(fields.domain, c.env);
       const result = await timed(c, () =>
         updateTenant(
