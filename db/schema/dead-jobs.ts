@@ -28,6 +28,11 @@ export const deadJobs = pgTable(
   (t) => [
     uniqueIndex("dead_jobs_job_id_key").on(t.jobId),
     index("idx_dead_jobs_created").on(t.createdAt.desc().nullsFirst()),
+    // Bulk replay walks the oldest jobs not replayed since they last died: after an outage the
+    // table may hold many thousands already replayed, which each call would otherwise scan past.
+    index("idx_dead_jobs_pending")
+      .on(t.kind, t.createdAt, t.id)
+      .where(sql`replayed_at IS NULL AND job_id IS NOT NULL`),
     check("dead_jobs_kind", sql`kind IN ('invalid', 'rejected', 'exhausted')`),
   ],
 );

@@ -1,0 +1,1 @@
+CREATE INDEX "idx_dead_jobs_pending" ON "dead_jobs" USING btree ("kind","created_at","id") WHERE replayed_at IS NULL AND job_id IS NOT NULL;
