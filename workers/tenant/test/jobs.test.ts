@@ -15,6 +15,7 @@ const U = {
 };
 const POST = "f3000000-0000-4000-8000-000000000001";
 const EVENT = "f4000000-0000-4000-8000-000000000001";
+const OPEN_EVENT = "f4000000-0000-4000-8000-000000000002";
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -26,7 +27,8 @@ beforeAll(async () => {
       ('${OTHER_T}', '${U.outsider}', 'member', false);
     INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${POST}', '${T}', '${U.author}', 'hello');
     INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date)
-      VALUES ('${EVENT}', '${T}', '${U.author}', 'Meetup', '2030-06-01T18:00:00Z', '2030-06-01T21:00:00Z');
+      VALUES ('${EVENT}', '${T}', '${U.author}', 'Meetup', '2030-06-01T18:00:00Z', '2030-06-01T21:00:00Z'),
+             ('${OPEN_EVENT}', '${T}', '${U.author}', 'Open end', '2030-06-01T18:00:00Z', NULL);
   `);
 });
 
@@ -188,6 +190,16 @@ describe("POST /v1/jobs", () => {
     ]) {
       expect((await post("/v1/jobs", U.author, editEvent(updates))).status).toBe(202);
     }
+    // An event without an end takes any start.
+    const open = await post("/v1/jobs", U.author, {
+      ...editEvent({ start_date: "2031-01-01T00:00:00Z" }),
+      payload: {
+        content_type: "events",
+        content_id: OPEN_EVENT,
+        updates: { start_date: "2031-01-01T00:00:00Z" },
+      },
+    });
+    expect(open.status).toBe(202);
     // Who may edit comes first: a member who is not the author is refused for that.
     const other = await post("/v1/jobs", U.member, editEvent({ end_date: "2030-06-01T12:00:00Z" }));
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);

@@ -71,11 +71,14 @@ export async function authorizeJobs(
   if (!looked.ok) return looked;
   const memberIds = new Set(looked.value.members.map((m) => m.id));
   memberIds.add(userId);
-  const content = new Map<string, { tenant_id: string; author: string | null }>([
+  /** Posts and events by kind and id; an event carries its dates, as epoch milliseconds. */
+  const content = new Map<
+    string,
+    { tenant_id: string; author: string | null; startMs?: number; endMs?: number | null }
+  >([
     ...looked.value.postRows.map((r) => [`posts:${r.id}`, r] as const),
     ...looked.value.eventRows.map((r) => [`events:${r.id}`, r] as const),
   ]);
-  const eventDates = new Map(looked.value.eventRows.map((r) => [r.id, r]));
   return ok(
     drafts.map((d) => {
       if (d.operation === "send_notifications") {
@@ -84,21 +87,10 @@ export async function authorizeJobs(
         );
       }
       if (d.operation === "update_content") {
-        const denial = authorizeContentUpdate(
-          userId,
-          member,
-          content.get(`${d.payload.content_type}:${d.payload.content_id}`),
-          tenantId,
-        );
-        const event = d.payload.content_type === "events" ? eventDates.get(d.payload.content_id) : undefined;
-        if (denial || !event || d.payload.content_type !== "events") return denial;
-        return checkEventDates(
-          {
-            startMs: event.startMs,
-            endMs: event.endMs === null || Number.isNaN(event.endMs) ? null : event.endMs,
-          },
-          d.payload.updates,
-        );
+        const item = content.get(`${d.payload.content_type}:${d.payload.content_id}`);
+        const denial = authorizeContentUpdate(userId, member, item, tenantId);
+        if (denial || d.payload.content_type !== "events" || item?.startMs === undefined) return denial;
+        return checkEventDates({ startMs: item.startMs, endMs: item.endMs ?? null }, d.payload.updates);
       }
       return null; // analytics: membership, checked by the caller, is enough
     }),

@@ -108,10 +108,15 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
   return { ...row.tenant, is_active: row.isActive, updated_at: rfc3339(row.updatedAt) };
 }
 
-function fail(e: AdminError | MemberWriteError, notFound = "no such tenant"): never {
+/** Maps an admin route's failure to its answer; `action` names what a query fault stopped. */
+function fail(
+  e: AdminError | MemberWriteError,
+  notFound = "no such tenant",
+  action = "the change could not be saved",
+): never {
   if (e.kind === "conflict") throw new ApiError("conflict", `another tenant already has this ${e.field}`);
   if (e.kind === "not_found") throw new ApiError("not_found", notFound);
-  if (e.kind === "query") throw new ApiError("internal_error", "the change could not be saved");
+  if (e.kind === "query") throw new ApiError("internal_error", action);
   throw new ApiError("service_unavailable", "the database is unavailable", {
     headers: { "Retry-After": "5" },
   });
@@ -171,7 +176,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { cursor, ...query } = c.req.valid("query");
       const result = await timed(c, () => listTenants(getDb(c), { ...query, after: cursor }));
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(result.error, undefined, "the tenants could not be read");
       const { rows, more } = result.value;
       return c.json(
         { tenants: rows.map(present), next_cursor: more ? (rows.at(-1)?.tenant.slug ?? null) : null },
@@ -190,7 +195,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () => findTenantById(getDb(c), c.req.valid("param").id));
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(result.error, undefined, "the tenant could not be read");
       if (!result.value) fail({ kind: "not_found" });
       return c.json(present(result.value), 200);
     },
@@ -207,7 +212,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { limit, cursor } = c.req.valid("query");
       const result = await timed(c, () => listMembers(getDb(c), c.req.valid("param").id, cursor, limit));
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(result.error, undefined, "the members could not be read");
       if (!result.value) fail({ kind: "not_found" });
       const { members, more } = result.value;
       return c.json({ members, next_cursor: more ? (members.at(-1)?.user_id ?? null) : null }, 200);
