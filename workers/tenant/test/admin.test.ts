@@ -283,6 +283,65 @@ describe("admin validation", () => {
   });
 });
 
+describe("admin users", () => {
+  const ops = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 4}` };
+  const NEWCOMER = "b4000000-0000-4000-8000-000000000001";
+
+  it("creates a user the identity provider knows, who can then be made a member and is seen as one", async () => {
+    const created = await admin("PUT", `/users/${NEWCOMER}`, { email: "New.Comer@Example.com" }, ops);
+    expect([created.status, created.headers.get("cache-control")]).toEqual([200, "no-store"]);
+    expect(await created.json()).toEqual({
+      id: NEWCOMER,
+      email: "new.comer@example.com",
+      display_name: null,
+    });
+    const { id } = (await (
+      await admin("POST", "/tenants", { slug: "welcome", name: "Welcome" }, ops)
+    ).json()) as {
+      id: string;
+    };
+    expect(
+      (await admin("PUT", `/tenants/${id}/members/${NEWCOMER}`, { role: "member", is_admin: false }, ops))
+        .status,
+    ).toBe(200);
+    const token = await signToken({ sub: NEWCOMER });
+    const seen = (await (await context("welcome", token)).json()) as { user: { email: string } | null };
+    expect(seen.user?.email).toBe("new.comer@example.com"); // now cached for this member
+
+    // A changed email shows on the next request: the user's cached memberships are dropped.
+    const renamed = await admin(
+      "PUT",
+      `/users/${NEWCOMER}`,
+      { email: "renamed@example.com", display_name: "Newcomer" },
+      ops,
+    );
+    expect(await renamed.json()).toEqual({
+      id: NEWCOMER,
+      email: "renamed@example.com",
+      display_name: "Newcomer",
+    });
+    const again = (await (await context("welcome", token)).json()) as { user: { email: string } | null };
+    expect(again.user?.email).toBe("renamed@example.com");
+    // An absent display_name keeps the stored one.
+    const kept = await admin("PUT", `/users/${NEWCOMER}`, { email: "renamed@example.com" }, ops);
+    expect(((await kept.json()) as { display_name: string | null }).display_name).toBe("Newcomer");
+  });
+
+  it("refuses an email another user has (409), a bad email or an unknown field (400)", async () => {
+    const taken = await admin(
+      "PUT",
+      "/users/b4000000-0000-4000-8000-000000000002",
+      { email: "DANA@example.com" },
+      ops,
+    );
+    expect([taken.status, await code(taken)]).toEqual([409, "conflict"]);
+    for (const body of [{ email: "not-an-email" }, { email: "x@example.com", is_admin: true }, {}]) {
+      const res = await admin("PUT", "/users/b4000000-0000-4000-8000-000000000003", body, ops);
+      expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
+    }
+  });
+});
+
 describe("admin reads", () => {
   /** A client IP of its own: these tests add to the per-IP admin rate limit. */
   const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 2}` };

@@ -172,6 +172,54 @@ export async function listMembers(
   });
 }
 
+export interface UserRow {
+  id: string;
+  email: string;
+  display_name: string | null;
+}
+
+export type UserWriteError = DbError | { kind: "conflict"; field: "email" };
+
+/**
+ * Creates or updates a user: users come from the identity provider (its sign-up or profile
+ * webhook, or an operator, calls this with the token's `sub` as id), and a membership needs the
+ * user first. Cached memberships carry the email, so the user's entry in every community is
+ * dropped, as a membership change drops its one.
+ */
+export async function upsertUser(
+  db: Db,
+  cache: ForgetDeps,
+  id: string,
+  fields: { email: string; display_name?: string | null },
+): Promise<Result<UserRow, UserWriteError>> {
+  const written = await attempt(() =>
+    db
+      .insert(users)
+      .values({ id, email: fields.email, displayName: fields.display_name ?? null })
+      // An absent display_name keeps the stored one (drizzle leaves undefined out of SET).
+      .onConflictDoUpdate({
+        target: users.id,
+        set: { email: fields.email, displayName: fields.display_name },
+      })
+      .returning({ id: users.id, email: users.email, display_name: users.displayName }),
+  );
+  if (!written.ok) {
+    // 23505 here is the email's unique index: the id's conflict is the upsert's own.
+    return err(written.error.code === "23505" ? { kind: "conflict", field: "email" } : written.error);
+  }
+  const [row] = written.value;
+  if (!row) return err({ kind: "query", message: "upsert returned no row" });
+  const memberships = await attempt(() =>
+    db.select({ tenantId: tenantUsers.tenantId }).from(tenantUsers).where(eq(tenantUsers.userId, id)),
+  );
+  if (memberships.ok) {
+    await Promise.all(memberships.value.map((m) => forgetMembership(cache, m.tenantId, id)));
+  } else {
+    log("warn", "user saved; cached memberships lapse with their TTL", { user_id: id, ...memberships.error });
+  }
+  return ok(row);
+}
+
 export type MemberWriteError = DbError | { kind: "not_found" };
 
 export interface MemberFields {

@@ -12,7 +12,9 @@ import {
   type MemberWriteError,
   redeleteAfterMs,
   removeMember,
+  type UserWriteError,
   upsertMember,
+  upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, getSessionDb, timed } from "../middleware/request";
@@ -92,6 +94,16 @@ const MemberPage = z
   })
   .openapi("MemberPage");
 const MemberParams = z.object({ id: Id, userId: Id });
+const UserFields = z
+  .object({
+    email: z.email().max(320),
+    display_name: z.string().trim().min(1).max(200).nullable().optional(),
+  })
+  .strict()
+  .openapi("UserFields");
+const AdminUser = z
+  .object({ id: z.guid(), email: z.string(), display_name: z.string().nullable() })
+  .openapi("AdminUser");
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
@@ -110,11 +122,14 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
 
 /** Maps an admin route's failure to its answer; `action` names what a query fault stopped. */
 function fail(
-  e: AdminError | MemberWriteError,
+  e: AdminError | MemberWriteError | UserWriteError,
   notFound = "no such tenant",
   action = "the change could not be saved",
 ): never {
-  if (e.kind === "conflict") throw new ApiError("conflict", `another tenant already has this ${e.field}`);
+  if (e.kind === "conflict") {
+    const who = e.field === "email" ? "user" : "tenant";
+    throw new ApiError("conflict", `another ${who} already has this ${e.field}`);
+  }
   if (e.kind === "not_found") throw new ApiError("not_found", notFound);
   if (e.kind === "query") throw new ApiError("internal_error", action);
   throw new ApiError("service_unavailable", "the database is unavailable", {
@@ -329,5 +344,29 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const result = await timed(c, () => removeMember(getDb(c), memberCache(c), id, userId));
       if (!result.ok) fail(result.error, "no such membership");
       return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "put",
+      path: "/users/{id}",
+      summary: "Create or update a user (id: the identity provider's user id, the token's sub)",
+      security,
+      request: {
+        params: TenantParams,
+        body: { content: { "application/json": { schema: UserFields } }, required: true },
+      },
+      responses: { 200: json(AdminUser, "Saved"), ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { email, display_name } = c.req.valid("json");
+      const result = await timed(c, () =>
+        upsertUser(getDb(c), memberCache(c), c.req.valid("param").id, {
+          email: email.toLowerCase(),
+          display_name,
+        }),
+      );
+      if (!result.ok) fail(result.error);
+      return c.json(result.value, 200);
     },
   );
