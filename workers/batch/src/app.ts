@@ -4,8 +4,9 @@ import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
 import { openSql, pingDb } from "../../common/db";
 import { ApiError } from "../../common/errors";
 import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
+import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
-import { listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
+import { getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
 type AppEnv = BaseEnv & { Bindings: Env };
@@ -25,6 +26,13 @@ const BulkReplayQuery = z.object({
   queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(100),
 });
+
+/** A dead job's id from the path, in lower case as Postgres prints it. */
+function deadJobId(raw: string): string {
+  const id = Id.safeParse(raw);
+  if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
+  return id.data;
+}
 
 function issues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -90,10 +98,17 @@ export function createBatchApp() {
     return c.json(replayed.value, 202);
   });
 
+  app.get("/admin/dead-jobs/:id", async (c) => {
+    const found = await getDeadJob(openSql(c.env), deadJobId(c.req.param("id")));
+    if (!found.ok) {
+      throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+    }
+    if (!found.value) throw new ApiError("not_found", "no such dead job");
+    return c.json(found.value);
+  });
+
   app.post("/admin/dead-jobs/:id/replay", async (c) => {
-    const id = z.guid().safeParse(c.req.param("id"));
-    if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
-    const replayed = await replayDeadJob(openSql(c.env), c.env, id.data);
+    const replayed = await replayDeadJob(openSql(c.env), c.env, deadJobId(c.req.param("id")));
     if (!replayed.ok) {
       const e = replayed.error;
       if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");

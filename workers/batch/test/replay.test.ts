@@ -60,6 +60,13 @@ describe("dead jobs admin", () => {
     const dead = items.find((i) => i.job_id === lost.job_id);
     expect(dead?.kind).toBe("exhausted");
 
+    // The operator can read the whole stored job before replaying it.
+    const one = await admin("GET", `/admin/dead-jobs/${dead?.id.toUpperCase()}`);
+    expect([one.status, one.headers.get("cache-control")]).toEqual([200, "no-store"]);
+    expect(await one.json()).toMatchObject({ id: dead?.id, kind: "exhausted", message: lost });
+    expect((await admin("GET", "/admin/dead-jobs/a9999999-0000-4000-8000-000000000000")).status).toBe(404);
+    expect((await admin("GET", "/admin/dead-jobs/nope")).status).toBe(400);
+
     const replay = await admin("POST", `/admin/dead-jobs/${dead?.id}/replay`);
     expect(replay.status).toBe(202);
     await eventually(async () => (await notifications(lost.job_id)) === 1);

@@ -44,6 +44,24 @@ export function listDeadJobs(
   });
 }
 
+/** One dead job with its stored message, for an operator deciding whether to replay it. */
+export function getDeadJob(
+  sql: Queryable,
+  id: string,
+): Promise<Result<(DeadJobSummary & { message: unknown }) | null, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<DeadJobSummary & { message: unknown }>(
+      `SELECT d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
+              to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+              d.replayed_at, d.replay_count, d.message
+         FROM public.dead_jobs d
+        WHERE d.id = $1`,
+      [id],
+    );
+    return rows[0] ?? null;
+  });
+}
+
 export type ReplayError =
   | { kind: "not_found" }
   | { kind: "not_replayable"; message: string }
