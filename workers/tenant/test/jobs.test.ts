@@ -109,6 +109,24 @@ describe("POST /v1/jobs", () => {
     expect([reused.status, await code(reused)]).toEqual([422, "idempotency_key_reused"]);
   });
 
+  it("gives another request under a key KV has no record of yet its own job ids, never the first's", async () => {
+    // As with two first attempts at once, or a record not yet seen at another location.
+    const key = { "idempotency-key": "race-1" };
+    const one = { ...analytics, payload: { event_type: "race.one", properties: {} } };
+    const two = { ...analytics, payload: { event_type: "race.two", properties: {} } };
+    const first = (await (await post("/v1/jobs", U.member, one, key)).json()) as { job_id: string };
+    for (const { name } of (await env.TENANT_CACHE.list({ prefix: "idem:v1:" })).keys) {
+      await env.TENANT_CACHE.delete(name);
+    }
+    const second = await post("/v1/jobs", U.member, two, key);
+    expect(second.status).toBe(202);
+    expect(((await second.json()) as { job_id: string }).job_id).not.toBe(first.job_id);
+    // The very same request again is still the same job.
+    expect(((await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string }).job_id).toBe(
+      ((await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string }).job_id,
+    );
+  });
+
   it("needs a token, and membership of the tenant", async () => {
     const anonymous = await post("/v1/jobs", null, analytics);
     expect([anonymous.status, await code(anonymous)]).toEqual([401, "unauthorized"]);

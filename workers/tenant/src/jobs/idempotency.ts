@@ -20,10 +20,13 @@ export interface Idempotent {
  * gets a new time: notifications stay single (keyed by job and recipient), a content update is
  * the same edit again; only an analytics event could be counted twice.
  *
- * The record also keeps a fingerprint of the request (hashed as the record's key is): a key
- * sent again with another request would get the first request's job ids, and the consumer would
- * drop the new jobs as duplicates while the client was told 202. That is refused instead ("reused"), as the IETF
- * Idempotency-Key draft asks. A record without a fingerprint (older ones) is not compared.
+ * The record also keeps a fingerprint of the request (hashed as the record's key is), and a key
+ * sent again with another request is refused ("reused"), as the IETF Idempotency-Key draft asks.
+ * The ids come from the key and the fingerprint together: where KV cannot tell (two first
+ * attempts at once, or a record not yet seen at another location; KV has no compare-and-set),
+ * another request under the same key gets ids of its own and is written, never taken for a
+ * duplicate of the first and dropped after a 202. A record without a fingerprint (older ones) is
+ * not compared.
  */
 export async function idempotency(
   kv: KVNamespace,
@@ -32,10 +35,9 @@ export async function idempotency(
   key: string,
   requests: readonly unknown[],
 ): Promise<Result<Idempotent, "reused">> {
-  const count = requests.length;
-  const jobId = (i: number) => idempotentJobId(tenantId, userId, count > 1 ? `${key}#${i}` : key);
   const recordKey = `idem:v1:${await idempotentJobId(tenantId, userId, `${key}#request`)}`;
   const fingerprint = await idempotentJobId(tenantId, userId, canonicalJson(requests));
+  const jobId = (i: number) => idempotentJobId(tenantId, userId, `${key}#${fingerprint}#${i}`);
   const now = new Date().toISOString();
   try {
     const seen = await kv.get<{ created_at: string; fingerprint?: string }>(recordKey, "json");
