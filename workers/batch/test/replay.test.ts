@@ -1,5 +1,6 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DENIAL_MESSAGES } from "../../common/authz";
 import { endToEndDatabase, eventually } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import worker from "../src/index";
@@ -138,6 +139,35 @@ describe("dead jobs admin", () => {
     );
     const res = await admin("POST", `/admin/dead-jobs/${row?.id}/replay`);
     expect(res.status).toBe(409);
+  });
+});
+
+describe("a replayed job that is refused", () => {
+  it("is on record as rejected, with the reason, and pending again", async () => {
+    const LEAVER = "b8000000-0000-4000-8000-000000000002";
+    await db.query(
+      `INSERT INTO users (id, email) VALUES ('${LEAVER}', 'leaver@example.com') ON CONFLICT DO NOTHING;
+       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${LEAVER}') ON CONFLICT DO NOTHING;`,
+    );
+    const lost = job("record_analytics", {
+      tenant_id: T,
+      user_id: LEAVER,
+      payload: { event_type: "left.meanwhile", properties: {} },
+    });
+    await deadLetter(lost);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [lost.job_id]);
+    // The sender leaves the community before the job is replayed.
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${LEAVER}'`);
+    expect((await admin("POST", `/admin/dead-jobs/${row?.id}/replay`)).status).toBe(202);
+    await eventually(async () => {
+      const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
+      return now?.kind === "rejected";
+    });
+    const [now] = await db.query<{ error: string; replayed_at: string | null; replay_count: number }>(
+      "SELECT error, replayed_at, replay_count FROM dead_jobs WHERE id = $1",
+      [row?.id],
+    );
+    expect(now).toEqual({ error: DENIAL_MESSAGES.not_member, replayed_at: null, replay_count: 1 });
   });
 });
 

@@ -11,9 +11,10 @@ export interface DeadJobRecord {
 }
 
 /**
- * Stores jobs that will not be written, in one statement. A job dead-lettered again (after a
- * replay) updates its row and is pending replay again (replayed_at cleared; replay_count keeps
- * the history); a redelivered rejection changes nothing.
+ * Stores jobs that will not be written, in one statement. A job that dies again after a replay
+ * (out of retries again, or refused this time: its sender left the community meanwhile) updates
+ * its row, which then says why and is pending again (replayed_at cleared; replay_count keeps the
+ * history); a redelivered rejection, with no replay between, changes nothing.
  */
 export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   return attempt(() =>
@@ -23,7 +24,7 @@ export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promi
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
              attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL
-         WHERE excluded.kind = 'exhausted'`,
+         WHERE excluded.kind = 'exhausted' OR public.dead_jobs.replayed_at IS NOT NULL`,
       [
         records.map((r) => r.jobId),
         records.map((r) => r.queue),
