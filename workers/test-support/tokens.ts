@@ -5,14 +5,15 @@ import { TEST_JWT_SECRET } from "./constants";
 /** An HS256 token as Supabase issues them, signed with the test secret unless told otherwise. */
 export function signToken(
   claims: { sub: string; email?: string },
-  options: { secret?: string; expiresIn?: string | number } = {},
+  options: { secret?: string; expiresIn?: string | number | null } = {},
 ): Promise<string> {
-  return new SignJWT({ email: claims.email, role: "authenticated" })
+  const jwt = new SignJWT({ email: claims.email, role: "authenticated" })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.sub)
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? "1h")
-    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+    .setIssuedAt();
+  // null: no exp at all (a token that would never expire).
+  if (options.expiresIn !== null) jwt.setExpirationTime(options.expiresIn ?? "1h");
+  return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
 /** Supabase's anon key: signed with the project secret, role "anon", and no user (no `sub`). */

@@ -192,6 +192,10 @@ describe("GET /v1/context", () => {
       "a token signed with another key",
       async () => signToken({ sub: U.alice }, { secret: "another-secret-of-32-characters-or-more" }),
     ],
+    [
+      "a token without exp, which would never expire",
+      async () => signToken({ sub: U.alice }, { expiresIn: null }),
+    ],
     ["an unsigned alg:none token", async () => unsignedToken(U.alice)],
     ["a token whose sub is not a UUID", async () => signToken({ sub: "alice" })],
     ["a malformed token", async () => "not.a.jwt"],

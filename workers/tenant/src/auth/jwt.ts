@@ -99,6 +99,8 @@ export async function verifyToken(
     issuer: config.AUTH_ISSUER || undefined,
     audience: config.AUTH_AUDIENCE || undefined,
     clockTolerance: 5,
+    // jose checks exp only when a token has one; a token without it would never expire.
+    requiredClaims: ["exp"],
   };
   const secret = config.AUTH_JWT_SECRET || undefined;
   const jwksUrl = config.AUTH_JWKS_URL || undefined;
