@@ -224,7 +224,7 @@ describe("bulk replay after an outage", () => {
     expect(await notifications(again.job_id)).toBe(1);
   });
 
-  it("reports a stored message that is no valid job, and replays the rest", async () => {
+  it("reports a stored message that is no valid job any more, keeps it as invalid, and replays the rest", async () => {
     const broken = { job_id: crypto.randomUUID(), queue: "notification", operation: "no_such_operation" };
     const fine = job("record_analytics", {
       tenant_id: T,
@@ -239,6 +239,10 @@ describe("bulk replay after an outage", () => {
     const bulk = await replayAll("kind=exhausted&limit=100");
     expect(bulk.not_replayable).toContain(row?.id);
     expect(bulk.replayed.map((r) => r.job_id)).toContain(fine.job_id);
+    // Kept as invalid, so later calls walk past it instead of stopping on it.
+    const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
+    expect(now?.kind).toBe("invalid");
+    expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(row?.id);
   });
 
   it("refuses kinds that cannot be replayed and limits past a sendBatch", async () => {

@@ -122,8 +122,9 @@ export async function replayDeadJob(
 export interface BulkReplay {
   replayed: Replayed[];
   /**
-   * Rows with a job id whose stored message is no valid job (the job schema changed since?), left
-   * as they are. Messages without a job id are never offered: nothing in them could be replayed.
+   * Rows with a job id whose stored message is no valid job any more (the job schema changed
+   * since): now kept as `invalid`, so the next call walks past them. Messages without a job id are
+   * never offered: nothing in them could be replayed.
    */
   not_replayable: string[];
   /** Whether more rows may wait: the page was full. */
@@ -157,6 +158,15 @@ export async function replayDeadJobs(
     const job = JobMessage.safeParse(row.message);
     if (job.success) jobs.push({ id: row.id, job: job.data });
     else notReplayable.push(row.id);
+  }
+  if (notReplayable.length > 0) {
+    const moved = await attempt(() =>
+      sql.query("UPDATE public.dead_jobs SET kind = 'invalid', error = $2 WHERE id = ANY($1::uuid[])", [
+        notReplayable,
+        "the stored message is no valid job any more; not replayable",
+      ]),
+    );
+    if (!moved.ok) return moved;
   }
   const sent = jobs.length > 0 ? await resend(sql, env, jobs) : ok([]);
   if (!sent.ok) return sent;
