@@ -495,7 +495,14 @@ describe("GET /openapi.json", () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
     const doc = (await res.json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/health", "/admin/tenants", "/admin/tenants/{id}", "/v1/context"]),
+      expect.arrayContaining([
+        "/health",
+        "/admin/tenants",
+        "/admin/tenants/{id}",
+        "/admin/tenants/{id}/members",
+        "/admin/users/{id}",
+        "/v1/context",
+      ]),
     );
   });
 
