@@ -44,8 +44,8 @@ export function batchesOf(jobs: JobMessage[]): JobMessage[][] {
 /**
  * Sends jobs to their queues: one send for one job, sendBatch per queue for many (a request's
  * jobs usually share one queue). All or nothing from the caller's view: on failure it is told to
- * retry, and since a job id is the idempotency key of its write, resending what did go out
- * writes nothing twice.
+ * retry. A job id is the idempotency key of its write, so a retry with the same ids (a replay, or
+ * a request with an Idempotency-Key) writes nothing twice of what did go out.
  */
 export async function sendJobs(queues: QueueBindings, jobs: JobMessage[]): Promise<Result<void, string>> {
   try {
