@@ -58,3 +58,17 @@ export class ApiError extends Error {
 export function errorBody(code: ErrorCode, message: string, requestId: string): ErrorBody {
   return { error: { code, message, request_id: requestId } };
 }
+
+/**
+ * A schema's complaints in one line a person can act on: the first five, each at its path (the
+ * whole value named `root`), as validation errors and dead-letter records carry them.
+ */
+export function describeIssues(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  root: string,
+): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.map(String).join(".") || root}: ${i.message}`)
+    .join("; ");
+}

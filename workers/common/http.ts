@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { ApiError, type ErrorCode, errorBody } from "./errors";
+import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
 
 /**
@@ -29,19 +29,27 @@ function fromHttpException(e: HTTPException): ApiError {
   return new ApiError(code, message);
 }
 
+/** Seconds a client waits before retrying a 503, unless the error names its own Retry-After. */
+const RETRY_AFTER_SECONDS = "5";
+
 /**
- * A 401 must name its scheme (RFC 9110 §15.5.2); RFC 6750 adds `error="invalid_token"` when a
- * token was sent and refused, and no error when none was sent.
+ * Headers an error's status calls for. A 401 must name its scheme (RFC 9110 §15.5.2); RFC 6750
+ * adds `error="invalid_token"` when a token was sent and refused, and no error when none was
+ * sent. A 503 says when to come back: every one is a fault that passes (a database or provider
+ * down or busy), and a client told nothing retries at once.
  */
-function challenge(error: ApiError): Record<string, string> {
-  if (error.status !== 401) return {};
-  return { "WWW-Authenticate": error.code === "invalid_token" ? 'Bearer error="invalid_token"' : "Bearer" };
+function statusHeaders(error: ApiError): Record<string, string> {
+  if (error.status === 401) {
+    return { "WWW-Authenticate": error.code === "invalid_token" ? 'Bearer error="invalid_token"' : "Bearer" };
+  }
+  if (error.status === 503) return { "Retry-After": RETRY_AFTER_SECONDS };
+  return {};
 }
 
 export function errorResponse<E extends BaseEnv>(c: Context<E>, error: ApiError): Response {
   const requestId = c.get("requestId") ?? "unknown";
   return c.json(errorBody(error.code, error.message, requestId), error.status, {
-    ...challenge(error),
+    ...statusHeaders(error),
     ...error.headers,
     "Cache-Control": "no-store",
   });
@@ -123,11 +131,7 @@ export function validationHook<E extends BaseEnv>(
   c: Context<E>,
 ): Response | undefined {
   if (result.success) return undefined;
-  const detail = result.error.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`)
-    .join("; ");
-  return errorResponse(c, new ApiError("validation_failed", detail));
+  return errorResponse(c, new ApiError("validation_failed", describeIssues(result.error.issues, "body")));
 }
 
 const encoder = new TextEncoder();

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
 import { openSql, pingDb } from "../../common/db";
-import { ApiError } from "../../common/errors";
+import { ApiError, describeIssues } from "../../common/errors";
 import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
@@ -34,10 +34,6 @@ function deadJobId(raw: string): string {
   return id.data;
 }
 
-function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-}
-
 function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
   if (!cursor) return undefined;
   try {
@@ -61,8 +57,7 @@ export function createBatchApp() {
 
   app.get("/health", async (c) => {
     const db = await pingDb(c.env);
-    if (!db.ok)
-      throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+    if (!db.ok) throw new ApiError("service_unavailable", "database unavailable");
     c.header("Cache-Control", "no-store");
     return c.json({ status: "ok", db: "ok" });
   });
@@ -70,15 +65,12 @@ export function createBatchApp() {
   app.use("/admin/*", requireAdmin);
   app.get("/admin/dead-jobs", async (c) => {
     const query = ListQuery.safeParse(c.req.query());
-    if (!query.success) throw new ApiError("validation_failed", issues(query.error));
+    if (!query.success) throw new ApiError("validation_failed", describeIssues(query.error.issues, "query"));
     const rows = await listDeadJobs(openSql(c.env), {
       ...query.data,
       before: decodeCursor(query.data.cursor),
     });
-    if (!rows.ok)
-      throw new ApiError("service_unavailable", "database unavailable", {
-        headers: { "Retry-After": "5" },
-      });
+    if (!rows.ok) throw new ApiError("service_unavailable", "database unavailable");
     const last = rows.value.length === query.data.limit ? rows.value.at(-1) : undefined;
     return c.json({
       items: rows.value,
@@ -88,12 +80,10 @@ export function createBatchApp() {
 
   app.post("/admin/dead-jobs/replay", async (c) => {
     const query = BulkReplayQuery.safeParse(c.req.query());
-    if (!query.success) throw new ApiError("validation_failed", issues(query.error));
+    if (!query.success) throw new ApiError("validation_failed", describeIssues(query.error.issues, "query"));
     const replayed = await replayDeadJobs(openSql(c.env), c.env, query.data);
     if (!replayed.ok) {
-      throw new ApiError("service_unavailable", "could not replay now, try again", {
-        headers: { "Retry-After": "5" },
-      });
+      throw new ApiError("service_unavailable", "could not replay now, try again");
     }
     return c.json(replayed.value, 202);
   });
@@ -101,7 +91,7 @@ export function createBatchApp() {
   app.get("/admin/dead-jobs/:id", async (c) => {
     const found = await getDeadJob(openSql(c.env), deadJobId(c.req.param("id")));
     if (!found.ok) {
-      throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+      throw new ApiError("service_unavailable", "database unavailable");
     }
     if (!found.value) throw new ApiError("not_found", "no such dead job");
     return c.json(found.value);
@@ -113,9 +103,7 @@ export function createBatchApp() {
       const e = replayed.error;
       if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
       if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
-      throw new ApiError("service_unavailable", "could not replay now, try again", {
-        headers: { "Retry-After": "5" },
-      });
+      throw new ApiError("service_unavailable", "could not replay now, try again");
     }
     return c.json(replayed.value, 202);
   });

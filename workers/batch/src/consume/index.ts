@@ -1,4 +1,5 @@
 import { openSql, type Queryable } from "../../../common/db";
+import { describeIssues } from "../../../common/errors";
 import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
@@ -56,10 +57,7 @@ function parseBatch(batch: MessageBatch<unknown>): {
     }
     const error = parsed.success
       ? `a ${parsed.data.queue} job on the ${batch.queue} queue`
-      : parsed.error.issues
-          .slice(0, 5)
-          .map((i) => `${i.path.join(".") || "message"}: ${i.message}`)
-          .join("; ");
+      : describeIssues(parsed.error.issues, "message");
     invalidMessages.push(message);
     invalid.push({
       jobId: jobIdOf(message.body),

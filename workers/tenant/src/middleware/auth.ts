@@ -23,9 +23,7 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
       throw new ApiError("service_unavailable", "token verification is not configured");
     }
     if (verified.error === "unavailable") {
-      throw new ApiError("service_unavailable", "the identity provider's keys cannot be fetched now", {
-        headers: { "Retry-After": "5" },
-      });
+      throw new ApiError("service_unavailable", "the identity provider's keys cannot be fetched now");
     }
     throw new ApiError(
       "invalid_token",

@@ -35,9 +35,7 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
     waitUntil: (p) => defer(c, p),
   });
   if (!resolved.ok) {
-    throw new ApiError("service_unavailable", "tenant lookup is unavailable, try again shortly", {
-      headers: { "Retry-After": "5" },
-    });
+    throw new ApiError("service_unavailable", "tenant lookup is unavailable, try again shortly");
   }
   c.set("cacheTier", resolved.value.tier);
   if (!resolved.value.tenant) throw new ApiError("tenant_not_found", "no such tenant");

@@ -132,9 +132,7 @@ function fail(
   }
   if (e.kind === "not_found") throw new ApiError("not_found", notFound);
   if (e.kind === "query") throw new ApiError("internal_error", action);
-  throw new ApiError("service_unavailable", "the database is unavailable", {
-    headers: { "Retry-After": "5" },
-  });
+  throw new ApiError("service_unavailable", "the database is unavailable");
 }
 
 /** A reserved label (RESERVED_SUBDOMAINS) never resolves as a slug, so no tenant may take it. */

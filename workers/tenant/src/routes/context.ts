@@ -53,9 +53,7 @@ export const context = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
     waitUntil: (p) => defer(c, p),
   });
   if (!member.ok) {
-    throw new ApiError("service_unavailable", "membership lookup is unavailable", {
-      headers: { "Retry-After": "5" },
-    });
+    throw new ApiError("service_unavailable", "membership lookup is unavailable");
   }
   const m = member.value;
   return c.json(

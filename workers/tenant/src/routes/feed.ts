@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
 import type { HonoEnv } from "../env";
 import { decodeCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
@@ -39,14 +40,17 @@ const Community = z
 
 function parseTenants(raw: string | undefined): string[] | null {
   if (raw === undefined) return null;
-  const ids = raw
+  const given = raw
     .split(",")
-    .map((s) => s.trim().toLowerCase())
+    .map((s) => s.trim())
     .filter(Boolean);
-  if (ids.length > 100) throw new ApiError("validation_failed", "tenants: at most 100 ids");
-  const bad = ids.find((id) => !z.guid().safeParse(id).success);
-  if (bad !== undefined)
-    throw new ApiError("validation_failed", `tenants: ${bad.slice(0, 40)} is not a tenant id`);
+  if (given.length > 100) throw new ApiError("validation_failed", "tenants: at most 100 ids");
+  const ids = given.map((text) => {
+    const id = Id.safeParse(text);
+    if (!id.success)
+      throw new ApiError("validation_failed", `tenants: ${text.slice(0, 40)} is not a tenant id`);
+    return id.data;
+  });
   return [...new Set(ids)].sort();
 }
 
@@ -83,10 +87,7 @@ feed.openapi(
     const after = q.cursor ? await decodeCursor(secret, scope, q.cursor) : null;
     if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
     const page = await timed(c, () => readFeed(getSql(c), user.id, type, requested, after, q.limit));
-    if (!page.ok)
-      throw new ApiError("service_unavailable", "the feed is unavailable, try again shortly", {
-        headers: { "Retry-After": "5" },
-      });
+    if (!page.ok) throw new ApiError("service_unavailable", "the feed is unavailable, try again shortly");
     c.header("Cache-Control", "private, no-store");
     return c.json(
       {
@@ -122,8 +123,7 @@ me.openapi(
   async (c) => {
     const user = currentUser(c);
     const result = await timed(c, () => readCommunities(getSql(c), user.id));
-    if (!result.ok)
-      throw new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+    if (!result.ok) throw new ApiError("service_unavailable", "try again shortly");
     c.header("Cache-Control", "private, no-store");
     return c.json({ communities: result.value.communities, data_as_of: result.value.dataAsOf }, 200);
   },

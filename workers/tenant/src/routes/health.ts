@@ -24,7 +24,7 @@ export const health = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
   // Answers within 3 s whatever the database does (pingDb bounds the wait).
   const result = await timed(c, () => pingDb(c.env));
   if (!result.ok) {
-    throw new ApiError("service_unavailable", "database unavailable", { headers: { "Retry-After": "5" } });
+    throw new ApiError("service_unavailable", "database unavailable");
   }
   c.header("Cache-Control", "no-store");
   return c.json({ status: "ok" as const, db: "ok" as const }, 200);

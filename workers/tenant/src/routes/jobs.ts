@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { DENIAL_MESSAGES } from "../../../common/authz";
-import { ApiError } from "../../../common/errors";
+import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
+import { ApiError, type ErrorCode } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import {
@@ -85,6 +85,16 @@ const accepted = (schema: z.ZodType) => ({
   ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 });
 
+/** How each refusal of the rules answers: who may do what is 403, what cannot be done is not. */
+const DENIAL_CODES: Record<Denial, ErrorCode> = {
+  not_member: "forbidden",
+  not_admin: "forbidden",
+  recipient_not_member: "forbidden",
+  not_author: "forbidden",
+  no_such_content: "not_found",
+  end_before_start: "validation_failed",
+};
+
 /** Checks, authorises and queues jobs; returns their ids in request order. */
 async function accept(
   c: Context<HonoEnv>,
@@ -96,8 +106,7 @@ async function accept(
   if (requests.some((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id)) {
     throw new ApiError("validation_failed", "tenant_id does not match the tenant of this request");
   }
-  const unavailable = () =>
-    new ApiError("service_unavailable", "try again shortly", { headers: { "Retry-After": "5" } });
+  const unavailable = () => new ApiError("service_unavailable", "try again shortly");
 
   const member = await getMembership(tenant.id, user.id, {
     kv: c.env.TENANT_CACHE,
@@ -114,13 +123,7 @@ async function accept(
   const reason = verdicts.value[denied];
   if (reason) {
     const where = requests.length > 1 ? `jobs.${denied}: ` : "";
-    const code =
-      reason === "no_such_content"
-        ? "not_found"
-        : reason === "end_before_start"
-          ? "validation_failed"
-          : "forbidden";
-    throw new ApiError(code, `${where}${DENIAL_MESSAGES[reason]}`);
+    throw new ApiError(DENIAL_CODES[reason], `${where}${DENIAL_MESSAGES[reason]}`);
   }
 
   const stripped = requests.map(({ tenant_id: _, ...r }) => r);
@@ -148,13 +151,7 @@ async function accept(
   const sent = await sendJobs(c.env, jobs);
   if (!sent.ok) {
     log("error", "enqueue failed", { request_id: c.get("requestId"), error: sent.error });
-    throw new ApiError(
-      "service_unavailable",
-      "the job could not be queued, retry (with an Idempotency-Key)",
-      {
-        headers: { "Retry-After": "5" },
-      },
-    );
+    throw new ApiError("service_unavailable", "the job could not be queued, retry (with an Idempotency-Key)");
   }
   c.header("Cache-Control", "private, no-store");
   return jobs.map((j) => j.job_id);
