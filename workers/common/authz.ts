@@ -61,8 +61,8 @@ export function authorizeContentUpdate(
 
 /**
  * An event edit must not leave the event ending before it starts, counting the dates the edit
- * leaves as they are (the events_end_after_start check). The enqueue API refuses such a job up
- * front; the consumer, authoritative, refuses it when its write breaks the check.
+ * leaves as they are (the events_end_after_start check). Applied after authorizeContentUpdate,
+ * as the consumer's judging does (db/migrations/0010).
  */
 export function checkEventDates(
   current: { startMs: number; endMs: number | null },

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   authorizeContentUpdate,
   authorizeNotification,
+  checkEventDates,
   DENIAL_MESSAGES,
   type MemberRole,
 } from "../../common/authz";
@@ -189,5 +190,63 @@ describe("the consumer and the enqueue API judge alike", () => {
         verdict: message(expected),
       });
     }
+  });
+  it("event dates: every actor, every kind of date edit, against the dates the event keeps", async () => {
+    const DATED = "e2000000-0000-4000-8000-000000000010";
+    const start = "2030-01-01T00:00:00Z";
+    const end = "2030-01-01T03:00:00Z";
+    await db.query(
+      "INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, updated_at) VALUES ($1, $2, $3, 'Dated', $4, $5, '2020-01-01')",
+      [DATED, T, USERS.member, start, end],
+    );
+    type DateEdit = { title?: string; start_date?: string; end_date?: string | null };
+    const edits: { id: string; stored: { start: string; end: string | null }; updates: DateEdit }[] = [
+      ...(
+        [
+          { end_date: "2029-12-31T00:00:00Z" }, // before the start it keeps
+          { start_date: "2030-01-02T00:00:00Z" }, // after the end it keeps
+          { start_date: "2030-01-02T00:00:00Z", end_date: null },
+          { end_date: "2030-01-01T05:00:00Z" },
+          { title: "Renamed" },
+        ] as DateEdit[]
+      ).map((updates) => ({ id: DATED, stored: { start, end }, updates })),
+      { id: p(5), stored: { start, end: null }, updates: { start_date: "2031-01-01T00:00:00Z" } },
+    ];
+    let second = 0;
+    const cases = senders.flatMap(({ tenant, user }) =>
+      edits.map(({ id, updates }) =>
+        job("update_content", {
+          tenant_id: tenant,
+          user_id: user,
+          created_at: new Date(Date.UTC(2026, 1, 1, 0, 0, ++second)).toISOString(),
+          payload: { content_type: "events", content_id: id, updates },
+        }),
+      ),
+    );
+    const got = await verdicts("content-updates", cases);
+    cases.forEach((c, i) => {
+      const edit = edits[i % edits.length];
+      if (!edit) throw new Error("no edit");
+      const expected =
+        authorizeContentUpdate(
+          c.user_id,
+          roleOf(c.tenant_id, c.user_id),
+          { tenant_id: T, author: USERS.member },
+          c.tenant_id,
+        ) ??
+        checkEventDates(
+          {
+            startMs: Date.parse(edit.stored.start),
+            endMs: edit.stored.end ? Date.parse(edit.stored.end) : null,
+          },
+          edit.updates,
+        );
+      expect({ job: c.job_id, verdict: got.get(c.job_id) }).toEqual({
+        job: c.job_id,
+        verdict: message(expected),
+      });
+    });
+    // Refusals for dates happened, so the comparison above held for them too.
+    expect([...got.values()].filter((v) => v === DENIAL_MESSAGES.end_before_start).length).toBeGreaterThan(0);
   });
 });

@@ -277,20 +277,58 @@ describe("content update consumer", () => {
     expect(dead?.error).toBe(DENIAL_MESSAGES.end_before_start); // the enqueue API's words for it
   });
 
-  it("in a batch, rejects only the winning event edit that breaks end >= start; older edits of it stay superseded, other items are written", async () => {
+  it("in a batch, refuses the newest event edit that breaks end >= start and applies the older allowed one, as with any refused edit; other items are written", async () => {
     const older = editEvent({ title: "Older" }, "2026-09-01T00:00:00Z");
     const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-09-02T00:00:00Z");
     const post = update("batched", "2026-09-03T00:00:00Z");
     const { result, ids } = await deliver("content-updates", [older, bad, post]);
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());
     const [row] = await db.query<{ title: string }>("SELECT title FROM events WHERE id = $1", [EVENT]);
-    expect(row?.title).toBe("Renamed");
+    expect(row?.title).toBe("Older");
     expect(await content()).toBe("batched");
     const dead = await db.query<{ job_id: string }>(
       "SELECT job_id FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected'",
       [[older.job_id, bad.job_id, post.job_id]],
     );
     expect(dead.map((d) => d.job_id)).toEqual([bad.job_id]);
+  });
+
+  it("when a winning edit breaks a constraint the judging did not foresee, runs the batch job by job: that edit is rejected, the item goes to the older one, other items are written", async () => {
+    // A constraint of this test's database only, standing in for what the judging cannot see
+    // (an event's dates changed between the judging and the write).
+    await db.query("ALTER TABLE posts ADD CONSTRAINT test_no_forbidden CHECK (content <> 'forbidden')");
+    try {
+      await db.query(
+        "INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at) VALUES ('e1000000-0000-4000-8000-000000000077', $1, $2, 'Side', '2030-01-01', '2020-01-01')",
+        [T, MEMBER],
+      );
+      const older = update("allowed older", "2026-10-01T00:00:00Z");
+      const breaking = update("forbidden", "2026-10-02T00:00:00Z");
+      const side = job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        created_at: "2026-10-03T00:00:00Z",
+        payload: {
+          content_type: "events",
+          content_id: "e1000000-0000-4000-8000-000000000077",
+          updates: { title: "Side edit" },
+        },
+      });
+      const { result, ids } = await deliver("content-updates", [older, breaking, side]);
+      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+      expect(await content()).toBe("allowed older");
+      const [event] = await db.query<{ title: string }>(
+        "SELECT title FROM events WHERE id = 'e1000000-0000-4000-8000-000000000077'",
+      );
+      expect(event?.title).toBe("Side edit");
+      const dead = await db.query<{ job_id: string; error: string }>(
+        "SELECT job_id, error FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected'",
+        [[older.job_id, breaking.job_id, side.job_id]],
+      );
+      expect(dead).toEqual([{ job_id: breaking.job_id, error: "the update breaks a rule of the content" }]);
+    } finally {
+      await db.query("ALTER TABLE posts DROP CONSTRAINT test_no_forbidden");
+    }
   });
 
   it("rejects an update of content that belongs to another tenant", async () => {

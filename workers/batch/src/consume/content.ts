@@ -24,7 +24,7 @@ const EVENT_FIELDS = [
 
 /**
  * One call judges and applies a batch of post and event edits: private.update_content
- * (db/migrations/0006) keeps the newest allowed job per item and applies it only if newer than
+ * (db/migrations/0006, its judging as 0010 redefines it) keeps the newest allowed job per item and applies it only if newer than
  * the row. Parameters: the common ones, ADMIN_ROLES, a post's content, then each event field
  * with a "set" flag (an absent field keeps its value, an explicit null clears it).
  */
@@ -57,23 +57,19 @@ function outcomeOf(r: { denial: Denial | null; latest: boolean; updated: boolean
   return { kind: r.updated ? "written" : "stale" };
 }
 
-/** SQLSTATE class 23: a row breaks a constraint (an event ending before it starts). */
+/**
+ * SQLSTATE class 23: a row breaks a constraint the judging did not foresee (an event's dates
+ * changed between the judging and the UPDATE, which the judging of the job run alone then sees).
+ */
 const isIntegrityError = (e: DbError) => e.kind === "query" && e.code?.startsWith("23") === true;
 
 const BREAKS_A_RULE = "the update breaks a rule of the content";
 
-/** The enqueue API's own words for the rule it checks up front (authz.ts checkEventDates). */
-function brokenRule(e: DbError | undefined): Outcome {
-  return e?.constraint === "events_end_after_start"
-    ? rejected("end_before_start")
-    : { kind: "rejected", reason: BREAKS_A_RULE };
-}
-
 /**
  * When one winning job breaks a constraint the whole statement fails; the jobs are then run one
  * at a time, newest first per item, which gives the verdicts the batch would have had: the first
- * one allowed wins (written, stale, or rejected for breaking the rule) and the older ones are
- * superseded.
+ * one the rules allow and the table takes wins (written or stale) and the older ones are
+ * superseded; a refused one leaves the item to the older ones.
  */
 async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
   const newestFirst = [...jobs].sort((a, b) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0));
@@ -88,9 +84,8 @@ async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
     if (!one.ok && !isIntegrityError(one.error)) return one;
     const row = one.ok ? one.value.rows[0] : undefined;
     if (one.ok && !row) continue; // no verdict: the job is retried
-    outcomes.set(job.job_id, row ? outcomeOf(row) : brokenRule(one.ok ? undefined : one.error));
-    // A job refused by the rules of who may edit leaves the item to the older ones.
-    if (!row?.denial) decided.add(item);
+    outcomes.set(job.job_id, row ? outcomeOf(row) : { kind: "rejected", reason: BREAKS_A_RULE });
+    if (row && !row.denial) decided.add(item);
   }
   return ok(undefined);
 }
