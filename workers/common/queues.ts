@@ -21,14 +21,19 @@ const encoder = new TextEncoder();
 
 /**
  * One queue's jobs in sendBatch-sized runs, in order. An enqueue request's jobs fit one run (its
- * body is at most 64 KiB); a bulk replay of dead jobs, each up to a request's size, may not.
+ * body is at most 64 KiB; unless it is near that, even the 3-bytes-a-unit bound fits and nothing
+ * is encoded); a bulk replay of dead jobs, each up to a request's size, may not.
  */
 export function batchesOf(jobs: JobMessage[]): JobMessage[][] {
+  const texts = jobs.map((job) => JSON.stringify(job));
+  // A UTF-16 unit is at most 3 bytes of UTF-8: when even that bound fits, nothing is encoded.
+  const bound = texts.reduce((n, t) => n + t.length * 3 + PER_MESSAGE_OVERHEAD_BYTES, 0);
+  if (jobs.length <= MAX_BATCH_MESSAGES && bound <= MAX_BATCH_BYTES) return jobs.length > 0 ? [jobs] : [];
   const runs: JobMessage[][] = [];
   let run: JobMessage[] = [];
   let bytes = 0;
-  for (const job of jobs) {
-    const size = encoder.encode(JSON.stringify(job)).length + PER_MESSAGE_OVERHEAD_BYTES;
+  for (const [i, job] of jobs.entries()) {
+    const size = encoder.encode(texts[i]).length + PER_MESSAGE_OVERHEAD_BYTES;
     if (run.length > 0 && (run.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
       runs.push(run);
       run = [];

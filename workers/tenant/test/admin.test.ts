@@ -322,9 +322,14 @@ describe("admin users", () => {
     });
     const again = (await (await context("welcome", token)).json()) as { user: { email: string } | null };
     expect(again.user?.email).toBe("renamed@example.com");
-    // An absent display_name keeps the stored one.
+    // An absent display_name keeps the stored one; an unchanged email leaves the cached
+    // membership (which the request above put back) where it is.
+    await context("welcome", token);
+    const cached = membershipKey(id, NEWCOMER);
+    expect(await env.TENANT_CACHE.get(cached)).not.toBeNull();
     const kept = await admin("PUT", `/users/${NEWCOMER}`, { email: "renamed@example.com" }, ops);
     expect(((await kept.json()) as { display_name: string | null }).display_name).toBe("Newcomer");
+    expect(await env.TENANT_CACHE.get(cached)).not.toBeNull();
   });
 
   it("refuses an email another user has (409), a bad email or an unknown field (400)", async () => {

@@ -120,11 +120,11 @@ describe("POST /v1/jobs", () => {
     }
     const second = await post("/v1/jobs", U.member, two, key);
     expect(second.status).toBe(202);
-    expect(((await second.json()) as { job_id: string }).job_id).not.toBe(first.job_id);
-    // The very same request again is still the same job.
-    expect(((await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string }).job_id).toBe(
-      ((await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string }).job_id,
-    );
+    const { job_id } = (await second.json()) as { job_id: string };
+    expect(job_id).not.toBe(first.job_id);
+    // A retry of that request is still that job.
+    const retried = (await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string };
+    expect(retried.job_id).toBe(job_id);
   });
 
   it("needs a token, and membership of the tenant", async () => {

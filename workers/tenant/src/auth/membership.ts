@@ -1,4 +1,4 @@
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
@@ -183,8 +183,8 @@ export type UserWriteError = DbError | { kind: "conflict"; field: "email" };
 /**
  * Creates or updates a user: users come from the identity provider (its sign-up or profile
  * webhook, or an operator, calls this with the token's `sub` as id), and a membership needs the
- * user first. Cached memberships carry the email, so the user's entry in every community is
- * dropped, as a membership change drops its one.
+ * user first. Cached memberships carry the email, so when it changes the user's entry in every
+ * community is dropped, as a membership change drops its one.
  */
 export async function upsertUser(
   db: Db,
@@ -201,14 +201,27 @@ export async function upsertUser(
         target: users.id,
         set: { email: fields.email, displayName: fields.display_name },
       })
-      .returning({ id: users.id, email: users.email, display_name: users.displayName }),
+      .returning({
+        id: users.id,
+        email: users.email,
+        display_name: users.displayName,
+        // RETURNING's subquery reads the statement's snapshot, which has the row as it was
+        // before this write: its old email, or none for a new user. "users"."id" is spelled
+        // out: drizzle writes the column unqualified here, which inside the subquery is u's.
+        previousEmail: sql<string | null>`(SELECT u.email FROM public.users u WHERE u.id = "users"."id")`,
+      }),
   );
   if (!written.ok) {
     // 23505 here is the email's unique index: the id's conflict is the upsert's own.
     return err(written.error.code === "23505" ? { kind: "conflict", field: "email" } : written.error);
   }
-  const [row] = written.value;
-  if (!row) return err({ kind: "query", message: "upsert returned no row" });
+  const [saved] = written.value;
+  if (!saved) return err({ kind: "query", message: "upsert returned no row" });
+  const { previousEmail, ...row } = saved;
+  // A new user has no memberships yet, and an unchanged email leaves every cached one right:
+  // profile webhooks call on every change of anything, and this skips a query and a KV delete
+  // per community then.
+  if (previousEmail === null || previousEmail === row.email) return ok(row);
   const memberships = await attempt(() =>
     db.select({ tenantId: tenantUsers.tenantId }).from(tenantUsers).where(eq(tenantUsers.userId, id)),
   );
