@@ -18,11 +18,15 @@ export interface DeadJobSummary {
 }
 
 /**
- * Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page.
- * created_at goes out at Postgres' full microsecond precision: a cursor cut to a JS Date's
- * milliseconds sorts before the row it came from, so the next page would skip every row of the
- * same millisecond (a batch's dead jobs share one timestamp).
+ * A summary's columns. created_at goes out at Postgres' full microsecond precision: a list cursor
+ * cut to a JS Date's milliseconds sorts before the row it came from, so the next page would skip
+ * every row of the same millisecond (a batch's dead jobs share one timestamp).
  */
+const SUMMARY_COLUMNS = `d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
+       to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+       d.replayed_at, d.replay_count`;
+
+/** Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page. */
 export function listDeadJobs(
   sql: Queryable,
   options: { kind?: string; limit: number; before?: { created_at: string; id: string } },
@@ -30,9 +34,7 @@ export function listDeadJobs(
   return attempt(async () => {
     const { rows } = await sql.query<DeadJobSummary>(
       // ORDER BY names d.created_at: the bare name would sort by the text column of that alias.
-      `SELECT d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
-              to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-              d.replayed_at, d.replay_count
+      `SELECT ${SUMMARY_COLUMNS}
          FROM public.dead_jobs d
         WHERE ($1::text IS NULL OR d.kind = $1)
           AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
@@ -51,11 +53,7 @@ export function getDeadJob(
 ): Promise<Result<(DeadJobSummary & { message: unknown }) | null, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<DeadJobSummary & { message: unknown }>(
-      `SELECT d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
-              to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-              d.replayed_at, d.replay_count, d.message
-         FROM public.dead_jobs d
-        WHERE d.id = $1`,
+      `SELECT ${SUMMARY_COLUMNS}, d.message FROM public.dead_jobs d WHERE d.id = $1`,
       [id],
     );
     return rows[0] ?? null;

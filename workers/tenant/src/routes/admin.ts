@@ -110,14 +110,8 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
 });
 
-/** Postgres' text for a timestamptz ("2026-11-26 08:53:50.876888+00") as RFC 3339, microseconds kept. */
-function rfc3339(text: string): string {
-  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::?(\d\d))?$/.exec(text);
-  return m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? "00"}` : text;
-}
-
 function present(row: TenantRow): z.infer<typeof AdminTenant> {
-  return { ...row.tenant, is_active: row.isActive, updated_at: rfc3339(row.updatedAt) };
+  return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
 }
 
 /** Maps an admin route's failure to its answer; `action` names what a query fault stopped. */

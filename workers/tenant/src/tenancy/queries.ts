@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
@@ -33,7 +33,9 @@ export const tenantColumns = {
   domain: tenants.domain,
   settings: tenants.settings,
   isActive: tenants.isActive,
-  updatedAt: tenants.updatedAt,
+  // RFC 3339 with Postgres' microseconds, as the feed's times leave: the admin API shows it, and
+  // the caches compare it as the row's version.
+  updatedAt: sql<string>`to_json(${tenants.updatedAt}) #>> '{}'`,
 };
 
 type Selected = TenantInfo & { isActive: boolean; updatedAt: string };
