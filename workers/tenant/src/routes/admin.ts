@@ -71,7 +71,7 @@ const Member = z
   .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
   .strict()
   .openapi("MemberFields");
-const TenantParams = z.object({ id: Id });
+const IdParams = z.object({ id: Id });
 const TenantListQuery = z.object({
   slug: slug.optional().describe("only the tenant with this slug"),
   domain: z.string().max(253).optional().describe("only the tenant with this custom domain"),
@@ -197,7 +197,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/tenants/{id}",
       summary: "Read a tenant, active or not, from the database",
       security,
-      request: { params: TenantParams },
+      request: { params: IdParams },
       responses: { 200: json(AdminTenant, "The tenant"), ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
@@ -213,7 +213,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/tenants/{id}/members",
       summary: "A tenant's members in user-id order, keyset-paged",
       security,
-      request: { params: TenantParams, query: MemberPageQuery },
+      request: { params: IdParams, query: MemberPageQuery },
       responses: { 200: json(MemberPage, "One page"), ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
@@ -256,7 +256,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       summary: "Update a tenant (slug and domain changes included); is_active false deactivates it",
       security,
       request: {
-        params: TenantParams,
+        params: IdParams,
         body: { content: { "application/json": { schema: UpdateTenant } }, required: true },
       },
       responses: {
@@ -288,7 +288,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/tenants/{id}",
       summary: "Deactivate a tenant (its data stays)",
       security,
-      request: { params: TenantParams },
+      request: { params: IdParams },
       responses: { 200: json(AdminTenant, "Deactivated"), ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
@@ -345,7 +345,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       summary: "Create or update a user (id: the identity provider's user id, the token's sub)",
       security,
       request: {
-        params: TenantParams,
+        params: IdParams,
         body: { content: { "application/json": { schema: UserFields } }, required: true },
       },
       responses: { 200: json(AdminUser, "Saved"), ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
