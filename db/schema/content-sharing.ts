@@ -26,6 +26,8 @@ export const contentSharing = pgTable(
   (t) => [
     index("idx_content_sharing_composite").on(t.contentType, t.contentId, t.sourceTenantId),
     uniqueIndex("content_sharing_once").on(t.contentType, t.contentId, t.targetTenantId),
+    // Deleting a user sets shared_by to null: without an index each deletion scans every share.
+    index("idx_content_sharing_shared_by").on(t.sharedBy),
     check("content_sharing_type", sql`content_type IN ('posts', 'events')`),
     check("content_sharing_other_tenant", sql`source_tenant_id <> target_tenant_id`),
   ],

@@ -26,6 +26,8 @@ export const events = pgTable(
     // Upcoming events of one tenant, soonest first, keyset on (start_date, id).
     index("idx_events_tenant_upcoming").on(t.tenantId, t.startDate, t.id).where(sql`deleted_at IS NULL`),
     index("idx_events_upcoming_global").on(t.startDate, t.id).where(sql`deleted_at IS NULL`),
+    // Deleting a user sets created_by to null: without an index each deletion scans every event.
+    index("idx_events_created_by").on(t.createdBy),
     check("events_end_after_start", sql`end_date IS NULL OR end_date >= start_date`),
   ],
 );

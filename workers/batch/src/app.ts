@@ -66,14 +66,15 @@ export function createBatchApp() {
   app.get("/admin/dead-jobs", async (c) => {
     const query = ListQuery.safeParse(c.req.query());
     if (!query.success) throw new ApiError("validation_failed", describeIssues(query.error.issues, "query"));
-    const rows = await listDeadJobs(openSql(c.env), {
+    const page = await listDeadJobs(openSql(c.env), {
       ...query.data,
       before: decodeCursor(query.data.cursor),
     });
-    if (!rows.ok) throw new ApiError("service_unavailable", "database unavailable");
-    const last = rows.value.length === query.data.limit ? rows.value.at(-1) : undefined;
+    if (!page.ok) throw new ApiError("service_unavailable", "database unavailable");
+    const { items, more } = page.value;
+    const last = more ? items.at(-1) : undefined;
     return c.json({
-      items: rows.value,
+      items,
       next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
     });
   });

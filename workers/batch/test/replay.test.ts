@@ -101,6 +101,18 @@ describe("dead jobs admin", () => {
     expect(tampered.status).toBe(400);
   });
 
+  it("gives the last page no cursor, also when it is exactly full", async () => {
+    await deadLetter(
+      job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "p", properties: {} } }),
+    );
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_jobs");
+    const page = (await (await admin("GET", `/admin/dead-jobs?limit=${n}`)).json()) as {
+      items: unknown[];
+      next_cursor: string | null;
+    };
+    expect([page.items.length, page.next_cursor]).toEqual([n, null]);
+  });
+
   it("pages through jobs dead-lettered in one batch (one timestamp) without skipping any", async () => {
     const jobs = Array.from({ length: 5 }, () =>
       job("record_analytics", {

@@ -332,6 +332,51 @@ describe("admin users", () => {
     expect(await env.TENANT_CACHE.get(cached)).not.toBeNull();
   });
 
+  it("erases a user: their rows and dead jobs go, their events stay authorless, and their token is no member's", async () => {
+    const LEAVER = "b4000000-0000-4000-8000-000000000010";
+    const OTHER_JOB = "b4000000-0000-4000-8000-0000000000f1";
+    expect((await admin("PUT", `/users/${LEAVER}`, { email: "leaver@example.com" }, ops)).status).toBe(200);
+    const { id } = (await (
+      await admin("POST", "/tenants", { slug: "farewell", name: "Farewell" }, ops)
+    ).json()) as {
+      id: string;
+    };
+    await admin("PUT", `/tenants/${id}/members/${LEAVER}`, { role: "member", is_admin: false }, ops);
+    await db.query(`
+      INSERT INTO posts (tenant_id, user_id, content) VALUES ('${id}', '${LEAVER}', 'bye');
+      INSERT INTO events (tenant_id, created_by, title, start_date) VALUES ('${id}', '${LEAVER}', 'party', now());
+      INSERT INTO dead_jobs (job_id, queue, kind, message, error) VALUES
+        ('b4000000-0000-4000-8000-0000000000f0', 'notification', 'rejected', '{"user_id":"${LEAVER.toUpperCase()}"}', 'not_member'),
+        ('${OTHER_JOB}', 'notification', 'rejected', '{"user_id":"${USER}"}', 'not_member');`);
+    const token = await signToken({ sub: LEAVER });
+    const before = (await (await context("farewell", token)).json()) as { user: unknown };
+    expect(before.user).not.toBeNull(); // cached as a member now
+
+    const erased = await admin("DELETE", `/users/${LEAVER}`, undefined, ops);
+    expect([erased.status, await erased.json()]).toEqual([200, { tenant_ids: [id], dead_jobs: 1 }]);
+
+    const after = (await (await context("farewell", token)).json()) as { user: unknown };
+    expect(after.user).toBeNull();
+    const left = await db.query(`
+      SELECT (SELECT count(*)::int FROM posts WHERE user_id = '${LEAVER}') AS posts,
+             (SELECT count(*)::int FROM tenant_users WHERE user_id = '${LEAVER}') AS memberships,
+             (SELECT count(*)::int FROM events WHERE tenant_id = '${id}' AND created_by IS NULL) AS authorless,
+             (SELECT array_agg(job_id::text) FROM dead_jobs WHERE job_id::text LIKE 'b4000000-%') AS dead`);
+    expect(left[0]).toEqual({ posts: 0, memberships: 0, authorless: 1, dead: [OTHER_JOB] });
+    for (const method of ["GET", "DELETE"]) {
+      const gone = await admin(method, `/users/${LEAVER}`, undefined, ops);
+      expect([gone.status, await code(gone)]).toEqual([404, "not_found"]);
+    }
+  });
+
+  it("reads a user back by id", async () => {
+    const res = await admin("GET", `/users/${USER}`, undefined, ops);
+    expect([res.status, await res.json()]).toEqual([
+      200,
+      { id: USER, email: "dana@example.com", display_name: null },
+    ]);
+  });
+
   it("refuses an email another user has (409), a bad email or an unknown field (400)", async () => {
     const taken = await admin(
       "PUT",

@@ -26,11 +26,15 @@ const SUMMARY_COLUMNS = `d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
        to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
        d.replayed_at, d.replay_count`;
 
-/** Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page. */
+/**
+ * Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page.
+ * One row past the page tells whether another page follows, so a page that happens to be full
+ * is not followed by an empty one.
+ */
 export function listDeadJobs(
   sql: Queryable,
   options: { kind?: string; limit: number; before?: { created_at: string; id: string } },
-): Promise<Result<DeadJobSummary[], DbError>> {
+): Promise<Result<{ items: DeadJobSummary[]; more: boolean }, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<DeadJobSummary>(
       // ORDER BY names d.created_at: the bare name would sort by the text column of that alias.
@@ -40,9 +44,14 @@ export function listDeadJobs(
           AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
         ORDER BY d.created_at DESC, d.id DESC
         LIMIT $4`,
-      [options.kind ?? null, options.before?.created_at ?? null, options.before?.id ?? null, options.limit],
+      [
+        options.kind ?? null,
+        options.before?.created_at ?? null,
+        options.before?.id ?? null,
+        options.limit + 1,
+      ],
     );
-    return rows;
+    return { items: rows.slice(0, options.limit), more: rows.length > options.limit };
   });
 }
 

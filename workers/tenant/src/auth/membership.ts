@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import { tenants, tenantUsers, users } from "../../../../db/schema";
+import { deadJobs, tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
@@ -180,6 +180,16 @@ export interface UserRow {
 
 export type UserWriteError = DbError | { kind: "conflict"; field: "email" };
 
+export async function findUser(db: Db, id: string): Promise<Result<UserRow | undefined, DbError>> {
+  return attempt(async () => {
+    const [row] = await db
+      .select({ id: users.id, email: users.email, display_name: users.displayName })
+      .from(users)
+      .where(eq(users.id, id));
+    return row;
+  });
+}
+
 /**
  * Creates or updates a user: users come from the identity provider (its sign-up or profile
  * webhook, or an operator, calls this with the token's `sub` as id), and a membership needs the
@@ -230,6 +240,55 @@ export async function upsertUser(
   } else {
     log("warn", "user saved; cached memberships lapse with their TTL", { user_id: id, ...memberships.error });
   }
+  return ok(row);
+}
+
+export interface ErasedUser {
+  /** The communities the user was a member of; each one's cached membership is dropped. */
+  tenant_ids: string[];
+  /** Dead jobs the user had enqueued, deleted with them (they carry the user's payloads). */
+  dead_jobs: number;
+}
+
+/**
+ * Erases a user (the identity provider's account-deletion webhook, or an operator): the row
+ * goes, and with it (ON DELETE CASCADE) their memberships, posts, notifications and journeys;
+ * events they created and content they shared stay in their communities with no author
+ * (SET NULL). Their dead jobs go too, in the same statement. Analytics events keep the user id,
+ * which then names no one (they have no foreign keys and outlive what they describe).
+ *
+ * One statement: the CTEs see the snapshot before the delete, so the memberships it cascades
+ * away can still be listed, and their cached entries dropped as a removal drops one.
+ */
+export async function deleteUser(
+  db: Db,
+  cache: ForgetDeps,
+  id: string,
+): Promise<Result<ErasedUser, MemberWriteError>> {
+  const gone = db.$with("gone").as(db.delete(users).where(eq(users.id, id)).returning({ id: users.id }));
+  const dead = db
+    .$with("dead")
+    .as(
+      db
+        .delete(deadJobs)
+        .where(sql`lower(${deadJobs.message} ->> 'user_id') = ${id} AND EXISTS (SELECT FROM gone)`)
+        .returning({ id: deadJobs.id }),
+    );
+  const erased = await attempt(() =>
+    db
+      .with(gone, dead)
+      .select({
+        tenant_ids: sql<
+          string[]
+        >`array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = ${gone.id})`,
+        dead_jobs: sql<number>`(SELECT count(*) FROM dead)::int`,
+      })
+      .from(gone),
+  );
+  if (!erased.ok) return erased;
+  const [row] = erased.value;
+  if (!row) return err({ kind: "not_found" });
+  await Promise.all(row.tenant_ids.map((tenantId) => forgetMembership(cache, tenantId, id)));
   return ok(row);
 }
 

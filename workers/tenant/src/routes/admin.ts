@@ -7,7 +7,9 @@ import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import {
+  deleteUser,
   type ForgetDeps,
+  findUser,
   listMembers,
   type MemberWriteError,
   redeleteAfterMs,
@@ -101,6 +103,12 @@ const UserFields = z
   })
   .strict()
   .openapi("UserFields");
+const ErasedUser = z
+  .object({
+    tenant_ids: z.array(z.guid()).describe("the communities the user was a member of"),
+    dead_jobs: z.number().int().describe("dead jobs of theirs deleted with them"),
+  })
+  .openapi("ErasedUser");
 const AdminUser = z
   .object({ id: z.guid(), email: z.string(), display_name: z.string().nullable() })
   .openapi("AdminUser");
@@ -359,6 +367,38 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         }),
       );
       if (!result.ok) fail(result.error);
+      return c.json(result.value, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/users/{id}",
+      summary: "Read a user",
+      security,
+      request: { params: IdParams },
+      responses: { 200: json(AdminUser, "The user"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+    }),
+    async (c) => {
+      const result = await timed(c, () => findUser(getDb(c), c.req.valid("param").id));
+      if (!result.ok) fail(result.error, undefined, "the user could not be read");
+      if (!result.value) fail({ kind: "not_found" }, "no such user");
+      return c.json(result.value, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/users/{id}",
+      summary:
+        "Erase a user: their memberships, posts, notifications, journeys and dead jobs go with them; events they created and content they shared stay, authorless",
+      security,
+      request: { params: IdParams },
+      responses: { 200: json(ErasedUser, "Erased"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+    }),
+    async (c) => {
+      const result = await timed(c, () => deleteUser(getDb(c), memberCache(c), c.req.valid("param").id));
+      if (!result.ok) fail(result.error, "no such user", "the user could not be erased");
       return c.json(result.value, 200);
     },
   );
