@@ -420,6 +420,44 @@ describe("GET /v1/me/communities", () => {
     expect(Date.parse(body.data_as_of)).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it(`pages a user in ${MANY} communities in name order, each once, the last page without a cursor`, async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await get(
+        `/v1/me/communities?limit=15${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        uid(2),
+      );
+      const page = (await res.json()) as { communities: { name: string }[]; next_cursor: string | null };
+      seen.push(...page.communities.map((c) => c.name));
+      cursor = page.next_cursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(Math.ceil(MANY / 15));
+    const names = Array.from({ length: MANY }, (_, i) => `Many ${100 + i}`);
+    expect(seen).toEqual([...names].sort());
+    const full = (await (await get(`/v1/me/communities?limit=${MANY}`, uid(2))).json()) as {
+      next_cursor: string | null;
+    };
+    expect(full.next_cursor).toBeNull();
+  });
+
+  it("refuses a cursor it did not give out and a limit out of range with a JSON 400", async () => {
+    for (const [query, code] of [
+      ["cursor=bm90LWpzb24", "invalid_cursor"],
+      ["cursor=WyJ4Iiwibm90LWFuLWlkIl0", "invalid_cursor"],
+      ["limit=0", "validation_failed"],
+      ["limit=501", "validation_failed"],
+    ]) {
+      const res = await get(`/v1/me/communities?${query}`);
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([
+        400,
+        code,
+      ]);
+    }
+  });
+
   it("lists a community joined after the refresh (counts pending) and drops one just left", async () => {
     await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${tid(5)}', '${uid(1)}')`);
     await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${tid(2)}' AND user_id = '${uid(1)}'`);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { CommunityPosition } from "./queries";
 import type { FeedType, Position } from "./sql";
 
 /**
@@ -72,6 +73,26 @@ export async function decodeCursor(
     if (p.t !== scope.type || p.u !== scope.userId || p.f !== scope.filter || Number.isNaN(Date.parse(p.a)))
       return null;
     return { at: p.a, id: p.i };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A communities page's cursor: the last row's order keys, unsigned. The query reads the caller's
+ * own memberships whatever the cursor says, so a forged one can only move within them.
+ */
+const CommunityCursor = z.tuple([z.string().max(200), z.guid()]);
+
+export function encodeCommunityCursor(at: CommunityPosition): string {
+  return b64(encoder.encode(JSON.stringify([at.name, at.id])));
+}
+
+/** The position, or null when the cursor is malformed. */
+export function decodeCommunityCursor(text: string): CommunityPosition | null {
+  try {
+    const at = CommunityCursor.safeParse(JSON.parse(new TextDecoder().decode(unb64(text))));
+    return at.success ? { name: at.data[0], id: at.data[1].toLowerCase() } : null;
   } catch {
     return null;
   }

@@ -43,14 +43,23 @@ export interface Community {
   recent_activity_count: number | null;
 }
 
+/** Where a page of communities ends: the last one's name and id (the order's keys). */
+export interface CommunityPosition {
+  name: string;
+  id: string;
+}
+
 /**
  * Memberships come from the live table (a community just joined is listed, one just left is
  * not); the counts come from the view, so they may lag, and are null until the view has them.
+ * Keyset pages in (name, id) order: one row past the page says whether another follows.
  */
 export async function readCommunities(
   sql: Queryable,
   userId: string,
-): Promise<Result<{ communities: Community[]; dataAsOf: string | null }, DbError>> {
+  after: CommunityPosition | null,
+  limit: number,
+): Promise<Result<{ communities: Community[]; dataAsOf: string | null; more: boolean }, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<Community & { data_as_of: string | null }>(
       `SELECT t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin,
@@ -61,10 +70,16 @@ export async function readCommunities(
          JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
          LEFT JOIN private.mv_user_communities mv ON mv.user_id = tu.user_id AND mv.tenant_id = tu.tenant_id
         WHERE tu.user_id = $1
-        ORDER BY t.name, t.id`,
-      [userId],
+          AND ($2::text IS NULL OR (t.name, t.id) > ($2::text, $3::uuid))
+        ORDER BY t.name, t.id
+        LIMIT $4`,
+      [userId, after?.name ?? null, after?.id ?? null, limit + 1],
     );
     const dataAsOf = rows[0]?.data_as_of ?? null;
-    return { communities: rows.map(({ data_as_of: _, ...c }) => c), dataAsOf };
+    return {
+      communities: rows.slice(0, limit).map(({ data_as_of: _, ...c }) => c),
+      dataAsOf,
+      more: rows.length > limit,
+    };
   });
 }

@@ -3,7 +3,7 @@ import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import type { HonoEnv } from "../env";
-import { decodeCursor, encodeCursor } from "../feed/cursor";
+import { decodeCommunityCursor, decodeCursor, encodeCommunityCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
@@ -37,6 +37,11 @@ const Community = z
     recent_activity_count: z.number().int().nullable(),
   })
   .openapi("Community");
+
+const CommunitiesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
+});
 
 function parseTenants(raw: string | undefined): string[] | null {
   if (raw === undefined) return null;
@@ -105,26 +110,45 @@ me.openapi(
   createRoute({
     method: "get",
     path: "/communities",
-    summary: "The caller's communities, with member and recent-activity counts",
+    summary: "The caller's communities in name order, keyset-paged, with member and recent-activity counts",
+    request: { query: CommunitiesQuery },
     responses: {
       200: {
         description: "Memberships are live; counts come from a view refreshed every 5 minutes (data_as_of).",
         content: {
           "application/json": {
             schema: z
-              .object({ communities: z.array(Community), data_as_of: z.string().nullable() })
+              .object({
+                communities: z.array(Community),
+                data_as_of: z.string().nullable(),
+                next_cursor: z.string().nullable(),
+              })
               .openapi("Communities"),
           },
         },
       },
-      ...errorResponses(401, 503),
+      ...errorResponses(400, 401, 503),
     },
   }),
   async (c) => {
     const user = currentUser(c);
-    const result = await timed(c, () => readCommunities(getSql(c), user.id));
+    const { limit, cursor } = c.req.valid("query");
+    const after = cursor === undefined ? null : decodeCommunityCursor(cursor);
+    if (cursor !== undefined && !after) {
+      throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
+    }
+    const result = await timed(c, () => readCommunities(getSql(c), user.id, after, limit));
     if (!result.ok) throw new ApiError("service_unavailable", "try again shortly");
+    const { communities, dataAsOf, more } = result.value;
+    const last = more ? communities.at(-1) : undefined;
     c.header("Cache-Control", "private, no-store");
-    return c.json({ communities: result.value.communities, data_as_of: result.value.dataAsOf }, 200);
+    return c.json(
+      {
+        communities,
+        data_as_of: dataAsOf,
+        next_cursor: last ? encodeCommunityCursor({ name: last.name, id: last.tenant_id }) : null,
+      },
+      200,
+    );
   },
 );
