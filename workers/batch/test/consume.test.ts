@@ -357,6 +357,23 @@ describe("dead-letter queue", () => {
     expect(row).toEqual({ kind: "exhausted", queue: "notifications" });
   });
 
+  it("keeps no job of an erased user on record: refused or exhausted, it is acked and dropped; a malformed one is kept", async () => {
+    const ERASED = "d1000000-0000-4000-8000-0000000000ee";
+    const refused = notify({ user_id: ERASED });
+    const exhausted = notify({ user_id: ERASED });
+    const malformed = { ...notify({ user_id: ERASED }), operation: "nonsense" };
+    const consumed = await deliver("notifications", [refused, malformed]);
+    const dead = await deliver("jobs-dead-letter", [exhausted]);
+    expect(consumed.result.explicitAcks.sort()).toEqual([...consumed.ids].sort());
+    expect(dead.result.ackAll || dead.result.explicitAcks.length === 1).toBe(true);
+    expect(
+      await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = ANY($1)", [
+        [refused.job_id, exhausted.job_id],
+      ]),
+    ).toBe(0);
+    expect(await deadAs("invalid", malformed.job_id)).toBe(1);
+  });
+
   it("outlasts a database outage: backs off up to an hour, and logs the job whole on its last delivery only", async () => {
     const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
     const errors = vi.spyOn(console, "error");

@@ -10,8 +10,15 @@ export interface DeadJobRecord {
   attempts: number;
 }
 
+/** Guards the cast below: a message too malformed to name a user is kept, not an error. */
+const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
 /**
- * Stores jobs that will not be written, in one statement. A job that dies again after a replay
+ * Stores jobs that will not be written, in one statement. A refused or exhausted job of a user
+ * who no longer exists is left out: an erased user's jobs still in the queues are refused (no longer a member) or run
+ * out of retries after the erasure deleted their dead jobs, and would bring their payloads back;
+ * no replay could write them anyway. (A malformed message is kept whoever it names: it is
+ * evidence of a broken producer.) A job that dies again after a replay
  * (out of retries again, or refused this time: its sender left the community meanwhile) updates
  * its row, which then says why and is pending again (replayed_at cleared; replay_count keeps the
  * history); a redelivered rejection, with no replay between, changes nothing.
@@ -19,8 +26,14 @@ export interface DeadJobRecord {
 export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   return attempt(() =>
     pool.query(
+      // A CASE, not AND: Postgres may evaluate an AND's cast before its pattern test.
       `INSERT INTO public.dead_jobs (job_id, queue, kind, message, error, attempts)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+       SELECT d.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+         AS d(job_id, queue, kind, message, error, attempts)
+        WHERE d.kind = 'invalid'
+           OR CASE WHEN d.message ->> 'user_id' ~* '${UUID_PATTERN}'
+                   THEN EXISTS (SELECT FROM public.users u WHERE u.id = (d.message ->> 'user_id')::uuid)
+                   ELSE true END
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
              attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL
