@@ -21,6 +21,14 @@ describe("the batch worker's queue settings", () => {
     expect(dead?.dead_letter_queue).toBeUndefined();
   });
 
+  it("caps every consumer's concurrency, so a backlog cannot call the database from hundreds of invocations", () => {
+    const caps: number[] = (config.queues.consumers ?? []).map(
+      (c: { max_concurrency?: number | null }) => c.max_concurrency ?? Number.POSITIVE_INFINITY,
+    );
+    expect(caps).toHaveLength(Object.keys(QUEUES).length + 1);
+    expect(caps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(30);
+  });
+
   it("retries every job queue through about half an hour of outage, then dead-letters it", () => {
     for (const { queue } of Object.values(QUEUES)) {
       const retries = consumer(queue)?.max_retries ?? 0;
