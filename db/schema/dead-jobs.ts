@@ -21,6 +21,7 @@ export const deadJobs = pgTable(
     message: jsonb("message").notNull(),
     error: text("error").notNull(),
     attempts: integer("attempts").notNull().default(0),
+    /** When it died; a job that dies again after a replay moves it to its new death. */
     createdAt: createdAt(),
     replayedAt: tstz("replayed_at"),
     replayCount: integer("replay_count").notNull().default(0),

@@ -64,6 +64,34 @@ describe("partition maintenance cron", () => {
   });
 });
 
+describe("dead jobs retention (daily cron)", () => {
+  it("deletes settled dead jobs past the retention, keeps recent ones and exhausted jobs never replayed", async () => {
+    const id = (n: number) => `ded00000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+    // [job, kind, died days ago, replayed days ago]
+    const rows: [number, string, number, number | null][] = [
+      [1, "invalid", 31, null], // gone: malformed, past the retention
+      [2, "rejected", 31, null], // gone: refused, past it
+      [3, "rejected", 5, null], // kept: refused recently
+      [4, "exhausted", 40, 31], // gone: replayed past the retention
+      [5, "exhausted", 40, 5], // kept: replayed recently (it could still die again)
+      [6, "exhausted", 90, null], // kept: a write still waiting for its replay
+      [7, "rejected", 2, null], // kept: died again recently after an old replay (see below)
+    ];
+    await db.query(
+      `INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at, replayed_at)
+       SELECT j, 'notifications', k, '{}', 'test', now() - make_interval(days => d),
+              CASE WHEN r IS NULL THEN NULL ELSE now() - make_interval(days => r) END
+         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[]) AS x(j, k, d, r)`,
+      [rows.map((r) => id(r[0])), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+    );
+    await fire(CRON.maintainPartitions);
+    const left = await db.query<{ job_id: string }>(
+      "SELECT job_id FROM dead_jobs WHERE job_id::text LIKE 'ded00000-%' ORDER BY job_id",
+    );
+    expect(left.map((r) => r.job_id)).toEqual([3, 5, 6, 7].map(id));
+  });
+});
+
 describe("GET /health", () => {
   it("answers ok with the database", async () => {
     const res = await worker.fetch(new Request("http://batch.local/health"), {

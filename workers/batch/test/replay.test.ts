@@ -155,7 +155,7 @@ describe("dead jobs admin", () => {
 });
 
 describe("a replayed job that is refused", () => {
-  it("is on record as rejected, with the reason, and pending again", async () => {
+  it("is on record as rejected, with the reason, since its new death, and pending again", async () => {
     const LEAVER = "b8000000-0000-4000-8000-000000000002";
     await db.query(
       `INSERT INTO users (id, email) VALUES ('${LEAVER}', 'leaver@example.com') ON CONFLICT DO NOTHING;
@@ -167,6 +167,10 @@ describe("a replayed job that is refused", () => {
       payload: { event_type: "left.meanwhile", properties: {} },
     });
     await deadLetter(lost);
+    // It died long ago: the retention counts from its death on record.
+    await db.query("UPDATE dead_jobs SET created_at = now() - interval '40 days' WHERE job_id = $1", [
+      lost.job_id,
+    ]);
     const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [lost.job_id]);
     // The sender leaves the community before the job is replayed.
     await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${LEAVER}'`);
@@ -175,11 +179,21 @@ describe("a replayed job that is refused", () => {
       const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
       return now?.kind === "rejected";
     });
-    const [now] = await db.query<{ error: string; replayed_at: string | null; replay_count: number }>(
-      "SELECT error, replayed_at, replay_count FROM dead_jobs WHERE id = $1",
+    const [now] = await db.query<{
+      error: string;
+      replayed_at: string | null;
+      replay_count: number;
+      recent: boolean;
+    }>(
+      "SELECT error, replayed_at, replay_count, created_at > now() - interval '1 minute' AS recent FROM dead_jobs WHERE id = $1",
       [row?.id],
     );
-    expect(now).toEqual({ error: DENIAL_MESSAGES.not_member, replayed_at: null, replay_count: 1 });
+    expect(now).toEqual({
+      error: DENIAL_MESSAGES.not_member,
+      replayed_at: null,
+      replay_count: 1,
+      recent: true,
+    });
   });
 });
 

@@ -20,8 +20,8 @@ const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * no replay could write them anyway. (A malformed message is kept whoever it names: it is
  * evidence of a broken producer.) A job that dies again after a replay
  * (out of retries again, or refused this time: its sender left the community meanwhile) updates
- * its row, which then says why and is pending again (replayed_at cleared; replay_count keeps the
- * history); a redelivered rejection, with no replay between, changes nothing.
+ * its row, which then says why and since when (created_at: its last death) and is pending again
+ * (replayed_at cleared; replay_count keeps the history); a redelivered rejection, with no replay between, changes nothing.
  */
 export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   return attempt(() =>
@@ -36,7 +36,8 @@ export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promi
                    ELSE true END
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
-             attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL
+             attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL,
+             created_at = excluded.created_at
          WHERE excluded.kind = 'exhausted' OR public.dead_jobs.replayed_at IS NOT NULL`,
       [
         records.map((r) => r.jobId),

@@ -3,6 +3,7 @@ import { publishDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { maintainPartitions } from "./partitions";
+import { pruneDeadJobs, retentionDays } from "./prune-dead-jobs";
 import { refreshUserCommunities } from "./refresh-views";
 import { CRON } from "./schedules";
 
@@ -32,20 +33,37 @@ export async function runScheduled(
         return;
       }
       case CRON.maintainPartitions: {
-        const result = await maintainPartitions(handle.db);
-        if (!result.ok) {
-          log("error", "partition maintenance failed", { cron: controller.cron, ...result.error });
-          throw new Error("partition maintenance failed");
-        }
-        for (const report of result.value) {
-          if (report.default_rows > 0) {
-            log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
-              ...report,
-            });
-          } else {
-            log("info", "partitions ready", { ...report });
+        // Both run whatever the other's outcome; the run fails if either did.
+        const partitions = await maintainPartitions(handle.db);
+        if (!partitions.ok) {
+          log("error", "partition maintenance failed", { cron: controller.cron, ...partitions.error });
+        } else {
+          for (const report of partitions.value) {
+            if (report.default_rows > 0) {
+              log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
+                ...report,
+              });
+            } else {
+              log("info", "partitions ready", { ...report });
+            }
           }
         }
+        const pruned = await pruneDeadJobs(handle.db, retentionDays(env.DEAD_JOBS_RETENTION_DAYS));
+        if (!pruned.ok) {
+          log("error", "dead jobs pruning failed", { cron: controller.cron, ...pruned.error });
+        } else if (pruned.value.waiting_exhausted > 0) {
+          log(
+            "warn",
+            "exhausted jobs have waited past the retention for a replay (POST /admin/dead-jobs/replay)",
+            {
+              ...pruned.value,
+            },
+          );
+        } else {
+          log("info", "dead jobs pruned", { ...pruned.value });
+        }
+        if (!partitions.ok) throw new Error("partition maintenance failed");
+        if (!pruned.ok) throw new Error("dead jobs pruning failed");
         return;
       }
       default:

@@ -3,7 +3,7 @@ import { deadJobs, tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
-import { positiveNumber } from "../env";
+import { positiveNumber } from "../../../common/vars";
 import { Lru } from "../tenancy/lru";
 
 export interface Membership {

@@ -1,7 +1,7 @@
 import type { DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
-import { positiveNumber } from "../env";
+import { positiveNumber } from "../../../common/vars";
 import { Lru } from "./lru";
 import type { TenantInfo, TenantRow } from "./queries";
 

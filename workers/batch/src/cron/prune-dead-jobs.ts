@@ -1,0 +1,54 @@
+import { sql } from "drizzle-orm";
+import { attempt, type Database, type DbError } from "../../../common/db";
+import type { Result } from "../../../common/result";
+import { positiveNumber } from "../../../common/vars";
+
+export const DEFAULT_RETENTION_DAYS = 30;
+/** Rows a statement deletes: a broken producer can leave many, and each statement stays short. */
+const CHUNK = 5_000;
+/** At most this many chunks a run; the next day's run takes the rest. */
+const MAX_CHUNKS = 40;
+
+export type PruneReport = {
+  retention_days: number;
+  deleted: number;
+  /** Exhausted jobs not replayed within the retention: writes still waiting for an operator. */
+  waiting_exhausted: number;
+};
+
+/** DEAD_JOBS_RETENTION_DAYS in whole days, at least one. */
+export function retentionDays(value: string | undefined): number {
+  return Math.max(1, Math.floor(positiveNumber(value, DEFAULT_RETENTION_DAYS)));
+}
+
+/**
+ * Dead jobs carry users' payloads, so they are not kept for ever. Deleted once the retention has
+ * passed since: their replay (replayed_at; had it died again, replayed_at would be clear), or
+ * their last death (created_at) for malformed and refused jobs. An exhausted job never replayed
+ * is a write that has not happened: it stays until an operator replays it, and is counted.
+ */
+export function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneReport, DbError>> {
+  return attempt(async () => {
+    const cutoff = sql`now() - make_interval(days => ${days})`;
+    let deleted = 0;
+    for (let i = 0; i < MAX_CHUNKS; i++) {
+      const { rows } = await db.execute<{ n: number }>(sql`
+        WITH doomed AS (
+          SELECT id FROM public.dead_jobs
+           WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
+              OR (replayed_at IS NULL AND kind <> 'exhausted' AND created_at < ${cutoff})
+           LIMIT ${CHUNK}
+        ), gone AS (
+          DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM gone`);
+      const n = Number(rows[0]?.n ?? 0);
+      deleted += n;
+      if (n < CHUNK) break;
+    }
+    const { rows } = await db.execute<{ n: number }>(sql`
+      SELECT count(*)::int AS n FROM public.dead_jobs
+       WHERE kind = 'exhausted' AND replayed_at IS NULL AND job_id IS NOT NULL AND created_at < ${cutoff}`);
+    return { retention_days: days, deleted, waiting_exhausted: Number(rows[0]?.n ?? 0) };
+  }, 60_000);
+}
