@@ -85,3 +85,30 @@ describe("the DEFAULT partition", () => {
     expect(rows[0].n).toBe(1);
   });
 });
+
+describe("monthly retention (private.drop_monthly_partitions_before)", () => {
+  it("drops ranges that end before the kept months, never DEFAULT, this month or an unbounded end", async () => {
+    await db.client.query(`
+      CREATE TABLE analytics_events_ancient PARTITION OF analytics_events FOR VALUES FROM (MINVALUE) TO ('2000-01-01');
+      CREATE TABLE analytics_events_far PARTITION OF analytics_events FOR VALUES FROM ('2100-01-01') TO (MAXVALUE);`);
+    const { rows } = await db.client.query<{ name: string }>(
+      "SELECT name FROM private.drop_monthly_partitions_before('analytics_events', 1) AS name",
+    );
+    expect(rows.map((r) => r.name)).toEqual(["analytics_events_ancient"]);
+    const left = await partitions("analytics_events");
+    expect(left).toEqual(
+      expect.arrayContaining([
+        "analytics_events_far",
+        "analytics_events_default",
+        ...expectedMonths("analytics_events"),
+      ]),
+    );
+    await db.client.query("DROP TABLE analytics_events_far");
+  });
+
+  it("refuses to keep fewer than one month", async () => {
+    await expect(
+      db.client.query("SELECT * FROM private.drop_monthly_partitions_before('analytics_events', 0)"),
+    ).rejects.toThrow(/at least 1/);
+  });
+});

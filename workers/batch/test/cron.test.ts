@@ -15,11 +15,11 @@ beforeAll(async () => {
   db = await useWorkerTestDatabase();
 });
 
-async function fire(cron: string) {
+async function fire(cron: string, vars: Partial<typeof env> = {}) {
   const ctx = createExecutionContext();
   await worker.scheduled(
     createScheduledController({ cron, scheduledTime: Date.now() }),
-    { ...env, DATABASE_URL: db.url },
+    { ...env, DATABASE_URL: db.url, ...vars },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -61,6 +61,49 @@ describe("partition maintenance cron", () => {
     expect(await db.query("SELECT to_regclass($1) AS r", [name])).toEqual([{ r: null }]);
     await fire(CRON.maintainPartitions);
     expect(await db.query("SELECT to_regclass($1)::text AS r", [name])).toEqual([{ r: name }]);
+  });
+});
+
+describe("analytics retention (daily cron)", () => {
+  /** A month's partition, `back` months before the current one (UTC), with one event in it. */
+  async function oldMonth(back: number, table = "analytics_events"): Promise<string> {
+    const [{ name, start, end } = { name: "", start: "", end: "" }] = await db.query<{
+      name: string;
+      start: string;
+      end: string;
+    }>(
+      `SELECT '${table}_p' || to_char(m, 'YYYYMM') AS name, (m AT TIME ZONE 'UTC')::text AS start,
+              ((m + interval '1 month') AT TIME ZONE 'UTC')::text AS end
+         FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $1) AS m) x`,
+      [back],
+    );
+    await db.query(
+      `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${table} FOR VALUES FROM ('${start}') TO ('${end}')`,
+    );
+    if (table === "analytics_events") {
+      await db.query(
+        `INSERT INTO analytics_events (event_type, created_at, job_id) VALUES ('old', '${start}', gen_random_uuid())`,
+      );
+    }
+    return name;
+  }
+  const exists = async (name: string) =>
+    (await db.query<{ r: string | null }>("SELECT to_regclass($1)::text AS r", [name]))[0]?.r === name;
+
+  it("keeps every month by default, and drops whole months past ANALYTICS_RETENTION_MONTHS when set", async () => {
+    const past = await oldMonth(14);
+    const kept = await oldMonth(12);
+    const journeys = await oldMonth(14, "journey_activities");
+    await fire(CRON.maintainPartitions);
+    expect([await exists(past), await exists(kept)]).toEqual([true, true]);
+
+    await fire(CRON.maintainPartitions, { ANALYTICS_RETENTION_MONTHS: "12" });
+    // Journeys are users' own content: analytics' retention leaves them alone.
+    expect([await exists(past), await exists(kept), await exists(journeys)]).toEqual([false, true, true]);
+    const [current] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'analytics_events'::regclass",
+    );
+    expect(current?.n).toBeGreaterThanOrEqual(15); // this month, 12 ahead, the DEFAULT, the kept one
   });
 });
 

@@ -2,7 +2,7 @@ import { openDb } from "../../../common/db";
 import { publishDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
-import { maintainPartitions } from "./partitions";
+import { analyticsRetentionMonths, maintainPartitions } from "./partitions";
 import { pruneDeadJobs, retentionDays } from "./prune-dead-jobs";
 import { refreshUserCommunities } from "./refresh-views";
 import { CRON } from "./schedules";
@@ -34,7 +34,9 @@ export async function runScheduled(
       }
       case CRON.maintainPartitions: {
         // Both run whatever the other's outcome; the run fails if either did.
-        const partitions = await maintainPartitions(handle.db);
+        const partitions = await maintainPartitions(handle.db, {
+          analyticsMonths: analyticsRetentionMonths(env.ANALYTICS_RETENTION_MONTHS),
+        });
         if (!partitions.ok) {
           log("error", "partition maintenance failed", { cron: controller.cron, ...partitions.error });
         } else {

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
+import { positiveNumber } from "../../../common/vars";
 
 /** Partitioned tables and how many months ahead each keeps ready. */
 export const PARTITIONED_TABLES = [
@@ -8,22 +9,51 @@ export const PARTITIONED_TABLES = [
   { table: "public.analytics_events", monthsAhead: 12 },
 ] as const;
 
-export type PartitionReport = { table: string; created: string[]; default_rows: number };
+export type PartitionReport = {
+  table: string;
+  created: string[];
+  /** Months past the table's retention, dropped whole. */
+  dropped: string[];
+  default_rows: number;
+};
 
-/** Creates missing monthly partitions and reports rows that fell into DEFAULT partitions. */
-export function maintainPartitions(db: Database): Promise<Result<PartitionReport[], DbError>> {
+/**
+ * How many full months of analytics events to keep before the current one, from
+ * ANALYTICS_RETENTION_MONTHS; 0 (the default, or a value that is not a positive number) keeps
+ * every month. Journeys are users' own content and have no retention.
+ */
+export function analyticsRetentionMonths(value: string | undefined): number {
+  return Math.floor(positiveNumber(value, 0));
+}
+
+/**
+ * Creates missing monthly partitions, drops analytics months past their retention when one is
+ * set (db/migrations/0012), and reports rows that fell into DEFAULT partitions.
+ */
+export function maintainPartitions(
+  db: Database,
+  retention: { analyticsMonths: number },
+): Promise<Result<PartitionReport[], DbError>> {
   return attempt(async () => {
     const reports: PartitionReport[] = [];
     for (const { table, monthsAhead } of PARTITIONED_TABLES) {
       const created = await db.execute<{ name: string }>(
         sql`SELECT name FROM private.ensure_monthly_partitions(${table}::regclass, ${monthsAhead}) AS name`,
       );
+      const keep = table === "public.analytics_events" ? retention.analyticsMonths : 0;
+      const dropped =
+        keep > 0
+          ? await db.execute<{ name: string }>(
+              sql`SELECT name FROM private.drop_monthly_partitions_before(${table}::regclass, ${keep}) AS name`,
+            )
+          : { rows: [] };
       const counted = await db.execute<{ n: string }>(
         sql`SELECT private.default_partition_rows(${table}::regclass) AS n`,
       );
       reports.push({
         table,
         created: created.rows.map((r) => r.name),
+        dropped: dropped.rows.map((r) => r.name),
         default_rows: Number(counted.rows[0]?.n ?? 0),
       });
     }
