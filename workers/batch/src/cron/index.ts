@@ -35,7 +35,7 @@ export async function runScheduled(
       case CRON.maintainPartitions: {
         // Both run whatever the other's outcome; the run fails if either did.
         const partitions = await maintainPartitions(handle.db, {
-          analyticsMonths: analyticsRetentionMonths(env.ANALYTICS_RETENTION_MONTHS),
+          "public.analytics_events": analyticsRetentionMonths(env.ANALYTICS_RETENTION_MONTHS),
         });
         if (!partitions.ok) {
           log("error", "partition maintenance failed", { cron: controller.cron, ...partitions.error });

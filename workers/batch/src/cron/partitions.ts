@@ -9,6 +9,8 @@ export const PARTITIONED_TABLES = [
   { table: "public.analytics_events", monthsAhead: 12 },
 ] as const;
 
+export type PartitionedTable = (typeof PARTITIONED_TABLES)[number]["table"];
+
 export type PartitionReport = {
   table: string;
   created: string[];
@@ -27,12 +29,12 @@ export function analyticsRetentionMonths(value: string | undefined): number {
 }
 
 /**
- * Creates missing monthly partitions, drops analytics months past their retention when one is
- * set (db/migrations/0012), and reports rows that fell into DEFAULT partitions.
+ * Creates missing monthly partitions, drops whole months past a table's retention when it has
+ * one (db/migrations/0012), and reports rows that fell into DEFAULT partitions.
  */
 export function maintainPartitions(
   db: Database,
-  retention: { analyticsMonths: number },
+  retentionMonths: Partial<Record<PartitionedTable, number>>,
 ): Promise<Result<PartitionReport[], DbError>> {
   return attempt(async () => {
     const reports: PartitionReport[] = [];
@@ -40,7 +42,7 @@ export function maintainPartitions(
       const created = await db.execute<{ name: string }>(
         sql`SELECT name FROM private.ensure_monthly_partitions(${table}::regclass, ${monthsAhead}) AS name`,
       );
-      const keep = table === "public.analytics_events" ? retention.analyticsMonths : 0;
+      const keep = retentionMonths[table] ?? 0;
       const dropped =
         keep > 0
           ? await db.execute<{ name: string }>(
