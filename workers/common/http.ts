@@ -146,20 +146,27 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
 }
 
 /**
- * The admin API takes `Authorization: Bearer <ADMIN_TOKEN>`. Its answers (tenants, members, dead
+ * The admin API takes `Authorization: Bearer <ADMIN_TOKEN>` (or ADMIN_TOKEN_PREVIOUS, while set,
+ * so a rotation needs no moment when every caller switches at once). Its answers (tenants, members, dead
  * jobs with their payloads) are never for any cache to keep.
  */
-export const requireAdmin = createMiddleware<BaseEnv & { Bindings: { ADMIN_TOKEN?: string } }>(
-  async (c, next) => {
-    const expected = c.env.ADMIN_TOKEN;
-    if (!expected) throw new ApiError("forbidden", "the admin API is not configured");
-    const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
-    if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
-    if (!(await sameSecret(given, expected))) throw new ApiError("forbidden", "wrong admin token");
-    await next();
-    c.res.headers.set("Cache-Control", "no-store");
-  },
-);
+export const requireAdmin = createMiddleware<
+  BaseEnv & { Bindings: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: string } }
+>(async (c, next) => {
+  const expected = c.env.ADMIN_TOKEN;
+  if (!expected) throw new ApiError("forbidden", "the admin API is not configured");
+  const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
+  if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
+  // While a rotation is under way the old token is taken too; both are compared either way.
+  const previous = c.env.ADMIN_TOKEN_PREVIOUS;
+  const [current, old] = await Promise.all([
+    sameSecret(given, expected),
+    previous ? sameSecret(given, previous) : false,
+  ]);
+  if (!current && !old) throw new ApiError("forbidden", "wrong admin token");
+  await next();
+  c.res.headers.set("Cache-Control", "no-store");
+});
 
 /** A request id for apps that need nothing more (a well-formed incoming X-Request-Id is kept). */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;

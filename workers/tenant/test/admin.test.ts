@@ -74,6 +74,24 @@ describe("admin API", () => {
     ).toBe("forbidden");
   });
 
+  it("takes the previous token too while a rotation is under way, and only then", async () => {
+    const read = async (token: string, previous?: string) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request("http://api.localhost/admin/tenants?limit=1", {
+          headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": CLIENT_IP },
+        }),
+        { ...env, DATABASE_URL: db.url, ADMIN_TOKEN: "new-token", ADMIN_TOKEN_PREVIOUS: previous },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res.status;
+    };
+    expect([await read("new-token", "old-token"), await read("old-token", "old-token")]).toEqual([200, 200]);
+    expect([await read("other-token", "old-token"), await read("old-token")]).toEqual([403, 403]);
+    expect(await read("old-token", "")).toBe(403);
+  });
+
   it("creates a tenant that resolves on the next request, and refuses a duplicate slug or domain with 409", async () => {
     const created = await admin("POST", "/tenants", {
       slug: "newco",
