@@ -29,7 +29,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
-/** The one error body: its type here, and the OpenAPI document's schema (tenant routes/errors.ts). */
+/** The one error body: its type here, and the OpenAPI document's schema (common/openapi.ts). */
 export const ErrorBodySchema = z.object({
   error: z.object({
     code: z.enum(ERROR_CODES),

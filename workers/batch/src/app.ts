@@ -1,11 +1,18 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
 import { openSql, pingDb } from "../../common/db";
-import { ApiError, describeIssues } from "../../common/errors";
-import { type BaseEnv, notFoundHandler, onError, requestId, requireAdmin } from "../../common/http";
+import { ApiError } from "../../common/errors";
+import {
+  type BaseEnv,
+  notFoundHandler,
+  onError,
+  requestId,
+  requireAdmin,
+  validationHook,
+} from "../../common/http";
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
+import { errorResponses } from "../../common/openapi";
 import { getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
@@ -14,7 +21,7 @@ type AppEnv = BaseEnv & { Bindings: Env };
 const ListQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
 });
 
 /**
@@ -28,11 +35,42 @@ const BulkReplayQuery = z.object({
 });
 
 /** A dead job's id from the path, in lower case as Postgres prints it. */
-function deadJobId(raw: string): string {
-  const id = Id.safeParse(raw);
-  if (!id.success) throw new ApiError("validation_failed", "id: a dead job id (UUID)");
-  return id.data;
-}
+const DeadJobParams = z.object({ id: Id });
+
+const DeadJobSummary = z
+  .object({
+    id: z.guid(),
+    job_id: z.guid().nullable().describe("null when the message was too malformed to carry one"),
+    queue: z.string(),
+    kind: z.enum(DEAD_JOB_KINDS),
+    error: z.string(),
+    attempts: z.number().int(),
+    created_at: z.string().describe("when it died (last, if it died again after a replay)"),
+    replayed_at: z.string().nullable(),
+    replay_count: z.number().int(),
+  })
+  .openapi("DeadJobSummary");
+const DeadJob = DeadJobSummary.extend({ message: z.unknown() }).openapi("DeadJob");
+const DeadJobPage = z
+  .object({ items: z.array(DeadJobSummary), next_cursor: z.string().nullable() })
+  .openapi("DeadJobPage");
+const Replayed = z.object({ job_id: z.guid(), queue: z.string() }).openapi("Replayed");
+const BulkReplayed = z
+  .object({
+    replayed: z.array(Replayed.extend({ id: z.guid() })),
+    not_replayable: z
+      .array(z.guid())
+      .describe("dead jobs whose stored message is no valid job any more, now kept as invalid"),
+    more: z.boolean().describe("call again while true"),
+  })
+  .openapi("BulkReplayed");
+const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const security = [{ adminToken: [] }];
 
 function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
   if (!cursor) return undefined;
@@ -47,68 +85,118 @@ function decodeCursor(cursor: string | undefined): { created_at: string; id: str
 }
 
 /**
- * The batch worker's HTTP side: health, and the dead-letter admin (list, replay). Jobs arrive by
- * queue, never by HTTP.
+ * The batch worker's HTTP side: health, and the dead-letter admin (list, read, replay), documented
+ * at /openapi.json. Jobs arrive by queue, never by HTTP.
  */
 export function createBatchApp() {
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use("*", requestId);
   app.onError(onError);
 
-  app.get("/health", async (c) => {
-    const db = await pingDb(c.env);
-    if (!db.ok) throw new ApiError("service_unavailable", "database unavailable");
-    c.header("Cache-Control", "no-store");
-    return c.json({ status: "ok", db: "ok" });
-  });
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/health",
+      summary: "The worker and its database answer",
+      responses: { 200: json(Health, "Healthy"), ...errorResponses(503) },
+    }),
+    async (c) => {
+      const db = await pingDb(c.env);
+      if (!db.ok) throw new ApiError("service_unavailable", "database unavailable");
+      c.header("Cache-Control", "no-store");
+      return c.json({ status: "ok" as const, db: "ok" as const }, 200);
+    },
+  );
 
   app.use("/admin/*", requireAdmin);
-  app.get("/admin/dead-jobs", async (c) => {
-    const query = ListQuery.safeParse(c.req.query());
-    if (!query.success) throw new ApiError("validation_failed", describeIssues(query.error.issues, "query"));
-    const page = await listDeadJobs(openSql(c.env), {
-      ...query.data,
-      before: decodeCursor(query.data.cursor),
-    });
-    if (!page.ok) throw new ApiError("service_unavailable", "database unavailable");
-    const { items, more } = page.value;
-    const last = more ? items.at(-1) : undefined;
-    return c.json({
-      items,
-      next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
-    });
-  });
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/admin/dead-jobs",
+      summary: "Dead jobs, newest first, keyset-paged",
+      security,
+      request: { query: ListQuery },
+      responses: { 200: json(DeadJobPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
+    }),
+    async (c) => {
+      const query = c.req.valid("query");
+      const page = await listDeadJobs(openSql(c.env), { ...query, before: decodeCursor(query.cursor) });
+      if (!page.ok) throw new ApiError("service_unavailable", "database unavailable");
+      const { items, more } = page.value;
+      const last = more ? items.at(-1) : undefined;
+      return c.json(
+        {
+          items,
+          next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
+        },
+        200,
+      );
+    },
+  );
 
-  app.post("/admin/dead-jobs/replay", async (c) => {
-    const query = BulkReplayQuery.safeParse(c.req.query());
-    if (!query.success) throw new ApiError("validation_failed", describeIssues(query.error.issues, "query"));
-    const replayed = await replayDeadJobs(openSql(c.env), c.env, query.data);
-    if (!replayed.ok) {
-      throw new ApiError("service_unavailable", "could not replay now, try again");
-    }
-    return c.json(replayed.value, 202);
-  });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/admin/dead-jobs/replay",
+      summary:
+        "After an outage: send up to `limit` of the oldest dead jobs not replayed since they last died back to their queues",
+      security,
+      request: { query: BulkReplayQuery },
+      responses: { 202: json(BulkReplayed, "Sent"), ...errorResponses(400, 401, 403, 429, 503) },
+    }),
+    async (c) => {
+      const replayed = await replayDeadJobs(openSql(c.env), c.env, c.req.valid("query"));
+      if (!replayed.ok) throw new ApiError("service_unavailable", "could not replay now, try again");
+      return c.json(replayed.value, 202);
+    },
+  );
 
-  app.get("/admin/dead-jobs/:id", async (c) => {
-    const found = await getDeadJob(openSql(c.env), deadJobId(c.req.param("id")));
-    if (!found.ok) {
-      throw new ApiError("service_unavailable", "database unavailable");
-    }
-    if (!found.value) throw new ApiError("not_found", "no such dead job");
-    return c.json(found.value);
-  });
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/admin/dead-jobs/{id}",
+      summary: "One dead job with its stored message",
+      security,
+      request: { params: DeadJobParams },
+      responses: { 200: json(DeadJob, "The dead job"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+    }),
+    async (c) => {
+      const found = await getDeadJob(openSql(c.env), c.req.valid("param").id);
+      if (!found.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!found.value) throw new ApiError("not_found", "no such dead job");
+      return c.json(found.value, 200);
+    },
+  );
 
-  app.post("/admin/dead-jobs/:id/replay", async (c) => {
-    const replayed = await replayDeadJob(openSql(c.env), c.env, deadJobId(c.req.param("id")));
-    if (!replayed.ok) {
-      const e = replayed.error;
-      if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
-      if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
-      throw new ApiError("service_unavailable", "could not replay now, try again");
-    }
-    return c.json(replayed.value, 202);
-  });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/admin/dead-jobs/{id}/replay",
+      summary: "Send one dead job back to its queue; its write happens once however often it is replayed",
+      security,
+      request: { params: DeadJobParams },
+      responses: {
+        202: json(Replayed, "Sent"),
+        ...errorResponses(400, 401, 403, 404, 409, 429, 503),
+      },
+    }),
+    async (c) => {
+      const replayed = await replayDeadJob(openSql(c.env), c.env, c.req.valid("param").id);
+      if (!replayed.ok) {
+        const e = replayed.error;
+        if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
+        if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
+        throw new ApiError("service_unavailable", "could not replay now, try again");
+      }
+      return c.json(replayed.value, 202);
+    },
+  );
 
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Communities batch worker: health and dead-letter admin", version: "0.1.0" },
+  });
   app.notFound(notFoundHandler(app.routes));
   return app;
 }

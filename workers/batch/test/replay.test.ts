@@ -278,3 +278,34 @@ describe("bulk replay after an outage", () => {
     }
   });
 });
+
+describe("the batch worker's API document", () => {
+  it("documents health and the dead-jobs routes, each error with the one error body", async () => {
+    const res = await admin("GET", "/openapi.json");
+    const doc = (await res.json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>;
+    };
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/admin/dead-jobs",
+      "/admin/dead-jobs/replay",
+      "/admin/dead-jobs/{id}",
+      "/admin/dead-jobs/{id}/replay",
+      "/health",
+    ]);
+    expect(doc.paths["/admin/dead-jobs/{id}/replay"]?.post?.responses["409"]?.content).toEqual({
+      "application/json": { schema: { $ref: "#/components/schemas/Error" } },
+    });
+  });
+
+  it("answers a malformed id or query with a JSON 400 naming the field", async () => {
+    for (const path of [
+      "/admin/dead-jobs/not-a-uuid",
+      "/admin/dead-jobs?limit=0",
+      "/admin/dead-jobs?kind=lost",
+    ]) {
+      const res = await admin("GET", path);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import type { DeadJobKind } from "../../../../db/schema/dead-jobs";
 import type { Queryable } from "../../../common/db";
 import { attempt, type DbError } from "../../../common/db";
 import { JobMessage, QUEUES } from "../../../common/jobs";
@@ -9,7 +10,7 @@ export interface DeadJobSummary {
   id: string;
   job_id: string | null;
   queue: string;
-  kind: string;
+  kind: DeadJobKind;
   error: string;
   attempts: number;
   created_at: string;
@@ -18,13 +19,14 @@ export interface DeadJobSummary {
 }
 
 /**
- * A summary's columns. created_at goes out at Postgres' full microsecond precision: a list cursor
+ * A summary's columns. Times go out as UTC text at Postgres' full microsecond precision: a list cursor
  * cut to a JS Date's milliseconds sorts before the row it came from, so the next page would skip
  * every row of the same millisecond (a batch's dead jobs share one timestamp).
  */
 const SUMMARY_COLUMNS = `d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
        to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-       d.replayed_at, d.replay_count`;
+       to_char(d.replayed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS replayed_at,
+       d.replay_count`;
 
 /**
  * Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page.

@@ -6,6 +6,7 @@ import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
+import { errorResponses } from "../../../common/openapi";
 import {
   deleteUser,
   type ForgetDeps,
@@ -26,7 +27,6 @@ import { tenantDirectory } from "../tenancy/directory";
 import { lookupKey, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
-import { errorResponses } from "./errors";
 
 const color = z
   .string()

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
+import { errorResponses } from "../../../common/openapi";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, timed } from "../middleware/request";
-import { errorResponses } from "./errors";
 
 export const TenantSchema = z
   .object({

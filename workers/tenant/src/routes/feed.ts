@@ -2,13 +2,13 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
+import { errorResponses } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import { decodeCommunityCursor, decodeCursor, encodeCommunityCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
-import { errorResponses } from "./errors";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { pingDb } from "../../../common/db";
 import { ApiError } from "../../../common/errors";
+import { errorResponses } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import { timed } from "../middleware/request";
-import { errorResponses } from "./errors";
 
 const HealthSchema = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("Health");
 

@@ -11,6 +11,7 @@ import {
   UpdateContentPayload,
 } from "../../../common/jobs";
 import { log } from "../../../common/log";
+import { errorResponses } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
@@ -19,7 +20,6 @@ import { idempotency } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { rateLimit } from "../middleware/rate-limit";
 import { defer, getDb, timed } from "../middleware/request";
-import { errorResponses } from "./errors";
 
 const priority = z
   .number()

@@ -1,5 +1,5 @@
 import "@hono/zod-openapi"; // gives zod schemas .openapi()
-import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "../../../common/errors";
+import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "./errors";
 
 /** The one error body every route answers with, registered once in the OpenAPI document. */
 export const ErrorSchema = ErrorBodySchema.openapi("Error");
