@@ -9,9 +9,12 @@ import {
 import { Id } from "../../../common/ids";
 import { err, ok, type Result } from "../../../common/result";
 
+/**
+ * Only the id: everything else about the user (email, role) comes from the database, which the
+ * admin API keeps current, not from a token that may be an hour old.
+ */
 export interface VerifiedUser {
   id: string;
-  email: string | null;
 }
 
 export interface JwtConfig {
@@ -134,6 +137,5 @@ export async function verifyToken(
   if (payload.sub === undefined && payload.role === "anon") return ok(null);
   const sub = Id.safeParse(payload.sub);
   if (!sub.success) return err("invalid");
-  const email = typeof payload.email === "string" ? payload.email : null;
-  return ok({ id: sub.data, email });
+  return ok({ id: sub.data });
 }
