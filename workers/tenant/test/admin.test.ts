@@ -472,6 +472,47 @@ describe("admin reads", () => {
     expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
   });
 
+  it("lists a user's communities, inactive ones too, in keyset pages; 404s an unknown user", async () => {
+    // A client address of its own: this test alone makes a dozen admin calls.
+    const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 5}` };
+    const JOINER = "b3000000-0000-4000-8000-0000000000aa";
+    await db.query(`INSERT INTO users (id, email) VALUES ('${JOINER}', 'joiner@example.com')`);
+    const empty = await admin("GET", `/users/${JOINER}/memberships`, undefined, reader);
+    expect(await empty.json()).toEqual({ memberships: [], next_cursor: null });
+    const made: string[] = [];
+    for (const slug of ["joined-1", "joined-2", "joined-3"]) {
+      const { id } = (await (await admin("POST", "/tenants", { slug, name: slug }, reader)).json()) as {
+        id: string;
+      };
+      await admin("PUT", `/tenants/${id}/members/${JOINER}`, { role: "member", is_admin: false }, reader);
+      made.push(id);
+    }
+    await admin("DELETE", `/tenants/${made[1]}`, undefined, reader);
+    const seen: { tenant_id: string; is_active: boolean }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await (
+        await admin(
+          "GET",
+          `/users/${JOINER}/memberships?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+          undefined,
+          reader,
+        )
+      ).json()) as { memberships: { tenant_id: string; is_active: boolean }[]; next_cursor: string | null };
+      seen.push(...page.memberships);
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen.map((m) => m.tenant_id)).toEqual([...made].sort());
+    expect(seen.find((m) => m.tenant_id === made[1])?.is_active).toBe(false);
+    const unknown = await admin(
+      "GET",
+      "/users/b3000000-0000-4000-8000-0000000000ab/memberships",
+      undefined,
+      reader,
+    );
+    expect([unknown.status, await code(unknown)]).toEqual([404, "not_found"]);
+  });
+
   it("lists a tenant's members in keyset pages, each once, in user-id order", async () => {
     const { id } = (await (
       await admin("POST", "/tenants", { slug: "roster", name: "Roster" }, reader)

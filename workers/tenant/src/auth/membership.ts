@@ -172,6 +172,53 @@ export async function listMembers(
   });
 }
 
+export interface UserMembershipRow {
+  tenant_id: string;
+  slug: string;
+  name: string;
+  is_active: boolean;
+  role: string;
+  is_admin: boolean;
+}
+
+/**
+ * One page of a user's memberships in tenant-id order, inactive communities too (keyset on the
+ * user index's rows). An empty page asks once more whether the user exists, as listMembers does.
+ */
+export async function listUserMemberships(
+  db: Db,
+  userId: string,
+  after: string | undefined,
+  limit: number,
+): Promise<Result<{ memberships: UserMembershipRow[]; more: boolean } | null, DbError>> {
+  return attempt(async () => {
+    const rows = await db
+      .select({
+        tenant_id: tenantUsers.tenantId,
+        slug: tenants.slug,
+        name: tenants.name,
+        is_active: tenants.isActive,
+        role: tenantUsers.role,
+        is_admin: tenantUsers.isAdmin,
+      })
+      .from(tenantUsers)
+      .innerJoin(tenants, eq(tenants.id, tenantUsers.tenantId))
+      .where(
+        and(
+          eq(tenantUsers.userId, userId),
+          after === undefined ? undefined : gt(tenantUsers.tenantId, after),
+        ),
+      )
+      .orderBy(asc(tenantUsers.tenantId))
+      .limit(limit + 1);
+    if (rows.length === 0) {
+      const [user] = await db.select({ id: users.id }).from(users).where(eq(users.id, userId));
+      if (!user) return null;
+    }
+    return { memberships: rows.slice(0, limit), more: rows.length > limit };
+  });
+}
+
 export interface UserRow {
   id: string;
   email: string;

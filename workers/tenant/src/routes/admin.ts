@@ -12,6 +12,7 @@ import {
   type ForgetDeps,
   findUser,
   listMembers,
+  listUserMemberships,
   type MemberWriteError,
   redeleteAfterMs,
   removeMember,
@@ -95,6 +96,21 @@ const MemberPage = z
     next_cursor: z.string().nullable(),
   })
   .openapi("MemberPage");
+const UserMembershipPage = z
+  .object({
+    memberships: z.array(
+      z.object({
+        tenant_id: z.guid(),
+        slug: z.string(),
+        name: z.string(),
+        is_active: z.boolean(),
+        role: z.enum(MEMBER_ROLES),
+        is_admin: z.boolean(),
+      }),
+    ),
+    next_cursor: z.string().nullable(),
+  })
+  .openapi("UserMembershipPage");
 const MemberParams = z.object({ id: Id, userId: Id });
 const UserFields = z
   .object({
@@ -384,6 +400,29 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       if (!result.ok) fail(result.error, undefined, "the user could not be read");
       if (!result.value) fail({ kind: "not_found" }, "no such user");
       return c.json(result.value, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/users/{id}/memberships",
+      summary: "A user's communities (inactive ones too) in tenant-id order, keyset-paged",
+      security,
+      request: { params: IdParams, query: MemberPageQuery },
+      responses: {
+        200: json(UserMembershipPage, "One page"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const result = await timed(c, () =>
+        listUserMemberships(getDb(c), c.req.valid("param").id, cursor, limit),
+      );
+      if (!result.ok) fail(result.error, undefined, "the memberships could not be read");
+      if (!result.value) fail({ kind: "not_found" }, "no such user");
+      const { memberships, more } = result.value;
+      return c.json({ memberships, next_cursor: more ? (memberships.at(-1)?.tenant_id ?? null) : null }, 200);
     },
   )
   .openapi(
