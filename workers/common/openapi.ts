@@ -1,4 +1,5 @@
 import "@hono/zod-openapi"; // gives zod schemas .openapi()
+import type { OpenAPIHono, z } from "@hono/zod-openapi";
 import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "./errors";
 
 /** The one error body every route answers with, registered once in the OpenAPI document. */
@@ -25,4 +26,16 @@ export function errorResponses(...statuses: ErrorStatus[]) {
     };
   }
   return responses;
+}
+
+/** A JSON response entry of a route. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** Both workers' admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const ADMIN_SECURITY = [{ adminToken: [] }];
+
+export function documentAdminToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
 }

@@ -12,7 +12,7 @@ import {
 } from "../../common/http";
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
-import { errorResponses } from "../../common/openapi";
+import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
 import { getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
@@ -66,12 +66,6 @@ const BulkReplayed = z
   .openapi("BulkReplayed");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const security = [{ adminToken: [] }];
-
 function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
   if (!cursor) return undefined;
   try {
@@ -98,7 +92,7 @@ export function createBatchApp() {
       method: "get",
       path: "/health",
       summary: "The worker and its database answer",
-      responses: { 200: json(Health, "Healthy"), ...errorResponses(503) },
+      responses: { 200: jsonResponse(Health, "Healthy"), ...errorResponses(503) },
     }),
     async (c) => {
       const db = await pingDb(c.env);
@@ -114,9 +108,9 @@ export function createBatchApp() {
       method: "get",
       path: "/admin/dead-jobs",
       summary: "Dead jobs, newest first, keyset-paged",
-      security,
+      security: ADMIN_SECURITY,
       request: { query: ListQuery },
-      responses: { 200: json(DeadJobPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
+      responses: { 200: jsonResponse(DeadJobPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
     }),
     async (c) => {
       const query = c.req.valid("query");
@@ -140,9 +134,9 @@ export function createBatchApp() {
       path: "/admin/dead-jobs/replay",
       summary:
         "After an outage: send up to `limit` of the oldest dead jobs not replayed since they last died back to their queues",
-      security,
+      security: ADMIN_SECURITY,
       request: { query: BulkReplayQuery },
-      responses: { 202: json(BulkReplayed, "Sent"), ...errorResponses(400, 401, 403, 429, 503) },
+      responses: { 202: jsonResponse(BulkReplayed, "Sent"), ...errorResponses(400, 401, 403, 429, 503) },
     }),
     async (c) => {
       const replayed = await replayDeadJobs(openSql(c.env), c.env, c.req.valid("query"));
@@ -156,9 +150,12 @@ export function createBatchApp() {
       method: "get",
       path: "/admin/dead-jobs/{id}",
       summary: "One dead job with its stored message",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: DeadJobParams },
-      responses: { 200: json(DeadJob, "The dead job"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: {
+        200: jsonResponse(DeadJob, "The dead job"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const found = await getDeadJob(openSql(c.env), c.req.valid("param").id);
@@ -173,10 +170,10 @@ export function createBatchApp() {
       method: "post",
       path: "/admin/dead-jobs/{id}/replay",
       summary: "Send one dead job back to its queue; its write happens once however often it is replayed",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: DeadJobParams },
       responses: {
-        202: json(Replayed, "Sent"),
+        202: jsonResponse(Replayed, "Sent"),
         ...errorResponses(400, 401, 403, 404, 409, 429, 503),
       },
     }),
@@ -192,7 +189,7 @@ export function createBatchApp() {
     },
   );
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  documentAdminToken(app);
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Communities batch worker: health and dead-letter admin", version: "0.1.0" },

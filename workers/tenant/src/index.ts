@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";
 import { notFoundHandler, onError, requireAdmin, requireJsonBody } from "../../common/http";
+import { documentAdminToken } from "../../common/openapi";
 import type { HonoEnv } from "./env";
 import { authenticate } from "./middleware/auth";
 import { cors } from "./middleware/cors";
@@ -46,7 +47,7 @@ export function createApp() {
   app.route("/v1/jobs", jobs);
   app.route("/v1/feed", feed);
   app.route("/v1/me", me);
-  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  documentAdminToken(app);
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Communities tenant API", version: "0.1.0" },

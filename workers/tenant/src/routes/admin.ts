@@ -6,7 +6,7 @@ import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
-import { errorResponses } from "../../../common/openapi";
+import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
 import {
   deleteUser,
   type ForgetDeps,
@@ -129,11 +129,6 @@ const AdminUser = z
   .object({ id: z.guid(), email: z.string(), display_name: z.string().nullable() })
   .openapi("AdminUser");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 function present(row: TenantRow): z.infer<typeof AdminTenant> {
   return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
 }
@@ -192,17 +187,15 @@ function memberCache(c: Context<HonoEnv>): ForgetDeps {
   };
 }
 
-const security = [{ adminToken: [] }];
-
 export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
   .openapi(
     createRoute({
       method: "get",
       path: "/tenants",
       summary: "Tenants in slug order, active or not, keyset-paged; or the one with a slug or domain",
-      security,
+      security: ADMIN_SECURITY,
       request: { query: TenantListQuery },
-      responses: { 200: json(TenantPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
+      responses: { 200: jsonResponse(TenantPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
     }),
     async (c) => {
       const { cursor, ...query } = c.req.valid("query");
@@ -220,9 +213,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "get",
       path: "/tenants/{id}",
       summary: "Read a tenant, active or not, from the database",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams },
-      responses: { 200: json(AdminTenant, "The tenant"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: {
+        200: jsonResponse(AdminTenant, "The tenant"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const result = await timed(c, () => findTenantById(getDb(c), c.req.valid("param").id));
@@ -236,9 +232,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "get",
       path: "/tenants/{id}/members",
       summary: "A tenant's members in user-id order, keyset-paged",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams, query: MemberPageQuery },
-      responses: { 200: json(MemberPage, "One page"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: {
+        200: jsonResponse(MemberPage, "One page"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const { limit, cursor } = c.req.valid("query");
@@ -254,10 +253,10 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "post",
       path: "/tenants",
       summary: "Create a tenant",
-      security,
+      security: ADMIN_SECURITY,
       request: { body: { content: { "application/json": { schema: CreateTenant } }, required: true } },
       responses: {
-        201: json(AdminTenant, "Created"),
+        201: jsonResponse(AdminTenant, "Created"),
         ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503),
       },
     }),
@@ -278,13 +277,13 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "patch",
       path: "/tenants/{id}",
       summary: "Update a tenant (slug and domain changes included); is_active false deactivates it",
-      security,
+      security: ADMIN_SECURITY,
       request: {
         params: IdParams,
         body: { content: { "application/json": { schema: UpdateTenant } }, required: true },
       },
       responses: {
-        200: json(AdminTenant, "Updated"),
+        200: jsonResponse(AdminTenant, "Updated"),
         ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
       },
     }),
@@ -311,9 +310,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "delete",
       path: "/tenants/{id}",
       summary: "Deactivate a tenant (its data stays)",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams },
-      responses: { 200: json(AdminTenant, "Deactivated"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: {
+        200: jsonResponse(AdminTenant, "Deactivated"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const result = await timed(c, () =>
@@ -331,12 +333,15 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "put",
       path: "/tenants/{id}/members/{userId}",
       summary: "Add a member or change their role",
-      security,
+      security: ADMIN_SECURITY,
       request: {
         params: MemberParams,
         body: { content: { "application/json": { schema: Member } }, required: true },
       },
-      responses: { 200: json(Member, "Saved"), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
+      responses: {
+        200: jsonResponse(Member, "Saved"),
+        ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503),
+      },
     }),
     async (c) => {
       const { id, userId } = c.req.valid("param");
@@ -351,7 +356,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "delete",
       path: "/tenants/{id}/members/{userId}",
       summary: "Remove a member",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: MemberParams },
       responses: { 204: { description: "Removed" }, ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
@@ -367,12 +372,15 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "put",
       path: "/users/{id}",
       summary: "Create or update a user (id: the identity provider's user id, the token's sub)",
-      security,
+      security: ADMIN_SECURITY,
       request: {
         params: IdParams,
         body: { content: { "application/json": { schema: UserFields } }, required: true },
       },
-      responses: { 200: json(AdminUser, "Saved"), ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+      responses: {
+        200: jsonResponse(AdminUser, "Saved"),
+        ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503),
+      },
     }),
     async (c) => {
       const { email, display_name } = c.req.valid("json");
@@ -391,9 +399,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "get",
       path: "/users/{id}",
       summary: "Read a user",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams },
-      responses: { 200: json(AdminUser, "The user"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: {
+        200: jsonResponse(AdminUser, "The user"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const result = await timed(c, () => findUser(getDb(c), c.req.valid("param").id));
@@ -407,10 +418,10 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "get",
       path: "/users/{id}/memberships",
       summary: "A user's communities (inactive ones too) in tenant-id order, keyset-paged",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams, query: MemberPageQuery },
       responses: {
-        200: json(UserMembershipPage, "One page"),
+        200: jsonResponse(UserMembershipPage, "One page"),
         ...errorResponses(400, 401, 403, 404, 429, 503),
       },
     }),
@@ -431,9 +442,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/users/{id}",
       summary:
         "Erase a user: their memberships, posts, notifications, journeys and dead jobs go with them; events they created and content they shared stay, authorless",
-      security,
+      security: ADMIN_SECURITY,
       request: { params: IdParams },
-      responses: { 200: json(ErasedUser, "Erased"), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      responses: { 200: jsonResponse(ErasedUser, "Erased"), ...errorResponses(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
       const result = await timed(c, () => deleteUser(getDb(c), memberCache(c), c.req.valid("param").id));
