@@ -13,7 +13,7 @@ import {
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
-import { getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
+import { countDeadJobs, getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
 type AppEnv = BaseEnv & { Bindings: Env };
@@ -64,6 +64,19 @@ const BulkReplayed = z
     more: z.boolean().describe("call again while true"),
   })
   .openapi("BulkReplayed");
+const DeadJobCounts = z
+  .object({
+    counts: z.array(
+      z.object({
+        kind: z.enum(DEAD_JOB_KINDS),
+        queue: z.string(),
+        pending: z.number().int(),
+        total: z.number().int(),
+        oldest_pending: z.string().nullable(),
+      }),
+    ),
+  })
+  .openapi("DeadJobCounts");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
 function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
@@ -125,6 +138,22 @@ export function createBatchApp() {
         },
         200,
       );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/admin/dead-jobs/counts",
+      summary:
+        "Dead jobs per kind and queue: pending (not replayed since they last died), total, oldest pending",
+      security: ADMIN_SECURITY,
+      responses: { 200: jsonResponse(DeadJobCounts, "The counts"), ...errorResponses(401, 403, 429, 503) },
+    }),
+    async (c) => {
+      const counts = await countDeadJobs(openSql(c.env));
+      if (!counts.ok) throw new ApiError("service_unavailable", "database unavailable");
+      return c.json({ counts: counts.value }, 200);
     },
   );
 

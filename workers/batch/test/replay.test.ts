@@ -279,6 +279,35 @@ describe("bulk replay after an outage", () => {
   });
 });
 
+describe("dead job counts", () => {
+  it("counts per kind and queue what is pending and what was replayed, with the oldest pending", async () => {
+    const before = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM dead_jobs WHERE queue = 'analytics' AND kind = 'exhausted' AND replayed_at IS NULL",
+    );
+    const lost = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "counted", properties: {} },
+    });
+    await deadLetter(lost);
+    const res = await admin("GET", "/admin/dead-jobs/counts");
+    const { counts } = (await res.json()) as {
+      counts: {
+        kind: string;
+        queue: string;
+        pending: number;
+        total: number;
+        oldest_pending: string | null;
+      }[];
+    };
+    const analytics = counts.find((c) => c.kind === "exhausted" && c.queue === "analytics");
+    expect(analytics?.pending).toBe((before[0]?.n ?? 0) + 1);
+    expect(analytics?.total).toBeGreaterThanOrEqual(analytics?.pending ?? 0);
+    expect(Date.parse(analytics?.oldest_pending ?? "")).toBeLessThanOrEqual(Date.now());
+    expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+});
+
 describe("the batch worker's API document", () => {
   it("documents health and the dead-jobs routes, each error with the one error body", async () => {
     const res = await admin("GET", "/openapi.json");
@@ -287,6 +316,7 @@ describe("the batch worker's API document", () => {
     };
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/admin/dead-jobs",
+      "/admin/dead-jobs/counts",
       "/admin/dead-jobs/replay",
       "/admin/dead-jobs/{id}",
       "/admin/dead-jobs/{id}/replay",

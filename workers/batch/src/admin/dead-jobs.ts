@@ -57,6 +57,35 @@ export function listDeadJobs(
   });
 }
 
+export interface DeadJobCounts {
+  kind: DeadJobKind;
+  queue: string;
+  /** Not replayed since they last died. */
+  pending: number;
+  total: number;
+  oldest_pending: string | null;
+}
+
+/**
+ * Counts per kind and queue, for a dashboard or an alert (pending exhausted jobs are writes still
+ * owed). dead_jobs is small by design (retention, cron/prune-dead-jobs.ts), so a scan is fine.
+ */
+export function countDeadJobs(sql: Queryable): Promise<Result<DeadJobCounts[], DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<DeadJobCounts>(
+      `SELECT kind, queue,
+              (count(*) FILTER (WHERE replayed_at IS NULL))::int AS pending,
+              count(*)::int AS total,
+              to_char(min(created_at) FILTER (WHERE replayed_at IS NULL) AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS oldest_pending
+         FROM public.dead_jobs
+        GROUP BY kind, queue
+        ORDER BY kind, queue`,
+    );
+    return rows;
+  });
+}
+
 /** One dead job with its stored message, for an operator deciding whether to replay it. */
 export function getDeadJob(
   sql: Queryable,
