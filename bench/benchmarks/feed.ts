@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { pageOf } from "../../workers/common/pages";
 import { feedQuery, type Position } from "../../workers/tenant/src/feed/sql";
 import { type Datasets, userId, withBoth } from "../lib/data";
 import { say } from "../lib/progress";
@@ -24,8 +25,9 @@ async function positions(
   let after: Position | null = null;
   for (let page = 1; page < last; page++) {
     const rows = await oursPage(client, user, after);
-    const end = rows.at(-1);
-    if (rows.length < PAGE_SIZE || !end) break;
+    const found = pageOf(rows, PAGE_SIZE);
+    const end = found.rows.at(-1);
+    if (!found.more || !end) break;
     after = { at: end.created_at, id: end.id };
     starts.set(page + 1, after);
   }

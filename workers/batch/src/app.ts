@@ -13,6 +13,7 @@ import {
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
+import { decodeKeyset, encodeKeyset } from "../../common/pages";
 import { countDeadJobs, getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
 import type { Env } from "./env";
 
@@ -79,16 +80,14 @@ const DeadJobCounts = z
   .openapi("DeadJobCounts");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
-function decodeCursor(cursor: string | undefined): { created_at: string; id: string } | undefined {
+/** A list cursor: the last row's (created_at, id), as workers/common/pages.ts encodes keys. */
+const DeadJobCursor = z.object({ created_at: z.iso.datetime({ offset: true }), id: Id });
+
+function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor> | undefined {
   if (!cursor) return undefined;
-  try {
-    const parsed = z
-      .object({ created_at: z.iso.datetime({ offset: true }), id: z.guid() })
-      .parse(JSON.parse(atob(cursor)));
-    return parsed;
-  } catch {
-    throw new ApiError("invalid_cursor", "the cursor is not one this API gave out");
-  }
+  const keys = decodeKeyset(cursor, DeadJobCursor);
+  if (!keys) throw new ApiError("invalid_cursor", "the cursor is not one this API gave out");
+  return keys;
 }
 
 /**
@@ -134,7 +133,7 @@ export function createBatchApp() {
       return c.json(
         {
           items,
-          next_cursor: last ? btoa(JSON.stringify({ created_at: last.created_at, id: last.id })) : null,
+          next_cursor: last ? encodeKeyset({ created_at: last.created_at, id: last.id }) : null,
         },
         200,
       );

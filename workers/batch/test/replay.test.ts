@@ -90,8 +90,9 @@ describe("dead jobs admin", () => {
       items: { id: string }[];
       next_cursor: string;
     };
+    expect(first.next_cursor).toMatch(/^[A-Za-z0-9_-]+$/); // safe in a URL as it is
     const second = (await (
-      await admin("GET", `/admin/dead-jobs?limit=2&cursor=${encodeURIComponent(first.next_cursor)}`)
+      await admin("GET", `/admin/dead-jobs?limit=2&cursor=${first.next_cursor}`)
     ).json()) as {
       items: { id: string }[];
     };
@@ -212,7 +213,7 @@ describe("bulk replay after an outage", () => {
       const page = (await res.json()) as Bulk;
       all.replayed.push(...page.replayed);
       all.not_replayable.push(...page.not_replayable);
-      if (!page.more || page.replayed.length === 0) return all;
+      if (!page.more) return all;
     }
   }
 
@@ -269,6 +270,25 @@ describe("bulk replay after an outage", () => {
     const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
     expect(now?.kind).toBe("invalid");
     expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(row?.id);
+  });
+
+  it("says no more when the jobs it replayed were exactly the last ones pending", async () => {
+    for (const n of [1, 2]) {
+      await deadLetter(
+        job("record_analytics", {
+          tenant_id: T,
+          user_id: U,
+          payload: { event_type: `last.${n}`, properties: {} },
+        }),
+      );
+    }
+    const [{ n } = { n: 0 }] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM dead_jobs WHERE kind = 'exhausted' AND replayed_at IS NULL AND job_id IS NOT NULL",
+    );
+    expect(n).toBeLessThanOrEqual(100); // one call's most
+    const res = await admin("POST", `/admin/dead-jobs/replay?kind=exhausted&limit=${n}`);
+    const page = (await res.json()) as { replayed: unknown[]; more: boolean };
+    expect([page.replayed.length, page.more]).toEqual([n, false]);
   });
 
   it("refuses kinds that cannot be replayed and limits past a sendBatch", async () => {

@@ -2,6 +2,7 @@ import type { DeadJobKind } from "../../../../db/schema/dead-jobs";
 import type { Queryable } from "../../../common/db";
 import { attempt, type DbError } from "../../../common/db";
 import { JobMessage, QUEUES } from "../../../common/jobs";
+import { pageOf } from "../../../common/pages";
 import { sendJobs } from "../../../common/queues";
 import { err, ok, type Result } from "../../../common/result";
 import type { Env } from "../env";
@@ -53,7 +54,8 @@ export function listDeadJobs(
         options.limit + 1,
       ],
     );
-    return { items: rows.slice(0, options.limit), more: rows.length > options.limit };
+    const { rows: items, more } = pageOf(rows, options.limit);
+    return { items, more };
   });
 }
 
@@ -165,7 +167,7 @@ export interface BulkReplay {
    * never offered: nothing in them could be replayed.
    */
   not_replayable: string[];
-  /** Whether more rows may wait: the page was full. */
+  /** Whether more pending jobs wait for another call. */
   more: boolean;
 }
 
@@ -186,13 +188,14 @@ export async function replayDeadJobs(
           AND ($2::text IS NULL OR queue = $2)
         ORDER BY created_at, id
         LIMIT $3`,
-      [options.kind, options.queue ?? null, options.limit],
+      [options.kind, options.queue ?? null, options.limit + 1],
     ),
   );
   if (!found.ok) return found;
+  const page = pageOf(found.value.rows, options.limit);
   const jobs: { id: string; job: JobMessage }[] = [];
   const notReplayable: string[] = [];
-  for (const row of found.value.rows) {
+  for (const row of page.rows) {
     const job = JobMessage.safeParse(row.message);
     if (job.success) jobs.push({ id: row.id, job: job.data });
     else notReplayable.push(row.id);
@@ -211,6 +214,6 @@ export async function replayDeadJobs(
   return ok({
     replayed: sent.value,
     not_replayable: notReplayable,
-    more: found.value.rows.length === options.limit,
+    more: page.more,
   });
 }

@@ -2,6 +2,7 @@ import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { deadJobs, tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
+import { pageOf } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { positiveNumber } from "../../../common/vars";
 import { Lru } from "../tenancy/lru";
@@ -168,7 +169,8 @@ export async function listMembers(
       const [tenant] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
       if (!tenant) return null;
     }
-    return { members: rows.slice(0, limit), more: rows.length > limit };
+    const { rows: members, more } = pageOf(rows, limit);
+    return { members, more };
   });
 }
 
@@ -215,7 +217,8 @@ export async function listUserMemberships(
       const [user] = await db.select({ id: users.id }).from(users).where(eq(users.id, userId));
       if (!user) return null;
     }
-    return { memberships: rows.slice(0, limit), more: rows.length > limit };
+    const { rows: memberships, more } = pageOf(rows, limit);
+    return { memberships, more };
   });
 }
 

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { Id } from "../../../common/ids";
+import { base64url, decodeKeyset, encodeKeyset, fromBase64url } from "../../../common/pages";
 import type { CommunityPosition } from "./queries";
 import type { FeedType, Position } from "./sql";
 
@@ -33,14 +35,6 @@ function key(secret: string): Promise<CryptoKey> {
   return k;
 }
 
-const b64 = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
-const unb64 = (text: string) =>
-  Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
-
 export interface CursorScope {
   type: FeedType;
   userId: string;
@@ -53,7 +47,7 @@ export async function encodeCursor(secret: string, scope: CursorScope, at: Posit
     JSON.stringify({ v: 1, t: scope.type, u: scope.userId, f: scope.filter, a: at.at, i: at.id }),
   );
   const sig = new Uint8Array(await crypto.subtle.sign("HMAC", await key(secret), body));
-  return `${b64(body)}.${b64(sig)}`;
+  return `${base64url(body)}.${base64url(sig)}`;
 }
 
 /** The position, or null when the cursor is malformed, forged, or not for this scope. */
@@ -65,8 +59,8 @@ export async function decodeCursor(
   const [body, sig, extra] = cursor.split(".");
   if (!body || !sig || extra !== undefined || cursor.length > 1024) return null;
   try {
-    const bytes = unb64(body);
-    if (!(await crypto.subtle.verify("HMAC", await key(secret), unb64(sig), bytes))) return null;
+    const bytes = fromBase64url(body);
+    if (!(await crypto.subtle.verify("HMAC", await key(secret), fromBase64url(sig), bytes))) return null;
     const parsed = Payload.safeParse(JSON.parse(new TextDecoder().decode(bytes)));
     if (!parsed.success) return null;
     const p = parsed.data;
@@ -79,21 +73,17 @@ export async function decodeCursor(
 }
 
 /**
- * A communities page's cursor: the last row's order keys, unsigned. The query reads the caller's
- * own memberships whatever the cursor says, so a forged one can only move within them.
+ * A communities page's cursor: the last row's name and id, unsigned (workers/common/pages.ts):
+ * the query reads the caller's own memberships whatever the cursor says.
  */
-const CommunityCursor = z.tuple([z.string().max(200), z.guid()]);
+const CommunityCursor = z.tuple([z.string().max(200), Id]);
 
 export function encodeCommunityCursor(at: CommunityPosition): string {
-  return b64(encoder.encode(JSON.stringify([at.name, at.id])));
+  return encodeKeyset([at.name, at.id]);
 }
 
 /** The position, or null when the cursor is malformed. */
 export function decodeCommunityCursor(text: string): CommunityPosition | null {
-  try {
-    const at = CommunityCursor.safeParse(JSON.parse(new TextDecoder().decode(unb64(text))));
-    return at.success ? { name: at.data[0], id: at.data[1].toLowerCase() } : null;
-  } catch {
-    return null;
-  }
+  const at = decodeKeyset(text, CommunityCursor);
+  return at ? { name: at[0], id: at[1] } : null;
 }

@@ -1,4 +1,5 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { pageOf } from "../../../common/pages";
 import { ok, type Result } from "../../../common/result";
 import { type FeedType, feedQuery, type Position } from "./sql";
 
@@ -10,7 +11,10 @@ export interface FeedPage {
   next: Position | null;
 }
 
-/** The user's communities (live) and one keyset page over them, in one statement. */
+/**
+ * The user's communities (live) and one keyset page over them, in one statement; one row past
+ * the page says whether another follows (pageOf).
+ */
 export async function readFeed(
   sql: Queryable,
   userId: string,
@@ -20,13 +24,14 @@ export async function readFeed(
   limit: number,
 ): Promise<Result<FeedPage, DbError>> {
   const query = feedQuery(type, userId, requested, after, limit);
-  const page = await attempt(() => sql.query<FeedItem>(query.text, query.params));
-  if (!page.ok) return page;
-  const items: FeedItem[] = page.value.rows.map((row) => ({
+  const found = await attempt(() => sql.query<FeedItem>(query.text, query.params));
+  if (!found.ok) return found;
+  const page = pageOf(found.value.rows, limit);
+  const items: FeedItem[] = page.rows.map((row) => ({
     ...row,
     content_type: type === "posts" ? "post" : "event",
   }));
-  const last: Record<string, unknown> | undefined = items.length === limit ? items.at(-1) : undefined;
+  const last: Record<string, unknown> | undefined = page.more ? items.at(-1) : undefined;
   const at = last?.[type === "posts" ? "created_at" : "start_date"];
   const id = last?.id;
   return ok({ items, next: typeof at === "string" && typeof id === "string" ? { at, id } : null });
@@ -76,10 +81,7 @@ export async function readCommunities(
       [userId, after?.name ?? null, after?.id ?? null, limit + 1],
     );
     const dataAsOf = rows[0]?.data_as_of ?? null;
-    return {
-      communities: rows.slice(0, limit).map(({ data_as_of: _, ...c }) => c),
-      dataAsOf,
-      more: rows.length > limit,
-    };
+    const page = pageOf(rows, limit);
+    return { communities: page.rows.map(({ data_as_of: _, ...c }) => c), dataAsOf, more: page.more };
   });
 }

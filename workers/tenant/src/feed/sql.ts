@@ -14,6 +14,7 @@ export interface Position {
 /**
  * One statement, one round trip: the user's communities and one keyset page over them, by the
  * feed functions (db/migrations/0004, as redefined by 0007), whose plans are cached per backend.
+ * It asks for one row past a page of `limit`, which tells whether another page follows.
  */
 export function feedQuery(
   type: FeedType,
@@ -24,6 +25,6 @@ export function feedQuery(
 ): { text: string; params: unknown[] } {
   return {
     text: `SELECT * FROM private.feed_${type}($1, $2, $3, $4, $5)`,
-    params: [userId, requested, after?.at ?? null, after?.id ?? null, limit],
+    params: [userId, requested, after?.at ?? null, after?.id ?? null, limit + 1],
   };
 }

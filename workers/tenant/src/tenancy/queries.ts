@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
+import { pageOf } from "../../../common/pages";
 import type { Result } from "../../../common/result";
 import type { LookupKey } from "./host";
 
@@ -86,6 +87,7 @@ export function listTenants(
       )
       .orderBy(asc(tenants.slug))
       .limit(options.limit + 1);
-    return { rows: rows.slice(0, options.limit).map(toTenantRow), more: rows.length > options.limit };
+    const page = pageOf(rows, options.limit);
+    return { rows: page.rows.map(toTenantRow), more: page.more };
   });
 }

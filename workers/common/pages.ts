@@ -1,0 +1,43 @@
+import type { z } from "zod";
+
+/**
+ * Keyset pages. A list query asks for one row past the page (LIMIT limit + 1): that row says
+ * whether another page follows, so an exactly full last page is not followed by an empty one.
+ */
+export function pageOf<T>(rows: T[], limit: number): { rows: T[]; more: boolean } {
+  return { rows: rows.slice(0, limit), more: rows.length > limit };
+}
+
+export function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+/** Standard base64 (with `+`, `/` and padding) decodes too. Throws on text that is neither. */
+export function fromBase64url(text: string): Uint8Array {
+  return Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * An unsigned page cursor: the last row's order keys as base64url JSON, safe in a URL as it is.
+ * Only for lists whose query is bounded by who asks (an admin, or the caller's own rows), so a
+ * forged cursor can only move within them; the feed's cursors are signed (tenant feed/cursor.ts).
+ */
+export function encodeKeyset(keys: unknown): string {
+  return base64url(encoder.encode(JSON.stringify(keys)));
+}
+
+/** The keys a cursor carries, or null when it is not one of `schema`'s. */
+export function decodeKeyset<T>(cursor: string, schema: z.ZodType<T>): T | null {
+  try {
+    const keys = schema.safeParse(JSON.parse(decoder.decode(fromBase64url(cursor))));
+    return keys.success ? keys.data : null;
+  } catch {
+    return null;
+  }
+}
