@@ -20,13 +20,15 @@ export interface DeadJobSummary {
 }
 
 /**
- * A summary's columns. Times go out as UTC text at Postgres' full microsecond precision: a list cursor
- * cut to a JS Date's milliseconds sorts before the row it came from, so the next page would skip
- * every row of the same millisecond (a batch's dead jobs share one timestamp).
+ * A time as RFC 3339 text at Postgres' full microsecond precision, as every time the API gives
+ * (the feed's, a tenant's updated_at): a list cursor cut to a JS Date's milliseconds sorts before
+ * the row it came from, so the next page would skip every row of the same millisecond (a batch's
+ * dead jobs share one timestamp).
  */
+const rfc3339 = (time: string) => `to_json(${time}) #>> '{}'`;
+
 const SUMMARY_COLUMNS = `d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
-       to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-       to_char(d.replayed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS replayed_at,
+       ${rfc3339("d.created_at")} AS created_at, ${rfc3339("d.replayed_at")} AS replayed_at,
        d.replay_count`;
 
 /**
@@ -78,8 +80,7 @@ export function countDeadJobs(sql: Queryable): Promise<Result<DeadJobCounts[], D
       `SELECT kind, queue,
               (count(*) FILTER (WHERE replayed_at IS NULL))::int AS pending,
               count(*)::int AS total,
-              to_char(min(created_at) FILTER (WHERE replayed_at IS NULL) AT TIME ZONE 'UTC',
-                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS oldest_pending
+              ${rfc3339("min(created_at) FILTER (WHERE replayed_at IS NULL)")} AS oldest_pending
          FROM public.dead_jobs
         GROUP BY kind, queue
         ORDER BY kind, queue`,
