@@ -4,6 +4,7 @@ import { unstable_readConfig } from "wrangler";
 import {
   DEAD_LETTER_MAX_RETRIES,
   DEAD_LETTER_QUEUE,
+  deadLetterRetryDelaySeconds,
   retryDelaySeconds,
 } from "../../workers/batch/src/consume/retry";
 import { QUEUES } from "../../workers/common/jobs";
@@ -19,6 +20,13 @@ describe("the batch worker's queue settings", () => {
     const dead = consumer(DEAD_LETTER_QUEUE);
     expect(dead?.max_retries).toBe(DEAD_LETTER_MAX_RETRIES);
     expect(dead?.dead_letter_queue).toBeUndefined();
+    // The retries outlast three days of outage and end within the queues' default retention (4 days).
+    const waited = Array.from({ length: DEAD_LETTER_MAX_RETRIES }, (_, i) =>
+      deadLetterRetryDelaySeconds(i + 1),
+    );
+    const total = waited.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(3 * 86_400);
+    expect(total).toBeLessThanOrEqual(4 * 86_400);
   });
 
   it("caps every consumer's concurrency, so a backlog cannot call the database from hundreds of invocations", () => {
