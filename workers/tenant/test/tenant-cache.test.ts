@@ -254,6 +254,10 @@ describe("cache options from the worker's vars", () => {
     expect(cacheOptions({ TENANT_L1_TTL_SECONDS: "soon", TENANT_L1_MAX_ENTRIES: "-1" })).toEqual(
       DEFAULT_CACHE_OPTIONS,
     );
+    // A size under one entry is no size: the default, not an L1 that holds nothing.
+    expect(cacheOptions({ TENANT_L1_MAX_ENTRIES: "0.5" }).l1MaxEntries).toBe(
+      DEFAULT_CACHE_OPTIONS.l1MaxEntries,
+    );
     // KV cannot keep anything for less than 60 s.
     expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "5" }).negativeTtlSeconds).toBe(60);
   });

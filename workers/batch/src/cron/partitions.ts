@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
-import { positiveNumber } from "../../../common/vars";
+import { positiveInteger } from "../../../common/vars";
 
 /** Partitioned tables and how many months ahead each keeps ready. */
 export const PARTITIONED_TABLES = [
@@ -25,7 +25,7 @@ export type PartitionReport = {
  * every month. Journeys are users' own content and have no retention.
  */
 export function analyticsRetentionMonths(value: string | undefined): number {
-  return Math.floor(positiveNumber(value, 0));
+  return positiveInteger(value, 0);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import type { Result } from "../../../common/result";
-import { positiveNumber } from "../../../common/vars";
+import { positiveInteger } from "../../../common/vars";
 
-export const DEFAULT_RETENTION_DAYS = 30;
+const DEFAULT_RETENTION_DAYS = 30;
 /** Rows a statement deletes: a broken producer can leave many, and each statement stays short. */
 const CHUNK = 5_000;
 /** At most this many chunks a run; the next day's run takes the rest. */
@@ -16,9 +16,9 @@ export type PruneReport = {
   waiting_exhausted: number;
 };
 
-/** DEAD_JOBS_RETENTION_DAYS in whole days, at least one. */
+/** DEAD_JOBS_RETENTION_DAYS in whole days. */
 export function retentionDays(value: string | undefined): number {
-  return Math.max(1, Math.floor(positiveNumber(value, DEFAULT_RETENTION_DAYS)));
+  return positiveInteger(value, DEFAULT_RETENTION_DAYS);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
-import { positiveNumber } from "../../../common/vars";
+import { positiveInteger, positiveNumber } from "../../../common/vars";
 import { Lru } from "./lru";
 import type { TenantInfo, TenantRow } from "./queries";
 
@@ -279,7 +279,7 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
   return {
     ...d,
     l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
-    l1MaxEntries: Math.floor(positiveNumber(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries)),
+    l1MaxEntries: positiveInteger(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries),
     // KV refuses expirationTtl under 60 s.
     negativeTtlSeconds: Math.max(60, positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
     ...tiers(vars.TENANT_CACHE_TIERS),
