@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, tstz } from "./columns";
+import { users } from "./users";
 
 export const DEAD_JOB_KINDS = ["invalid", "rejected", "exhausted"] as const;
 export type DeadJobKind = (typeof DEAD_JOB_KINDS)[number];
@@ -19,6 +20,14 @@ export const deadJobs = pgTable(
     queue: text("queue").notNull(),
     kind: text("kind").$type<DeadJobKind>().notNull(),
     message: jsonb("message").notNull(),
+    /**
+     * The user the message names, while that user exists: erasing the user deletes the row
+     * (ON DELETE CASCADE). A foreign key, not a match on the payload, because the lock its check
+     * takes orders a dead job being recorded against a concurrent erasure: whichever commits
+     * second sees the other (an insert that read the user before the erasure committed fails
+     * its check and is retried; one that committed first is deleted by the cascade).
+     */
+    userId: uuid("user_id").references(() => users.id, { onDelete: "cascade" }),
     error: text("error").notNull(),
     attempts: integer("attempts").notNull().default(0),
     /** When it died; a job that dies again after a replay moves it to its new death. */
@@ -34,6 +43,8 @@ export const deadJobs = pgTable(
     index("idx_dead_jobs_pending")
       .on(t.kind, t.createdAt, t.id)
       .where(sql`replayed_at IS NULL AND job_id IS NOT NULL`),
+    // The cascade of a user's erasure finds their dead jobs by it.
+    index("idx_dead_jobs_user").on(t.userId).where(sql`user_id IS NOT NULL`),
     check("dead_jobs_kind", sql`kind IN ('invalid', 'rejected', 'exhausted')`),
   ],
 );

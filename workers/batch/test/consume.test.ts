@@ -1,6 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
+import { openDb } from "../../common/db";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
@@ -372,6 +373,50 @@ describe("dead-letter queue", () => {
       ]),
     ).toBe(0);
     expect(await deadAs("invalid", malformed.job_id)).toBe(1);
+  });
+
+  it("keeps no job of a user whose erasure commits while it is being recorded: the batch waits, is retried, and then leaves it out", async () => {
+    const LEAVING = "d1000000-0000-4000-8000-0000000000ef";
+    await db.query(`INSERT INTO users (id, email) VALUES ('${LEAVING}', 'leaving@example.com')`);
+    const exhausted = notify({ user_id: LEAVING });
+    // The user's erasure, not yet committed: it holds the user's row.
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const erasure = await handle.pool.connect();
+    try {
+      await erasure.query("BEGIN");
+      await erasure.query("DELETE FROM users WHERE id = $1", [LEAVING]);
+      let done = false;
+      const first = deliver("jobs-dead-letter", [exhausted]).finally(() => {
+        done = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(done).toBe(false); // the dead job's foreign-key check waits for the erasure
+      await erasure.query("COMMIT");
+      const retried = await first;
+      expect(retried.result.retryMessages.map((r) => r.msgId)).toEqual(retried.ids);
+    } finally {
+      erasure.release();
+      await handle.close();
+    }
+    const again = await deliver("jobs-dead-letter", [exhausted], {}, 2);
+    expect(again.result.ackAll || again.result.explicitAcks.length === 1).toBe(true);
+    expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [exhausted.job_id])).toBe(0);
+  });
+
+  it("records the user a dead job names, so the user's erasure finds it", async () => {
+    const rejected = notify({ user_id: OUTSIDER });
+    const malformed = { ...notify({ user_id: MEMBER.toUpperCase() }), operation: "nonsense" };
+    const nobody = { ...notify(), user_id: "not-a-uuid", operation: "nonsense" };
+    await deliver("notifications", [rejected, malformed, nobody]);
+    const rows = await db.query<{ job_id: string; user_id: string | null }>(
+      "SELECT job_id, user_id FROM dead_jobs WHERE job_id = ANY($1) ORDER BY job_id",
+      [[rejected.job_id, malformed.job_id, nobody.job_id]],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.job_id, r.user_id]))).toEqual({
+      [rejected.job_id]: OUTSIDER,
+      [malformed.job_id]: MEMBER,
+      [nobody.job_id]: null,
+    });
   });
 
   it("outlasts a database outage: backs off up to an hour, and logs the job whole on its last delivery only", async () => {

@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../common/db";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import { membershipKey } from "../src/auth/membership";
@@ -368,9 +369,9 @@ describe("admin users", () => {
     await db.query(`
       INSERT INTO posts (tenant_id, user_id, content) VALUES ('${id}', '${LEAVER}', 'bye');
       INSERT INTO events (tenant_id, created_by, title, start_date) VALUES ('${id}', '${LEAVER}', 'party', now());
-      INSERT INTO dead_jobs (job_id, queue, kind, message, error) VALUES
-        ('b4000000-0000-4000-8000-0000000000f0', 'notification', 'rejected', '{"user_id":"${LEAVER.toUpperCase()}"}', 'not_member'),
-        ('${OTHER_JOB}', 'notification', 'rejected', '{"user_id":"${USER}"}', 'not_member');`);
+      INSERT INTO dead_jobs (job_id, queue, kind, message, error, user_id) VALUES
+        ('b4000000-0000-4000-8000-0000000000f0', 'notification', 'rejected', '{"user_id":"${LEAVER}"}', 'not_member', '${LEAVER}'),
+        ('${OTHER_JOB}', 'notification', 'rejected', '{"user_id":"${USER}"}', 'not_member', '${USER}');`);
     const token = await signToken({ sub: LEAVER });
     const before = (await (await context("farewell", token)).json()) as { user: unknown };
     expect(before.user).not.toBeNull(); // cached as a member now
@@ -390,6 +391,36 @@ describe("admin users", () => {
       const gone = await admin(method, `/users/${LEAVER}`, undefined, ops);
       expect([gone.status, await code(gone)]).toEqual([404, "not_found"]);
     }
+  });
+
+  it("erasing a user also deletes a dead job of theirs that was being recorded while the erasure began", async () => {
+    const LATE = "b4000000-0000-4000-8000-000000000011";
+    const JOB = "b4000000-0000-4000-8000-0000000000f2";
+    expect((await admin("PUT", `/users/${LATE}`, { email: "late@example.com" }, ops)).status).toBe(200);
+    // The batch worker recording a dead job of theirs, not yet committed: its foreign-key check
+    // holds a lock on the user's row.
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const recorder = await handle.pool.connect();
+    try {
+      await recorder.query("BEGIN");
+      await recorder.query(
+        `INSERT INTO dead_jobs (job_id, queue, kind, message, error, user_id)
+         VALUES ($1, 'notifications', 'exhausted', $2, 'retries exhausted', $3)`,
+        [JOB, JSON.stringify({ job_id: JOB, user_id: LATE }), LATE],
+      );
+      let answered = false;
+      const erasing = admin("DELETE", `/users/${LATE}`, undefined, ops).finally(() => {
+        answered = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false); // waiting for the recording to commit
+      await recorder.query("COMMIT");
+      expect((await erasing).status).toBe(200);
+    } finally {
+      recorder.release();
+      await handle.close();
+    }
+    expect(await db.query("SELECT job_id FROM dead_jobs WHERE job_id = $1", [JOB])).toEqual([]);
   });
 
   it("reads a user back by id", async () => {

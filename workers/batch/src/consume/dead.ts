@@ -14,26 +14,34 @@ export interface DeadJobRecord {
 const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 /**
- * Stores jobs that will not be written, in one statement. A refused or exhausted job of a user
- * who no longer exists is left out: an erased user's jobs still in the queues are refused (no longer a member) or run
- * out of retries after the erasure deleted their dead jobs, and would bring their payloads back;
- * no replay could write them anyway. (A malformed message is kept whoever it names: it is
- * evidence of a broken producer.) A job that dies again after a replay
- * (out of retries again, or refused this time: its sender left the community meanwhile) updates
- * its row, which then says why and since when (created_at: its last death) and is pending again
- * (replayed_at cleared; replay_count keeps the history); a redelivered rejection, with no replay between, changes nothing.
+ * Stores jobs that will not be written, in one statement, each with the user it names while that
+ * user exists (dead_jobs.user_id: a user's erasure deletes their dead jobs by it). A refused or
+ * exhausted job of a user who no longer exists is left out: an erased user's jobs still in the
+ * queues are refused (no longer a member) or run out of retries after the erasure, and would
+ * bring their payloads back; no replay could write them anyway. (A malformed message is kept
+ * whoever it names: it is evidence of a broken producer.) Should an erasure commit between this
+ * statement's read of the user and its foreign-key check, the check fails and the batch is
+ * retried, which then leaves the job out (db/migrations/0013 says why the key orders the two).
+ *
+ * A job that dies again after a replay (out of retries again, or refused this time: its sender
+ * left the community meanwhile) updates its row, which then says why and since when (created_at:
+ * its last death) and is pending again (replayed_at cleared; replay_count keeps the history); a
+ * redelivered rejection, with no replay between, changes nothing.
  */
 export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   return attempt(() =>
     pool.query(
-      // A CASE, not AND: Postgres may evaluate an AND's cast before its pattern test.
-      `INSERT INTO public.dead_jobs (job_id, queue, kind, message, error, attempts)
-       SELECT d.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
-         AS d(job_id, queue, kind, message, error, attempts)
-        WHERE d.kind = 'invalid'
-           OR CASE WHEN d.message ->> 'user_id' ~* '${UUID_PATTERN}'
-                   THEN EXISTS (SELECT FROM public.users u WHERE u.id = (d.message ->> 'user_id')::uuid)
-                   ELSE true END
+      // A CASE, not a condition beside the join: Postgres may cast before it tests the pattern.
+      `INSERT INTO public.dead_jobs (job_id, queue, kind, message, error, attempts, user_id)
+       SELECT d.job_id, d.queue, d.kind, d.message, d.error, d.attempts, u.id
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+           AS d(job_id, queue, kind, message, error, attempts)
+         CROSS JOIN LATERAL (
+           SELECT CASE WHEN d.message ->> 'user_id' ~* '${UUID_PATTERN}'
+                       THEN (d.message ->> 'user_id')::uuid END AS named
+         ) n
+         LEFT JOIN public.users u ON u.id = n.named
+        WHERE d.kind = 'invalid' OR n.named IS NULL OR u.id IS NOT NULL
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
              attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL,

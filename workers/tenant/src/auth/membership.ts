@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import { deadJobs, tenants, tenantUsers, users } from "../../../../db/schema";
+import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { pageOf } from "../../../common/pages";
@@ -302,13 +302,15 @@ export interface ErasedUser {
 
 /**
  * Erases a user (the identity provider's account-deletion webhook, or an operator): the row
- * goes, and with it (ON DELETE CASCADE) their memberships, posts, notifications and journeys;
- * events they created and content they shared stay in their communities with no author
- * (SET NULL). Their dead jobs go too, in the same statement. Analytics events keep the user id,
- * which then names no one (they have no foreign keys and outlive what they describe).
+ * goes, and with it (ON DELETE CASCADE) their memberships, posts, notifications, journeys and
+ * dead jobs; events they created and content they shared stay in their communities with no
+ * author (SET NULL). Analytics events keep the user id, which then names no one (they have no
+ * foreign keys and outlive what they describe).
  *
- * One statement: the CTEs see the snapshot before the delete, so the memberships it cascades
- * away can still be listed, and their cached entries dropped as a removal drops one.
+ * One statement: its reads see the snapshot before the delete, so the memberships it cascades
+ * away can still be listed, and their cached entries dropped as a removal drops one. The count of
+ * dead jobs is as of that snapshot; one recorded while the erasure waited on the user's row is
+ * deleted by the cascade all the same (db/migrations/0013).
  */
 export async function deleteUser(
   db: Db,
@@ -316,22 +318,16 @@ export async function deleteUser(
   id: string,
 ): Promise<Result<ErasedUser, MemberWriteError>> {
   const gone = db.$with("gone").as(db.delete(users).where(eq(users.id, id)).returning({ id: users.id }));
-  const dead = db
-    .$with("dead")
-    .as(
-      db
-        .delete(deadJobs)
-        .where(sql`lower(${deadJobs.message} ->> 'user_id') = ${id} AND EXISTS (SELECT FROM gone)`)
-        .returning({ id: deadJobs.id }),
-    );
+  // gone.id spelled out: drizzle writes a CTE's column unqualified, which inside each subquery
+  // would name that subquery's own id column if it had one (dead_jobs has).
   const erased = await attempt(() =>
     db
-      .with(gone, dead)
+      .with(gone)
       .select({
         tenant_ids: sql<
           string[]
-        >`array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = ${gone.id})`,
-        dead_jobs: sql<number>`(SELECT count(*) FROM dead)::int`,
+        >`array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = gone.id)`,
+        dead_jobs: sql<number>`(SELECT count(*) FROM public.dead_jobs dj WHERE dj.user_id = gone.id)::int`,
       })
       .from(gone),
   );
