@@ -105,6 +105,34 @@ describe("analytics retention (daily cron)", () => {
     );
     expect(current?.n).toBeGreaterThanOrEqual(15); // this month, 12 ahead, the DEFAULT, the kept one
   });
+
+  it("deletes rows past the retention from the DEFAULT partition too, where a job replayed after its month was dropped lands", async () => {
+    /** An event dated `back` months before this one, in a month without a partition. */
+    const late = async (back: number) => {
+      const [row] = await db.query<{ id: string; part: string }>(
+        `INSERT INTO analytics_events (event_type, created_at, job_id)
+         VALUES ('late', (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $1)
+                          + interval '1 day') AT TIME ZONE 'UTC', gen_random_uuid())
+         RETURNING job_id::text AS id, tableoid::regclass::text AS part`,
+        [back],
+      );
+      expect(row?.part).toBe("analytics_events_default");
+      return row?.id;
+    };
+    const past = await late(20);
+    const within = await late(11);
+    await fire(CRON.maintainPartitions);
+    expect(
+      await db.query("SELECT count(*)::int AS n FROM analytics_events WHERE event_type = 'late'"),
+    ).toEqual([{ n: 2 }]);
+
+    await fire(CRON.maintainPartitions, { ANALYTICS_RETENTION_MONTHS: "12" });
+    const left = await db.query<{ id: string }>(
+      "SELECT job_id::text AS id FROM analytics_events WHERE event_type = 'late'",
+    );
+    expect(left.map((r) => r.id)).toEqual([within]);
+    expect(past).not.toBe(within);
+  });
 });
 
 describe("dead jobs retention (daily cron)", () => {

@@ -16,6 +16,8 @@ export type PartitionReport = {
   created: string[];
   /** Months past the table's retention, dropped whole. */
   dropped: string[];
+  /** Rows past the retention deleted from the DEFAULT partition (its months were dropped before). */
+  default_deleted: number;
   default_rows: number;
 };
 
@@ -29,8 +31,9 @@ export function analyticsRetentionMonths(value: string | undefined): number {
 }
 
 /**
- * Creates missing monthly partitions, drops whole months past a table's retention when it has
- * one (db/migrations/0012), and reports rows that fell into DEFAULT partitions.
+ * Creates missing monthly partitions; where a table has a retention, drops whole months past it
+ * (db/migrations/0012) and deletes the DEFAULT partition's rows past it (0014: a row whose month
+ * was already dropped lands there); reports the rows DEFAULT partitions still hold.
  */
 export function maintainPartitions(
   db: Database,
@@ -49,6 +52,12 @@ export function maintainPartitions(
               sql`SELECT name FROM private.drop_monthly_partitions_before(${table}::regclass, ${keep}) AS name`,
             )
           : { rows: [] };
+      const deleted =
+        keep > 0
+          ? await db.execute<{ n: string }>(
+              sql`SELECT private.delete_default_rows_before(${table}::regclass, ${keep}) AS n`,
+            )
+          : { rows: [] };
       const counted = await db.execute<{ n: string }>(
         sql`SELECT private.default_partition_rows(${table}::regclass) AS n`,
       );
@@ -56,6 +65,7 @@ export function maintainPartitions(
         table,
         created: created.rows.map((r) => r.name),
         dropped: dropped.rows.map((r) => r.name),
+        default_deleted: Number(deleted.rows[0]?.n ?? 0),
         default_rows: Number(counted.rows[0]?.n ?? 0),
       });
     }
