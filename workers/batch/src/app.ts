@@ -21,6 +21,7 @@ type AppEnv = BaseEnv & { Bindings: Env };
 
 const ListQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS).optional(),
+  user_id: Id.optional().describe("only this user's dead jobs (a support request, an audit)"),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
 });
@@ -42,6 +43,7 @@ const DeadJobSummary = z
   .object({
     id: z.guid(),
     job_id: z.guid().nullable().describe("null when the message was too malformed to carry one"),
+    user_id: z.guid().nullable().describe("the user the message names, while that user exists"),
     queue: z.string(),
     kind: z.enum(DEAD_JOB_KINDS),
     error: z.string(),
@@ -126,7 +128,12 @@ export function createBatchApp() {
     }),
     async (c) => {
       const query = c.req.valid("query");
-      const page = await listDeadJobs(openSql(c.env), { ...query, before: decodeCursor(query.cursor) });
+      const page = await listDeadJobs(openSql(c.env), {
+        kind: query.kind,
+        userId: query.user_id,
+        limit: query.limit,
+        before: decodeCursor(query.cursor),
+      });
       if (!page.ok) throw new ApiError("service_unavailable", "database unavailable");
       const { items, more } = page.value;
       const last = more ? items.at(-1) : undefined;

@@ -102,6 +102,36 @@ describe("dead jobs admin", () => {
     expect(tampered.status).toBe(400);
   });
 
+  it("lists one user's dead jobs, each naming its user", async () => {
+    const OTHER = "b8000000-0000-4000-8000-000000000002";
+    await db.query(
+      `INSERT INTO users (id, email) VALUES ('${OTHER}', 'replay-other@example.com') ON CONFLICT DO NOTHING`,
+    );
+    const mine = job("send_notifications", {
+      tenant_id: T,
+      user_id: OTHER,
+      payload: { type: "t", title: "Mine", message: "m", data: {} },
+    });
+    const theirs = job("send_notifications", {
+      tenant_id: T,
+      user_id: U,
+      payload: { type: "t", title: "Theirs", message: "m", data: {} },
+    });
+    await deadLetter(mine);
+    await deadLetter(theirs);
+    const list = async (user: string) =>
+      (
+        (await (await admin("GET", `/admin/dead-jobs?user_id=${user}`)).json()) as {
+          items: { job_id: string; user_id: string }[];
+        }
+      ).items;
+    const others = await list(OTHER.toUpperCase());
+    expect(others.map((i) => [i.job_id, i.user_id])).toEqual([[mine.job_id, OTHER]]);
+    const ours = await list(U);
+    expect(ours.every((i) => i.user_id === U)).toBe(true);
+    expect(ours.some((i) => i.job_id === theirs.job_id)).toBe(true);
+  });
+
   it("gives the last page no cursor, also when it is exactly full", async () => {
     await deadLetter(
       job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "p", properties: {} } }),
@@ -367,6 +397,7 @@ describe("the batch worker's API document", () => {
       ["/admin/dead-jobs/not-a-uuid", "id"],
       ["/admin/dead-jobs?limit=0", "limit"],
       ["/admin/dead-jobs?kind=lost", "kind"],
+      ["/admin/dead-jobs?user_id=someone", "user_id"],
     ]) {
       const res = await admin("GET", path ?? "");
       const body = (await res.json()) as { error: { code: string; message: string } };

@@ -10,6 +10,7 @@ import type { Env } from "../env";
 export interface DeadJobSummary {
   id: string;
   job_id: string | null;
+  user_id: string | null;
   queue: string;
   kind: DeadJobKind;
   error: string;
@@ -27,18 +28,23 @@ export interface DeadJobSummary {
  */
 const rfc3339 = (time: string) => `to_json(${time}) #>> '{}'`;
 
-const SUMMARY_COLUMNS = `d.id, d.job_id, d.queue, d.kind, d.error, d.attempts,
+const SUMMARY_COLUMNS = `d.id, d.job_id, d.user_id, d.queue, d.kind, d.error, d.attempts,
        ${rfc3339("d.created_at")} AS created_at, ${rfc3339("d.replayed_at")} AS replayed_at,
        d.replay_count`;
 
 /**
  * Newest first, keyset-paged on (created_at, id): `before` is the last row of the previous page.
  * One row past the page tells whether another page follows, so a page that happens to be full
- * is not followed by an empty one.
+ * is not followed by an empty one. One user's (`userId`) are found by dead_jobs.user_id's index.
  */
 export function listDeadJobs(
   sql: Queryable,
-  options: { kind?: string; limit: number; before?: { created_at: string; id: string } },
+  options: {
+    kind?: string;
+    userId?: string;
+    limit: number;
+    before?: { created_at: string; id: string };
+  },
 ): Promise<Result<{ items: DeadJobSummary[]; more: boolean }, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<DeadJobSummary>(
@@ -47,6 +53,7 @@ export function listDeadJobs(
          FROM public.dead_jobs d
         WHERE ($1::text IS NULL OR d.kind = $1)
           AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
+          AND ($5::uuid IS NULL OR d.user_id = $5)
         ORDER BY d.created_at DESC, d.id DESC
         LIMIT $4`,
       [
@@ -54,6 +61,7 @@ export function listDeadJobs(
         options.before?.created_at ?? null,
         options.before?.id ?? null,
         options.limit + 1,
+        options.userId ?? null,
       ],
     );
     const { rows: items, more } = pageOf(rows, options.limit);
