@@ -14,7 +14,14 @@ import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
 import { decodeKeyset, encodeKeyset } from "../../common/pages";
-import { countDeadJobs, getDeadJob, listDeadJobs, replayDeadJob, replayDeadJobs } from "./admin/dead-jobs";
+import {
+  countDeadJobs,
+  discardDeadJob,
+  getDeadJob,
+  listDeadJobs,
+  replayDeadJob,
+  replayDeadJobs,
+} from "./admin/dead-jobs";
 import type { Env } from "./env";
 
 type AppEnv = BaseEnv & { Bindings: Env };
@@ -197,6 +204,27 @@ export function createBatchApp() {
       if (!found.ok) throw new ApiError("service_unavailable", "database unavailable");
       if (!found.value) throw new ApiError("not_found", "no such dead job");
       return c.json(found.value, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/admin/dead-jobs/{id}",
+      summary:
+        "Discard one dead job: it will never be replayed (an exhausted one is otherwise kept as a write still owed)",
+      security: ADMIN_SECURITY,
+      request: { params: DeadJobParams },
+      responses: {
+        200: jsonResponse(DeadJobSummary, "Discarded"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const gone = await discardDeadJob(openSql(c.env), c.req.valid("param").id);
+      if (!gone.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!gone.value) throw new ApiError("not_found", "no such dead job");
+      return c.json(gone.value, 200);
     },
   );
 

@@ -81,6 +81,29 @@ describe("dead jobs admin", () => {
     expect(row?.replay_count).toBe(2);
   });
 
+  it("discards a dead job an operator will not replay: it is gone, and a second discard or a replay is 404", async () => {
+    const unwanted = job("send_notifications", {
+      tenant_id: T,
+      user_id: U,
+      payload: { type: "t", title: "Unwanted", message: "m", data: {} },
+    });
+    await deadLetter(unwanted);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
+      unwanted.job_id,
+    ]);
+    const gone = await admin("DELETE", `/admin/dead-jobs/${row?.id}`);
+    expect([gone.status, gone.headers.get("cache-control")]).toEqual([200, "no-store"]);
+    expect(await gone.json()).toMatchObject({ id: row?.id, job_id: unwanted.job_id, kind: "exhausted" });
+    expect(await db.query("SELECT id FROM dead_jobs WHERE job_id = $1", [unwanted.job_id])).toEqual([]);
+    for (const [method, path] of [
+      ["DELETE", `/admin/dead-jobs/${row?.id}`],
+      ["POST", `/admin/dead-jobs/${row?.id}/replay`],
+    ] as const) {
+      expect((await admin(method, path)).status).toBe(404);
+    }
+    expect(await notifications(unwanted.job_id)).toBe(0);
+  });
+
   it("pages the list with a cursor", async () => {
     for (let i = 0; i < 3; i++)
       await deadLetter(

@@ -111,6 +111,20 @@ export function getDeadJob(
   });
 }
 
+/**
+ * Discards one dead job: an operator's decision that it will never be replayed (an exhausted job
+ * is otherwise kept as a write still owed, and the daily cron keeps warning about it).
+ */
+export function discardDeadJob(sql: Queryable, id: string): Promise<Result<DeadJobSummary | null, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<DeadJobSummary>(
+      `DELETE FROM public.dead_jobs d WHERE d.id = $1 RETURNING ${SUMMARY_COLUMNS}`,
+      [id],
+    );
+    return rows[0] ?? null;
+  });
+}
+
 export type ReplayError =
   | { kind: "not_found" }
   | { kind: "not_replayable"; message: string }
