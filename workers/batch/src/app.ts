@@ -17,6 +17,7 @@ import { decodeKeyset, encodeKeyset } from "../../common/pages";
 import {
   countDeadJobs,
   discardDeadJob,
+  discardDeadJobs,
   getDeadJob,
   listDeadJobs,
   replayDeadJob,
@@ -41,6 +42,14 @@ const BulkReplayQuery = z.object({
   kind: z.enum(["exhausted", "rejected"]).default("exhausted"),
   queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(100),
+});
+
+/** Bulk discard: `before` is required, so a call reaches only jobs the operator has looked at. */
+const BulkDiscardQuery = z.object({
+  kind: z.enum(DEAD_JOB_KINDS),
+  queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
+  before: z.iso.datetime({ offset: true }).describe("only jobs that died before this instant"),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
 /** A dead job's id from the path, in lower case as Postgres prints it. */
@@ -87,6 +96,9 @@ const DeadJobCounts = z
     ),
   })
   .openapi("DeadJobCounts");
+const BulkDiscarded = z
+  .object({ discarded: z.number().int(), more: z.boolean().describe("call again while true") })
+  .openapi("BulkDiscarded");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
 /** A list cursor: the last row's (created_at, id), as workers/common/pages.ts encodes keys. */
@@ -184,6 +196,26 @@ export function createBatchApp() {
       const replayed = await replayDeadJobs(openSql(c.env), c.env, c.req.valid("query"));
       if (!replayed.ok) throw new ApiError("service_unavailable", "could not replay now, try again");
       return c.json(replayed.value, 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/admin/dead-jobs/discard",
+      summary:
+        "After an incident: discard up to `limit` of the oldest dead jobs of a kind that died before `before`, which will never be replayed",
+      security: ADMIN_SECURITY,
+      request: { query: BulkDiscardQuery },
+      responses: {
+        200: jsonResponse(BulkDiscarded, "Discarded"),
+        ...errorResponses(400, 401, 403, 429, 503),
+      },
+    }),
+    async (c) => {
+      const discarded = await discardDeadJobs(openSql(c.env), c.req.valid("query"));
+      if (!discarded.ok) throw new ApiError("service_unavailable", "database unavailable");
+      return c.json(discarded.value, 200);
     },
   );
 

@@ -104,6 +104,34 @@ describe("dead jobs admin", () => {
     expect(await notifications(unwanted.job_id)).toBe(0);
   });
 
+  it("discards in bulk the oldest dead jobs of a kind that died before a given instant, until none are left", async () => {
+    // Dead long ago, so no other test's jobs are in reach.
+    const ids = await db.query<{ id: string; kind: string }>(`
+      INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at)
+      SELECT gen_random_uuid(), 'notifications', k, '{}', 'e', ('2001-01-0' || n || 'T00:00:00Z')::timestamptz
+        FROM unnest(ARRAY['exhausted', 'exhausted', 'exhausted', 'rejected']) WITH ORDINALITY AS x(k, n)
+      RETURNING id, kind`);
+    const discard = async (query: string) => {
+      const res = await admin("POST", `/admin/dead-jobs/discard?${query}`);
+      return [res.status, await res.json()];
+    };
+    const query = "kind=exhausted&queue=notifications&before=2001-02-01T00:00:00Z";
+    expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 2, more: true }]);
+    expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 1, more: false }]);
+    const left = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = ANY($1)", [
+      ids.map((r) => r.id),
+    ]);
+    expect(left).toEqual([{ kind: "rejected" }]);
+    // Without the bound, or with a kind of nothing, the call is refused.
+    for (const bad of [
+      "kind=exhausted",
+      "before=2001-02-01T00:00:00Z",
+      "kind=lost&before=2001-02-01T00:00:00Z",
+    ]) {
+      expect((await discard(bad))[0]).toBe(400);
+    }
+  });
+
   it("pages the list with a cursor", async () => {
     for (let i = 0; i < 3; i++)
       await deadLetter(
@@ -405,11 +433,13 @@ describe("the batch worker's API document", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/admin/dead-jobs",
       "/admin/dead-jobs/counts",
+      "/admin/dead-jobs/discard",
       "/admin/dead-jobs/replay",
       "/admin/dead-jobs/{id}",
       "/admin/dead-jobs/{id}/replay",
       "/health",
     ]);
+    expect(Object.keys(doc.paths["/admin/dead-jobs/{id}"] ?? {}).sort()).toEqual(["delete", "get"]);
     expect(doc.paths["/admin/dead-jobs/{id}/replay"]?.post?.responses["409"]?.content).toEqual({
       "application/json": { schema: { $ref: "#/components/schemas/Error" } },
     });

@@ -125,6 +125,38 @@ export function discardDeadJob(sql: Queryable, id: string): Promise<Result<DeadJ
   });
 }
 
+export interface BulkDiscard {
+  discarded: number;
+  /** Whether more such jobs wait for another call. */
+  more: boolean;
+}
+
+/**
+ * After an incident: discards the oldest dead jobs of a kind (and queue) that died before
+ * `before`, up to `limit` a call, so an operator calls it until `more` is false. `before` bounds
+ * it to what the operator has looked at: jobs dying meanwhile are not swept up with them.
+ */
+export function discardDeadJobs(
+  sql: Queryable,
+  options: { kind: DeadJobKind; queue?: string; before: string; limit: number },
+): Promise<Result<BulkDiscard, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<BulkDiscard>(
+      `WITH doomed AS (
+         SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM public.dead_jobs
+          WHERE kind = $1 AND ($2::text IS NULL OR queue = $2) AND created_at < $3::timestamptz
+          ORDER BY created_at, id
+          LIMIT $4::int + 1
+       ), gone AS (
+         DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id AND doomed.n <= $4 RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM gone)::int AS discarded, (SELECT count(*) FROM doomed) > $4 AS more`,
+      [options.kind, options.queue ?? null, options.before, options.limit],
+    );
+    return rows[0] ?? { discarded: 0, more: false };
+  });
+}
+
 export type ReplayError =
   | { kind: "not_found" }
   | { kind: "not_replayable"; message: string }

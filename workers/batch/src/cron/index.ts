@@ -56,7 +56,7 @@ export async function runScheduled(
         } else if (pruned.value.waiting_exhausted > 0) {
           log(
             "warn",
-            "exhausted jobs have waited past the retention for a replay (POST /admin/dead-jobs/replay, or DELETE /admin/dead-jobs/{id} to discard one)",
+            "exhausted jobs have waited past the retention for a replay (POST /admin/dead-jobs/replay, or discard them: DELETE /admin/dead-jobs/{id}, POST /admin/dead-jobs/discard)",
             {
               ...pruned.value,
             },
