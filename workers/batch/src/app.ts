@@ -14,6 +14,7 @@ import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
 import { decodeKeyset, encodeKeyset } from "../../common/pages";
+import { rateLimit } from "../../common/rate-limit";
 import {
   countDeadJobs,
   discardDeadJob,
@@ -135,7 +136,7 @@ export function createBatchApp() {
     },
   );
 
-  app.use("/admin/*", requireAdmin);
+  app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.openapi(
     createRoute({
       method: "get",

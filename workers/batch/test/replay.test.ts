@@ -21,10 +21,24 @@ beforeAll(async () => {
   `);
 });
 
-async function admin(method: string, path: string, token = env.ADMIN_TOKEN) {
+let calls = 0;
+
+/**
+ * Admin routes are rate-limited per client IP (60 a minute): each call comes from the next of
+ * 250 addresses, so this file's calls never reach the limit, which has a test of its own.
+ */
+async function admin(
+  method: string,
+  path: string,
+  token = env.ADMIN_TOKEN,
+  ip = `203.0.113.${(calls++ % 250) + 1}`,
+) {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
-    new Request(`http://batch.local${path}`, { method, headers: { authorization: `Bearer ${token}` } }),
+    new Request(`http://batch.local${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": ip },
+    }),
     env,
     ctx,
   );
@@ -421,6 +435,22 @@ describe("dead job counts", () => {
       pending: (analytics?.pending ?? 0) - 1,
       total: analytics?.total,
     });
+  });
+});
+
+describe("admin rate limit", () => {
+  it("answers 429 with Retry-After once a client IP passes 60 requests a minute, before checking the token", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      const res = await admin("GET", "/admin/dead-jobs/counts", "guess", "192.0.2.77");
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get("retry-after")).toBe("60");
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+      }
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 403)).toBe(true);
+    expect(statuses[60]).toBe(429);
   });
 });
 

@@ -13,12 +13,12 @@ import {
 import { log } from "../../../common/log";
 import { errorResponses } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
+import { rateLimit } from "../../../common/rate-limit";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
 import { idempotency } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
-import { rateLimit } from "../middleware/rate-limit";
 import { defer, getDb, timed } from "../middleware/request";
 
 const priority = z

@@ -1,7 +1,6 @@
 import { createMiddleware } from "hono/factory";
-import { ApiError } from "../../../common/errors";
-import { log } from "../../../common/log";
-import type { HonoEnv } from "../env";
+import { ApiError } from "./errors";
+import { log } from "./log";
 
 type LimiterName = "ADMIN_RATE_LIMITER" | "WRITE_RATE_LIMITER";
 
@@ -10,11 +9,15 @@ const WINDOW_SECONDS = 60;
 
 /**
  * Counts the request against a Workers rate-limiting binding: per verified user when there is
- * one, else per client IP. A limiter that fails lets the request through (and logs): the limit
- * protects capacity, it must not become an outage of its own.
+ * one (the tenant worker's write routes), else per client IP. A limiter that fails lets the
+ * request through (and logs): the limit protects capacity, it must not become an outage of its
+ * own. Both workers' admin APIs take the one ADMIN_TOKEN, so both count guesses per IP.
  */
-export function rateLimit(name: LimiterName) {
-  return createMiddleware<HonoEnv>(async (c, next) => {
+export function rateLimit<N extends LimiterName>(name: N) {
+  return createMiddleware<{
+    Bindings: { [K in N]: RateLimit };
+    Variables: { user?: { id: string } | null };
+  }>(async (c, next) => {
     const limiter = c.env[name];
     const user = c.get("user");
     const key = user ? `user:${user.id}` : `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`;
