@@ -168,16 +168,32 @@ export const requireAdmin = createMiddleware<
   c.res.headers.set("Cache-Control", "no-store");
 });
 
-/** A request id for apps that need nothing more (a well-formed incoming X-Request-Id is kept). */
+/** A well-formed incoming X-Request-Id: kept, so traces join up across services. */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 export function requestIdOf(incoming: string | undefined): string {
   return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
 }
 
-export const requestId = createMiddleware<BaseEnv>(async (c, next) => {
+/**
+ * A request id (a well-formed incoming X-Request-Id is kept) and one JSON log line per request,
+ * for apps that need nothing more (the batch worker's admin API: its replays and discards leave
+ * a line with the request id, as every request to the tenant worker does).
+ */
+export const requestLog = createMiddleware<BaseEnv>(async (c, next) => {
+  const started = performance.now();
   const id = requestIdOf(c.req.header("x-request-id"));
   c.set("requestId", id);
-  await next();
-  c.res.headers.set("X-Request-Id", id);
+  try {
+    await next();
+  } finally {
+    c.res.headers.set("X-Request-Id", id);
+    log("info", "request", {
+      request_id: id,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+  }
 });

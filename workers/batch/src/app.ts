@@ -6,7 +6,7 @@ import {
   type BaseEnv,
   notFoundHandler,
   onError,
-  requestId,
+  requestLog,
   requireAdmin,
   validationHook,
 } from "../../common/http";
@@ -118,7 +118,7 @@ function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor>
  */
 export function createBatchApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use("*", requestId);
+  app.use("*", requestLog);
   app.onError(onError);
 
   app.openapi(

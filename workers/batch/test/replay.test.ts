@@ -1,5 +1,5 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
 import { endToEndDatabase, eventually } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
@@ -435,6 +435,36 @@ describe("dead job counts", () => {
       pending: (analytics?.pending ?? 0) - 1,
       total: analytics?.total,
     });
+  });
+});
+
+describe("request log", () => {
+  it("logs one JSON line a request, with the request id it answers with", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request("http://batch.local/admin/dead-jobs/counts", {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "x-request-id": "trace-0123456789" },
+        }),
+        env,
+        ctx,
+      );
+      expect([res.status, res.headers.get("x-request-id")]).toEqual([200, "trace-0123456789"]);
+      const logged = lines.mock.calls
+        .map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
+        .filter((l) => l.msg === "request");
+      expect(logged).toEqual([
+        expect.objectContaining({
+          request_id: "trace-0123456789",
+          method: "GET",
+          path: "/admin/dead-jobs/counts",
+          status: 200,
+        }),
+      ]);
+    } finally {
+      lines.mockRestore();
+    }
   });
 });
 
