@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
+import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "./text";
 
 /**
  * The HTTP edge both workers share: the one error shape, 404/405, validation failures, the
@@ -123,14 +124,23 @@ export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
   await next();
 });
 
-/** zod-openapi's defaultHook: a failed validation leaves in the one error shape. */
+/**
+ * zod-openapi's defaultHook: a failed validation leaves in the one error shape. What passed is
+ * also refused if it holds text Postgres cannot store (./text.ts), here, where the field can be
+ * named, rather than as a failed statement.
+ */
 export function validationHook<E extends BaseEnv>(
   result:
-    | { success: true }
+    | { success: true; data?: unknown; target?: string }
     | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } },
   c: Context<E>,
 ): Response | undefined {
-  if (result.success) return undefined;
+  if (result.success) {
+    const at = unstorableTextAt(result.data);
+    if (at === null) return undefined;
+    const field = at || (result.target === "json" || result.target === undefined ? "body" : result.target);
+    return errorResponse(c, new ApiError("validation_failed", `${field}: ${UNSTORABLE_TEXT_MESSAGE}`));
+  }
   return errorResponse(c, new ApiError("validation_failed", describeIssues(result.error.issues, "body")));
 }
 

@@ -137,6 +137,36 @@ describe("notifications consumer", () => {
     ).toBe(2);
   });
 
+  it("keeps text Postgres cannot store from failing the batch: that job is kept as invalid, the others are written", async () => {
+    const good = notify();
+    const poisoned = job("send_notifications", {
+      tenant_id: T,
+      user_id: ADMIN,
+      payload: { type: "info", title: "Hi\u0000", message: "m", data: { "k\ud800": "v" } },
+    });
+    const { result, ids } = await deliver("notifications", [good, poisoned]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    const [kept] = await db.query<{ kind: string; error: string; title: string; keys: string[] }>(
+      `SELECT kind, error, message #>> '{payload,title}' AS title,
+              array(SELECT jsonb_object_keys(message #> '{payload,data}')) AS keys
+         FROM dead_jobs WHERE job_id = $1`,
+      [poisoned.job_id],
+    );
+    // Kept as evidence, each such character as U+FFFD.
+    expect(kept).toEqual({
+      kind: "invalid",
+      error: expect.stringMatching(/^payload\.title: text must not contain U\+0000/),
+      title: "Hi\ufffd",
+      keys: ["k\ufffd"],
+    });
+    // The dead-letter queue keeps such a message too, rather than failing to record its batch.
+    const exhausted = { ...notify(), note: "\u0000" };
+    const dead = await deliver("jobs-dead-letter", [exhausted]);
+    expect(dead.result.ackAll || dead.result.explicitAcks.length === 1).toBe(true);
+    expect(await deadAs("exhausted", exhausted.job_id)).toBe(1);
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,

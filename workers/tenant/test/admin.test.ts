@@ -423,6 +423,27 @@ describe("admin users", () => {
     expect(await db.query("SELECT job_id FROM dead_jobs WHERE job_id = $1", [JOB])).toEqual([]);
   });
 
+  it("refuses text Postgres cannot store in any field, query or body, with a 400 naming it", async () => {
+    for (const [method, path, body, field] of [
+      ["POST", "/tenants", { slug: "nul", name: "a\u0000b" }, "name"],
+      [
+        "PUT",
+        "/users/b4000000-0000-4000-8000-000000000020",
+        { email: "n@example.com", display_name: "\ud800" },
+        "display_name",
+      ],
+      ["GET", "/tenants?domain=%00", undefined, "domain"],
+    ] as const) {
+      const res = await admin(method, path, body, ops);
+      const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect([res.status, error.code, error.message.split(":")[0]]).toEqual([
+        400,
+        "validation_failed",
+        field,
+      ]);
+    }
+  });
+
   it("reads a user back by id", async () => {
     const res = await admin("GET", `/users/${USER}`, undefined, ops);
     expect([res.status, await res.json()]).toEqual([

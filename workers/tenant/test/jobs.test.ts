@@ -248,6 +248,34 @@ describe("POST /v1/jobs", () => {
     expect(charset.status).toBe(202);
   });
 
+  it("refuses text Postgres cannot store (U+0000, an unpaired surrogate) with a 400 naming where it is", async () => {
+    for (const [job, field] of [
+      [
+        { ...notification(), payload: { type: "info", title: "Hi\u0000", message: "Hello" } },
+        "payload.title",
+      ],
+      [
+        { ...analytics, payload: { event_type: "e", properties: { "k\ud800": 1 } } },
+        "payload.properties.k\ud800",
+      ],
+      [edit({ content: "half \udc00 a pair" }), "payload.updates.content"],
+    ] as const) {
+      const res = await post("/v1/jobs", U.member, job);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
+      expect(body.error.message.startsWith(`${field}: `)).toBe(true);
+    }
+    // A whole pair is a character like any other.
+    expect(
+      (
+        await post("/v1/jobs", U.member, {
+          ...notification(),
+          payload: { type: "info", title: "a smile \ud83d\ude00", message: "Hello" },
+        })
+      ).status,
+    ).toBe(202);
+  });
+
   it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
     const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);

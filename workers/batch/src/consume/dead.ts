@@ -1,5 +1,6 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { Result } from "../../../common/result";
+import { storableJson, storableText } from "../../../common/text";
 
 export interface DeadJobRecord {
   jobId: string | null;
@@ -51,8 +52,8 @@ export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promi
         records.map((r) => r.jobId),
         records.map((r) => r.queue),
         records.map((r) => r.kind),
-        records.map((r) => JSON.stringify(r.message ?? null)),
-        records.map((r) => r.error.slice(0, 2000)),
+        records.map((r) => storableJson(r.message)),
+        records.map((r) => storableText(r.error.slice(0, 2000))),
         records.map((r) => r.attempts),
       ],
     ),

@@ -2,6 +2,7 @@ import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
 import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
+import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
 import type { Env } from "../env";
 import { recordAnalytics } from "./analytics";
 import { updateContent } from "./content";
@@ -50,14 +51,18 @@ function parseBatch(batch: MessageBatch<unknown>): {
   const seen = new Set<string>();
   for (const message of batch.messages) {
     const parsed = JobMessage.safeParse(message.body);
-    if (parsed.success && parsed.data.queue === kind) {
+    // Text Postgres cannot store would fail the statement of every job in the batch with it.
+    const unstorable = parsed.success ? unstorableTextAt(parsed.data) : null;
+    if (parsed.success && parsed.data.queue === kind && unstorable === null) {
       deliveries.push({ message, job: parsed.data, repeat: seen.has(parsed.data.job_id) });
       seen.add(parsed.data.job_id);
       continue;
     }
-    const error = parsed.success
-      ? `a ${parsed.data.queue} job on the ${batch.queue} queue`
-      : describeIssues(parsed.error.issues, "message");
+    const error = !parsed.success
+      ? describeIssues(parsed.error.issues, "message")
+      : unstorable !== null
+        ? `${unstorable || "message"}: ${UNSTORABLE_TEXT_MESSAGE}`
+        : `a ${parsed.data.queue} job on the ${batch.queue} queue`;
     invalidMessages.push(message);
     invalid.push({
       jobId: jobIdOf(message.body),
