@@ -42,10 +42,30 @@ function fitsJsonCap(o: unknown, maxBytes: number): boolean {
   return json.length <= maxBytes && encoder.encode(json).length <= maxBytes;
 }
 
-/** A JSON object whose text is at most `maxBytes` of UTF-8. */
+/**
+ * How deep objects and arrays may nest in a stored JSON object. Within its byte cap a body could
+ * nest thousands of levels, which overflowed the call stack of any recursive walk over it (a
+ * request with an Idempotency-Key was a 500); no settings or event data needs more than a few.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether objects and arrays nest at most `max` levels (the value itself is the first). */
+function nestsAtMost(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > max) return false;
+    for (const item of Object.values(v)) stack.push([item, depth + 1]);
+  }
+  return true;
+}
+
+/** A JSON object whose text is at most `maxBytes` of UTF-8, nested at most MAX_JSON_DEPTH levels. */
 export function boundedJsonObject(maxBytes: number) {
   return z
     .record(z.string(), z.unknown())
+    .refine((o) => nestsAtMost(o, MAX_JSON_DEPTH), { message: `nested at most ${MAX_JSON_DEPTH} levels` })
     .refine((o) => fitsJsonCap(o, maxBytes), { message: `at most ${maxBytes} bytes of JSON` });
 }
 

@@ -9,22 +9,30 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 
 /**
  * Where in a value (strings, arrays, objects, their keys too) the first unstorable text is, as a
- * dotted path ("" for the value itself), or null when there is none.
+ * dotted path ("" for the value itself), or null when there is none. A walk with a stack of its
+ * own, not recursion: a body may nest thousands of levels deep within its size cap.
  */
-export function unstorableTextAt(value: unknown, path: readonly PropertyKey[] = []): string | null {
-  if (typeof value === "string") return UNSTORABLE.test(value) ? path.map(String).join(".") : null;
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const at = unstorableTextAt(item, [...path, i]);
-      if (at !== null) return at;
-    }
-    return null;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (UNSTORABLE.test(key)) return [...path, key].map(String).join(".");
-      const at = unstorableTextAt(item, [...path, key]);
-      if (at !== null) return at;
+export function unstorableTextAt(value: unknown): string | null {
+  type Step = { value: unknown; key?: PropertyKey; parent?: Step };
+  const pathOf = (step: Step, key?: PropertyKey): string => {
+    const keys: PropertyKey[] = key === undefined ? [] : [key];
+    for (let s: Step | undefined = step; s?.key !== undefined; s = s.parent) keys.unshift(s.key);
+    return keys.map(String).join(".");
+  };
+  const stack: Step[] = [{ value }];
+  for (let step = stack.pop(); step; step = stack.pop()) {
+    const v = step.value;
+    if (typeof v === "string") {
+      if (UNSTORABLE.test(v)) return pathOf(step);
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: step });
+    } else if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v);
+      for (const [key] of entries) if (UNSTORABLE.test(key)) return pathOf(step, key);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i] as [string, unknown];
+        stack.push({ value: item, key, parent: step });
+      }
     }
   }
   return null;

@@ -167,6 +167,21 @@ describe("notifications consumer", () => {
     expect(await deadAs("exhausted", exhausted.job_id)).toBe(1);
   });
 
+  it("keeps a job whose data nests deeper than 32 levels as invalid, and writes the rest of its batch", async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const good = notify();
+    const nested = job("send_notifications", {
+      tenant_id: T,
+      user_id: ADMIN,
+      payload: { type: "info", title: "Deep", message: "m", data: { deep } },
+    });
+    const { result, ids } = await deliver("notifications", [good, nested]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    expect(await deadAs("invalid", nested.job_id)).toBe(1);
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,

@@ -276,6 +276,27 @@ describe("POST /v1/jobs", () => {
     ).toBe(202);
   });
 
+  it("refuses JSON nested deeper than 32 levels (400), also under an Idempotency-Key, and takes 32", async () => {
+    const nested = (levels: number) => {
+      let v: unknown = 1;
+      for (let i = 1; i < levels; i++) v = [v];
+      return { ...analytics, payload: { event_type: "deep", properties: { a: v } } };
+    };
+    // Thousands of levels fit the size cap: a recursive walk over them overflowed the stack (500).
+    for (const headers of [{}, { "idempotency-key": "deep" }] as Record<string, string>[]) {
+      const res = await post("/v1/jobs", U.member, nested(4000), headers);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code, body.error.message]).toEqual([
+        400,
+        "validation_failed",
+        "payload.properties: nested at most 32 levels",
+      ]);
+    }
+    // properties itself is the first level.
+    expect((await post("/v1/jobs", U.member, nested(32))).status).toBe(202);
+    expect((await post("/v1/jobs", U.member, nested(33))).status).toBe(400);
+  });
+
   it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
     const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
