@@ -91,7 +91,13 @@ export const RecordAnalyticsPayload = z
   })
   .strict();
 
-const isoDate = z.iso.datetime({ offset: true });
+/**
+ * An RFC 3339 time Postgres takes: year 0000 is valid ISO 8601 but not a Postgres year, and one
+ * such date failed the statement of every content update in its batch, on every retry.
+ */
+const isoDate = z.iso
+  .datetime({ offset: true })
+  .refine((v) => !v.startsWith("0000"), "there is no year 0000 (the year before 0001 is 1 BC)");
 
 /** A link a page will render (an event's image, a tenant's logo): http(s) only, never javascript: or data:. */
 export const WebUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" }).max(2048);

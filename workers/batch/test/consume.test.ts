@@ -182,6 +182,30 @@ describe("notifications consumer", () => {
     expect(await deadAs("invalid", nested.job_id)).toBe(1);
   });
 
+  it("keeps an event edit dated in year 0000 as invalid instead of failing its batch, whose other edits are applied", async () => {
+    const OWN_EVENT = "e1000000-0000-4000-8000-0000000000e0";
+    await db.query(
+      `INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at)
+       VALUES ('${OWN_EVENT}', '${T}', '${MEMBER}', 'Mine', '2030-01-01T10:00:00Z', '2020-01-01')`,
+    );
+    const edit = (start_date: string) =>
+      job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        payload: { content_type: "events", content_id: OWN_EVENT, updates: { start_date } },
+      });
+    const yearZero = edit("0000-06-01T00:00:00Z");
+    const fine = edit("2029-12-31T10:00:00Z");
+    const { result, ids } = await deliver("content-updates", [yearZero, fine]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await deadAs("invalid", yearZero.job_id)).toBe(1);
+    const [row] = await db.query<{ start: string }>(
+      "SELECT to_char(start_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS start FROM events WHERE id = $1",
+      [OWN_EVENT],
+    );
+    expect(row?.start).toBe("2029-12-31");
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,

@@ -223,6 +223,19 @@ describe("POST /v1/jobs", () => {
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
   });
 
+  it("refuses a date in year 0000, which Postgres has no year for (400), and takes year 0001", async () => {
+    const editEvent = (start_date: string) => ({
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "events", content_id: OPEN_EVENT, updates: { start_date } },
+    });
+    const res = await post("/v1/jobs", U.author, editEvent("0000-06-01T00:00:00Z"));
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
+    expect(body.error.message).toMatch(/^payload\.updates\.start_date: there is no year 0000/);
+    expect((await post("/v1/jobs", U.author, editEvent("0001-06-01T00:00:00Z"))).status).toBe(202);
+  });
+
   it("reads ids in any case: an upper-case id is the same user, tenant or post", async () => {
     const upper = (id: string) => id.toUpperCase();
     expect((await post("/v1/jobs", U.member, notification([upper(U.member)]))).status).toBe(202);
