@@ -363,6 +363,48 @@ describe("content update consumer", () => {
     expect(dead.map((d) => d.job_id)).toEqual([bad.job_id]);
   });
 
+  it("when the database refuses one notification's or event's row, rejects that job and writes the rest of its batch", async () => {
+    // Constraints of this test's database only, standing in for a row the validation let through
+    // and the database refuses.
+    await db.query(`
+      ALTER TABLE notifications ADD CONSTRAINT test_no_poison CHECK (title <> 'poison');
+      ALTER TABLE analytics_events ADD CONSTRAINT test_no_poison CHECK (event_type <> 'poison');`);
+    try {
+      const good = notify();
+      const poison = job("send_notifications", {
+        tenant_id: T,
+        user_id: ADMIN,
+        payload: { type: "info", title: "poison", message: "m", data: {} },
+      });
+      const notified = await deliver("notifications", [good, poison]);
+      const event = (event_type: string) =>
+        job("record_analytics", { tenant_id: T, user_id: MEMBER, payload: { event_type, properties: {} } });
+      const [fine, poisoned] = [event("fine"), event("poison")];
+      const counted = await deliver("analytics", [fine, poisoned]);
+      for (const { result, ids } of [notified, counted]) {
+        expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+        expect(result.retryMessages).toEqual([]);
+      }
+      expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+      expect(await count("SELECT count(*) AS n FROM analytics_events WHERE job_id = $1", [fine.job_id])).toBe(
+        1,
+      );
+      const dead = await db.query<{ job_id: string; error: string }>(
+        "SELECT job_id::text, error FROM dead_jobs WHERE job_id = ANY($1) ORDER BY job_id",
+        [[poison.job_id, poisoned.job_id]],
+      );
+      expect(dead.map((d) => d.error)).toEqual([
+        "the database refused the job's data (SQLSTATE 23514)",
+        "the database refused the job's data (SQLSTATE 23514)",
+      ]);
+      expect(await deadAs("rejected", poison.job_id)).toBe(1);
+    } finally {
+      await db.query(`
+        ALTER TABLE notifications DROP CONSTRAINT test_no_poison;
+        ALTER TABLE analytics_events DROP CONSTRAINT test_no_poison;`);
+    }
+  });
+
   it("when a winning edit breaks a constraint the judging did not foresee, runs the batch job by job: that edit is rejected, the item goes to the older one, other items are written", async () => {
     // A constraint of this test's database only, standing in for what the judging cannot see
     // (an event's dates changed between the judging and the write).

@@ -2,7 +2,7 @@ import { ADMIN_ROLES, type Denial } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
-import { type Handler, type Outcome, type Outcomes, rejected } from "./types";
+import { type Handler, isRowRefusal, type Outcome, type Outcomes, rejected } from "./types";
 
 type Job = JobOf<"update_content">;
 
@@ -57,16 +57,12 @@ function outcomeOf(r: { denial: Denial | null; latest: boolean; updated: boolean
   return { kind: r.updated ? "written" : "stale" };
 }
 
-/**
- * SQLSTATE class 23: a row breaks a constraint the judging did not foresee (an event's dates
- * changed between the judging and the UPDATE, which the judging of the job run alone then sees).
- */
-const isIntegrityError = (e: DbError) => e.kind === "query" && e.code?.startsWith("23") === true;
-
 const BREAKS_A_RULE = "the update breaks a rule of the content";
 
 /**
- * When one winning job breaks a constraint the whole statement fails; the jobs are then run one
+ * When the database refuses a winning job's row (isRowRefusal: a constraint the judging did not
+ * foresee, such as an event's dates changed between the judging and the UPDATE, or a value it
+ * cannot take), the whole statement fails; the jobs are then run one
  * at a time, newest first per item, which gives the verdicts the batch would have had: the first
  * one the rules allow and the table takes wins (written or stale) and the older ones are
  * superseded; a refused one leaves the item to the older ones.
@@ -81,7 +77,7 @@ async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
       continue;
     }
     const one = await attempt(() => judgeAndUpdate(sql, [job]));
-    if (!one.ok && !isIntegrityError(one.error)) return one;
+    if (!one.ok && !isRowRefusal(one.error)) return one;
     const row = one.ok ? one.value.rows[0] : undefined;
     if (one.ok && !row) continue; // no verdict: the job is retried
     outcomes.set(job.job_id, row ? outcomeOf(row) : { kind: "rejected", reason: BREAKS_A_RULE });
@@ -97,7 +93,7 @@ export const updateContent: Handler<Job> = async (sql, jobs) => {
     for (const r of all.value.rows) outcomes.set(r.job_id, outcomeOf(r));
     return ok(outcomes);
   }
-  if (!isIntegrityError(all.error)) return all;
+  if (!isRowRefusal(all.error)) return all;
   const split: Result<unknown, DbError> = await oneByOne(sql, jobs, outcomes);
   return split.ok ? ok(outcomes) : split;
 };

@@ -9,11 +9,12 @@ import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
 import { sendNotifications } from "./notifications";
 import { DEAD_LETTER_MAX_RETRIES, deadLetterRetryDelaySeconds, retryDelaySeconds } from "./retry";
-import type { Handler, Outcomes } from "./types";
+import { type Handler, isolatingRefusals, type Outcomes } from "./types";
 
+/** Content updates coalesce per item, so they isolate refused rows in their own way (content.ts). */
 const HANDLERS: { [O in JobMessage["operation"]]: Handler<Extract<JobMessage, { operation: O }>> } = {
-  send_notifications: sendNotifications,
-  record_analytics: recordAnalytics,
+  send_notifications: isolatingRefusals(sendNotifications),
+  record_analytics: isolatingRefusals(recordAnalytics),
   update_content: updateContent,
 };
 

@@ -1,7 +1,7 @@
 import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
 import type { DbError, Queryable } from "../../../common/db";
 import type { JobMessage } from "../../../common/jobs";
-import type { Result } from "../../../common/result";
+import { ok, type Result } from "../../../common/result";
 
 /**
  * What happened to one job. Everything but `retry` is final and acknowledged: a duplicate was
@@ -43,4 +43,46 @@ export function outcomesOf(verdicts: Verdict[]): Outcomes {
     outcomes.set(v.job_id, v.denial ? rejected(v.denial) : { kind: v.written ? "written" : "duplicate" });
   }
   return outcomes;
+}
+
+/**
+ * SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the database
+ * refused a row for what it holds, which no retry changes. Validation keeps out what we foresee;
+ * these are what it did not.
+ */
+export function isRowRefusal(e: DbError): boolean {
+  return e.kind === "query" && (e.code?.startsWith("22") === true || e.code?.startsWith("23") === true);
+}
+
+export function refusedByDatabase(e: DbError): Outcome {
+  return {
+    kind: "rejected",
+    reason: `the database refused the job's data (SQLSTATE ${e.code ?? "unknown"})`,
+  };
+}
+
+/**
+ * A handler whose jobs are independent (no coalescing between them), run again one job at a time
+ * when the database refuses a row of the batch's statement: that statement fails whole, and
+ * without this one refused row would take every job of its batch through all their retries into
+ * the dead-letter queue. The refused jobs are rejected; a failure of another kind still retries.
+ */
+export function isolatingRefusals<J extends JobMessage>(handler: Handler<J>): Handler<J> {
+  return async (sql, jobs) => {
+    const all = await handler(sql, jobs);
+    if (all.ok || !isRowRefusal(all.error)) return all;
+    const outcomes: Outcomes = new Map();
+    for (const job of jobs) {
+      const one = await handler(sql, [job]);
+      if (one.ok) {
+        const outcome = one.value.get(job.job_id);
+        if (outcome) outcomes.set(job.job_id, outcome);
+      } else if (isRowRefusal(one.error)) {
+        outcomes.set(job.job_id, refusedByDatabase(one.error));
+      } else {
+        return one;
+      }
+    }
+    return ok(outcomes);
+  };
 }
