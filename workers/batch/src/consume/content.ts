@@ -62,10 +62,10 @@ const BREAKS_A_RULE = "the update breaks a rule of the content";
 /**
  * When the database refuses a winning job's row (isRowRefusal: a constraint the judging did not
  * foresee, such as an event's dates changed between the judging and the UPDATE, or a value it
- * cannot take), the whole statement fails; the jobs are then run one
- * at a time, newest first per item, which gives the verdicts the batch would have had: the first
- * one the rules allow and the table takes wins (written or stale) and the older ones are
- * superseded; a refused one leaves the item to the older ones.
+ * cannot take), the whole statement fails; the jobs are then run one at a time, newest first per
+ * item, which gives the verdicts the batch would have had: the first one the rules allow and the
+ * table takes wins (written or stale) and the older ones are superseded; a refused one leaves
+ * the item to the older ones.
  */
 async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
   const newestFirst = [...jobs].sort((a, b) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0));

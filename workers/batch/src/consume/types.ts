@@ -54,7 +54,7 @@ export function isRowRefusal(e: DbError): boolean {
   return e.kind === "query" && (e.code?.startsWith("22") === true || e.code?.startsWith("23") === true);
 }
 
-export function refusedByDatabase(e: DbError): Outcome {
+function refusedByDatabase(e: DbError): Outcome {
   return {
     kind: "rejected",
     reason: `the database refused the job's data (SQLSTATE ${e.code ?? "unknown"})`,
