@@ -161,12 +161,26 @@ export async function attempt<T>(
   }
 }
 
+/** How long a successful health probe stands for the database in this isolate. */
+export const PING_FRESH_MS = 5_000;
+const lastPing = new Map<string, number>();
+
 /**
  * Health probe: a real round trip, bounded so a dead database answers fast. Over SQL-over-HTTP,
  * the transport of the hot reads, on connections Neon keeps: a public, unauthenticated probe must
- * not open a Postgres connection (startup, authentication) each time it is hit.
+ * not open a Postgres connection (startup, authentication) each time it is hit. A success stands
+ * for PING_FRESH_MS in the isolate, so a flood of probes costs one query per isolate every few
+ * seconds, not one each; a failure is never kept, so recovery shows on the next probe.
  */
 export async function pingDb(env: DbBindings, timeoutMs = 2_500): Promise<Result<true, DbError>> {
+  const key = `${env.DATABASE_URL}\n${env.LOCAL_DB_PROXY ?? ""}`;
+  const at = lastPing.get(key);
+  if (at !== undefined && Date.now() - at < PING_FRESH_MS) return ok(true);
   const result = await attempt(() => openSql(env).query("SELECT 1"), timeoutMs);
-  return result.ok ? ok(true) : result;
+  if (!result.ok) {
+    lastPing.delete(key);
+    return result;
+  }
+  lastPing.set(key, Date.now());
+  return ok(true);
 }

@@ -60,12 +60,15 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_0
  * Clones the migrated template into a database for the calling test file (so files run in
  * parallel without sharing rows) and drops it after the file.
  */
-export async function useWorkerTestDatabase(): Promise<WorkerTestDb> {
+export async function useWorkerTestDatabase(): Promise<WorkerTestDb & { drop(): Promise<void> }> {
   const name = `communities_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   await admin((h) => h.pool.query(`CREATE DATABASE "${name}" TEMPLATE "${env.TEST_TEMPLATE_DATABASE}"`));
   const url = databaseUrl(name);
-  afterAll(() => admin((h) => h.pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
-  return { url, query: queryAt(url) };
+  const drop = async () => {
+    await admin((h) => h.pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  };
+  afterAll(drop);
+  return { url, query: queryAt(url), drop };
 }
 
 /**

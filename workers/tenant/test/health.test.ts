@@ -28,6 +28,14 @@ describe("GET /health", () => {
     expect(res.headers.get("server-timing")).toMatch(/db;dur=/);
   });
 
+  it("lets a success stand for a few seconds: a flood of probes does not query the database each time", async () => {
+    const own = await useWorkerTestDatabase();
+    expect((await call("/health", { DATABASE_URL: own.url })).status).toBe(200);
+    // The database is gone now; within PING_FRESH_MS the probe still answers from the last success.
+    await own.drop();
+    expect((await call("/health", { DATABASE_URL: own.url })).status).toBe(200);
+  });
+
   it("answers 503 in the error shape within 3 seconds when the database is unreachable", async () => {
     const started = Date.now();
     const res = await call("/health", { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
