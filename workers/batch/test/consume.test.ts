@@ -206,6 +206,22 @@ describe("notifications consumer", () => {
     expect(row?.start).toBe("2029-12-31");
   });
 
+  it("records a malformed message whose job_id only looks like one without it, not failing its batch's record", async () => {
+    const good = notify();
+    const fake = { job_id: "-".repeat(36), note: "fake-id" };
+    const consumed = await deliver("notifications", [good, fake]);
+    expect(consumed.result.explicitAcks.sort()).toEqual([...consumed.ids].sort());
+    const dead = await deliver("jobs-dead-letter", [{ job_id: "0".repeat(36), note: "dead-fake-id" }]);
+    expect(dead.result.ackAll || dead.result.explicitAcks.length === 1).toBe(true);
+    const kept = await db.query<{ job_id: string | null; kind: string }>(
+      "SELECT job_id, kind FROM dead_jobs WHERE message->>'note' IN ('fake-id', 'dead-fake-id') ORDER BY kind",
+    );
+    expect(kept).toEqual([
+      { job_id: null, kind: "exhausted" },
+      { job_id: null, kind: "invalid" },
+    ]);
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,

@@ -1,5 +1,6 @@
 import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
+import { Id } from "../../../common/ids";
 import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
@@ -18,9 +19,13 @@ const HANDLERS: { [O in JobMessage["operation"]]: Handler<Extract<JobMessage, { 
   update_content: updateContent,
 };
 
+/**
+ * A malformed message's job id, when it has a real one (dead_jobs.job_id is a uuid: 36 of any
+ * hex digits and dashes, which this took before, failed the statement recording its whole batch).
+ */
 function jobIdOf(body: unknown): string | null {
-  const id = (body as { job_id?: unknown } | null)?.job_id;
-  return typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id) ? id : null;
+  const id = Id.safeParse((body as { job_id?: unknown } | null)?.job_id);
+  return id.success ? id.data : null;
 }
 
 interface Tally {
