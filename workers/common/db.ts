@@ -66,6 +66,11 @@ export function openSql(env: DbBindings): Queryable {
 
 const httpDbs = new Map<string, Db>();
 
+/** One key per database and transport, for what an isolate keeps per connection string. */
+function connectionKey(env: DbBindings): string {
+  return `${env.DATABASE_URL}\n${env.LOCAL_DB_PROXY ?? ""}`;
+}
+
 /**
  * Drizzle over the same SQL-over-HTTP transport (see openSql): one fetch a statement. Kept per
  * isolate: it holds no socket and no request's I/O (each query fetches in its caller's
@@ -74,7 +79,7 @@ const httpDbs = new Map<string, Db>();
  */
 export function openHttpDb(env: DbBindings): Db {
   if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
-  const key = `${env.DATABASE_URL}\n${env.LOCAL_DB_PROXY ?? ""}`;
+  const key = connectionKey(env);
   let db = httpDbs.get(key);
   if (!db) {
     db = drizzleHttp({ client: neon(env.DATABASE_URL), schema });
@@ -162,7 +167,7 @@ export async function attempt<T>(
 }
 
 /** How long a successful health probe stands for the database in this isolate. */
-export const PING_FRESH_MS = 5_000;
+const PING_FRESH_MS = 5_000;
 const lastPing = new Map<string, number>();
 
 /**
@@ -173,7 +178,7 @@ const lastPing = new Map<string, number>();
  * seconds, not one each; a failure is never kept, so recovery shows on the next probe.
  */
 export async function pingDb(env: DbBindings, timeoutMs = 2_500): Promise<Result<true, DbError>> {
-  const key = `${env.DATABASE_URL}\n${env.LOCAL_DB_PROXY ?? ""}`;
+  const key = connectionKey(env);
   const at = lastPing.get(key);
   if (at !== undefined && Date.now() - at < PING_FRESH_MS) return ok(true);
   const result = await attempt(() => openSql(env).query("SELECT 1"), timeoutMs);

@@ -186,6 +186,26 @@ export function requestIdOf(incoming: string | undefined): string {
 }
 
 /**
+ * The one JSON line each request to either worker leaves: request id, method, path, status,
+ * duration, and what the app adds (the tenant worker: tenant and cache tier).
+ */
+export function logRequest(
+  c: Context,
+  requestId: string,
+  durationMs: number,
+  extra: Record<string, unknown> = {},
+): void {
+  log("info", "request", {
+    request_id: requestId,
+    method: c.req.method,
+    path: c.req.path,
+    ...extra,
+    status: c.res.status,
+    duration_ms: Math.round(durationMs * 10) / 10,
+  });
+}
+
+/**
  * A request id (a well-formed incoming X-Request-Id is kept) and one JSON log line per request,
  * for apps that need nothing more (the batch worker's admin API: its replays and discards leave
  * a line with the request id, as every request to the tenant worker does).
@@ -198,12 +218,6 @@ export const requestLog = createMiddleware<BaseEnv>(async (c, next) => {
     await next();
   } finally {
     c.res.headers.set("X-Request-Id", id);
-    log("info", "request", {
-      request_id: id,
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      duration_ms: Math.round((performance.now() - started) * 10) / 10,
-    });
+    logRequest(c, id, performance.now() - started);
   }
 });

@@ -47,7 +47,7 @@ function fitsJsonCap(o: unknown, maxBytes: number): boolean {
  * nest thousands of levels, which overflowed the call stack of any recursive walk over it (a
  * request with an Idempotency-Key was a 500); no settings or event data needs more than a few.
  */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 /** Whether objects and arrays nest at most `max` levels (the value itself is the first). */
 function nestsAtMost(value: unknown, max: number): boolean {

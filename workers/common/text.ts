@@ -7,6 +7,8 @@
 // biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is exactly what is looked for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, "g");
+
 /**
  * Where in a value (strings, arrays, objects, their keys too) the first unstorable text is, as a
  * dotted path ("" for the value itself), or null when there is none. A walk with a stack of its
@@ -40,7 +42,7 @@ export function unstorableTextAt(value: unknown): string | null {
 
 /** The text with each unstorable character replaced by U+FFFD. */
 export function storableText(text: string): string {
-  return text.replace(new RegExp(UNSTORABLE.source, "g"), "\uFFFD");
+  return text.replace(UNSTORABLE_ALL, "\uFFFD");
 }
 
 export const UNSTORABLE_TEXT_MESSAGE =

@@ -1,8 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Database, type Db, openDb, openHttpDb, openSql, type Queryable } from "../../../common/db";
-import { requestIdOf } from "../../../common/http";
-import { log } from "../../../common/log";
+import { logRequest, requestIdOf } from "../../../common/http";
 import type { HonoEnv } from "../env";
 
 /**
@@ -36,15 +35,7 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
     const headers = c.res.headers;
     headers.set("X-Request-Id", requestId);
     headers.set("Server-Timing", timing);
-    log("info", "request", {
-      request_id: requestId,
-      method: c.req.method,
-      path: c.req.path,
-      tenant: c.get("tenant")?.slug,
-      tier,
-      status: c.res.status,
-      duration_ms: Math.round(duration * 10) / 10,
-    });
+    logRequest(c, requestId, duration, { tenant: c.get("tenant")?.slug, tier });
   }
 });
 
