@@ -28,8 +28,19 @@ import type { Env } from "./env";
 
 type AppEnv = BaseEnv & { Bindings: Env };
 
+/** A job queue by its Cloudflare name, as dead_jobs.queue stores it. */
+const QueueName = z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]);
+
 const ListQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS).optional(),
+  queue: QueueName.optional(),
+  pending: z
+    .enum(["true", "false"])
+    .transform((v) => v === "true")
+    .optional()
+    .describe(
+      "true: only jobs not replayed since they last died (what counts calls pending); false: only replayed ones",
+    ),
   user_id: Id.optional().describe("only this user's dead jobs (a support request, an audit)"),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
@@ -41,14 +52,14 @@ const ListQuery = z.object({
  */
 const BulkReplayQuery = z.object({
   kind: z.enum(["exhausted", "rejected"]).default("exhausted"),
-  queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
+  queue: QueueName.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(100),
 });
 
 /** Bulk discard: `before` is required, so a call reaches only jobs the operator has looked at. */
 const BulkDiscardQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS),
-  queue: z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...string[]]).optional(),
+  queue: QueueName.optional(),
   before: z.iso.datetime({ offset: true }).describe("only jobs that died before this instant"),
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
@@ -150,6 +161,8 @@ export function createBatchApp() {
       const query = c.req.valid("query");
       const page = await listDeadJobs(openSql(c.env), {
         kind: query.kind,
+        queue: query.queue,
+        pending: query.pending,
         userId: query.user_id,
         limit: query.limit,
         before: decodeCursor(query.cursor),

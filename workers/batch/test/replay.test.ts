@@ -197,6 +197,50 @@ describe("dead jobs admin", () => {
     expect(ours.some((i) => i.job_id === theirs.job_id)).toBe(true);
   });
 
+  it("lists one queue's dead jobs, and the pending or the replayed ones, as counts splits them", async () => {
+    const analytics = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "by-queue", properties: {} },
+    });
+    const replayed = job("send_notifications", {
+      tenant_id: T,
+      user_id: U,
+      payload: { type: "t", title: "Replayed", message: "m", data: {} },
+    });
+    await deadLetter(analytics);
+    await deadLetter(replayed);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
+      replayed.job_id,
+    ]);
+    expect((await admin("POST", `/admin/dead-jobs/${row?.id}/replay`)).status).toBe(202);
+
+    const list = async (query: string) => {
+      const res = await admin("GET", `/admin/dead-jobs?limit=200&${query}`);
+      expect(res.status).toBe(200);
+      return (
+        (await res.json()) as { items: { job_id: string; queue: string; replayed_at: string | null }[] }
+      ).items;
+    };
+    const byQueue = await list("queue=analytics");
+    expect(byQueue.every((i) => i.queue === "analytics")).toBe(true);
+    expect(byQueue.map((i) => i.job_id)).toContain(analytics.job_id);
+    const pending = await list("pending=true");
+    expect(pending.every((i) => i.replayed_at === null)).toBe(true);
+    expect(pending.map((i) => i.job_id)).not.toContain(replayed.job_id);
+    const done = await list("pending=false&queue=notifications");
+    expect(done.every((i) => i.replayed_at !== null && i.queue === "notifications")).toBe(true);
+    expect(done.map((i) => i.job_id)).toContain(replayed.job_id);
+
+    for (const query of ["queue=bogus", "pending=yes"]) {
+      const res = await admin("GET", `/admin/dead-jobs?${query}`);
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([
+        400,
+        "validation_failed",
+      ]);
+    }
+  });
+
   it("gives the last page no cursor, also when it is exactly full", async () => {
     await deadLetter(
       job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "p", properties: {} } }),

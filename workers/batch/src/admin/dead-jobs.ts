@@ -41,6 +41,9 @@ export function listDeadJobs(
   sql: Queryable,
   options: {
     kind?: string;
+    queue?: string;
+    /** true: not replayed since they last died; false: replayed. */
+    pending?: boolean;
     userId?: string;
     limit: number;
     before?: { created_at: string; id: string };
@@ -54,6 +57,8 @@ export function listDeadJobs(
         WHERE ($1::text IS NULL OR d.kind = $1)
           AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
           AND ($5::uuid IS NULL OR d.user_id = $5)
+          AND ($6::text IS NULL OR d.queue = $6)
+          AND ($7::boolean IS NULL OR (d.replayed_at IS NULL) = $7)
         ORDER BY d.created_at DESC, d.id DESC
         LIMIT $4`,
       [
@@ -62,6 +67,8 @@ export function listDeadJobs(
         options.before?.id ?? null,
         options.limit + 1,
         options.userId ?? null,
+        options.queue ?? null,
+        options.pending ?? null,
       ],
     );
     const { rows: items, more } = pageOf(rows, options.limit);
