@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id } from "./ids";
+import { PgTime } from "./time";
 
 /**
  * The one queue message shape, shared by the enqueue API (producer) and the batch worker
@@ -91,14 +92,6 @@ export const RecordAnalyticsPayload = z
   })
   .strict();
 
-/**
- * An RFC 3339 time Postgres takes: year 0000 is valid ISO 8601 but not a Postgres year, and one
- * such date failed the statement of every content update in its batch, on every retry.
- */
-const isoDate = z.iso
-  .datetime({ offset: true })
-  .refine((v) => !v.startsWith("0000"), "there is no year 0000 (the year before 0001 is 1 BC)");
-
 /** A link a page will render (an event's image, a tenant's logo): http(s) only, never javascript: or data:. */
 export const WebUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" }).max(2048);
 
@@ -108,8 +101,8 @@ export const EventUpdates = z
   .object({
     title: z.string().trim().min(1).max(200),
     description: z.string().max(20_000).nullable(),
-    start_date: isoDate,
-    end_date: isoDate.nullable(),
+    start_date: PgTime,
+    end_date: PgTime.nullable(),
     location_name: z.string().max(200).nullable(),
     image_url: WebUrl.nullable(),
   })
@@ -138,7 +131,7 @@ const envelope = {
   user_id: Id,
   priority: z.number().int().min(1).max(10),
   /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
-  created_at: isoDate,
+  created_at: PgTime,
 };
 
 export const JobMessage = z.discriminatedUnion("operation", [

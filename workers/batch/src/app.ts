@@ -15,6 +15,7 @@ import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
 import { decodeKeyset, encodeKeyset } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
+import { PgTime } from "../../common/time";
 import {
   countDeadJobs,
   discardDeadJob,
@@ -60,7 +61,7 @@ const BulkReplayQuery = z.object({
 const BulkDiscardQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS),
   queue: QueueName.optional(),
-  before: z.iso.datetime({ offset: true }).describe("only jobs that died before this instant"),
+  before: PgTime.describe("only jobs that died before this instant"),
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
@@ -114,7 +115,7 @@ const BulkDiscarded = z
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
 /** A list cursor: the last row's (created_at, id), as workers/common/pages.ts encodes keys. */
-const DeadJobCursor = z.object({ created_at: z.iso.datetime({ offset: true }), id: Id });
+const DeadJobCursor = z.object({ created_at: PgTime, id: Id });
 
 function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor> | undefined {
   if (!cursor) return undefined;

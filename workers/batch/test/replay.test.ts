@@ -136,11 +136,12 @@ describe("dead jobs admin", () => {
       ids.map((r) => r.id),
     ]);
     expect(left).toEqual([{ kind: "rejected" }]);
-    // Without the bound, or with a kind of nothing, the call is refused.
+    // Without the bound, with a kind of nothing, or with a time Postgres has not, it is refused.
     for (const bad of [
       "kind=exhausted",
       "before=2001-02-01T00:00:00Z",
       "kind=lost&before=2001-02-01T00:00:00Z",
+      "kind=exhausted&before=0000-01-01T00:00:00Z",
     ]) {
       expect((await discard(bad))[0]).toBe(400);
     }
@@ -163,8 +164,18 @@ describe("dead jobs admin", () => {
     };
     expect(first.items).toHaveLength(2);
     expect(second.items.some((i) => first.items.some((f) => f.id === i.id))).toBe(false);
-    const tampered = await admin("GET", "/admin/dead-jobs?cursor=bm90LWEtY3Vyc29y");
-    expect(tampered.status).toBe(400);
+    const cursorOf = (keys: unknown) => Buffer.from(JSON.stringify(keys)).toString("base64url");
+    for (const forged of [
+      "bm90LWEtY3Vyc29y",
+      // Well-formed, but a time Postgres has not: the client's error, not a 503.
+      cursorOf({ created_at: "0000-01-01T00:00:00Z", id: crypto.randomUUID() }),
+    ]) {
+      const res = await admin("GET", `/admin/dead-jobs?cursor=${forged}`);
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([
+        400,
+        "invalid_cursor",
+      ]);
+    }
   });
 
   it("lists one user's dead jobs, each naming its user", async () => {

@@ -459,6 +459,8 @@ describe("GET /v1/me/communities", () => {
     for (const [query, code] of [
       ["cursor=bm90LWpzb24", "invalid_cursor"],
       ["cursor=WyJ4Iiwibm90LWFuLWlkIl0", "invalid_cursor"],
+      // A name with U+0000 (Postgres text cannot hold it) failed the page's query: a 503.
+      [`cursor=${Buffer.from(JSON.stringify(["a\u0000b", tid(1)])).toString("base64url")}`, "invalid_cursor"],
       ["limit=0", "validation_failed"],
       ["limit=501", "validation_failed"],
     ]) {
