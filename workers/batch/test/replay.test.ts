@@ -142,6 +142,7 @@ describe("dead jobs admin", () => {
       "before=2001-02-01T00:00:00Z",
       "kind=lost&before=2001-02-01T00:00:00Z",
       "kind=exhausted&before=0000-01-01T00:00:00Z",
+      "kind=exhausted&before=2030-01-01T00:00:00%2B23:00",
     ]) {
       expect((await discard(bad))[0]).toBe(400);
     }

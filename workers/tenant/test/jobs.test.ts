@@ -223,7 +223,7 @@ describe("POST /v1/jobs", () => {
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
   });
 
-  it("refuses a date in year 0000, which Postgres has no year for (400), and takes year 0001", async () => {
+  it("refuses a date Postgres has not (year 0000, an offset past ±15:59) with a 400, and takes the edges it has", async () => {
     const editEvent = (start_date: string) => ({
       queue: "content_update",
       operation: "update_content",
@@ -233,7 +233,11 @@ describe("POST /v1/jobs", () => {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
     expect(body.error.message).toMatch(/^payload\.updates\.start_date: there is no year 0000/);
-    expect((await post("/v1/jobs", U.author, editEvent("0001-06-01T00:00:00Z"))).status).toBe(202);
+    const offset = await post("/v1/jobs", U.author, editEvent("2030-06-01T00:00:00+16:00"));
+    expect([offset.status, await code(offset)]).toEqual([400, "validation_failed"]);
+    for (const edge of ["0001-06-01T00:00:00Z", "2030-06-01T00:00:00-15:59"]) {
+      expect((await post("/v1/jobs", U.author, editEvent(edge))).status).toBe(202);
+    }
   });
 
   it("reads ids in any case: an upper-case id is the same user, tenant or post", async () => {
