@@ -204,6 +204,10 @@ describe("GET /v1/feed", () => {
     );
     const preferred = await walk("/v1/feed?limit=100");
     expect(new Set(preferred.map((i) => i.tenant_id))).toEqual(new Set([tid(3)]));
+    // An empty selection is no selection, as in the original function: not an empty feed.
+    for (const empty of ["tenants=", "tenants=,"]) {
+      expect(await walk(`/v1/feed?limit=100&${empty}`)).toEqual(preferred);
+    }
     await db.query(`DELETE FROM user_view_preferences WHERE user_id = '${uid(1)}'`);
     await db.query(`UPDATE tenant_users SET display_in_feed = true WHERE user_id = '${uid(1)}'`);
   });

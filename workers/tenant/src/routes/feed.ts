@@ -15,7 +15,9 @@ const FeedQuery = z.object({
   tenants: z
     .string()
     .optional()
-    .describe("Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped."),
+    .describe(
+      "Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped. Empty: no filter (your saved selection, else every community shown in your feed).",
+    ),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
 });
@@ -49,6 +51,8 @@ function parseTenants(raw: string | undefined): string[] | null {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  // No ids is no filter, as in the original function (a client sending its empty selection).
+  if (given.length === 0) return null;
   if (given.length > 100) throw new ApiError("validation_failed", "tenants: at most 100 ids");
   const ids = given.map((text) => {
     const id = Id.safeParse(text);
