@@ -123,8 +123,14 @@ export type SendNotifications = z.infer<typeof SendNotificationsPayload>;
 export type RecordAnalytics = z.infer<typeof RecordAnalyticsPayload>;
 export type UpdateContent = z.infer<typeof UpdateContentPayload>;
 
+/**
+ * The message format's version. A change the consumer cannot read bumps it, and the batch worker
+ * is deployed first: a consumer given a newer message retries it rather than refusing it.
+ */
+export const MESSAGE_VERSION = 1;
+
 const envelope = {
-  v: z.literal(1),
+  v: z.literal(MESSAGE_VERSION),
   job_id: Id,
   tenant_id: Id,
   /** The verified user who enqueued it. */

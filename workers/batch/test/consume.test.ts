@@ -232,6 +232,19 @@ describe("notifications consumer", () => {
     expect(result.explicitAcks).toEqual(ids);
     expect(await deadAs("invalid", stray.job_id)).toBe(1);
   });
+
+  it("retries a message of a newer format (its producer deployed first) instead of refusing it, and writes the rest", async () => {
+    const current = notify();
+    const newer = { ...notify(), v: 2, payload: { shape: "not known here" } };
+    const { result, ids, delays } = await deliver("notifications", [current, newer], {}, 2);
+    expect(result.explicitAcks).toEqual([ids[0]]);
+    expect(result.retryMessages.map((r) => r.msgId)).toEqual([ids[1]]);
+    expect(delays.get(ids[1] ?? "")).toBe(10);
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [current.job_id])).toBe(
+      1,
+    );
+    expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [newer.job_id])).toBe(0);
+  });
 });
 
 describe("when the database is down", () => {

@@ -1,7 +1,13 @@
 import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
 import { Id } from "../../../common/ids";
-import { JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
+import {
+  JobMessage,
+  KIND_BY_QUEUE_NAME,
+  MESSAGE_VERSION,
+  QUEUES,
+  type QueueKind,
+} from "../../../common/jobs";
 import { log } from "../../../common/log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
 import type { Env } from "../env";
@@ -44,18 +50,33 @@ interface Delivery {
   repeat: boolean;
 }
 
+/**
+ * A message of a newer format than this consumer reads: a producer deployed before its consumer.
+ * It is no malformed job, and the consumer that reads it is on its way: retried, not refused.
+ */
+function isNewerFormat(body: unknown): boolean {
+  const v = (body as { v?: unknown } | null)?.v;
+  return typeof v === "number" && v > MESSAGE_VERSION;
+}
+
 /** Validates every message; ones that are not a job of this queue are dead-lettered as invalid. */
 function parseBatch(batch: MessageBatch<unknown>): {
   deliveries: Delivery[];
   invalid: DeadJobRecord[];
   invalidMessages: Message<unknown>[];
+  newer: Message<unknown>[];
 } {
   const kind = KIND_BY_QUEUE_NAME[batch.queue];
   const deliveries: Delivery[] = [];
   const invalid: DeadJobRecord[] = [];
   const invalidMessages: Message<unknown>[] = [];
+  const newer: Message<unknown>[] = [];
   const seen = new Set<string>();
   for (const message of batch.messages) {
+    if (isNewerFormat(message.body)) {
+      newer.push(message);
+      continue;
+    }
     const parsed = JobMessage.safeParse(message.body);
     // Text Postgres cannot store would fail the statement of every job in the batch with it.
     const unstorable = parsed.success ? unstorableTextAt(parsed.data) : null;
@@ -79,7 +100,7 @@ function parseBatch(batch: MessageBatch<unknown>): {
       attempts: message.attempts,
     });
   }
-  return { deliveries, invalid, invalidMessages };
+  return { deliveries, invalid, invalidMessages, newer };
 }
 
 /** Runs each operation's handler on its group of jobs (one statement each, whatever the tenants). */
@@ -118,7 +139,14 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
   const tally: Tally = { written: 0, duplicates: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
   const sql = openSql(env);
   try {
-    const { deliveries, invalid, invalidMessages } = parseBatch(batch);
+    const { deliveries, invalid, invalidMessages, newer } = parseBatch(batch);
+    if (newer.length > 0) {
+      log("warn", "messages of a newer format than this consumer reads; retried until it is deployed", {
+        queue: batch.queue,
+        count: newer.length,
+        job_ids: newer.map((m) => jobIdOf(m.body)),
+      });
+    }
     const firsts = deliveries.filter((d) => !d.repeat);
     const outcomes = await runHandlers(
       sql,
@@ -146,6 +174,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts, priority) });
       tally.retried++;
     };
+    for (const message of newer) retry(message, 1);
     for (const message of invalidMessages) {
       if (!recorded) retry(message, 1);
       else {
