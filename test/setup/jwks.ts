@@ -21,6 +21,11 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
     privateKeys[alg] = { ...(await exportJWK(privateKey)), kid, alg };
   }
   const server: Server = createServer((req, res) => {
+    // A provider that hangs: it answers only after a worker's fetch has given up (3 s).
+    if (req.url === "/hanging/.well-known/jwks.json") {
+      setTimeout(() => res.writeHead(503).end(), 4_000);
+      return;
+    }
     if (req.url !== "/.well-known/jwks.json") {
       res.writeHead(404).end();
       return;

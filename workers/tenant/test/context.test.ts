@@ -266,6 +266,27 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
     await expectError(await context("not.a.jwt"), 401, "invalid_token");
   });
 
+  it("answers 503 at once, not waiting on the provider again, for a few seconds after its key set could not be fetched", async () => {
+    const hanging = {
+      AUTH_JWKS_URL: env.TEST_JWKS_URL.replace("/.well-known/", "/hanging/.well-known/"),
+      AUTH_JWT_SECRET: "",
+    };
+    const token = await signWithJwks("ES256", { sub: U.alice });
+    const timed = async () => {
+      const started = Date.now();
+      const res = await call(
+        "http://acme.localhost/v1/context",
+        { Authorization: `Bearer ${token}` },
+        hanging,
+      );
+      await expectError(res, 503, "service_unavailable");
+      return Date.now() - started;
+    };
+    // The first request waits out the fetch's timeout; the next is told at once.
+    expect(await timed()).toBeGreaterThanOrEqual(2_500);
+    expect(await timed()).toBeLessThan(1_000);
+  });
+
   it("checks iss and aud when they are configured", async () => {
     const strict = { ...jwksEnv(), AUTH_ISSUER: "https://id.example.test", AUTH_AUDIENCE: "communities" };
     const good = await signWithJwks("ES256", {

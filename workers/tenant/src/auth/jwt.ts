@@ -7,6 +7,7 @@ import {
   jwtVerify,
 } from "jose";
 import { Id } from "../../../common/ids";
+import { log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 
 /**
@@ -49,6 +50,12 @@ async function secretKey(secret: string): Promise<CryptoKey> {
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 const JWKS_REFETCH_COOLDOWN_MS = 30_000;
 const JWKS_TIMEOUT_MS = 3_000;
+/**
+ * After a failed fetch, the isolate waits this long before the next: while the provider is down
+ * or hanging, each request would otherwise wait out the timeout (3 s) and add to its load, even
+ * with a key set in hand that is merely old.
+ */
+const JWKS_RETRY_AFTER_FAILURE_MS = 5_000;
 
 type KeySet = ReturnType<typeof createLocalJWKSet>;
 
@@ -61,11 +68,14 @@ type KeySet = ReturnType<typeof createLocalJWKSet>;
  * synchronous in workerd, so no request is left awaiting another's import either.
  */
 const jwksByUrl = new Map<string, { keySet: KeySet; fetchedAt: number }>();
+const jwksFailedAt = new Map<string, number>();
 
 async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
   const cached = jwksByUrl.get(url);
   const age = cached ? Date.now() - cached.fetchedAt : Number.POSITIVE_INFINITY;
-  if (!cached || age > JWKS_MAX_AGE_MS || (refetch && age > JWKS_REFETCH_COOLDOWN_MS)) {
+  const failedRecently =
+    Date.now() - (jwksFailedAt.get(url) ?? Number.NEGATIVE_INFINITY) < JWKS_RETRY_AFTER_FAILURE_MS;
+  if (!failedRecently && (!cached || age > JWKS_MAX_AGE_MS || (refetch && age > JWKS_REFETCH_COOLDOWN_MS))) {
     try {
       const res = await fetch(url, {
         signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
@@ -75,8 +85,15 @@ async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
       if (!res.ok || !Array.isArray(body?.keys)) throw new Error(`JWKS answered ${res.status}`);
       const fetched = { keySet: createLocalJWKSet(body), fetchedAt: Date.now() };
       jwksByUrl.set(url, fetched);
+      jwksFailedAt.delete(url);
       return fetched.keySet;
-    } catch {
+    } catch (e) {
+      jwksFailedAt.set(url, Date.now());
+      log("warn", "identity provider key set fetch failed", {
+        url,
+        error: e instanceof Error ? e.message : String(e),
+        serving: cached ? "the key set in hand" : "503 until it can be fetched",
+      });
       if (!cached) return null;
     }
   }
