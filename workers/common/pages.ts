@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { unstorableTextAt } from "./text";
 
 /**
@@ -43,3 +43,6 @@ export function decodeKeyset<T>(cursor: string, schema: z.ZodType<T>): T | null 
     return null;
   }
 }
+
+/** A yes/no list filter in a query string: `true` or `false`, as written; absent: no filter. */
+export const QueryFlag = z.enum(["true", "false"]).transform((v) => v === "true");

@@ -13,7 +13,7 @@ import {
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
 import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
-import { decodeKeyset, encodeKeyset } from "../../common/pages";
+import { decodeKeyset, encodeKeyset, QueryFlag } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
 import { PgTime } from "../../common/time";
 import {
@@ -35,13 +35,9 @@ const QueueName = z.enum(QUEUE_KINDS.map((k) => QUEUES[k].queue) as [string, ...
 const ListQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS).optional(),
   queue: QueueName.optional(),
-  pending: z
-    .enum(["true", "false"])
-    .transform((v) => v === "true")
-    .optional()
-    .describe(
-      "true: only jobs not replayed since they last died (what counts calls pending); false: only replayed ones",
-    ),
+  pending: QueryFlag.optional().describe(
+    "true: only jobs not replayed since they last died (what counts calls pending); false: only replayed ones",
+  ),
   user_id: Id.optional().describe("only this user's dead jobs (a support request, an audit)"),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),

@@ -491,7 +491,7 @@ describe("admin reads", () => {
     expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
   });
 
-  it("lists tenants in slug order, inactive ones too, in keyset pages, or finds one by slug or domain", async () => {
+  it("lists tenants in slug order, inactive ones too or only one kind, in keyset pages, or finds one by slug or domain", async () => {
     for (const n of [3, 1, 2]) {
       await admin(
         "POST",
@@ -525,8 +525,18 @@ describe("admin reads", () => {
       next_cursor: string | null;
     };
     expect(byDomain).toMatchObject({ tenants: [{ slug: "zz-list-3" }], next_cursor: null });
-    const bad = await admin("GET", "/tenants?cursor=Not%20A%20Slug", undefined, reader);
-    expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
+    const slugs = async (query: string) =>
+      (
+        (await (await admin("GET", `/tenants?cursor=zz-list&${query}`, undefined, reader)).json()) as {
+          tenants: { slug: string }[];
+        }
+      ).tenants.map((t) => t.slug);
+    expect(await slugs("is_active=false")).toEqual(["zz-list-2"]);
+    expect(await slugs("is_active=true")).toEqual(["zz-list-1", "zz-list-3"]);
+    for (const query of ["cursor=Not%20A%20Slug", "is_active=no"]) {
+      const bad = await admin("GET", `/tenants?${query}`, undefined, reader);
+      expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
+    }
   });
 
   it("lists a user's communities, inactive ones too, in keyset pages; 404s an unknown user", async () => {

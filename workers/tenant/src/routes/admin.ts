@@ -7,6 +7,7 @@ import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
+import { QueryFlag } from "../../../common/pages";
 import {
   deleteUser,
   type ForgetDeps,
@@ -78,6 +79,7 @@ const IdParams = z.object({ id: Id });
 const TenantListQuery = z.object({
   slug: slug.optional().describe("only the tenant with this slug"),
   domain: z.string().max(253).optional().describe("only the tenant with this custom domain"),
+  is_active: QueryFlag.optional().describe("true: only active tenants; false: only deactivated ones"),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: slug.optional().describe("next_cursor of the previous page"),
 });
@@ -192,14 +194,17 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/tenants",
-      summary: "Tenants in slug order, active or not, keyset-paged; or the one with a slug or domain",
+      summary:
+        "Tenants in slug order, active or not (or only one or the other), keyset-paged; or the one with a slug or domain",
       security: ADMIN_SECURITY,
       request: { query: TenantListQuery },
       responses: { 200: jsonResponse(TenantPage, "One page"), ...errorResponses(400, 401, 403, 429, 503) },
     }),
     async (c) => {
-      const { cursor, ...query } = c.req.valid("query");
-      const result = await timed(c, () => listTenants(getDb(c), { ...query, after: cursor }));
+      const { cursor, is_active, ...query } = c.req.valid("query");
+      const result = await timed(c, () =>
+        listTenants(getDb(c), { ...query, isActive: is_active, after: cursor }),
+      );
       if (!result.ok) fail(result.error, undefined, "the tenants could not be read");
       const { rows, more } = result.value;
       return c.json(

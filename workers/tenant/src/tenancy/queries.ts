@@ -72,7 +72,7 @@ export function findTenantById(db: Db, id: string): Promise<Result<TenantRow | n
  */
 export function listTenants(
   db: Db,
-  options: { slug?: string; domain?: string; after?: string; limit: number },
+  options: { slug?: string; domain?: string; isActive?: boolean; after?: string; limit: number },
 ): Promise<Result<{ rows: TenantRow[]; more: boolean }, DbError>> {
   return attempt(async () => {
     const rows = await db
@@ -82,6 +82,7 @@ export function listTenants(
         and(
           options.slug === undefined ? undefined : eq(tenants.slug, options.slug),
           options.domain === undefined ? undefined : eq(tenants.domain, options.domain.toLowerCase()),
+          options.isActive === undefined ? undefined : eq(tenants.isActive, options.isActive),
           options.after === undefined ? undefined : gt(tenants.slug, options.after),
         ),
       )
