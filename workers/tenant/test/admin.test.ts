@@ -580,7 +580,7 @@ describe("admin reads", () => {
     expect([unknown.status, await code(unknown)]).toEqual([404, "not_found"]);
   });
 
-  it("lists a tenant's members in keyset pages, each once, in user-id order", async () => {
+  it("lists a tenant's members in keyset pages, each once, in user-id order, or only its admins or only the others", async () => {
     const { id } = (await (
       await admin("POST", "/tenants", { slug: "roster", name: "Roster" }, reader)
     ).json()) as {
@@ -620,6 +620,21 @@ describe("admin reads", () => {
       role: "admin",
       is_admin: true,
     });
+    // Admins as authz.ts counts them: is_admin, or an owner or admin role without the flag.
+    await db.query("UPDATE tenant_users SET role = 'owner' WHERE tenant_id = $1 AND user_id = $2", [
+      id,
+      ids[1],
+    ]);
+    const members = async (query: string) =>
+      (
+        (await (await admin("GET", `/tenants/${id}/members?${query}`, undefined, reader)).json()) as {
+          members: { user_id: string }[];
+        }
+      ).members.map((m) => m.user_id);
+    expect(await members("admin=true")).toEqual([ids[0], ids[1]].sort());
+    expect(await members("admin=false")).toEqual(ids.slice(2).sort());
+    const bad = await admin("GET", `/tenants/${id}/members?admin=yes`, undefined, reader);
+    expect([bad.status, await code(bad)]).toEqual([400, "validation_failed"]);
   });
 
   it("tells a tenant without members (an empty page) from no tenant (404)", async () => {

@@ -1,5 +1,7 @@
-import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, notInArray, or, sql } from "drizzle-orm";
 import { tenants, tenantUsers, users } from "../../../../db/schema";
+import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
+import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt, type Db, type DbError } from "../../../common/db";
 import { log } from "../../../common/log";
 import { pageOf } from "../../../common/pages";
@@ -136,6 +138,9 @@ export interface MemberRow {
   is_admin: boolean;
 }
 
+/** ADMIN_ROLES as the role column's own type. */
+const ADMIN_MEMBER_ROLES = MEMBER_ROLES.filter((role) => ADMIN_ROLES.includes(role));
+
 /**
  * One page of a tenant's members in user-id order, after `after` (keyset on the primary key's
  * second column, so every page is one index range). An empty page asks once more whether the
@@ -144,9 +149,9 @@ export interface MemberRow {
 export async function listMembers(
   db: Db,
   tenantId: string,
-  after: string | undefined,
-  limit: number,
+  page: { after?: string; limit: number; admin?: boolean },
 ): Promise<Result<{ members: MemberRow[]; more: boolean } | null, DbError>> {
+  const { after, limit, admin } = page;
   return attempt(async () => {
     const rows = await db
       .select({
@@ -161,6 +166,12 @@ export async function listMembers(
         and(
           eq(tenantUsers.tenantId, tenantId),
           after === undefined ? undefined : gt(tenantUsers.userId, after),
+          // authz.ts isTenantAdmin: who may notify other members and edit anyone's content.
+          admin === undefined
+            ? undefined
+            : admin
+              ? or(eq(tenantUsers.isAdmin, true), inArray(tenantUsers.role, ADMIN_MEMBER_ROLES))
+              : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES)),
         ),
       )
       .orderBy(asc(tenantUsers.userId))

@@ -87,6 +87,9 @@ const TenantPage = z
   .object({ tenants: z.array(AdminTenant), next_cursor: z.string().nullable() })
   .openapi("TenantPage");
 const MemberPageQuery = z.object({
+  admin: QueryFlag.optional().describe(
+    "true: only the community's admins (is_admin, or an owner or admin role); false: only the other members",
+  ),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: Id.optional().describe("next_cursor of the previous page"),
 });
@@ -245,8 +248,10 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       },
     }),
     async (c) => {
-      const { limit, cursor } = c.req.valid("query");
-      const result = await timed(c, () => listMembers(getDb(c), c.req.valid("param").id, cursor, limit));
+      const { limit, cursor, admin } = c.req.valid("query");
+      const result = await timed(c, () =>
+        listMembers(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin }),
+      );
       if (!result.ok) fail(result.error, undefined, "the members could not be read");
       if (!result.value) fail({ kind: "not_found" });
       const { members, more } = result.value;
