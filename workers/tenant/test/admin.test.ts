@@ -75,6 +75,23 @@ describe("admin API", () => {
     ).toBe("forbidden");
   });
 
+  it("needs the admin token on a percent-encoded path too, which routes like the plain one", async () => {
+    for (const path of [
+      "/%61dmin/tenants",
+      "/admin/%74enants",
+      "/%61dmin/users/b0000000-0000-4000-8000-000000000001",
+    ]) {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://api.localhost${path}`, { headers: { "cf-connecting-ip": CLIENT_IP } }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      expect([path, res.status, await code(res)]).toEqual([path, 401, "unauthorized"]);
+    }
+  });
+
   it("takes the previous token too while a rotation is under way, and only then", async () => {
     const read = async (token: string, previous?: string) => {
       const ctx = createExecutionContext();
