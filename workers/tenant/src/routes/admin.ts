@@ -59,7 +59,9 @@ const TenantFields = z
     logo_url: WebUrl.nullable(),
     primary_color: color,
     secondary_color: color,
-    settings: boundedJsonObject(MAX_SETTINGS_BYTES),
+    settings: boundedJsonObject(MAX_SETTINGS_BYTES).describe(
+      "public: /v1/context serves it to anyone, cacheable for 60 s; never secrets",
+    ),
     is_active: z.boolean(),
   })
   .strict();
