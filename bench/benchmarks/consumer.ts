@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { JobMessage } from "../../workers/common/jobs";
+import { type JobMessage, MESSAGE_VERSION } from "../../workers/common/jobs";
 import { connect, type Datasets } from "../lib/data";
 import { say } from "../lib/progress";
 import { type Queue, rawWrite } from "../lib/raw-writes";
@@ -20,7 +20,7 @@ function envelope(
   payload: unknown,
 ) {
   return {
-    v: 1,
+    v: MESSAGE_VERSION,
     job_id: crypto.randomUUID(),
     tenant_id: pair.tenant_id,
     user_id: pair.user_id,

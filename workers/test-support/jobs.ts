@@ -1,4 +1,4 @@
-import type { JobMessage } from "../common/jobs";
+import { type JobMessage, MESSAGE_VERSION } from "../common/jobs";
 
 /** A valid queue message of each operation, with every envelope field filled in. */
 export function job<O extends JobMessage["operation"]>(
@@ -12,7 +12,7 @@ export function job<O extends JobMessage["operation"]>(
     update_content: "content_update",
   }[operation];
   return {
-    v: 1,
+    v: MESSAGE_VERSION,
     job_id: crypto.randomUUID(),
     priority: 1,
     created_at: new Date().toISOString(),

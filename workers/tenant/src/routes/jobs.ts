@@ -6,6 +6,7 @@ import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import {
   type JobMessage,
+  MESSAGE_VERSION,
   RecordAnalyticsPayload,
   SendNotificationsPayload,
   UpdateContentPayload,
@@ -141,7 +142,7 @@ async function accept(
   const jobs = (await Promise.all(
     stripped.map(async (r, i) => ({
       ...r,
-      v: 1 as const,
+      v: MESSAGE_VERSION,
       job_id: idem ? await idem.jobId(i) : crypto.randomUUID(),
       tenant_id: tenant.id,
       user_id: user.id,
