@@ -129,6 +129,15 @@ export type UpdateContent = z.infer<typeof UpdateContentPayload>;
  */
 export const MESSAGE_VERSION = 1;
 
+/**
+ * A message of a newer format than this code reads: its producer was deployed before this
+ * consumer. It is no malformed job, and the code that reads it is on its way.
+ */
+export function isNewerFormat(body: unknown): boolean {
+  const v = (body as { v?: unknown } | null)?.v;
+  return typeof v === "number" && v > MESSAGE_VERSION;
+}
+
 const envelope = {
   v: z.literal(MESSAGE_VERSION),
   job_id: Id,

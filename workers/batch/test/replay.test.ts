@@ -423,6 +423,30 @@ describe("bulk replay after an outage", () => {
     expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(row?.id);
   });
 
+  it("leaves a job of a newer format than it reads pending for the worker that reads it, neither sent nor judged invalid", async () => {
+    const newer = {
+      ...job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "v2", properties: {} } }),
+      v: 2,
+    };
+    await deadLetter(newer);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
+      newer.job_id,
+    ]);
+    const bulk = await replayAll("kind=exhausted&limit=100");
+    expect([...bulk.replayed.map((r) => r.id), ...bulk.not_replayable]).not.toContain(row?.id);
+    const [now] = await db.query<{ kind: string; replayed_at: string | null }>(
+      "SELECT kind, replayed_at FROM dead_jobs WHERE id = $1",
+      [row?.id],
+    );
+    expect(now).toEqual({ kind: "exhausted", replayed_at: null });
+    const one = await admin("POST", `/admin/dead-jobs/${row?.id}/replay`);
+    const body = (await one.json()) as { error: { code: string; message: string } };
+    expect([one.status, body.error.code]).toEqual([409, "conflict"]);
+    expect(body.error.message).toMatch(/newer format/);
+    // Pending for good here (no newer worker comes): gone, so the next tests count what they replay.
+    await db.query("DELETE FROM dead_jobs WHERE id = $1", [row?.id]);
+  });
+
   it("says no more when the jobs it replayed were exactly the last ones pending", async () => {
     for (const n of [1, 2]) {
       await deadLetter(

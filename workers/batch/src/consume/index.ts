@@ -1,13 +1,7 @@
 import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
 import { Id } from "../../../common/ids";
-import {
-  JobMessage,
-  KIND_BY_QUEUE_NAME,
-  MESSAGE_VERSION,
-  QUEUES,
-  type QueueKind,
-} from "../../../common/jobs";
+import { isNewerFormat, JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
 import type { Env } from "../env";
@@ -50,15 +44,6 @@ interface Delivery {
   repeat: boolean;
 }
 
-/**
- * A message of a newer format than this consumer reads: a producer deployed before its consumer.
- * It is no malformed job, and the consumer that reads it is on its way: retried, not refused.
- */
-function isNewerFormat(body: unknown): boolean {
-  const v = (body as { v?: unknown } | null)?.v;
-  return typeof v === "number" && v > MESSAGE_VERSION;
-}
-
 /** Validates every message; ones that are not a job of this queue are dead-lettered as invalid. */
 function parseBatch(batch: MessageBatch<unknown>): {
   deliveries: Delivery[];
@@ -73,6 +58,7 @@ function parseBatch(batch: MessageBatch<unknown>): {
   const newer: Message<unknown>[] = [];
   const seen = new Set<string>();
   for (const message of batch.messages) {
+    // Retried, not refused: the consumer that reads it is on its way.
     if (isNewerFormat(message.body)) {
       newer.push(message);
       continue;
