@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DbError } from "../../common/db";
 import { err, ok, type Result } from "../../common/result";
 import { cacheOptions, DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
+import { Lru } from "../src/tenancy/lru";
 import type { TenantRow } from "../src/tenancy/queries";
 
 function row(slug: string, updatedAt = "2026-01-01T00:00:00.000Z", isActive = true): TenantRow {
@@ -244,11 +245,13 @@ describe("cache options from the worker's vars", () => {
       cacheOptions({
         TENANT_L1_TTL_SECONDS: "5",
         TENANT_L1_MAX_ENTRIES: "10",
+        TENANT_L1_MAX_BYTES: "65536",
         TENANT_NEGATIVE_TTL_SECONDS: "120",
       }),
     ).toMatchObject({
       l1TtlMs: 5_000,
       l1MaxEntries: 10,
+      l1MaxBytes: 65_536,
       negativeTtlSeconds: 120,
     });
     expect(cacheOptions({ TENANT_L1_TTL_SECONDS: "soon", TENANT_L1_MAX_ENTRIES: "-1" })).toEqual(
@@ -272,6 +275,48 @@ describe("cache options from the worker's vars", () => {
     expect(h.cache.l1.size).toBe(2);
     expect(h.cache.l1.peek(key("b"))).toBeUndefined();
     expect(h.cache.l1.peek(key("a"))).toBeDefined();
+  });
+
+  it("keeps what L1 holds under its byte bound: tenants with large settings push out the oldest, small ones stay many", async () => {
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1MaxBytes: 25_000 });
+    const large = (slug: string) => {
+      const r = row(slug);
+      // 400 keys of text, as a tenant's strings or feature flags would be: ~11 KB of JSON.
+      r.tenant.settings = Object.fromEntries(
+        Array.from({ length: 400 }, (_, i) => [`key_${i}`, `value ${i} ${slug}`]),
+      );
+      return r;
+    };
+    for (const slug of ["big-1", "big-2", "big-3"]) {
+      await h.cache.resolve(key(slug), h.deps(loader(() => ok(large(slug))).load));
+    }
+    expect(h.cache.l1.totalBytes).toBeLessThanOrEqual(25_000);
+    expect(h.cache.l1.peek(key("big-1"))).toBeUndefined();
+    expect(h.cache.l1.peek(key("big-3"))).toBeDefined();
+    for (let i = 0; i < 50; i++) {
+      await h.cache.resolve(key(`small-${i}`), h.deps(loader(() => ok(row(`small-${i}`))).load));
+    }
+    expect(h.cache.l1.peek(key("small-0"))).toBeDefined();
+    expect(h.cache.l1.totalBytes).toBeLessThanOrEqual(25_000);
+  });
+});
+
+describe("the in-isolate LRU", () => {
+  it("counts sizes through overwrites and deletes, and does not keep a value larger than its bound", () => {
+    const lru = new Lru<string>(10, Date.now, 100);
+    lru.set("a", "x", 1_000, 60);
+    lru.set("a", "y", 1_000, 30);
+    expect(lru.totalBytes).toBe(30);
+    lru.set("b", "z", 1_000, 60);
+    expect([lru.size, lru.totalBytes]).toEqual([2, 90]);
+    lru.set("c", "w", 1_000, 20);
+    expect([lru.peek("a"), lru.totalBytes]).toEqual([undefined, 80]);
+    lru.set("huge", "v", 1_000, 101);
+    expect([lru.peek("huge"), lru.totalBytes]).toEqual([undefined, 80]);
+    lru.delete("b");
+    expect([lru.size, lru.totalBytes]).toEqual([1, 20]);
+    lru.clear();
+    expect([lru.size, lru.totalBytes]).toEqual([0, 0]);
   });
 });
 

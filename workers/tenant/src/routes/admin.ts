@@ -45,8 +45,8 @@ const domain = z
   .nullable();
 
 /**
- * Settings ride in every cached tenant entry: the in-isolate cache holds thousands, and an
- * isolate has 128 MB, so a tenant's settings are capped (5,000 entries x 16 KiB = 80 MB at most).
+ * Settings ride in every cached tenant entry and in every /v1/context answer, so they are capped;
+ * what the in-isolate cache keeps of them is bounded in bytes too (cache.ts l1MaxBytes).
  */
 const MAX_SETTINGS_BYTES = 16 * 1024;
 

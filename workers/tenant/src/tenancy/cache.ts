@@ -28,6 +28,12 @@ export interface Resolved {
 export interface CacheOptions {
   l1TtlMs: number;
   l1MaxEntries: number;
+  /**
+   * What L1's entries may add up to, as JSON text. Parsed, JSON takes 2-7x its text in the heap
+   * (16 KiB of settings in 400 keys: ~40 KiB), so 5,000 tenants with large settings would be
+   * ~200 MB, past an isolate's 128 MB; typical entries (~300 bytes) never reach this bound.
+   */
+  l1MaxBytes: number;
   /** KV expirationTtl of a positive entry, seconds (the original design's 600). */
   kvTtlSeconds: number;
   /** How long a positive entry is served before a background refresh, ms. */
@@ -42,6 +48,7 @@ export interface CacheOptions {
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
   l1TtlMs: 30_000,
   l1MaxEntries: 5_000,
+  l1MaxBytes: 8 * 1024 * 1024,
   kvTtlSeconds: 600,
   softTtlMs: 60_000,
   negativeTtlSeconds: 60,
@@ -102,7 +109,7 @@ export class TenantCache {
     readonly options: CacheOptions = DEFAULT_CACHE_OPTIONS,
     private readonly now: () => number = Date.now,
   ) {
-    this.l1 = new Lru(options.l1MaxEntries, now);
+    this.l1 = new Lru(options.l1MaxEntries, now, options.l1MaxBytes);
   }
 
   /** `loadedAt`: when the lookup that found `row` started; it versions a "not found". */
@@ -124,7 +131,8 @@ export class TenantCache {
   }
 
   private remember(key: string, entry: CacheEntry, ttlMs: number): void {
-    if (this.options.useL1) this.l1.set(key, entry, ttlMs);
+    // Sized only here, on the way in from KV or the database, never on an L1 hit.
+    if (this.options.useL1) this.l1.set(key, entry, ttlMs, key.length + JSON.stringify(entry).length);
   }
 
   async resolve(key: string, deps: ResolveDeps): Promise<Result<Resolved, DbError>> {
@@ -269,6 +277,7 @@ export class TenantCache {
 export interface CacheVars {
   TENANT_L1_TTL_SECONDS?: string;
   TENANT_L1_MAX_ENTRIES?: string;
+  TENANT_L1_MAX_BYTES?: string;
   TENANT_NEGATIVE_TTL_SECONDS?: string;
   /** Comma-separated tiers to use: "l1,kv" (default), "kv", "l1" or "none". */
   TENANT_CACHE_TIERS?: string;
@@ -280,6 +289,7 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
     ...d,
     l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
     l1MaxEntries: positiveInteger(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries),
+    l1MaxBytes: positiveInteger(vars.TENANT_L1_MAX_BYTES, d.l1MaxBytes),
     // KV refuses expirationTtl under 60 s.
     negativeTtlSeconds: Math.max(60, positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
     ...tiers(vars.TENANT_CACHE_TIERS),
