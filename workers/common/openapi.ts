@@ -33,9 +33,28 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
   return { description, content: { "application/json": { schema } } };
 }
 
+/** An OpenAPI security requirement: scheme names and their scopes (none for bearer tokens). */
+type SecurityRequirement = Record<string, string[]>;
+
 /** Both workers' admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
-export const ADMIN_SECURITY = [{ adminToken: [] }];
+export const ADMIN_SECURITY: SecurityRequirement[] = [{ adminToken: [] }];
+/** The tenant worker's user routes: `Authorization: Bearer <the user's JWT>`. */
+export const USER_SECURITY: SecurityRequirement[] = [{ userToken: [] }];
+/** A user route that answers anonymous callers too (the empty requirement). */
+export const OPTIONAL_USER_SECURITY: SecurityRequirement[] = [{}, { userToken: [] }];
+/** A route anyone may call, said so, so that no client generator guesses. */
+export const NO_SECURITY: SecurityRequirement[] = [];
 
 export function documentAdminToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+}
+
+export function documentUserToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "userToken", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description:
+      "The user's JWT: HS256 with the project's secret (Supabase-issued tokens) or RS256/ES256 from AUTH_JWKS_URL; `sub` is the user's id",
+  });
 }

@@ -12,7 +12,13 @@ import {
 } from "../../common/http";
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
-import { ADMIN_SECURITY, documentAdminToken, errorResponses, jsonResponse } from "../../common/openapi";
+import {
+  ADMIN_SECURITY,
+  documentAdminToken,
+  errorResponses,
+  jsonResponse,
+  NO_SECURITY,
+} from "../../common/openapi";
 import { decodeKeyset, encodeKeyset, QueryFlag } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
 import { PgTime } from "../../common/time";
@@ -133,6 +139,8 @@ export function createBatchApp() {
     createRoute({
       method: "get",
       path: "/health",
+      operationId: "getHealth",
+      security: NO_SECURITY,
       summary: "The worker and its database answer",
       responses: { 200: jsonResponse(Health, "Healthy"), ...errorResponses(503) },
     }),
@@ -149,6 +157,7 @@ export function createBatchApp() {
     createRoute({
       method: "get",
       path: "/admin/dead-jobs",
+      operationId: "listDeadJobs",
       summary: "Dead jobs, newest first, keyset-paged",
       security: ADMIN_SECURITY,
       request: { query: ListQuery },
@@ -181,6 +190,7 @@ export function createBatchApp() {
     createRoute({
       method: "get",
       path: "/admin/dead-jobs/counts",
+      operationId: "countDeadJobs",
       summary:
         "Dead jobs per kind and queue: pending (not replayed since they last died), total, oldest pending",
       security: ADMIN_SECURITY,
@@ -197,6 +207,7 @@ export function createBatchApp() {
     createRoute({
       method: "post",
       path: "/admin/dead-jobs/replay",
+      operationId: "replayDeadJobs",
       summary:
         "After an outage: send up to `limit` of the oldest dead jobs not replayed since they last died back to their queues",
       security: ADMIN_SECURITY,
@@ -214,6 +225,7 @@ export function createBatchApp() {
     createRoute({
       method: "post",
       path: "/admin/dead-jobs/discard",
+      operationId: "discardDeadJobs",
       summary:
         "After an incident: discard up to `limit` of the oldest dead jobs of a kind that died before `before`, which will never be replayed",
       security: ADMIN_SECURITY,
@@ -234,6 +246,7 @@ export function createBatchApp() {
     createRoute({
       method: "get",
       path: "/admin/dead-jobs/{id}",
+      operationId: "getDeadJob",
       summary: "One dead job with its stored message",
       security: ADMIN_SECURITY,
       request: { params: DeadJobParams },
@@ -254,6 +267,7 @@ export function createBatchApp() {
     createRoute({
       method: "delete",
       path: "/admin/dead-jobs/{id}",
+      operationId: "discardDeadJob",
       summary:
         "Discard one dead job: it will never be replayed (an exhausted one is otherwise kept as a write still owed)",
       security: ADMIN_SECURITY,
@@ -275,6 +289,7 @@ export function createBatchApp() {
     createRoute({
       method: "post",
       path: "/admin/dead-jobs/{id}/replay",
+      operationId: "replayDeadJob",
       summary: "Send one dead job back to its queue; its write happens once however often it is replayed",
       security: ADMIN_SECURITY,
       request: { params: DeadJobParams },
@@ -299,6 +314,8 @@ export function createBatchApp() {
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Communities batch worker: health and dead-letter admin", version: "0.1.0" },
+    // Relative: the document is served by the worker it describes, on whatever host that is.
+    servers: [{ url: "/" }],
   });
   app.notFound(notFoundHandler(app.routes));
   return app;

@@ -583,6 +583,16 @@ describe("the batch worker's API document", () => {
     expect(doc.paths["/admin/dead-jobs/{id}/replay"]?.post?.responses["409"]?.content).toEqual({
       "application/json": { schema: { $ref: "#/components/schemas/Error" } },
     });
+    // Named once each, and authorised as generated clients must know: the admin token, or none.
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.values(methods).map((op) => ({ path, ...(op as { operationId?: string; security?: unknown }) })),
+    );
+    const ids = operations.map((o) => o.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.every((id) => typeof id === "string")).toBe(true);
+    for (const o of operations) {
+      expect([o.path, o.security]).toEqual([o.path, o.path === "/health" ? [] : [{ adminToken: [] }]]);
+    }
   });
 
   it("answers a malformed id or query with a JSON 400 naming the field", async () => {

@@ -714,6 +714,30 @@ describe("GET /openapi.json", () => {
     );
   });
 
+  it("names every operation once and says how each is authorised, so generated clients send the right token", async () => {
+    const res = await call("GET", "http://api.localhost/openapi.json");
+    type Operation = { operationId?: string; security?: Record<string, string[]>[] };
+    const doc = (await res.json()) as {
+      paths: Record<string, Record<string, Operation>>;
+      components: { securitySchemes: Record<string, { scheme: string; bearerFormat?: string }> };
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ path, method, ...op })),
+    );
+    const ids = operations.map((o) => o.operationId);
+    expect(ids.every((id) => typeof id === "string")).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const schemes = (o: Operation) => (o.security ?? []).map((r) => Object.keys(r).join("+") || "none");
+    for (const o of operations) {
+      expect([o.path, o.security]).not.toEqual([o.path, undefined]);
+      if (o.path.startsWith("/admin/")) expect(schemes(o)).toEqual(["adminToken"]);
+      else if (o.path === "/v1/context") expect(schemes(o)).toEqual(["none", "userToken"]);
+      else if (o.path.startsWith("/v1/")) expect(schemes(o)).toEqual(["userToken"]);
+      else expect(o.security).toEqual([]);
+    }
+    expect(doc.components.securitySchemes.userToken).toMatchObject({ scheme: "bearer", bearerFormat: "JWT" });
+  });
+
   it("documents each route's errors with the one error body", async () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
     type Responses = Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;

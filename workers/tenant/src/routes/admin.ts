@@ -199,6 +199,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/tenants",
+      operationId: "listTenants",
       summary:
         "Tenants in slug order, active or not (or only one or the other), keyset-paged; or the one with a slug or domain",
       security: ADMIN_SECURITY,
@@ -222,6 +223,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/tenants/{id}",
+      operationId: "getTenant",
       summary: "Read a tenant, active or not, from the database",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
@@ -241,6 +243,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/tenants/{id}/members",
+      operationId: "listTenantMembers",
       summary: "A tenant's members in user-id order, keyset-paged",
       security: ADMIN_SECURITY,
       request: { params: IdParams, query: MemberPageQuery },
@@ -264,6 +267,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "post",
       path: "/tenants",
+      operationId: "createTenant",
       summary: "Create a tenant",
       security: ADMIN_SECURITY,
       request: { body: { content: { "application/json": { schema: CreateTenant } }, required: true } },
@@ -288,6 +292,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "patch",
       path: "/tenants/{id}",
+      operationId: "updateTenant",
       summary: "Update a tenant (slug and domain changes included); is_active false deactivates it",
       security: ADMIN_SECURITY,
       request: {
@@ -321,6 +326,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "delete",
       path: "/tenants/{id}",
+      operationId: "deactivateTenant",
       summary: "Deactivate a tenant (its data stays)",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
@@ -344,6 +350,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "put",
       path: "/tenants/{id}/members/{userId}",
+      operationId: "putTenantMember",
       summary: "Add a member or change their role",
       security: ADMIN_SECURITY,
       request: {
@@ -367,6 +374,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "delete",
       path: "/tenants/{id}/members/{userId}",
+      operationId: "removeTenantMember",
       summary: "Remove a member",
       security: ADMIN_SECURITY,
       request: { params: MemberParams },
@@ -383,6 +391,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "put",
       path: "/users/{id}",
+      operationId: "putUser",
       summary: "Create or update a user (id: the identity provider's user id, the token's sub)",
       security: ADMIN_SECURITY,
       request: {
@@ -410,6 +419,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/users/{id}",
+      operationId: "getUser",
       summary: "Read a user",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
@@ -429,6 +439,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "get",
       path: "/users/{id}/memberships",
+      operationId: "listUserMemberships",
       summary: "A user's communities (inactive ones too) in tenant-id order, keyset-paged",
       security: ADMIN_SECURITY,
       request: { params: IdParams, query: MemberPageQuery },
@@ -452,6 +463,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     createRoute({
       method: "delete",
       path: "/users/{id}",
+      operationId: "eraseUser",
       summary:
         "Erase a user: their memberships, posts, notifications, journeys and dead jobs go with them; events they created and content they shared stay, authorless",
       security: ADMIN_SECURITY,

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
-import { errorResponses } from "../../../common/openapi";
+import { errorResponses, OPTIONAL_USER_SECURITY } from "../../../common/openapi";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, timed } from "../middleware/request";
@@ -29,6 +29,8 @@ export const ContextSchema = z
 const route = createRoute({
   method: "get",
   path: "/",
+  operationId: "getContext",
+  security: OPTIONAL_USER_SECURITY,
   summary: "The resolved tenant, and the caller's membership in it",
   description:
     "`user` is null for anonymous callers and for users who are not members. Anonymous answers may be cached publicly for 60 s; answers to a token never are.",

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
 import { validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
-import { errorResponses } from "../../../common/openapi";
+import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import { decodeCommunityCursor, decodeCursor, encodeCommunityCursor, encodeCursor } from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
@@ -76,6 +76,8 @@ feed.openapi(
   createRoute({
     method: "get",
     path: "/",
+    operationId: "getFeed",
+    security: USER_SECURITY,
     summary: "Posts or upcoming events across the caller's communities, keyset-paged",
     request: { query: FeedQuery },
     responses: {
@@ -114,6 +116,8 @@ me.openapi(
   createRoute({
     method: "get",
     path: "/communities",
+    operationId: "listMyCommunities",
+    security: USER_SECURITY,
     summary: "The caller's communities in name order, keyset-paged, with member and recent-activity counts",
     request: { query: CommunitiesQuery },
     responses: {

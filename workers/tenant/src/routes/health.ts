@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { pingDb } from "../../../common/db";
 import { ApiError } from "../../../common/errors";
-import { errorResponses } from "../../../common/openapi";
+import { errorResponses, NO_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import { timed } from "../middleware/request";
 
@@ -10,6 +10,8 @@ const HealthSchema = z.object({ status: z.literal("ok"), db: z.literal("ok") }).
 const route = createRoute({
   method: "get",
   path: "/",
+  operationId: "getHealth",
+  security: NO_SECURITY,
   summary: "Liveness with a real database round trip",
   responses: {
     200: {

@@ -12,7 +12,7 @@ import {
   UpdateContentPayload,
 } from "../../../common/jobs";
 import { log } from "../../../common/log";
-import { errorResponses } from "../../../common/openapi";
+import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
 import { rateLimit } from "../../../common/rate-limit";
 import { findMembership, getMembership } from "../auth/membership";
@@ -165,6 +165,8 @@ jobs
     createRoute({
       method: "post",
       path: "/",
+      operationId: "enqueueJob",
+      security: USER_SECURITY,
       summary: "Queue one job for the batch worker",
       request: {
         headers: idempotencyHeader,
@@ -181,6 +183,8 @@ jobs
     createRoute({
       method: "post",
       path: "/batch",
+      operationId: "enqueueJobs",
+      security: USER_SECURITY,
       summary: "Queue up to 100 jobs at once",
       request: {
         headers: idempotencyHeader,
