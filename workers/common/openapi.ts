@@ -15,18 +15,46 @@ export function errorResponses(...statuses: ErrorStatus[]) {
   const responses: Partial<
     Record<
       ErrorStatus,
-      { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
+      {
+        description: string;
+        headers: Record<string, { description: string; schema: { type: "string" | "integer" } }>;
+        content: { "application/json": { schema: typeof ErrorSchema } };
+      }
     >
   > = {};
   for (const status of [...statuses, 500 as const]) {
     const codes = ERROR_CODES.filter((code) => ERROR_STATUS[code] === status);
     responses[status] = {
       description: codes.join(" | "),
+      headers: { ...REQUEST_ID_HEADER, ...(ERROR_HEADERS[status] ?? {}) },
       content: { "application/json": { schema: ErrorSchema } },
     };
   }
   return responses;
 }
+
+const REQUEST_ID_HEADER = {
+  "X-Request-Id": {
+    description: "the request's id, as in the body and the log line",
+    schema: { type: "string" as const },
+  },
+};
+
+/** The headers an error status carries besides X-Request-Id (workers/common/http.ts, rate-limit.ts). */
+const ERROR_HEADERS: Partial<
+  Record<ErrorStatus, Record<string, { description: string; schema: { type: "string" | "integer" } }>>
+> = {
+  401: {
+    "WWW-Authenticate": {
+      description: 'Bearer, with error="invalid_token" for a bad token',
+      schema: { type: "string" },
+    },
+  },
+  429: {
+    "Retry-After": { description: "seconds until the rate limit's window ends", schema: { type: "integer" } },
+  },
+  503: { "Retry-After": { description: "seconds to wait before trying again", schema: { type: "integer" } } },
+};
 
 /** A JSON response entry of a route. */
 export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {

@@ -738,9 +738,16 @@ describe("GET /openapi.json", () => {
     expect(doc.components.securitySchemes.userToken).toMatchObject({ scheme: "bearer", bearerFormat: "JWT" });
   });
 
-  it("documents each route's errors with the one error body", async () => {
+  it("documents each route's errors with the one error body and the headers they carry", async () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
-    type Responses = Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
+    type Responses = Record<
+      string,
+      {
+        description: string;
+        headers?: Record<string, unknown>;
+        content?: Record<string, { schema: unknown }>;
+      }
+    >;
     const doc = (await res.json()) as {
       paths: Record<string, Record<string, { responses: Responses }>>;
       components: { schemas: Record<string, unknown> };
@@ -756,5 +763,10 @@ describe("GET /openapi.json", () => {
     });
     const context = doc.paths["/v1/context"]?.get?.responses ?? {};
     expect(context["404"]?.description).toBe("not_found | tenant_not_found");
+    const headers = (status: string) => Object.keys(jobs[status]?.headers ?? {}).sort();
+    expect(headers("400")).toEqual(["X-Request-Id"]);
+    expect(headers("401")).toEqual(["WWW-Authenticate", "X-Request-Id"]);
+    expect(headers("429")).toEqual(["Retry-After", "X-Request-Id"]);
+    expect(headers("503")).toEqual(["Retry-After", "X-Request-Id"]);
   });
 });
