@@ -17,7 +17,7 @@ export function errorResponses(...statuses: ErrorStatus[]) {
       ErrorStatus,
       {
         description: string;
-        headers: Record<string, { description: string; schema: { type: "string" | "integer" } }>;
+        headers: Record<string, HeaderSpec>;
         content: { "application/json": { schema: typeof ErrorSchema } };
       }
     >
@@ -33,17 +33,18 @@ export function errorResponses(...statuses: ErrorStatus[]) {
   return responses;
 }
 
-const REQUEST_ID_HEADER = {
+/** A response header's entry in the OpenAPI document. */
+type HeaderSpec = { description: string; schema: { type: "string" | "integer" } };
+
+const REQUEST_ID_HEADER: Record<string, HeaderSpec> = {
   "X-Request-Id": {
     description: "the request's id, as in the body and the log line",
-    schema: { type: "string" as const },
+    schema: { type: "string" },
   },
 };
 
 /** The headers an error status carries besides X-Request-Id (workers/common/http.ts, rate-limit.ts). */
-const ERROR_HEADERS: Partial<
-  Record<ErrorStatus, Record<string, { description: string; schema: { type: "string" | "integer" } }>>
-> = {
+const ERROR_HEADERS: Partial<Record<ErrorStatus, Record<string, HeaderSpec>>> = {
   401: {
     "WWW-Authenticate": {
       description: 'Bearer, with error="invalid_token" for a bad token',
