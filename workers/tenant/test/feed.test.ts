@@ -292,6 +292,40 @@ describe("keyset pages over many equal timestamps", () => {
     expect(ids(items)).toEqual(await expected([1, 2, 3, 4].map(tid)));
   });
 
+  it("pages through posts and events that share one timestamp, across communities, with no duplicate and no gap", async () => {
+    // A bulk import gives many rows one time: the keyset's id breaks the tie, page after page.
+    await db.query(`
+      INSERT INTO posts (id, tenant_id, user_id, content, created_at)
+      SELECT ('75000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,
+             ('71000000-0000-4000-8000-' || lpad((1 + g % 4)::text, 12, '0'))::uuid, '${uid(3)}', 'tie ' || g,
+             timestamptz '2030-01-01 00:00:00+00'
+      FROM generate_series(1, 23) g;
+      INSERT INTO events (id, tenant_id, title, start_date)
+      SELECT ('76000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,
+             ('71000000-0000-4000-8000-' || lpad((1 + g % 4)::text, 12, '0'))::uuid, 'tie ' || g,
+             date_trunc('day', now()) + interval '1 day'
+      FROM generate_series(1, 23) g;
+    `);
+    try {
+      const posts = ids(await walk("/v1/feed?limit=4")).filter((id) =>
+        String(id).startsWith("75000000-0000-4000-8000-"),
+      );
+      expect(posts).toEqual(
+        Array.from({ length: 23 }, (_, i) => `75000000-0000-4000-8000-${String(23 - i).padStart(12, "0")}`),
+      );
+      const events = ids(await walk("/v1/feed?type=events&limit=4")).filter((id) =>
+        String(id).startsWith("76000000-0000-4000-8000-"),
+      );
+      expect(events).toEqual(
+        Array.from({ length: 23 }, (_, i) => `76000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`),
+      );
+    } finally {
+      await db.query(
+        "DELETE FROM posts WHERE content LIKE 'tie %'; DELETE FROM events WHERE title LIKE 'tie %';",
+      );
+    }
+  });
+
   it(`pages a user in ${MANY} communities with no duplicate and no gap`, async () => {
     const items = await walk("/v1/feed?limit=61", uid(2));
     expect(items.length).toBe(1500);
