@@ -556,7 +556,7 @@ describe("admin reads", () => {
     }
   });
 
-  it("lists a user's communities, inactive ones too, in keyset pages; 404s an unknown user", async () => {
+  it("lists a user's communities, inactive ones too, in keyset pages, or only those they run; 404s an unknown user", async () => {
     // A client address of its own: this test alone makes a dozen admin calls.
     const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 5}` };
     const JOINER = "b3000000-0000-4000-8000-0000000000aa";
@@ -588,6 +588,18 @@ describe("admin reads", () => {
     } while (cursor);
     expect(seen.map((m) => m.tenant_id)).toEqual([...made].sort());
     expect(seen.find((m) => m.tenant_id === made[1])?.is_active).toBe(false);
+    // The communities the user runs, or the others, as the members list splits them.
+    await admin("PUT", `/tenants/${made[2]}/members/${JOINER}`, { role: "owner", is_admin: false }, reader);
+    const only = async (flag: boolean) =>
+      (
+        (await (
+          await admin("GET", `/users/${JOINER}/memberships?admin=${flag}`, undefined, reader)
+        ).json()) as {
+          memberships: { tenant_id: string }[];
+        }
+      ).memberships.map((m) => m.tenant_id);
+    expect(await only(true)).toEqual([made[2]]);
+    expect(await only(false)).toEqual([made[0], made[1]].sort());
     const unknown = await admin(
       "GET",
       "/users/b3000000-0000-4000-8000-0000000000ab/memberships",

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, notInArray, or, type SQL, sql } from "drizzle-orm";
 import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
@@ -142,6 +142,17 @@ export interface MemberRow {
 const ADMIN_MEMBER_ROLES = MEMBER_ROLES.filter((role) => ADMIN_ROLES.includes(role));
 
 /**
+ * Memberships that are (true) or are not (false) an admin's, as authz.ts isTenantAdmin counts
+ * one (who may notify other members and edit anyone's content); undefined: no condition.
+ */
+function adminIs(admin: boolean | undefined): SQL | undefined {
+  if (admin === undefined) return undefined;
+  return admin
+    ? or(eq(tenantUsers.isAdmin, true), inArray(tenantUsers.role, ADMIN_MEMBER_ROLES))
+    : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES));
+}
+
+/**
  * One page of a tenant's members in user-id order, after `after` (keyset on the primary key's
  * second column, so every page is one index range). An empty page asks once more whether the
  * tenant exists at all, so a tenant without members is told from no tenant.
@@ -166,12 +177,7 @@ export async function listMembers(
         and(
           eq(tenantUsers.tenantId, tenantId),
           after === undefined ? undefined : gt(tenantUsers.userId, after),
-          // authz.ts isTenantAdmin: who may notify other members and edit anyone's content.
-          admin === undefined
-            ? undefined
-            : admin
-              ? or(eq(tenantUsers.isAdmin, true), inArray(tenantUsers.role, ADMIN_MEMBER_ROLES))
-              : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES)),
+          adminIs(admin),
         ),
       )
       .orderBy(asc(tenantUsers.userId))
@@ -201,9 +207,9 @@ export interface UserMembershipRow {
 export async function listUserMemberships(
   db: Db,
   userId: string,
-  after: string | undefined,
-  limit: number,
+  page: { after?: string; limit: number; admin?: boolean },
 ): Promise<Result<{ memberships: UserMembershipRow[]; more: boolean } | null, DbError>> {
+  const { after, limit, admin } = page;
   return attempt(async () => {
     const rows = await db
       .select({
@@ -220,6 +226,7 @@ export async function listUserMemberships(
         and(
           eq(tenantUsers.userId, userId),
           after === undefined ? undefined : gt(tenantUsers.tenantId, after),
+          adminIs(admin),
         ),
       )
       .orderBy(asc(tenantUsers.tenantId))

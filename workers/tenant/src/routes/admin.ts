@@ -90,7 +90,7 @@ const TenantPage = z
   .openapi("TenantPage");
 const MemberPageQuery = z.object({
   admin: QueryFlag.optional().describe(
-    "true: only the community's admins (is_admin, or an owner or admin role); false: only the other members",
+    "true: only admin memberships (is_admin, or an owner or admin role); false: only the others",
   ),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: Id.optional().describe("next_cursor of the previous page"),
@@ -449,9 +449,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       },
     }),
     async (c) => {
-      const { limit, cursor } = c.req.valid("query");
+      const { limit, cursor, admin } = c.req.valid("query");
       const result = await timed(c, () =>
-        listUserMemberships(getDb(c), c.req.valid("param").id, cursor, limit),
+        listUserMemberships(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin }),
       );
       if (!result.ok) fail(result.error, undefined, "the memberships could not be read");
       if (!result.value) fail({ kind: "not_found" }, "no such user");
