@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
+import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "./text";
@@ -54,6 +55,28 @@ export function errorResponse<E extends BaseEnv>(c: Context<E>, error: ApiError)
     ...error.headers,
     "Cache-Control": "no-store",
   });
+}
+
+/**
+ * The HTTP answer to a database failure. Unreachable or slow (`unavailable`, `timeout`): 503 with
+ * Retry-After, which a retry may get past. A statement the database refused (`query`): 500, since
+ * no retry changes it and it is ours to fix, logged with its SQLSTATE and the request id, as the
+ * client is told nothing of it.
+ */
+export function dbFailure<E extends BaseEnv>(
+  c: Context<E>,
+  e: DbError,
+  unavailable = "the database is unavailable, try again shortly",
+): ApiError {
+  if (e.kind !== "query") return new ApiError("service_unavailable", unavailable);
+  log("error", "database refused a statement", {
+    request_id: c.get("requestId"),
+    path: c.req.path,
+    code: e.code,
+    constraint: e.constraint,
+    error_message: e.message,
+  });
+  return new ApiError("internal_error", "internal error");
 }
 
 /** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */

@@ -1,9 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { DEAD_JOB_KINDS } from "../../../db/schema/dead-jobs";
 import { openSql, pingDb } from "../../common/db";
 import { ApiError } from "../../common/errors";
 import {
   type BaseEnv,
+  dbFailure,
   notFoundHandler,
   onError,
   requestLog,
@@ -28,6 +30,7 @@ import {
   discardDeadJobs,
   getDeadJob,
   listDeadJobs,
+  type ReplayError,
   replayDeadJob,
   replayDeadJobs,
 } from "./admin/dead-jobs";
@@ -126,6 +129,13 @@ function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor>
   return keys;
 }
 
+function replayFailure(c: Context<AppEnv>, e: ReplayError): ApiError {
+  if (e.kind === "not_found") return new ApiError("not_found", "no such dead job");
+  if (e.kind === "not_replayable") return new ApiError("conflict", e.message);
+  if (e.kind === "queue") return new ApiError("service_unavailable", "could not replay now, try again");
+  return dbFailure(c, e, "could not replay now, try again");
+}
+
 /**
  * The batch worker's HTTP side: health, and the dead-letter admin (list, read, replay), documented
  * at /openapi.json. Jobs arrive by queue, never by HTTP.
@@ -173,7 +183,7 @@ export function createBatchApp() {
         limit: query.limit,
         before: decodeCursor(query.cursor),
       });
-      if (!page.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!page.ok) throw dbFailure(c, page.error);
       const { items, more } = page.value;
       const last = more ? items.at(-1) : undefined;
       return c.json(
@@ -198,7 +208,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const counts = await countDeadJobs(openSql(c.env));
-      if (!counts.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!counts.ok) throw dbFailure(c, counts.error);
       return c.json({ counts: counts.value }, 200);
     },
   );
@@ -216,7 +226,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const replayed = await replayDeadJobs(openSql(c.env), c.env, c.req.valid("query"));
-      if (!replayed.ok) throw new ApiError("service_unavailable", "could not replay now, try again");
+      if (!replayed.ok) throw replayFailure(c, replayed.error);
       return c.json(replayed.value, 202);
     },
   );
@@ -237,7 +247,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const discarded = await discardDeadJobs(openSql(c.env), c.req.valid("query"));
-      if (!discarded.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!discarded.ok) throw dbFailure(c, discarded.error);
       return c.json(discarded.value, 200);
     },
   );
@@ -257,7 +267,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const found = await getDeadJob(openSql(c.env), c.req.valid("param").id);
-      if (!found.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!found.ok) throw dbFailure(c, found.error);
       if (!found.value) throw new ApiError("not_found", "no such dead job");
       return c.json(found.value, 200);
     },
@@ -279,7 +289,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const gone = await discardDeadJob(openSql(c.env), c.req.valid("param").id);
-      if (!gone.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!gone.ok) throw dbFailure(c, gone.error);
       if (!gone.value) throw new ApiError("not_found", "no such dead job");
       return c.json(gone.value, 200);
     },
@@ -300,12 +310,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const replayed = await replayDeadJob(openSql(c.env), c.env, c.req.valid("param").id);
-      if (!replayed.ok) {
-        const e = replayed.error;
-        if (e.kind === "not_found") throw new ApiError("not_found", "no such dead job");
-        if (e.kind === "not_replayable") throw new ApiError("conflict", e.message);
-        throw new ApiError("service_unavailable", "could not replay now, try again");
-      }
+      if (!replayed.ok) throw replayFailure(c, replayed.error);
       return c.json(replayed.value, 202);
     },
   );

@@ -595,6 +595,32 @@ describe("the batch worker's API document", () => {
     }
   });
 
+  it("answers 500, not a 503 to retry, when the database refuses the statement, and logs its SQLSTATE", async () => {
+    // A database without our tables (the server's admin database): the list's statement fails.
+    const logged = vi.spyOn(console, "error");
+    try {
+      const res = await worker.fetch(
+        new Request("http://batch.local/admin/dead-jobs", {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "203.0.113.251" },
+        }),
+        { ...env, DATABASE_URL: env.TEST_ADMIN_DATABASE_URL },
+        createExecutionContext(),
+      );
+      const body = (await res.json()) as { error: { code: string } };
+      expect([res.status, body.error.code]).toEqual([500, "internal_error"]);
+      const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          msg: "database refused a statement",
+          code: "42P01",
+          path: "/admin/dead-jobs",
+        }),
+      );
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it("answers a malformed id or query with a JSON 400 naming the field", async () => {
     for (const [path, field] of [
       ["/admin/dead-jobs/not-a-uuid", "id"],

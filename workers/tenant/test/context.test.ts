@@ -1,5 +1,5 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
@@ -119,6 +119,29 @@ describe("tenant resolution", () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(res.headers.get("retry-after")).toBe("5");
     await expectError(res, 503, "service_unavailable");
+  });
+
+  it("answers 500, not a 503 to retry, when the database refuses the statement, and logs its SQLSTATE", async () => {
+    // A database without our tables (the server's admin database): the lookup's statement fails.
+    const logged = vi.spyOn(console, "error");
+    try {
+      const res = await call(
+        "http://refused.localhost/v1/context",
+        {},
+        { DATABASE_URL: env.TEST_ADMIN_DATABASE_URL },
+      );
+      await expectError(res, 500, "internal_error");
+      const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          msg: "database refused a statement",
+          code: "42P01",
+          request_id: res.headers.get("x-request-id"),
+        }),
+      );
+    } finally {
+      logged.mockRestore();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { directoryItem } from "../../../common/directory";
 import { ApiError } from "../../../common/errors";
+import { dbFailure } from "../../../common/http";
 import type { HonoEnv } from "../env";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
@@ -34,9 +35,7 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
       ),
     waitUntil: (p) => defer(c, p),
   });
-  if (!resolved.ok) {
-    throw new ApiError("service_unavailable", "tenant lookup is unavailable, try again shortly");
-  }
+  if (!resolved.ok) throw dbFailure(c, resolved.error, "tenant lookup is unavailable, try again shortly");
   c.set("cacheTier", resolved.value.tier);
   if (!resolved.value.tenant) throw new ApiError("tenant_not_found", "no such tenant");
   c.set("tenant", resolved.value.tenant);

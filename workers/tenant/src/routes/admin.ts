@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
-import { validationHook } from "../../../common/http";
+import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
@@ -142,17 +142,16 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
 
 /** Maps an admin route's failure to its answer; `action` names what a query fault stopped. */
 function fail(
+  c: Context<HonoEnv>,
   e: AdminError | MemberWriteError | UserWriteError,
   notFound = "no such tenant",
-  action = "the change could not be saved",
 ): never {
   if (e.kind === "conflict") {
     const who = e.field === "email" ? "user" : "tenant";
     throw new ApiError("conflict", `another ${who} already has this ${e.field}`);
   }
   if (e.kind === "not_found") throw new ApiError("not_found", notFound);
-  if (e.kind === "query") throw new ApiError("internal_error", action);
-  throw new ApiError("service_unavailable", "the database is unavailable");
+  throw dbFailure(c, e);
 }
 
 /** A reserved label (RESERVED_SUBDOMAINS) never resolves as a slug, so no tenant may take it. */
@@ -211,7 +210,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const result = await timed(c, () =>
         listTenants(getDb(c), { ...query, isActive: is_active, after: cursor }),
       );
-      if (!result.ok) fail(result.error, undefined, "the tenants could not be read");
+      if (!result.ok) fail(c, result.error);
       const { rows, more } = result.value;
       return c.json(
         { tenants: rows.map(present), next_cursor: more ? (rows.at(-1)?.tenant.slug ?? null) : null },
@@ -234,8 +233,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () => findTenantById(getDb(c), c.req.valid("param").id));
-      if (!result.ok) fail(result.error, undefined, "the tenant could not be read");
-      if (!result.value) fail({ kind: "not_found" });
+      if (!result.ok) fail(c, result.error);
+      if (!result.value) fail(c, { kind: "not_found" });
       return c.json(present(result.value), 200);
     },
   )
@@ -257,8 +256,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const result = await timed(c, () =>
         listMembers(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin }),
       );
-      if (!result.ok) fail(result.error, undefined, "the members could not be read");
-      if (!result.value) fail({ kind: "not_found" });
+      if (!result.ok) fail(c, result.error);
+      if (!result.value) fail(c, { kind: "not_found" });
       const { members, more } = result.value;
       return c.json({ members, next_cursor: more ? (members.at(-1)?.user_id ?? null) : null }, 200);
     },
@@ -283,7 +282,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const result = await timed(c, () =>
         createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
       );
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(c, result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 201);
     },
@@ -317,7 +316,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
           fields,
         ),
       );
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(c, result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
@@ -341,7 +340,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
           is_active: false,
         }),
       );
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(c, result.error);
       defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
@@ -366,7 +365,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const { id, userId } = c.req.valid("param");
       const body = c.req.valid("json");
       const result = await timed(c, () => upsertMember(getDb(c), memberCache(c), id, userId, body));
-      if (!result.ok) fail(result.error, "no such tenant or user");
+      if (!result.ok) fail(c, result.error, "no such tenant or user");
       return c.json(body, 200);
     },
   )
@@ -383,7 +382,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const result = await timed(c, () => removeMember(getDb(c), memberCache(c), id, userId));
-      if (!result.ok) fail(result.error, "no such membership");
+      if (!result.ok) fail(c, result.error, "no such membership");
       return c.body(null, 204);
     },
   )
@@ -411,7 +410,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
           display_name,
         }),
       );
-      if (!result.ok) fail(result.error);
+      if (!result.ok) fail(c, result.error);
       return c.json(result.value, 200);
     },
   )
@@ -430,8 +429,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () => findUser(getDb(c), c.req.valid("param").id));
-      if (!result.ok) fail(result.error, undefined, "the user could not be read");
-      if (!result.value) fail({ kind: "not_found" }, "no such user");
+      if (!result.ok) fail(c, result.error);
+      if (!result.value) fail(c, { kind: "not_found" }, "no such user");
       return c.json(result.value, 200);
     },
   )
@@ -453,8 +452,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const result = await timed(c, () =>
         listUserMemberships(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin }),
       );
-      if (!result.ok) fail(result.error, undefined, "the memberships could not be read");
-      if (!result.value) fail({ kind: "not_found" }, "no such user");
+      if (!result.ok) fail(c, result.error);
+      if (!result.value) fail(c, { kind: "not_found" }, "no such user");
       const { memberships, more } = result.value;
       return c.json({ memberships, next_cursor: more ? (memberships.at(-1)?.tenant_id ?? null) : null }, 200);
     },
@@ -472,7 +471,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () => deleteUser(getDb(c), memberCache(c), c.req.valid("param").id));
-      if (!result.ok) fail(result.error, "no such user", "the user could not be erased");
+      if (!result.ok) fail(c, result.error, "no such user");
       return c.json(result.value, 200);
     },
   );

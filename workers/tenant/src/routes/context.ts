@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { ApiError } from "../../../common/errors";
+import { dbFailure } from "../../../common/http";
 import { errorResponses, OPTIONAL_USER_SECURITY } from "../../../common/openapi";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
@@ -54,9 +54,7 @@ export const context = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
     load: () => timed(c, () => findMembership(getDb(c), tenant.id, user.id)),
     waitUntil: (p) => defer(c, p),
   });
-  if (!member.ok) {
-    throw new ApiError("service_unavailable", "membership lookup is unavailable");
-  }
+  if (!member.ok) throw dbFailure(c, member.error, "membership lookup is unavailable, try again shortly");
   const m = member.value;
   return c.json(
     { tenant, user: m ? { id: user.id, email: m.email, role: m.role, is_admin: m.is_admin } : null },

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
-import { validationHook } from "../../../common/http";
+import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
@@ -98,7 +98,7 @@ feed.openapi(
     const after = q.cursor ? await decodeCursor(secret, scope, q.cursor) : null;
     if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
     const page = await timed(c, () => readFeed(getSql(c), user.id, type, requested, after, q.limit));
-    if (!page.ok) throw new ApiError("service_unavailable", "the feed is unavailable, try again shortly");
+    if (!page.ok) throw dbFailure(c, page.error, "the feed is unavailable, try again shortly");
     c.header("Cache-Control", "private, no-store");
     return c.json(
       {
@@ -146,7 +146,7 @@ me.openapi(
       throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
     }
     const result = await timed(c, () => readCommunities(getSql(c), user.id, after, limit));
-    if (!result.ok) throw new ApiError("service_unavailable", "try again shortly");
+    if (!result.ok) throw dbFailure(c, result.error);
     const { communities, dataAsOf, more } = result.value;
     const last = more ? communities.at(-1) : undefined;
     c.header("Cache-Control", "private, no-store");

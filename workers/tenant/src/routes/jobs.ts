@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
 import { ApiError, type ErrorCode } from "../../../common/errors";
-import { validationHook } from "../../../common/http";
+import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import {
   type JobMessage,
@@ -107,19 +107,17 @@ async function accept(
   if (requests.some((r) => r.tenant_id !== undefined && r.tenant_id !== tenant.id)) {
     throw new ApiError("validation_failed", "tenant_id does not match the tenant of this request");
   }
-  const unavailable = () => new ApiError("service_unavailable", "try again shortly");
-
   const member = await getMembership(tenant.id, user.id, {
     kv: c.env.TENANT_CACHE,
     load: () => timed(c, () => findMembership(getDb(c), tenant.id, user.id)),
     waitUntil: (p) => defer(c, p),
   });
-  if (!member.ok) throw unavailable();
+  if (!member.ok) throw dbFailure(c, member.error);
   const membership = member.value;
   if (!membership) throw new ApiError("forbidden", DENIAL_MESSAGES.not_member);
 
   const verdicts = await timed(c, () => authorizeJobs(getDb(c), tenant.id, user.id, membership, requests));
-  if (!verdicts.ok) throw unavailable();
+  if (!verdicts.ok) throw dbFailure(c, verdicts.error);
   const denied = verdicts.value.findIndex((v) => v !== null);
   const reason = verdicts.value[denied];
   if (reason) {
