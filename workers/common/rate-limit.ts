@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "./errors";
-import { log } from "./log";
+import { describeError, log } from "./log";
 
 type LimiterName = "ADMIN_RATE_LIMITER" | "WRITE_RATE_LIMITER";
 
@@ -58,7 +58,7 @@ export function rateLimit<N extends LimiterName>(name: N) {
     } catch (e) {
       log("warn", "rate limiter failed; request let through", {
         limiter: name,
-        error: e instanceof Error ? e.message : String(e),
+        ...describeError(e),
       });
     }
     if (!allowed) {

@@ -7,7 +7,7 @@ import {
   jwtVerify,
 } from "jose";
 import { Id } from "../../../common/ids";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 
 /**
@@ -91,7 +91,7 @@ async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
       jwksFailedAt.set(url, Date.now());
       log("warn", "identity provider key set fetch failed", {
         url,
-        error: e instanceof Error ? e.message : String(e),
+        ...describeError(e),
         serving: cached ? "the key set in hand" : "503 until it can be fetched",
       });
       if (!cached) return null;

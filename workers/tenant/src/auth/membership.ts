@@ -3,7 +3,7 @@ import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt, type Db, type DbError } from "../../../common/db";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 import { pageOf } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { positiveNumber } from "../../../common/vars";
@@ -96,7 +96,7 @@ async function deleteFromKv(kv: KVNamespace, key: string): Promise<void> {
   } catch (e) {
     log("warn", "membership cache delete failed; entry lapses with its TTL", {
       key,
-      error: e instanceof Error ? e.message : String(e),
+      ...describeError(e),
     });
   }
 }

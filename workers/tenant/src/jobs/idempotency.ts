@@ -1,5 +1,5 @@
 import { idempotentJobId } from "../../../common/jobs";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 
 /** Retries come within minutes; a day covers a client that retries after an outage. */
@@ -49,7 +49,7 @@ export async function idempotency(
       expirationTtl: TTL_SECONDS,
     });
   } catch (e) {
-    log("warn", "idempotency record unavailable", { error: e instanceof Error ? e.message : String(e) });
+    log("warn", "idempotency record unavailable", { ...describeError(e) });
   }
   return ok({ jobId, createdAt: now });
 }

@@ -1,5 +1,5 @@
 import type { DbError } from "../../../common/db";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 import { positiveInteger, positiveNumber } from "../../../common/vars";
 import { Lru } from "./lru";
@@ -257,7 +257,7 @@ export class TenantCache {
       return isEntry(value) ? value : undefined;
     } catch (e) {
       // KV trouble is not an outage: fall through to the database.
-      log("warn", "tenant cache read failed", { key, error: e instanceof Error ? e.message : String(e) });
+      log("warn", "tenant cache read failed", { key, ...describeError(e) });
       return undefined;
     }
   }
@@ -269,7 +269,7 @@ export class TenantCache {
         expirationTtl: entry.tenant ? this.options.kvTtlSeconds : this.options.negativeTtlSeconds,
       });
     } catch (e) {
-      log("warn", "tenant cache write failed", { key, error: e instanceof Error ? e.message : String(e) });
+      log("warn", "tenant cache write failed", { key, ...describeError(e) });
     }
   }
 }

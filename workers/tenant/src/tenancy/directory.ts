@@ -1,7 +1,7 @@
 import type { BloomFilter } from "../../../common/bloom";
 import type { Db } from "../../../common/db";
 import { type DirectoryMeta, publishDirectory, readDirectory } from "../../../common/directory";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 
 /** How often an isolate looks for a newer directory in KV; sooner while it has none. */
 const RELOAD_MS = 60_000;
@@ -50,9 +50,7 @@ export class TenantDirectory {
       .then((found) => {
         if (found && (!this.current || found.meta.builtAt >= this.current.meta.builtAt)) this.current = found;
       })
-      .catch((e) =>
-        log("warn", "tenant directory read failed", { error: e instanceof Error ? e.message : String(e) }),
-      )
+      .catch((e) => log("warn", "tenant directory read failed", { ...describeError(e) }))
       .finally(() => {
         this.loading = undefined;
       });
