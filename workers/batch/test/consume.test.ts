@@ -466,7 +466,9 @@ describe("content update consumer", () => {
         "SELECT job_id, error FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected'",
         [[older.job_id, breaking.job_id, side.job_id]],
       );
-      expect(dead).toEqual([{ job_id: breaking.job_id, error: "the update breaks a rule of the content" }]);
+      expect(dead).toEqual([
+        { job_id: breaking.job_id, error: "the database refused the job's data (SQLSTATE 23514)" },
+      ]);
     } finally {
       await db.query("ALTER TABLE posts DROP CONSTRAINT test_no_forbidden");
     }

@@ -2,7 +2,14 @@ import { ADMIN_ROLES, type Denial } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
-import { type Handler, isRowRefusal, type Outcome, type Outcomes, rejected } from "./types";
+import {
+  type Handler,
+  isRowRefusal,
+  type Outcome,
+  type Outcomes,
+  refusedByDatabase,
+  rejected,
+} from "./types";
 
 type Job = JobOf<"update_content">;
 
@@ -57,8 +64,6 @@ function outcomeOf(r: { denial: Denial | null; latest: boolean; updated: boolean
   return { kind: r.updated ? "written" : "stale" };
 }
 
-const BREAKS_A_RULE = "the update breaks a rule of the content";
-
 /**
  * When the database refuses a winning job's row (isRowRefusal: a constraint the judging did not
  * foresee, such as an event's dates changed between the judging and the UPDATE, or a value it
@@ -77,11 +82,15 @@ async function oneByOne(sql: Queryable, jobs: Job[], outcomes: Outcomes) {
       continue;
     }
     const one = await attempt(() => judgeAndUpdate(sql, [job]));
-    if (!one.ok && !isRowRefusal(one.error)) return one;
-    const row = one.ok ? one.value.rows[0] : undefined;
-    if (one.ok && !row) continue; // no verdict: the job is retried
-    outcomes.set(job.job_id, row ? outcomeOf(row) : { kind: "rejected", reason: BREAKS_A_RULE });
-    if (row && !row.denial) decided.add(item);
+    if (!one.ok) {
+      if (!isRowRefusal(one.error)) return one;
+      outcomes.set(job.job_id, refusedByDatabase(one.error));
+      continue;
+    }
+    const [row] = one.value.rows;
+    if (!row) continue; // no verdict: the job is retried
+    outcomes.set(job.job_id, outcomeOf(row));
+    if (!row.denial) decided.add(item);
   }
   return ok(undefined);
 }

@@ -54,7 +54,8 @@ export function isRowRefusal(e: DbError): boolean {
   return e.kind === "query" && (e.code?.startsWith("22") === true || e.code?.startsWith("23") === true);
 }
 
-function refusedByDatabase(e: DbError): Outcome {
+/** A job whose row the database refused (isRowRefusal), rejected with the SQLSTATE as its reason. */
+export function refusedByDatabase(e: DbError): Outcome {
   return {
     kind: "rejected",
     reason: `the database refused the job's data (SQLSTATE ${e.code ?? "unknown"})`,
