@@ -76,20 +76,32 @@ describe("admin API", () => {
   });
 
   it("needs the admin token on a percent-encoded path too, which routes like the plain one", async () => {
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://api.localhost${path}`, {
+          headers: { "cf-connecting-ip": CLIENT_IP, ...headers },
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
     for (const path of [
       "/%61dmin/tenants",
       "/admin/%74enants",
       "/%61dmin/users/b0000000-0000-4000-8000-000000000001",
     ]) {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`http://api.localhost${path}`, { headers: { "cf-connecting-ip": CLIENT_IP } }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
-      await waitOnExecutionContext(ctx);
+      const res = await get(path);
       expect([path, res.status, await code(res)]).toEqual([path, 401, "unauthorized"]);
     }
+    // With the token, the encoded path is the admin route itself.
+    const listed = await get("/%61dmin/tenants?limit=1", { authorization: `Bearer ${env.ADMIN_TOKEN}` });
+    expect([listed.status, Object.keys((await listed.json()) as object)]).toEqual([
+      200,
+      ["tenants", "next_cursor"],
+    ]);
   });
 
   it("takes the previous token too while a rotation is under way, and only then", async () => {
