@@ -140,7 +140,7 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
   return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
 }
 
-/** Maps an admin route's failure to its answer; `action` names what a query fault stopped. */
+/** Maps an admin route's failure to its answer: 409, 404 (`notFound` says what), or dbFailure's. */
 function fail(
   c: Context<HonoEnv>,
   e: AdminError | MemberWriteError | UserWriteError,
