@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { LOCAL_DIR, LOCAL_PROXY_PORT, ROOT, resolveDatabase } from "../db/local/config";
 import { migrateDatabase } from "../db/local/migrate";
@@ -67,6 +68,28 @@ async function fireCron(cron: string): Promise<void> {
     }
   }
   say(`cron could not be fired: ${cron}`);
+}
+
+/** Whether something listens on a port of ours: a second `npm run dev` would die half-started. */
+function taken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(true));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
+  });
+}
+
+const ports: [string, number][] = [
+  ["tenant worker", TENANT_PORT],
+  ["batch worker", BATCH_PORT],
+  // The embedded database itself may be shared: an `npm run dev` reuses one already running.
+  ...(process.env.DATABASE_URL ? [] : [["database proxy", LOCAL_PROXY_PORT] as [string, number]]),
+];
+const busy: string[] = [];
+for (const [what, port] of ports) if (await taken(port)) busy.push(`${port} (${what})`);
+if (busy.length > 0) {
+  say(`in use: ${busy.join(", ")}. Is another npm run dev running? Stop it (Ctrl-C) first.`);
+  process.exit(1);
 }
 
 const target = await resolveDatabase();
