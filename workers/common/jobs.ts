@@ -62,11 +62,17 @@ function nestsAtMost(value: unknown, max: number): boolean {
   return true;
 }
 
-/** A JSON object whose text is at most `maxBytes` of UTF-8, nested at most MAX_JSON_DEPTH levels. */
+/**
+ * A JSON object nested at most MAX_JSON_DEPTH levels whose text is at most `maxBytes` of UTF-8.
+ * The depth is judged first and alone (abort): the size's JSON.stringify is a recursive walk too.
+ */
 export function boundedJsonObject(maxBytes: number) {
   return z
     .record(z.string(), z.unknown())
-    .refine((o) => nestsAtMost(o, MAX_JSON_DEPTH), { message: `nested at most ${MAX_JSON_DEPTH} levels` })
+    .refine((o) => nestsAtMost(o, MAX_JSON_DEPTH), {
+      message: `nested at most ${MAX_JSON_DEPTH} levels`,
+      abort: true,
+    })
     .refine((o) => fitsJsonCap(o, maxBytes), { message: `at most ${maxBytes} bytes of JSON` });
 }
 
