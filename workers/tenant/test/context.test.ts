@@ -95,6 +95,29 @@ describe("tenant resolution", () => {
     );
   });
 
+  it("refuses a tenant named twice over with invalid_tenant, never picking one", async () => {
+    await expectError(
+      await call("http://x.localhost/v1/context?tenant=acme&tenant=globex"),
+      400,
+      "invalid_tenant",
+    );
+    await expectError(
+      await call("http://x.localhost/v1/context?tenant=acme&tenant=acme"),
+      400,
+      "invalid_tenant",
+    );
+    await expectError(
+      await call("http://x.localhost/v1/context", { "X-Tenant": "acme, globex" }),
+      400,
+      "invalid_tenant",
+    );
+  });
+
+  it("refuses a host with an empty label with tenant_required", async () => {
+    await expectError(await call("http://acme..localhost/v1/context"), 400, "tenant_required");
+    await expectError(await call("http://community..acme.test/v1/context"), 400, "tenant_required");
+  });
+
   it("answers unknown and inactive tenants alike with tenant_not_found", async () => {
     await expectError(await call("http://nobody.localhost/v1/context"), 404, "tenant_not_found");
     await expectError(await call("http://dormant.localhost/v1/context"), 404, "tenant_not_found");

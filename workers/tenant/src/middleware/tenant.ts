@@ -12,9 +12,21 @@ import { defer, getDb, timed } from "./request";
 /** A tenant lookup never waits longer than this on the database. */
 const TENANT_QUERY_TIMEOUT_MS = 2_000;
 
+/**
+ * ?tenant= given twice names two tenants; taking the first would let a proxy or firewall that
+ * reads the last one judge a different tenant than the one served. (A repeated X-Tenant header
+ * arrives joined, "a, b", and fails the slug rule the same way.)
+ */
+function onlyTenantParam(values: string[] | undefined): string | undefined {
+  if (values !== undefined && values.length > 1) {
+    throw new ApiError("invalid_tenant", "name one tenant: ?tenant= is given more than once");
+  }
+  return values?.[0];
+}
+
 /** Resolves the request's tenant (L1, then KV, then Postgres) or answers with an error. */
 export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
-  const named = c.req.header("x-tenant") ?? c.req.query("tenant");
+  const named = c.req.header("x-tenant") ?? onlyTenantParam(c.req.queries("tenant"));
   const key = lookupKey(
     // The Host is read only when no tenant is named (an L1 hit by X-Tenant skips it).
     { named, host: named === undefined ? (c.req.header("host") ?? new URL(c.req.url).host) : "" },

@@ -8,7 +8,8 @@ export type HostError = "tenant_required" | "invalid_tenant";
 
 /** The schema's own slug rule (a DNS label), so the edge refuses exactly what the database would. */
 const DNS_LABEL = new RegExp(SLUG_PATTERN);
-const HOSTNAME = /^[a-z0-9.-]{1,253}$/;
+/** Dot-separated labels, none empty: `acme..localhost` or `.acme.test` is no host a client resolved. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9-]+(?:\.[a-z0-9-]+)*$/;
 
 export const DEFAULT_RESERVED = ["api", "www", "admin", "app", "static"];
 
