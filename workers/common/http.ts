@@ -155,7 +155,11 @@ export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
 export function validationHook<E extends BaseEnv>(
   result:
     | { success: true; data?: unknown; target?: string }
-    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } },
+    | {
+        success: false;
+        error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+        target?: string;
+      },
   c: Context<E>,
 ): Response | undefined {
   if (result.success) {
@@ -164,7 +168,20 @@ export function validationHook<E extends BaseEnv>(
     const field = at || (result.target === "json" || result.target === undefined ? "body" : result.target);
     return errorResponse(c, new ApiError("validation_failed", `${field}: ${UNSTORABLE_TEXT_MESSAGE}`));
   }
-  return errorResponse(c, new ApiError("validation_failed", describeIssues(result.error.issues, "body")));
+  let issues = result.error.issues;
+  if (result.target === "query") {
+    // A repeated parameter reaches the schema as an array; zod's verdict on that ("expected
+    // number, received NaN") would not tell the client what it did.
+    const repeated = new Set(
+      Object.entries(c.req.queries())
+        .filter(([, values]) => values.length > 1)
+        .map(([key]) => key),
+    );
+    issues = issues.map((i) =>
+      repeated.has(String(i.path[0])) ? { path: i.path.slice(0, 1), message: "given more than once" } : i,
+    );
+  }
+  return errorResponse(c, new ApiError("validation_failed", describeIssues(issues, "body")));
 }
 
 const encoder = new TextEncoder();

@@ -150,6 +150,14 @@ describe("GET /v1/feed", () => {
     }
   });
 
+  it("says which parameter was given more than once", async () => {
+    const res = await get("/v1/feed?limit=2&limit=3&type=posts");
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      "limit: given more than once",
+    );
+  });
+
   it("serves 20 items by default, 100 at most, privately, with the database time", async () => {
     const res = await get("/v1/feed");
     expect(((await res.json()) as Page).items).toHaveLength(20);
