@@ -1,12 +1,12 @@
-import { spawnSync } from "node:child_process";
-import { ROOT, resolveDatabase } from "../db/local/config";
+import { resolveDatabase } from "../db/local/config";
+import { migrateDatabase } from "../db/local/migrate";
 
-// drizzle-kit applies the migrations; PGOPTIONS lifts the app's 30 s statement limit for it.
+// Our migrator, not `drizzle-kit migrate`: it serialises deploys that migrate at once (see
+// migrateDatabase); both keep the same journal.
 const target = await resolveDatabase();
-const result = spawnSync("npx", ["drizzle-kit", "migrate"], {
-  cwd: ROOT,
-  stdio: "inherit",
-  env: { ...process.env, DATABASE_URL: target.url, PGOPTIONS: "-c statement_timeout=0" },
-});
-await target.stop();
-process.exit(result.status ?? 1);
+try {
+  await migrateDatabase(target.url);
+  console.log("migrations applied");
+} finally {
+  await target.stop();
+}

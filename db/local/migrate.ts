@@ -1,28 +1,56 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { drizzle } from "drizzle-orm/node-postgres";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
+import { readMigrationFiles } from "drizzle-orm/migrator";
 import pg from "pg";
 
 export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../migrations");
 
+/** pg_advisory_xact_lock key that serialises migration runs on one database ("migr" in ASCII). */
+const MIGRATION_LOCK = 0x6d696772;
+
 /**
- * Applies db/migrations with the same journal table drizzle-kit uses, so this and
- * `drizzle-kit migrate` agree on what has run. Migrations may legitimately run longer than the
- * app's 30 s statement limit, so this session lifts it.
+ * Applies db/migrations, keeping drizzle-kit's journal (drizzle.__drizzle_migrations: hash and
+ * the journal's `when`), so this and `drizzle-kit migrate` agree on what has run.
+ *
+ * Not drizzle's own migrator: it reads the journal before its transaction and takes no lock, so
+ * two deploys migrating at once both apply what is pending. One fails on an object the other
+ * created, or, for statements that can run twice (CREATE OR REPLACE, a data UPDATE), both
+ * succeed and the second applies them again. Here one transaction takes a transaction-level
+ * advisory lock before it reads the journal: the second run waits, then finds nothing to do.
+ * A transaction lock, not a session one, so it holds through a transaction-mode pooler (Neon's
+ * pooled endpoint) too. Migrations may run longer than the app's 30 s statement limit, so this
+ * session lifts it.
  */
 export async function migrateDatabase(url: string): Promise<void> {
+  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
   const client = new pg.Client({
     connectionString: url,
     options: "-c statement_timeout=0 -c client_min_messages=warning",
   });
   await client.connect();
   try {
-    await migrate(drizzle(client), {
-      migrationsFolder: MIGRATIONS_FOLDER,
-      migrationsTable: "__drizzle_migrations",
-      migrationsSchema: "drizzle",
-    });
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    await client.query("CREATE SCHEMA IF NOT EXISTS drizzle");
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)",
+    );
+    const { rows } = await client.query<{ created_at: string }>(
+      "SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1",
+    );
+    const last = rows[0] ? Number(rows[0].created_at) : undefined;
+    for (const migration of migrations) {
+      if (last !== undefined && migration.folderMillis <= last) continue;
+      for (const statement of migration.sql) await client.query(statement);
+      await client.query("INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)", [
+        migration.hash,
+        migration.folderMillis,
+      ]);
+    }
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw e;
   } finally {
     await client.end();
   }

@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_DIR, ROOT } from "../../db/local/config";
-import { migrateDatabase } from "../../db/local/migrate";
+import { MIGRATIONS_FOLDER, migrateDatabase } from "../../db/local/migrate";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 let db: TestDb;
@@ -32,14 +32,26 @@ const ORIGINAL_INDEXES = [
   "idx_mv_user_communities_b_user_tenant",
 ];
 
+async function emptyDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return db.url.replace(/\/[^/]+$/, `/${name}`);
+}
+
+async function dropEmpty(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.end();
+}
+
 describe("migrations", () => {
   it("apply to an empty database, and running them again is a no-op", async () => {
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
     const name = `${db.name}_empty`;
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = db.url.replace(/\/[^/]+$/, `/${name}`);
+    const url = await emptyDatabase(name);
     try {
       await migrateDatabase(url);
       const client = new pg.Client({ connectionString: url });
@@ -59,10 +71,26 @@ describe("migrations", () => {
       expect(await objects()).toBe(relations);
       await client.end();
     } finally {
-      const cleanup = new pg.Client({ connectionString: db.url });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await cleanup.end();
+      await dropEmpty(name);
+    }
+  });
+
+  it("run by two deploys at once, apply each migration once and both succeed", async () => {
+    const name = `${db.name}_race`;
+    const url = await emptyDatabase(name);
+    try {
+      const runs = await Promise.allSettled([migrateDatabase(url), migrateDatabase(url)]);
+      expect(runs.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS d FROM drizzle.__drizzle_migrations",
+      );
+      await client.end();
+      expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
+      expect(rows[0].d).toBe(rows[0].n);
+    } finally {
+      await dropEmpty(name);
     }
   });
 
