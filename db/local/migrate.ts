@@ -18,18 +18,18 @@ const MIGRATION_LOCK = 0x6d696772;
  * succeed and the second applies them again. Here one transaction takes a transaction-level
  * advisory lock before it reads the journal: the second run waits, then finds nothing to do.
  * A transaction lock, not a session one, so it holds through a transaction-mode pooler (Neon's
- * pooled endpoint) too. Migrations may run longer than the app's 30 s statement limit, so this
- * session lifts it.
+ * pooled endpoint) too. Migrations may run longer than the app's 30 s statement limit, so the
+ * transaction lifts it.
  */
 export async function migrateDatabase(url: string): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
-  const client = new pg.Client({
-    connectionString: url,
-    options: "-c statement_timeout=0 -c client_min_messages=warning",
-  });
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query("BEGIN");
+    // SET LOCAL, not startup options: poolers such as PgBouncer refuse an `options` parameter.
+    await client.query("SET LOCAL statement_timeout = 0");
+    await client.query("SET LOCAL client_min_messages = warning");
     await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
     await client.query("CREATE SCHEMA IF NOT EXISTS drizzle");
     await client.query(
