@@ -1,3 +1,4 @@
+import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
@@ -83,6 +84,32 @@ describe("the DEFAULT partition", () => {
       [jobId],
     );
     expect(rows[0].n).toBe(1);
+  });
+});
+
+describe("partition maintenance run twice at once (a cron fired by hand as its schedule fires)", () => {
+  it("creates each partition once, and neither run fails", async () => {
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      // Months that do not exist yet, so both runs have partitions to create.
+      for (const months of [20, 26]) {
+        const call = (client: pg.Client) =>
+          client.query<{ name: string }>(
+            "SELECT name FROM private.ensure_monthly_partitions('journey_activities', $1) AS name",
+            [months],
+          );
+        const runs = await Promise.allSettled([call(db.client), call(other)]);
+        expect(runs.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
+        const created = runs.flatMap((r) =>
+          r.status === "fulfilled" ? r.value.rows.map((x) => x.name) : [],
+        );
+        expect(new Set(created).size).toBe(created.length);
+        expect(created.length).toBeGreaterThan(0);
+      }
+    } finally {
+      await other.end();
+    }
   });
 });
 
