@@ -1,11 +1,11 @@
--- Hand-written: PL/pgSQL functions, which drizzle cannot express.
+-- Hand-written: functions and renames, which drizzle cannot express.
 --
 -- Partition maintenance run twice at once on one table (the daily cron fired by hand while its
--- schedule fires, or a trigger delivered twice) deadlocked: each run creates the missing months
--- in a loop, locking the parent and its DEFAULT partition once a month, and the two took those
--- locks in turns, so one run failed and logged an error for work the other did. Now every
--- maintenance function first takes one transaction-level advisory lock per parent table: the
--- second run waits for the first, then finds nothing left to create or drop.
+-- schedule fires) deadlocked: each run creates the missing months in a loop, locking the parent
+-- and its DEFAULT partition once a month, and the two took those locks in turns, so one run
+-- failed and logged an error for work the other did. Now every maintenance function first takes
+-- one transaction-level advisory lock per parent table: the second run waits for the first, then
+-- finds nothing left to create or drop.
 --
 -- The functions of 0001, 0012 and 0014 keep their bodies under new names (renaming keeps them
 -- whole rather than restating them); the old names become wrappers that take the lock first, so
