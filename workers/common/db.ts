@@ -3,6 +3,7 @@ import { drizzle as drizzleHttp } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "../../db/schema";
+import { redactCredentials } from "./log";
 import { err, ok, type Result } from "./result";
 
 /** A session over a WebSocket: what interactive transactions need. */
@@ -150,7 +151,8 @@ export async function attempt<T>(
       code?: unknown;
       constraint?: unknown;
     };
-    const message = typeof source.message === "string" ? source.message : String(e);
+    // Log lines carry it: a malformed DATABASE_URL is quoted whole by the driver.
+    const message = redactCredentials(typeof source.message === "string" ? source.message : String(e));
     const code = typeof source.code === "string" ? source.code : undefined;
     // Faults that are the database's state, not the statement's, so the same call may succeed
     // later: no code (socket, fetch), 08 connection exception, 40 deadlock and serialization

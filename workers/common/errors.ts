@@ -40,18 +40,27 @@ export const ErrorBodySchema = z.object({
 
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
-/** The one error type of the HTTP edge; its message is always safe to show a client. */
+/**
+ * The one error type of the HTTP edge; its message is always safe to show a client. `detail` is
+ * for operators: the request's log line carries it, the response never does.
+ */
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly status: ContentfulStatusCode;
   readonly headers: Record<string, string>;
+  readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { headers?: Record<string, string> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { headers?: Record<string, string>; detail?: string } = {},
+  ) {
     super(message);
     this.name = "ApiError";
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = options.headers ?? {};
+    this.detail = options.detail;
   }
 }
 

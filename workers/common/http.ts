@@ -48,13 +48,25 @@ function statusHeaders(error: ApiError): Record<string, string> {
   return {};
 }
 
+/** The error each request was answered with, for its log line (logRequest). */
+const answeredWith = new WeakMap<Context, ApiError>();
+
 export function errorResponse<E extends BaseEnv>(c: Context<E>, error: ApiError): Response {
+  answeredWith.set(c, error);
   const requestId = c.get("requestId") ?? "unknown";
   return c.json(errorBody(error.code, error.message, requestId), error.status, {
     ...statusHeaders(error),
     ...error.headers,
     "Cache-Control": "no-store",
   });
+}
+
+/**
+ * 503 for a database that did not answer. The cause rides in the request's log line: without it
+ * an outage, a slow database and a wrong DATABASE_URL look alike there.
+ */
+export function dbUnavailable(message: string, e: DbError): ApiError {
+  return new ApiError("service_unavailable", message, { detail: `${e.kind}: ${e.message}` });
 }
 
 /**
@@ -68,7 +80,7 @@ export function dbFailure<E extends BaseEnv>(
   e: DbError,
   unavailable = "the database is unavailable, try again shortly",
 ): ApiError {
-  if (e.kind !== "query") return new ApiError("service_unavailable", unavailable);
+  if (e.kind !== "query") return dbUnavailable(unavailable, e);
   log("error", "database refused a statement", {
     request_id: c.get("requestId"),
     path: c.req.path,
@@ -227,7 +239,8 @@ export function requestIdOf(incoming: string | undefined): string {
 
 /**
  * The one JSON line each request to either worker leaves: request id, method, path, status,
- * duration, and what the app adds (the tenant worker: tenant and cache tier).
+ * duration, what the app adds (the tenant worker: tenant and cache tier) and, for an error
+ * answer, its code and detail.
  */
 export function logRequest(
   c: Context,
@@ -235,6 +248,8 @@ export function logRequest(
   durationMs: number,
   extra: Record<string, unknown> = {},
 ): void {
+  // Which error the client got, and what it was not told (ApiError.detail).
+  const error = answeredWith.get(c);
   log("info", "request", {
     request_id: requestId,
     method: c.req.method,
@@ -242,6 +257,7 @@ export function logRequest(
     ...extra,
     status: c.res.status,
     duration_ms: Math.round(durationMs * 10) / 10,
+    ...(error && { error_code: error.code, error_detail: error.detail }),
   });
 }
 

@@ -13,3 +13,15 @@ export function describeError(e: unknown): { error_name: string; error_message: 
   if (e instanceof Error) return { error_name: e.name, error_message: e.message };
   return { error_name: "unknown", error_message: String(e) };
 }
+
+/**
+ * A driver's message with any credentials taken out, for log lines. The Neon driver quotes a
+ * malformed connection string whole ("not a valid URL (connection string: …)"), and one with a
+ * password in it would otherwise reach Workers Logs.
+ */
+export function redactCredentials(message: string): string {
+  return message
+    .replace(/(connection string: )[^)]*/gi, "$1[redacted]")
+    .replace(/\/\/[^/@\s]*@/g, "//[redacted]@")
+    .replace(/(password=)[^&\s]*/gi, "$1[redacted]");
+}

@@ -6,6 +6,7 @@ import { ApiError } from "../../common/errors";
 import {
   type BaseEnv,
   dbFailure,
+  dbUnavailable,
   notFoundHandler,
   onError,
   requestLog,
@@ -156,7 +157,7 @@ export function createBatchApp() {
     }),
     async (c) => {
       const db = await pingDb(c.env);
-      if (!db.ok) throw new ApiError("service_unavailable", "database unavailable");
+      if (!db.ok) throw dbUnavailable("database unavailable", db.error);
       c.header("Cache-Control", "no-store");
       return c.json({ status: "ok" as const, db: "ok" as const }, 200);
     },

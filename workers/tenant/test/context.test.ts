@@ -144,6 +144,43 @@ describe("tenant resolution", () => {
     await expectError(res, 503, "service_unavailable");
   });
 
+  it("logs why it answered 503 in the request's line, with the database URL's password left out", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      // Not a URL (the space), so the driver quotes it whole in its error.
+      const res = await call(
+        "http://misconfigured.localhost/v1/context",
+        {},
+        { DATABASE_URL: "postgres://app:hunter2@db host/communities" },
+      );
+      await expectError(res, 503, "service_unavailable");
+      const logged = lines.mock.calls.map(([line]) => String(line));
+      const line = logged
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === "request");
+      expect(line).toMatchObject({
+        status: 503,
+        error_code: "service_unavailable",
+        error_detail: expect.stringMatching(/^unavailable: .*not a valid URL/),
+      });
+      expect(logged.join("\n")).not.toContain("hunter2");
+    } finally {
+      lines.mockRestore();
+    }
+  });
+
+  it("names the error code of every error answer in the request's line", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      await expectError(await call("http://x.localhost/v1/context?tenant=bad_slug!"), 400, "invalid_tenant");
+      const line = lines.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>).at(-1);
+      expect(line).toMatchObject({ msg: "request", status: 400, error_code: "invalid_tenant" });
+      expect(line).not.toHaveProperty("error_detail");
+    } finally {
+      lines.mockRestore();
+    }
+  });
+
   it("answers 500, not a 503 to retry, when the database refuses the statement, and logs its SQLSTATE", async () => {
     // A database without our tables (the server's admin database): the lookup's statement fails.
     const logged = vi.spyOn(console, "error");

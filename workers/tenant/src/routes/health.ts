@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { pingDb } from "../../../common/db";
-import { ApiError } from "../../../common/errors";
+import { dbUnavailable } from "../../../common/http";
 import { errorResponses, NO_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import { timed } from "../middleware/request";
@@ -25,9 +25,7 @@ const route = createRoute({
 export const health = new OpenAPIHono<HonoEnv>().openapi(route, async (c) => {
   // Answers within 3 s whatever the database does (pingDb bounds the wait).
   const result = await timed(c, () => pingDb(c.env));
-  if (!result.ok) {
-    throw new ApiError("service_unavailable", "database unavailable");
-  }
+  if (!result.ok) throw dbUnavailable("database unavailable", result.error);
   c.header("Cache-Control", "no-store");
   return c.json({ status: "ok" as const, db: "ok" as const }, 200);
 });
