@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactCredentials } from "../../workers/common/log";
+import { describeError, redactCredentials } from "../../workers/common/log";
 
 describe("redactCredentials", () => {
   it("takes passwords out of the messages drivers write", () => {
@@ -24,5 +24,14 @@ describe("redactCredentials", () => {
     expect(redactCredentials("fetch failed: connect ECONNREFUSED 127.0.0.1:5432")).toBe(
       "fetch failed: connect ECONNREFUSED 127.0.0.1:5432",
     );
+  });
+});
+
+describe("describeError", () => {
+  it("takes credentials out of an error's message too", () => {
+    expect(describeError(new Error("bad postgres://app:s3cret@db/x"))).toEqual({
+      error_name: "Error",
+      error_message: "bad postgres://[redacted]@db/x",
+    });
   });
 });

@@ -10,8 +10,8 @@ export function log(level: LogLevel, msg: string, fields: Record<string, unknown
 
 /** An error's name and message for a log line; never sent to a client. */
 export function describeError(e: unknown): { error_name: string; error_message: string } {
-  if (e instanceof Error) return { error_name: e.name, error_message: e.message };
-  return { error_name: "unknown", error_message: String(e) };
+  if (e instanceof Error) return { error_name: e.name, error_message: redactCredentials(e.message) };
+  return { error_name: "unknown", error_message: redactCredentials(String(e)) };
 }
 
 /**
