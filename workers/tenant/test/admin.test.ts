@@ -762,6 +762,24 @@ describe("GET /openapi.json", () => {
     expect(doc.components.securitySchemes.userToken).toMatchObject({ scheme: "bearer", bearerFormat: "JWT" });
   });
 
+  it("says how each tenant route's request names its tenant (X-Tenant or ?tenant=), and only there", async () => {
+    const res = await call("GET", "http://api.localhost/openapi.json");
+    type Operation = { parameters?: { name: string; in: string }[] };
+    const doc = (await res.json()) as { paths: Record<string, Record<string, Operation>> };
+    const named = (o: Operation | undefined) =>
+      (o?.parameters ?? [])
+        .filter((p) => p.name === "X-Tenant" || p.name === "tenant")
+        .map((p) => `${p.in}:${p.name}`);
+    for (const [path, method] of [
+      ["/v1/context", "get"],
+      ["/v1/jobs", "post"],
+      ["/v1/jobs/batch", "post"],
+    ] as const) {
+      expect([path, named(doc.paths[path]?.[method])]).toEqual([path, ["header:X-Tenant", "query:tenant"]]);
+    }
+    expect(named(doc.paths["/v1/feed"]?.get)).toEqual([]);
+  });
+
   it("documents each route's errors with the one error body and the headers they carry", async () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
     type Responses = Record<

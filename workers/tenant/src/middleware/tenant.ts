@@ -1,3 +1,4 @@
+import type { RouteConfig } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { directoryItem } from "../../../common/directory";
 import { ApiError } from "../../../common/errors";
@@ -8,6 +9,30 @@ import { tenantDirectory } from "../tenancy/directory";
 import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
 import { findTenant } from "../tenancy/queries";
 import { defer, getDb, timed } from "./request";
+
+/**
+ * How a request names its tenant, for the OpenAPI document of every route behind resolveTenant.
+ * Documented only, not validated by the router: resolveTenant reads them itself, and a
+ * validator would run on every request, L1 hits included.
+ */
+export const TENANT_PARAMETERS: NonNullable<RouteConfig["parameters"]> = [
+  {
+    name: "X-Tenant",
+    in: "header",
+    required: false,
+    schema: { type: "string", maxLength: 63 },
+    description:
+      "The tenant's slug (a DNS label, case-insensitive). Without it or ?tenant=, the Host names the tenant: a subdomain of the platform domain, or a tenant's custom domain.",
+  },
+  {
+    name: "tenant",
+    in: "query",
+    required: false,
+    schema: { type: "string", maxLength: 63 },
+    description:
+      "The tenant's slug, where a header cannot be set; given at most once. X-Tenant wins over it.",
+  },
+];
 
 /** A tenant lookup never waits longer than this on the database. */
 const TENANT_QUERY_TIMEOUT_MS = 2_000;

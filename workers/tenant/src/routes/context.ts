@@ -4,6 +4,7 @@ import { errorResponses, OPTIONAL_USER_SECURITY } from "../../../common/openapi"
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { defer, getDb, timed } from "../middleware/request";
+import { TENANT_PARAMETERS } from "../middleware/tenant";
 
 export const TenantSchema = z
   .object({
@@ -31,6 +32,7 @@ const route = createRoute({
   path: "/",
   operationId: "getContext",
   security: OPTIONAL_USER_SECURITY,
+  parameters: TENANT_PARAMETERS,
   summary: "The resolved tenant, and the caller's membership in it",
   description:
     "`user` is null for anonymous callers and for users who are not members. Anonymous answers may be cached publicly for 60 s; answers to a token never are.",

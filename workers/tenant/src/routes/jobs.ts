@@ -21,6 +21,7 @@ import { authorizeJobs } from "../jobs/authorize";
 import { idempotency } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { defer, getDb, timed } from "../middleware/request";
+import { TENANT_PARAMETERS } from "../middleware/tenant";
 
 const priority = z
   .number()
@@ -165,6 +166,7 @@ jobs
       path: "/",
       operationId: "enqueueJob",
       security: USER_SECURITY,
+      parameters: TENANT_PARAMETERS,
       summary: "Queue one job for the batch worker",
       request: {
         headers: idempotencyHeader,
@@ -183,6 +185,7 @@ jobs
       path: "/batch",
       operationId: "enqueueJobs",
       security: USER_SECURITY,
+      parameters: TENANT_PARAMETERS,
       summary: "Queue up to 100 jobs at once",
       request: {
         headers: idempotencyHeader,
