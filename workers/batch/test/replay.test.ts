@@ -466,6 +466,47 @@ describe("bulk replay after an outage", () => {
     expect([page.replayed.length, page.more]).toEqual([n, false]);
   });
 
+  it("answers 503 when the queue refuses a replay, says why in the request's log line, and keeps the job pending", async () => {
+    const stuck = job("send_notifications", {
+      tenant_id: T,
+      user_id: U,
+      payload: { type: "t", title: "Stuck", message: "queue down", data: {} },
+    });
+    await deadLetter(stuck);
+    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
+      stuck.job_id,
+    ]);
+    const lines = vi.spyOn(console, "log");
+    try {
+      const refusing = {
+        send: () => Promise.reject(new Error("Queue send failed: queue is overloaded")),
+        sendBatch: () => Promise.reject(new Error("Queue sendBatch failed: queue is overloaded")),
+      };
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://batch.local/admin/dead-jobs/${row?.id}/replay`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.7" },
+        }),
+        { ...env, NOTIFICATIONS_QUEUE: refusing as unknown as Queue },
+        ctx,
+      );
+      expect(res.status).toBe(503);
+      const logged = lines.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>);
+      expect(logged.find((l) => l.msg === "request")).toMatchObject({
+        error_code: "service_unavailable",
+        error_detail: "queue: Queue send failed: queue is overloaded",
+      });
+    } finally {
+      lines.mockRestore();
+    }
+    const [after] = await db.query<{ replayed_at: string | null }>(
+      "SELECT replayed_at FROM dead_jobs WHERE id = $1",
+      [row?.id],
+    );
+    expect(after?.replayed_at).toBeNull();
+  });
+
   it("refuses kinds that cannot be replayed and limits past a sendBatch", async () => {
     for (const query of ["kind=invalid", "limit=101", "limit=0", "queue=nope"]) {
       const res = await admin("POST", `/admin/dead-jobs/replay?${query}`);
