@@ -240,7 +240,7 @@ export function requestIdOf(incoming: string | undefined): string {
 /**
  * The one JSON line each request to either worker leaves: request id, method, path, status,
  * duration, what the app adds (the tenant worker: tenant and cache tier) and, for an error
- * answer, its code and detail.
+ * answer, its code, the message the client got and the detail it did not.
  */
 export function logRequest(
   c: Context,
@@ -257,7 +257,7 @@ export function logRequest(
     ...extra,
     status: c.res.status,
     duration_ms: Math.round(durationMs * 10) / 10,
-    ...(error && { error_code: error.code, error_detail: error.detail }),
+    ...(error && { error_code: error.code, error_message: error.message, error_detail: error.detail }),
   });
 }
 

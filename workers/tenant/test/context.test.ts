@@ -169,12 +169,17 @@ describe("tenant resolution", () => {
     }
   });
 
-  it("names the error code of every error answer in the request's line", async () => {
+  it("names the error code and message of every error answer in the request's line", async () => {
     const lines = vi.spyOn(console, "log");
     try {
       await expectError(await call("http://x.localhost/v1/context?tenant=bad_slug!"), 400, "invalid_tenant");
       const line = lines.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>).at(-1);
-      expect(line).toMatchObject({ msg: "request", status: 400, error_code: "invalid_tenant" });
+      expect(line).toMatchObject({
+        msg: "request",
+        status: 400,
+        error_code: "invalid_tenant",
+        error_message: "the tenant name is not a valid DNS label",
+      });
       expect(line).not.toHaveProperty("error_detail");
     } finally {
       lines.mockRestore();
