@@ -193,6 +193,14 @@ async function stop(code: number): Promise<void> {
 }
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
+// A closed terminal stops everything as Ctrl-C does. Its hangup reaches only this process: each
+// wrangler runs in a process group of its own, so without this they outlived the terminal, held
+// the ports, and the next `npm run dev` refused to start. Writes to the gone terminal then fail;
+// stopping must not die of them.
+process.on("SIGHUP", () => {
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+  void stop(0);
+});
 for (const i of workers.keys()) launch(i, 1);
 
 up =
