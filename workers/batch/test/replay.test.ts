@@ -21,6 +21,13 @@ beforeAll(async () => {
   `);
 });
 
+/** The dead_jobs row recorded for a job: its id, which the admin routes take. */
+async function deadJobId(jobId: string): Promise<string> {
+  const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [jobId]);
+  if (!row) throw new Error(`no dead job recorded for ${jobId}`);
+  return row.id;
+}
+
 let calls = 0;
 
 /**
@@ -102,16 +109,14 @@ describe("dead jobs admin", () => {
       payload: { type: "t", title: "Unwanted", message: "m", data: {} },
     });
     await deadLetter(unwanted);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
-      unwanted.job_id,
-    ]);
-    const gone = await admin("DELETE", `/admin/dead-jobs/${row?.id}`);
+    const id = await deadJobId(unwanted.job_id);
+    const gone = await admin("DELETE", `/admin/dead-jobs/${id}`);
     expect([gone.status, gone.headers.get("cache-control")]).toEqual([200, "no-store"]);
-    expect(await gone.json()).toMatchObject({ id: row?.id, job_id: unwanted.job_id, kind: "exhausted" });
+    expect(await gone.json()).toMatchObject({ id: id, job_id: unwanted.job_id, kind: "exhausted" });
     expect(await db.query("SELECT id FROM dead_jobs WHERE job_id = $1", [unwanted.job_id])).toEqual([]);
     for (const [method, path] of [
-      ["DELETE", `/admin/dead-jobs/${row?.id}`],
-      ["POST", `/admin/dead-jobs/${row?.id}/replay`],
+      ["DELETE", `/admin/dead-jobs/${id}`],
+      ["POST", `/admin/dead-jobs/${id}/replay`],
     ] as const) {
       expect((await admin(method, path)).status).toBe(404);
     }
@@ -222,10 +227,8 @@ describe("dead jobs admin", () => {
     });
     await deadLetter(analytics);
     await deadLetter(replayed);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
-      replayed.job_id,
-    ]);
-    expect((await admin("POST", `/admin/dead-jobs/${row?.id}/replay`)).status).toBe(202);
+    const id = await deadJobId(replayed.job_id);
+    expect((await admin("POST", `/admin/dead-jobs/${id}/replay`)).status).toBe(202);
 
     const list = async (query: string) => {
       const res = await admin("GET", `/admin/dead-jobs?limit=200&${query}`);
@@ -298,10 +301,8 @@ describe("dead jobs admin", () => {
     expect((await admin("GET", "/admin/dead-jobs", "wrong")).status).toBe(403);
     expect((await admin("POST", `/admin/dead-jobs/${crypto.randomUUID()}/replay`)).status).toBe(404);
     await deadLetter({ job_id: "a8000000-0000-4000-8000-0000000000ff", queue: "notification", junk: true });
-    const [row] = await db.query<{ id: string }>(
-      "SELECT id FROM dead_jobs WHERE job_id = 'a8000000-0000-4000-8000-0000000000ff'",
-    );
-    const res = await admin("POST", `/admin/dead-jobs/${row?.id}/replay`);
+    const id = await deadJobId("a8000000-0000-4000-8000-0000000000ff");
+    const res = await admin("POST", `/admin/dead-jobs/${id}/replay`);
     expect(res.status).toBe(409);
   });
 });
@@ -323,12 +324,12 @@ describe("a replayed job that is refused", () => {
     await db.query("UPDATE dead_jobs SET created_at = now() - interval '40 days' WHERE job_id = $1", [
       lost.job_id,
     ]);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [lost.job_id]);
+    const id = await deadJobId(lost.job_id);
     // The sender leaves the community before the job is replayed.
     await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${LEAVER}'`);
-    expect((await admin("POST", `/admin/dead-jobs/${row?.id}/replay`)).status).toBe(202);
+    expect((await admin("POST", `/admin/dead-jobs/${id}/replay`)).status).toBe(202);
     await eventually(async () => {
-      const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
+      const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [id]);
       return now?.kind === "rejected";
     });
     const [now] = await db.query<{
@@ -338,7 +339,7 @@ describe("a replayed job that is refused", () => {
       recent: boolean;
     }>(
       "SELECT error, replayed_at, replay_count, created_at > now() - interval '1 minute' AS recent FROM dead_jobs WHERE id = $1",
-      [row?.id],
+      [id],
     );
     expect(now).toEqual({
       error: DENIAL_MESSAGES.not_member,
@@ -411,16 +412,14 @@ describe("bulk replay after an outage", () => {
     });
     await deadLetter(broken);
     await deadLetter(fine);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
-      broken.job_id,
-    ]);
+    const id = await deadJobId(broken.job_id);
     const bulk = await replayAll("kind=exhausted&limit=100");
-    expect(bulk.not_replayable).toContain(row?.id);
+    expect(bulk.not_replayable).toContain(id);
     expect(bulk.replayed.map((r) => r.job_id)).toContain(fine.job_id);
     // Kept as invalid, so later calls walk past it instead of stopping on it.
-    const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [row?.id]);
+    const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [id]);
     expect(now?.kind).toBe("invalid");
-    expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(row?.id);
+    expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(id);
   });
 
   it("leaves a job of a newer format than it reads pending for the worker that reads it, neither sent nor judged invalid", async () => {
@@ -429,22 +428,20 @@ describe("bulk replay after an outage", () => {
       v: 2,
     };
     await deadLetter(newer);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
-      newer.job_id,
-    ]);
+    const id = await deadJobId(newer.job_id);
     const bulk = await replayAll("kind=exhausted&limit=100");
-    expect([...bulk.replayed.map((r) => r.id), ...bulk.not_replayable]).not.toContain(row?.id);
+    expect([...bulk.replayed.map((r) => r.id), ...bulk.not_replayable]).not.toContain(id);
     const [now] = await db.query<{ kind: string; replayed_at: string | null }>(
       "SELECT kind, replayed_at FROM dead_jobs WHERE id = $1",
-      [row?.id],
+      [id],
     );
     expect(now).toEqual({ kind: "exhausted", replayed_at: null });
-    const one = await admin("POST", `/admin/dead-jobs/${row?.id}/replay`);
+    const one = await admin("POST", `/admin/dead-jobs/${id}/replay`);
     const body = (await one.json()) as { error: { code: string; message: string } };
     expect([one.status, body.error.code]).toEqual([409, "conflict"]);
     expect(body.error.message).toMatch(/newer format/);
     // Pending for good here (no newer worker comes): gone, so the next tests count what they replay.
-    await db.query("DELETE FROM dead_jobs WHERE id = $1", [row?.id]);
+    await db.query("DELETE FROM dead_jobs WHERE id = $1", [id]);
   });
 
   it("says no more when the jobs it replayed were exactly the last ones pending", async () => {
@@ -473,9 +470,7 @@ describe("bulk replay after an outage", () => {
       payload: { type: "t", title: "Stuck", message: "queue down", data: {} },
     });
     await deadLetter(stuck);
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [
-      stuck.job_id,
-    ]);
+    const id = await deadJobId(stuck.job_id);
     const lines = vi.spyOn(console, "log");
     try {
       const refusing = {
@@ -484,7 +479,7 @@ describe("bulk replay after an outage", () => {
       };
       const ctx = createExecutionContext();
       const res = await worker.fetch(
-        new Request(`http://batch.local/admin/dead-jobs/${row?.id}/replay`, {
+        new Request(`http://batch.local/admin/dead-jobs/${id}/replay`, {
           method: "POST",
           headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.7" },
         }),
@@ -502,7 +497,7 @@ describe("bulk replay after an outage", () => {
     }
     const [after] = await db.query<{ replayed_at: string | null }>(
       "SELECT replayed_at FROM dead_jobs WHERE id = $1",
-      [row?.id],
+      [id],
     );
     expect(after?.replayed_at).toBeNull();
   });
@@ -547,8 +542,8 @@ describe("dead job counts", () => {
     expect(oldest?.same).toBe(true);
 
     // Replayed, it is no longer pending, and still counted in the total.
-    const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [lost.job_id]);
-    expect((await admin("POST", `/admin/dead-jobs/${row?.id}/replay`)).status).toBe(202);
+    const id = await deadJobId(lost.job_id);
+    expect((await admin("POST", `/admin/dead-jobs/${id}/replay`)).status).toBe(202);
     const after = ((await (await admin("GET", "/admin/dead-jobs/counts")).json()) as typeof body).counts.find(
       (c) => c.kind === "exhausted" && c.queue === "analytics",
     );
