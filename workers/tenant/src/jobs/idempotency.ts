@@ -49,7 +49,7 @@ export async function idempotency(
       expirationTtl: TTL_SECONDS,
     });
   } catch (e) {
-    log("warn", "idempotency record unavailable", { ...describeError(e) });
+    log("warn", "idempotency record unavailable", describeError(e));
   }
   return ok({ jobId, createdAt: now });
 }

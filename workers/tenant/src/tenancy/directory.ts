@@ -50,7 +50,7 @@ export class TenantDirectory {
       .then((found) => {
         if (found && (!this.current || found.meta.builtAt >= this.current.meta.builtAt)) this.current = found;
       })
-      .catch((e) => log("warn", "tenant directory read failed", { ...describeError(e) }))
+      .catch((e) => log("warn", "tenant directory read failed", describeError(e)))
       .finally(() => {
         this.loading = undefined;
       });
