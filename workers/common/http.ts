@@ -69,6 +69,11 @@ export function dbUnavailable(message: string, e: DbError): ApiError {
   return new ApiError("service_unavailable", message, { detail: `${e.kind}: ${e.message}` });
 }
 
+/** 503 for a queue that refused a send (sendJobs' reason), its cause in the log line as above. */
+export function queueUnavailable(message: string, reason: string): ApiError {
+  return new ApiError("service_unavailable", message, { detail: `queue: ${reason}` });
+}
+
 /**
  * The HTTP answer to a database failure. Unreachable or slow (`unavailable`, `timeout`): 503 with
  * Retry-After, which a retry may get past. A statement the database refused (`query`): 500, since

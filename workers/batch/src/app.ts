@@ -9,6 +9,7 @@ import {
   dbUnavailable,
   notFoundHandler,
   onError,
+  queueUnavailable,
   requestLog,
   requireAdmin,
   validationHook,
@@ -133,11 +134,7 @@ function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor>
 function replayFailure(c: Context<AppEnv>, e: ReplayError): ApiError {
   if (e.kind === "not_found") return new ApiError("not_found", "no such dead job");
   if (e.kind === "not_replayable") return new ApiError("conflict", e.message);
-  if (e.kind === "queue") {
-    return new ApiError("service_unavailable", "could not replay now, try again", {
-      detail: `queue: ${e.message}`,
-    });
-  }
+  if (e.kind === "queue") return queueUnavailable("could not replay now, try again", e.message);
   return dbFailure(c, e, "could not replay now, try again");
 }
 

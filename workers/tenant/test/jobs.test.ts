@@ -1,5 +1,5 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signAnonKey, signToken } from "../../test-support/tokens";
 import worker from "../src/index";
@@ -32,7 +32,13 @@ beforeAll(async () => {
   `);
 });
 
-async function post(path: string, who: string | null, body: unknown, headers: Record<string, string> = {}) {
+async function post(
+  path: string,
+  who: string | null,
+  body: unknown,
+  headers: Record<string, string> = {},
+  bindings: Partial<typeof env> = {},
+) {
   const ctx = createExecutionContext();
   const auth: Record<string, string> = who
     ? { authorization: `Bearer ${await signToken({ sub: who })}` }
@@ -43,7 +49,7 @@ async function post(path: string, who: string | null, body: unknown, headers: Re
       headers: { "content-type": "application/json", ...auth, ...headers },
       body: typeof body === "string" ? body : JSON.stringify(body),
     }),
-    { ...env, DATABASE_URL: db.url },
+    { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -68,6 +74,33 @@ const edit = (updates: Record<string, unknown>, content_id = POST) => ({
 });
 
 describe("POST /v1/jobs", () => {
+  it("answers 503 with Retry-After when the queue refuses the send, and says why in the request's log line", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      const refusing = { send: () => Promise.reject(new Error("Queue send failed: queue is overloaded")) };
+      const res = await post(
+        "/v1/jobs",
+        U.member,
+        analytics,
+        {},
+        {
+          ANALYTICS_QUEUE: refusing as unknown as Queue,
+        },
+      );
+      expect([res.status, res.headers.get("retry-after"), await code(res)]).toEqual([
+        503,
+        "5",
+        "service_unavailable",
+      ]);
+      const line = lines.mock.calls
+        .map(([l]) => JSON.parse(String(l)) as Record<string, unknown>)
+        .find((l) => l.msg === "request");
+      expect(line).toMatchObject({ error_detail: "queue: Queue send failed: queue is overloaded" });
+    } finally {
+      lines.mockRestore();
+    }
+  });
+
   it("queues a member's job and answers 202 with its id", async () => {
     const res = await post("/v1/jobs", U.member, analytics);
     expect(res.status).toBe(202);

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
 import { ApiError, type ErrorCode } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { dbFailure, queueUnavailable, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import {
   type JobMessage,
@@ -11,7 +11,6 @@ import {
   SendNotificationsPayload,
   UpdateContentPayload,
 } from "../../../common/jobs";
-import { log } from "../../../common/log";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
 import { rateLimit } from "../../../common/rate-limit";
@@ -150,8 +149,7 @@ async function accept(
   )) as JobMessage[];
   const sent = await sendJobs(c.env, jobs);
   if (!sent.ok) {
-    log("error", "enqueue failed", { request_id: c.get("requestId"), error: sent.error });
-    throw new ApiError("service_unavailable", "the job could not be queued, retry (with an Idempotency-Key)");
+    throw queueUnavailable("the job could not be queued, retry (with an Idempotency-Key)", sent.error);
   }
   c.header("Cache-Control", "private, no-store");
   return jobs.map((j) => j.job_id);
