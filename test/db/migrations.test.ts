@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_DIR, ROOT } from "../../db/local/config";
-import { MIGRATIONS_FOLDER, migrateDatabase } from "../../db/local/migrate";
+import { dropDatabase, MIGRATIONS_FOLDER, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 let db: TestDb;
@@ -32,20 +32,14 @@ const ORIGINAL_INDEXES = [
   "idx_mv_user_communities_b_user_tenant",
 ];
 
+/** A database with nothing in it, on the test server; dropped with db/local's dropDatabase. */
 async function emptyDatabase(name: string): Promise<string> {
+  await dropDatabase(db.url, name);
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
   await admin.end();
-  return db.url.replace(/\/[^/]+$/, `/${name}`);
-}
-
-async function dropEmpty(name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  return withDatabase(db.url, name);
 }
 
 describe("migrations", () => {
@@ -71,7 +65,7 @@ describe("migrations", () => {
       expect(await objects()).toBe(relations);
       await client.end();
     } finally {
-      await dropEmpty(name);
+      await dropDatabase(db.url, name);
     }
   });
 
@@ -90,7 +84,7 @@ describe("migrations", () => {
       expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
       expect(rows[0].d).toBe(rows[0].n);
     } finally {
-      await dropEmpty(name);
+      await dropDatabase(db.url, name);
     }
   });
 
