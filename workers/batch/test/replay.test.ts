@@ -21,6 +21,14 @@ beforeAll(async () => {
   `);
 });
 
+/** A notification job from a member of the test tenant (U unless said). */
+const notification = (title: string, { user = U, message = "m" } = {}) =>
+  job("send_notifications", {
+    tenant_id: T,
+    user_id: user,
+    payload: { type: "t", title, message, data: {} },
+  });
+
 /** The dead_jobs row recorded for a job: its id, which the admin routes take. */
 async function deadJobId(jobId: string): Promise<string> {
   const [row] = await db.query<{ id: string }>("SELECT id FROM dead_jobs WHERE job_id = $1", [jobId]);
@@ -69,11 +77,7 @@ const notifications = async (jobId: string) =>
 
 describe("dead jobs admin", () => {
   it("lists a job that exhausted its retries, and replaying it (twice) writes it once", async () => {
-    const lost = job("send_notifications", {
-      tenant_id: T,
-      user_id: U,
-      payload: { type: "t", title: "Lost", message: "found again", data: {} },
-    });
+    const lost = notification("Lost", { message: "found again" });
     await deadLetter(lost);
     const list = await admin("GET", "/admin/dead-jobs?kind=exhausted");
     expect(list.status).toBe(200);
@@ -103,11 +107,7 @@ describe("dead jobs admin", () => {
   });
 
   it("discards a dead job an operator will not replay: it is gone, and a second discard or a replay is 404", async () => {
-    const unwanted = job("send_notifications", {
-      tenant_id: T,
-      user_id: U,
-      payload: { type: "t", title: "Unwanted", message: "m", data: {} },
-    });
+    const unwanted = notification("Unwanted");
     await deadLetter(unwanted);
     const id = await deadJobId(unwanted.job_id);
     const gone = await admin("DELETE", `/admin/dead-jobs/${id}`);
@@ -189,16 +189,8 @@ describe("dead jobs admin", () => {
     await db.query(
       `INSERT INTO users (id, email) VALUES ('${OTHER}', 'replay-other@example.com') ON CONFLICT DO NOTHING`,
     );
-    const mine = job("send_notifications", {
-      tenant_id: T,
-      user_id: OTHER,
-      payload: { type: "t", title: "Mine", message: "m", data: {} },
-    });
-    const theirs = job("send_notifications", {
-      tenant_id: T,
-      user_id: U,
-      payload: { type: "t", title: "Theirs", message: "m", data: {} },
-    });
+    const mine = notification("Mine", { user: OTHER });
+    const theirs = notification("Theirs");
     await deadLetter(mine);
     await deadLetter(theirs);
     const list = async (user: string) =>
@@ -220,11 +212,7 @@ describe("dead jobs admin", () => {
       user_id: U,
       payload: { event_type: "by-queue", properties: {} },
     });
-    const replayed = job("send_notifications", {
-      tenant_id: T,
-      user_id: U,
-      payload: { type: "t", title: "Replayed", message: "m", data: {} },
-    });
+    const replayed = notification("Replayed");
     await deadLetter(analytics);
     await deadLetter(replayed);
     const id = await deadJobId(replayed.job_id);
@@ -370,13 +358,7 @@ describe("bulk replay after an outage", () => {
   }
 
   it("sends every pending exhausted job back to its queue once, each written once, and only pending ones", async () => {
-    const lost = [1, 2, 3].map((n) =>
-      job("send_notifications", {
-        tenant_id: T,
-        user_id: U,
-        payload: { type: "t", title: `Outage ${n}`, message: "back", data: {} },
-      }),
-    );
+    const lost = [1, 2, 3].map((n) => notification(`Outage ${n}`, { message: "back" }));
     const event = job("record_analytics", {
       tenant_id: T,
       user_id: U,
@@ -464,11 +446,7 @@ describe("bulk replay after an outage", () => {
   });
 
   it("answers 503 when the queue refuses a replay, says why in the request's log line, and keeps the job pending", async () => {
-    const stuck = job("send_notifications", {
-      tenant_id: T,
-      user_id: U,
-      payload: { type: "t", title: "Stuck", message: "queue down", data: {} },
-    });
+    const stuck = notification("Stuck", { message: "queue down" });
     await deadLetter(stuck);
     const id = await deadJobId(stuck.job_id);
     const lines = vi.spyOn(console, "log");
