@@ -137,6 +137,27 @@ describe("notifications consumer", () => {
     ).toBe(2);
   });
 
+  it("retries a refused job and a malformed one while dead_jobs cannot take their records, and acks them once it can", async () => {
+    const good = notify();
+    const refused = notify({ user_id: MEMBER, recipient_ids: [ADMIN] });
+    const malformed = { job_id: crypto.randomUUID(), hello: 1 };
+    // Every new record fails (a check no row passes; NOT VALID spares the rows already there).
+    await db.query("ALTER TABLE dead_jobs ADD CONSTRAINT test_refuses_records CHECK (false) NOT VALID");
+    try {
+      const { result, ids } = await deliver("notifications", [good, refused, malformed]);
+      expect(result.explicitAcks).toEqual([ids[0]]);
+      expect(result.retryMessages.map((r) => r.msgId).sort()).toEqual([ids[1], ids[2]].sort());
+    } finally {
+      await db.query("ALTER TABLE dead_jobs DROP CONSTRAINT test_refuses_records");
+    }
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    const again = await deliver("notifications", [refused, malformed], {}, 2);
+    expect(again.result.explicitAcks.sort()).toEqual([...again.ids].sort());
+    expect([await deadAs("rejected", refused.job_id), await deadAs("invalid", malformed.job_id)]).toEqual([
+      1, 1,
+    ]);
+  });
+
   it("keeps text Postgres cannot store from failing the batch: that job is kept as invalid, the others are written", async () => {
     const good = notify();
     const poisoned = job("send_notifications", {
@@ -334,6 +355,33 @@ describe("content update consumer", () => {
     const { result, ids } = await deliver("content-updates", [update("older", "2026-05-15T00:00:00Z")]);
     expect(result.explicitAcks).toEqual(ids);
     expect(await content()).toBe("newest");
+  });
+
+  it("applies an update delivered three times once: a redelivery leaves the row as it is, unwritten", async () => {
+    const post = crypto.randomUUID();
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ($1, '${T}', '${MEMBER}', 'draft', '2020-01-01')`,
+      [post],
+    );
+    const edit = job("update_content", {
+      tenant_id: T,
+      user_id: MEMBER,
+      created_at: "2026-06-15T00:00:00Z",
+      payload: { content_type: "posts", content_id: post, updates: { content: "once" } },
+    });
+    // xmin names the transaction that wrote the row's current version.
+    const version = async () =>
+      (await db.query<{ v: string }>("SELECT xmin::text AS v FROM posts WHERE id = $1", [post]))[0]?.v;
+    await deliver("content-updates", [edit]);
+    const written = await version();
+    for (let i = 0; i < 2; i++) {
+      const { result, ids } = await deliver("content-updates", [edit], {}, 2 + i);
+      expect(result.explicitAcks).toEqual(ids);
+    }
+    expect(await version()).toBe(written);
+    expect(
+      (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [post]))[0]?.content,
+    ).toBe("once");
   });
 
   it("rejects an update by someone who is neither the author nor an admin, and lets an admin edit", async () => {

@@ -202,6 +202,10 @@ describe("GET /v1/context", () => {
   it("answers anonymous callers with user null and a public 60 s cache", async () => {
     const res = await call("http://acme.localhost/v1/context");
     expect(res.headers.get("cache-control")).toBe("public, max-age=60");
+    // A shared cache must not serve this answer to the same URL with X-Tenant naming another
+    // community, nor to a caller with a token.
+    const vary = (res.headers.get("vary") ?? "").split(",").map((v) => v.trim().toLowerCase());
+    expect(vary).toEqual(expect.arrayContaining(["authorization", "x-tenant"]));
     expect(await res.json()).toEqual({
       tenant: {
         id: T.acme,
@@ -256,6 +260,27 @@ describe("GET /v1/context", () => {
       ).json()) as Body;
       expect(ra.user).toMatchObject({ id: U.alice, role: "admin" });
       expect(rb.user).toMatchObject({ id: U.bob, role: "member" });
+    }
+  });
+
+  it("never takes a member of one community for a member of another: memberships are cached per community", async () => {
+    // Alice administers acme, Bob is a member of it, and neither is in globex. Each is asked
+    // about both, in both orders, so a cached answer (a membership, or a "not a member") is in
+    // hand when the other community's is looked up.
+    const cases = [
+      { sub: U.alice, order: ["acme", "globex"], acme: { id: U.alice, role: "admin", is_admin: true } },
+      { sub: U.bob, order: ["globex", "acme"], acme: { id: U.bob, role: "member", is_admin: false } },
+    ];
+    for (const { sub, order, acme } of cases) {
+      const token = await signToken({ sub });
+      for (let round = 0; round < 2; round++) {
+        for (const slug of order) {
+          const res = await call(`http://${slug}.localhost/v1/context`, { Authorization: `Bearer ${token}` });
+          const { user } = (await res.json()) as Body;
+          if (slug === "acme") expect(user, `${sub} in acme`).toMatchObject(acme);
+          else expect(user, `${sub} in globex`).toBeNull();
+        }
+      }
     }
   });
 

@@ -1,10 +1,10 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DIRECTORY_KEY } from "../../common/directory";
+import { DIRECTORY_KEY, directoryItem, readDirectory } from "../../common/directory";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
-import { tenantDirectory } from "../src/tenancy/directory";
+import { TenantDirectory, tenantDirectory } from "../src/tenancy/directory";
 
 let db: WorkerTestDb;
 
@@ -71,6 +71,18 @@ describe("active-tenant directory", () => {
     expect(created.status).toBe(201);
     tenantCacheFor(env).l1.clear();
     expect((await call("http://brand-new.localhost/v1/context")).status).toBe(200);
+  });
+
+  it("stops trusting a directory its rebuilds left older than 15 minutes: it may miss tenants created since", async () => {
+    await publishDirectory();
+    const builtAt = (await readDirectory(env.TENANT_CACHE))?.meta.builtAt ?? 0;
+    let now = builtAt + 14 * 60_000;
+    const directory = new TenantDirectory(() => now);
+    const mightExist = () =>
+      directory.mightExist(directoryItem("slug", "created-since"), env.TENANT_CACHE, () => {});
+    expect(await mightExist()).toBe(false);
+    now = builtAt + 16 * 60_000;
+    expect(await mightExist()).toBe(true);
   });
 
   it("falls back to the database when there is no directory at all", async () => {
