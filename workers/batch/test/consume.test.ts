@@ -120,6 +120,16 @@ describe("notifications consumer", () => {
       "only community admins can notify other members",
       "only members of this community can do that",
     ]);
+    // Delivered again (its ack was lost): the record stays as it was, neither counting the
+    // attempts twice nor dating the death anew.
+    const record = () =>
+      db.query("SELECT attempts, created_at::text, replayed_at FROM dead_jobs WHERE job_id = $1", [
+        notAdmin.job_id,
+      ]);
+    const before = await record();
+    const again = await deliver("notifications", [notAdmin], {}, 2);
+    expect(again.result.explicitAcks).toEqual(again.ids);
+    expect(await record()).toEqual(before);
   });
 
   it("writes and acks the valid messages of a mixed batch and sends the malformed one to dead_jobs", async () => {

@@ -214,6 +214,36 @@ describe("admin API", () => {
     expect(await user()).toBeNull();
   });
 
+  it("has dropped a changed or removed member's cached membership from KV by the time it answers", async () => {
+    const created = (await (await admin("POST", "/tenants", { slug: "prompt", name: "P" })).json()) as {
+      id: string;
+    };
+    const path = `/tenants/${created.id}/members/${USER}`;
+    const key = membershipKey(created.id, USER);
+    const token = await signToken({ sub: USER });
+    await admin("PUT", path, { role: "member", is_admin: false });
+    // Each change: cache the membership (a lookup, as in another isolate), then make the change
+    // and read KV as the answer comes, before the change's later second delete.
+    for (const [method, body] of [
+      ["PUT", { role: "moderator", is_admin: false }],
+      ["DELETE", undefined],
+    ] as const) {
+      await context("prompt", token);
+      expect(await env.TENANT_CACHE.get(key)).not.toBeNull();
+      let atAnswer: string | null = "not read";
+      const res = await call(
+        method,
+        `http://api.localhost/admin${path}`,
+        body,
+        { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": CLIENT_IP },
+        async () => {
+          atAnswer = await env.TENANT_CACHE.get(key);
+        },
+      );
+      expect([method, res.ok, atAnswer]).toEqual([method, true, null]);
+    }
+  });
+
   it("keeps a removed member out even when a lookup that read the old row writes it back to KV", async () => {
     const created = (await (await admin("POST", "/tenants", { slug: "racing", name: "R" })).json()) as {
       id: string;

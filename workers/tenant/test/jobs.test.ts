@@ -108,16 +108,26 @@ describe("POST /v1/jobs", () => {
     expect(res.headers.get("cache-control")).toBe("private, no-store");
   });
 
-  it("gives the same job id for the same Idempotency-Key, tenant and user, and another for another user", async () => {
-    const id = async (who: string) =>
-      (
-        (await (await post("/v1/jobs", who, analytics, { "idempotency-key": "click-42" })).json()) as {
-          job_id: string;
-        }
-      ).job_id;
+  it("gives the same job id for the same Idempotency-Key, tenant and user, and another for another user or community", async () => {
+    const id = async (who: string, tenant = "jobs") => {
+      const res = await post("/v1/jobs", who, analytics, {
+        "idempotency-key": "click-42",
+        "x-tenant": tenant,
+      });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { job_id: string }).job_id;
+    };
     const first = await id(U.member);
     expect(await id(U.member)).toBe(first);
     expect(await id(U.author)).not.toBe(first);
+    // The same request under the same key in a second community of the user's is another job:
+    // taken for the first, it would be dropped as a duplicate after its 202.
+    await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${OTHER_T}', '${U.member}')`);
+    try {
+      expect(await id(U.member, "elsewhere")).not.toBe(first);
+    } finally {
+      await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${OTHER_T}' AND user_id = '${U.member}'`);
+    }
   });
 
   it("refuses an Idempotency-Key sent again with a different request (422), not dropping it after a 202", async () => {

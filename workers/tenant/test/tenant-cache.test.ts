@@ -108,6 +108,38 @@ describe("tenant cache", () => {
     expect(counter.calls).toBe(2);
   });
 
+  it("keeps a 'not found' for the negative TTL only, in KV and in an L1 that keeps tenants longer", async () => {
+    // KV takes no TTL under 60 s, so the negative TTL is at least that; L1 may be set longer.
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1TtlMs: 120_000, softTtlMs: 90_000 });
+    const negativeMs = DEFAULT_CACHE_OPTIONS.negativeTtlSeconds * 1000;
+    const found = loader(() => ok(row("kept-long")));
+    const missing = loader(() => ok(null));
+    await h.cache.resolve(key("kept-long"), h.deps(found.load));
+    await h.cache.resolve(key("kept-short"), h.deps(missing.load));
+    await h.settle();
+    // KV's expirations are on the wall clock: compare each with the TTL it was written with.
+    const secondsLeft = async (k: string) => {
+      const { keys } = await env.TENANT_CACHE.list({ prefix: k });
+      expect(keys.map((x) => x.name)).toEqual([k]);
+      return (keys[0]?.expiration ?? 0) - Date.now() / 1000;
+    };
+    expect(await secondsLeft(key("kept-short"))).toBeLessThanOrEqual(negativeMs / 1000);
+    expect(await secondsLeft(key("kept-long"))).toBeGreaterThan(DEFAULT_CACHE_OPTIONS.kvTtlSeconds - 5);
+    // Past the negative TTL, inside L1's: the name is looked up again (an empty KV stands in for
+    // its entry having expired), the tenant is not.
+    h.advance(negativeMs + 1);
+    const emptyKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
+    const tier = async (name: string, load: typeof found.load) => {
+      const resolved = await h.cache.resolve(key(name), h.deps(load, emptyKv));
+      return resolved.ok && resolved.value.tier;
+    };
+    expect([await tier("kept-short", missing.load), await tier("kept-long", found.load)]).toEqual([
+      "db",
+      "l1",
+    ]);
+    expect([missing.counter.calls, found.counter.calls]).toEqual([2, 1]);
+  });
+
   it("treats an inactive tenant as not found, without saying which", async () => {
     const h = harness();
     const { load } = loader(() => ok(row("sleepy", undefined, false)));
