@@ -102,6 +102,22 @@ describe("notifications consumer", () => {
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
   });
 
+  it("writes a job delivered twice in one batch once, and its batch line counts the second as a duplicate", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      const m = notify({ recipient_ids: [MEMBER] });
+      const { result, ids } = await deliver("notifications", [m, m]);
+      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+      expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
+      const batchLine = lines.mock.calls
+        .map(([l]) => JSON.parse(String(l)) as Record<string, unknown>)
+        .findLast((l) => l.msg === "batch");
+      expect(batchLine).toMatchObject({ queue: "notifications", size: 2, written: 1, duplicates: 1 });
+    } finally {
+      lines.mockRestore();
+    }
+  });
+
   it("rejects, records and acks a member notifying others, and a non-member, without retrying", async () => {
     const notAdmin = notify({ user_id: MEMBER, recipient_ids: [ADMIN] });
     const outsider = notify({ user_id: OUTSIDER });

@@ -53,14 +53,25 @@ describe("view refresh cron", () => {
 });
 
 describe("partition maintenance cron", () => {
-  it("recreates next month's partition when it is missing", async () => {
-    const [{ name } = { name: "" }] = await db.query<{ name: string }>(
-      "SELECT 'analytics_events_p' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month', 'YYYYMM') AS name",
-    );
-    await db.query(`DROP TABLE ${name}`);
-    expect(await db.query("SELECT to_regclass($1) AS r", [name])).toEqual([{ r: null }]);
+  it("recreates missing months up to 12 ahead, next month's and the twelfth, of both partitioned tables", async () => {
+    const names = (
+      await db.query<{ name: string }>(
+        `SELECT t || '_p' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => m), 'YYYYMM') AS name
+           FROM unnest(ARRAY['analytics_events', 'journey_activities']) t, unnest(ARRAY[1, 12]) m`,
+      )
+    ).map((r) => r.name);
+    const existing = async () =>
+      (
+        await db.query<{ r: string | null }>("SELECT to_regclass(n)::text AS r FROM unnest($1::text[]) n", [
+          names,
+        ])
+      )
+        .map((r) => r.r)
+        .filter((r) => r !== null);
+    for (const name of names) await db.query(`DROP TABLE ${name}`);
+    expect(await existing()).toEqual([]);
     await fire(CRON.maintainPartitions);
-    expect(await db.query("SELECT to_regclass($1)::text AS r", [name])).toEqual([{ r: name }]);
+    expect(await existing()).toEqual(names);
   });
 });
 

@@ -73,6 +73,54 @@ const edit = (updates: Record<string, unknown>, content_id = POST) => ({
   payload: { content_type: "posts", content_id, updates },
 });
 
+describe("write rate limit", () => {
+  it("answers 429 with Retry-After once a user passes 120 writes a minute, counted per user, not per address", async () => {
+    // A user of its own: the other tests' writes count against theirs.
+    const heavy = crypto.randomUUID();
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${heavy}', 'heavy@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${heavy}')`);
+    const sameAddress = { "cf-connecting-ip": "203.0.113.90" };
+    // An empty body is refused (400) after the limiter has counted it: cheap, and it counts.
+    const statuses: number[] = [];
+    for (let i = 0; i < 120; i++) statuses.push((await post("/v1/jobs", heavy, {}, sameAddress)).status);
+    expect(statuses.every((s) => s === 400)).toBe(true);
+    const limited = await post("/v1/jobs", heavy, analytics, sameAddress);
+    expect([limited.status, limited.headers.get("retry-after"), await code(limited)]).toEqual([
+      429,
+      "60",
+      "rate_limited",
+    ]);
+    expect((await post("/v1/jobs", U.member, analytics, sameAddress)).status).toBe(202);
+  });
+
+  it("lets writes through when the limiter itself fails, and says so in a log line", async () => {
+    const warnings = vi.spyOn(console, "warn");
+    try {
+      const failing = { limit: () => Promise.reject(new Error("limiter unavailable")) };
+      const res = await post(
+        "/v1/jobs",
+        U.member,
+        analytics,
+        {},
+        {
+          WRITE_RATE_LIMITER: failing as unknown as RateLimit,
+        },
+      );
+      expect(res.status).toBe(202);
+      const lines = warnings.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          msg: "rate limiter failed; request let through",
+          limiter: "WRITE_RATE_LIMITER",
+        }),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+});
+
 describe("POST /v1/jobs", () => {
   it("answers 503 with Retry-After when the queue refuses the send, and says why in the request's log line", async () => {
     const lines = vi.spyOn(console, "log");

@@ -1,0 +1,46 @@
+import { Hono } from "hono";
+import { describe, expect, it, vi } from "vitest";
+import { type BaseEnv, onError, requestIdOf } from "../../common/http";
+
+describe("an unexpected exception at the HTTP edge", () => {
+  it("is answered 500 internal_error in the one error shape, its message only in the log", async () => {
+    const app = new Hono<BaseEnv>();
+    app.onError(onError);
+    app.get("/boom", () => {
+      throw new Error('duplicate key value violates unique constraint "users_secret_idx"');
+    });
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const res = await app.request("/boom");
+      const text = await res.text();
+      expect([res.status, JSON.parse(text)]).toEqual([
+        500,
+        { error: { code: "internal_error", message: "internal error", request_id: "unknown" } },
+      ]);
+      expect(text).not.toContain("users_secret_idx");
+      expect(errors.mock.calls.map(([line]) => String(line)).join("\n")).toContain("users_secret_idx");
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});
+
+describe("the request id", () => {
+  it("keeps a well-formed incoming X-Request-Id, so traces join up", () => {
+    expect(requestIdOf("trace-1234.abc:9_Z")).toBe("trace-1234.abc:9_Z");
+  });
+
+  it("replaces any other with a new one, so a client cannot write into the log lines through it", () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    for (const incoming of [
+      undefined,
+      "",
+      "short",
+      "a".repeat(129),
+      'x","level":"error',
+      "two\nlines-1234",
+    ]) {
+      expect(requestIdOf(incoming)).toMatch(uuid);
+    }
+  });
+});
