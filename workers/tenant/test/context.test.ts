@@ -57,15 +57,21 @@ async function expectError(res: Response, status: number, code: string) {
 }
 
 describe("tenant resolution", () => {
-  it("takes the tenant from a subdomain of PLATFORM_DOMAIN", async () => {
-    const res = await call("http://acme.localhost:8787/v1/context");
-    expect(res.status).toBe(200);
-    expect(((await res.json()) as Body).tenant.slug).toBe("acme");
+  it("takes the tenant from a subdomain of PLATFORM_DOMAIN, written with its root dot or without", async () => {
+    for (const url of ["http://acme.localhost:8787/v1/context", "http://acme.localhost.:8787/v1/context"]) {
+      const res = await call(url);
+      expect([url, res.status, ((await res.json()) as Body).tenant.slug]).toEqual([url, 200, "acme"]);
+    }
   });
 
-  it("takes the tenant from a custom domain, case-insensitively and ignoring the port", async () => {
-    const res = await call("http://Community.ACME.test:8443/v1/context");
-    expect(((await res.json()) as Body).tenant.slug).toBe("acme");
+  it("takes the tenant from a custom domain, case-insensitively, ignoring the port and a root dot", async () => {
+    for (const url of [
+      "http://Community.ACME.test:8443/v1/context",
+      "http://community.acme.test./v1/context",
+    ]) {
+      const res = await call(url);
+      expect([url, ((await res.json()) as Body).tenant.slug]).toEqual([url, "acme"]);
+    }
   });
 
   it("prefers X-Tenant, then ?tenant=, over the host", async () => {
@@ -238,6 +244,24 @@ describe("GET /v1/context", () => {
     const token = await signToken({ sub: U.alice.toUpperCase() });
     const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
     expect(((await res.json()) as Body).user).toMatchObject({ id: U.alice, role: "admin" });
+  });
+
+  it("keeps a membership in KV for 300 s at most, and a 'not a member' too, so the next request asks no database", async () => {
+    for (const [user, member] of [
+      [U.alice, true],
+      [U.carol, false],
+    ] as const) {
+      const token = await signToken({ sub: user });
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
+      const { keys } = await env.TENANT_CACHE.list({ prefix: `member:v1:${T.acme}:${user}` });
+      const secondsLeft = (keys[0]?.expiration ?? 0) - Date.now() / 1000;
+      expect([member, secondsLeft > 0 && secondsLeft <= 300]).toEqual([member, true]);
+      const again = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
+      expect([member, again.headers.get("server-timing")]).toEqual([
+        member,
+        expect.not.stringContaining("db;"),
+      ]);
+    }
   });
 
   it("answers a valid token of a non-member with user null, privately", async () => {

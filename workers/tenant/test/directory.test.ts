@@ -1,6 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DIRECTORY_KEY, directoryItem, readDirectory } from "../../common/directory";
+import { DIRECTORY_KEY, type DirectoryMeta, directoryItem, readDirectory } from "../../common/directory";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
@@ -83,6 +83,38 @@ describe("active-tenant directory", () => {
     expect(await mightExist()).toBe(false);
     now = builtAt + 16 * 60_000;
     expect(await mightExist()).toBe(true);
+  });
+
+  it("takes a directory another isolate published within a minute, and never goes back to an older one", async () => {
+    await publishDirectory();
+    const older = await env.TENANT_CACHE.getWithMetadata<DirectoryMeta>(DIRECTORY_KEY, "arrayBuffer");
+    let now = older.metadata?.builtAt ?? 0;
+    const directory = new TenantDirectory(() => now);
+    const background: Promise<unknown>[] = [];
+    const lateComer = async () => {
+      const answer = directory.mightExist(directoryItem("slug", "late-comer"), env.TENANT_CACHE, (p) => {
+        background.push(p);
+      });
+      await Promise.all(background.splice(0));
+      return answer;
+    };
+    expect(await lateComer()).toBe(false);
+    // Another isolate publishes a directory with a tenant this one has not heard of.
+    await db.query("INSERT INTO tenants (slug, name) VALUES ('late-comer', 'Late comer')");
+    await publishDirectory();
+    now += 59_000;
+    expect(await lateComer()).toBe(false);
+    now += 2_000;
+    // The directory in hand answers while the newer one loads behind; the next request has it.
+    expect(await lateComer()).toBe(false);
+    expect(await lateComer()).toBe(true);
+    // KV at this location still serving the older directory (it lags) must not undo that.
+    await env.TENANT_CACHE.put(DIRECTORY_KEY, older.value ?? new ArrayBuffer(0), {
+      metadata: older.metadata,
+    });
+    now += 61_000;
+    expect([await lateComer(), await lateComer()]).toEqual([true, true]);
+    await publishDirectory();
   });
 
   it("falls back to the database when there is no directory at all", async () => {
