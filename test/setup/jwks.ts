@@ -20,10 +20,28 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
     publicKeys.push({ ...(await exportJWK(publicKey)), kid, alg, use: "sig" });
     privateKeys[alg] = { ...(await exportJWK(privateKey)), kid, alg };
   }
+  const answered = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     // A provider that hangs: it answers only after a worker's fetch has given up (3 s).
     if (req.url === "/hanging/.well-known/jwks.json") {
       setTimeout(() => res.writeHead(503).end(), 4_000);
+      return;
+    }
+    // Providers with a history, one per test's <id>: "rotating" adds its ES256 key from its second
+    // answer on (a key rotation); "failing" answers once, then 503 (an outage).
+    const scripted = /^\/(rotating|failing)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(req.url ?? "");
+    if (scripted) {
+      const [, kind, id = ""] = scripted;
+      const served = (answered.get(id) ?? 0) + 1;
+      answered.set(id, served);
+      if (kind === "failing" && served > 1) {
+        res.writeHead(503).end();
+        return;
+      }
+      const keys =
+        kind === "rotating" && served === 1 ? publicKeys.filter((k) => k.alg === "RS256") : publicKeys;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys }));
       return;
     }
     if (req.url !== "/.well-known/jwks.json") {

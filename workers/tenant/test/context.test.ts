@@ -4,6 +4,7 @@ import type { ErrorBody } from "../../common/errors";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signAnonKey, signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
+import { verifyToken } from "../src/auth/jwt";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
 
@@ -410,6 +411,38 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
     // The first request waits out the fetch's timeout; the next is told at once.
     expect(await timed()).toBeGreaterThanOrEqual(2_500);
     expect(await timed()).toBeLessThan(1_000);
+  });
+
+  /** A provider with a history of its own (test/setup/jwks.ts), and the key set cache's clock. */
+  const scriptedProvider = (kind: "rotating" | "failing") => {
+    let now = Date.now();
+    const url = env.TEST_JWKS_URL.replace("/.well-known/", `/${kind}/${crypto.randomUUID()}/.well-known/`);
+    return {
+      verify: (token: string) => verifyToken(token, { AUTH_JWKS_URL: url }, () => now),
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
+  };
+  const alice = { ok: true, value: { id: U.alice } };
+
+  it("takes a key the provider added (a rotation) once its key set may be fetched again, at most every 30 s", async () => {
+    const provider = scriptedProvider("rotating");
+    expect(await provider.verify(await signWithJwks("RS256", { sub: U.alice }))).toEqual(alice);
+    const signedWithNewKey = await signWithJwks("ES256", { sub: U.alice });
+    provider.advance(1_000);
+    expect(await provider.verify(signedWithNewKey)).toEqual({ ok: false, error: "invalid" });
+    provider.advance(30_000);
+    expect(await provider.verify(signedWithNewKey)).toEqual(alice);
+  });
+
+  it("keeps verifying with the key set in hand while the provider is down", async () => {
+    const provider = scriptedProvider("failing");
+    const token = await signWithJwks("ES256", { sub: U.alice });
+    expect(await provider.verify(token)).toEqual(alice);
+    // Past the key set's 10 minutes: it is fetched again, and the provider answers 503.
+    provider.advance(10 * 60_000 + 1);
+    expect(await provider.verify(token)).toEqual(alice);
   });
 
   it("checks iss and aud when they are configured", async () => {

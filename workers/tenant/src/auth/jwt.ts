@@ -70,11 +70,11 @@ type KeySet = ReturnType<typeof createLocalJWKSet>;
 const jwksByUrl = new Map<string, { keySet: KeySet; fetchedAt: number }>();
 const jwksFailedAt = new Map<string, number>();
 
-async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
+async function keySet(url: string, refetch: boolean, now: () => number): Promise<KeySet | null> {
   const cached = jwksByUrl.get(url);
-  const age = cached ? Date.now() - cached.fetchedAt : Number.POSITIVE_INFINITY;
+  const age = cached ? now() - cached.fetchedAt : Number.POSITIVE_INFINITY;
   const failedRecently =
-    Date.now() - (jwksFailedAt.get(url) ?? Number.NEGATIVE_INFINITY) < JWKS_RETRY_AFTER_FAILURE_MS;
+    now() - (jwksFailedAt.get(url) ?? Number.NEGATIVE_INFINITY) < JWKS_RETRY_AFTER_FAILURE_MS;
   if (!failedRecently && (!cached || age > JWKS_MAX_AGE_MS || (refetch && age > JWKS_REFETCH_COOLDOWN_MS))) {
     try {
       const res = await fetch(url, {
@@ -83,12 +83,12 @@ async function keySet(url: string, refetch: boolean): Promise<KeySet | null> {
       });
       const body = (await res.json()) as JSONWebKeySet;
       if (!res.ok || !Array.isArray(body?.keys)) throw new Error(`JWKS answered ${res.status}`);
-      const fetched = { keySet: createLocalJWKSet(body), fetchedAt: Date.now() };
+      const fetched = { keySet: createLocalJWKSet(body), fetchedAt: now() };
       jwksByUrl.set(url, fetched);
       jwksFailedAt.delete(url);
       return fetched.keySet;
     } catch (e) {
-      jwksFailedAt.set(url, Date.now());
+      jwksFailedAt.set(url, now());
       log("warn", "identity provider key set fetch failed", {
         url,
         ...describeError(e),
@@ -109,11 +109,13 @@ export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable"
  * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
  * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
  * token against the key set only, so no key is ever used with another algorithm. `alg: none`
- * and any other algorithm are refused by the allow-lists.
+ * and any other algorithm are refused by the allow-lists. `now` is the key set cache's clock
+ * (its age, its refetch cooldown); jose reads exp and nbf against its own.
  */
 export async function verifyToken(
   token: string,
   config: JwtConfig,
+  now: () => number = Date.now,
 ): Promise<Result<VerifiedUser | null, TokenError>> {
   const options = {
     issuer: config.AUTH_ISSUER || undefined,
@@ -131,7 +133,7 @@ export async function verifyToken(
       ({ payload } = await jwtVerify(token, await secretKey(secret), { ...options, algorithms: ["HS256"] }));
     } else {
       const verifyWith = async (refetch: boolean) => {
-        const jwks = await keySet(jwksUrl ?? "", refetch);
+        const jwks = await keySet(jwksUrl ?? "", refetch, now);
         if (!jwks) return null;
         return (await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] })).payload;
       };
