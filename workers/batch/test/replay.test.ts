@@ -128,12 +128,17 @@ describe("dead jobs admin", () => {
     const ids = await db.query<{ id: string; kind: string }>(`
       INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at)
       SELECT gen_random_uuid(), 'notifications', k, '{}', 'e', ('2001-01-0' || n || 'T00:00:00Z')::timestamptz
-        FROM unnest(ARRAY['exhausted', 'exhausted', 'exhausted', 'rejected']) WITH ORDINALITY AS x(k, n)
+        FROM unnest(ARRAY['exhausted', 'exhausted', 'exhausted', 'exhausted', 'rejected']) WITH ORDINALITY AS x(k, n)
       RETURNING id, kind`);
     const discard = async (query: string) => {
       const res = await admin("POST", `/admin/dead-jobs/discard?${query}`);
       return [res.status, await res.json()];
     };
+    // Before the instant, not at it: the job that died at 2001-01-02T00:00:00Z stays.
+    expect(await discard("kind=exhausted&before=2001-01-02T00:00:00Z")).toEqual([
+      200,
+      { discarded: 1, more: false },
+    ]);
     const query = "kind=exhausted&queue=notifications&before=2001-02-01T00:00:00Z";
     expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 2, more: true }]);
     expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 1, more: false }]);

@@ -178,6 +178,32 @@ describe("POST /v1/jobs", () => {
     }
   });
 
+  it("sends a retried request's job as the very same job, its enqueue time included", async () => {
+    // created_at is an analytics event's partition key and half its (job_id, created_at) key: a
+    // retry sent with a new time, in a batch of its own, would be a second row.
+    const sent: unknown[] = [];
+    const capturing = {
+      send: async (body: unknown) => {
+        sent.push(body);
+      },
+    };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await new Promise((r) => setTimeout(r, 5));
+      const res = await post(
+        "/v1/jobs",
+        U.member,
+        analytics,
+        { "idempotency-key": "retried-7" },
+        {
+          ANALYTICS_QUEUE: capturing as unknown as Queue,
+        },
+      );
+      expect(res.status).toBe(202);
+    }
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toEqual(sent[0]);
+  });
+
   it("refuses an Idempotency-Key sent again with a different request (422), not dropping it after a 202", async () => {
     const key = { "idempotency-key": "form-7" };
     const sent = {

@@ -163,6 +163,20 @@ describe("tenant cache", () => {
     expect(fresh).toMatchObject({ ok: true, value: { tier: "l1", tenant: { name: "renamed" } } });
   });
 
+  it("refreshes a soft-expired entry once, however many requests it serves meanwhile", async () => {
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1TtlMs: 120_000 });
+    const { counter, load } = loader(() => ok(row("swr-once")));
+    await h.cache.resolve(key("swr-once"), h.deps(load));
+    await h.settle();
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    const served = await Promise.all(
+      Array.from({ length: 20 }, () => h.cache.resolve(key("swr-once"), h.deps(load))),
+    );
+    expect(served.every((r) => r.ok && r.value.tier === "l1")).toBe(true);
+    await h.settle();
+    expect(counter.calls).toBe(2);
+  });
+
   it("never lets a background refresh overwrite a newer entry written meanwhile", async () => {
     const h = harness();
     const older = row("race", "2026-01-01T00:00:00.000Z");
