@@ -528,3 +528,26 @@ describe("GET /v1/me/communities", () => {
     expect(body.communities.find((c) => c.tenant_id === tid(5))?.member_count).toBeNull();
   });
 });
+
+describe(`events for a user in ${MANY} communities (the global walk)`, () => {
+  it("lists upcoming ones soonest first, never past or deleted ones, as for a user in few", async () => {
+    const many = Array.from({ length: MANY }, (_, i) => tid(100 + i));
+    await db.query(
+      `INSERT INTO events (tenant_id, title, start_date, deleted_at)
+       SELECT t, 'many event ' || g, date_trunc('day', now()) + make_interval(days => g % 9 - 4, hours => g % 24),
+              CASE WHEN g % 5 = 0 THEN now() END
+         FROM generate_series(1, 200) g, LATERAL (SELECT ($1::uuid[])[1 + g % ${MANY}] AS t) x`,
+      [many],
+    );
+    const expected = await db.query<{ id: string }>(
+      `SELECT id FROM events
+        WHERE tenant_id = ANY($1::uuid[]) AND deleted_at IS NULL
+          AND start_date >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+        ORDER BY start_date, id`,
+      [many],
+    );
+    expect(expected.length).toBeGreaterThan(50);
+    // Every upcoming event of theirs, the ones other tests added included: 100 a page.
+    expect(ids(await walk("/v1/feed?type=events&limit=100", uid(2)))).toEqual(expected.map((r) => r.id));
+  });
+});
