@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signAnonKey, signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -80,6 +81,7 @@ describe("write rate limit", () => {
     await db.query(`
       INSERT INTO users (id, email) VALUES ('${heavy}', 'heavy@example.com');
       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${heavy}')`);
+    await awaitRoomInRateLimitWindow();
     const sameAddress = { "cf-connecting-ip": "203.0.113.90" };
     // An empty body is refused (400) after the limiter has counted it: cheap, and it counts.
     const statuses: number[] = [];
