@@ -4,6 +4,7 @@ import { DENIAL_MESSAGES } from "../../common/authz";
 import { openDb } from "../../common/db";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
+import { loggedLines } from "../../test-support/logs";
 import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
 import worker from "../src/index";
 
@@ -109,9 +110,7 @@ describe("notifications consumer", () => {
       const { result, ids } = await deliver("notifications", [m, m]);
       expect(result.explicitAcks.sort()).toEqual([...ids].sort());
       expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
-      const batchLine = lines.mock.calls
-        .map(([l]) => JSON.parse(String(l)) as Record<string, unknown>)
-        .findLast((l) => l.msg === "batch");
+      const batchLine = loggedLines(lines).findLast((l) => l.msg === "batch");
       expect(batchLine).toMatchObject({ queue: "notifications", size: 2, written: 1, duplicates: 1 });
     } finally {
       lines.mockRestore();
@@ -644,10 +643,7 @@ describe("dead-letter queue", () => {
       expect(first.result.explicitAcks).toEqual([]);
       expect([...first.delays.values()]).toEqual([60]);
       expect([...(await deliver("jobs-dead-letter", [job], down, 9)).delays.values()]).toEqual([3600]);
-      const linesOf = () =>
-        errors.mock.calls
-          .map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
-          .filter((l) => l.job_id === job.job_id);
+      const linesOf = () => loggedLines(errors).filter((l) => l.job_id === job.job_id);
       expect(linesOf()).toEqual([]); // retried, not yet the last delivery: no copy in the log
 
       const last = await deliver("jobs-dead-letter", [job], down, DEAD_LETTER_MAX_RETRIES);

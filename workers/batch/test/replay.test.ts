@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
 import { endToEndDatabase, eventually } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
+import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import worker from "../src/index";
 
@@ -471,7 +472,7 @@ describe("bulk replay after an outage", () => {
         ctx,
       );
       expect(res.status).toBe(503);
-      const logged = lines.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>);
+      const logged = loggedLines(lines);
       expect(logged.find((l) => l.msg === "request")).toMatchObject({
         error_code: "service_unavailable",
         error_detail: "queue: Queue send failed: queue is overloaded",
@@ -551,9 +552,7 @@ describe("request log", () => {
         ctx,
       );
       expect([res.status, res.headers.get("x-request-id")]).toEqual([200, "trace-0123456789"]);
-      const logged = lines.mock.calls
-        .map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
-        .filter((l) => l.msg === "request");
+      const logged = loggedLines(lines).filter((l) => l.msg === "request");
       expect(logged).toEqual([
         expect.objectContaining({
           request_id: "trace-0123456789",
@@ -629,7 +628,7 @@ describe("the batch worker's API document", () => {
       );
       const body = (await res.json()) as { error: { code: string } };
       expect([res.status, body.error.code]).toEqual([500, "internal_error"]);
-      const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      const lines = loggedLines(logged);
       expect(lines).toContainEqual(
         expect.objectContaining({
           msg: "database refused a statement",

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { signAnonKey, signToken, signWithJwks, unsignedToken } from "../../test-support/tokens";
 import { verifyToken } from "../src/auth/jwt";
 import worker from "../src/index";
@@ -168,7 +169,7 @@ describe("tenant resolution", () => {
     const lines = vi.spyOn(console, "log");
     try {
       await expectError(await call("http://x.localhost/v1/context?tenant=bad_slug!"), 400, "invalid_tenant");
-      const line = lines.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>).at(-1);
+      const line = loggedLines(lines).at(-1);
       expect(line).toMatchObject({
         msg: "request",
         status: 400,
@@ -191,7 +192,7 @@ describe("tenant resolution", () => {
         { DATABASE_URL: env.TEST_ADMIN_DATABASE_URL },
       );
       await expectError(res, 500, "internal_error");
-      const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      const lines = loggedLines(logged);
       expect(lines).toContainEqual(
         expect.objectContaining({
           msg: "database refused a statement",

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signAnonKey, signToken } from "../../test-support/tokens";
 import worker from "../src/index";
@@ -74,6 +75,9 @@ const edit = (updates: Record<string, unknown>, content_id = POST) => ({
   payload: { content_type: "posts", content_id, updates },
 });
 
+/** A member's analytics job, sent with a binding replaced (a failing queue or limiter). */
+const enqueueWith = (bindings: Partial<typeof env>) => post("/v1/jobs", U.member, analytics, {}, bindings);
+
 describe("write rate limit", () => {
   it("answers 429 with Retry-After once a user passes 120 writes a minute, counted per user, not per address", async () => {
     // A user of its own: the other tests' writes count against theirs.
@@ -100,17 +104,9 @@ describe("write rate limit", () => {
     const warnings = vi.spyOn(console, "warn");
     try {
       const failing = { limit: () => Promise.reject(new Error("limiter unavailable")) };
-      const res = await post(
-        "/v1/jobs",
-        U.member,
-        analytics,
-        {},
-        {
-          WRITE_RATE_LIMITER: failing as unknown as RateLimit,
-        },
-      );
+      const res = await enqueueWith({ WRITE_RATE_LIMITER: failing as unknown as RateLimit });
       expect(res.status).toBe(202);
-      const lines = warnings.mock.calls.map(([l]) => JSON.parse(String(l)) as Record<string, unknown>);
+      const lines = loggedLines(warnings);
       expect(lines).toContainEqual(
         expect.objectContaining({
           msg: "rate limiter failed; request let through",
@@ -128,23 +124,13 @@ describe("POST /v1/jobs", () => {
     const lines = vi.spyOn(console, "log");
     try {
       const refusing = { send: () => Promise.reject(new Error("Queue send failed: queue is overloaded")) };
-      const res = await post(
-        "/v1/jobs",
-        U.member,
-        analytics,
-        {},
-        {
-          ANALYTICS_QUEUE: refusing as unknown as Queue,
-        },
-      );
+      const res = await enqueueWith({ ANALYTICS_QUEUE: refusing as unknown as Queue });
       expect([res.status, res.headers.get("retry-after"), await code(res)]).toEqual([
         503,
         "5",
         "service_unavailable",
       ]);
-      const line = lines.mock.calls
-        .map(([l]) => JSON.parse(String(l)) as Record<string, unknown>)
-        .find((l) => l.msg === "request");
+      const line = loggedLines(lines).find((l) => l.msg === "request");
       expect(line).toMatchObject({ error_detail: "queue: Queue send failed: queue is overloaded" });
     } finally {
       lines.mockRestore();
