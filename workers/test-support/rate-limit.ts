@@ -1,5 +1,5 @@
 /**
- * Rate-limit windows are aligned to the wall clock (Miniflare's, like Cloudflare's): a test that
+ * Miniflare's rate-limit windows are aligned to the wall clock (epoch minutes): a test that
  * fills a window must not straddle two, or its last request lands in a fresh one and passes.
  * Waits for the next window when this one has less than `needMs` left.
  */
