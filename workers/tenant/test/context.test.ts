@@ -118,16 +118,24 @@ describe("tenant resolution", () => {
     await expectError(await call("http://dormant.example.org/v1/context"), 404, "tenant_not_found");
   });
 
-  it("names the cache tier that answered in Server-Timing: database, then L1, then KV once L1 is empty", async () => {
+  it("names the cache tier that answered in Server-Timing and, with the tenant, in the request's line: database, then L1, then KV once L1 is empty", async () => {
+    const lines = vi.spyOn(console, "log");
     const tier = async () => {
       const res = await call("http://tiers.localhost/v1/context");
       expect(res.status).toBe(200);
-      return /tenant;desc=(\w+)/.exec(res.headers.get("server-timing") ?? "")?.[1];
+      const timing = /tenant;desc=(\w+)/.exec(res.headers.get("server-timing") ?? "")?.[1];
+      const logged = loggedLines(lines).findLast((l) => l.msg === "request");
+      expect(logged).toMatchObject({ tenant: "tiers", tier: timing });
+      return timing;
     };
-    expect(await tier()).toBe("db");
-    expect(await tier()).toBe("l1");
-    tenantCacheFor(env).l1.clear(); // as a new isolate would start
-    expect(await tier()).toBe("kv");
+    try {
+      expect(await tier()).toBe("db");
+      expect(await tier()).toBe("l1");
+      tenantCacheFor(env).l1.clear(); // as a new isolate would start
+      expect(await tier()).toBe("kv");
+    } finally {
+      lines.mockRestore();
+    }
   });
 
   it("answers 503 with Retry-After, quickly, when the database is down and nothing is cached", async () => {
