@@ -49,6 +49,7 @@ async function admin(
   path: string,
   token = env.ADMIN_TOKEN,
   ip = `203.0.113.${(calls++ % 250) + 1}`,
+  bindings: Partial<typeof env> = {},
 ) {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
@@ -56,7 +57,7 @@ async function admin(
       method,
       headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": ip },
     }),
-    env,
+    { ...env, ...bindings },
     ctx,
   );
   return res;
@@ -462,15 +463,9 @@ describe("bulk replay after an outage", () => {
         send: () => Promise.reject(new Error("Queue send failed: queue is overloaded")),
         sendBatch: () => Promise.reject(new Error("Queue sendBatch failed: queue is overloaded")),
       };
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`http://batch.local/admin/dead-jobs/${id}/replay`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.7" },
-        }),
-        { ...env, NOTIFICATIONS_QUEUE: refusing as unknown as Queue },
-        ctx,
-      );
+      const res = await admin("POST", `/admin/dead-jobs/${id}/replay`, undefined, undefined, {
+        NOTIFICATIONS_QUEUE: refusing as unknown as Queue,
+      });
       expect(res.status).toBe(503);
       const logged = loggedLines(lines);
       expect(logged.find((l) => l.msg === "request")).toMatchObject({
@@ -619,13 +614,9 @@ describe("the batch worker's API document", () => {
     // A database without our tables (the server's admin database): the list's statement fails.
     const logged = vi.spyOn(console, "error");
     try {
-      const res = await worker.fetch(
-        new Request("http://batch.local/admin/dead-jobs", {
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "203.0.113.251" },
-        }),
-        { ...env, DATABASE_URL: env.TEST_ADMIN_DATABASE_URL },
-        createExecutionContext(),
-      );
+      const res = await admin("GET", "/admin/dead-jobs", undefined, undefined, {
+        DATABASE_URL: env.TEST_ADMIN_DATABASE_URL,
+      });
       const body = (await res.json()) as { error: { code: string } };
       expect([res.status, body.error.code]).toEqual([500, "internal_error"]);
       const lines = loggedLines(logged);
