@@ -228,6 +228,26 @@ describe("notifications consumer", () => {
     expect(await deadAs("invalid", nested.job_id)).toBe(1);
   });
 
+  it("keeps at most 2,000 characters of why a message is invalid, however long its fault", async () => {
+    const long = job("update_content", {
+      tenant_id: T,
+      user_id: MEMBER,
+      // A strict object names an unknown key in its error, and a key may be as long as the body.
+      payload: {
+        content_type: "posts",
+        content_id: POST,
+        updates: { ["k".repeat(5_000)]: "x" } as unknown as { content: string },
+      },
+    });
+    const { result, ids } = await deliver("content-updates", [long]);
+    expect(result.explicitAcks).toEqual(ids);
+    const [row] = await db.query<{ length: number }>(
+      "SELECT length(error) AS length FROM dead_jobs WHERE job_id = $1 AND kind = 'invalid'",
+      [long.job_id],
+    );
+    expect(Number(row?.length)).toBe(2_000);
+  });
+
   it("keeps an event edit dated in year 0000 as invalid instead of failing its batch, whose other edits are applied", async () => {
     const OWN_EVENT = "e1000000-0000-4000-8000-0000000000e0";
     await db.query(
@@ -316,6 +336,7 @@ describe("retry back-off", () => {
   it("doubles per attempt from 5 s, from 1 s for priority 8+, and stops at 5 minutes", () => {
     expect([1, 2, 3, 4].map((a) => retryDelaySeconds(a, 1))).toEqual([5, 10, 20, 40]);
     expect([1, 2, 3].map((a) => retryDelaySeconds(a, 9))).toEqual([1, 2, 4]);
+    expect([7, 8].map((p) => retryDelaySeconds(1, p))).toEqual([5, 1]);
     expect(retryDelaySeconds(20, 1)).toBe(300);
   });
 });

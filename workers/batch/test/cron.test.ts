@@ -4,9 +4,10 @@ import {
   env,
   waitOnExecutionContext,
 } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DIRECTORY_KEY } from "../../common/directory";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
 
@@ -170,6 +171,32 @@ describe("dead jobs retention (daily cron)", () => {
       "SELECT job_id FROM dead_jobs WHERE job_id::text LIKE 'ded00000-%' ORDER BY job_id",
     );
     expect(left.map((r) => r.job_id)).toEqual([3, 5, 6, 7].map(id));
+  });
+
+  it("clears a backlog past one statement's chunk in one run, and counts as waiting only exhausted jobs a replay can send", async () => {
+    await db.query("DELETE FROM dead_jobs");
+    // A broken producer's month: more malformed messages than one delete takes (5,000).
+    await db.query(
+      `INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at)
+       SELECT gen_random_uuid(), 'notifications', 'invalid', '{}', 'test', now() - interval '31 days'
+         FROM generate_series(1, 5001)`,
+    );
+    // Two writes that ran out of retries long ago: one names its job, one (no job id) cannot be replayed.
+    await db.query(
+      `INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at) VALUES
+         (gen_random_uuid(), 'notifications', 'exhausted', '{}', 'test', now() - interval '40 days'),
+         (NULL, 'unknown', 'exhausted', '{}', 'test', now() - interval '40 days')`,
+    );
+    const warned = vi.spyOn(console, "warn");
+    try {
+      await fire(CRON.maintainPartitions);
+      const report = loggedLines(warned).find((l) => "waiting_exhausted" in l);
+      expect(report).toMatchObject({ deleted: 5001, waiting_exhausted: 1 });
+    } finally {
+      warned.mockRestore();
+    }
+    const [left] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_jobs");
+    expect(left?.n).toBe(2);
   });
 });
 

@@ -321,6 +321,9 @@ describe("a replayed job that is refused", () => {
       lost.job_id,
     ]);
     const id = await deadJobId(lost.job_id);
+    const [first] = await db.query<{ attempts: number }>("SELECT attempts FROM dead_jobs WHERE id = $1", [
+      id,
+    ]);
     // The sender leaves the community before the job is replayed.
     await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${LEAVER}'`);
     expect((await admin("POST", `/admin/dead-jobs/${id}/replay`)).status).toBe(202);
@@ -333,16 +336,19 @@ describe("a replayed job that is refused", () => {
       replayed_at: string | null;
       replay_count: number;
       recent: boolean;
+      attempts: number;
     }>(
-      "SELECT error, replayed_at, replay_count, created_at > now() - interval '1 minute' AS recent FROM dead_jobs WHERE id = $1",
+      "SELECT error, replayed_at, replay_count, created_at > now() - interval '1 minute' AS recent, attempts FROM dead_jobs WHERE id = $1",
       [id],
     );
-    expect(now).toEqual({
+    expect(now).toMatchObject({
       error: DENIAL_MESSAGES.not_member,
       replayed_at: null,
       replay_count: 1,
       recent: true,
     });
+    // Its deliveries before the replay still count: an operator sees every try it had.
+    expect(Number(now?.attempts)).toBeGreaterThan(Number(first?.attempts));
   });
 });
 
@@ -607,6 +613,15 @@ describe("the batch worker's API document", () => {
     expect(ids.every((id) => typeof id === "string")).toBe(true);
     for (const o of operations) {
       expect([o.path, o.security]).toEqual([o.path, o.path === "/health" ? [] : [{ adminToken: [] }]]);
+    }
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        expect([method, path, op.responses["500"]?.content]).toEqual([
+          method,
+          path,
+          { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        ]);
+      }
     }
   });
 

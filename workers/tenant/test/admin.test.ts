@@ -164,6 +164,55 @@ describe("admin API", () => {
     expect((await context("new.example.test")).status).toBe(200);
   });
 
+  it("refuses a change onto another tenant's slug or domain with a 409 that says which, changing nothing", async () => {
+    expect(
+      (await admin("POST", "/tenants", { slug: "taken", name: "Taken", domain: "taken.example.test" }))
+        .status,
+    ).toBe(201);
+    const { id } = (await (await admin("POST", "/tenants", { slug: "mover", name: "Mover" })).json()) as {
+      id: string;
+    };
+    const answer = async (res: Response) => [
+      res.status,
+      ((await res.json()) as { error: { message: string } }).error.message,
+    ];
+    expect(await answer(await admin("PATCH", `/tenants/${id}`, { slug: "taken" }))).toEqual([
+      409,
+      "another tenant already has this slug",
+    ]);
+    expect(await answer(await admin("PATCH", `/tenants/${id}`, { domain: "Taken.Example.Test" }))).toEqual([
+      409,
+      "another tenant already has this domain",
+    ]);
+    const mover = (await (await context("mover")).json()) as { tenant: { domain: string | null } };
+    expect(mover.tenant.domain).toBeNull();
+  });
+
+  it("retires the name a tenant had just before a rename that waited on another admin's rename", async () => {
+    const { id } = (await (
+      await admin("POST", "/tenants", { slug: "first-name", name: "Twice" })
+    ).json()) as {
+      id: string;
+    };
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const other = await handle.pool.connect();
+    try {
+      // Another rename, not yet committed, holds the row: the one below must read what it leaves.
+      await other.query("BEGIN");
+      await other.query("UPDATE tenants SET slug = 'second-name' WHERE id = $1", [id]);
+      const renaming = admin("PATCH", `/tenants/${id}`, { slug: "third-name" });
+      await new Promise((r) => setTimeout(r, 300));
+      await other.query("COMMIT");
+      expect((await renaming).status).toBe(200);
+    } finally {
+      other.release();
+      await handle.close();
+    }
+    // Any isolate that cached the second name in between finds it retired in KV.
+    expect(await env.TENANT_CACHE.get("tenant:v1:slug:second-name", "json")).toMatchObject({ tenant: null });
+    expect((await context("third-name")).status).toBe(200);
+  });
+
   it("deactivates a tenant: it is not found on the next request", async () => {
     const created = (await (await admin("POST", "/tenants", { slug: "closing", name: "C" })).json()) as {
       id: string;
@@ -842,5 +891,11 @@ describe("GET /openapi.json", () => {
     expect(headers("401")).toEqual(["WWW-Authenticate", "X-Request-Id"]);
     expect(headers("429")).toEqual(["Retry-After", "X-Request-Id"]);
     expect(headers("503")).toEqual(["Retry-After", "X-Request-Id"]);
+    // Any route may fail unexpectedly, and a client should know that body too.
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        expect([method, path, op.responses["500"]?.description]).toEqual([method, path, "internal_error"]);
+      }
+    }
   });
 });

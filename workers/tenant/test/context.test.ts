@@ -59,8 +59,12 @@ async function expectError(res: Response, status: number, code: string) {
 }
 
 describe("tenant resolution", () => {
-  it("takes the tenant from a subdomain of PLATFORM_DOMAIN, written with its root dot or without", async () => {
-    for (const url of ["http://acme.localhost:8787/v1/context", "http://acme.localhost.:8787/v1/context"]) {
+  it("takes the tenant from a subdomain of PLATFORM_DOMAIN (its first label), written with its root dot or without", async () => {
+    for (const url of [
+      "http://acme.localhost:8787/v1/context",
+      "http://acme.localhost.:8787/v1/context",
+      "http://acme.eu.localhost/v1/context",
+    ]) {
       const res = await call(url);
       expect([url, res.status, ((await res.json()) as Body).tenant.slug]).toEqual([url, 200, "acme"]);
     }
@@ -348,6 +352,23 @@ describe("GET /v1/context", () => {
       401,
       "invalid_token",
     );
+  });
+
+  it("takes the bearer scheme in any case, as HTTP's auth schemes are", async () => {
+    const token = await signToken({ sub: U.bob });
+    for (const scheme of ["bearer", "BEARER"]) {
+      const res = await call("http://acme.localhost/v1/context", { Authorization: `${scheme} ${token}` });
+      expect([scheme, res.status, ((await res.json()) as Body).user?.id]).toEqual([scheme, 200, U.bob]);
+    }
+  });
+
+  it("tells a client whose token has expired so, rather than only that it is not valid", async () => {
+    const expired = await signToken({ sub: U.alice }, { expiresIn: Math.floor(Date.now() / 1000) - 60 });
+    const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${expired}` });
+    expect([res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([
+      401,
+      "the token has expired",
+    ]);
   });
 
   it("refuses an Authorization header that is not a bearer token", async () => {

@@ -49,6 +49,8 @@ describe("CORS preflight", () => {
     for (const h of ["authorization", "x-tenant", "content-type", "idempotency-key"])
       expect(allowed).toContain(h);
     expect(res.headers.get("access-control-max-age")).toBe("7200");
+    // Cached for two hours: a cache must not hand this origin's answer to another.
+    expect(res.headers.get("vary")).toContain("Origin");
     expect(res.headers.get("x-request-id")).toBeTruthy();
   });
 

@@ -117,6 +117,18 @@ describe("active-tenant directory", () => {
     await publishDirectory();
   });
 
+  it("leaves out a tenant the moment it is deactivated, so a flood of its old name costs no query", async () => {
+    await publishDirectory();
+    const before = (await readDirectory(env.TENANT_CACHE))?.meta.items ?? 0;
+    const [known] = await db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'known-3'");
+    const res = await call(`http://api.localhost/admin/tenants/${known?.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    expect((await readDirectory(env.TENANT_CACHE))?.meta.items).toBe(before - 1);
+  });
+
   it("falls back to the database when there is no directory at all", async () => {
     await env.TENANT_CACHE.delete(DIRECTORY_KEY);
     tenantDirectory.reset();

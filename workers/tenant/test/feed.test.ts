@@ -261,6 +261,7 @@ describe("GET /v1/feed", () => {
       [`/v1/feed?limit=5&cursor=${encodeURIComponent(forged)}`, uid(1)],
       [`/v1/feed?limit=5&cursor=${encodeURIComponent(`${body}.${sig.slice(1)}A`)}`, uid(1)],
       [`/v1/feed?limit=5&cursor=garbage`, uid(1)],
+      [`/v1/feed?limit=5&cursor=${encodeURIComponent(`${cursor}.${sig}`)}`, uid(1)],
       [`/v1/feed?limit=5&cursor=${encodeURIComponent(cursor)}`, uid(3)],
       [`/v1/feed?type=events&limit=5&cursor=${encodeURIComponent(cursor)}`, uid(1)],
       [`/v1/feed?limit=5&tenants=${tid(1)}&cursor=${encodeURIComponent(cursor)}`, uid(1)],

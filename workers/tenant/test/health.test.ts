@@ -24,6 +24,8 @@ describe("GET /health", () => {
     const res = await call("/health");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ok", db: "ok" });
+    // A probe's answer is about this moment: no cache on the way may keep it.
+    expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers.get("server-timing")).toMatch(/db;dur=/);
   });

@@ -18,6 +18,8 @@ const U = {
 const POST = "f3000000-0000-4000-8000-000000000001";
 const EVENT = "f4000000-0000-4000-8000-000000000001";
 const OPEN_EVENT = "f4000000-0000-4000-8000-000000000002";
+const DELETED_POST = "f3000000-0000-4000-8000-000000000002";
+const DELETED_EVENT = "f4000000-0000-4000-8000-000000000003";
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -27,10 +29,12 @@ beforeAll(async () => {
     INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
       ('${T}', '${U.admin}', 'admin', true), ('${T}', '${U.author}', 'member', false), ('${T}', '${U.member}', 'member', false),
       ('${OTHER_T}', '${U.outsider}', 'member', false);
-    INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${POST}', '${T}', '${U.author}', 'hello');
-    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date)
-      VALUES ('${EVENT}', '${T}', '${U.author}', 'Meetup', '2030-06-01T18:00:00Z', '2030-06-01T21:00:00Z'),
-             ('${OPEN_EVENT}', '${T}', '${U.author}', 'Open end', '2030-06-01T18:00:00Z', NULL);
+    INSERT INTO posts (id, tenant_id, user_id, content, deleted_at)
+      VALUES ('${POST}', '${T}', '${U.author}', 'hello', NULL), ('${DELETED_POST}', '${T}', '${U.author}', 'gone', now());
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, deleted_at)
+      VALUES ('${EVENT}', '${T}', '${U.author}', 'Meetup', '2030-06-01T18:00:00Z', '2030-06-01T21:00:00Z', NULL),
+             ('${OPEN_EVENT}', '${T}', '${U.author}', 'Open end', '2030-06-01T18:00:00Z', NULL, NULL),
+             ('${DELETED_EVENT}', '${T}', '${U.author}', 'Called off', '2030-06-01T18:00:00Z', NULL, now());
   `);
 });
 
@@ -166,6 +170,17 @@ describe("POST /v1/jobs", () => {
     }
   });
 
+  it("keeps an Idempotency-Key's record for a day, so a client retrying after an outage gets the same job", async () => {
+    const sentAt = Date.now() / 1000;
+    const res = await post("/v1/jobs", U.member, analytics, {
+      "idempotency-key": `day-${crypto.randomUUID()}`,
+    });
+    expect(res.status).toBe(202);
+    const { keys } = await env.TENANT_CACHE.list({ prefix: "idem:v1:" });
+    const latest = Math.max(...keys.map((k) => k.expiration ?? 0));
+    expect(latest).toBeGreaterThanOrEqual(sentAt + 24 * 60 * 60 - 5);
+  });
+
   it("sends a retried request's job as the very same job, its enqueue time included", async () => {
     // created_at is an analytics event's partition key and half its (job_id, created_at) key: a
     // retry sent with a new time, in a batch of its own, would be a second row.
@@ -286,6 +301,17 @@ describe("POST /v1/jobs", () => {
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
     const missing = await post("/v1/jobs", U.admin, edit({ content: "x" }, crypto.randomUUID()));
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+
+  it("404s an edit of a deleted post or event, which the consumer would refuse after a 202", async () => {
+    const deletedPost = await post("/v1/jobs", U.author, edit({ content: "revive" }, DELETED_POST));
+    expect([deletedPost.status, await code(deletedPost)]).toEqual([404, "not_found"]);
+    const deletedEvent = await post("/v1/jobs", U.author, {
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "events", content_id: DELETED_EVENT, updates: { title: "On again" } },
+    });
+    expect([deletedEvent.status, await code(deletedEvent)]).toEqual([404, "not_found"]);
   });
 
   it("refuses an event edit that would end the event before it starts (400), counting the stored dates", async () => {

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
-import type { DbError } from "../../common/db";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type DbError, openDb } from "../../common/db";
 import { err, ok, type Result } from "../../common/result";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { updateTenant } from "../src/tenancy/admin";
 import { cacheOptions, DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
 import { Lru } from "../src/tenancy/lru";
 import type { TenantRow } from "../src/tenancy/queries";
@@ -51,6 +53,12 @@ function harness(options = DEFAULT_CACHE_OPTIONS) {
     settle: () => Promise.all(pending.splice(0)),
   };
 }
+
+/** For the tests that go through the admin write path; the rest stand a loader in for it. */
+let db: WorkerTestDb;
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+});
 
 const key = (s: string) => `tenant:v1:slug:${s}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -240,6 +248,41 @@ describe("tenant cache", () => {
     const after = await h.cache.resolve(key("old-name"), h.deps(load));
     expect(after).toMatchObject({ ok: true, value: { tenant: null } });
     expect((await h.cache.readKv(env.TENANT_CACHE, key("old-name")))?.tenant).toBeNull();
+  });
+
+  it("keeps a load that read a tenant just before its rename from bringing the old name back", async () => {
+    const [renamed] = await db.query<{ id: string }>(
+      "INSERT INTO tenants (slug, name) VALUES ('renamed-away', 'Renamed') RETURNING id",
+    );
+    const id = renamed?.id ?? "";
+    const before = row("renamed-away", "2026-01-01T00:00:00.000Z");
+    const h = harness();
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // The load read the row as it was before the rename, and answers only after it.
+    const answer = h.cache.resolve(
+      key("renamed-away"),
+      h.deps(async () => {
+        await gate;
+        return ok({ ...before, tenant: { ...before.tenant, id } });
+      }),
+    );
+    await sleep(15);
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    try {
+      const result = await updateTenant(handle.db, env.TENANT_CACHE, h.cache, id, { slug: "renamed-to" });
+      expect(result.ok).toBe(true);
+    } finally {
+      await handle.close();
+    }
+    release();
+    await answer; // its own answer began before the rename
+    await h.settle();
+    const next = await h.cache.resolve(key("renamed-away"), h.deps(loader(() => ok(null)).load));
+    expect(next).toMatchObject({ ok: true, value: { tenant: null } });
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("renamed-away")))?.tenant).toBeNull();
   });
 
   it("does not let a 'not found' loaded just before a tenant was created hide it", async () => {
