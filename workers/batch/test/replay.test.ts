@@ -144,6 +144,12 @@ describe("dead jobs admin", () => {
     ]);
     const query = "kind=exhausted&queue=notifications&before=2001-02-01T00:00:00Z";
     expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 2, more: true }]);
+    // Oldest first: what is left for the next call is the newest of them.
+    const [newest] = await db.query<{ day: string }>(
+      "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day FROM dead_jobs WHERE id = ANY($1) AND kind = 'exhausted'",
+      [ids.map((r) => r.id)],
+    );
+    expect(newest?.day).toBe("2001-01-04");
     expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 1, more: false }]);
     const left = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = ANY($1)", [
       ids.map((r) => r.id),
@@ -438,6 +444,33 @@ describe("bulk replay after an outage", () => {
     expect(body.error.message).toMatch(/newer format/);
     // Pending for good here (no newer worker comes): gone, so the next tests count what they replay.
     await db.query("DELETE FROM dead_jobs WHERE id = $1", [id]);
+  });
+
+  it("replays the oldest pending job first, and never offers one without a job id (nothing in it could be replayed)", async () => {
+    const older = notification("Older", { message: "first" });
+    const newer = notification("Newer", { message: "second" });
+    await deadLetter(older);
+    await deadLetter(newer);
+    // Older than any other test's pending job, so the first call of one reaches it.
+    await db.query("UPDATE dead_jobs SET created_at = '2000-01-01T00:00:00Z' WHERE job_id = $1", [
+      older.job_id,
+    ]);
+    await deadLetter({ queue: "notification", operation: "send_notifications" });
+    const [jobless] = await db.query<{ id: string }>(
+      "SELECT id FROM dead_jobs WHERE job_id IS NULL AND kind = 'exhausted' ORDER BY created_at DESC LIMIT 1",
+    );
+    const res = await admin("POST", "/admin/dead-jobs/replay?kind=exhausted&limit=1");
+    const first = (await res.json()) as Bulk;
+    expect(first.replayed.map((r) => r.job_id)).toEqual([older.job_id]);
+    const rest = await replayAll("kind=exhausted&limit=100");
+    expect(rest.replayed.map((r) => r.job_id)).toContain(newer.job_id);
+    expect([...first.not_replayable, ...rest.not_replayable]).not.toContain(jobless?.id);
+    const [kept] = await db.query<{ kind: string; replayed_at: string | null }>(
+      "SELECT kind, replayed_at FROM dead_jobs WHERE id = $1",
+      [jobless?.id],
+    );
+    expect(kept).toEqual({ kind: "exhausted", replayed_at: null });
+    await db.query("DELETE FROM dead_jobs WHERE id = $1", [jobless?.id]);
   });
 
   it("says no more when the jobs it replayed were exactly the last ones pending", async () => {

@@ -201,6 +201,16 @@ describe("GET /v1/feed", () => {
     expect((await page(`/v1/feed?tenants=${tid(5)}`)).items).toEqual([]);
   });
 
+  it("takes a page's cursor with the same tenants listed in another order or repeated", async () => {
+    const first = await page(`/v1/feed?limit=5&tenants=${tid(1)},${tid(2)}`);
+    const cursor = encodeURIComponent(String(first.next_cursor));
+    const whole = await walk(`/v1/feed?limit=10&tenants=${tid(1)},${tid(2)}`);
+    for (const tenants of [`${tid(2)},${tid(1)}`, `${tid(2)},${tid(1)},${tid(2)}`]) {
+      const next = await page(`/v1/feed?limit=5&tenants=${tenants}&cursor=${cursor}`);
+      expect(next.items).toEqual(whole.slice(5, 10));
+    }
+  });
+
   it("honours saved preferences, and display_in_feed without them", async () => {
     await db.query(
       `UPDATE tenant_users SET display_in_feed = false WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(4)}'`,

@@ -447,6 +447,16 @@ describe("POST /v1/jobs", () => {
     expect((await post("/v1/jobs", U.member, nested(33))).status).toBe(400);
   });
 
+  it("refuses an Idempotency-Key over 200 characters with a 400 naming the header", async () => {
+    const res = await post("/v1/jobs", U.member, analytics, { "idempotency-key": "k".repeat(201) });
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, error.code]).toEqual([400, "validation_failed"]);
+    expect(error.message).toContain("idempotency-key");
+    expect((await post("/v1/jobs", U.member, analytics, { "idempotency-key": "k".repeat(200) })).status).toBe(
+      202,
+    );
+  });
+
   it("refuses a body over the size cap with 413, and malformed JSON with 400", async () => {
     const huge = await post("/v1/jobs", U.member, { ...analytics, padding: "x".repeat(70_000) });
     expect([huge.status, await code(huge)]).toEqual([413, "payload_too_large"]);
@@ -471,6 +481,12 @@ describe("POST /v1/jobs/batch", () => {
     });
     expect([tooMany.status, await code(tooMany)]).toEqual([400, "validation_failed"]);
     const oneBad = await post("/v1/jobs/batch", U.member, { jobs: [analytics, notification([U.admin])] });
-    expect([oneBad.status, await code(oneBad)]).toEqual([403, "forbidden"]);
+    const refused = (await oneBad.json()) as { error: { code: string; message: string } };
+    // The message says which job, so a client can find it among a hundred.
+    expect([oneBad.status, refused.error.code, refused.error.message]).toEqual([
+      403,
+      "forbidden",
+      "jobs.1: only community admins can notify other members",
+    ]);
   });
 });
