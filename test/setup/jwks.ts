@@ -28,14 +28,22 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
       return;
     }
     // Providers with a history, one per test's <id>: "rotating" adds its ES256 key from its second
-    // answer on (a key rotation); "failing" answers once, then 503 (an outage).
-    const scripted = /^\/(rotating|failing)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(req.url ?? "");
+    // answer on (a key rotation); "failing" answers once, then 503 (an outage); "erroring" answers
+    // 500 with a body shaped like an empty key set (an error page of a provider's framework).
+    const scripted = /^\/(rotating|failing|erroring)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(
+      req.url ?? "",
+    );
     if (scripted) {
       const [, kind, id = ""] = scripted;
       const served = (answered.get(id) ?? 0) + 1;
       answered.set(id, served);
       if (kind === "failing" && served > 1) {
         res.writeHead(503).end();
+        return;
+      }
+      if (kind === "erroring") {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ keys: [] }));
         return;
       }
       const keys =

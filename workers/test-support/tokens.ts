@@ -5,12 +5,13 @@ import { TEST_JWT_SECRET } from "./constants";
 /** An HS256 token as Supabase issues them, signed with the test secret unless told otherwise. */
 export function signToken(
   claims: { sub: string; email?: string },
-  options: { secret?: string; expiresIn?: string | number | null } = {},
+  options: { secret?: string; expiresIn?: string | number | null; notBefore?: number } = {},
 ): Promise<string> {
   const jwt = new SignJWT({ email: claims.email, role: "authenticated" })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuedAt();
+  if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
   // null: no exp at all (a token that would never expire).
   if (options.expiresIn !== null) jwt.setExpirationTime(options.expiresIn ?? "1h");
   return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));

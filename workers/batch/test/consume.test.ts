@@ -568,6 +568,35 @@ describe("content update consumer", () => {
     }
   });
 
+  it("run job by job, settles the other items as a whole batch would: same-instant edits by job id, past a newer refused one", async () => {
+    await db.query("ALTER TABLE posts ADD CONSTRAINT test_no_forbidden CHECK (content <> 'forbidden')");
+    try {
+      const SIDE = "e1000000-0000-4000-8000-000000000078";
+      await db.query(
+        "INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at) VALUES ($1, $2, $3, 'Side', '2030-01-01', '2020-01-01')",
+        [SIDE, T, MEMBER],
+      );
+      const retitle = (title: string, jobId: string, user = MEMBER, at = "2026-11-01T00:00:00Z") =>
+        job("update_content", {
+          job_id: jobId,
+          tenant_id: T,
+          user_id: user,
+          created_at: at,
+          payload: { content_type: "events", content_id: SIDE, updates: { title } },
+        });
+      await deliver("content-updates", [
+        update("forbidden", "2026-11-03T00:00:00Z"), // refused by the database: the batch goes job by job
+        retitle("lower id", "e1000000-0000-4000-8000-0000000000a1"),
+        retitle("higher id", "e1000000-0000-4000-8000-0000000000a2"),
+        retitle("not theirs", crypto.randomUUID(), OUTSIDER, "2026-11-02T00:00:00Z"),
+      ]);
+      const [side] = await db.query<{ title: string }>("SELECT title FROM events WHERE id = $1", [SIDE]);
+      expect(side?.title).toBe("higher id");
+    } finally {
+      await db.query("ALTER TABLE posts DROP CONSTRAINT test_no_forbidden");
+    }
+  });
+
   it("rejects an update of content that belongs to another tenant", async () => {
     await db.query(
       `INSERT INTO users (id, email) VALUES ('d1000000-0000-4000-8000-000000000009', 'x@example.com') ON CONFLICT DO NOTHING`,

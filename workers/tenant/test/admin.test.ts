@@ -74,6 +74,11 @@ describe("admin API", () => {
         await admin("POST", "/tenants", { slug: "x", name: "x" }, { authorization: "Bearer wrong" }),
       ),
     ).toBe("forbidden");
+    // The scheme is case-insensitive, as for users' tokens.
+    const lower = await admin("GET", `/users/${USER}`, undefined, {
+      authorization: `bearer ${env.ADMIN_TOKEN}`,
+    });
+    expect(lower.status).toBe(200);
   });
 
   it("needs the admin token on a percent-encoded path too, which routes like the plain one", async () => {
@@ -341,6 +346,22 @@ describe("admin API", () => {
     expect([empty.status, await code(empty)]).toEqual([400, "validation_failed"]);
     const missing = await admin("PATCH", `/tenants/${crypto.randomUUID()}`, { name: "x" });
     expect([missing.status, await code(missing)]).toEqual([404, "not_found"]);
+  });
+
+  it("refuses a PATCH or PUT body that is not sent as JSON with 415, as a POST is", async () => {
+    const { id } = (await (await admin("POST", "/tenants", { slug: "typed", name: "Typed" })).json()) as {
+      id: string;
+    };
+    const plain = { "content-type": "text/plain" };
+    const patched = await admin("PATCH", `/tenants/${id}`, { name: "x" }, plain);
+    expect([patched.status, await code(patched)]).toEqual([415, "unsupported_media_type"]);
+    const put = await admin(
+      "PUT",
+      `/tenants/${id}/members/${USER}`,
+      { role: "member", is_admin: false },
+      plain,
+    );
+    expect([put.status, await code(put)]).toEqual([415, "unsupported_media_type"]);
   });
 
   it("refuses a custom domain under the platform domain, which would resolve by slug to another tenant", async () => {

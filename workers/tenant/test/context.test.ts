@@ -1,4 +1,5 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { TEST_JWT_SECRET } from "../../test-support/constants";
@@ -56,6 +57,8 @@ async function expectError(res: Response, status: number, code: string) {
   expect(body).toEqual({
     error: { code, message: expect.any(String), request_id: res.headers.get("x-request-id") },
   });
+  // An error is about this request: no cache on the way may answer another with it.
+  expect(res.headers.get("cache-control")).toBe("no-store");
 }
 
 describe("tenant resolution", () => {
@@ -371,6 +374,33 @@ describe("GET /v1/context", () => {
     ]);
   });
 
+  it("refuses Supabase's service-role key (signed, no user) with 401: only the anon key stands for nobody", async () => {
+    const serviceRole = await new SignJWT({ role: "service_role", iss: "supabase" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${serviceRole}` }),
+      401,
+      "invalid_token",
+    );
+  });
+
+  it("takes a token from an issuer whose clock runs a few seconds ahead, not one a minute ahead", async () => {
+    const startingIn = (seconds: number) =>
+      signToken({ sub: U.bob }, { notBefore: Math.floor(Date.now() / 1000) + seconds });
+    const ahead = await call("http://acme.localhost/v1/context", {
+      Authorization: `Bearer ${await startingIn(3)}`,
+    });
+    expect(ahead.status).toBe(200);
+    await expectError(
+      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${await startingIn(60)}` }),
+      401,
+      "invalid_token",
+    );
+  });
+
   it("refuses an Authorization header that is not a bearer token", async () => {
     await expectError(
       await call("http://acme.localhost/v1/context", { Authorization: "Basic abc" }),
@@ -440,7 +470,7 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
   });
 
   /** A provider with a history of its own (test/setup/jwks.ts), and the key set cache's clock. */
-  const scriptedProvider = (kind: "rotating" | "failing") => {
+  const scriptedProvider = (kind: "rotating" | "failing" | "erroring") => {
     let now = Date.now();
     const url = env.TEST_JWKS_URL.replace("/.well-known/", `/${kind}/${crypto.randomUUID()}/.well-known/`);
     return {
@@ -460,6 +490,14 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
     expect(await provider.verify(signedWithNewKey)).toEqual({ ok: false, error: "invalid" });
     provider.advance(30_000);
     expect(await provider.verify(signedWithNewKey)).toEqual(alice);
+  });
+
+  it("takes no key set from a provider's error answer, even one shaped like a key set: 503, not 401", async () => {
+    const provider = scriptedProvider("erroring");
+    expect(await provider.verify(await signWithJwks("ES256", { sub: U.alice }))).toEqual({
+      ok: false,
+      error: "unavailable",
+    });
   });
 
   it("keeps verifying with the key set in hand while the provider is down", async () => {

@@ -89,6 +89,8 @@ describe("errors", () => {
       message: expect.stringContaining("did you mean /health?"),
     });
     expect((await call("/health/", {}, { method: "POST" })).status).toBe(405);
+    // HEAD is served wherever GET is, so it is told the same.
+    expect((await call("/health/", {}, { method: "HEAD" })).status).toBe(404);
   });
 
   it("keeps a well-formed incoming request id", async () => {

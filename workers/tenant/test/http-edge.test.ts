@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { describe, expect, it, vi } from "vitest";
 import { type BaseEnv, onError, requestIdOf } from "../../common/http";
 
@@ -22,6 +23,20 @@ describe("an unexpected exception at the HTTP edge", () => {
     } finally {
       errors.mockRestore();
     }
+  });
+});
+
+describe("an HTTP exception of a status the API does not answer with", () => {
+  it("is answered 500 internal_error, its message kept out", async () => {
+    const app = new Hono<BaseEnv>();
+    app.onError(onError);
+    app.get("/upstream", () => {
+      throw new HTTPException(502, { message: "upstream at 10.0.0.7:5432 refused" });
+    });
+    const res = await app.request("/upstream");
+    const text = await res.text();
+    expect([res.status, JSON.parse(text).error.code]).toEqual([500, "internal_error"]);
+    expect(text).not.toContain("10.0.0.7");
   });
 });
 
