@@ -12,6 +12,7 @@ function testBindings(inject: Inject) {
   return {
     TEST_BASELINE_DATABASE_URL: inject("e2e").baselineDatabaseUrl,
     LOCAL_DB_PROXY: db.proxy,
+    TEST_SILENT_DB_PROXY: db.silentProxy,
     TEST_ADMIN_DATABASE_URL: db.adminUrl,
     TEST_TEMPLATE_DATABASE: db.template,
     TEST_JWKS_URL: jwks.url,

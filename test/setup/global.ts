@@ -9,6 +9,7 @@ import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
 import { bundleWorker } from "../../scripts/bundle";
 import { startJwksServer, type TestJwks } from "./jwks";
+import { startSilentServer } from "./silent";
 
 export interface TestDatabaseInfo {
   /** Maintenance connection (database `postgres`) used to clone and drop test databases. */
@@ -17,6 +18,8 @@ export interface TestDatabaseInfo {
   template: string;
   /** host:port of our WebSocket proxy for the Neon driver; empty when DATABASE_URL is remote. */
   proxy: string;
+  /** host:port of a database proxy that never answers (test/setup/silent.ts). */
+  silentProxy: string;
 }
 
 /**
@@ -90,7 +93,13 @@ export default async function setup(project: TestProject) {
     ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
     : undefined;
 
-  project.provide("db", { adminUrl, template, proxy: proxy ? `127.0.0.1:${proxy.port}` : "" });
+  const silent = await startSilentServer();
+  project.provide("db", {
+    adminUrl,
+    template,
+    proxy: proxy ? `127.0.0.1:${proxy.port}` : "",
+    silentProxy: silent.address,
+  });
   const jwksServer = await startJwksServer();
   project.provide("jwks", jwksServer.jwks);
   // Inside the project: workerd resolves modules below its working directory.
@@ -105,6 +114,7 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     await jwksServer.close();
+    await silent.close();
     rmSync(bundleDir, { recursive: true, force: true });
     await proxy?.close();
     const client = new pg.Client({ connectionString: adminUrl });

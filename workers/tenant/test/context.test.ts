@@ -145,6 +145,17 @@ describe("tenant resolution", () => {
     }
   });
 
+  it("answers 503 within 3 s when the database takes the lookup and never answers, and nothing is cached", async () => {
+    const started = Date.now();
+    const res = await call(
+      "http://hung.localhost/v1/context",
+      {},
+      { LOCAL_DB_PROXY: env.TEST_SILENT_DB_PROXY },
+    );
+    await expectError(res, 503, "service_unavailable");
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it("answers 503 with Retry-After, quickly, when the database is down and nothing is cached", async () => {
     const started = Date.now();
     const res = await call("http://uncached.localhost/v1/context", {}, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });

@@ -129,6 +129,31 @@ describe("active-tenant directory", () => {
     expect((await readDirectory(env.TENANT_CACHE))?.meta.items).toBe(before - 1);
   });
 
+  it("puts the directory an admin write rebuilt in use in its isolate at once, before the next reload", async () => {
+    await publishDirectory();
+    tenantDirectory.reset();
+    // The isolate loads the directory in KV now, and would not look again for a minute.
+    expect((await call("http://not-yet-made.localhost/v1/context")).status).toBe(404);
+    await publishDirectory(); // creates a tenant, and rebuilds the directory
+    const [made] = await db.query<{ slug: string }>(
+      "SELECT slug FROM tenants WHERE slug LIKE 'admin-made-%' ORDER BY created_at DESC LIMIT 1",
+    );
+    const item = directoryItem("slug", String(made?.slug));
+    expect(await tenantDirectory.mightExist(item, env.TENANT_CACHE, () => {})).toBe(true);
+  });
+
+  it("looks again within seconds when KV had no directory, so the first one published is used soon", async () => {
+    await env.TENANT_CACHE.delete(DIRECTORY_KEY);
+    let now = Date.now();
+    const directory = new TenantDirectory(() => now);
+    const unknown = () =>
+      directory.mightExist(directoryItem("slug", "never-made"), env.TENANT_CACHE, () => {});
+    expect(await unknown()).toBe(true); // nothing to go by
+    await publishDirectory();
+    now += 6_000;
+    expect(await unknown()).toBe(false);
+  });
+
   it("falls back to the database when there is no directory at all", async () => {
     await env.TENANT_CACHE.delete(DIRECTORY_KEY);
     tenantDirectory.reset();

@@ -38,6 +38,12 @@ describe("GET /health", () => {
     expect((await call("/health", { DATABASE_URL: own.url })).status).toBe(200);
   });
 
+  it("answers 503 within 3 seconds when the database takes the probe and never answers", async () => {
+    const started = Date.now();
+    const res = await call("/health", { LOCAL_DB_PROXY: env.TEST_SILENT_DB_PROXY });
+    expect([res.status, Date.now() - started < 3_000]).toEqual([503, true]);
+  });
+
   it("answers 503 in the error shape within 3 seconds when the database is unreachable", async () => {
     const started = Date.now();
     const res = await call("/health", { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
