@@ -1,10 +1,8 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { SignJWT } from "jose";
 import pg from "pg";
 import { ROOT } from "../db/local/config";
 import { DEMO_TENANTS, DEMO_USERS } from "../db/local/seed-data";
+import { devVar, signDemoToken } from "./demo-token";
 
 /**
  * `npm run dev:smoke`: runs `npm run dev` as a user would and checks the platform it starts
@@ -58,16 +56,10 @@ try {
   await until("batch worker health", 60_000, () => ok(`${BATCH}/health`));
   console.log(`dev smoke: both workers up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const vars = readFileSync(path.join(ROOT, ".dev.vars"), "utf8");
-  const read = (name: string) => new RegExp(`^${name}=(.*)$`, "m").exec(vars)?.[1]?.trim() ?? "";
+  const read = (name: string) => devVar(name) ?? fail(`no ${name} in .dev.vars`);
   const { acme } = DEMO_TENANTS;
   const { alice } = DEMO_USERS;
-  const token = await new SignJWT({ email: alice.email, role: "authenticated" })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(alice.id)
-    .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(new TextEncoder().encode(read("AUTH_JWT_SECRET")));
+  const token = await signDemoToken(alice, read("AUTH_JWT_SECRET"), "10m");
 
   const context = await ok(`${TENANT}/v1/context`, {
     headers: { "x-tenant": acme.slug, authorization: `Bearer ${token}` },

@@ -1,8 +1,5 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { SignJWT } from "jose";
-import { ROOT } from "../db/local/config";
 import { DEMO_USERS } from "../db/local/seed-data";
+import { devVar, signDemoToken } from "./demo-token";
 
 /** `npm run token -- alice@example.com`: a 1-hour HS256 JWT for a demo user, signed with the dev secret. */
 const who = process.argv[2] ?? "alice@example.com";
@@ -15,16 +12,9 @@ if (!user) {
   );
   process.exit(2);
 }
-const vars = readFileSync(path.join(ROOT, ".dev.vars"), "utf8");
-const secret = /^AUTH_JWT_SECRET=(.*)$/m.exec(vars)?.[1]?.trim();
+const secret = devVar("AUTH_JWT_SECRET");
 if (!secret) {
   console.error("no AUTH_JWT_SECRET in .dev.vars: run `npm run dev` once to create it");
   process.exit(2);
 }
-const token = await new SignJWT({ email: user.email, role: "authenticated" })
-  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-  .setSubject(user.id)
-  .setIssuedAt()
-  .setExpirationTime("1h")
-  .sign(new TextEncoder().encode(secret));
-console.log(token);
+console.log(await signDemoToken(user, secret));
