@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { MAX_JSON_BYTES, RecordAnalyticsPayload, UpdateContentPayload } from "../../workers/common/jobs";
+import {
+  JobMessage,
+  MAX_JSON_BYTES,
+  RecordAnalyticsPayload,
+  SendNotificationsPayload,
+  UpdateContentPayload,
+} from "../../workers/common/jobs";
 
 /** properties whose JSON is exactly `bytes` long, made of one repeated character. */
 function propertiesOf(bytes: number, char: string): Record<string, string> {
@@ -55,5 +61,57 @@ describe("event edits", () => {
     expect(edit({ start_date: "2030-01-02T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(false);
     expect(edit({ start_date: "2030-01-01T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(true);
     expect(edit({ start_date: "2030-01-01T00:00:00+02:00", end_date: "2029-12-31T23:30:00Z" })).toBe(true);
+  });
+});
+
+describe("the bounds of each field: the edge is taken, one past it is refused", () => {
+  const id = (n: number) => `d0000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+  const notification = (fields: Record<string, unknown>) =>
+    SendNotificationsPayload.safeParse({ type: "info", title: "Hi", message: "Hello", ...fields }).success;
+
+  it("notifies at most 500 recipients in one job: the fan-out of one job is bounded", () => {
+    const recipients = (n: number) => Array.from({ length: n }, (_, i) => id(i + 1));
+    expect([
+      notification({ recipient_ids: recipients(500) }),
+      notification({ recipient_ids: recipients(501) }),
+    ]).toEqual([true, false]);
+  });
+
+  it("refuses a notification title of spaces only, which would show as nothing", () => {
+    expect([notification({ title: " Hi " }), notification({ title: "   " })]).toEqual([true, false]);
+  });
+
+  it("takes event types of lower-case letters, digits and _ . : -, starting with a letter, at most 100", () => {
+    const eventType = (event_type: string) => RecordAnalyticsPayload.safeParse({ event_type }).success;
+    expect(["page.view", "a:b_c-d.1", `a${"b".repeat(99)}`].map(eventType)).toEqual([true, true, true]);
+    expect(["Page.View", "page view", "1page", "", `a${"b".repeat(100)}`].map(eventType)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+  });
+
+  it("refuses an event edit that names no field to change", () => {
+    const edit = (updates: Record<string, unknown>) =>
+      UpdateContentPayload.safeParse({ content_type: "events", content_id: id(1), updates }).success;
+    expect([edit({ title: "x" }), edit({})]).toEqual([true, false]);
+  });
+
+  it("takes priorities 1 to 10", () => {
+    const message = (priority: number) =>
+      JobMessage.safeParse({
+        v: 1,
+        job_id: id(1),
+        tenant_id: id(2),
+        user_id: id(3),
+        priority,
+        created_at: "2026-11-26T00:00:00Z",
+        queue: "analytics",
+        operation: "record_analytics",
+        payload: { event_type: "page.view", properties: {} },
+      }).success;
+    expect([0, 1, 10, 11].map(message)).toEqual([false, true, true, false]);
   });
 });

@@ -424,6 +424,30 @@ describe("admin validation", () => {
     ).toBe(201);
   });
 
+  it("refuses a color that is not #rrggbb and a name of spaces only; list limits stop at their maximum", async () => {
+    for (const fields of [{ primary_color: "red" }, { secondary_color: "#12345g" }, { name: "   " }]) {
+      const res = await admin("POST", "/tenants", { slug: "bounded", name: "Bounded", ...fields }, v);
+      expect([JSON.stringify(fields), res.status]).toEqual([JSON.stringify(fields), 400]);
+    }
+    const made = await admin(
+      "POST",
+      "/tenants",
+      { slug: "bounded", name: "Bounded", primary_color: "#A1b2C3" },
+      v,
+    );
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    for (const [path, max] of [
+      ["/tenants", 200],
+      [`/tenants/${id}/members`, 500],
+      [`/users/${USER}/memberships`, 500],
+    ] as const) {
+      const at = await admin("GET", `${path}?limit=${max}`, undefined, v);
+      const past = await admin("GET", `${path}?limit=${max + 1}`, undefined, v);
+      expect([path, at.status, past.status]).toEqual([path, 200, 400]);
+    }
+  });
+
   it("answers updated_at in RFC 3339 with Postgres' microseconds", async () => {
     const res = await admin("POST", "/tenants", { slug: "stamped", name: "Stamped" }, v);
     const { id, updated_at } = (await res.json()) as { id: string; updated_at: string };
