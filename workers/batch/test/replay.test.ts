@@ -684,10 +684,12 @@ describe("the batch worker's API document", () => {
     for (const [path, field] of [
       ["/admin/dead-jobs/not-a-uuid", "id"],
       ["/admin/dead-jobs?limit=0", "limit"],
+      ["/admin/dead-jobs?limit=201", "limit"],
+      ["/admin/dead-jobs/discard?kind=invalid&before=2001-01-01T00:00:00Z&limit=1001", "limit"],
       ["/admin/dead-jobs?kind=lost", "kind"],
       ["/admin/dead-jobs?user_id=someone", "user_id"],
     ]) {
-      const res = await admin("GET", path ?? "");
+      const res = await admin(path?.includes("/discard") ? "POST" : "GET", path ?? "");
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
       expect(body.error.message).toMatch(new RegExp(`^${field}: `));
