@@ -2,7 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../common/db";
 import { databaseAt, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { signToken, signWithJwks } from "../../test-support/tokens";
 import { feedQuery } from "../src/feed/sql";
 import worker from "../src/index";
 
@@ -259,6 +259,33 @@ describe("GET /v1/feed", () => {
       "tenant_name",
       "title",
     ]);
+  });
+
+  it("signs cursors with the deployment's own secret: one from a deployment with another is refused", async () => {
+    // Keys from a JWKS leave no HS256 secret, so cursors are signed with one derived from ADMIN_TOKEN.
+    const token = await signWithJwks("ES256", { sub: uid(1) });
+    const deployment = (adminToken: string) => async (path: string) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://feed.localhost${path}`, { headers: { authorization: `Bearer ${token}` } }),
+        {
+          ...env,
+          DATABASE_URL: db.url,
+          AUTH_JWT_SECRET: "",
+          AUTH_JWKS_URL: env.TEST_JWKS_URL,
+          ADMIN_TOKEN: adminToken,
+        },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const [ours, theirs] = [deployment("ours-admin-token"), deployment("their-admin-token")];
+    const first = (await (await ours("/v1/feed?limit=5")).json()) as Page;
+    const next = `/v1/feed?limit=5&cursor=${encodeURIComponent(String(first.next_cursor))}`;
+    expect((await ours(next)).status).toBe(200);
+    const elsewhere = await theirs(next);
+    expect([elsewhere.status, await code(elsewhere)]).toEqual([400, "invalid_cursor"]);
   });
 
   it("refuses a tampered cursor, another user's cursor and another feed's cursor", async () => {
