@@ -424,6 +424,38 @@ describe("bulk replay after an outage", () => {
     expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(id);
   });
 
+  it("sends nothing, and reports nothing as set aside, when a stored message that is no job cannot be set aside", async () => {
+    const broken = { job_id: crypto.randomUUID(), queue: "notification", operation: "gone_operation" };
+    const fine = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "behind.broken", properties: {} },
+    });
+    await deadLetter(broken);
+    await deadLetter(fine);
+    // Moving a row to invalid fails now; rows already there are left alone (NOT VALID).
+    await db.query(
+      "ALTER TABLE dead_jobs ADD CONSTRAINT test_no_invalid CHECK (kind <> 'invalid') NOT VALID",
+    );
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const res = await admin("POST", "/admin/dead-jobs/replay?kind=exhausted&limit=100");
+      expect(res.status).toBe(500);
+    } finally {
+      errors.mockRestore();
+      await db.query("ALTER TABLE dead_jobs DROP CONSTRAINT test_no_invalid");
+    }
+    const rows = await db.query<{ job_id: string; kind: string; replayed_at: string | null }>(
+      "SELECT job_id, kind, replayed_at FROM dead_jobs WHERE job_id = ANY($1) ORDER BY kind",
+      [[broken.job_id, fine.job_id]],
+    );
+    expect(rows.map((r) => [r.kind, r.replayed_at])).toEqual([
+      ["exhausted", null],
+      ["exhausted", null],
+    ]);
+    await replayAll("kind=exhausted&limit=100"); // as the next call does, once it can
+  });
+
   it("leaves a job of a newer format than it reads pending for the worker that reads it, neither sent nor judged invalid", async () => {
     const newer = {
       ...job("record_analytics", { tenant_id: T, user_id: U, payload: { event_type: "v2", properties: {} } }),
