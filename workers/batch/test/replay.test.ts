@@ -405,15 +405,21 @@ describe("bulk replay after an outage", () => {
     expect(await notifications(again.job_id)).toBe(1);
   });
 
-  it("reports a stored message that is no valid job any more, keeps it as invalid, and replays the rest", async () => {
+  /** A stored message that is no valid job any more (its operation is gone), and a valid job beside it. */
+  async function deadLetterBrokenAndFine(tag: string) {
     const broken = { job_id: crypto.randomUUID(), queue: "notification", operation: "no_such_operation" };
     const fine = job("record_analytics", {
       tenant_id: T,
       user_id: U,
-      payload: { event_type: "after.broken", properties: {} },
+      payload: { event_type: `beside.${tag}`, properties: {} },
     });
     await deadLetter(broken);
     await deadLetter(fine);
+    return { broken, fine };
+  }
+
+  it("reports a stored message that is no valid job any more, keeps it as invalid, and replays the rest", async () => {
+    const { broken, fine } = await deadLetterBrokenAndFine("reported");
     const id = await deadJobId(broken.job_id);
     const bulk = await replayAll("kind=exhausted&limit=100");
     expect(bulk.not_replayable).toContain(id);
@@ -425,14 +431,7 @@ describe("bulk replay after an outage", () => {
   });
 
   it("sends nothing, and reports nothing as set aside, when a stored message that is no job cannot be set aside", async () => {
-    const broken = { job_id: crypto.randomUUID(), queue: "notification", operation: "gone_operation" };
-    const fine = job("record_analytics", {
-      tenant_id: T,
-      user_id: U,
-      payload: { event_type: "behind.broken", properties: {} },
-    });
-    await deadLetter(broken);
-    await deadLetter(fine);
+    const { broken, fine } = await deadLetterBrokenAndFine("stuck");
     // Moving a row to invalid fails now; rows already there are left alone (NOT VALID).
     await db.query(
       "ALTER TABLE dead_jobs ADD CONSTRAINT test_no_invalid CHECK (kind <> 'invalid') NOT VALID",
