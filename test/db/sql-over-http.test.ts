@@ -56,6 +56,8 @@ describe("local SQL-over-HTTP endpoint", () => {
     ["40P01", "unavailable"], // deadlock: the same statement may succeed next time
     ["40001", "unavailable"], // serialization failure
     ["53300", "unavailable"], // too many connections
+    ["57P01", "unavailable"], // the server shuts down (a restart, a failover)
+    ["08006", "unavailable"], // the connection failed
     ["57014", "timeout"], // statement_timeout
     ["23505", "query"], // the statement's own fault
     ["42703", "query"],

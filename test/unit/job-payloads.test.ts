@@ -57,6 +57,11 @@ describe("event edits", () => {
     }
   });
 
+  it("refuse a time without a UTC offset, which Postgres would read in its own time zone", () => {
+    expect(edit({ start_date: "2030-01-01T10:00:00Z" })).toBe(true);
+    expect(edit({ start_date: "2030-01-01T10:00:00" })).toBe(false);
+  });
+
   it("refuse an end before the start when both are given", () => {
     expect(edit({ start_date: "2030-01-02T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(false);
     expect(edit({ start_date: "2030-01-01T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(true);
