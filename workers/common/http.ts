@@ -27,8 +27,11 @@ function fromHttpException(e: HTTPException): ApiError {
   };
   const malformedJson = e.status === 400 && /json/i.test(e.message);
   const code = malformedJson ? "invalid_json" : (byStatus[e.status] ?? "internal_error");
-  const message = code === "internal_error" ? "internal error" : e.message || code.replaceAll("_", " ");
-  return new ApiError(code, message);
+  if (code === "internal_error") {
+    // Kept from the client, as any unexpected error's message is; the request's line says it.
+    return new ApiError(code, "internal error", { detail: `HTTP ${e.status}: ${e.message}` });
+  }
+  return new ApiError(code, e.message || code.replaceAll("_", " "));
 }
 
 /** Seconds a client waits before retrying a 503, unless the error names its own Retry-After. */

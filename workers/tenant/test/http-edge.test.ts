@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it, vi } from "vitest";
-import { type BaseEnv, onError, requestIdOf } from "../../common/http";
+import { type BaseEnv, onError, requestIdOf, requestLog } from "../../common/http";
+import { loggedLines } from "../../test-support/logs";
 
 describe("an unexpected exception at the HTTP edge", () => {
   it("is answered 500 internal_error in the one error shape, its message only in the log", async () => {
@@ -27,16 +28,26 @@ describe("an unexpected exception at the HTTP edge", () => {
 });
 
 describe("an HTTP exception of a status the API does not answer with", () => {
-  it("is answered 500 internal_error, its message kept out", async () => {
+  it("is answered 500 internal_error, its message kept out of the answer and put in the request's line", async () => {
     const app = new Hono<BaseEnv>();
+    app.use("*", requestLog);
     app.onError(onError);
     app.get("/upstream", () => {
       throw new HTTPException(502, { message: "upstream at 10.0.0.7:5432 refused" });
     });
-    const res = await app.request("/upstream");
-    const text = await res.text();
-    expect([res.status, JSON.parse(text).error.code]).toEqual([500, "internal_error"]);
-    expect(text).not.toContain("10.0.0.7");
+    const lines = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const res = await app.request("/upstream");
+      const text = await res.text();
+      expect([res.status, JSON.parse(text).error.code]).toEqual([500, "internal_error"]);
+      expect(text).not.toContain("10.0.0.7");
+      expect(loggedLines(lines).find((l) => l.msg === "request")).toMatchObject({
+        error_code: "internal_error",
+        error_detail: "HTTP 502: upstream at 10.0.0.7:5432 refused",
+      });
+    } finally {
+      lines.mockRestore();
+    }
   });
 });
 
