@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import pg from "pg";
 import { ROOT } from "../db/local/config";
 import { DEMO_TENANTS, DEMO_USERS } from "../db/local/seed-data";
-import { devVar, signDemoToken } from "./demo-token";
+import { devVar, signDemoToken } from "./dev-shared";
 
 /**
  * `npm run dev:smoke`: runs `npm run dev` as a user would and checks the platform it starts

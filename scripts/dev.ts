@@ -7,6 +7,7 @@ import { LOCAL_DIR, LOCAL_PROXY_PORT, ROOT, resolveDatabase } from "../db/local/
 import { migrateDatabase } from "../db/local/migrate";
 import { startDbProxy } from "../db/local/proxy";
 import { seedDatabase } from "../db/local/seed";
+import { devVar } from "./dev-shared";
 
 /**
  * `npm run dev`: the whole platform on this machine. Embedded Postgres (or DATABASE_URL),
@@ -108,8 +109,7 @@ setVars(path.join(ROOT, ".dev.vars"), dbVars, {
   AUTH_AUDIENCE: "",
   ADMIN_TOKEN: adminToken,
 });
-const rootVars = readFileSync(path.join(ROOT, ".dev.vars"), "utf8");
-const sharedAdmin = /^ADMIN_TOKEN=(.*)$/m.exec(rootVars)?.[1] ?? adminToken;
+const sharedAdmin = devVar("ADMIN_TOKEN") ?? adminToken;
 setVars(path.join(ROOT, "workers/batch/.dev.vars"), { ...dbVars, ADMIN_TOKEN: sharedAdmin }, {});
 
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };

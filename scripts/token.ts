@@ -1,5 +1,5 @@
 import { DEMO_USERS } from "../db/local/seed-data";
-import { devVar, signDemoToken } from "./demo-token";
+import { devVar, signDemoToken } from "./dev-shared";
 
 /** `npm run token -- alice@example.com`: a 1-hour HS256 JWT for a demo user, signed with the dev secret. */
 const who = process.argv[2] ?? "alice@example.com";

@@ -3,6 +3,8 @@ import path from "node:path";
 import { SignJWT } from "jose";
 import { ROOT } from "../db/local/config";
 
+// What the dev scripts (dev, token, dev-smoke) share: .dev.vars and the demo users' tokens.
+
 /** A value of the root .dev.vars, which `npm run dev` writes; undefined when it is not there. */
 export function devVar(name: string): string | undefined {
   const file = path.join(ROOT, ".dev.vars");
