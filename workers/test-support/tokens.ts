@@ -17,9 +17,15 @@ export function signToken(
   return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
-/** Supabase's anon key: signed with the project secret, role "anon", and no user (no `sub`). */
-export function signAnonKey(options: { secret?: string } = {}): Promise<string> {
-  return new SignJWT({ role: "anon", iss: "supabase" })
+/**
+ * A Supabase project API key: signed with the project secret, with a role and no user (no `sub`).
+ * Clients send the anon key when nobody is signed in; servers hold the service-role key.
+ */
+export function signProjectKey(
+  role: "anon" | "service_role" = "anon",
+  options: { secret?: string } = {},
+): Promise<string> {
+  return new SignJWT({ role, iss: "supabase" })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setIssuedAt()
     .setExpirationTime("1h")

@@ -568,7 +568,7 @@ describe("content update consumer", () => {
     }
   });
 
-  it("run job by job, settles the other items as a whole batch would: same-instant edits by job id, past a newer refused one", async () => {
+  it("run job by job, settles the other items as a whole batch would: same-instant edits by job id, past a newer one its sender may not make", async () => {
     await db.query("ALTER TABLE posts ADD CONSTRAINT test_no_forbidden CHECK (content <> 'forbidden')");
     try {
       const SIDE = "e1000000-0000-4000-8000-000000000078";
@@ -584,14 +584,25 @@ describe("content update consumer", () => {
           created_at: at,
           payload: { content_type: "events", content_id: SIDE, updates: { title } },
         });
+      const forbidden = update("forbidden", "2026-11-03T00:00:00Z");
+      const notTheirs = retitle("not theirs", crypto.randomUUID(), OUTSIDER, "2026-11-02T00:00:00Z");
       await deliver("content-updates", [
-        update("forbidden", "2026-11-03T00:00:00Z"), // refused by the database: the batch goes job by job
+        forbidden,
         retitle("lower id", "e1000000-0000-4000-8000-0000000000a1"),
         retitle("higher id", "e1000000-0000-4000-8000-0000000000a2"),
-        retitle("not theirs", crypto.randomUUID(), OUTSIDER, "2026-11-02T00:00:00Z"),
+        notTheirs,
       ]);
       const [side] = await db.query<{ title: string }>("SELECT title FROM events WHERE id = $1", [SIDE]);
       expect(side?.title).toBe("higher id");
+      // The database refused the forbidden edit (so the batch went job by job), the rules the other.
+      const reasons = await db.query<{ job_id: string; error: string }>(
+        "SELECT job_id, error FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected' ORDER BY error",
+        [[forbidden.job_id, notTheirs.job_id]],
+      );
+      expect(reasons).toEqual([
+        { job_id: notTheirs.job_id, error: DENIAL_MESSAGES.not_member },
+        { job_id: forbidden.job_id, error: "the database refused the job's data (SQLSTATE 23514)" },
+      ]);
     } finally {
       await db.query("ALTER TABLE posts DROP CONSTRAINT test_no_forbidden");
     }

@@ -115,7 +115,7 @@ describe("dead jobs admin", () => {
     const id = await deadJobId(unwanted.job_id);
     const gone = await admin("DELETE", `/admin/dead-jobs/${id}`);
     expect([gone.status, gone.headers.get("cache-control")]).toEqual([200, "no-store"]);
-    expect(await gone.json()).toMatchObject({ id: id, job_id: unwanted.job_id, kind: "exhausted" });
+    expect(await gone.json()).toMatchObject({ id, job_id: unwanted.job_id, kind: "exhausted" });
     expect(await db.query("SELECT id FROM dead_jobs WHERE job_id = $1", [unwanted.job_id])).toEqual([]);
     for (const [method, path] of [
       ["DELETE", `/admin/dead-jobs/${id}`],
@@ -430,7 +430,7 @@ describe("bulk replay after an outage", () => {
     expect((await replayAll("kind=exhausted&limit=100")).not_replayable).not.toContain(id);
   });
 
-  it("sends nothing, and reports nothing as set aside, when a stored message that is no job cannot be set aside", async () => {
+  it("answers an error, marking nothing replayed or invalid, when a stored message that is no job cannot be set aside", async () => {
     const { broken, fine } = await deadLetterBrokenAndFine("stuck");
     // Moving a row to invalid fails now; rows already there are left alone (NOT VALID).
     await db.query(
@@ -712,15 +712,15 @@ describe("the batch worker's API document", () => {
   });
 
   it("answers a malformed id or query with a JSON 400 naming the field", async () => {
-    for (const [path, field] of [
-      ["/admin/dead-jobs/not-a-uuid", "id"],
-      ["/admin/dead-jobs?limit=0", "limit"],
-      ["/admin/dead-jobs?limit=201", "limit"],
-      ["/admin/dead-jobs/discard?kind=invalid&before=2001-01-01T00:00:00Z&limit=1001", "limit"],
-      ["/admin/dead-jobs?kind=lost", "kind"],
-      ["/admin/dead-jobs?user_id=someone", "user_id"],
-    ]) {
-      const res = await admin(path?.includes("/discard") ? "POST" : "GET", path ?? "");
+    for (const [method, path, field] of [
+      ["GET", "/admin/dead-jobs/not-a-uuid", "id"],
+      ["GET", "/admin/dead-jobs?limit=0", "limit"],
+      ["GET", "/admin/dead-jobs?limit=201", "limit"],
+      ["POST", "/admin/dead-jobs/discard?kind=invalid&before=2001-01-01T00:00:00Z&limit=1001", "limit"],
+      ["GET", "/admin/dead-jobs?kind=lost", "kind"],
+      ["GET", "/admin/dead-jobs?user_id=someone", "user_id"],
+    ] as const) {
+      const res = await admin(method, path);
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
       expect(body.error.message).toMatch(new RegExp(`^${field}: `));

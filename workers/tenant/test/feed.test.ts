@@ -64,18 +64,22 @@ beforeAll(async () => {
 
 type Page = { items: Record<string, unknown>[]; next_cursor: string | null };
 
-async function get(path: string, user: string | null = uid(1)) {
+/** A request to the feed worker with a bearer token (or none), bindings replaced as given. */
+async function fetchAs(path: string, token: string | null, bindings: Partial<typeof env> = {}) {
   const ctx = createExecutionContext();
-  const headers: Record<string, string> = user
-    ? { authorization: `Bearer ${await signToken({ sub: user })}` }
-    : {};
   const res = await worker.fetch(
-    new Request(`http://feed.localhost${path}`, { headers }),
-    { ...env, DATABASE_URL: db.url },
+    new Request(`http://feed.localhost${path}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    }),
+    { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
   return res;
+}
+
+async function get(path: string, user: string | null = uid(1)) {
+  return fetchAs(path, user ? await signToken({ sub: user }) : null);
 }
 
 async function page(path: string, user = uid(1)): Promise<Page> {
@@ -264,22 +268,12 @@ describe("GET /v1/feed", () => {
   it("signs cursors with the deployment's own secret: one from a deployment with another is refused", async () => {
     // Keys from a JWKS leave no HS256 secret, so cursors are signed with one derived from ADMIN_TOKEN.
     const token = await signWithJwks("ES256", { sub: uid(1) });
-    const deployment = (adminToken: string) => async (path: string) => {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`http://feed.localhost${path}`, { headers: { authorization: `Bearer ${token}` } }),
-        {
-          ...env,
-          DATABASE_URL: db.url,
-          AUTH_JWT_SECRET: "",
-          AUTH_JWKS_URL: env.TEST_JWKS_URL,
-          ADMIN_TOKEN: adminToken,
-        },
-        ctx,
-      );
-      await waitOnExecutionContext(ctx);
-      return res;
-    };
+    const deployment = (adminToken: string) => (path: string) =>
+      fetchAs(path, token, {
+        AUTH_JWT_SECRET: "",
+        AUTH_JWKS_URL: env.TEST_JWKS_URL,
+        ADMIN_TOKEN: adminToken,
+      });
     const [ours, theirs] = [deployment("ours-admin-token"), deployment("their-admin-token")];
     const first = (await (await ours("/v1/feed?limit=5")).json()) as Page;
     const next = `/v1/feed?limit=5&cursor=${encodeURIComponent(String(first.next_cursor))}`;
