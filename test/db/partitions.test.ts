@@ -15,6 +15,21 @@ async function partitions(parent: string): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/** Creates `parent`'s partition for the month `back` months before this one (UTC); its name. */
+async function pastMonth(parent: string, back: number): Promise<string> {
+  const { rows } = await db.client.query<{ name: string; start: string; end: string }>(
+    `SELECT $1 || '_p' || to_char(m, 'YYYYMM') AS name, (m AT TIME ZONE 'UTC')::text AS start,
+            ((m + interval '1 month') AT TIME ZONE 'UTC')::text AS end
+       FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $2) AS m) x`,
+    [parent, back],
+  );
+  const { name, start, end } = rows[0] ?? { name: "", start: "", end: "" };
+  await db.client.query(
+    `CREATE TABLE ${name} PARTITION OF ${parent} FOR VALUES FROM ('${start}') TO ('${end}')`,
+  );
+  return name;
+}
+
 function expectedMonths(parent: string): string[] {
   const now = new Date();
   return Array.from({ length: 13 }, (_, i) => {
@@ -87,6 +102,19 @@ describe("the DEFAULT partition", () => {
   });
 });
 
+/** The kind of lock a backend's statement is waiting for, once it waits (within 2 s). */
+async function waitedOn(pid: number): Promise<string | undefined> {
+  for (let i = 0; i < 40; i++) {
+    const { rows } = await db.client.query<{ wait: string }>(
+      "SELECT wait_event AS wait FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+      [pid],
+    );
+    if (rows[0]) return rows[0].wait;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return undefined;
+}
+
 describe("partition maintenance run twice at once (a cron fired by hand as its schedule fires)", () => {
   it("creates each partition once, and neither run fails", async () => {
     const other = new pg.Client({ connectionString: db.url });
@@ -111,26 +139,77 @@ describe("partition maintenance run twice at once (a cron fired by hand as its s
       await other.end();
     }
   });
+
+  it("drops each expired partition once, and the run that waited does not fail on what the first dropped", async () => {
+    const expired = [await pastMonth("journey_activities", 6), await pastMonth("journey_activities", 5)];
+    const first = new pg.Client({ connectionString: db.url });
+    const second = new pg.Client({ connectionString: db.url });
+    await Promise.all([first.connect(), second.connect()]);
+    const drop = (client: pg.Client) =>
+      client.query<{ name: string }>(
+        "SELECT name FROM private.drop_monthly_partitions_before('journey_activities', 4) AS name",
+      );
+    try {
+      // The first run holds its locks until it commits, so the second starts while the first's
+      // partitions still look present to it.
+      const secondPid =
+        (await second.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
+      await first.query("BEGIN");
+      const dropped = await drop(first);
+      const waiting = drop(second).then(
+        (r) => r.rows.map((x) => x.name),
+        (e: unknown) => String(e),
+      );
+      // It waits for the first run's maintenance lock before it reads the partitions at all; on
+      // the partitions' own locks instead, it could hold one the first run needs next (deadlock).
+      expect(await waitedOn(secondPid)).toBe("advisory");
+      await first.query("COMMIT");
+      expect(dropped.rows.map((r) => r.name)).toEqual(expired);
+      expect(await waiting).toEqual([]);
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
+  });
 });
 
 describe("monthly retention (private.drop_monthly_partitions_before)", () => {
-  it("drops ranges that end before the kept months, never DEFAULT, this month or an unbounded end", async () => {
+  it("drops ranges that end by the first kept month, never DEFAULT, a kept month or an unbounded end", async () => {
     await db.client.query(`
       CREATE TABLE analytics_events_ancient PARTITION OF analytics_events FOR VALUES FROM (MINVALUE) TO ('2000-01-01');
       CREATE TABLE analytics_events_far PARTITION OF analytics_events FOR VALUES FROM ('2100-01-01') TO (MAXVALUE);`);
+    // Keeping one month keeps last month; the month before it ends where the kept one starts.
+    const before = await pastMonth("analytics_events", 2);
+    const kept = await pastMonth("analytics_events", 1);
     const { rows } = await db.client.query<{ name: string }>(
       "SELECT name FROM private.drop_monthly_partitions_before('analytics_events', 1) AS name",
     );
-    expect(rows.map((r) => r.name)).toEqual(["analytics_events_ancient"]);
+    expect(rows.map((r) => r.name)).toEqual(["analytics_events_ancient", before]);
     const left = await partitions("analytics_events");
     expect(left).toEqual(
       expect.arrayContaining([
+        kept,
         "analytics_events_far",
         "analytics_events_default",
         ...expectedMonths("analytics_events"),
       ]),
     );
-    await db.client.query("DROP TABLE analytics_events_far");
+    await db.client.query(`DROP TABLE analytics_events_far; DROP TABLE ${kept}`);
+  });
+
+  it("deletes the DEFAULT partition's rows dated before the first kept month, not one at its start", async () => {
+    // One row a microsecond before the cutoff, one at it; that month has no partition of its own.
+    const { rows } = await db.client.query<{ id: string; part: string }>(
+      `INSERT INTO analytics_events (event_type, job_id, created_at)
+       SELECT 'edge', gen_random_uuid(), private.monthly_retention_cutoff(3) - d
+         FROM (VALUES (interval '1 microsecond'), (interval '0')) v(d)
+       RETURNING job_id::text AS id, tableoid::regclass::text AS part`,
+    );
+    expect(rows.map((r) => r.part)).toEqual(["analytics_events_default", "analytics_events_default"]);
+    await db.client.query("SELECT private.delete_default_rows_before('analytics_events', 3)");
+    const { rows: left } = await db.client.query<{ id: string }>(
+      "SELECT job_id::text AS id FROM analytics_events WHERE event_type = 'edge'",
+    );
+    expect(left.map((r) => r.id)).toEqual([rows[1]?.id]);
   });
 
   it("refuses to keep fewer than one month", async () => {

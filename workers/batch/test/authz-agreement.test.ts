@@ -207,6 +207,8 @@ describe("the consumer and the enqueue API judge alike", () => {
           { start_date: "2030-01-02T00:00:00Z" }, // after the end it keeps
           { start_date: "2030-01-02T00:00:00Z", end_date: null },
           { end_date: "2030-01-01T05:00:00Z" },
+          { end_date: start }, // ends as it starts: allowed
+          { start_date: end }, // starts as it ends: allowed
           { title: "Renamed" },
         ] as DateEdit[]
       ).map((updates) => ({ id: DATED, stored: { start, end }, updates })),

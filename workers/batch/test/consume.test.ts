@@ -24,8 +24,8 @@ beforeAll(async () => {
     INSERT INTO users (id, email) VALUES ('${ADMIN}', 'admin@example.com'), ('${MEMBER}', 'member@example.com'), ('${OUTSIDER}', 'outsider@example.com');
     INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES ('${T}', '${ADMIN}', 'admin', true), ('${T}', '${MEMBER}', 'member', false), ('${OTHER_T}', '${OUTSIDER}', 'member', false);
     INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ('${POST}', '${T}', '${MEMBER}', 'original', '2020-01-01');
-    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, description, updated_at)
-      VALUES ('${EVENT}', '${T}', '${MEMBER}', 'Meetup', '2030-01-01T10:00:00Z', '2030-01-01T12:00:00Z', 'desc', '2020-01-01');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, description, location_name, image_url, updated_at)
+      VALUES ('${EVENT}', '${T}', '${MEMBER}', 'Meetup', '2030-01-01T10:00:00Z', '2030-01-01T12:00:00Z', 'desc', 'Hall', 'https://img.example/1.png', '2020-01-01');
   `);
 });
 
@@ -61,6 +61,17 @@ async function deliver(queue: string, bodies: unknown[], overrides: Partial<type
   return { result, ids, delays };
 }
 
+/** As deliver, with the batch's own log line (queue, size and what became of its jobs). */
+async function deliverLogged(queue: string, bodies: unknown[], attempts = 1) {
+  const lines = vi.spyOn(console, "log");
+  try {
+    const delivered = await deliver(queue, bodies, {}, attempts);
+    return { ...delivered, line: loggedLines(lines).findLast((l) => l.msg === "batch") };
+  } finally {
+    lines.mockRestore();
+  }
+}
+
 const count = async (sql: string, params: unknown[] = []) =>
   Number((await db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
 
@@ -94,27 +105,22 @@ describe("notifications consumer", () => {
     ).toBe(3);
   });
 
-  it("writes the same message delivered three times once", async () => {
+  it("writes the same message delivered three times once, and counts each redelivery as a duplicate", async () => {
     const m = notify({ recipient_ids: [MEMBER] });
     for (let i = 0; i < 3; i++) {
-      const { result, ids } = await deliver("notifications", [m]);
+      const { result, ids, line } = await deliverLogged("notifications", [m], 1 + i);
       expect(result.explicitAcks).toEqual(ids);
+      expect(line).toMatchObject(i === 0 ? { written: 1, duplicates: 0 } : { written: 0, duplicates: 1 });
     }
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
   });
 
   it("writes a job delivered twice in one batch once, and its batch line counts the second as a duplicate", async () => {
-    const lines = vi.spyOn(console, "log");
-    try {
-      const m = notify({ recipient_ids: [MEMBER] });
-      const { result, ids } = await deliver("notifications", [m, m]);
-      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
-      expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
-      const batchLine = loggedLines(lines).findLast((l) => l.msg === "batch");
-      expect(batchLine).toMatchObject({ queue: "notifications", size: 2, written: 1, duplicates: 1 });
-    } finally {
-      lines.mockRestore();
-    }
+    const m = notify({ recipient_ids: [MEMBER] });
+    const { result, ids, line } = await deliverLogged("notifications", [m, m]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
+    expect(line).toMatchObject({ queue: "notifications", size: 2, written: 1, duplicates: 1 });
   });
 
   it("rejects, records and acks a member notifying others, and a non-member, without retrying", async () => {
@@ -342,14 +348,17 @@ describe("retry back-off", () => {
 });
 
 describe("analytics consumer", () => {
-  it("writes each event once into its month's partition, whatever the redeliveries", async () => {
+  it("writes each event once into its month's partition, whatever the redeliveries, and takes a redelivery for a duplicate, not a fault", async () => {
     const e = job("record_analytics", {
       tenant_id: T,
       user_id: MEMBER,
       payload: { event_type: "page.view", properties: { path: "/" } },
     });
     await deliver("analytics", [e, e]);
-    await deliver("analytics", [e]);
+    const again = await deliverLogged("analytics", [e], 2);
+    expect(again.result.explicitAcks).toEqual(again.ids);
+    expect(again.line).toMatchObject({ written: 0, duplicates: 1, rejected: 0 });
+    expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [e.job_id])).toBe(0);
     const rows = await db.query<{ part: string }>(
       "SELECT tableoid::regclass::text AS part FROM analytics_events WHERE job_id = $1",
       [e.job_id],
@@ -403,32 +412,47 @@ describe("content update consumer", () => {
     expect(await content()).toBe("newest");
   });
 
-  it("applies an update delivered three times once: a redelivery leaves the row as it is, unwritten", async () => {
-    const post = crypto.randomUUID();
-    await db.query(
-      `INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ($1, '${T}', '${MEMBER}', 'draft', '2020-01-01')`,
-      [post],
-    );
-    const edit = job("update_content", {
-      tenant_id: T,
-      user_id: MEMBER,
-      created_at: "2026-06-15T00:00:00Z",
-      payload: { content_type: "posts", content_id: post, updates: { content: "once" } },
-    });
-    // xmin names the transaction that wrote the row's current version.
-    const version = async () =>
-      (await db.query<{ v: string }>("SELECT xmin::text AS v FROM posts WHERE id = $1", [post]))[0]?.v;
-    await deliver("content-updates", [edit]);
-    const written = await version();
-    for (let i = 0; i < 2; i++) {
-      const { result, ids } = await deliver("content-updates", [edit], {}, 2 + i);
-      expect(result.explicitAcks).toEqual(ids);
-    }
-    expect(await version()).toBe(written);
-    expect(
-      (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [post]))[0]?.content,
-    ).toBe("once");
-  });
+  it.each([
+    {
+      kind: "posts",
+      field: "content",
+      insert: `INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ($1, '${T}', '${MEMBER}', 'draft', '2020-01-01')`,
+    },
+    {
+      kind: "events",
+      field: "title",
+      insert: `INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at) VALUES ($1, '${T}', '${MEMBER}', 'draft', '2030-01-01', '2020-01-01')`,
+    },
+  ] as const)(
+    "applies an update of $kind delivered three times once: a redelivery leaves the row as it is, unwritten, and is counted stale",
+    async ({ kind, field, insert }) => {
+      const item = crypto.randomUUID();
+      await db.query(insert, [item]);
+      const edit = job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        created_at: "2026-06-15T00:00:00Z",
+        payload: { content_type: kind, content_id: item, updates: { [field]: "once" } } as never,
+      });
+      // xmin names the transaction that wrote the row's current version.
+      const read = async () =>
+        (
+          await db.query<{ v: string; value: string }>(
+            `SELECT xmin::text AS v, ${field} AS value FROM ${kind} WHERE id = $1`,
+            [item],
+          )
+        )[0];
+      await deliver("content-updates", [edit]);
+      const written = await read();
+      expect(written?.value).toBe("once");
+      for (let i = 0; i < 2; i++) {
+        const { result, ids, line } = await deliverLogged("content-updates", [edit], 2 + i);
+        expect(result.explicitAcks).toEqual(ids);
+        expect(line).toMatchObject({ written: 0, stale: 1 });
+      }
+      expect(await read()).toEqual(written);
+    },
+  );
 
   it("rejects an update by someone who is neither the author nor an admin, and lets an admin edit", async () => {
     await db.query(
@@ -452,14 +476,19 @@ describe("content update consumer", () => {
   });
 
   it("updates only the named event fields, clears explicit nulls, and rejects one that breaks end >= start", async () => {
+    const fields = "title, description, start_date, end_date, location_name, image_url";
+    const read = async () =>
+      (await db.query<Record<string, unknown>>(`SELECT ${fields} FROM events WHERE id = $1`, [EVENT]))[0];
+    const before = await read();
     await deliver("content-updates", [
-      editEvent({ title: "Renamed", description: null }, "2026-05-01T00:00:00Z"),
+      editEvent({ title: "Renamed", location_name: null }, "2026-05-01T00:00:00Z"),
     ]);
-    const [row] = await db.query<{ title: string; description: string | null; location_name: string | null }>(
-      "SELECT title, description, location_name FROM events WHERE id = $1",
-      [EVENT],
-    );
-    expect(row).toEqual({ title: "Renamed", description: null, location_name: null });
+    expect(await read()).toEqual({ ...before, title: "Renamed", location_name: null });
+    expect(before).toMatchObject({
+      description: "desc",
+      location_name: "Hall",
+      image_url: "https://img.example/1.png",
+    });
     const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-05-02T00:00:00Z");
     const { result, ids } = await deliver("content-updates", [bad]);
     expect(result.explicitAcks).toEqual(ids);
