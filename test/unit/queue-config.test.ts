@@ -5,6 +5,7 @@ import {
   DEAD_LETTER_MAX_RETRIES,
   DEAD_LETTER_QUEUE,
   deadLetterRetryDelaySeconds,
+  JOB_QUEUE_MAX_RETRIES,
   retryDelaySeconds,
 } from "../../workers/batch/src/consume/retry";
 import { QUEUES } from "../../workers/common/jobs";
@@ -40,6 +41,7 @@ describe("the batch worker's queue settings", () => {
   it("retries every job queue through about half an hour of outage, then dead-letters it", () => {
     for (const { queue } of Object.values(QUEUES)) {
       const retries = consumer(queue)?.max_retries ?? 0;
+      expect(retries).toBe(JOB_QUEUE_MAX_RETRIES); // what a dead job's attempts count on
       const waited = Array.from({ length: retries }, (_, i) => retryDelaySeconds(i + 1, 1));
       expect(waited.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30 * 60);
       expect(consumer(queue)?.dead_letter_queue).toBe(DEAD_LETTER_QUEUE);

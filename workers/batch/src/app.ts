@@ -83,7 +83,12 @@ const DeadJobSummary = z
     queue: z.string(),
     kind: z.enum(DEAD_JOB_KINDS),
     error: z.string(),
-    attempts: z.number().int(),
+    attempts: z
+      .number()
+      .int()
+      .describe(
+        "how many times the job was delivered to be run, over every death: an exhausted job's queue gave it max_retries + 1",
+      ),
     created_at: z.string().describe("when it died (last, if it died again after a replay)"),
     replayed_at: z.string().nullable(),
     replay_count: z.number().int(),

@@ -5,7 +5,7 @@ import { openDb } from "../../common/db";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { loggedLines } from "../../test-support/logs";
-import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
+import { DEAD_LETTER_MAX_RETRIES, JOB_QUEUE_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -127,15 +127,20 @@ describe("notifications consumer", () => {
     const notAdmin = notify({ user_id: MEMBER, recipient_ids: [ADMIN] });
     const outsider = notify({ user_id: OUTSIDER });
     const recipientOutside = notify({ recipient_ids: [OUTSIDER] });
-    const { result, ids } = await deliver("notifications", [notAdmin, outsider, recipientOutside]);
+    // Refused on its third delivery (the database was down for the first two, say).
+    const { result, ids } = await deliver("notifications", [notAdmin, outsider, recipientOutside], {}, 3);
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());
     const ids3 = [notAdmin.job_id, outsider.job_id, recipientOutside.job_id];
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [ids3])).toBe(0);
-    const dead = await db.query<{ job_id: string; kind: string; error: string }>(
-      "SELECT job_id, kind, error FROM dead_jobs WHERE job_id = ANY($1) ORDER BY error",
+    const dead = await db.query<{ job_id: string; kind: string; error: string; attempts: number }>(
+      "SELECT job_id, kind, error, attempts FROM dead_jobs WHERE job_id = ANY($1) ORDER BY error",
       [ids3],
     );
-    expect(dead.map((d) => d.kind)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(dead.map((d) => [d.kind, d.attempts])).toEqual([
+      ["rejected", 3],
+      ["rejected", 3],
+      ["rejected", 3],
+    ]);
     expect(dead.map((d) => d.error)).toEqual([
       "every recipient must be a member of this community",
       "only community admins can notify other members",
@@ -148,23 +153,26 @@ describe("notifications consumer", () => {
         notAdmin.job_id,
       ]);
     const before = await record();
-    const again = await deliver("notifications", [notAdmin], {}, 2);
+    const again = await deliver("notifications", [notAdmin], {}, 4);
     expect(again.result.explicitAcks).toEqual(again.ids);
     expect(await record()).toEqual(before);
   });
 
   it("writes and acks the valid messages of a mixed batch and sends the malformed one to dead_jobs", async () => {
     const good = notify();
-    const { result, ids } = await deliver("notifications", [
-      good,
-      { job_id: "not-a-uuid", hello: 1 },
-      "garbage",
-    ]);
+    const { result, ids } = await deliver(
+      "notifications",
+      [good, { job_id: "not-a-uuid", hello: 1 }, "garbage"],
+      {},
+      2,
+    );
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());
     expect(result.retryMessages).toEqual([]);
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
     expect(
-      await count("SELECT count(*) AS n FROM dead_jobs WHERE kind = 'invalid' AND queue = 'notifications'"),
+      await count(
+        "SELECT count(*) AS n FROM dead_jobs WHERE kind = 'invalid' AND queue = 'notifications' AND attempts = 2",
+      ),
     ).toBe(2);
   });
 
@@ -320,21 +328,21 @@ describe("notifications consumer", () => {
 });
 
 describe("when the database is down", () => {
-  it("acks nothing, retries every message with a delay, and writes them once it is back", async () => {
-    const jobs = [notify(), notify({ user_id: MEMBER })];
+  it("acks nothing, retries every message with a delay by its job's priority, and writes them once it is back", async () => {
+    const jobs = [notify(), notify({ user_id: MEMBER }), { ...notify(), priority: 8 }];
     const down = await deliver("notifications", jobs, { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 3);
     expect(down.result.explicitAcks).toEqual([]);
     expect(down.result.ackAll).toBe(false);
     expect(down.result.retryMessages.map((r) => r.msgId).sort()).toEqual([...down.ids].sort());
-    // Third attempt at priority 1: 5 s doubled twice.
-    expect([...down.delays.values()]).toEqual([20, 20]);
+    // Third attempt: 5 s doubled twice at priority 1, 1 s doubled twice at priority 8.
+    expect(down.ids.map((id) => down.delays.get(id))).toEqual([20, 20, 4]);
     const back = await deliver("notifications", jobs, {}, 4);
     expect(back.result.explicitAcks.sort()).toEqual([...back.ids].sort());
     expect(
       await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [
         jobs.map((j) => j.job_id),
       ]),
-    ).toBe(2);
+    ).toBe(3);
   });
 });
 
@@ -652,15 +660,16 @@ describe("content update consumer", () => {
 });
 
 describe("dead-letter queue", () => {
-  it("records a job that ran out of retries in dead_jobs", async () => {
+  it("records a job that ran out of retries in dead_jobs, with the tries its queue gave it", async () => {
     const lost = notify({ recipient_ids: [MEMBER] });
-    const { result, ids } = await deliver("jobs-dead-letter", [lost]);
+    // The dead-letter queue's own count starts afresh; its second delivery is a second try to record.
+    const { result, ids } = await deliver("jobs-dead-letter", [lost], {}, 2);
     expect(result.ackAll || result.explicitAcks.length === ids.length).toBe(true);
-    const [row] = await db.query<{ kind: string; queue: string }>(
-      "SELECT kind, queue FROM dead_jobs WHERE job_id = $1",
+    const [row] = await db.query<{ kind: string; queue: string; attempts: number }>(
+      "SELECT kind, queue, attempts FROM dead_jobs WHERE job_id = $1",
       [lost.job_id],
     );
-    expect(row).toEqual({ kind: "exhausted", queue: "notifications" });
+    expect(row).toEqual({ kind: "exhausted", queue: "notifications", attempts: JOB_QUEUE_MAX_RETRIES + 1 });
   });
 
   it("keeps no job of an erased user on record: refused or exhausted, it is acked and dropped; a malformed one is kept", async () => {

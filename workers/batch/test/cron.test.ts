@@ -200,6 +200,84 @@ describe("dead jobs retention (daily cron)", () => {
   });
 });
 
+describe("a cron run that fails", () => {
+  /** What the run logged at each level, and how it ended. */
+  async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
+    const spies = { error: vi.spyOn(console, "error"), warn: vi.spyOn(console, "warn") };
+    try {
+      const outcome = await fire(cron, vars).then(
+        () => "ok",
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      const msgs = (spy: typeof spies.error) => loggedLines(spy).map((l) => l.msg);
+      return { outcome, errors: msgs(spies.error), warnings: loggedLines(spies.warn) };
+    } finally {
+      spies.error.mockRestore();
+      spies.warn.mockRestore();
+    }
+  }
+
+  it("fails the run when the view cannot be refreshed, so the platform records the failure, and logs why", async () => {
+    const run = await fireLogged(CRON.refreshViews, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    expect(run.outcome).toBe("view refresh failed");
+    expect(run.errors).toEqual(
+      expect.arrayContaining(["tenant directory rebuild failed", "view refresh failed"]),
+    );
+  });
+
+  it("still refreshes the view when the tenant directory cannot be stored", async () => {
+    const [before] = await db.query<{ at: string }>(
+      "SELECT refreshed_at::text AS at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
+    );
+    const brokenKv = {
+      put: async () => {
+        throw new Error("KV down");
+      },
+    } as unknown as KVNamespace;
+    const run = await fireLogged(CRON.refreshViews, { TENANT_CACHE: brokenKv });
+    expect(run.errors).toEqual(["tenant directory rebuild failed"]);
+    expect(run.outcome).toBe("ok");
+    const [after] = await db.query<{ at: string }>(
+      "SELECT refreshed_at::text AS at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
+    );
+    expect(after?.at).not.toBe(before?.at);
+  });
+
+  it("fails the daily run when partitions cannot be kept, after pruning has been tried too", async () => {
+    const run = await fireLogged(CRON.maintainPartitions, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    expect(run.outcome).toBe("partition maintenance failed");
+    expect(run.errors).toEqual(["partition maintenance failed", "dead jobs pruning failed"]);
+  });
+
+  it("fails the daily run when only pruning fails, once the partitions are kept", async () => {
+    // A refusal of this test database only, standing in for a prune that fails on its own.
+    await db.query(`
+      CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+      CREATE TRIGGER refuse_prune BEFORE DELETE ON dead_jobs FOR EACH ROW EXECUTE FUNCTION refuse_for_test();
+      INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at)
+        VALUES (gen_random_uuid(), 'notifications', 'invalid', '{}', 'test', now() - interval '31 days');`);
+    try {
+      const run = await fireLogged(CRON.maintainPartitions);
+      expect(run.outcome).toBe("dead jobs pruning failed");
+      expect(run.errors).toEqual(["dead jobs pruning failed"]);
+    } finally {
+      await db.query("DROP TRIGGER refuse_prune ON dead_jobs; DROP FUNCTION refuse_for_test()");
+    }
+  });
+
+  it("warns of a single row in a DEFAULT partition: the monthly partitions are behind", async () => {
+    await db.query(`
+      DELETE FROM analytics_events_default;
+      INSERT INTO analytics_events (event_type, job_id, created_at) VALUES ('far', gen_random_uuid(), now() + interval '3 years');`);
+    const run = await fireLogged(CRON.maintainPartitions);
+    expect(run.outcome).toBe("ok");
+    expect(run.warnings.find((l) => l.table === "public.analytics_events")).toMatchObject({
+      msg: "rows in DEFAULT partition: monthly partitions are behind or dates are far off",
+      default_rows: 1,
+    });
+  });
+});
+
 describe("GET /health", () => {
   it("answers ok with the database", async () => {
     const res = await worker.fetch(new Request("http://batch.local/health"), {

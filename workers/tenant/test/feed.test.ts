@@ -26,7 +26,7 @@ const SEED = `
   SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-t' || g, 'Tenant ' || g, g <> 6
   FROM generate_series(1, 6) g;
   INSERT INTO tenants (id, slug, name)
-  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-m' || g, 'Many ' || g
+  SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-m' || g, 'Many ' || (${199 + MANY} - g)
   FROM generate_series(100, ${99 + MANY}) g;
   INSERT INTO users (id, email)
   SELECT ('72000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed' || g || '@example.com' FROM generate_series(1, 3) g;
@@ -525,6 +525,7 @@ describe("GET /v1/me/communities", () => {
       pages++;
     } while (cursor);
     expect(pages).toBe(Math.ceil(MANY / 15));
+    // Named in the reverse of their ids' order, so name order is not id order.
     const names = Array.from({ length: MANY }, (_, i) => `Many ${100 + i}`);
     expect(seen).toEqual([...names].sort());
     const full = (await (await get(`/v1/me/communities?limit=${MANY}`, uid(2))).json()) as {

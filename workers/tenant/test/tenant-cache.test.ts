@@ -88,7 +88,54 @@ describe("tenant cache", () => {
     const other = harness();
     const res = await other.cache.resolve(key("kv-hit"), other.deps(load));
     expect(res).toMatchObject({ ok: true, value: { tier: "kv", tenant: { slug: "kv-hit" } } });
+    // And keeps it in its own L1: the next request reads no KV.
+    const next = await other.cache.resolve(key("kv-hit"), other.deps(load));
+    expect(next).toMatchObject({ ok: true, value: { tier: "l1" } });
     expect(counter.calls).toBe(1);
+  });
+
+  it("ignores a KV value of another shape (an older deploy's, or damaged) and loads the tenant", async () => {
+    const h = harness();
+    await env.TENANT_CACHE.put(key("odd-shape"), JSON.stringify({ id: "x", slug: "odd-shape" }));
+    const { counter, load } = loader(() => ok(row("odd-shape")));
+    const res = await h.cache.resolve(key("odd-shape"), h.deps(load));
+    expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "odd-shape" } } });
+    expect(counter.calls).toBe(1);
+  });
+
+  it("keeps a name the directory rules out in L1, so a repeat reads neither KV nor the directory", async () => {
+    const h = harness();
+    let asked = 0;
+    const deps = {
+      ...h.deps(loader(() => ok(null)).load),
+      mightExist: async () => {
+        asked++;
+        return false;
+      },
+    };
+    expect(await h.cache.resolve(key("ruled-out"), deps)).toMatchObject({
+      ok: true,
+      value: { tier: "directory" },
+    });
+    expect(await h.cache.resolve(key("ruled-out"), deps)).toMatchObject({ ok: true, value: { tier: "l1" } });
+    expect(asked).toBe(1);
+  });
+
+  it("gives a request that waits on another's load that load's answer, not an earlier load's", async () => {
+    const h = harness();
+    let up = false;
+    const { load } = loader(
+      () => (up ? ok(row("second-try")) : err({ kind: "unavailable", message: "down" })),
+      30,
+    );
+    expect((await h.cache.resolve(key("second-try"), h.deps(load))).ok).toBe(false);
+    up = true;
+    const loading = h.cache.resolve(key("second-try"), h.deps(load));
+    await sleep(5);
+    const waiting = h.cache.resolve(key("second-try"), h.deps(load));
+    for (const res of await Promise.all([loading, waiting])) {
+      expect(res).toMatchObject({ ok: true, value: { tenant: { slug: "second-try" } } });
+    }
   });
 
   it("shares one database query among 50 concurrent misses of one key", async () => {
@@ -283,6 +330,52 @@ describe("tenant cache", () => {
     const next = await h.cache.resolve(key("renamed-away"), h.deps(loader(() => ok(null)).load));
     expect(next).toMatchObject({ ok: true, value: { tenant: null } });
     expect((await h.cache.readKv(env.TENANT_CACHE, key("renamed-away")))?.tenant).toBeNull();
+  });
+
+  it("renews an entry whose refresh found the same version: the next requests do not query again", async () => {
+    const h = harness();
+    const { counter, load } = loader(() => ok(row("unchanged", "2026-02-01T00:00:00.000Z")));
+    await h.cache.resolve(key("unchanged"), h.deps(load));
+    await h.settle();
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    await h.cache.resolve(key("unchanged"), h.deps(load)); // served, and refreshed behind
+    await h.settle();
+    expect(counter.calls).toBe(2);
+    for (let i = 0; i < 3; i++) {
+      await h.cache.resolve(key("unchanged"), h.deps(load));
+      await h.settle();
+    }
+    expect(counter.calls).toBe(2);
+  });
+
+  it("lets a tenant a refresh found replace a 'not found' without a version (the directory's, or an older deploy's)", async () => {
+    const h = harness();
+    await h.cache.writeKv(env.TENANT_CACHE, key("now-found"), {
+      tenant: null,
+      updatedAt: null,
+      softExpiresAt: 0,
+    });
+    const { load } = loader(() => ok(row("now-found")));
+    const first = await h.cache.resolve(key("now-found"), h.deps(load));
+    expect(first).toMatchObject({ ok: true, value: { tier: "kv", tenant: null } });
+    await h.settle();
+    const next = await h.cache.resolve(key("now-found"), h.deps(load));
+    expect(next).toMatchObject({ ok: true, value: { tenant: { slug: "now-found" } } });
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("now-found")))?.tenant?.slug).toBe("now-found");
+  });
+
+  it("does not let a 'not found' hide a tenant created just after it loaded, on a database clock up to 5 s behind", async () => {
+    const h = harness();
+    const { load } = loader(() => ok(null), 40);
+    const answer = h.cache.resolve(key("skewed-birth"), h.deps(load));
+    await sleep(15);
+    // Created after the lookup began, but stamped by a clock 3 s behind this isolate's.
+    const created = h.cache.entryFor(row("skewed-birth", new Date(Date.now() - 3_000).toISOString()));
+    await h.cache.put(env.TENANT_CACHE, key("skewed-birth"), created);
+    const first = await answer;
+    expect(first.ok && first.value.tenant?.slug).toBe("skewed-birth");
+    await h.settle();
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("skewed-birth")))?.tenant?.slug).toBe("skewed-birth");
   });
 
   it("does not let a 'not found' loaded just before a tenant was created hide it", async () => {

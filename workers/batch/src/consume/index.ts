@@ -9,7 +9,12 @@ import { recordAnalytics } from "./analytics";
 import { updateContent } from "./content";
 import { type DeadJobRecord, recordDeadJobs } from "./dead";
 import { sendNotifications } from "./notifications";
-import { DEAD_LETTER_MAX_RETRIES, deadLetterRetryDelaySeconds, retryDelaySeconds } from "./retry";
+import {
+  DEAD_LETTER_MAX_RETRIES,
+  deadLetterRetryDelaySeconds,
+  JOB_QUEUE_MAX_RETRIES,
+  retryDelaySeconds,
+} from "./retry";
 import { type Handler, isolatingRefusals, type Outcomes } from "./types";
 
 /** Content updates coalesce per item, so they isolate refused rows in their own way (content.ts). */
@@ -201,7 +206,9 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
       kind: "exhausted",
       message: m.body,
       error: "retries exhausted; the consumer's log lines for this job id say why",
-      attempts: m.attempts,
+      // The tries its own queue gave it. The dead-letter queue counts its deliveries afresh (a
+      // message moved there starts again at 1), and those are tries to record it, not to run it.
+      attempts: JOB_QUEUE_MAX_RETRIES + 1,
     };
   });
   const recorded = await recordDeadJobs(sql, records);

@@ -7,6 +7,12 @@
 export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
 
 /**
+ * Every job queue consumer's max_retries in workers/batch/wrangler.toml: a job reaches the
+ * dead-letter queue after this many retries, so after max_retries + 1 deliveries.
+ */
+export const JOB_QUEUE_MAX_RETRIES = 12;
+
+/**
  * The jobs-dead-letter consumer's max_retries in workers/batch/wrangler.toml (the most Queues
  * allows). That queue has no dead-letter queue of its own: a message past its retries is
  * deleted, so they must outlast a database outage.

@@ -99,10 +99,16 @@ const NOT_FOUND_CLOCK_MARGIN_MS = 5_000;
  */
 export class TenantCache {
   readonly l1: Lru<CacheEntry>;
-  /** Keys being loaded, with when the load started. */
+  /**
+   * Keys being loaded, each with its load's ticket. Numbered, not timed: two loads of one key
+   * can start within one millisecond (workerd's clock stands still between I/O), and a request
+   * waiting on a load must get that load's answer, never the one before it (a database error
+   * the new load is past).
+   */
   private readonly inflight = new Map<string, number>();
+  private tickets = 0;
   /** What the last load of a key found, kept briefly for the requests that waited on it. */
-  private readonly settled = new Map<string, { at: number; result: Result<Resolved, DbError> }>();
+  private readonly settled = new Map<string, { ticket: number; result: Result<Resolved, DbError> }>();
   private readonly refreshing = new Set<string>();
 
   constructor(
@@ -155,16 +161,16 @@ export class TenantCache {
       this.remember(key, entry, this.l1Ttl(entry));
       return ok({ tenant: null, tier: "directory" });
     }
-    const since = this.inflight.get(key);
-    if (since !== undefined) {
-      const shared = await this.awaitSettled(key, since);
+    const running = this.inflight.get(key);
+    if (running !== undefined) {
+      const shared = await this.awaitSettled(key, running);
       if (shared) return shared;
     }
-    const started = this.now();
-    this.inflight.set(key, started);
+    const ticket = ++this.tickets;
+    this.inflight.set(key, ticket);
     try {
       const result = await this.load(key, cached?.value, deps);
-      this.settled.set(key, { at: started, result });
+      this.settled.set(key, { ticket, result });
       if (this.settled.size > 1_000) this.settled.clear();
       return result;
     } finally {
@@ -176,12 +182,12 @@ export class TenantCache {
   static readonly WAIT_MS = 2_000;
   static readonly POLL_MS = 2;
 
-  private async awaitSettled(key: string, since: number): Promise<Result<Resolved, DbError> | undefined> {
+  private async awaitSettled(key: string, ticket: number): Promise<Result<Resolved, DbError> | undefined> {
     const deadline = Date.now() + TenantCache.WAIT_MS;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, TenantCache.POLL_MS));
       const done = this.settled.get(key);
-      if (done && done.at >= since) return done.result;
+      if (done && done.ticket >= ticket) return done.result;
       if (!this.inflight.has(key)) return undefined; // the load ended without a result to share
     }
     return undefined;
