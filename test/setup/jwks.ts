@@ -28,9 +28,10 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
       return;
     }
     // Providers with a history, one per test's <id>: "rotating" adds its ES256 key from its second
-    // answer on (a key rotation); "failing" answers once, then 503 (an outage); "erroring" answers
-    // 500 with a body shaped like an empty key set (an error page of a provider's framework).
-    const scripted = /^\/(rotating|failing|erroring)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(
+    // answer on (a key rotation); "revoking" drops its ES256 key from its second answer on (a key
+    // revoked); "failing" answers once, then 503 (an outage); "erroring" answers 500 with a body
+    // shaped like an empty key set (an error page of a provider's framework).
+    const scripted = /^\/(rotating|revoking|failing|erroring)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(
       req.url ?? "",
     );
     if (scripted) {
@@ -47,7 +48,9 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
         return;
       }
       const keys =
-        kind === "rotating" && served === 1 ? publicKeys.filter((k) => k.alg === "RS256") : publicKeys;
+        (kind === "rotating" && served === 1) || (kind === "revoking" && served > 1)
+          ? publicKeys.filter((k) => k.alg === "RS256")
+          : publicKeys;
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ keys }));
       return;

@@ -3,6 +3,8 @@ import { HTTPException } from "hono/http-exception";
 import { describe, expect, it, vi } from "vitest";
 import { type BaseEnv, onError, requestIdOf, requestLog } from "../../common/http";
 import { loggedLines } from "../../test-support/logs";
+import type { HonoEnv } from "../src/env";
+import { requestContext, timed } from "../src/middleware/request";
 
 describe("an unexpected exception at the HTTP edge", () => {
   it("is answered 500 internal_error in the one error shape, its message only in the log", async () => {
@@ -67,6 +69,27 @@ describe("the request id", () => {
       "two\nlines-1234",
     ]) {
       expect(requestIdOf(incoming)).toMatch(uuid);
+    }
+  });
+});
+
+describe("Server-Timing's db entry", () => {
+  it("adds up every database call the request made", async () => {
+    const app = new Hono<HonoEnv>();
+    app.use(requestContext);
+    const call = () => new Promise((resolve) => setTimeout(resolve, 30));
+    app.get("/two-calls", async (c) => {
+      await timed(c, call);
+      await timed(c, call);
+      return c.text("ok");
+    });
+    const lines = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const res = await app.request("/two-calls");
+      const db = /db;dur=([\d.]+)/.exec(res.headers.get("server-timing") ?? "")?.[1];
+      expect(Number(db)).toBeGreaterThanOrEqual(55);
+    } finally {
+      lines.mockRestore();
     }
   });
 });
