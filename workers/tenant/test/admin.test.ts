@@ -227,13 +227,20 @@ describe("admin API", () => {
     expect((await context("closing")).status).toBe(404);
   });
 
-  it("adds, changes and removes members, and /v1/context follows at once", async () => {
+  it("adds, changes and removes members, and /v1/context follows at once; a removal leaves the user's other communities alone", async () => {
     const created = (await (await admin("POST", "/tenants", { slug: "club", name: "Club" })).json()) as {
       id: string;
     };
+    const other = (await (
+      await admin("POST", "/tenants", { slug: "club-two", name: "Club Two" })
+    ).json()) as {
+      id: string;
+    };
+    await admin("PUT", `/tenants/${other.id}/members/${USER}`, { role: "member", is_admin: false });
     const token = await signToken({ sub: USER });
-    const user = async () =>
-      ((await (await context("club", token)).json()) as { user: { role: string } | null }).user;
+    const userIn = async (slug: string) =>
+      ((await (await context(slug, token)).json()) as { user: { role: string } | null }).user;
+    const user = () => userIn("club");
     expect(await user()).toBeNull();
     expect(
       (await admin("PUT", `/tenants/${created.id}/members/${USER}`, { role: "member", is_admin: false }))
@@ -244,6 +251,12 @@ describe("admin API", () => {
     expect(await user()).toMatchObject({ role: "moderator", is_admin: true });
     expect((await admin("DELETE", `/tenants/${created.id}/members/${USER}`)).status).toBe(204);
     expect(await user()).toBeNull();
+    expect(await userIn("club-two")).toMatchObject({ role: "member" });
+    const [kept] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tenant_users WHERE tenant_id = $1 AND user_id = $2",
+      [other.id, USER],
+    );
+    expect(kept?.n).toBe(1);
     const again = await admin("DELETE", `/tenants/${created.id}/members/${USER}`);
     expect([again.status, await code(again)]).toEqual([404, "not_found"]);
     const nobody = await admin("PUT", `/tenants/${created.id}/members/${crypto.randomUUID()}`, {

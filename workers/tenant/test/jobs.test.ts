@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { DENIAL_MESSAGES } from "../../common/authz";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
@@ -291,7 +292,15 @@ describe("POST /v1/jobs", () => {
     expect((await post("/v1/jobs", U.member, notification())).status).toBe(202);
     expect((await post("/v1/jobs", U.admin, notification([U.member, U.author]))).status).toBe(202);
     const toOthers = await post("/v1/jobs", U.member, notification([U.author]));
-    expect([toOthers.status, await code(toOthers)]).toEqual([403, "forbidden"]);
+    // One job: the rule's own words, with no jobs.N to point into a batch.
+    expect([toOthers.status, ((await toOthers.json()) as { error: unknown }).error]).toEqual([
+      403,
+      {
+        code: "forbidden",
+        message: DENIAL_MESSAGES.not_admin,
+        request_id: toOthers.headers.get("x-request-id"),
+      },
+    ]);
     const toOutsider = await post("/v1/jobs", U.admin, notification([U.outsider]));
     expect([toOutsider.status, await code(toOutsider)]).toEqual([403, "forbidden"]);
   });
@@ -477,11 +486,15 @@ describe("POST /v1/jobs/batch", () => {
     expect(new Set(job_ids).size).toBe(3);
   });
 
-  it("refuses more than 100 jobs, and the whole batch when one job is not allowed", async () => {
-    const tooMany = await post("/v1/jobs/batch", U.admin, {
-      jobs: Array.from({ length: 101 }, () => analytics),
-    });
-    expect([tooMany.status, await code(tooMany)]).toEqual([400, "validation_failed"]);
+  it("refuses more than 100 jobs, none, a field beside the jobs, and the whole batch when one job is not allowed", async () => {
+    for (const body of [
+      { jobs: Array.from({ length: 101 }, () => analytics) },
+      { jobs: [] },
+      { jobs: [analytics], priority: 9 },
+    ]) {
+      const refused = await post("/v1/jobs/batch", U.admin, body);
+      expect([refused.status, await code(refused)]).toEqual([400, "validation_failed"]);
+    }
     const oneBad = await post("/v1/jobs/batch", U.member, { jobs: [analytics, notification([U.admin])] });
     const refused = (await oneBad.json()) as { error: { code: string; message: string } };
     // The message says which job, so a client can find it among a hundred.
