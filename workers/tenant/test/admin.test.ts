@@ -34,7 +34,8 @@ async function call(
   const ctx = createExecutionContext();
   const init: RequestInit = {
     method,
-    headers: { "content-type": "application/json", ...headers },
+    // A request without a body has no Content-Type, as a client sends a DELETE.
+    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   };
   const res = await worker.fetch(
