@@ -74,16 +74,19 @@ describe("the bounds of each field: the edge is taken, one past it is refused", 
   const notification = (fields: Record<string, unknown>) =>
     SendNotificationsPayload.safeParse({ type: "info", title: "Hi", message: "Hello", ...fields }).success;
 
-  it("notifies at most 500 recipients in one job: the fan-out of one job is bounded", () => {
+  it("notifies 1 to 500 recipients in one job: the fan-out is bounded, and an empty list (a job that notifies nobody) is refused", () => {
     const recipients = (n: number) => Array.from({ length: n }, (_, i) => id(i + 1));
     expect([
+      notification({ recipient_ids: recipients(1) }),
       notification({ recipient_ids: recipients(500) }),
       notification({ recipient_ids: recipients(501) }),
-    ]).toEqual([true, false]);
+      notification({ recipient_ids: [] }),
+    ]).toEqual([true, true, false, false]);
   });
 
-  it("refuses a notification title of spaces only, which would show as nothing", () => {
+  it("refuses a notification title of spaces only, or an empty message, which would show as nothing", () => {
     expect([notification({ title: " Hi " }), notification({ title: "   " })]).toEqual([true, false]);
+    expect([notification({ message: "." }), notification({ message: "" })]).toEqual([true, false]);
   });
 
   it("takes event types of lower-case letters, digits and _ . : -, starting with a letter, at most 100", () => {
