@@ -22,11 +22,8 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
   }
   const answered = new Map<string, number>();
   const server: Server = createServer((req, res) => {
-    // A provider that hangs: it answers only after a worker's fetch has given up (3 s).
-    if (req.url === "/hanging/.well-known/jwks.json") {
-      setTimeout(() => res.writeHead(503).end(), 4_000);
-      return;
-    }
+    // A provider that hangs: it never answers (its connection is closed with the server).
+    if (req.url === "/hanging/.well-known/jwks.json") return;
     // Providers with a history, one per test's <id>: "rotating" adds its ES256 key from its second
     // answer on (a key rotation); "revoking" drops its ES256 key from its second answer on (a key
     // revoked); "failing" answers once, then 503 (an outage); "erroring" answers 500 with a body
@@ -67,6 +64,10 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
   const port = typeof addr === "object" && addr ? addr.port : 0;
   return {
     jwks: { url: `http://127.0.0.1:${port}/.well-known/jwks.json`, privateKeys },
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
