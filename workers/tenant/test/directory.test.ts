@@ -16,9 +16,9 @@ beforeAll(async () => {
     FROM generate_series(1, 200) g`);
 });
 
-async function call(url: string, init: RequestInit = {}) {
+async function call(url: string, init: RequestInit = {}, overrides: Partial<typeof env> = {}) {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(url, init), { ...env, DATABASE_URL: db.url }, ctx);
+  const res = await worker.fetch(new Request(url, init), { ...env, DATABASE_URL: db.url, ...overrides }, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -152,6 +152,18 @@ describe("active-tenant directory", () => {
     await publishDirectory();
     now += 6_000;
     expect(await unknown()).toBe(false);
+  });
+
+  it("falls back to the database when KV cannot be read, the directory included", async () => {
+    tenantDirectory.reset();
+    const down = async () => {
+      throw new Error("KV down");
+    };
+    const kv = { get: down, getWithMetadata: down, put: down, delete: down } as unknown as KVNamespace;
+    const unknown = await call("http://kv-down-unknown.localhost/v1/context", {}, { TENANT_CACHE: kv });
+    expect([unknown.status, usedDatabase(unknown)]).toEqual([404, true]);
+    const known = await call("http://known-7.localhost/v1/context", {}, { TENANT_CACHE: kv });
+    expect(known.status).toBe(200);
   });
 
   it("falls back to the database when there is no directory at all", async () => {
