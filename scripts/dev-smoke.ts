@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import pg from "pg";
 import { ROOT } from "../db/local/config";
 import { DEMO_TENANTS, DEMO_USERS } from "../db/local/seed-data";
-import { devVar, signDemoToken } from "./dev-shared";
+import { signToken } from "../workers/test-support/supabase-tokens";
+import { devVar } from "./dev-shared";
 
 /**
  * `npm run dev:smoke`: runs `npm run dev` as a user would and checks the platform it starts
@@ -59,7 +60,10 @@ try {
   const read = (name: string) => devVar(name) ?? fail(`no ${name} in .dev.vars`);
   const { acme } = DEMO_TENANTS;
   const { alice } = DEMO_USERS;
-  const token = await signDemoToken(alice, read("AUTH_JWT_SECRET"), "10m");
+  const token = await signToken(
+    { sub: alice.id, email: alice.email },
+    { secret: read("AUTH_JWT_SECRET"), expiresIn: "10m" },
+  );
 
   const context = await ok(`${TENANT}/v1/context`, {
     headers: { "x-tenant": acme.slug, authorization: `Bearer ${token}` },

@@ -1,5 +1,6 @@
 import { DEMO_USERS } from "../db/local/seed-data";
-import { devVar, signDemoToken } from "./dev-shared";
+import { signToken } from "../workers/test-support/supabase-tokens";
+import { devVar } from "./dev-shared";
 
 /** `npm run token -- alice@example.com`: a 1-hour HS256 JWT for a demo user, signed with the dev secret. */
 const who = process.argv[2] ?? "alice@example.com";
@@ -17,4 +18,4 @@ if (!secret) {
   console.error("no AUTH_JWT_SECRET in .dev.vars: run `npm run dev` once to create it");
   process.exit(2);
 }
-console.log(await signDemoToken(user, secret));
+console.log(await signToken({ sub: user.id, email: user.email }, { secret }));
