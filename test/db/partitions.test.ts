@@ -1,5 +1,6 @@
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createPastMonthPartition, lockWaitOf, type Rows } from "../../workers/test-support/postgres";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 let db: TestDb;
@@ -15,20 +16,10 @@ async function partitions(parent: string): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-/** Creates `parent`'s partition for the month `back` months before this one (UTC); its name. */
-async function pastMonth(parent: string, back: number): Promise<string> {
-  const { rows } = await db.client.query<{ name: string; start: string; end: string }>(
-    `SELECT $1 || '_p' || to_char(m, 'YYYYMM') AS name, (m AT TIME ZONE 'UTC')::text AS start,
-            ((m + interval '1 month') AT TIME ZONE 'UTC')::text AS end
-       FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $2) AS m) x`,
-    [parent, back],
-  );
-  const { name, start, end } = rows[0] ?? { name: "", start: "", end: "" };
-  await db.client.query(
-    `CREATE TABLE ${name} PARTITION OF ${parent} FOR VALUES FROM ('${start}') TO ('${end}')`,
-  );
-  return name;
-}
+/** The test database's rows, as the shared helpers take them. */
+const rows: Rows = async (text, params) => (await db.client.query(text, params)).rows;
+const pastMonth = async (parent: string, back: number) =>
+  (await createPastMonthPartition(rows, parent, back)).name;
 
 function expectedMonths(parent: string): string[] {
   const now = new Date();
@@ -102,19 +93,6 @@ describe("the DEFAULT partition", () => {
   });
 });
 
-/** The kind of lock a backend's statement is waiting for, once it waits (within 2 s). */
-async function waitedOn(pid: number): Promise<string | undefined> {
-  for (let i = 0; i < 40; i++) {
-    const { rows } = await db.client.query<{ wait: string }>(
-      "SELECT wait_event AS wait FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
-      [pid],
-    );
-    if (rows[0]) return rows[0].wait;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return undefined;
-}
-
 describe("partition maintenance run twice at once (a cron fired by hand as its schedule fires)", () => {
   it("creates each partition once, and neither run fails", async () => {
     const other = new pg.Client({ connectionString: db.url });
@@ -162,7 +140,7 @@ describe("partition maintenance run twice at once (a cron fired by hand as its s
       );
       // It waits for the first run's maintenance lock before it reads the partitions at all; on
       // the partitions' own locks instead, it could hold one the first run needs next (deadlock).
-      expect(await waitedOn(secondPid)).toBe("advisory");
+      expect(await lockWaitOf(rows, secondPid)).toBe("advisory");
       await first.query("COMMIT");
       expect(dropped.rows.map((r) => r.name)).toEqual(expired);
       expect(await waiting).toEqual([]);

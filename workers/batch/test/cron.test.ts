@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DIRECTORY_KEY } from "../../common/directory";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
+import { createPastMonthPartition } from "../../test-support/postgres";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
 
@@ -79,19 +80,7 @@ describe("partition maintenance cron", () => {
 describe("analytics retention (daily cron)", () => {
   /** A month's partition, `back` months before the current one (UTC), with one event in it. */
   async function oldMonth(back: number, table = "analytics_events"): Promise<string> {
-    const [{ name, start, end } = { name: "", start: "", end: "" }] = await db.query<{
-      name: string;
-      start: string;
-      end: string;
-    }>(
-      `SELECT '${table}_p' || to_char(m, 'YYYYMM') AS name, (m AT TIME ZONE 'UTC')::text AS start,
-              ((m + interval '1 month') AT TIME ZONE 'UTC')::text AS end
-         FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $1) AS m) x`,
-      [back],
-    );
-    await db.query(
-      `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${table} FOR VALUES FROM ('${start}') TO ('${end}')`,
-    );
+    const { name, start } = await createPastMonthPartition(db.query, table, back);
     if (table === "analytics_events") {
       await db.query(
         `INSERT INTO analytics_events (event_type, created_at, job_id) VALUES ('old', '${start}', gen_random_uuid())`,

@@ -2,6 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../common/db";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { lockWaitOf } from "../../test-support/postgres";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
 import { membershipKey } from "../src/auth/membership";
@@ -207,7 +208,8 @@ describe("admin API", () => {
       await other.query("BEGIN");
       await other.query("UPDATE tenants SET slug = 'second-name' WHERE id = $1", [id]);
       const renaming = admin("PATCH", `/tenants/${id}`, { slug: "third-name" });
-      await new Promise((r) => setTimeout(r, 300));
+      // Only once the admin write waits on the row does the other rename commit.
+      expect(await lockWaitOf(db.query)).toBe("transactionid");
       await other.query("COMMIT");
       expect((await renaming).status).toBe(200);
     } finally {
