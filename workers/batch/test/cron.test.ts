@@ -27,6 +27,25 @@ async function fire(cron: string, vars: Partial<typeof env> = {}) {
   await waitOnExecutionContext(ctx);
 }
 
+/** How a run ended ("ok" or its error's message), what its error lines say, and its warning lines. */
+async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
+  const spies = { error: vi.spyOn(console, "error"), warn: vi.spyOn(console, "warn") };
+  try {
+    const outcome = await fire(cron, vars).then(
+      () => "ok",
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    return {
+      outcome,
+      errors: loggedLines(spies.error).map((l) => l.msg),
+      warnings: loggedLines(spies.warn),
+    };
+  } finally {
+    spies.error.mockRestore();
+    spies.warn.mockRestore();
+  }
+}
+
 describe("view refresh cron", () => {
   it("refreshes private.mv_user_communities, records when, and rebuilds the tenant directory", async () => {
     const [before] = await db.query<{ refreshed_at: Date }>(
@@ -176,36 +195,16 @@ describe("dead jobs retention (daily cron)", () => {
          (gen_random_uuid(), 'notifications', 'exhausted', '{}', 'test', now() - interval '40 days'),
          (NULL, 'unknown', 'exhausted', '{}', 'test', now() - interval '40 days')`,
     );
-    const warned = vi.spyOn(console, "warn");
-    try {
-      await fire(CRON.maintainPartitions);
-      const report = loggedLines(warned).find((l) => "waiting_exhausted" in l);
-      expect(report).toMatchObject({ deleted: 5001, waiting_exhausted: 1 });
-    } finally {
-      warned.mockRestore();
-    }
+    const run = await fireLogged(CRON.maintainPartitions);
+    expect(run.outcome).toBe("ok");
+    const report = run.warnings.find((l) => "waiting_exhausted" in l);
+    expect(report).toMatchObject({ deleted: 5001, waiting_exhausted: 1 });
     const [left] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_jobs");
     expect(left?.n).toBe(2);
   });
 });
 
 describe("a cron run that fails", () => {
-  /** What the run logged at each level, and how it ended. */
-  async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
-    const spies = { error: vi.spyOn(console, "error"), warn: vi.spyOn(console, "warn") };
-    try {
-      const outcome = await fire(cron, vars).then(
-        () => "ok",
-        (e: unknown) => (e instanceof Error ? e.message : String(e)),
-      );
-      const msgs = (spy: typeof spies.error) => loggedLines(spy).map((l) => l.msg);
-      return { outcome, errors: msgs(spies.error), warnings: loggedLines(spies.warn) };
-    } finally {
-      spies.error.mockRestore();
-      spies.warn.mockRestore();
-    }
-  }
-
   it("fails the run when the view cannot be refreshed, so the platform records the failure, and logs why", async () => {
     const run = await fireLogged(CRON.refreshViews, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
     expect(run.outcome).toBe("view refresh failed");
