@@ -24,8 +24,7 @@ describe("updated_at, the version the tenant cache compares", () => {
     const early = new pg.Client({ connectionString: db.url });
     await early.connect();
     try {
-      await early.query("BEGIN");
-      await early.query("SELECT 1"); // the transaction's start, which now() would stamp
+      await early.query("BEGIN"); // the transaction's start: what now() would stamp
       await new Promise((resolve) => setTimeout(resolve, 20));
       await db.client.query("UPDATE tenants SET name = 'Second' WHERE id = $1", [T]);
       const committedFirst = await version();
