@@ -7,6 +7,7 @@ import { LOCAL_DIR, ROOT } from "../db/local/config";
 import { startLocalPostgres } from "../db/local/postgres";
 import { consumerBench } from "./benchmarks/consumer";
 import { feedBench } from "./benchmarks/feed";
+import { idsBench } from "./benchmarks/ids";
 import { tenantBench } from "./benchmarks/tenant";
 import { viewBench } from "./benchmarks/view";
 import { writesBench } from "./benchmarks/writes";
@@ -22,7 +23,7 @@ import { startPlatform } from "./lib/workers";
  * same run, and written to bench/results/<date>.md with a chart. --smoke: tiny sizes, numbers
  * only checked to exist (part of npm test, so the harness never rots).
  */
-const NAMES = ["tenant", "feed", "view", "writes", "consumer"] as const;
+const NAMES = ["tenant", "feed", "view", "writes", "ids", "consumer"] as const;
 type Name = (typeof NAMES)[number];
 
 const args = process.argv.slice(2);
@@ -84,6 +85,13 @@ async function main(): Promise<void> {
           rounds: smoke ? 4 : 12,
           perRound: smoke ? 100 : 1_000,
           originalSeconds: smoke ? 2 : 120,
+        }),
+      );
+    if (run("ids"))
+      results.push(
+        await idsBench(ds, {
+          rows: num("notifications", 2_000_000, 20_000),
+          rounds: smoke ? 5 : 400,
         }),
       );
     if (run("tenant") || run("consumer")) {

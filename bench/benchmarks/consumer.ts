@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { timeOrderedId } from "../../workers/common/ids";
 import { type JobMessage, MESSAGE_VERSION } from "../../workers/common/jobs";
 import { connect, type Datasets } from "../lib/data";
 import { say } from "../lib/progress";
@@ -21,7 +22,7 @@ function envelope(
 ) {
   return {
     v: MESSAGE_VERSION,
-    job_id: crypto.randomUUID(),
+    job_id: timeOrderedId(), // as the tenant worker makes them
     tenant_id: pair.tenant_id,
     user_id: pair.user_id,
     priority: 1,

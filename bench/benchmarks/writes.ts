@@ -18,11 +18,15 @@ const BARE = "bench_bare_posts";
 const OURS = "bench_our_posts";
 const WITH_FKS = "bench_fk_posts";
 const WITH_INDEXES = "bench_idx_posts";
-const COPIES = [BARE, OURS, WITH_FKS, WITH_INDEXES];
+/** The bare table with random ids (gen_random_uuid), as every table had before migration 0016. */
+const RANDOM_IDS = "bench_random_id_posts";
+const COPIES = [BARE, OURS, WITH_FKS, WITH_INDEXES, RANDOM_IDS];
 
 async function copyPosts(client: pg.Client, table: string): Promise<void> {
   await client.query(`DROP TABLE IF EXISTS ${table}`);
   await client.query(`CREATE TABLE ${table} (LIKE posts INCLUDING DEFAULTS)`);
+  if (table === RANDOM_IDS)
+    await client.query(`ALTER TABLE ${table} ALTER COLUMN id SET DEFAULT gen_random_uuid()`);
   await client.query(`INSERT INTO ${table} SELECT * FROM posts`);
   await client.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
   if (table === OURS || table === WITH_FKS) {
@@ -110,7 +114,9 @@ export async function writesBench(
   opts: { pairRounds: number; rounds: number; perRound: number; originalSeconds: number },
 ): Promise<BenchResult> {
   return withBoth(ds, async (ours, original) => {
-    say("writes: million-row copies of posts (bare; ours; our foreign keys only; our indexes only)");
+    say(
+      "writes: million-row copies of posts (bare; ours; our foreign keys only; our indexes only; bare with random ids)",
+    );
     for (const table of COPIES) await copyPosts(ours, table);
     // Every table starts from a clean checkpoint, so none pays more full-page writes (a
     // managed Postgres may refuse CHECKPOINT; the comparison still holds, only noisier).
@@ -124,9 +130,9 @@ export async function writesBench(
       opts.perRound,
     );
     say("writes: the bare table against each part of ours and the live table, alternating");
-    const [partsBare = 0, fkRate = 0, indexRate = 0, liveRate = 0] = await interleaved(
+    const [partsBare = 0, fkRate = 0, indexRate = 0, liveRate = 0, randomIdRate = 0] = await interleaved(
       ours,
-      [BARE, WITH_FKS, WITH_INDEXES, "posts"],
+      [BARE, WITH_FKS, WITH_INDEXES, "posts", RANDOM_IDS],
       opts.rounds,
       opts.perRound,
     );
@@ -177,6 +183,14 @@ export async function writesBench(
           unit: "inserts/s",
           ratio: indexRate / partsBare,
           detail: `what the two feed indexes and the author index cost: ${fmt(partsBare / indexRate)}x a bare insert; same rounds`,
+        },
+        {
+          label: "bare table: time-ordered ids vs random ids",
+          ours: partsBare,
+          baseline: randomIdRate,
+          unit: "inserts/s",
+          ratio: partsBare / randomIdRate,
+          detail: `time-ordered ids (UUID version 7, migration 0016) against gen_random_uuid() on a bare table's primary key: the bare rows above have them, as all of ours do; same rounds`,
         },
         {
           label: "our live posts table vs bare table",

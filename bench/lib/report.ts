@@ -41,7 +41,7 @@ export function markdown(env: Environment, results: BenchResult[], chartFile: st
         `| ${row.label} | ${fmt(row.ours)} | ${fmt(row.baseline)} | ${row.unit} | **${fmt(row.ratio)}x** | ${row.detail ?? ""} |`,
       );
     }
-    lines.push("", "| target | met | measured |", "| --- | --- | --- |");
+    if (r.targets.length > 0) lines.push("", "| target | met | measured |", "| --- | --- | --- |");
     for (const t of r.targets) lines.push(`| ${t.text} | ${t.met ? "yes" : "**no**"} | ${t.note ?? ""} |`);
     for (const n of r.notes) lines.push("", `Note: ${n}`);
     lines.push("");

@@ -1,5 +1,5 @@
 import { index, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { emptyObject, tstz } from "./columns";
+import { emptyObject, newId, tstz } from "./columns";
 
 /**
  * Range-partitioned by month on created_at (created by hand in migration 0001, like
@@ -10,7 +10,7 @@ import { emptyObject, tstz } from "./columns";
 export const analyticsEvents = pgTable(
   "analytics_events",
   {
-    id: uuid("id").notNull().defaultRandom(),
+    id: newId(),
     eventType: text("event_type").notNull(),
     userId: uuid("user_id"),
     tenantId: uuid("tenant_id"),

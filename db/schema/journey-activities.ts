@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, jsonb, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
-import { emptyObject, timestamps, tstz } from "./columns";
+import { emptyObject, newId, timestamps, tstz } from "./columns";
 import { tenants } from "./tenants";
 import { userJourneys } from "./user-journeys";
 
@@ -13,7 +13,7 @@ import { userJourneys } from "./user-journeys";
 export const journeyActivities = pgTable(
   "journey_activities",
   {
-    id: uuid("id").notNull().defaultRandom(),
+    id: newId(),
     journeyId: uuid("journey_id")
       .notNull()
       .references(() => userJourneys.id, { onDelete: "cascade" }),

@@ -102,3 +102,47 @@ describe("the schema refuses rows that no code path may write, whoever writes th
       INSERT INTO posts (tenant_id, user_id, content, total_likes, total_comments) VALUES ('${T}', '${U}', 'x', 0, 0);`);
   });
 });
+
+describe("ids Postgres makes", () => {
+  it("are made by one time-ordered expression on every table, so new keys append to their indexes", async () => {
+    const { rows } = await db.client.query<{ table_name: string; column_default: string | null }>(
+      // Partitions too: a month created later must not go back to random ids. (users.id has no
+      // default: the identity provider makes it.)
+      `SELECT table_name, column_default FROM information_schema.columns
+        WHERE table_schema = 'public' AND column_name = 'id' AND data_type = 'uuid' AND table_name <> 'users'`,
+    );
+    expect(rows.length).toBeGreaterThan(9);
+    // The one expression (the next test shows what it makes), as Postgres prints it back.
+    const made = rows.find((r) => r.table_name === "notifications")?.column_default;
+    expect(made).toContain("clock_timestamp()");
+    for (const r of rows) expect(r.column_default, r.table_name).toBe(made);
+  });
+
+  it("carry version 7 and the time they were made, and sort in the order they were made", async () => {
+    const made = async () =>
+      (
+        await db.client.query<{ id: string; at: Date }>(
+          `INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id)
+           VALUES ($1, $2, 'test', 't', 'm', gen_random_uuid()) RETURNING id, clock_timestamp() AS at`,
+          [U, T],
+        )
+      ).rows[0];
+    const first = await made();
+    await new Promise((r) => setTimeout(r, 3));
+    const second = await made();
+    for (const row of [first, second]) {
+      const id = row?.id ?? "";
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = Number.parseInt(id.replaceAll("-", "").slice(0, 12), 16);
+      // Stamped in this statement, a moment before the clock the RETURNING read.
+      expect(ms).toBeLessThanOrEqual(row?.at.getTime() ?? 0);
+      expect(ms).toBeGreaterThan((row?.at.getTime() ?? 0) - 1000);
+    }
+    expect((first?.id ?? "") < (second?.id ?? "")).toBe(true);
+    const { rows } = await db.client.query<{ ordered: boolean }>("SELECT $1::uuid < $2::uuid AS ordered", [
+      first?.id,
+      second?.id,
+    ]);
+    expect(rows[0]?.ordered).toBe(true);
+  });
+});

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id } from "./ids";
+import { Id, uuidText } from "./ids";
 import { PgTime } from "./time";
 
 /**
@@ -184,9 +184,6 @@ export async function idempotentJobId(tenantId: string, userId: string, key: str
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", encoder.encode(`${tenantId}\n${userId}\n${key}`)),
   );
-  const b = digest.slice(0, 16);
-  b[6] = ((b[6] ?? 0) & 0x0f) | 0x80; // UUID version 8 (custom), RFC 9562
-  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
-  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // Version 8 (custom): a hash, not a time, since a retry must get the same id whenever it comes.
+  return uuidText(digest, 8);
 }

@@ -1,3 +1,4 @@
+import { timeOrderedId } from "../common/ids";
 import { type JobMessage, MESSAGE_VERSION } from "../common/jobs";
 
 /** A valid queue message of each operation, with every envelope field filled in. */
@@ -13,7 +14,7 @@ export function job<O extends JobMessage["operation"]>(
   }[operation];
   return {
     v: MESSAGE_VERSION,
-    job_id: crypto.randomUUID(),
+    job_id: timeOrderedId(),
     priority: 1,
     created_at: new Date().toISOString(),
     queue,

@@ -149,6 +149,36 @@ describe("POST /v1/jobs", () => {
     expect(res.headers.get("cache-control")).toBe("private, no-store");
   });
 
+  it("makes job ids in time order (UUID version 7 stamped with the job's enqueue time), so the rows keyed by them append to their indexes", async () => {
+    const sent: { job_id: string; created_at: string }[] = [];
+    const capturing = {
+      sendBatch: async (batch: { body: (typeof sent)[number] }[]) =>
+        void sent.push(...batch.map((m) => m.body)),
+    };
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      const res = await post(
+        "/v1/jobs/batch",
+        U.member,
+        { jobs: [analytics, analytics] },
+        {},
+        {
+          ANALYTICS_QUEUE: capturing as unknown as Queue,
+        },
+      );
+      expect(res.status).toBe(202);
+    }
+    expect(sent).toHaveLength(4);
+    for (const job of sent) {
+      expect(job.job_id[14], job.job_id).toBe("7");
+      expect(parseInt(job.job_id.replaceAll("-", "").slice(0, 12), 16)).toBe(Date.parse(job.created_at));
+    }
+    expect(new Set(sent.map((j) => j.job_id)).size).toBe(4);
+    // A later request's ids sort after an earlier one's, as Postgres orders uuids.
+    const [a, b, c, d] = sent.map((j) => j.job_id);
+    expect([a, b].every((x) => (x ?? "") < (c ?? "") && (x ?? "") < (d ?? ""))).toBe(true);
+  });
+
   it("gives the same job id for the same Idempotency-Key, tenant and user, and another for another user or community", async () => {
     const id = async (who: string, tenant = "jobs") => {
       const res = await post("/v1/jobs", who, analytics, {
@@ -159,6 +189,10 @@ describe("POST /v1/jobs", () => {
       return ((await res.json()) as { job_id: string }).job_id;
     };
     const first = await id(U.member);
+    expect(
+      first[14],
+      "a hash of the key (version 8), not a time: a retry must get it whenever it comes",
+    ).toBe("8");
     expect(await id(U.member)).toBe(first);
     expect(await id(U.author)).not.toBe(first);
     // The same request under the same key in a second community of the user's is another job:

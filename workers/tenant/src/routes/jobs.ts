@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
 import { ApiError, type ErrorCode } from "../../../common/errors";
 import { dbFailure, queueUnavailable, validationHook } from "../../../common/http";
-import { Id } from "../../../common/ids";
+import { Id, timeOrderedId } from "../../../common/ids";
 import {
   type JobMessage,
   MESSAGE_VERSION,
@@ -136,12 +136,13 @@ async function accept(
     );
   }
   const idem = idempotent?.value;
-  const createdAt = idem?.createdAt ?? new Date().toISOString();
+  const now = Date.now();
+  const createdAt = idem?.createdAt ?? new Date(now).toISOString();
   const jobs = (await Promise.all(
     stripped.map(async (r, i) => ({
       ...r,
       v: MESSAGE_VERSION,
-      job_id: idem ? await idem.jobId(i) : crypto.randomUUID(),
+      job_id: idem ? await idem.jobId(i) : timeOrderedId(now),
       tenant_id: tenant.id,
       user_id: user.id,
       created_at: createdAt,
