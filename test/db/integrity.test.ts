@@ -127,9 +127,12 @@ describe("ids Postgres makes", () => {
           [U, T],
         )
       ).rows[0];
+    // In one transaction: ids keep the time each was made, not the transaction's start.
+    await db.client.query("BEGIN");
     const first = await made();
-    await new Promise((r) => setTimeout(r, 3));
+    await db.client.query("SELECT pg_sleep(0.003)");
     const second = await made();
+    await db.client.query("COMMIT");
     for (const row of [first, second]) {
       const id = row?.id ?? "";
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
