@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { UUID_V7_SQL } from "../../db/schema/columns";
 import { timeOrderedId } from "../../workers/common/ids";
+import { copyIndexes } from "../lib/copy";
 import { connect, type Datasets, tenantId, userId } from "../lib/data";
 import { say } from "../lib/progress";
 import { fmt, median, percentile } from "../lib/stats";
@@ -26,17 +27,7 @@ async function build(client: pg.Client, table: string, ids: string, rows: number
             now() - make_interval(secs => ${rows} - g), ${ids}
        FROM generate_series(1, ${rows}) g`,
   );
-  const indexes = await client.query<{ def: string }>(
-    "SELECT indexdef AS def FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'notifications'",
-  );
-  for (const { def } of indexes.rows) {
-    await client.query(
-      def.replace(
-        /^CREATE (UNIQUE )?INDEX (\S+) ON public\.notifications /,
-        `CREATE $1INDEX ${table}_$2 ON public.${table} `,
-      ),
-    );
-  }
+  await copyIndexes(client, "notifications", table);
   await client.query(`VACUUM ANALYZE ${table}`);
 }
 

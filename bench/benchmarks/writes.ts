@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { copyIndexes } from "../lib/copy";
 import { type Datasets, tenantId, userId, withBoth } from "../lib/data";
 import { say } from "../lib/progress";
 import { fmt, median } from "../lib/stats";
@@ -39,17 +40,7 @@ async function copyPosts(client: pg.Client, table: string): Promise<void> {
     for (const { def } of constraints.rows) await client.query(`ALTER TABLE ${table} ADD ${def}`);
   }
   if (table === OURS || table === WITH_INDEXES) {
-    const indexes = await client.query<{ def: string }>(
-      "SELECT indexdef AS def FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'posts' AND indexname <> 'posts_pkey'",
-    );
-    for (const { def } of indexes.rows) {
-      await client.query(
-        def.replace(
-          /^CREATE (UNIQUE )?INDEX (\S+) ON public\.posts /,
-          `CREATE $1INDEX ${table}_$2 ON public.${table} `,
-        ),
-      );
-    }
+    await copyIndexes(client, "posts", table, ["posts_pkey"]);
   }
   await client.query(`VACUUM ANALYZE ${table}`);
 }
