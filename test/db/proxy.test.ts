@@ -30,9 +30,9 @@ afterAll(async () => {
   await new Promise((r) => target.close(r));
 });
 
-function open(address: string): Promise<WebSocket> {
+function open(address: string, path = "/v1"): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/v1?address=${address}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}${path}?address=${address}`);
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
     ws.once("unexpected-response", (_req, res) => reject(new Error(`status ${res.statusCode}`)));
@@ -53,7 +53,19 @@ describe("local WebSocket-to-TCP proxy", () => {
     await expect(open("127.0.0.1:22")).rejects.toThrow("status 403");
     await expect(open("example.com:5432")).rejects.toThrow("status 403");
     await expect(open("")).rejects.toThrow("status 403");
+    // The driver's path only: what else a client asks for is not Neon's protocol.
+    await expect(open(`127.0.0.1:${targetPort}`, "/v2")).rejects.toThrow("status 403");
     expect(connections).toBe(before);
+  });
+
+  it("closes the TCP side when the client closes the WebSocket without a Terminate, so no Postgres session is left behind", async () => {
+    const before = closedByProxy;
+    const ws = await open(`127.0.0.1:${targetPort}`);
+    const echoed = new Promise((r) => ws.once("message", r));
+    ws.send(Buffer.from("connected"));
+    await echoed;
+    ws.close();
+    await expect.poll(() => closedByProxy, { timeout: 2_000 }).toBe(before + 1);
   });
 
   it("closes the TCP side when the client sends Terminate", async () => {

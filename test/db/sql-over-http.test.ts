@@ -20,6 +20,13 @@ afterAll(async () => {
   await proxy.close();
 });
 
+const post = (connectionString: string, body: unknown) =>
+  fetch(`http://127.0.0.1:${proxy.port}/sql`, {
+    method: "POST",
+    headers: { "Neon-Connection-String": connectionString },
+    body: JSON.stringify(body),
+  });
+
 describe("local SQL-over-HTTP endpoint", () => {
   it("answers a parameterised query with values the driver parses into JavaScript types", async () => {
     const sql = neon(db.url);
@@ -76,14 +83,29 @@ describe("local SQL-over-HTTP endpoint", () => {
     expect(error).toMatchObject({ code: "23505", constraint: "http_probe_pkey" });
   });
 
-  it("refuses a connection string naming any other server: it is not an open relay", async () => {
+  it("applies a transaction's options as Neon's endpoint does: read-only refuses writes, the isolation level is set", async () => {
+    const sql = neon(db.url);
+    const write = await sql
+      .transaction([sql.query("INSERT INTO http_probe (id) VALUES (90)")], { readOnly: true })
+      .catch((e: unknown) => e);
+    expect(write).toMatchObject({ code: "25006" }); // read_only_sql_transaction
+    const [shown] = await sql.transaction([sql.query("SHOW transaction_isolation")], {
+      isolationLevel: "Serializable",
+    });
+    expect(shown).toEqual([{ transaction_isolation: "serializable" }]);
+  });
+
+  it("refuses a batch holding something other than queries with a 400, as its own fault", async () => {
+    const res = await post(db.url, { queries: [{ query: "SELECT 1" }, { nope: 1 }] });
+    expect(res.status).toBe(400);
+  });
+
+  it("refuses a connection string naming any other server or port: it is not an open relay", async () => {
     const other = new URL(db.url);
     other.hostname = "example.com";
-    const res = await fetch(`http://127.0.0.1:${proxy.port}/sql`, {
-      method: "POST",
-      headers: { "Neon-Connection-String": other.toString() },
-      body: JSON.stringify({ query: "SELECT 1", params: [] }),
-    });
-    expect(res.status).toBe(403);
+    expect((await post(other.toString(), { query: "SELECT 1", params: [] })).status).toBe(403);
+    const port = new URL(db.url);
+    port.port = String(Number(port.port) + 1);
+    expect((await post(port.toString(), { query: "SELECT 1", params: [] })).status).toBe(403);
   });
 });
