@@ -156,6 +156,13 @@ async function accept(
   return jobs.map((j) => j.job_id);
 }
 
+/** What a client may rely on in a job id, which is also the key of the rows the job writes. */
+const JobId = z
+  .guid()
+  .describe(
+    "The job's id and the idempotency key of its write: a UUID version 7 stamped with the enqueue time, or with an Idempotency-Key a version 8 derived from it (the same key, tenant and user give the same id)",
+  );
+
 export const jobs = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
 jobs.use("*", requireUser, rateLimit("WRITE_RATE_LIMITER"));
 jobs
@@ -171,7 +178,7 @@ jobs
         headers: idempotencyHeader,
         body: { content: { "application/json": { schema: JobRequest } }, required: true },
       },
-      responses: accepted(z.object({ job_id: z.guid() })),
+      responses: accepted(z.object({ job_id: JobId })),
     }),
     async (c) => {
       const [jobId] = await accept(c, [c.req.valid("json")], c.req.valid("header")["idempotency-key"]);
@@ -190,7 +197,9 @@ jobs
         headers: idempotencyHeader,
         body: { content: { "application/json": { schema: BatchRequest } }, required: true },
       },
-      responses: accepted(z.object({ job_ids: z.array(z.guid()) })),
+      responses: accepted(
+        z.object({ job_ids: z.array(JobId).describe("in the order of the request's jobs") }),
+      ),
     }),
     async (c) => {
       const ids = await accept(c, c.req.valid("json").jobs, c.req.valid("header")["idempotency-key"]);
