@@ -12,8 +12,8 @@ export const Id = z.guid().toLowerCase();
  * A new time-ordered id (UUID version 7, RFC 9562): 48 bits of Unix time in ms, then 74 random
  * bits. The rows a job writes are keyed by its id, and keys made in time order go to the right
  * edge of their indexes instead of a random page (UUID_V7_SQL in db/schema/columns.ts, how
- * Postgres makes the same for its own ids). Ids made in one millisecond are not ordered among themselves; nothing
- * needs them to be.
+ * Postgres makes the same for its own ids). Ids made in one millisecond are not ordered among
+ * themselves; nothing needs them to be.
  */
 export function timeOrderedId(now: number = Date.now()): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
