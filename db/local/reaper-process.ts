@@ -1,0 +1,70 @@
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { alive, gone, signal } from "./processes";
+import type { Watched } from "./reaper";
+
+/**
+ * The reaper (db/local/reaper.ts starts it; nothing imports this file). It reads what its
+ * parent started from stdin, one JSON line each, and waits. Its stdin is a pipe only the parent
+ * holds, so end of input means the parent is gone, however it went: after a clean stop there is
+ * nothing left to do; after a SIGKILL, a crash or the OOM killer, it stops what the parent left
+ * running (workers first, the database last, as `npm run dev` stops them itself).
+ */
+const groups = new Set<number>();
+const servers = new Map<number, { dataDir: string; remove: boolean }>();
+
+const GRACE_MS = 10_000;
+
+// The terminal it writes to may be gone with its parent: a failed write must not end it.
+process.stderr.on("error", () => undefined);
+const say = (line: string) => process.stderr.write(`[reaper] ${line}\n`);
+
+/**
+ * Whether `pid` is still the server started in `dataDir`: Postgres writes its pid as the first
+ * line of postmaster.pid and removes the file when it stops, so a pid the kernel has since
+ * given to another process is never signalled.
+ */
+function stillServes(pid: number, dataDir: string): boolean {
+  try {
+    const first = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0];
+    return Number(first) === pid && alive(pid);
+  } catch {
+    return false;
+  }
+}
+
+async function reap(): Promise<void> {
+  // A process group is signalled as -pgid: the worker and every process it started.
+  const left = [...groups].map((g) => -g).filter(alive);
+  const running = [...servers].filter(([pid, s]) => stillServes(pid, s.dataDir));
+  if (left.length > 0 || running.length > 0) {
+    say(
+      `the process that started them ended without stopping them; stopping ${left.length} worker(s) and ${running.length} database server(s)`,
+    );
+  }
+  for (const g of left) signal(g, "SIGINT");
+  if (!(await gone(left, GRACE_MS))) for (const g of left) signal(g, "SIGKILL");
+  for (const [pid] of running) signal(pid, "SIGINT"); // Postgres's fast shutdown
+  const pids = running.map(([pid]) => pid);
+  if (!(await gone(pids, GRACE_MS))) for (const pid of pids) signal(pid, "SIGQUIT"); // immediate
+  await gone(pids, GRACE_MS);
+  for (const [pid, s] of servers) {
+    if (s.remove && !alive(pid)) rmSync(s.dataDir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+let pending = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk: string) => {
+  pending += chunk;
+  const lines = pending.split("\n");
+  pending = lines.pop() ?? "";
+  for (const line of lines) {
+    const watched = JSON.parse(line) as Watched;
+    if ("group" in watched) groups.add(watched.group);
+    else servers.set(watched.postgres.pid, watched.postgres);
+  }
+});
+process.stdin.on("end", () => void reap());
+process.stdin.on("error", () => void reap());

@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ROOT } from "../../db/local/config";
+import { alive, gone, signal } from "../../db/local/processes";
+
+interface Started {
+  parent: ChildProcess;
+  /** A worker in a process group of its own, as `npm run dev` starts each wrangler. */
+  worker: number;
+  /** Stands in for the embedded Postgres: the pid its data directory's postmaster.pid names. */
+  server: number;
+  dataDir: string;
+  /** What the parent and its reaper wrote to stderr, once both have closed it. */
+  stderr: Promise<string>;
+}
+
+const leftovers: number[] = [];
+
+afterEach(() => {
+  for (const pid of leftovers.splice(0)) signal(pid, "SIGKILL");
+});
+
+/**
+ * A Node process that starts what `npm run dev` starts (a process group, a server with a data
+ * directory), hands both to its reaper, and then waits. `postmasterPid` says what the data
+ * directory's postmaster.pid names: the server, or (a pid the kernel reused) another process.
+ */
+async function startParent(opts: {
+  postmasterPid: "server" | "other";
+  cleanExit?: boolean;
+}): Promise<Started> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "communities-reaper-"));
+  const script = `
+    import { spawn } from "node:child_process";
+    import { writeFileSync } from "node:fs";
+    import { reapOnExit } from "./db/local/reaper.ts";
+    const sleeper = () => spawn("sleep", ["600"], { detached: true, stdio: "ignore" });
+    const worker = sleeper();
+    const server = sleeper();
+    const named = ${opts.postmasterPid === "server" ? "server.pid" : "process.ppid"};
+    writeFileSync(${JSON.stringify(path.join(dataDir, "postmaster.pid"))}, named + "\\n");
+    reapOnExit({ group: worker.pid });
+    reapOnExit({ postgres: { pid: server.pid, dataDir: ${JSON.stringify(dataDir)}, remove: true } });
+    console.log(JSON.stringify({ worker: worker.pid, server: server.pid }));
+    ${
+      opts.cleanExit
+        ? `process.kill(-worker.pid, "SIGKILL"); server.kill("SIGKILL");
+           const { rmSync } = await import("node:fs");
+           rmSync(${JSON.stringify(path.join(dataDir, "postmaster.pid"))});`
+        : "setInterval(() => undefined, 1000);"
+    }
+  `;
+  const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  parent.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const stderr = new Promise<string>((resolve) => parent.stderr?.on("close", () => resolve(err)));
+  const line = await new Promise<string>((resolve, reject) => {
+    parent.stdout?.once("data", (d: Buffer) => resolve(d.toString()));
+    parent.once("exit", () => reject(new Error(`parent exited early: ${err}`)));
+  });
+  const { worker, server } = JSON.parse(line) as { worker: number; server: number };
+  leftovers.push(worker, server);
+  return { parent, worker, server, dataDir, stderr };
+}
+
+describe("reaper", () => {
+  it("stops the workers and the database of a parent killed with SIGKILL, and removes a throwaway data directory", async () => {
+    const s = await startParent({ postmasterPid: "server" });
+    expect(alive(s.worker) && alive(s.server)).toBe(true);
+    s.parent.kill("SIGKILL");
+    expect(await gone([s.worker, s.server], 15_000)).toBe(true);
+    expect(await s.stderr).toContain("stopping 1 worker(s) and 1 database server(s)");
+    expect(existsSync(s.dataDir)).toBe(false);
+  });
+
+  it("never signals a pid that no longer holds the data directory, nor removes the directory", async () => {
+    const s = await startParent({ postmasterPid: "other" });
+    s.parent.kill("SIGKILL");
+    expect(await gone([s.worker], 15_000)).toBe(true);
+    expect(await s.stderr).toContain("stopping 1 worker(s) and 0 database server(s)");
+    expect(alive(s.server)).toBe(true);
+    expect(existsSync(s.dataDir)).toBe(true);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  });
+
+  it("says and does nothing after a parent that stopped what it started exits", async () => {
+    const s = await startParent({ postmasterPid: "server", cleanExit: true });
+    // stderr closes once the reaper, which shares it, has exited too.
+    expect(await s.stderr).not.toContain("[reaper]");
+    expect(alive(s.worker) || alive(s.server)).toBe(false);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  });
+});
