@@ -1,8 +1,9 @@
 import { env } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type DbError, openDb } from "../../common/db";
 import { err, ok, type Result } from "../../common/result";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { updateTenant } from "../src/tenancy/admin";
 import { cacheOptions, DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
 import { Lru } from "../src/tenancy/lru";
@@ -36,14 +37,15 @@ function loader(result: () => Result<TenantRow | null, DbError>, delayMs = 10) {
   return { counter, load };
 }
 
-function harness(options = DEFAULT_CACHE_OPTIONS) {
-  let now = Date.now();
-  const cache = new TenantCache(options, () => now);
+/** One isolate's cache; isolates given one `clock` see the same time pass. */
+function harness(options = DEFAULT_CACHE_OPTIONS, clock = { now: Date.now() }) {
+  const cache = new TenantCache(options, () => clock.now);
   const pending: Promise<unknown>[] = [];
   return {
     cache,
+    clock,
     advance: (ms: number) => {
-      now += ms;
+      clock.now += ms;
     },
     deps: (load: () => Promise<Result<TenantRow | null, DbError>>, kv: KVNamespace = env.TENANT_CACHE) => ({
       kv,
@@ -52,6 +54,21 @@ function harness(options = DEFAULT_CACHE_OPTIONS) {
     }),
     settle: () => Promise.all(pending.splice(0)),
   };
+}
+
+/** The test's KV, counting writes; the first `refusals` writes are refused as KV refuses a second write to a key within a second. */
+function countingKv(refusals = 0) {
+  const counts = { puts: 0 };
+  let refuse = refusals;
+  const kv = {
+    get: (k: string, type: "json") => env.TENANT_CACHE.get(k, type),
+    put: async (k: string, value: string, options?: KVNamespacePutOptions) => {
+      counts.puts++;
+      if (refuse-- > 0) throw new Error("KV PUT failed: 429 Too Many Requests");
+      await env.TENANT_CACHE.put(k, value, options);
+    },
+  } as unknown as KVNamespace;
+  return { kv, counts };
 }
 
 /** For the tests that go through the admin write path; the rest stand a loader in for it. */
@@ -230,6 +247,88 @@ describe("tenant cache", () => {
     expect(served.every((r) => r.ok && r.value.tier === "l1")).toBe(true);
     await h.settle();
     expect(counter.calls).toBe(2);
+  });
+
+  it("takes the entry another isolate's refresh just put in KV, without a query or a KV write of its own", async () => {
+    const { kv, counts } = countingKv();
+    const { counter, load } = loader(() => ok(row("herd")));
+    const b = harness();
+    const a = harness(DEFAULT_CACHE_OPTIONS, b.clock);
+    await b.cache.resolve(key("herd"), b.deps(load, kv)); // loads, puts the entry in KV
+    await b.settle();
+    b.advance(DEFAULT_CACHE_OPTIONS.softTtlMs - 10_000);
+    await a.cache.resolve(key("herd"), a.deps(load, kv)); // from KV: in a's L1 past the soft expiry
+    b.advance(10_001);
+    await b.cache.resolve(key("herd"), b.deps(load, kv)); // soft-expired: b refreshes, renews KV
+    await b.settle();
+    expect([counter.calls, counts.puts]).toEqual([2, 2]);
+    const served = await a.cache.resolve(key("herd"), a.deps(load, kv)); // soft-expired in a's L1
+    expect(served).toMatchObject({ ok: true, value: { tier: "l1" } });
+    await a.settle();
+    expect([counter.calls, counts.puts]).toEqual([2, 2]);
+    await a.cache.resolve(key("herd"), a.deps(load, kv)); // a holds the renewed entry now
+    await a.settle();
+    expect([counter.calls, counts.puts]).toEqual([2, 2]);
+  });
+
+  it("does not take a renewed KV entry older than the one it holds: it asks the database", async () => {
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1TtlMs: 120_000 });
+    const older = row("not-older");
+    const edited = adminEdit(h.cache, older);
+    await h.cache.put(env.TENANT_CACHE, key("not-older"), edited);
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    // What a refresh elsewhere that loaded just before the admin write would leave.
+    await h.cache.writeKv(env.TENANT_CACHE, key("not-older"), h.cache.entryFor(older));
+    const { counter, load } = loader(() =>
+      ok({ ...older, updatedAt: edited.updatedAt ?? "", tenant: edited.tenant ?? older.tenant }),
+    );
+    await h.cache.resolve(key("not-older"), h.deps(load));
+    await h.settle();
+    expect(counter.calls).toBe(1);
+    const next = await h.cache.resolve(key("not-older"), h.deps(load));
+    expect(next).toMatchObject({ ok: true, value: { tier: "l1", tenant: { name: "admin edit" } } });
+  });
+
+  it("writes an admin write that KV refused once the second of KV's per-key write limit is over", async () => {
+    const h = harness();
+    const { kv, counts } = countingKv(1);
+    const edited = adminEdit(h.cache, row("refused"));
+    await h.cache.put(kv, key("refused"), edited);
+    expect(counts.puts).toBe(2);
+    expect((await h.cache.readKv(env.TENANT_CACHE, key("refused")))?.tenant?.name).toBe("admin edit");
+  });
+
+  it("gives an admin write up after two refused retries, and says so", async () => {
+    const h = harness();
+    const { kv, counts } = countingKv(3);
+    const errors = vi.spyOn(console, "error");
+    try {
+      await h.cache.put(kv, key("given-up"), adminEdit(h.cache, row("given-up")));
+      expect(counts.puts).toBe(3);
+      expect(loggedLines(errors)).toMatchObject([
+        { msg: expect.stringContaining("tenant cache write failed") },
+      ]);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it("never lets a refused admin write's retry undo a later admin write", async () => {
+    const first = harness();
+    const { kv, counts } = countingKv(1);
+    const older = row("undo");
+    const edited = adminEdit(first.cache, older);
+    const retrying = first.cache.put(kv, key("undo"), edited);
+    await sleep(50);
+    const later = harness(); // another isolate, writing a newer version meanwhile
+    const newest = later.cache.entryFor({
+      ...row("undo", "2026-04-01T00:00:00.000Z"),
+      tenant: { ...older.tenant, name: "later edit" },
+    });
+    await later.cache.put(env.TENANT_CACHE, key("undo"), newest);
+    await retrying;
+    expect(counts.puts).toBe(1);
+    expect((await first.cache.readKv(env.TENANT_CACHE, key("undo")))?.tenant?.name).toBe("later edit");
   });
 
   it("never lets a background refresh overwrite a newer entry written meanwhile", async () => {

@@ -224,10 +224,19 @@ export class TenantCache {
   private maybeRefresh(key: string, entry: CacheEntry, deps: ResolveDeps): void {
     if (entry.softExpiresAt > this.now() || this.refreshing.has(key)) return;
     this.refreshing.add(key);
-    deps.waitUntil(this.refresh(key, deps).finally(() => this.refreshing.delete(key)));
+    deps.waitUntil(this.refresh(key, entry, deps).finally(() => this.refreshing.delete(key)));
   }
 
-  private async refresh(key: string, deps: ResolveDeps): Promise<void> {
+  private async refresh(key: string, held: CacheEntry, deps: ResolveDeps): Promise<void> {
+    // Every isolate that holds an entry reaches its soft expiry at the same moment. The first to
+    // refresh renews KV; the others take its entry rather than each querying the database and
+    // writing the key again (KV takes one write a second per key and refuses the rest, and a
+    // refused admin write then has to wait: see put).
+    const renewed = await this.readKv(deps.kv, key);
+    if (renewed && renewed.softExpiresAt > this.now() && !newer(held.updatedAt, renewed.updatedAt)) {
+      this.remember(key, renewed, this.l1Ttl(renewed));
+      return;
+    }
     const started = this.now();
     const loaded = await deps.load();
     if (!loaded.ok) {
@@ -250,10 +259,31 @@ export class TenantCache {
     return entry;
   }
 
-  /** Admin writes: the new entry everywhere this isolate can reach, at once. */
+  /** How many times an admin write tries KV again, and how long it waits first (times the try). */
+  static readonly PUT_RETRIES = 2;
+  static readonly PUT_RETRY_MS = 1_100;
+
+  /**
+   * Admin writes: the new entry everywhere this isolate can reach, at once. KV refuses a second
+   * write to one key within a second (429), as when a refresh elsewhere has just renewed it; an
+   * admin write that gave up then would leave other isolates the old entry until its soft
+   * expiry, so it tries again after the second is over, unless KV by then holds this version or
+   * a newer one (a later admin write must not be undone).
+   */
   async put(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
     this.remember(key, entry, this.l1Ttl(entry));
-    await this.writeKv(kv, key, entry);
+    for (let retry = 1; !(await this.writeKv(kv, key, entry)); retry++) {
+      if (retry > TenantCache.PUT_RETRIES) {
+        log("error", "tenant cache write failed; other isolates serve the old entry until it is refreshed", {
+          key,
+          soft_ttl_ms: this.options.softTtlMs,
+        });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, TenantCache.PUT_RETRY_MS * retry));
+      const current = await this.readKv(kv, key);
+      if (current && !newer(entry.updatedAt, current.updatedAt)) return;
+    }
   }
 
   async readKv(kv: KVNamespace, key: string): Promise<CacheEntry | undefined> {
@@ -268,14 +298,17 @@ export class TenantCache {
     }
   }
 
-  async writeKv(kv: KVNamespace, key: string, entry: CacheEntry): Promise<void> {
-    if (!this.options.useKv) return;
+  /** Whether KV took the entry (or is not in use); a refusal is logged, never thrown. */
+  async writeKv(kv: KVNamespace, key: string, entry: CacheEntry): Promise<boolean> {
+    if (!this.options.useKv) return true;
     try {
       await kv.put(key, JSON.stringify(entry), {
         expirationTtl: entry.tenant ? this.options.kvTtlSeconds : this.options.negativeTtlSeconds,
       });
+      return true;
     } catch (e) {
       log("warn", "tenant cache write failed", { key, ...describeError(e) });
+      return false;
     }
   }
 }
