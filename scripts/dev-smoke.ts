@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import pg from "pg";
 import { ROOT } from "../db/local/config";
 import { DEMO_TENANTS, DEMO_USERS } from "../db/local/seed-data";
@@ -9,9 +10,10 @@ import { devVar } from "./dev-shared";
  * `npm run dev:smoke`: runs `npm run dev` as a user would and checks the platform it starts
  * end to end: both workers answer, a tenant resolves, a user's token is verified, a job enqueued
  * at the tenant worker is written by the batch worker through wrangler's local queues; killed
- * with SIGKILL, what it started is stopped for it (db/local/reaper.ts), so a second one starts;
- * and Ctrl-C stops everything. The tests run the workers under the vitest pool, never under `wrangler dev`,
- * whose multi-config queue wiring and .dev.vars only this exercises. CI runs it after the tests.
+ * with SIGKILL, what it started is stopped for it (db/local/reaper.ts), so a second one starts
+ * (with a debugger holding port 9229, as an editor's often does); and Ctrl-C stops everything.
+ * The tests run the workers under the vitest pool, never under `wrangler dev`, whose
+ * multi-config queue wiring and .dev.vars only this exercises. CI runs it after the tests.
  */
 const TENANT = "http://127.0.0.1:8787";
 const BATCH = "http://127.0.0.1:8788";
@@ -77,6 +79,16 @@ async function up(): Promise<void> {
   await until("tenant worker health", START_TIMEOUT_MS, () => ok(`${TENANT}/health`));
   await until("batch worker health", 60_000, () => ok(`${BATCH}/health`));
   console.log(`dev smoke: both workers up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** Listens on `port` as another program would; undefined when one already does. */
+async function holdPort(port: number): Promise<{ close(): Promise<void> } | undefined> {
+  const server = createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  return held ? { close: () => new Promise((r) => server.close(() => r())) } : undefined;
 }
 
 /** Neither worker answers and, unless DATABASE_URL names another, the embedded Postgres is down. */
@@ -159,9 +171,15 @@ try {
   );
   console.log("dev smoke: killed with SIGKILL, its workers and database were stopped for it");
 
-  // So a second npm run dev starts; Ctrl-C then stops it and all it started.
-  dev = startDev();
-  await up();
+  // So a second npm run dev starts, even with a debugger (an editor's auto-attach) on 9229;
+  // Ctrl-C then stops it and all it started.
+  const debuggerPort = await holdPort(9229);
+  try {
+    dev = startDev();
+    await up();
+  } finally {
+    await debuggerPort?.close();
+  }
   dev.process.kill("SIGINT");
   const stop = await Promise.race([dev.exited, new Promise((r) => setTimeout(() => r("timeout"), 30_000))]);
   if (stop !== 0) fail(`Ctrl-C did not stop npm run dev cleanly (${String(stop)})`);

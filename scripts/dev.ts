@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { LOCAL_DIR, LOCAL_PROXY_PORT, ROOT, resolveDatabase } from "../db/local/config";
 import { migrateDatabase } from "../db/local/migrate";
+import { freePort, taken } from "../db/local/ports";
 import { gone, signal } from "../db/local/processes";
 import { startDbProxy } from "../db/local/proxy";
 import { reapOnExit } from "../db/local/reaper";
@@ -73,21 +73,13 @@ async function fireCron(cron: string): Promise<void> {
   say(`cron could not be fired: ${cron}`);
 }
 
-/** Whether something listens on a port of ours: a second `npm run dev` would die half-started. */
-function taken(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once("error", () => resolve(true));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
-  });
-}
-
 const ports: [string, number][] = [
   ["tenant worker", TENANT_PORT],
   ["batch worker", BATCH_PORT],
   // The embedded database itself may be shared: an `npm run dev` reuses one already running.
   ...(process.env.DATABASE_URL ? [] : [["database proxy", LOCAL_PROXY_PORT] as [string, number]]),
 ];
+// A second `npm run dev` would die half-started on these.
 const busy: string[] = [];
 for (const [what, port] of ports) if (await taken(port)) busy.push(`${port} (${what})`);
 if (busy.length > 0) {
@@ -117,6 +109,20 @@ setVars(path.join(ROOT, ".dev.vars"), dbVars, {
 const sharedAdmin = devVar("ADMIN_TOKEN") ?? adminToken;
 setVars(path.join(ROOT, "workers/batch/.dev.vars"), { ...dbVars, ADMIN_TOKEN: sharedAdmin }, {});
 
+/**
+ * The workers' debugger ports: 9229 and 9230 when free. A Node debugger (an editor's
+ * auto-attach) often holds 9229, and wrangler then died at start with "Address already in use
+ * (socket "direct:1:default")", naming no port; the debugger port is no promise, so take another.
+ */
+async function inspectorPort(preferred: number, not: number[]): Promise<number> {
+  if (!(await taken(preferred))) return preferred;
+  let port = await freePort();
+  while (not.includes(port)) port = await freePort();
+  return port;
+}
+const tenantInspector = await inspectorPort(9229, []);
+const batchInspector = await inspectorPort(9230, [tenantInspector]);
+
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
 const common = ["--persist-to", PERSIST, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
 const wrangler = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -137,7 +143,7 @@ const workers = [
     "--port",
     `${TENANT_PORT}`,
     "--inspector-port",
-    "9229",
+    `${tenantInspector}`,
   ],
   [
     "-c",
@@ -145,7 +151,7 @@ const workers = [
     "--port",
     `${BATCH_PORT}`,
     "--inspector-port",
-    "9230",
+    `${batchInspector}`,
     "--test-scheduled",
   ],
 ];
@@ -224,6 +230,7 @@ console.log(`
   tenant worker  http://127.0.0.1:${TENANT_PORT}   (tenants: acme.localhost:${TENANT_PORT}, or ?tenant=acme)
   batch worker   http://127.0.0.1:${BATCH_PORT}   (health, cron: /__scheduled?cron=...)
   postgres       ${target.url}
+  debuggers      127.0.0.1:${tenantInspector} (tenant), 127.0.0.1:${batchInspector} (batch): chrome://inspect
 
   curl http://127.0.0.1:${TENANT_PORT}/health
   curl -H 'X-Tenant: acme' http://127.0.0.1:${TENANT_PORT}/v1/context

