@@ -91,8 +91,7 @@ if (busy.length > 0) {
 }
 
 const target = await resolveDatabase();
-const shown = (dir: string) => (dir.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, dir) : dir);
-say(`postgres: ${target.url}${target.dataDir ? ` (data in ${shown(target.dataDir)})` : ""}`);
+say(`postgres: ${target.url}`);
 await migrateDatabase(target.url);
 await seedDatabase(target.url);
 say("migrated and seeded");

@@ -17,8 +17,6 @@ export interface Target {
   url: string;
   /** Set when we started (or found) the embedded server: host:port for the proxy. */
   local?: { host: string; port: number };
-  /** Where the embedded server this started keeps its data. */
-  dataDir?: string;
   stop(): Promise<void>;
 }
 
@@ -40,7 +38,6 @@ export async function resolveDatabase(log: (line: string) => void = () => undefi
   return {
     url: withDatabase(localUrl(server.port), LOCAL_DATABASE),
     local: { host: server.host, port: server.port },
-    dataDir: server.dataDir,
     stop: server.stop,
   };
 }

