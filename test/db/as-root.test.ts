@@ -9,7 +9,7 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A folder of the given mode with a data directory to be, two levels below it. */
+/** A folder of the given mode with a data directory to be two levels below it. */
 function closedFolder(mode: number): { folder: string; dataDir: string } {
   const folder = mkdtempSync(path.join(tmpdir(), "communities-closed-"));
   made.push(folder);
@@ -17,7 +17,8 @@ function closedFolder(mode: number): { folder: string; dataDir: string } {
   return { folder, dataDir: path.join(folder, "checkout", ".local", "pg") };
 }
 
-describe("the embedded Postgres data directory", () => {
+/** As root, the embedded Postgres runs as the `postgres` user, which must reach its folders. */
+describe("the embedded Postgres, started as root", () => {
   const me = { uid: userInfo().uid, gids: [userInfo().gid] };
   const someoneElse = { uid: 54_321, gids: [54_321] };
 
