@@ -182,11 +182,21 @@ describe("notifications consumer", () => {
     const malformed = { job_id: crypto.randomUUID(), hello: 1 };
     // Every new record fails (a check no row passes; NOT VALID spares the rows already there).
     await db.query("ALTER TABLE dead_jobs ADD CONSTRAINT test_refuses_records CHECK (false) NOT VALID");
+    const warnings = vi.spyOn(console, "warn");
     try {
       const { result, ids } = await deliver("notifications", [good, refused, malformed]);
       expect(result.explicitAcks).toEqual([ids[0]]);
       expect(result.retryMessages.map((r) => r.msgId).sort()).toEqual([ids[1], ids[2]].sort());
+      // Said, with the jobs it concerns: nothing else tells an operator why they come back.
+      const said = loggedLines(warnings).find(
+        (l) => l.msg === "dead jobs could not be recorded; retrying them",
+      );
+      expect(said).toMatchObject({ queue: "notifications", kind: "query" });
+      expect([...((said?.job_ids ?? []) as string[])].sort()).toEqual(
+        [refused.job_id, malformed.job_id].sort(),
+      );
     } finally {
+      warnings.mockRestore();
       await db.query("ALTER TABLE dead_jobs DROP CONSTRAINT test_refuses_records");
     }
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
@@ -330,7 +340,17 @@ describe("notifications consumer", () => {
 describe("when the database is down", () => {
   it("acks nothing, retries every message with a delay by its job's priority, and writes them once it is back", async () => {
     const jobs = [notify(), notify({ user_id: MEMBER }), { ...notify(), priority: 8 }];
+    const warnings = vi.spyOn(console, "warn");
     const down = await deliver("notifications", jobs, { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 3);
+    // Each retried job can be followed by its id to why: its dead_jobs record points here.
+    const said = loggedLines(warnings).find((l) => l.msg === "job group failed; retrying");
+    warnings.mockRestore();
+    expect(said).toMatchObject({
+      queue: "notifications",
+      operation: "send_notifications",
+      kind: "unavailable",
+    });
+    expect(said?.job_ids).toEqual(jobs.map((j) => j.job_id));
     expect(down.result.explicitAcks).toEqual([]);
     expect(down.result.ackAll).toBe(false);
     expect(down.result.retryMessages.map((r) => r.msgId).sort()).toEqual([...down.ids].sort());

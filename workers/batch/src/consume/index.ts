@@ -105,7 +105,16 @@ async function runHandlers(sql: Queryable, queue: string, jobs: JobMessage[]): P
   }
   for (const [operation, group] of byOperation) {
     const result = await (HANDLERS[operation] as Handler<JobMessage>)(sql, group);
-    if (!result.ok) log("warn", "job group failed; retrying", { queue, operation, ...result.error });
+    // The job ids let an operator follow one job (its 202 gave the id) to why it was retried,
+    // and to this line from its dead_jobs record once it runs out of retries.
+    if (!result.ok) {
+      log("warn", "job group failed; retrying", {
+        queue,
+        operation,
+        ...result.error,
+        job_ids: group.map((j) => j.job_id),
+      });
+    }
     for (const job of group) {
       const outcome = result.ok ? result.value.get(job.job_id) : undefined;
       outcomes.set(
@@ -160,7 +169,15 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
     }
     // Invalid and rejected jobs are acked only once they are on record; until then, retried.
     const dead = [...invalid, ...rejected];
-    const recorded = dead.length === 0 || (await recordDeadJobs(sql, dead)).ok;
+    const record = dead.length === 0 ? undefined : await recordDeadJobs(sql, dead);
+    const recorded = record === undefined || record.ok;
+    if (record && !record.ok) {
+      log("warn", "dead jobs could not be recorded; retrying them", {
+        queue: batch.queue,
+        ...record.error,
+        job_ids: dead.map((d) => d.jobId),
+      });
+    }
     const retry = (message: Message<unknown>, priority: number) => {
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts, priority) });
       tally.retried++;
