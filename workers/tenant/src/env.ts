@@ -20,6 +20,8 @@ export interface Variables {
   cacheTier?: Tier;
   /** Set by authenticate: the verified token's user, or null when anonymous. */
   user: VerifiedUser | null;
+  /** Set by the enqueue routes: the ids of the jobs they send, for the request's log line. */
+  jobIds?: string[];
 }
 
 export interface HonoEnv {

@@ -149,6 +149,8 @@ describe("POST /v1/jobs", () => {
       ]);
       const line = loggedLines(lines).find((l) => l.msg === "request");
       expect(line).toMatchObject({ error_detail: "queue: Queue send failed: queue is overloaded" });
+      // The ids it tried to send: after a partial send, what to look for downstream.
+      expect(line?.job_ids).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/)]);
     } finally {
       lines.mockRestore();
     }
@@ -513,13 +515,20 @@ describe("POST /v1/jobs", () => {
 });
 
 describe("POST /v1/jobs/batch", () => {
-  it("queues up to 100 jobs and answers their ids in order", async () => {
-    const res = await post("/v1/jobs/batch", U.admin, {
-      jobs: [analytics, notification([U.member]), edit({ content: "batch" })],
-    });
-    expect(res.status).toBe(202);
-    const { job_ids } = (await res.json()) as { job_ids: string[] };
-    expect(new Set(job_ids).size).toBe(3);
+  it("queues up to 100 jobs and answers their ids in order, which the request's log line names too", async () => {
+    const lines = vi.spyOn(console, "log");
+    try {
+      const res = await post("/v1/jobs/batch", U.admin, {
+        jobs: [analytics, notification([U.member]), edit({ content: "batch" })],
+      });
+      expect(res.status).toBe(202);
+      const { job_ids } = (await res.json()) as { job_ids: string[] };
+      expect(new Set(job_ids).size).toBe(3);
+      const line = loggedLines(lines).findLast((l) => l.msg === "request");
+      expect(line).toMatchObject({ path: "/v1/jobs/batch", status: 202, job_ids });
+    } finally {
+      lines.mockRestore();
+    }
   });
 
   it("refuses more than 100 jobs, none, a field beside the jobs, and the whole batch when one job is not allowed", async () => {

@@ -35,7 +35,7 @@ export const requestContext = createMiddleware<HonoEnv>(async (c, next) => {
     const headers = c.res.headers;
     headers.set("X-Request-Id", requestId);
     headers.set("Server-Timing", timing);
-    logRequest(c, requestId, duration, { tenant: c.get("tenant")?.slug, tier });
+    logRequest(c, requestId, duration, { tenant: c.get("tenant")?.slug, tier, job_ids: c.get("jobIds") });
   }
 });
 

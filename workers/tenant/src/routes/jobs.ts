@@ -148,6 +148,12 @@ async function accept(
       created_at: createdAt,
     })),
   )) as JobMessage[];
+  // In the request's line whether or not the send succeeds: after a failure some may have gone
+  // out (one sendBatch per queue), and the line then says which ids to look for downstream.
+  c.set(
+    "jobIds",
+    jobs.map((j) => j.job_id),
+  );
   const sent = await sendJobs(c.env, jobs);
   if (!sent.ok) {
     throw queueUnavailable("the job could not be queued, retry (with an Idempotency-Key)", sent.error);
