@@ -3,7 +3,9 @@ import path from "node:path";
 import { build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
 import { ROOT } from "../../db/local/config";
+import { childrenNamed } from "../../db/local/processes";
 import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+import { reapOnExit } from "../../db/local/reaper";
 import { bundleWorker } from "../../scripts/bundle";
 
 const COMPAT = { compatibilityDate: "2026-11-01", compatibilityFlags: ["nodejs_compat"] };
@@ -163,6 +165,8 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     }),
   );
   await mf.ready;
+  // Miniflare's workerd would outlive a benchmark killed outright, serving on; the reaper stops it.
+  for (const pid of childrenNamed(process.pid, "workerd")) reapOnExit({ process: { pid, comm: "workerd" } });
   return {
     mf,
     fetch: (worker, p, headers = {}) =>

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+
 /** Whether a process (or, given -pgid, any process of a group) still exists. */
 export function alive(pid: number): boolean {
   try {
@@ -25,4 +27,36 @@ export async function gone(pids: number[], ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return true;
+}
+
+/**
+ * The pids of `parent`'s children whose command is `name`, read from /proc (Linux); none where
+ * there is no /proc. For children a library starts without saying which (Miniflare's workerd).
+ */
+export function childrenNamed(parent: number, name: string): number[] {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  return pids.map(Number).filter((pid) => {
+    const stat = procStat(pid);
+    return stat?.ppid === parent && stat.comm === name;
+  });
+}
+
+/** A process's command (at most 15 characters, as the kernel keeps it) and parent, from /proc. */
+export function procStat(pid: number): { comm: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split at the last ")".
+    const close = stat.lastIndexOf(")");
+    return {
+      comm: stat.slice(stat.indexOf("(") + 1, close),
+      ppid: Number(stat.slice(close + 2).split(" ")[1]),
+    };
+  } catch {
+    return undefined;
+  }
 }

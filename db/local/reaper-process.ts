@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { alive, gone, signal } from "./processes";
+import { alive, gone, procStat, signal } from "./processes";
 import type { Watched } from "./reaper";
 
 /**
@@ -12,6 +12,8 @@ import type { Watched } from "./reaper";
  */
 const groups = new Set<number>();
 const servers = new Map<number, { dataDir: string; remove: boolean }>();
+/** Single processes, each with its command: a pid the kernel gave to another is left alone. */
+const processes = new Map<number, string>();
 
 const GRACE_MS = 10_000;
 
@@ -35,7 +37,10 @@ function stillServes(pid: number, dataDir: string): boolean {
 
 async function reap(): Promise<void> {
   // A process group is signalled as -pgid: the worker and every process it started.
-  const left = [...groups].map((g) => -g).filter(alive);
+  const left = [
+    ...[...groups].map((g) => -g).filter(alive),
+    ...[...processes].filter(([pid, comm]) => procStat(pid)?.comm === comm).map(([pid]) => pid),
+  ];
   const running = [...servers].filter(([pid, s]) => stillServes(pid, s.dataDir));
   if (left.length > 0 || running.length > 0) {
     say(
@@ -63,6 +68,7 @@ process.stdin.on("data", (chunk: string) => {
   for (const line of lines) {
     const watched = JSON.parse(line) as Watched;
     if ("group" in watched) groups.add(watched.group);
+    else if ("process" in watched) processes.set(watched.process.pid, watched.process.comm);
     else servers.set(watched.postgres.pid, watched.postgres);
   }
 });

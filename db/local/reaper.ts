@@ -4,7 +4,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** What a process started and must not leave running should it end without stopping it. */
-export type Watched = { group: number } | { postgres: { pid: number; dataDir: string; remove: boolean } };
+export type Watched =
+  | { group: number }
+  | { postgres: { pid: number; dataDir: string; remove: boolean } }
+  | { process: { pid: number; comm: string } };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 let reaper: ChildProcess | undefined;
