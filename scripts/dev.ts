@@ -115,7 +115,7 @@ setVars(path.join(ROOT, "workers/batch/.dev.vars"), { ...dbVars, ADMIN_TOKEN: sh
  * (socket "direct:1:default")", naming no port; the debugger port is no promise, so take another.
  */
 async function inspectorPort(preferred: number, not: number[]): Promise<number> {
-  if (!(await taken(preferred))) return preferred;
+  if (!not.includes(preferred) && !(await taken(preferred))) return preferred;
   let port = await freePort();
   while (not.includes(port)) port = await freePort();
   return port;
