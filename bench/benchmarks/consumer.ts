@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { ADMIN_ROLES } from "../../workers/common/authz";
 import { timeOrderedId } from "../../workers/common/ids";
 import { type JobMessage, MESSAGE_VERSION } from "../../workers/common/jobs";
 import { connect, type Datasets } from "../lib/data";
@@ -9,6 +10,8 @@ import type { BenchResult, Row, Target } from "../lib/types";
 import type { Platform } from "../lib/workers";
 
 const BATCH = 100;
+/** Recipients of each job in the fan-out case: an announcement to part of a community. */
+const FANOUT = 20;
 /** Batches each worker gets before it is timed: the first ones run cold code. */
 const WARMUP = 20;
 type Pair = { tenant_id: string; user_id: string };
@@ -99,14 +102,19 @@ export async function consumerBench(
     const oneRowConsumer = await platform.mf.getWorker("one-row");
     const ceilingConsumer = await platform.mf.getWorker("ceiling");
     const emptyConsumer = await platform.mf.getWorker("bare");
-    const deliver = async (worker: typeof consumer, queue: Queue) => {
-      const jobs = makeBatch(queue, pairs, authored);
+    const deliver = async (
+      worker: typeof consumer,
+      queue: Queue,
+      make = () => makeBatch(queue, pairs, authored),
+    ) => {
+      const jobs = make();
       const result = await worker.queue(
         queue,
         jobs.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })),
       );
       if (result.explicitAcks.length !== jobs.length)
         throw new Error(`${queue}: ${result.explicitAcks.length}/${jobs.length} acked`);
+      return jobs;
     };
     for (const queue of ["notifications", "analytics", "content-updates"] as const) {
       const size = queue === "content-updates" ? authored.length : pairs.length;
@@ -177,6 +185,88 @@ export async function consumerBench(
         note: `${fmt(vsOpen)} of one statement from Node on an open connection; ${fmt(vsSameRuntime)} of one statement from a Worker`,
       });
     }
+    // Fan-out: each job an admin's announcement to members of their community, as a batch of
+    // them reaches the consumer. Measured against the same rows written plainly; no target.
+    const announcers = (
+      await client.query<{ tenant_id: string; admin: string; members: string[] }>(
+        `SELECT a.tenant_id, a.user_id AS admin, m.members
+           FROM (SELECT DISTINCT ON (tu.tenant_id) tu.tenant_id, tu.user_id
+                   FROM tenant_users tu JOIN tenants t ON t.id = tu.tenant_id AND t.is_active
+                  WHERE tu.is_admin OR tu.role = ANY($2) ORDER BY tu.tenant_id, tu.user_id) a
+          CROSS JOIN LATERAL (
+            SELECT array_agg(x.user_id) AS members FROM (
+              SELECT tu.user_id FROM tenant_users tu
+               WHERE tu.tenant_id = a.tenant_id AND tu.user_id <> a.user_id ORDER BY tu.user_id LIMIT $1) x
+          ) m
+          WHERE cardinality(m.members) = $1
+          ORDER BY a.tenant_id LIMIT $3`,
+        [FANOUT, ADMIN_ROLES, BATCH],
+      )
+    ).rows;
+    if (announcers.length > 0) {
+      const makeFanout = () =>
+        Array.from({ length: BATCH }, (_, i) => {
+          const a = announcers[i % announcers.length] as (typeof announcers)[number];
+          return envelope(
+            "notification",
+            "send_notifications",
+            { tenant_id: a.tenant_id, user_id: a.admin },
+            {
+              type: "bench",
+              title: "Bench",
+              message: "Hello",
+              data: {},
+              recipient_ids: a.members,
+            },
+          );
+        });
+      const rowsPerBatch = BATCH * FANOUT;
+      say(`consumer: notifications fan-out, ${BATCH} jobs x ${FANOUT} recipients`);
+      const fanoutOf = (worker: typeof consumer) => ({
+        fn: () => deliver(worker, "notifications", makeFanout),
+        samples: opts.batches,
+      });
+      const [harness, ours, sameRuntime, open] = await timeAlternating(
+        [
+          fanoutOf(emptyConsumer),
+          fanoutOf(consumer),
+          fanoutOf(ceilingConsumer),
+          { fn: () => ceiling(client, "notifications", makeFanout()), samples: opts.batches },
+        ],
+        opts.reps,
+        WARMUP,
+      );
+      if (!harness || !ours || !sameRuntime || !open) throw new Error("no timing");
+      const written = await deliver(consumer, "notifications", makeFanout);
+      const n =
+        (
+          await client.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM notifications WHERE job_id = ANY($1)",
+            [written.map((j) => j.job_id)],
+          )
+        ).rows[0]?.n ?? 0;
+      if (n !== rowsPerBatch)
+        throw new Error(`fan-out: the consumer wrote ${n} rows, expected ${rowsPerBatch}`);
+      const own = (t: { p50: number }) => Math.max(t.p50 - harness.p50, 0.01);
+      const perSecond = (ms: number) => (rowsPerBatch / ms) * 1000;
+      const label = `notifications fan-out (${BATCH} jobs x ${FANOUT} recipients)`;
+      rows.push({
+        label: `${label} vs raw multi-row, same runtime`,
+        ours: perSecond(own(ours)),
+        baseline: perSecond(own(sameRuntime)),
+        unit: "rows/s",
+        ratio: own(sameRuntime) / own(ours),
+        detail: `consumer time per batch of ${rowsPerBatch} rows: ours ${fmt(own(ours))} ms, one plain statement from a Worker ${fmt(own(sameRuntime))} ms; each recipient other than the sender is checked to be a member (db/migrations/0017)`,
+      });
+      rows.push({
+        label: `${label} vs raw multi-row ceiling`,
+        ours: perSecond(own(ours)),
+        baseline: perSecond(open.p50),
+        unit: "rows/s",
+        ratio: open.p50 / own(ours),
+        detail: `one plain statement from Node on an open connection: ${fmt(open.p50)} ms a batch`,
+      });
+    }
   } finally {
     // The rows the runs wrote go, so repeated runs measure tables of the same size.
     await client.query("DELETE FROM notifications WHERE type = 'bench'").catch(() => undefined);
@@ -191,6 +281,7 @@ export async function consumerBench(
     targets,
     notes: [
       "every consumer runs in workerd and is handed the same batch by Miniflare; its own time is the median time of a batch less the median time of handing a batch to an empty consumer (shown per row as delivery alone). Ours validates every message, then makes one call per batch over Neon's SQL-over-HTTP (our local proxy emulates Neon's endpoint with pooled connections) to a database function that authorises every job and writes; the one-row baseline opens a WebSocket connection per batch and sends one statement per message (over HTTP it is slower still). The ceilings are one plain multi-row statement with no checks: from Node on an open connection, and from a Worker through the same driver as ours",
+      `the fan-out rows (no target): each job of the batch an admin's notification to ${FANOUT} other members of their community, so ${BATCH * FANOUT} rows a batch, every recipient checked to be a member; against the same rows in one plain statement`,
     ],
   };
 }

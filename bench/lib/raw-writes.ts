@@ -23,9 +23,19 @@ export function rawWrite(queue: Queue, jobs: JobMessage[]): { text: string; para
     };
   }
   if (queue === "notifications") {
+    // A row per recipient (the sender when the job names none), as the consumer writes them.
+    const rows = jobs.flatMap((j) => {
+      const named = (j.payload as { recipient_ids?: string[] }).recipient_ids;
+      return (named ?? [j.user_id]).map((recipient) => ({ job: j, recipient }));
+    });
     return {
       text: `INSERT INTO notifications (job_id, user_id, tenant_id, created_at, type, title, message) SELECT j, u, t, c, 'bench', 'Bench', 'Hello' ${from}`,
-      params: cols,
+      params: [
+        rows.map((r) => r.job.job_id),
+        rows.map((r) => r.recipient),
+        rows.map((r) => r.job.tenant_id),
+        rows.map((r) => r.job.created_at),
+      ],
     };
   }
   return {
