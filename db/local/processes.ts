@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 
 /** Whether a process (or, given -pgid, any process of a group) still exists. */
 export function alive(pid: number): boolean {
@@ -56,6 +57,19 @@ export function procStat(pid: number): { comm: string; ppid: number } | undefine
       comm: stat.slice(stat.indexOf("(") + 1, close),
       ppid: Number(stat.slice(close + 2).split(" ")[1]),
     };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pid of the Postgres server running in `dataDir`: the first line of the postmaster.pid it
+ * keeps there while it runs (and removes when it stops). Undefined when there is none.
+ */
+export function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }

@@ -1,6 +1,5 @@
-import { readFileSync, rmSync } from "node:fs";
-import path from "node:path";
-import { alive, gone, procStat, signal } from "./processes";
+import { rmSync } from "node:fs";
+import { alive, gone, postmasterPid, procStat, signal } from "./processes";
 import type { Watched } from "./reaper";
 
 /**
@@ -22,18 +21,10 @@ process.stderr.on("error", () => undefined);
 const say = (line: string) => process.stderr.write(`[reaper] ${line}\n`);
 
 /**
- * Whether `pid` is still the server started in `dataDir`: Postgres writes its pid as the first
- * line of postmaster.pid and removes the file when it stops, so a pid the kernel has since
- * given to another process is never signalled.
+ * Whether `pid` is still the server started in `dataDir`: its postmaster.pid still names it, so a
+ * pid the kernel has since given to another process is never signalled.
  */
-function stillServes(pid: number, dataDir: string): boolean {
-  try {
-    const first = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0];
-    return Number(first) === pid && alive(pid);
-  } catch {
-    return false;
-  }
-}
+const stillServes = (pid: number, dataDir: string) => postmasterPid(dataDir) === pid && alive(pid);
 
 async function reap(): Promise<void> {
   // A process group is signalled as -pgid: the worker and every process it started.
@@ -53,7 +44,8 @@ async function reap(): Promise<void> {
   const pids = running.map(([pid]) => pid);
   if (!(await gone(pids, GRACE_MS))) for (const pid of pids) signal(pid, "SIGQUIT"); // immediate
   await gone(pids, GRACE_MS);
-  for (const [pid, s] of servers) {
+  // Only the throwaway directories of servers it stopped: after a clean stop, its parent's own.
+  for (const [pid, s] of running) {
     if (s.remove && !alive(pid)) rmSync(s.dataDir, { recursive: true, force: true });
   }
   process.exit(0);

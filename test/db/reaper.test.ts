@@ -101,6 +101,8 @@ describe("reaper", () => {
     // stderr closes once the reaper, which shares it, has exited too.
     expect(await s.stderr).not.toContain("[reaper]");
     expect(alive(s.worker) || alive(s.server) || alive(s.single)).toBe(false);
+    // The data directory is the parent's to remove after a clean stop: left as it was.
+    expect(existsSync(s.dataDir)).toBe(true);
     rmSync(s.dataDir, { recursive: true, force: true });
   });
 });
