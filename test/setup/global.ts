@@ -73,8 +73,13 @@ export default async function setup(project: TestProject) {
   if (external) {
     adminUrl = external;
   } else {
-    dataDir = mkdtempSync(path.join(tmpdir(), "communities-test-pg-"));
-    const server = await startLocalPostgres({ dataDir, persistent: false, fast: true });
+    const dir = mkdtempSync(path.join(tmpdir(), "communities-test-pg-"));
+    dataDir = dir;
+    // A server that does not start leaves no teardown to run: its folder goes now.
+    const server = await startLocalPostgres({ dataDir: dir, persistent: false, fast: true }).catch((e) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    });
     adminUrl = server.url;
     stopPostgres = server.stop;
   }
