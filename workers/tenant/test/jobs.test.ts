@@ -95,6 +95,17 @@ function capturingQueue() {
   return { queue, sent };
 }
 
+/** The analytics jobs a member's request sent, made twice a few ms apart; each answered 202. */
+async function analyticsSentTwice(path: string, body: unknown, headers: Record<string, string> = {}) {
+  const { queue, sent } = capturingQueue();
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    const res = await post(path, U.member, body, headers, { ANALYTICS_QUEUE: queue });
+    expect(res.status).toBe(202);
+  }
+  return sent;
+}
+
 describe("write rate limit", () => {
   it("answers 429 with Retry-After once a user passes 120 writes a minute, counted per user, not per address", async () => {
     // A user of its own: the other tests' writes count against theirs.
@@ -164,20 +175,7 @@ describe("POST /v1/jobs", () => {
   });
 
   it("makes job ids in time order (UUID version 7 stamped with the job's enqueue time), so the rows keyed by them append to their indexes", async () => {
-    const { queue, sent } = capturingQueue();
-    for (let i = 0; i < 2; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-      const res = await post(
-        "/v1/jobs/batch",
-        U.member,
-        { jobs: [analytics, analytics] },
-        {},
-        {
-          ANALYTICS_QUEUE: queue,
-        },
-      );
-      expect(res.status).toBe(202);
-    }
+    const sent = await analyticsSentTwice("/v1/jobs/batch", { jobs: [analytics, analytics] });
     expect(sent).toHaveLength(4);
     for (const job of sent) {
       expect([uuidVersion(job.job_id), uuidTime(job.job_id)]).toEqual([7, Date.parse(job.created_at)]);
@@ -230,20 +228,7 @@ describe("POST /v1/jobs", () => {
   it("sends a retried request's job as the very same job, its enqueue time included", async () => {
     // created_at is an analytics event's partition key and half its (job_id, created_at) key: a
     // retry sent with a new time, in a batch of its own, would be a second row.
-    const { queue, sent } = capturingQueue();
-    for (let attempt = 0; attempt < 2; attempt++) {
-      await new Promise((r) => setTimeout(r, 5));
-      const res = await post(
-        "/v1/jobs",
-        U.member,
-        analytics,
-        { "idempotency-key": "retried-7" },
-        {
-          ANALYTICS_QUEUE: queue,
-        },
-      );
-      expect(res.status).toBe(202);
-    }
+    const sent = await analyticsSentTwice("/v1/jobs", analytics, { "idempotency-key": "retried-7" });
     expect(sent).toHaveLength(2);
     expect(sent[1]).toEqual(sent[0]);
   });

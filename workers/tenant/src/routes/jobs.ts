@@ -150,16 +150,14 @@ async function accept(
   )) as JobMessage[];
   // In the request's line whether or not the send succeeds: after a failure some may have gone
   // out (one sendBatch per queue), and the line then says which ids to look for downstream.
-  c.set(
-    "jobIds",
-    jobs.map((j) => j.job_id),
-  );
+  const ids = jobs.map((j) => j.job_id);
+  c.set("jobIds", ids);
   const sent = await sendJobs(c.env, jobs);
   if (!sent.ok) {
     throw queueUnavailable("the job could not be queued, retry (with an Idempotency-Key)", sent.error);
   }
   c.header("Cache-Control", "private, no-store");
-  return jobs.map((j) => j.job_id);
+  return ids;
 }
 
 /** What a client may rely on in a job id, which is also the key of the rows the job writes. */
