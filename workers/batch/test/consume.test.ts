@@ -61,14 +61,30 @@ async function deliver(queue: string, bodies: unknown[], overrides: Partial<type
   return { result, ids, delays };
 }
 
-/** As deliver, with the batch's own log line (queue, size and what became of its jobs). */
-async function deliverLogged(queue: string, bodies: unknown[], attempts = 1) {
+/**
+ * As deliver, with the batch's own log line (queue, size and what became of its jobs) and its
+ * warning lines (why jobs were retried).
+ */
+async function deliverLogged(
+  queue: string,
+  bodies: unknown[],
+  attempts = 1,
+  overrides: Partial<typeof env> = {},
+) {
   const lines = vi.spyOn(console, "log");
+  const warnings = vi.spyOn(console, "warn");
   try {
-    const delivered = await deliver(queue, bodies, {}, attempts);
-    return { ...delivered, line: loggedLines(lines).findLast((l) => l.msg === "batch") };
+    const delivered = await deliver(queue, bodies, overrides, attempts);
+    // Read now: restoring a spy forgets its calls.
+    const warningLines = loggedLines(warnings);
+    return {
+      ...delivered,
+      line: loggedLines(lines).findLast((l) => l.msg === "batch"),
+      warned: (msg: string) => warningLines.find((l) => l.msg === msg),
+    };
   } finally {
     lines.mockRestore();
+    warnings.mockRestore();
   }
 }
 
@@ -182,21 +198,17 @@ describe("notifications consumer", () => {
     const malformed = { job_id: crypto.randomUUID(), hello: 1 };
     // Every new record fails (a check no row passes; NOT VALID spares the rows already there).
     await db.query("ALTER TABLE dead_jobs ADD CONSTRAINT test_refuses_records CHECK (false) NOT VALID");
-    const warnings = vi.spyOn(console, "warn");
     try {
-      const { result, ids } = await deliver("notifications", [good, refused, malformed]);
+      const { result, ids, warned } = await deliverLogged("notifications", [good, refused, malformed]);
       expect(result.explicitAcks).toEqual([ids[0]]);
       expect(result.retryMessages.map((r) => r.msgId).sort()).toEqual([ids[1], ids[2]].sort());
       // Said, with the jobs it concerns: nothing else tells an operator why they come back.
-      const said = loggedLines(warnings).find(
-        (l) => l.msg === "dead jobs could not be recorded; retrying them",
-      );
+      const said = warned("dead jobs could not be recorded; retrying them");
       expect(said).toMatchObject({ queue: "notifications", kind: "query" });
       expect([...((said?.job_ids ?? []) as string[])].sort()).toEqual(
         [refused.job_id, malformed.job_id].sort(),
       );
     } finally {
-      warnings.mockRestore();
       await db.query("ALTER TABLE dead_jobs DROP CONSTRAINT test_refuses_records");
     }
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
@@ -340,11 +352,9 @@ describe("notifications consumer", () => {
 describe("when the database is down", () => {
   it("acks nothing, retries every message with a delay by its job's priority, and writes them once it is back", async () => {
     const jobs = [notify(), notify({ user_id: MEMBER }), { ...notify(), priority: 8 }];
-    const warnings = vi.spyOn(console, "warn");
-    const down = await deliver("notifications", jobs, { LOCAL_DB_PROXY: UNREACHABLE_PROXY }, 3);
+    const down = await deliverLogged("notifications", jobs, 3, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
     // Each retried job can be followed by its id to why: its dead_jobs record points here.
-    const said = loggedLines(warnings).find((l) => l.msg === "job group failed; retrying");
-    warnings.mockRestore();
+    const said = down.warned("job group failed; retrying");
     expect(said).toMatchObject({
       queue: "notifications",
       operation: "send_notifications",
