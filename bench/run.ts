@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { BASELINE_SQL } from "../db/local/baseline";
@@ -121,9 +120,10 @@ async function main(): Promise<void> {
   }
 
   const date = new Date().toISOString().slice(0, 10);
-  const dir = smoke
-    ? mkdtempSync(path.join(tmpdir(), "communities-bench-"))
-    : path.join(ROOT, "bench", "results");
+  // A smoke run's report is only proof the harness works: it goes to one git-ignored folder,
+  // where the next smoke run of the same day replaces it, not to a new temp folder each
+  // `npm test` (they piled up).
+  const dir = smoke ? path.join(LOCAL_DIR, "bench-smoke") : path.join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
   // A run of some benchmarks never overwrites the report of a full run.
   const stem = chosen.length > 0 ? `${date}-${chosen.join("-")}` : date;
