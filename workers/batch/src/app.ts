@@ -22,6 +22,7 @@ import {
   errorResponses,
   jsonResponse,
   NO_SECURITY,
+  serveOpenApiDocument,
 } from "../../common/openapi";
 import { decodeKeyset, encodeKeyset, QueryFlag } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
@@ -323,12 +324,7 @@ export function createBatchApp() {
   );
 
   documentAdminToken(app);
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: { title: "Communities batch worker: health and dead-letter admin", version: "0.1.0" },
-    // Relative: the document is served by the worker it describes, on whatever host that is.
-    servers: [{ url: "/" }],
-  });
+  serveOpenApiDocument(app, "Communities batch worker: health and dead-letter admin");
   app.notFound(notFoundHandler(app.routes));
   return app;
 }

@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";
 import { notFoundHandler, onError, requireAdmin, requireJsonBody } from "../../common/http";
-import { documentAdminToken, documentUserToken } from "../../common/openapi";
+import { documentAdminToken, documentUserToken, serveOpenApiDocument } from "../../common/openapi";
 import { rateLimit } from "../../common/rate-limit";
 import type { HonoEnv } from "./env";
 import { authenticate } from "./middleware/auth";
@@ -49,12 +49,7 @@ export function createApp() {
   app.route("/v1/me", me);
   documentAdminToken(app);
   documentUserToken(app);
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: { title: "Communities tenant API", version: "0.1.0" },
-    // Relative: the document is served by the worker it describes, on whatever host that is.
-    servers: [{ url: "/" }],
-  });
+  serveOpenApiDocument(app, "Communities tenant API");
   app.notFound(notFoundHandler(app.routes));
   return app;
 }

@@ -1,12 +1,12 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { openDb } from "../../common/db";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { lockWaitOf } from "../../test-support/postgres";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
 import { membershipKey } from "../src/auth/membership";
-import worker from "../src/index";
+import worker, { createApp } from "../src/index";
 
 let db: WorkerTestDb;
 const USER = "b2000000-0000-4000-8000-000000000001";
@@ -958,5 +958,41 @@ describe("GET /openapi.json", () => {
         expect([method, path, op.responses["500"]?.description]).toEqual([method, path, "internal_error"]);
       }
     }
+  });
+
+  it("builds the document once per isolate, and answers a client that holds it with 304 and no body", async () => {
+    const app = createApp();
+    const build = vi.spyOn(app, "getOpenAPI31Document");
+    const get = async (headers: Record<string, string> = {}) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request("http://api.localhost/openapi.json", { headers }), env, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const first = await get();
+    const text = await first.text();
+    const etag = first.headers.get("etag") ?? "";
+    expect([first.status, first.headers.get("cache-control"), first.headers.get("content-type")]).toEqual([
+      200,
+      "public, max-age=300",
+      "application/json",
+    ]);
+    expect(etag).toMatch(/^"[0-9a-f]{24}"$/);
+    expect(Object.keys((JSON.parse(text) as { paths: object }).paths)).toContain("/v1/context");
+
+    const again = await get();
+    expect([again.headers.get("etag"), await again.text()]).toEqual([etag, text]);
+    for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+      const held = await get({ "if-none-match": ifNoneMatch });
+      expect([ifNoneMatch, held.status, await held.text(), held.headers.get("etag")]).toEqual([
+        ifNoneMatch,
+        304,
+        "",
+        etag,
+      ]);
+    }
+    const stale = await get({ "if-none-match": '"an older document"' });
+    expect([stale.status, await stale.text()]).toEqual([200, text]);
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });
