@@ -119,6 +119,22 @@ describe("tenant resolution", () => {
     expect((await call("http://acme.communities.test/v1/context", {}, vars)).status).toBe(200);
   });
 
+  it("reserves just the labels RESERVED_SUBDOMAINS lists, in any case and spacing, and follows the list when it changes", async () => {
+    const own = { RESERVED_SUBDOMAINS: " Status,docs " };
+    for (const [url, headers] of [
+      ["http://status.localhost/v1/context", {}],
+      ["http://x.localhost/v1/context", { "X-Tenant": "DOCS" }],
+    ] as const) {
+      const res = await call(url, headers, own);
+      expect([url, res.status]).toEqual([url, 400]); // names the case that failed
+      await expectError(res, 400, "tenant_required");
+    }
+    // A default label the list leaves out names a tenant like any other; there is none here.
+    await expectError(await call("http://www.localhost/v1/context", {}, own), 404, "tenant_not_found");
+    await expectError(await call("http://www.localhost/v1/context"), 400, "tenant_required");
+    expect((await call("http://status.localhost/v1/context")).status).toBe(404);
+  });
+
   it("refuses a slug that is not a DNS label, or a tenant named twice over, with invalid_tenant", async () => {
     for (const [url, headers] of [
       ["http://x.localhost/v1/context?tenant=bad_slug!", {}],
