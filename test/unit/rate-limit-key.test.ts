@@ -20,5 +20,8 @@ describe("the network an address rate limit counts", () => {
   it("keeps what it cannot read as it came, and names a missing address", () => {
     expect(clientNetwork(undefined)).toBe("unknown");
     expect(clientNetwork("not:an:address")).toBe("not:an:address");
+    // Too few groups for a /64, or a group that is not hex: either alone is enough.
+    expect(clientNetwork("2001:db8")).toBe("2001:db8");
+    expect(clientNetwork("2001:db8:zz:1::1")).toBe("2001:db8:zz:1::1");
   });
 });

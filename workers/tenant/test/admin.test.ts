@@ -489,6 +489,13 @@ describe("admin users", () => {
       email: "new.comer@example.com",
       display_name: null,
     });
+    // A display name sent on creation is kept from the first write.
+    const named = "b4000000-0000-4000-8000-000000000009";
+    await admin("PUT", `/users/${named}`, { email: "named@example.com", display_name: "Named" }, ops);
+    expect(await (await admin("GET", `/users/${named}`, undefined, ops)).json()).toMatchObject({
+      id: named,
+      display_name: "Named",
+    });
     const { id } = (await (
       await admin("POST", "/tenants", { slug: "welcome", name: "Welcome" }, ops)
     ).json()) as {
@@ -906,12 +913,13 @@ describe("GET /openapi.json", () => {
 
   it("says how each tenant route's request names its tenant (X-Tenant or ?tenant=), and only there", async () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
-    type Operation = { parameters?: { name: string; in: string }[] };
+    type Operation = { parameters?: { name: string; in: string; required?: boolean }[] };
     const doc = (await res.json()) as { paths: Record<string, Record<string, Operation>> };
     const named = (o: Operation | undefined) =>
       (o?.parameters ?? [])
         .filter((p) => p.name === "X-Tenant" || p.name === "tenant")
-        .map((p) => `${p.in}:${p.name}`);
+        // Optional: the host names the tenant as well, so a client must not be made to send them.
+        .map((p) => `${p.in}:${p.name}${p.required ? ":required" : ""}`);
     for (const [path, method] of [
       ["/v1/context", "get"],
       ["/v1/jobs", "post"],

@@ -113,7 +113,11 @@ describe("tenant cache", () => {
 
   it("ignores a KV value of another shape (an older deploy's, or damaged) and loads the tenant", async () => {
     const h = harness();
-    await env.TENANT_CACHE.put(key("odd-shape"), JSON.stringify({ id: "x", slug: "odd-shape" }));
+    // An expiry of ours, but no tenant field: not an entry, however much of one it looks like.
+    await env.TENANT_CACHE.put(
+      key("odd-shape"),
+      JSON.stringify({ id: "x", slug: "odd-shape", softExpiresAt: Date.now() + 60_000 }),
+    );
     const { counter, load } = loader(() => ok(row("odd-shape")));
     const res = await h.cache.resolve(key("odd-shape"), h.deps(load));
     expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "odd-shape" } } });
