@@ -313,14 +313,17 @@ describe("notifications consumer", () => {
     const fake = { job_id: "-".repeat(36), note: "fake-id" };
     const consumed = await deliver("notifications", [good, fake]);
     expect(consumed.result.explicitAcks.sort()).toEqual([...consumed.ids].sort());
-    const dead = await deliver("jobs-dead-letter", [{ job_id: "0".repeat(36), note: "dead-fake-id" }]);
+    // Naming a queue that is none of ours, too: it is kept under "unknown".
+    const dead = await deliver("jobs-dead-letter", [
+      { job_id: "0".repeat(36), queue: "elsewhere", note: "dead-fake-id" },
+    ]);
     expect(dead.result.ackAll || dead.result.explicitAcks.length === 1).toBe(true);
-    const kept = await db.query<{ job_id: string | null; kind: string }>(
-      "SELECT job_id, kind FROM dead_jobs WHERE message->>'note' IN ('fake-id', 'dead-fake-id') ORDER BY kind",
+    const kept = await db.query<{ job_id: string | null; kind: string; queue: string }>(
+      "SELECT job_id, kind, queue FROM dead_jobs WHERE message->>'note' IN ('fake-id', 'dead-fake-id') ORDER BY kind",
     );
     expect(kept).toEqual([
-      { job_id: null, kind: "exhausted" },
-      { job_id: null, kind: "invalid" },
+      { job_id: null, kind: "exhausted", queue: "unknown" },
+      { job_id: null, kind: "invalid", queue: "notifications" },
     ]);
   });
 
@@ -435,12 +438,13 @@ describe("content update consumer", () => {
   const content = async () =>
     (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [POST]))[0]?.content;
 
-  it("coalesces updates of one post in a batch: the latest wins", async () => {
-    await deliver("content-updates", [
+  it("coalesces updates of one post in a batch: the latest wins, and the older is counted as stale", async () => {
+    const { line } = await deliverLogged("content-updates", [
       update("second", "2026-05-01T00:00:02Z"),
       update("first", "2026-05-01T00:00:01Z"),
     ]);
     expect(await content()).toBe("second");
+    expect(line).toMatchObject({ size: 2, written: 1, stale: 1 });
   });
 
   it("changes nothing when an older update arrives after a newer one", async () => {
@@ -480,7 +484,7 @@ describe("content update consumer", () => {
             [item],
           )
         )[0];
-      await deliver("content-updates", [edit]);
+      expect((await deliverLogged("content-updates", [edit])).line).toMatchObject({ written: 1, stale: 0 });
       const written = await read();
       expect(written?.value).toBe("once");
       for (let i = 0; i < 2; i++) {

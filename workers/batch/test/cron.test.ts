@@ -146,7 +146,12 @@ describe("analytics retention (daily cron)", () => {
       await db.query("SELECT count(*)::int AS n FROM analytics_events WHERE event_type = 'late'"),
     ).toEqual([{ n: 2 }]);
 
-    await fire(CRON.maintainPartitions, { ANALYTICS_RETENTION_MONTHS: "12" });
+    const run = await fireLogged(CRON.maintainPartitions, { ANALYTICS_RETENTION_MONTHS: "12" });
+    // The run says what it deleted, and warns of the row still in the DEFAULT partition.
+    expect(run.warnings.find((l) => l.table === "public.analytics_events")).toMatchObject({
+      default_deleted: 1,
+      default_rows: 1,
+    });
     const left = await db.query<{ id: string }>(
       "SELECT job_id::text AS id FROM analytics_events WHERE event_type = 'late'",
     );

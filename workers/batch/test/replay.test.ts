@@ -134,6 +134,10 @@ describe("dead jobs admin", () => {
       SELECT gen_random_uuid(), 'notifications', k, '{}', 'e', ('2001-01-0' || n || 'T00:00:00Z')::timestamptz
         FROM unnest(ARRAY['exhausted', 'exhausted', 'exhausted', 'exhausted', 'rejected']) WITH ORDINALITY AS x(k, n)
       RETURNING id, kind`);
+    // Of another queue: the calls below that name a queue leave it.
+    const [other] = await db.query<{ id: string }>(`
+      INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at)
+      VALUES (gen_random_uuid(), 'analytics', 'exhausted', '{}', 'e', '2001-01-05T00:00:00Z') RETURNING id`);
     const discard = async (query: string) => {
       const res = await admin("POST", `/admin/dead-jobs/discard?${query}`);
       return [res.status, await res.json()];
@@ -152,10 +156,14 @@ describe("dead jobs admin", () => {
     );
     expect(leftExhausted.map((r) => r.day)).toEqual(["2001-01-04"]);
     expect(await discard(`${query}&limit=2`)).toEqual([200, { discarded: 1, more: false }]);
-    const left = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = ANY($1)", [
-      ids.map((r) => r.id),
+    const left = await db.query<{ kind: string; queue: string }>(
+      "SELECT kind, queue FROM dead_jobs WHERE id = ANY($1) ORDER BY kind",
+      [[...ids.map((r) => r.id), other?.id]],
+    );
+    expect(left).toEqual([
+      { kind: "exhausted", queue: "analytics" },
+      { kind: "rejected", queue: "notifications" },
     ]);
-    expect(left).toEqual([{ kind: "rejected" }]);
     // Without the bound, with a kind of nothing, or with a time Postgres has not, it is refused.
     for (const bad of [
       "kind=exhausted",
@@ -243,6 +251,9 @@ describe("dead jobs admin", () => {
     const byQueue = await list("queue=analytics");
     expect(byQueue.every((i) => i.queue === "analytics")).toBe(true);
     expect(byQueue.map((i) => i.job_id)).toContain(analytics.job_id);
+    // The kind filter too: the analytics job died of exhausted retries, so no invalid list holds it.
+    expect((await list("kind=exhausted")).map((i) => i.job_id)).toContain(analytics.job_id);
+    expect((await list("kind=invalid")).map((i) => i.job_id)).not.toContain(analytics.job_id);
     const pending = await list("pending=true");
     expect(pending.every((i) => i.replayed_at === null)).toBe(true);
     expect(pending.map((i) => i.job_id)).not.toContain(replayed.job_id);
@@ -405,6 +416,20 @@ describe("bulk replay after an outage", () => {
     }
     await new Promise((r) => setTimeout(r, 2_000)); // the second replay is consumed too
     expect(await notifications(again.job_id)).toBe(1);
+  });
+
+  it("replays one queue's pending jobs when a queue is named, leaving the others pending", async () => {
+    const lost = notification("Queue filter", { message: "later" });
+    const event = job("record_analytics", {
+      tenant_id: T,
+      user_id: U,
+      payload: { event_type: "outage.one-queue", properties: {} },
+    });
+    for (const j of [lost, event]) await deadLetter(j);
+    const analyticsOnly = await replayAll("kind=exhausted&queue=analytics&limit=2");
+    expect(analyticsOnly.replayed.map((r) => r.queue)).not.toContain("notifications");
+    expect(analyticsOnly.replayed.map((r) => r.job_id)).toContain(event.job_id);
+    expect((await replayAll()).replayed.map((r) => r.job_id)).toEqual(expect.arrayContaining([lost.job_id]));
   });
 
   /** A stored message that is no valid job any more (its operation is gone), and a valid job beside it. */
