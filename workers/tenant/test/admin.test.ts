@@ -889,7 +889,11 @@ describe("GET /openapi.json", () => {
 
   it("names every operation once and says how each is authorised, so generated clients send the right token", async () => {
     const res = await call("GET", "http://api.localhost/openapi.json");
-    type Operation = { operationId?: string; security?: Record<string, string[]>[] };
+    type Operation = {
+      operationId?: string;
+      security?: Record<string, string[]>[];
+      requestBody?: { required?: boolean };
+    };
     const doc = (await res.json()) as {
       paths: Record<string, Record<string, Operation>>;
       components: { securitySchemes: Record<string, { scheme: string; bearerFormat?: string }> };
@@ -907,7 +911,10 @@ describe("GET /openapi.json", () => {
       else if (o.path === "/v1/context") expect(schemes(o)).toEqual(["none", "userToken"]);
       else if (o.path.startsWith("/v1/")) expect(schemes(o)).toEqual(["userToken"]);
       else expect(o.security).toEqual([]);
+      // Every body is required (a write without one is refused), and a client generator must know.
+      if (o.requestBody) expect([o.method, o.path, o.requestBody.required]).toEqual([o.method, o.path, true]);
     }
+    expect(operations.filter((o) => o.requestBody).length).toBeGreaterThanOrEqual(6);
     expect(doc.components.securitySchemes.userToken).toMatchObject({ scheme: "bearer", bearerFormat: "JWT" });
   });
 
