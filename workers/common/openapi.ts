@@ -100,7 +100,7 @@ function namesTag(ifNoneMatch: string | undefined, etag: string): boolean {
 
 /**
  * Serves the app's OpenAPI 3.1 document at /openapi.json. @hono/zod-openapi's doc31 rebuilds it
- * from the registry on every request, 3-5 ms of CPU for the tenant worker's 60 KB document
+ * from the registry on every request, about 4 ms of CPU for the tenant worker's 60 KB document
  * (forty times an L1 context answer, half of a free plan's CPU limit) on a public route anyone
  * may hit in a loop. The routes cannot change within an isolate, so the first request builds it
  * and the isolate keeps the text and its tag; clients and shared caches keep it for five
