@@ -5,6 +5,7 @@ describe("text Postgres cannot store", () => {
   it("is found by path, in keys too: U+0000 and unpaired surrogates, not pairs", () => {
     expect(unstorableTextAt("a\u0000b")).toBe("");
     expect(unstorableTextAt({ a: [{ b: "ok" }, { c: "x\udc00" }] })).toBe("a.1.c");
+    expect(unstorableTextAt({ tags: ["x\u0000", "ok"] })).toBe("tags.0"); // an array's first item too
     expect(unstorableTextAt({ ok: { "k\ud800": 1 } })).toBe("ok.k\ud800");
     expect(unstorableTextAt({ smile: "\ud83d\ude00", n: 1, none: null })).toBeNull();
   });
