@@ -534,6 +534,29 @@ describe("GET /v1/me/communities", () => {
     expect(full.next_cursor).toBeNull();
   });
 
+  it("pages communities that share a name in id order, skipping none", async () => {
+    await db.query(`
+      INSERT INTO tenants (id, slug, name)
+      SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'feed-twin' || g, 'Twins'
+      FROM generate_series(201, 203) g;
+      INSERT INTO users (id, email) VALUES ('${uid(4)}', 'feed4@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id)
+      SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${uid(4)}'
+      FROM generate_series(201, 203) g;`);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await get(
+        `/v1/me/communities?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        uid(4),
+      );
+      const page = (await res.json()) as { communities: { tenant_id: string }[]; next_cursor: string | null };
+      seen.push(...page.communities.map((c) => c.tenant_id));
+      cursor = page.next_cursor;
+    } while (cursor && seen.length < 10);
+    expect(seen).toEqual([201, 202, 203].map(tid));
+  });
+
   it("refuses a cursor it did not give out and a limit out of range with a JSON 400", async () => {
     for (const [query, code] of [
       ["cursor=bm90LWpzb24", "invalid_cursor"],
