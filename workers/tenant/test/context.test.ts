@@ -251,6 +251,9 @@ describe("tenant resolution", () => {
           msg: "database refused a statement",
           code: "42P01",
           request_id: res.headers.get("x-request-id"),
+          // Postgres' reason alone: drizzle's wrapper quotes the statement and its parameters,
+          // which are user data in most statements (emails, post text).
+          error_message: 'relation "tenants" does not exist',
         }),
       );
     } finally {
