@@ -599,6 +599,51 @@ describe("content update consumer", () => {
     }
   });
 
+  it("retries, never rejects, jobs whose statement the schema does not fit (a batch worker deployed before its migration), and writes them once it is in", async () => {
+    // A refusal of the statement (42703, undefined column), not of a row's data: no job is at fault.
+    await db.query(`
+      ALTER TABLE notifications RENAME COLUMN title TO title_pending;
+      ALTER TABLE posts RENAME COLUMN content TO content_pending;`);
+    const post = "e1000000-0000-4000-8000-00000000000a";
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content_pending) VALUES ('${post}', '${T}', '${MEMBER}', 'before')`,
+    );
+    const notes = [notify(), notify({ user_id: MEMBER })];
+    const edit = job("update_content", {
+      tenant_id: T,
+      user_id: MEMBER,
+      payload: { content_type: "posts", content_id: post, updates: { content: "after the migration" } },
+    });
+    try {
+      for (const [queue, bodies] of [
+        ["notifications", notes],
+        ["content-updates", [edit]],
+      ] as const) {
+        const { result, ids } = await deliver(queue, [...bodies]);
+        expect([queue, result.explicitAcks, result.retryMessages.map((r) => r.msgId).sort()]).toEqual([
+          queue,
+          [],
+          [...ids].sort(),
+        ]);
+      }
+      const jobIds = [...notes, edit].map((j) => j.job_id);
+      expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = ANY($1)", [jobIds])).toBe(0);
+    } finally {
+      await db.query(`
+        ALTER TABLE notifications RENAME COLUMN title_pending TO title;
+        ALTER TABLE posts RENAME COLUMN content_pending TO content;`);
+    }
+    await deliver("notifications", notes);
+    await deliver("content-updates", [edit]);
+    const ids = notes.map((n) => n.job_id);
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = ANY($1)", [ids])).toBe(2);
+    expect(
+      await count("SELECT count(*) AS n FROM posts WHERE id = $1 AND content = 'after the migration'", [
+        post,
+      ]),
+    ).toBe(1);
+  });
+
   it("when a winning edit breaks a constraint the judging did not foresee, runs the batch job by job: that edit is rejected, the item goes to the older one, other items are written", async () => {
     // A constraint of this test's database only, standing in for what the judging cannot see
     // (an event's dates changed between the judging and the write).
