@@ -58,10 +58,13 @@ function harness(options = DEFAULT_CACHE_OPTIONS, clock = { now: Date.now() }) {
 
 /** The test's KV, counting writes; the first `refusals` writes are refused as KV refuses a second write to a key within a second. */
 function countingKv(refusals = 0) {
-  const counts = { puts: 0 };
+  const counts = { puts: 0, gets: 0 };
   let refuse = refusals;
   const kv = {
-    get: (k: string, type: "json") => env.TENANT_CACHE.get(k, type),
+    get: (k: string, type: "json") => {
+      counts.gets++;
+      return env.TENANT_CACHE.get(k, type);
+    },
     put: async (k: string, value: string, options?: KVNamespacePutOptions) => {
       counts.puts++;
       if (refuse-- > 0) throw new Error("KV PUT failed: 429 Too Many Requests");
@@ -270,9 +273,10 @@ describe("tenant cache", () => {
     expect(served).toMatchObject({ ok: true, value: { tier: "l1" } });
     await a.settle();
     expect([counter.calls, counts.puts]).toEqual([2, 2]);
-    await a.cache.resolve(key("herd"), a.deps(load, kv)); // a holds the renewed entry now
+    const reads = counts.gets;
+    await a.cache.resolve(key("herd"), a.deps(load, kv)); // a holds the renewed entry now, in L1
     await a.settle();
-    expect([counter.calls, counts.puts]).toEqual([2, 2]);
+    expect([counter.calls, counts.puts, counts.gets - reads]).toEqual([2, 2, 0]);
   });
 
   it("does not take a renewed KV entry older than the one it holds: it asks the database", async () => {
@@ -498,8 +502,50 @@ describe("tenant cache", () => {
       },
     } as unknown as KVNamespace;
     const { load } = loader(() => ok(row("kv-down")));
-    const res = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
-    expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "kv-down" } } });
+    const warnings = vi.spyOn(console, "warn");
+    try {
+      const res = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
+      await h.settle();
+      expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "kv-down" } } });
+      expect(loggedLines(warnings).map((l) => [l.msg, l.key, l.error_message])).toEqual(
+        expect.arrayContaining([
+          ["tenant cache read failed", key("kv-down"), "KV down"],
+          ["tenant cache write failed", key("kv-down"), "KV down"],
+        ]),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+
+  it("keeps serving a soft-expired entry while its refresh cannot reach the database, and says why", async () => {
+    // An L1 that outlives the soft expiry, so the entry is refreshed rather than loaded again.
+    const h = harness({ ...DEFAULT_CACHE_OPTIONS, l1TtlMs: 120_000 });
+    let up = true;
+    const { counter, load } = loader(() =>
+      up ? ok(row("refresh-down")) : err({ kind: "unavailable", message: "down" }),
+    );
+    const noKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
+    await h.cache.resolve(key("refresh-down"), h.deps(load, noKv));
+    await h.settle();
+    up = false;
+    h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
+    const warnings = vi.spyOn(console, "warn");
+    try {
+      const served = await h.cache.resolve(key("refresh-down"), h.deps(load, noKv));
+      await h.settle();
+      expect(served).toMatchObject({ ok: true, value: { tenant: { slug: "refresh-down" } } });
+      expect(counter.calls).toBe(2);
+      expect(loggedLines(warnings)).toContainEqual(
+        expect.objectContaining({
+          msg: "tenant refresh failed; serving cached entry",
+          key: key("refresh-down"),
+          kind: "unavailable",
+        }),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   it("serves a stale entry when the database is down, and fails without one", async () => {
@@ -604,6 +650,8 @@ describe("cache tiers", () => {
   it("can be narrowed to KV only, or to none, by TENANT_CACHE_TIERS", async () => {
     expect(cacheOptions({ TENANT_CACHE_TIERS: "kv" })).toMatchObject({ useL1: false, useKv: true });
     expect(cacheOptions({ TENANT_CACHE_TIERS: "none" })).toMatchObject({ useL1: false, useKv: false });
+    // Blank is unset (a `.dev.vars` line left as `TENANT_CACHE_TIERS=" "`), not "no tiers".
+    expect(cacheOptions({ TENANT_CACHE_TIERS: " " })).toMatchObject({ useL1: true, useKv: true });
     const kvOnly = harness({ ...DEFAULT_CACHE_OPTIONS, useL1: false });
     const { counter, load } = loader(() => ok(row("tiers-kv")));
     await kvOnly.cache.resolve(key("tiers-kv"), kvOnly.deps(load));
