@@ -176,12 +176,12 @@ describe("notifications consumer", () => {
 
   it("writes and acks the valid messages of a mixed batch and sends the malformed one to dead_jobs", async () => {
     const good = notify();
-    const { result, ids } = await deliver(
+    const { result, ids, line } = await deliverLogged(
       "notifications",
       [good, { job_id: "not-a-uuid", hello: 1 }, "garbage"],
-      {},
       2,
     );
+    expect(line).toMatchObject({ size: 3, written: 1, invalid: 2, retried: 0 });
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());
     expect(result.retryMessages).toEqual([]);
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
@@ -364,6 +364,7 @@ describe("when the database is down", () => {
       kind: "unavailable",
     });
     expect(said?.job_ids).toEqual(jobs.map((j) => j.job_id));
+    expect(down.line).toMatchObject({ size: 3, written: 0, retried: 3 });
     expect(down.result.explicitAcks).toEqual([]);
     expect(down.result.ackAll).toBe(false);
     expect(down.result.retryMessages.map((r) => r.msgId).sort()).toEqual([...down.ids].sort());
