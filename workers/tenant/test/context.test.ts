@@ -321,6 +321,59 @@ describe("GET /v1/context", () => {
     }
   });
 
+  it("keeps a membership in the isolate too: a repeat request reads it from neither KV nor the database", async () => {
+    const memberReads: string[] = [];
+    const kv = new Proxy(env.TENANT_CACHE, {
+      get(target, prop) {
+        if (prop === "get") {
+          return (key: string, type: "json") => {
+            if (key.startsWith("member:")) memberReads.push(key);
+            return target.get(key, type);
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    // Dave has never been asked about: one user loaded from the database, one whose entry
+    // another isolate left in KV (a member by that entry only).
+    const dave = "b1000000-0000-4000-8000-00000000000d";
+    await env.TENANT_CACHE.put(
+      `member:v1:${T.acme}:${dave}`,
+      JSON.stringify({ member: { role: "member", is_admin: false, email: "dave@example.com" } }),
+    );
+    await db.query(`INSERT INTO users (id, email) VALUES ('b1000000-0000-4000-8000-00000000000e', 'erin@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T.acme}', 'b1000000-0000-4000-8000-00000000000e')`);
+    for (const [user, email] of [
+      [dave, "dave@example.com"],
+      ["b1000000-0000-4000-8000-00000000000e", "erin@example.com"],
+    ]) {
+      const token = await signToken({ sub: user });
+      const first = await call(
+        "http://acme.localhost/v1/context",
+        { Authorization: `Bearer ${token}` },
+        {
+          TENANT_CACHE: kv,
+        },
+      );
+      expect(((await first.json()) as Body).user).toMatchObject({ id: user, email });
+      memberReads.length = 0;
+      const again = await call(
+        "http://acme.localhost/v1/context",
+        { Authorization: `Bearer ${token}` },
+        {
+          TENANT_CACHE: kv,
+        },
+      );
+      expect(((await again.json()) as Body).user).toMatchObject({ id: user, email });
+      expect([user, memberReads, again.headers.get("server-timing")?.includes("db;")]).toEqual([
+        user,
+        [],
+        false,
+      ]);
+    }
+  });
+
   it("answers a valid token of a non-member with user null, privately", async () => {
     const token = await signToken({ sub: U.carol });
     const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` });
