@@ -129,6 +129,34 @@ describe("active-tenant directory", () => {
     expect((await readDirectory(env.TENANT_CACHE))?.meta.items).toBe(before - 1);
   });
 
+  it("takes a renamed tenant's new slug and domain into the published directory at once, for every other isolate", async () => {
+    const admin = (method: string, path: string, body: unknown) =>
+      call(`http://api.localhost/admin${path}`, {
+        method,
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const created = await admin("POST", "/tenants", {
+      slug: "before-rename",
+      name: "Before",
+      domain: "before-rename.example.test",
+    });
+    const { id } = (await created.json()) as { id: string };
+    const renamed = await admin("PATCH", `/tenants/${id}`, {
+      slug: "after-rename",
+      domain: "after-rename.example.test",
+    });
+    expect(renamed.status).toBe(200);
+    // An isolate that has not seen the rename: all it has is the directory in KV.
+    const elsewhere = new TenantDirectory(() => Date.now());
+    const known = (kind: "slug" | "host", value: string) =>
+      elsewhere.mightExist(directoryItem(kind, value), env.TENANT_CACHE, () => {});
+    expect([await known("slug", "after-rename"), await known("host", "after-rename.example.test")]).toEqual([
+      true,
+      true,
+    ]);
+  });
+
   it("puts the directory an admin write rebuilt in use in its isolate at once, before the next reload", async () => {
     await publishDirectory();
     tenantDirectory.reset();
