@@ -131,6 +131,8 @@ describe("admin API", () => {
   });
 
   it("creates a tenant that resolves on the next request, and refuses a duplicate slug or domain with 409", async () => {
+    // Asked for before it exists: "not found" is cached under both names.
+    expect([(await context("newco")).status, (await context("forum.newco.test")).status]).toEqual([404, 404]);
     const created = await admin("POST", "/tenants", {
       slug: "newco",
       name: "NewCo",
@@ -169,6 +171,24 @@ describe("admin API", () => {
     expect((await context("old.example.test")).status).toBe(404);
     expect((await context("after")).status).toBe(200);
     expect((await context("new.example.test")).status).toBe(200);
+  });
+
+  it("removes a custom domain and clears colors with null: the old domain stops resolving at once", async () => {
+    const created = (await (
+      await admin("POST", "/tenants", {
+        slug: "unhosted",
+        name: "U",
+        domain: "leaving.example.test",
+        primary_color: "#112233",
+      })
+    ).json()) as { id: string };
+    expect((await context("leaving.example.test")).status).toBe(200); // now cached in L1 and KV
+    const updated = await admin("PATCH", `/tenants/${created.id}`, { domain: null, primary_color: null });
+    expect(updated.status).toBe(200);
+    expect(await updated.json()).toMatchObject({ domain: null, primary_color: null });
+    expect((await context("leaving.example.test")).status).toBe(404);
+    const body = (await (await context("unhosted")).json()) as { tenant: Record<string, unknown> };
+    expect(body.tenant).toMatchObject({ domain: null, primary_color: null });
   });
 
   it("refuses a change onto another tenant's slug or domain with a 409 that says which, changing nothing", async () => {
@@ -489,9 +509,9 @@ describe("admin users", () => {
       email: "new.comer@example.com",
       display_name: null,
     });
-    // A display name sent on creation is kept from the first write.
+    // A display name sent on creation is kept from the first write, trimmed.
     const named = "b4000000-0000-4000-8000-000000000009";
-    await admin("PUT", `/users/${named}`, { email: "named@example.com", display_name: "Named" }, ops);
+    await admin("PUT", `/users/${named}`, { email: "named@example.com", display_name: "  Named " }, ops);
     expect(await (await admin("GET", `/users/${named}`, undefined, ops)).json()).toMatchObject({
       id: named,
       display_name: "Named",
@@ -637,7 +657,12 @@ describe("admin users", () => {
       ops,
     );
     expect([taken.status, await code(taken)]).toEqual([409, "conflict"]);
-    for (const body of [{ email: "not-an-email" }, { email: "x@example.com", is_admin: true }, {}]) {
+    for (const body of [
+      { email: "not-an-email" },
+      { email: "x@example.com", is_admin: true },
+      {},
+      { email: "x@example.com", display_name: "   " },
+    ]) {
       const res = await admin("PUT", "/users/b4000000-0000-4000-8000-000000000003", body, ops);
       expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
     }
