@@ -70,6 +70,9 @@ describe("tenant resolution", () => {
       const res = await call(url);
       expect([url, res.status, ((await res.json()) as Body).tenant.slug]).toEqual([url, 200, "acme"]);
     }
+    // A domain is a domain in any case, in the config too.
+    const configured = await call("http://acme.localhost/v1/context", {}, { PLATFORM_DOMAIN: "LocalHost" });
+    expect([configured.status, ((await configured.json()) as Body).tenant.slug]).toEqual([200, "acme"]);
   });
 
   it("takes the tenant from a custom domain, case-insensitively, ignoring the port and a root dot", async () => {
@@ -85,7 +88,7 @@ describe("tenant resolution", () => {
   it("prefers X-Tenant, then ?tenant=, over the host", async () => {
     const header = await call("http://acme.localhost/v1/context?tenant=acme", { "X-Tenant": "globex" });
     expect(((await header.json()) as Body).tenant.slug).toBe("globex");
-    const query = await call("http://acme.localhost/v1/context?tenant=globex");
+    const query = await call("http://acme.localhost/v1/context?tenant=%20Globex%20");
     expect(((await query.json()) as Body).tenant.slug).toBe("globex");
   });
 

@@ -128,8 +128,9 @@ describe("CORS_ORIGINS", () => {
   });
 
   it("matches listed origins exactly, case-insensitively, ignoring a trailing slash in the list", () => {
-    const rule = parseOrigins("https://app.example.com/, http://localhost:5173");
+    const rule = parseOrigins("https://App.Example.com/, http://localhost:5173");
     expect(rule("https://APP.example.com")).toBe("https://APP.example.com");
+    expect(rule("https://app.example.com")).toBe("https://app.example.com");
     expect(rule("http://localhost:5173")).toBe("http://localhost:5173");
     expect(rule("http://app.example.com")).toBeNull();
     expect(rule("http://localhost:5174")).toBeNull();
