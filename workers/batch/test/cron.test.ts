@@ -277,7 +277,7 @@ describe("GET /health", () => {
       ...env,
       DATABASE_URL: db.url,
     });
-    expect(res.status).toBe(200);
+    expect([res.status, res.headers.get("cache-control")]).toEqual([200, "no-store"]);
     expect(await res.json()).toEqual({ status: "ok", db: "ok" });
   });
 

@@ -681,7 +681,10 @@ describe("the batch worker's API document", () => {
     const res = await admin("GET", "/openapi.json");
     const doc = (await res.json()) as {
       paths: Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>;
+      components: { securitySchemes?: Record<string, unknown> };
     };
+    // The scheme the operations name below is one the document defines.
+    expect(doc.components.securitySchemes).toEqual({ adminToken: { type: "http", scheme: "bearer" } });
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/admin/dead-jobs",
       "/admin/dead-jobs/counts",
@@ -713,6 +716,21 @@ describe("the batch worker's API document", () => {
           { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
         ]);
       }
+    }
+  });
+
+  it("answers an unknown path 404 and a known one with the wrong method 405 with Allow, in the one error shape", async () => {
+    const unknown = await admin("GET", "/admin/nothing-here");
+    const wrong = await admin("POST", "/health");
+    expect(wrong.headers.get("allow")).toBe("GET");
+    for (const [res, status, code] of [
+      [unknown, 404, "not_found"],
+      [wrong, 405, "method_not_allowed"],
+    ] as const) {
+      expect([res.status, await res.json()]).toEqual([
+        status,
+        { error: { code, message: expect.any(String), request_id: res.headers.get("x-request-id") } },
+      ]);
     }
   });
 
