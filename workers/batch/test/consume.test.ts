@@ -703,7 +703,7 @@ describe("content update consumer", () => {
         });
       const forbidden = update("forbidden", "2026-11-03T00:00:00Z");
       const notTheirs = retitle("not theirs", crypto.randomUUID(), OUTSIDER, "2026-11-02T00:00:00Z");
-      await deliver("content-updates", [
+      const { result, ids, line } = await deliverLogged("content-updates", [
         forbidden,
         retitle("lower id", "e1000000-0000-4000-8000-0000000000a1"),
         retitle("higher id", "e1000000-0000-4000-8000-0000000000a2"),
@@ -711,6 +711,9 @@ describe("content update consumer", () => {
       ]);
       const [side] = await db.query<{ title: string }>("SELECT title FROM events WHERE id = $1", [SIDE]);
       expect(side?.title).toBe("higher id");
+      // Every job settled, none left to retry: the edit the winner superseded counts as stale.
+      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+      expect(line).toMatchObject({ size: 4, written: 1, stale: 1, rejected: 2, retried: 0 });
       // The database refused the forbidden edit (so the batch went job by job), the rules the other.
       const reasons = await db.query<{ job_id: string; error: string }>(
         "SELECT job_id, error FROM dead_jobs WHERE job_id = ANY($1) AND kind = 'rejected' ORDER BY error",
