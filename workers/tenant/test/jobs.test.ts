@@ -297,6 +297,22 @@ describe("POST /v1/jobs", () => {
     ["updates.id", edit({ id: crypto.randomUUID() })],
     ["an event field on a post", edit({ title: "x" })],
     [
+      "a notification field we do not have",
+      { ...notification(), payload: { ...notification().payload, sent_at: "now" } },
+    ],
+    [
+      "an analytics field we do not have",
+      { ...analytics, payload: { ...analytics.payload, user_id: U.member } },
+    ],
+    [
+      "a notification titled with spaces only",
+      { ...notification(), payload: { ...notification().payload, title: "   " } },
+    ],
+    [
+      "a notification type of spaces only",
+      { ...notification(), payload: { ...notification().payload, type: " " } },
+    ],
+    [
       "properties over 8 KB",
       { ...analytics, payload: { event_type: "big", properties: { blob: "x".repeat(9_000) } } },
     ],
