@@ -133,10 +133,14 @@ describe.skipIf(!baseline)("against the original get_cross_community_content", (
 });
 
 describe("GET /v1/feed", () => {
-  it("needs a token", async () => {
+  it("needs a token, before it looks at anything else the request says", async () => {
     const res = await get("/v1/feed", null);
     expect([res.status, await code(res)]).toEqual([401, "unauthorized"]);
     expect(res.headers.get("WWW-Authenticate")).toBe("Bearer");
+    for (const path of ["/v1/feed?limit=0", "/v1/me/communities?limit=0"]) {
+      const bad = await get(path, null);
+      expect([path, bad.status, await code(bad)]).toEqual([path, 401, "unauthorized"]);
+    }
   });
 
   it("refuses an unsupported type, bad tenant ids and out-of-range limits", async () => {
@@ -200,7 +204,8 @@ describe("GET /v1/feed", () => {
   });
 
   it("filters to the requested tenants and silently drops ones the user is not in", async () => {
-    const items = await walk(`/v1/feed?limit=50&tenants=${tid(2)},${tid(5)},${tid(100)},${INACTIVE}`);
+    // Spaces after the commas, as a hand-written list has them, are no part of an id.
+    const items = await walk(`/v1/feed?limit=50&tenants=${tid(2)},%20${tid(5)}, ${tid(100)},${INACTIVE}`);
     expect(new Set(items.map((i) => i.tenant_id))).toEqual(new Set([tid(2)]));
     expect((await page(`/v1/feed?tenants=${tid(5)}`)).items).toEqual([]);
   });
