@@ -350,7 +350,7 @@ describe("GET /v1/context", () => {
     for (const [user, email] of [
       [dave, "dave@example.com"],
       ["b1000000-0000-4000-8000-00000000000e", "erin@example.com"],
-    ]) {
+    ] as const) {
       const token = await signToken({ sub: user });
       const first = await call(
         "http://acme.localhost/v1/context",
