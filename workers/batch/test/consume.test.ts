@@ -606,9 +606,6 @@ describe("content update consumer", () => {
       ALTER TABLE notifications RENAME COLUMN title TO title_pending;
       ALTER TABLE posts RENAME COLUMN content TO content_pending;`);
     const post = "e1000000-0000-4000-8000-00000000000a";
-    await db.query(
-      `INSERT INTO posts (id, tenant_id, user_id, content_pending) VALUES ('${post}', '${T}', '${MEMBER}', 'before')`,
-    );
     const notes = [notify(), notify({ user_id: MEMBER })];
     const edit = job("update_content", {
       tenant_id: T,
@@ -616,6 +613,9 @@ describe("content update consumer", () => {
       payload: { content_type: "posts", content_id: post, updates: { content: "after the migration" } },
     });
     try {
+      await db.query(
+        `INSERT INTO posts (id, tenant_id, user_id, content_pending, updated_at) VALUES ('${post}', '${T}', '${MEMBER}', 'before', '2020-01-01')`,
+      );
       for (const [queue, bodies] of [
         ["notifications", notes],
         ["content-updates", [edit]],
