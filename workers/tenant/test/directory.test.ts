@@ -26,12 +26,19 @@ async function call(url: string, init: RequestInit = {}, overrides: Partial<type
 /** A request that opened the database reports its time in Server-Timing `db`. */
 const usedDatabase = (res: Response) => /(^|, )db;dur=/.test(res.headers.get("server-timing") ?? "");
 
+/** An admin API call with the admin token, its body (if any) as JSON. */
+const admin = (method: string, path: string, body?: unknown) =>
+  call(`http://api.localhost/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
 async function publishDirectory() {
   // Any admin write rebuilds the directory; the batch worker's cron does too.
-  const res = await call("http://api.localhost/admin/tenants", {
-    method: "POST",
-    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ slug: `admin-made-${crypto.randomUUID().slice(0, 8)}`, name: "Admin made" }),
+  const res = await admin("POST", "/tenants", {
+    slug: `admin-made-${crypto.randomUUID().slice(0, 8)}`,
+    name: "Admin made",
   });
   expect(res.status).toBe(201);
   expect(await env.TENANT_CACHE.get(DIRECTORY_KEY, "arrayBuffer")).not.toBeNull();
@@ -63,11 +70,7 @@ describe("active-tenant directory", () => {
     tenantCacheFor(env).l1.clear();
     const unknown = await call("http://nobody-here.localhost/v1/context");
     expect([unknown.status, usedDatabase(unknown)]).toEqual([404, false]);
-    const created = await call("http://api.localhost/admin/tenants", {
-      method: "POST",
-      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ slug: "brand-new", name: "Brand new" }),
-    });
+    const created = await admin("POST", "/tenants", { slug: "brand-new", name: "Brand new" });
     expect(created.status).toBe(201);
     tenantCacheFor(env).l1.clear();
     expect((await call("http://brand-new.localhost/v1/context")).status).toBe(200);
@@ -121,21 +124,12 @@ describe("active-tenant directory", () => {
     await publishDirectory();
     const before = (await readDirectory(env.TENANT_CACHE))?.meta.items ?? 0;
     const [known] = await db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'known-3'");
-    const res = await call(`http://api.localhost/admin/tenants/${known?.id}`, {
-      method: "DELETE",
-      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
-    });
+    const res = await admin("DELETE", `/tenants/${known?.id}`);
     expect(res.status).toBe(200);
     expect((await readDirectory(env.TENANT_CACHE))?.meta.items).toBe(before - 1);
   });
 
   it("takes a renamed tenant's new slug and domain into the published directory at once, for every other isolate", async () => {
-    const admin = (method: string, path: string, body: unknown) =>
-      call(`http://api.localhost/admin${path}`, {
-        method,
-        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
     const created = await admin("POST", "/tenants", {
       slug: "before-rename",
       name: "Before",
