@@ -56,6 +56,22 @@ function harness(options = DEFAULT_CACHE_OPTIONS, clock = { now: Date.now() }) {
   };
 }
 
+/** A KV that holds nothing and keeps nothing: an entry that expired, or a KV not in the way. */
+const EMPTY_KV = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
+
+/** The console.warn lines `run` leaves, and what it returns. */
+async function warnedDuring<T>(
+  run: () => Promise<T>,
+): Promise<{ value: T; warned: Record<string, unknown>[] }> {
+  const spy = vi.spyOn(console, "warn");
+  try {
+    const value = await run();
+    return { value, warned: loggedLines(spy) };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 /** The test's KV, counting writes; the first `refusals` writes are refused as KV refuses a second write to a key within a second. */
 function countingKv(refusals = 0) {
   const counts = { puts: 0, gets: 0 };
@@ -180,10 +196,7 @@ describe("tenant cache", () => {
     h.advance(DEFAULT_CACHE_OPTIONS.negativeTtlSeconds * 1000 + 1);
     // The real KV entry expires on the wall clock, not this test's clock: an empty namespace
     // stands in for it having expired.
-    await h.cache.resolve(
-      key("ghost"),
-      h.deps(load, { get: async () => null, put: async () => undefined } as unknown as KVNamespace),
-    );
+    await h.cache.resolve(key("ghost"), h.deps(load, EMPTY_KV));
     expect(counter.calls).toBe(2);
   });
 
@@ -207,9 +220,8 @@ describe("tenant cache", () => {
     // Past the negative TTL, inside L1's: the name is looked up again (an empty KV stands in for
     // its entry having expired), the tenant is not.
     h.advance(negativeMs + 1);
-    const emptyKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
     const tier = async (name: string, load: typeof found.load) => {
-      const resolved = await h.cache.resolve(key(name), h.deps(load, emptyKv));
+      const resolved = await h.cache.resolve(key(name), h.deps(load, EMPTY_KV));
       return resolved.ok && resolved.value.tier;
     };
     expect([await tier("kept-short", missing.load), await tier("kept-long", found.load)]).toEqual([
@@ -502,20 +514,18 @@ describe("tenant cache", () => {
       },
     } as unknown as KVNamespace;
     const { load } = loader(() => ok(row("kv-down")));
-    const warnings = vi.spyOn(console, "warn");
-    try {
-      const res = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
+    const { value: res, warned } = await warnedDuring(async () => {
+      const resolved = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
       await h.settle();
-      expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "kv-down" } } });
-      expect(loggedLines(warnings).map((l) => [l.msg, l.key, l.error_message])).toEqual(
-        expect.arrayContaining([
-          ["tenant cache read failed", key("kv-down"), "KV down"],
-          ["tenant cache write failed", key("kv-down"), "KV down"],
-        ]),
-      );
-    } finally {
-      warnings.mockRestore();
-    }
+      return resolved;
+    });
+    expect(res).toMatchObject({ ok: true, value: { tier: "db", tenant: { slug: "kv-down" } } });
+    expect(warned.map((l) => [l.msg, l.key, l.error_message])).toEqual(
+      expect.arrayContaining([
+        ["tenant cache read failed", key("kv-down"), "KV down"],
+        ["tenant cache write failed", key("kv-down"), "KV down"],
+      ]),
+    );
   });
 
   it("keeps serving a soft-expired entry while its refresh cannot reach the database, and says why", async () => {
@@ -525,40 +535,37 @@ describe("tenant cache", () => {
     const { counter, load } = loader(() =>
       up ? ok(row("refresh-down")) : err({ kind: "unavailable", message: "down" }),
     );
-    const noKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
-    await h.cache.resolve(key("refresh-down"), h.deps(load, noKv));
+    await h.cache.resolve(key("refresh-down"), h.deps(load, EMPTY_KV));
     await h.settle();
     up = false;
     h.advance(DEFAULT_CACHE_OPTIONS.softTtlMs + 1);
-    const warnings = vi.spyOn(console, "warn");
-    try {
-      const served = await h.cache.resolve(key("refresh-down"), h.deps(load, noKv));
+    const { value: served, warned } = await warnedDuring(async () => {
+      const resolved = await h.cache.resolve(key("refresh-down"), h.deps(load, EMPTY_KV));
       await h.settle();
-      expect(served).toMatchObject({ ok: true, value: { tenant: { slug: "refresh-down" } } });
-      expect(counter.calls).toBe(2);
-      expect(loggedLines(warnings)).toContainEqual(
-        expect.objectContaining({
-          msg: "tenant refresh failed; serving cached entry",
-          key: key("refresh-down"),
-          kind: "unavailable",
-        }),
-      );
-    } finally {
-      warnings.mockRestore();
-    }
+      return resolved;
+    });
+    // Served from L1, past its soft expiry, while the refresh behind it failed.
+    expect(served).toMatchObject({ ok: true, value: { tier: "l1", tenant: { slug: "refresh-down" } } });
+    expect(counter.calls).toBe(2);
+    expect(warned).toContainEqual(
+      expect.objectContaining({
+        msg: "tenant refresh failed; serving cached entry",
+        key: key("refresh-down"),
+        kind: "unavailable",
+      }),
+    );
   });
 
   it("serves a stale entry when the database is down, and fails without one", async () => {
     const h = harness();
     let up = true;
     const { load } = loader(() => (up ? ok(row("db-down")) : err({ kind: "unavailable", message: "down" })));
-    const noKv = { get: async () => null, put: async () => undefined } as unknown as KVNamespace;
-    await h.cache.resolve(key("db-down"), h.deps(load, noKv));
+    await h.cache.resolve(key("db-down"), h.deps(load, EMPTY_KV));
     up = false;
     h.advance(DEFAULT_CACHE_OPTIONS.l1TtlMs + 1);
-    const stale = await h.cache.resolve(key("db-down"), h.deps(load, noKv));
+    const stale = await h.cache.resolve(key("db-down"), h.deps(load, EMPTY_KV));
     expect(stale).toMatchObject({ ok: true, value: { tier: "stale", tenant: { slug: "db-down" } } });
-    const none = await h.cache.resolve(key("never-seen"), h.deps(load, noKv));
+    const none = await h.cache.resolve(key("never-seen"), h.deps(load, EMPTY_KV));
     expect(none).toEqual({ ok: false, error: { kind: "unavailable", message: "down" } });
   });
 });
