@@ -317,8 +317,20 @@ describe("POST /v1/jobs", () => {
       { ...analytics, payload: { event_type: "big", properties: { blob: "x".repeat(9_000) } } },
     ],
   ])("refuses %s with 400 and writes nothing", async (_name, body) => {
-    const res = await post("/v1/jobs", U.admin, body);
+    const queues = [capturingQueue(), capturingQueue(), capturingQueue()] as const;
+    const res = await post(
+      "/v1/jobs",
+      U.admin,
+      body,
+      {},
+      {
+        NOTIFICATIONS_QUEUE: queues[0].queue,
+        ANALYTICS_QUEUE: queues[1].queue,
+        CONTENT_UPDATES_QUEUE: queues[2].queue,
+      },
+    );
     expect([res.status, await code(res)]).toEqual([400, "validation_failed"]);
+    expect(queues.flatMap((q) => q.sent)).toEqual([]);
   });
 
   it("refuses a tenant_id that is not the resolved tenant", async () => {
