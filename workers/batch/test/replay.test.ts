@@ -719,21 +719,6 @@ describe("the batch worker's API document", () => {
     }
   });
 
-  it("answers an unknown path 404 and a known one with the wrong method 405 with Allow, in the one error shape", async () => {
-    const unknown = await admin("GET", "/admin/nothing-here");
-    const wrong = await admin("POST", "/health");
-    expect(wrong.headers.get("allow")).toBe("GET");
-    for (const [res, status, code] of [
-      [unknown, 404, "not_found"],
-      [wrong, 405, "method_not_allowed"],
-    ] as const) {
-      expect([res.status, await res.json()]).toEqual([
-        status,
-        { error: { code, message: expect.any(String), request_id: res.headers.get("x-request-id") } },
-      ]);
-    }
-  });
-
   it("answers 500, not a 503 to retry, when the database refuses the statement, and logs its SQLSTATE", async () => {
     // A database without our tables (the server's admin database): the list's statement fails.
     const logged = vi.spyOn(console, "error");
@@ -769,6 +754,23 @@ describe("the batch worker's API document", () => {
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect([res.status, body.error.code]).toEqual([400, "validation_failed"]);
       expect(body.error.message).toMatch(new RegExp(`^${field}: `));
+    }
+  });
+});
+
+describe("routes the batch worker does not have", () => {
+  it("answers an unknown path 404 and a known one with the wrong method 405 with Allow, in the one error shape", async () => {
+    const unknown = await admin("GET", "/admin/nothing-here");
+    const wrong = await admin("POST", "/health");
+    expect(wrong.headers.get("allow")).toBe("GET");
+    for (const [res, status, code] of [
+      [unknown, 404, "not_found"],
+      [wrong, 405, "method_not_allowed"],
+    ] as const) {
+      expect([res.status, await res.json()]).toEqual([
+        status,
+        { error: { code, message: expect.any(String), request_id: res.headers.get("x-request-id") } },
+      ]);
     }
   });
 });

@@ -352,22 +352,12 @@ describe("GET /v1/context", () => {
       ["b1000000-0000-4000-8000-00000000000e", "erin@example.com"],
     ] as const) {
       const token = await signToken({ sub: user });
-      const first = await call(
-        "http://acme.localhost/v1/context",
-        { Authorization: `Bearer ${token}` },
-        {
-          TENANT_CACHE: kv,
-        },
-      );
+      const asUser = () =>
+        call("http://acme.localhost/v1/context", { Authorization: `Bearer ${token}` }, { TENANT_CACHE: kv });
+      const first = await asUser();
       expect(((await first.json()) as Body).user).toMatchObject({ id: user, email });
       memberReads.length = 0;
-      const again = await call(
-        "http://acme.localhost/v1/context",
-        { Authorization: `Bearer ${token}` },
-        {
-          TENANT_CACHE: kv,
-        },
-      );
+      const again = await asUser();
       expect(((await again.json()) as Body).user).toMatchObject({ id: user, email });
       expect([user, memberReads, again.headers.get("server-timing")?.includes("db;")]).toEqual([
         user,
