@@ -327,6 +327,23 @@ describe("notifications consumer", () => {
     ]);
   });
 
+  it("records dead letters naming an inherited property as their queue under 'unknown', with the rest of their batch", async () => {
+    // A producer of a newer format may name queues this consumer does not know; these are no
+    // queue of ours either, though every object answers to them.
+    const odd = ["constructor", "toString", "__proto__"].map((queue, i) => ({
+      v: 99,
+      job_id: `00000000-0000-4000-8000-00000000dea${i}`,
+      queue,
+      note: "inherited-queue",
+    }));
+    const dead = await deliver("jobs-dead-letter", [...odd, notify()]);
+    expect(dead.result.ackAll).toBe(true);
+    const kept = await db.query<{ queue: string }>(
+      "SELECT queue FROM dead_jobs WHERE message->>'note' = 'inherited-queue'",
+    );
+    expect(kept).toEqual(odd.map(() => ({ queue: "unknown" })));
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,

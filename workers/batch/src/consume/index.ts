@@ -219,7 +219,10 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
     const kind = (m.body as { queue?: unknown } | null)?.queue;
     return {
       jobId: jobIdOf(m.body),
-      queue: typeof kind === "string" && kind in QUEUES ? QUEUES[kind as QueueKind].queue : "unknown",
+      // Own keys only: "constructor" and the like are in every object, and named none of our
+      // queues (its record then failed, and with it the whole batch's).
+      queue:
+        typeof kind === "string" && Object.hasOwn(QUEUES, kind) ? QUEUES[kind as QueueKind].queue : "unknown",
       kind: "exhausted",
       message: m.body,
       error: "retries exhausted; the consumer's log lines for this job id say why",
