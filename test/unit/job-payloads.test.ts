@@ -34,6 +34,26 @@ describe("the JSON size cap of properties and data", () => {
     });
   }
 
+  it("takes JSON data only: a v8 message's bigints, Maps, Dates, NaN and cycles are refused, not thrown on", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const value of [1n, new Map([["a", 1]]), new Date(0), Number.NaN, Number.POSITIVE_INFINITY]) {
+      const parsed = RecordAnalyticsPayload.safeParse({
+        event_type: "page.view",
+        properties: { deep: [value] },
+      });
+      expect(parsed.error?.issues.map((i) => i.message)).toEqual([
+        "JSON data only: strings, finite numbers, booleans, null, arrays and plain objects",
+      ]);
+    }
+    expect(
+      RecordAnalyticsPayload.safeParse({ event_type: "page.view", properties: cyclic }).error?.issues,
+    ).toEqual([expect.objectContaining({ message: "nested at most 32 levels" })]);
+    // JSON.parse's own output, an object without a prototype, and undefined (JSON leaves it out) pass.
+    const bare = Object.assign(Object.create(null) as object, { a: 1 });
+    expect(accepts({ a: [1, "x", true, null, { b: -0.5 }], bare, gone: undefined })).toBe(true);
+  });
+
   it("refuses text under the cap in characters but over it in bytes", () => {
     const properties = { p: "€".repeat(MAX_JSON_BYTES / 2) };
     expect(JSON.stringify(properties).length).toBeLessThan(MAX_JSON_BYTES);

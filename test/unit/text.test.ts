@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { storableJson, storableText, unstorableTextAt } from "../../workers/common/text";
+import { describe, expect, it, vi } from "vitest";
+import { log } from "../../workers/common/log";
+import { jsonText, storableJson, storableText, unstorableTextAt } from "../../workers/common/text";
 
 describe("text Postgres cannot store", () => {
   it("is found by path, in keys too: U+0000 and unpaired surrogates, not pairs", () => {
@@ -18,5 +19,36 @@ describe("text Postgres cannot store", () => {
     expect(JSON.parse(storableJson("\\u0000\u0000"))).toBe("\\u0000\ufffd");
     expect(unstorableTextAt(JSON.parse(storableJson({ a: "\u0000\udfff" })))).toBeNull();
     expect(storableText("a\u0000\ud800b")).toBe("a\ufffd\ufffdb");
+  });
+});
+
+describe("JSON text of whatever a message carried", () => {
+  it("writes bigints as digits and a cycle as [circular], where JSON.stringify throws", () => {
+    const cyclic: Record<string, unknown> = { n: 2n ** 70n };
+    cyclic.self = cyclic;
+    expect(JSON.parse(jsonText(cyclic))).toEqual({ n: "1180591620717411303424", self: "[circular]" });
+    expect(JSON.parse(storableJson({ n: 1n, s: "\u0000" }))).toEqual({ n: "1", s: "\ufffd" });
+    expect(jsonText(undefined)).toBe("null");
+  });
+
+  it("says why when a value cannot be written at all, rather than throwing", () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 1_000_000; i++) deep = [deep];
+    expect(Object.keys(JSON.parse(jsonText(deep)))).toEqual(["unserializable"]);
+  });
+
+  it("keeps a log line's level and message when a field holds what JSON cannot", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      log("warn", "odd job", { job: { n: 1n }, count: 2 });
+      expect(JSON.parse(String(warn.mock.calls[0]?.[0]))).toMatchObject({
+        level: "warn",
+        msg: "odd job",
+        job: { n: "1" },
+        count: 2,
+      });
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

@@ -50,28 +50,45 @@ function fitsJsonCap(o: unknown, maxBytes: number): boolean {
  */
 const MAX_JSON_DEPTH = 32;
 
-/** Whether objects and arrays nest at most `max` levels (the value itself is the first). */
-function nestsAtMost(value: unknown, max: number): boolean {
+const NOT_JSON_DATA = "JSON data only: strings, finite numbers, booleans, null, arrays and plain objects";
+
+/**
+ * Why a value is not JSON data nested at most `max` levels (the value itself is the first), or
+ * null. A request body, parsed from JSON, is always JSON data; a queue message need not be: v8,
+ * Queues' default content type, carries values JSON has no text for (a bigint made the size
+ * check throw, which failed the job's whole batch) or changes on the way (a Map becomes {}, NaN
+ * null). Undefined passes: JSON leaves it out, as a reader of the stored object would. The depth
+ * is judged in the same walk, before an object's contents: a cycle is too deep.
+ */
+function jsonDataFault(value: unknown, max: number): string | null {
   const stack: [unknown, number][] = [[value, 1]];
   for (let top = stack.pop(); top; top = stack.pop()) {
     const [v, depth] = top;
-    if (v === null || typeof v !== "object") continue;
-    if (depth > max) return false;
+    if (typeof v === "number" && !Number.isFinite(v)) return NOT_JSON_DATA;
+    if (v === null || typeof v === "string" || typeof v === "number") continue;
+    if (typeof v === "boolean" || v === undefined) continue;
+    if (typeof v !== "object") return NOT_JSON_DATA;
+    if (depth > max) return `nested at most ${max} levels`;
+    if (!Array.isArray(v)) {
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return NOT_JSON_DATA;
+    }
     for (const item of Object.values(v)) stack.push([item, depth + 1]);
   }
-  return true;
+  return null;
 }
 
 /**
  * A JSON object nested at most MAX_JSON_DEPTH levels whose text is at most `maxBytes` of UTF-8.
- * The depth is judged first and alone (abort): the size's JSON.stringify is a recursive walk too.
+ * Its shape is judged first and alone (no further check runs after a fault): the size's
+ * JSON.stringify is a recursive walk too, and throws on a bigint.
  */
 export function boundedJsonObject(maxBytes: number) {
   return z
     .record(z.string(), z.unknown())
-    .refine((o) => nestsAtMost(o, MAX_JSON_DEPTH), {
-      message: `nested at most ${MAX_JSON_DEPTH} levels`,
-      abort: true,
+    .superRefine((o, ctx) => {
+      const fault = jsonDataFault(o, MAX_JSON_DEPTH);
+      if (fault !== null) ctx.addIssue({ code: "custom", message: fault, continue: false });
     })
     .refine((o) => fitsJsonCap(o, maxBytes), { message: `at most ${maxBytes} bytes of JSON` });
 }

@@ -1,8 +1,19 @@
+import { jsonText } from "./text";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** One JSON object per line: what Workers Logs and `wrangler tail` index best. */
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-  const line = JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields });
+  const head = { level, msg, time: new Date().toISOString() };
+  let line: string;
+  try {
+    line = JSON.stringify({ ...head, ...fields });
+  } catch {
+    // A field carries what a message brought (a bigint, a cycle): each field is written as far as
+    // it can be, and the line keeps its level and message whatever one of them holds.
+    const safe = Object.entries(fields).map(([k, v]) => [k, JSON.parse(jsonText(v)) as unknown]);
+    line = JSON.stringify({ ...head, ...Object.fromEntries(safe) });
+  }
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);
   else console.log(line);

@@ -55,8 +55,35 @@ export const UNSTORABLE_TEXT_MESSAGE =
  * one only after an even run of backslashes ("\\u0000" is a backslash and "u0000", and stays).
  */
 export function storableJson(value: unknown): string {
-  return JSON.stringify(value ?? null).replace(
-    /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi,
-    "$1\\ufffd",
-  );
+  return jsonText(value ?? null).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi, "$1\\ufffd");
+}
+
+const bigintAsText = (_key: string, v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
+
+/**
+ * JSON text for whatever a queue message carried, without throwing: JSON.stringify throws on a
+ * bigint and on a cycle, both of which a v8 message (Queues' default content type) may hold, and
+ * the evidence of such a message must still be written. A bigint becomes its digits, an object
+ * met a second time "[circular]"; what cannot be written at all (nested deeper than the stack)
+ * becomes {"unserializable": why}.
+ */
+export function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value, bigintAsText) ?? "null";
+  } catch {
+    // A cycle, or too deep: the walk below tells them apart.
+  }
+  const seen = new WeakSet<object>();
+  try {
+    const text = JSON.stringify(value, (key, v: unknown) => {
+      const out = bigintAsText(key, v);
+      if (typeof out !== "object" || out === null) return out;
+      if (seen.has(out)) return "[circular]";
+      seen.add(out);
+      return out;
+    });
+    return text ?? "null";
+  } catch (e) {
+    return JSON.stringify({ unserializable: e instanceof Error ? e.message : String(e) });
+  }
 }

@@ -344,6 +344,44 @@ describe("notifications consumer", () => {
     expect(kept).toEqual(odd.map(() => ({ queue: "unknown" })));
   });
 
+  it("refuses a message that is no JSON data (a v8 body with a bigint) as invalid, and writes the rest of its batch", async () => {
+    // Queues' default content type is v8, so a producer that leaves it out can send values JSON
+    // has no text for; the JSON size check threw on it, and the whole batch was retried.
+    const good = notify();
+    const big = notify();
+    big.payload = { ...big.payload, data: { n: 2n ** 64n } };
+    const { result, ids } = await deliver("notifications", [good, big]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    const [kept] = await db.query<{ kind: string; n: unknown; error: string }>(
+      "SELECT kind, message->'payload'->'data'->'n' AS n, error FROM dead_jobs WHERE job_id = $1",
+      [big.job_id],
+    );
+    // Kept as evidence with the number as text, which is how JSON can hold it.
+    expect(kept).toEqual({
+      kind: "invalid",
+      n: "18446744073709551616",
+      error: expect.stringContaining("data"),
+    });
+  });
+
+  it("records a dead letter that is no JSON data with the rest of its batch", async () => {
+    const big = { ...notify(), note: "v8-dead-letter", count: 7n };
+    const cyclic: Record<string, unknown> = { ...notify(), note: "v8-dead-letter" };
+    cyclic.self = cyclic;
+    const dead = await deliver("jobs-dead-letter", [big, cyclic, notify()]);
+    expect(dead.result.ackAll).toBe(true);
+    const kept = await db.query<{ job_id: string; count: unknown }>(
+      "SELECT job_id::text, message->'count' AS count FROM dead_jobs WHERE message->>'note' = 'v8-dead-letter' ORDER BY job_id",
+    );
+    expect(kept).toEqual(
+      [
+        { job_id: big.job_id, count: "7" },
+        { job_id: cyclic.job_id, count: null },
+      ].sort((a, b) => String(a.job_id).localeCompare(String(b.job_id))),
+    );
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,
