@@ -382,6 +382,15 @@ describe("notifications consumer", () => {
     );
   });
 
+  it("records a malformed job that comes twice in one batch once, and writes the rest", async () => {
+    const good = notify();
+    const malformed = { ...notify(), operation: "nonsense" };
+    const { result, ids } = await deliver("notifications", [malformed, good, malformed]);
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [good.job_id])).toBe(1);
+    expect(await deadAs("invalid", malformed.job_id)).toBe(1);
+  });
+
   it("refuses a job of another queue's kind as invalid", async () => {
     const stray = job("record_analytics", {
       tenant_id: T,
@@ -808,6 +817,19 @@ describe("dead-letter queue", () => {
       [lost.job_id],
     );
     expect(row).toEqual({ kind: "exhausted", queue: "notifications", attempts: JOB_QUEUE_MAX_RETRIES + 1 });
+  });
+
+  it("records a job that comes twice in one batch once (a client's retry sent it twice, and both copies ran out of retries)", async () => {
+    const twice = notify();
+    const other = notify();
+    const { result } = await deliver("jobs-dead-letter", [twice, other, twice]);
+    expect(result.ackAll).toBe(true);
+    expect(await deadAs("exhausted", twice.job_id)).toBe(1);
+    expect(await deadAs("exhausted", other.job_id)).toBe(1);
+    const [row] = await db.query<{ attempts: number }>("SELECT attempts FROM dead_jobs WHERE job_id = $1", [
+      twice.job_id,
+    ]);
+    expect(row?.attempts).toBe(JOB_QUEUE_MAX_RETRIES + 1);
   });
 
   it("keeps no job of an erased user on record: refused or exhausted, it is acked and dropped; a malformed one is kept", async () => {

@@ -11,6 +11,22 @@ export interface DeadJobRecord {
   attempts: number;
 }
 
+/**
+ * The first record of each job id. One statement cannot update a row twice (ON CONFLICT DO
+ * UPDATE fails with 21000), so a job id twice in a batch failed the record of the whole batch,
+ * on every retry: a client's retry can put one job on a queue twice, and both copies can run out
+ * of retries together. The later copies are the same job, on record with the first.
+ */
+function firstOfEachJob(records: DeadJobRecord[]): DeadJobRecord[] {
+  const seen = new Set<string>();
+  return records.filter((r) => {
+    if (r.jobId === null) return true;
+    if (seen.has(r.jobId)) return false;
+    seen.add(r.jobId);
+    return true;
+  });
+}
+
 /** Guards the cast below: a message too malformed to name a user is kept, not an error. */
 const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
@@ -29,7 +45,8 @@ const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * its last death) and is pending again (replayed_at cleared; replay_count keeps the history); a
  * redelivered rejection, with no replay between, changes nothing.
  */
-export function recordDeadJobs(pool: Queryable, records: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
+export function recordDeadJobs(pool: Queryable, all: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
+  const records = firstOfEachJob(all);
   return attempt(() =>
     pool.query(
       // A CASE, not a condition beside the join: Postgres may cast before it tests the pattern.
