@@ -10,3 +10,28 @@ export const PgTime = z.iso
   .datetime({ offset: true })
   .refine((v) => !v.startsWith("0000"), "there is no year 0000 (the year before 0001 is 1 BC)")
   .refine((v) => !/[+-](1[6-9]|2\d):\d\d$/.test(v), "a UTC offset of at most ±15:59");
+
+/**
+ * An RFC 3339 time in microseconds since the epoch: Date.parse drops what follows the
+ * milliseconds, and Postgres times (timestamptz, to the microsecond) and job times (jobTime)
+ * are ordered by it.
+ */
+export function microsOf(time: string): number {
+  const fraction = /\.(\d+)/.exec(time)?.[1] ?? "";
+  return Date.parse(time) * 1000 + Number(`${fraction}000000`.slice(3, 6));
+}
+
+/**
+ * The enqueue time of the `index`-th job of one request: the request's time, as toISOString
+ * writes it, and `index` microseconds more (a request holds at most 100 jobs, so all stay in its
+ * millisecond). With one time for all of them, two edits of one item in a request were ordered
+ * by job id, at random within a millisecond, instead of as the request lists them; and the later
+ * edit, delivered in a later batch than the earlier one, was not newer than what that one wrote.
+ */
+export function jobTime(requestTime: string, index: number): string {
+  const ms = /^(.+\.\d{3})Z$/.exec(requestTime)?.[1];
+  if (ms === undefined || !Number.isInteger(index) || index < 0 || index > 999) {
+    throw new RangeError(`no job time for ${requestTime} and index ${index}`);
+  }
+  return `${ms}${String(index).padStart(3, "0")}Z`;
+}

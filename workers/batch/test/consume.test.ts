@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult } from 
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
 import { openDb } from "../../common/db";
+import { jobTime } from "../../common/time";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { loggedLines } from "../../test-support/logs";
@@ -510,6 +511,39 @@ describe("content update consumer", () => {
     ]);
     expect(await content()).toBe("second");
     expect(line).toMatchObject({ size: 2, written: 1, stale: 1 });
+  });
+
+  it("applies the later of two edits of one request (microseconds apart) when the batch runs job by job too", async () => {
+    const [item, other] = [crypto.randomUUID(), crypto.randomUUID()];
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content, updated_at)
+       VALUES ($1, '${T}', '${MEMBER}', 'draft', '2020-01-01'), ($2, '${T}', '${MEMBER}', 'draft', '2020-01-01')`,
+      [item, other],
+    );
+    // A row the database refuses, standing in for any: the batch then runs one job at a time.
+    await db.query("ALTER TABLE posts ADD CONSTRAINT test_no_poison CHECK (content <> 'poison')");
+    try {
+      const edit = (id: string, content: string, i: number) =>
+        job("update_content", {
+          tenant_id: T,
+          user_id: MEMBER,
+          created_at: jobTime("2026-07-01T00:00:00.000Z", i),
+          payload: { content_type: "posts", content_id: id, updates: { content } },
+        });
+      const { result, ids } = await deliver("content-updates", [
+        edit(item, "first", 0),
+        edit(item, "second", 1),
+        edit(other, "poison", 2),
+      ]);
+      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+      const rows = await db.query<{ content: string }>(
+        "SELECT content FROM posts WHERE id = ANY($1) ORDER BY id = $2",
+        [[item, other], other],
+      );
+      expect(rows.map((r) => r.content)).toEqual(["second", "draft"]);
+    } finally {
+      await db.query("ALTER TABLE posts DROP CONSTRAINT test_no_poison");
+    }
   });
 
   it("changes nothing when an older update arrives after a newer one", async () => {

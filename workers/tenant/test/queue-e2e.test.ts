@@ -23,10 +23,10 @@ beforeAll(async () => {
   `);
 });
 
-async function enqueue(who: string, body: unknown, headers: Record<string, string> = {}) {
+async function enqueue(who: string, body: unknown, headers: Record<string, string> = {}, path = "/v1/jobs") {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
-    new Request("http://e2e.localhost/v1/jobs", {
+    new Request(`http://e2e.localhost${path}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -42,6 +42,9 @@ async function enqueue(who: string, body: unknown, headers: Record<string, strin
   expect(res.status).toBe(202);
   return ((await res.json()) as { job_id: string }).job_id;
 }
+
+const contentOf = async (post: string) =>
+  (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [post]))[0]?.content;
 
 const count = async (sql: string, params: unknown[]) =>
   Number((await db.query<{ n: string }>(sql, params))[0]?.n ?? 0);
@@ -81,10 +84,28 @@ describe("enqueue -> queue -> consumer -> rows", () => {
       operation: "update_content",
       payload: { content_type: "posts", content_id: POST, updates: { content: "published" } },
     });
-    await eventually(
-      async () =>
-        (await db.query<{ content: string }>("SELECT content FROM posts WHERE id = $1", [POST]))[0]
-          ?.content === "published",
+    await eventually(async () => (await contentOf(POST)) === "published");
+  });
+
+  it.each([
+    ["", {}],
+    [" sent with an Idempotency-Key", { "idempotency-key": "many-edits" }],
+  ])("applies the last of several edits of one post in one request%s", async (_, headers) => {
+    // A client sending the edits it made offline: the request's order is the order they were made
+    // in. Jobs of one request share its time, and equal times were ordered by job id, at random.
+    const post = crypto.randomUUID();
+    await db.query(
+      "INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ($1, $2, $3, 'draft', '2020-01-01')",
+      [post, T, AUTHOR],
     );
+    const edits = Array.from({ length: 12 }, (_, i) => `edit ${i + 1}`);
+    const jobs = edits.map((content) => ({
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "posts", content_id: post, updates: { content } },
+    }));
+    await enqueue(AUTHOR, { jobs }, headers, "/v1/jobs/batch");
+    await eventually(async () => (await contentOf(post)) !== "draft");
+    await eventually(async () => (await contentOf(post)) === "edit 12", 3_000);
   });
 });

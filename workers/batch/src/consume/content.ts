@@ -2,6 +2,7 @@ import { ADMIN_ROLES, type Denial } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { JobOf } from "../../../common/jobs";
 import { ok, type Result } from "../../../common/result";
+import { microsOf } from "../../../common/time";
 import {
   type Handler,
   isRowRefusal,
@@ -13,11 +14,13 @@ import {
 
 type Job = JobOf<"update_content">;
 
-/** Newest first: a later enqueue wins; equal times are ordered by job id, as in the statement. */
+/**
+ * Newest first: a later enqueue wins; equal times are ordered by job id, as in the statement
+ * (which compares them as timestamptz: to the microsecond, whatever their spelling).
+ */
 function newer(a: Job, b: Job): boolean {
-  return a.created_at === b.created_at
-    ? a.job_id > b.job_id
-    : Date.parse(a.created_at) > Date.parse(b.created_at);
+  const later = microsOf(a.created_at) - microsOf(b.created_at);
+  return later === 0 ? a.job_id > b.job_id : later > 0;
 }
 
 const EVENT_FIELDS = [

@@ -14,6 +14,7 @@ import {
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
 import { rateLimit } from "../../../common/rate-limit";
+import { jobTime } from "../../../common/time";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
@@ -145,7 +146,7 @@ async function accept(
       job_id: idem ? await idem.jobId(i) : timeOrderedId(now),
       tenant_id: tenant.id,
       user_id: user.id,
-      created_at: createdAt,
+      created_at: jobTime(createdAt, i),
     })),
   )) as JobMessage[];
   // In the request's line whether or not the send succeeds: after a failure some may have gone

@@ -1,6 +1,7 @@
 import type { DbError } from "../../../common/db";
 import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
+import { microsOf } from "../../../common/time";
 import { positiveInteger, positiveNumber } from "../../../common/vars";
 import { Lru } from "./lru";
 import type { TenantInfo, TenantRow } from "./queries";
@@ -75,7 +76,7 @@ function isEntry(v: unknown): v is CacheEntry {
 function newer(a: string | null, b: string | null): boolean {
   if (a === null) return false;
   if (b === null) return true;
-  return Date.parse(a) > Date.parse(b);
+  return microsOf(a) > microsOf(b);
 }
 
 /**

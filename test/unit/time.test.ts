@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { jobTime, microsOf, PgTime } from "../../workers/common/time";
+
+describe("job times", () => {
+  it("give the jobs of one request their order, in microseconds within the request's millisecond", () => {
+    const at = "2026-11-27T07:00:00.123Z";
+    const times = [0, 1, 99].map((i) => jobTime(at, i));
+    expect(times).toEqual([
+      "2026-11-27T07:00:00.123000Z",
+      "2026-11-27T07:00:00.123001Z",
+      "2026-11-27T07:00:00.123099Z",
+    ]);
+    expect(times.map(microsOf)).toEqual([0, 1, 99].map((i) => Date.parse(at) * 1000 + i));
+    for (const t of times) expect(PgTime.safeParse(t).success).toBe(true);
+    expect(() => jobTime("2026-11-27T07:00:00Z", 0)).toThrow(RangeError);
+    expect(() => jobTime(at, 1000)).toThrow(RangeError);
+  });
+
+  it("are compared to the microsecond however they are written: Date.parse stops at the millisecond", () => {
+    expect(microsOf("2026-11-27T07:00:00.123456+00:00")).toBe(microsOf("2026-11-27T09:00:00.123456+02:00"));
+    expect(microsOf("2026-11-27T07:00:00.1234569Z") - microsOf("2026-11-27T07:00:00.123Z")).toBe(456);
+    expect(microsOf("2026-11-27T07:00:00Z")).toBe(Date.parse("2026-11-27T07:00:00Z") * 1000);
+    expect(microsOf("2026-11-27T07:00:00.5Z") - microsOf("2026-11-27T07:00:00Z")).toBe(500_000);
+  });
+});
