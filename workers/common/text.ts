@@ -71,7 +71,8 @@ export function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value, bigintAsText) ?? "null";
   } catch {
-    // A cycle, or too deep: the walk below tells them apart.
+    // A cycle, or nesting deeper than the stack: the second try writes a cycle, and says why
+    // it cannot write the other.
   }
   const seen = new WeakSet<object>();
   try {
