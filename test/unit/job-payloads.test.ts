@@ -90,6 +90,10 @@ describe("event edits", () => {
     expect(edit({ start_date: "2030-01-02T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(false);
     expect(edit({ start_date: "2030-01-01T00:00:00Z", end_date: "2030-01-01T00:00:00Z" })).toBe(true);
     expect(edit({ start_date: "2030-01-01T00:00:00+02:00", end_date: "2029-12-31T23:30:00Z" })).toBe(true);
+    // To the microsecond, as Postgres compares them.
+    expect(edit({ start_date: "2030-01-01T00:00:00.0005Z", end_date: "2030-01-01T00:00:00.0004Z" })).toBe(
+      false,
+    );
   });
 });
 

@@ -1,3 +1,5 @@
+import { microsOf } from "./time";
+
 /**
  * Who may enqueue what. The enqueue API applies these functions (and answers 403); the batch
  * consumer, which is authoritative, applies the same rules inside its write functions
@@ -62,18 +64,20 @@ export function authorizeContentUpdate(
 /**
  * An event edit must not leave the event ending before it starts, counting the dates the edit
  * leaves as they are (the events_end_after_start check). Applied after authorizeContentUpdate,
- * as the consumer's judging does (db/migrations/0010).
+ * as the consumer's judging does (db/migrations/0010). Times in microseconds, as Postgres keeps
+ * them: compared to the millisecond, an end a fraction of one after the start was refused here
+ * and taken there.
  */
 export function checkEventDates(
-  current: { startMs: number; endMs: number | null },
+  current: { startUs: number; endUs: number | null },
   updates: { start_date?: string; end_date?: string | null },
 ): Denial | null {
-  const start = updates.start_date === undefined ? current.startMs : Date.parse(updates.start_date);
+  const start = updates.start_date === undefined ? current.startUs : microsOf(updates.start_date);
   const end =
     updates.end_date === undefined
-      ? current.endMs
+      ? current.endUs
       : updates.end_date === null
         ? null
-        : Date.parse(updates.end_date);
+        : microsOf(updates.end_date);
   return end !== null && end < start ? "end_before_start" : null;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Id, uuidText } from "./ids";
-import { PgTime } from "./time";
+import { microsOf, PgTime } from "./time";
 
 /**
  * The one queue message shape, shared by the enqueue API (producer) and the batch worker
@@ -132,7 +132,7 @@ export const EventUpdates = z
   .partial()
   .strict()
   .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
-  .refine((u) => !u.start_date || !u.end_date || Date.parse(u.end_date) >= Date.parse(u.start_date), {
+  .refine((u) => !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date), {
     message: "end_date is before start_date",
     path: ["end_date"],
   });

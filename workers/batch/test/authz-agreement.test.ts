@@ -8,6 +8,7 @@ import {
   type MemberRole,
 } from "../../common/authz";
 import type { JobMessage } from "../../common/jobs";
+import { microsOf } from "../../common/time";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import worker from "../src/index";
@@ -195,10 +196,17 @@ describe("the consumer and the enqueue API judge alike", () => {
     const DATED = "e2000000-0000-4000-8000-000000000010";
     const start = "2030-01-01T00:00:00Z";
     const end = "2030-01-01T03:00:00Z";
-    await db.query(
-      "INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, updated_at) VALUES ($1, $2, $3, 'Dated', $4, $5, '2020-01-01')",
-      [DATED, T, USERS.member, start, end],
-    );
+    const SUB_MS = "e2000000-0000-4000-8000-000000000011";
+    const subMsStart = "2030-01-01T00:00:00.000500Z";
+    for (const [id, from, to] of [
+      [DATED, start, end],
+      [SUB_MS, subMsStart, null],
+    ]) {
+      await db.query(
+        "INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, updated_at) VALUES ($1, $2, $3, 'Dated', $4, $5, '2020-01-01')",
+        [id, T, USERS.member, from, to],
+      );
+    }
     type DateEdit = { title?: string; start_date?: string; end_date?: string | null };
     const edits: { id: string; stored: { start: string; end: string | null }; updates: DateEdit }[] = [
       ...(
@@ -213,6 +221,10 @@ describe("the consumer and the enqueue API judge alike", () => {
         ] as DateEdit[]
       ).map((updates) => ({ id: DATED, stored: { start, end }, updates })),
       { id: p(5), stored: { start, end: null }, updates: { start_date: "2031-01-01T00:00:00Z" } },
+      // A fraction of a millisecond apart, as Postgres keeps times: after the start, and before it.
+      ...[{ end_date: "2030-01-01T00:00:00.000600Z" }, { end_date: "2030-01-01T00:00:00.000400Z" }].map(
+        (updates) => ({ id: SUB_MS, stored: { start: subMsStart, end: null }, updates }),
+      ),
     ];
     let second = 0;
     const cases = senders.flatMap(({ tenant, user }) =>
@@ -238,8 +250,8 @@ describe("the consumer and the enqueue API judge alike", () => {
         ) ??
         checkEventDates(
           {
-            startMs: Date.parse(edit.stored.start),
-            endMs: edit.stored.end ? Date.parse(edit.stored.end) : null,
+            startUs: microsOf(edit.stored.start),
+            endUs: edit.stored.end ? microsOf(edit.stored.end) : null,
           },
           edit.updates,
         );

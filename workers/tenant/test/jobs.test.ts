@@ -416,6 +416,23 @@ describe("POST /v1/jobs", () => {
     expect([other.status, await code(other)]).toEqual([403, "forbidden"]);
   });
 
+  it("judges an event's dates to the microsecond, as Postgres keeps them and the consumer judges them", async () => {
+    const precise = crypto.randomUUID();
+    await db.query(
+      `INSERT INTO events (id, tenant_id, created_by, title, start_date) VALUES ($1, '${T}', '${U.author}', 'Precise', '2030-06-01T18:00:00.000500Z')`,
+      [precise],
+    );
+    const endAt = (end_date: string) =>
+      post("/v1/jobs", U.author, {
+        queue: "content_update",
+        operation: "update_content",
+        payload: { content_type: "events", content_id: precise, updates: { end_date } },
+      });
+    expect((await endAt("2030-06-01T18:00:00.000600Z")).status).toBe(202);
+    const before = await endAt("2030-06-01T18:00:00.000400Z");
+    expect([before.status, await code(before)]).toEqual([400, "validation_failed"]);
+  });
+
   it("refuses a date Postgres has not (year 0000, an offset past ±15:59) with a 400, and takes the edges it has", async () => {
     const editEvent = (start_date: string) => ({
       queue: "content_update",

@@ -59,8 +59,8 @@ export async function authorizeJobs(
               id: events.id,
               tenant_id: events.tenantId,
               author: events.createdBy,
-              startMs: sql<number>`extract(epoch from ${events.startDate}) * 1000`.mapWith(Number),
-              endMs: sql<number | null>`extract(epoch from ${events.endDate}) * 1000`.mapWith(Number),
+              startUs: sql<number>`extract(epoch from ${events.startDate}) * 1000000`.mapWith(Number),
+              endUs: sql<number | null>`extract(epoch from ${events.endDate}) * 1000000`.mapWith(Number),
             })
             .from(events)
             .where(and(inArray(events.id, eventIds), isNull(events.deletedAt)))
@@ -71,10 +71,10 @@ export async function authorizeJobs(
   if (!looked.ok) return looked;
   const memberIds = new Set(looked.value.members.map((m) => m.id));
   memberIds.add(userId);
-  /** Posts and events by kind and id; an event carries its dates, as epoch milliseconds. */
+  /** Posts and events by kind and id; an event carries its dates, as epoch microseconds. */
   const content = new Map<
     string,
-    { tenant_id: string; author: string | null; startMs?: number; endMs?: number | null }
+    { tenant_id: string; author: string | null; startUs?: number; endUs?: number | null }
   >([
     ...looked.value.postRows.map((r) => [`posts:${r.id}`, r] as const),
     ...looked.value.eventRows.map((r) => [`events:${r.id}`, r] as const),
@@ -89,8 +89,8 @@ export async function authorizeJobs(
       if (d.operation === "update_content") {
         const item = content.get(`${d.payload.content_type}:${d.payload.content_id}`);
         const denial = authorizeContentUpdate(userId, member, item, tenantId);
-        if (denial || d.payload.content_type !== "events" || item?.startMs === undefined) return denial;
-        return checkEventDates({ startMs: item.startMs, endMs: item.endMs ?? null }, d.payload.updates);
+        if (denial || d.payload.content_type !== "events" || item?.startUs === undefined) return denial;
+        return checkEventDates({ startUs: item.startUs, endUs: item.endUs ?? null }, d.payload.updates);
       }
       return null; // analytics: membership, checked by the caller, is enough
     }),
