@@ -186,7 +186,7 @@ describe("dead jobs retention (daily cron)", () => {
     expect(left.map((r) => r.job_id)).toEqual([3, 5, 6, 7].map(id));
   });
 
-  it("clears a backlog past one statement's chunk in one run, and counts as waiting only exhausted jobs a replay can send", async () => {
+  it("clears a backlog past one statement's chunk in one run, and keeps and counts as waiting only exhausted jobs a replay can send", async () => {
     await db.query("DELETE FROM dead_jobs");
     // A broken producer's month: more malformed messages than one delete takes (5,000).
     await db.query(
@@ -194,7 +194,8 @@ describe("dead jobs retention (daily cron)", () => {
        SELECT gen_random_uuid(), 'notifications', 'invalid', '{}', 'test', now() - interval '31 days'
          FROM generate_series(1, 5001)`,
     );
-    // Two writes that ran out of retries long ago: one names its job, one (no job id) cannot be replayed.
+    // Two writes that ran out of retries long ago: one names its job, one (no job id) cannot be
+    // replayed, so it goes as a malformed message would.
     await db.query(
       `INSERT INTO dead_jobs (job_id, queue, kind, message, error, created_at) VALUES
          (gen_random_uuid(), 'notifications', 'exhausted', '{}', 'test', now() - interval '40 days'),
@@ -203,9 +204,11 @@ describe("dead jobs retention (daily cron)", () => {
     const run = await fireLogged(CRON.maintainPartitions);
     expect(run.outcome).toBe("ok");
     const report = run.warnings.find((l) => "waiting_exhausted" in l);
-    expect(report).toMatchObject({ deleted: 5001, waiting_exhausted: 1 });
-    const [left] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_jobs");
-    expect(left?.n).toBe(2);
+    expect(report).toMatchObject({ deleted: 5002, waiting_exhausted: 1 });
+    const left = await db.query<{ kind: string; named: boolean }>(
+      "SELECT kind, job_id IS NOT NULL AS named FROM dead_jobs",
+    );
+    expect(left).toEqual([{ kind: "exhausted", named: true }]);
   });
 });
 

@@ -25,7 +25,9 @@ export function retentionDays(value: string | undefined): number {
  * Dead jobs carry users' payloads, so they are not kept for ever. Deleted once the retention has
  * passed since: their replay (replayed_at; had it died again, replayed_at would be clear), or
  * their last death (created_at) for malformed and refused jobs. An exhausted job never replayed
- * is a write that has not happened: it stays until an operator replays it, and is counted.
+ * is a write that has not happened: it stays until an operator replays it, and is counted. One
+ * without a job id is not: no replay can send it (replays need the id, the key of its write), so
+ * it goes after the retention like a malformed one, rather than keep its payload for ever.
  */
 export function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneReport, DbError>> {
   return attempt(async () => {
@@ -36,7 +38,7 @@ export function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneR
         WITH doomed AS (
           SELECT id FROM public.dead_jobs
            WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
-              OR (replayed_at IS NULL AND kind <> 'exhausted' AND created_at < ${cutoff})
+              OR (replayed_at IS NULL AND (kind <> 'exhausted' OR job_id IS NULL) AND created_at < ${cutoff})
            LIMIT ${CHUNK}
         ), gone AS (
           DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
