@@ -69,7 +69,13 @@ export const JobRequest = z
 type JobRequest = z.infer<typeof JobRequest>;
 
 const BatchRequest = z
-  .object({ jobs: z.array(JobRequest).min(1).max(100) })
+  .object({
+    jobs: z
+      .array(JobRequest)
+      .min(1)
+      .max(100)
+      .describe("enqueued in this order: of several edits of one post or event, the last is applied"),
+  })
   .strict()
   .openapi("JobBatchRequest");
 
