@@ -89,7 +89,7 @@ describe("enqueue -> queue -> consumer -> rows", () => {
 
   it.each([
     ["", {}],
-    [" sent with an Idempotency-Key", { "idempotency-key": "many-edits" }],
+    [" sent with an Idempotency-Key", { "idempotency-key": `many-edits-${crypto.randomUUID()}` }],
   ])("applies the last of several edits of one post in one request%s", async (_, headers) => {
     // A client sending the edits it made offline: the request's order is the order they were made
     // in. Jobs of one request share its time, and equal times were ordered by job id, at random.
