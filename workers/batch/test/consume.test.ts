@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult } from 
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
 import { openDb } from "../../common/db";
+import { isNewerFormat } from "../../common/jobs";
 import { jobTime } from "../../common/time";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
@@ -944,6 +945,116 @@ describe("dead-letter queue", () => {
       expect(linesOf().map((l) => l.job)).toEqual([JSON.parse(JSON.stringify(job))]);
     } finally {
       errors.mockRestore();
+    }
+  });
+});
+
+/**
+ * Batches of jobs damaged at random, each field kept, dropped or replaced by a value a producer
+ * could send by mistake (v8, Queues' default content type, carries bigints, Maps, Dates and
+ * cycles; JSON carries the rest). The database is up, so only a message of a newer format than
+ * the consumer reads may be retried (its consumer is on its way); every other one is written or
+ * refused and recorded. Seeded, so a failure repeats.
+ */
+describe("batches of damaged messages", () => {
+  /** A small linear congruential generator: the same seed gives the same batches. */
+  function random(seed: number) {
+    let state = seed;
+    const next = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    return { next, pick: <X>(xs: readonly X[]): X => xs[Math.floor(next() * xs.length)] as X };
+  }
+
+  function oddValue(r: ReturnType<typeof random>): unknown {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    return r.pick([
+      null,
+      undefined,
+      0,
+      -1,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      2n ** 64n,
+      "",
+      "\u0000",
+      "\ud800",
+      "x".repeat(5_000),
+      true,
+      [],
+      {},
+      [1, [2, [3]]],
+      { a: { b: 1 } },
+      new Date(0),
+      new Map([["k", 1]]),
+      new Uint8Array(3),
+      cyclic,
+      "0000-01-01T00:00:00Z",
+      "2026-01-01T00:00:00+16:00",
+      "constructor",
+      "__proto__",
+      ADMIN,
+      T,
+      99,
+    ]);
+  }
+
+  function damage(
+    r: ReturnType<typeof random>,
+    value: Record<string, unknown>,
+    depth = 0,
+  ): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...value };
+    for (const key of Object.keys(out)) {
+      const roll = r.next();
+      const inner = out[key];
+      if (roll < 0.1) out[key] = oddValue(r);
+      else if (roll < 0.15) delete out[key];
+      else if (roll < 0.3 && inner && typeof inner === "object" && !Array.isArray(inner) && depth < 3) {
+        out[key] = damage(r, inner as Record<string, unknown>, depth + 1);
+      }
+    }
+    if (r.next() < 0.1) out[String(oddValue(r))] = oddValue(r);
+    return out;
+  }
+
+  it("never throw, and settle every message: only one of a newer format is retried, on every queue", async () => {
+    const post = crypto.randomUUID();
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content) VALUES ($1, '${T}', '${ADMIN}', 'draft')`,
+      [post],
+    );
+    const sound = () => [
+      notify(),
+      job("record_analytics", {
+        tenant_id: T,
+        user_id: ADMIN,
+        payload: { event_type: "e", properties: { a: 1 } },
+      }),
+      job("update_content", {
+        tenant_id: T,
+        user_id: ADMIN,
+        payload: { content_type: "posts", content_id: post, updates: { content: "c" } },
+      }),
+    ];
+    const r = random(20261127);
+    for (let round = 0; round < 200; round++) {
+      const queue = r.pick(["notifications", "analytics", "content-updates", "jobs-dead-letter"]);
+      const bodies = Array.from({ length: 1 + Math.floor(r.next() * 8) }, () =>
+        r.next() < 0.1 ? oddValue(r) : damage(r, r.pick(sound()) as unknown as Record<string, unknown>),
+      );
+      const { result } = await deliver(queue, bodies);
+      const newer = queue === "jobs-dead-letter" ? 0 : bodies.filter(isNewerFormat).length;
+      const acked = result.ackAll ? bodies.length : result.explicitAcks.length;
+      expect({ round, queue, acked, retried: result.retryMessages.length }).toEqual({
+        round,
+        queue,
+        acked: bodies.length - newer,
+        retried: newer,
+      });
     }
   });
 });
