@@ -64,9 +64,11 @@ function jsonDataFault(value: unknown, max: number): string | null {
   const stack: [unknown, number][] = [[value, 1]];
   for (let top = stack.pop(); top; top = stack.pop()) {
     const [v, depth] = top;
-    if (typeof v === "number" && !Number.isFinite(v)) return NOT_JSON_DATA;
-    if (v === null || typeof v === "string" || typeof v === "number") continue;
-    if (typeof v === "boolean" || v === undefined) continue;
+    if (v === null || v === undefined || typeof v === "string" || typeof v === "boolean") continue;
+    if (typeof v === "number") {
+      if (Number.isFinite(v)) continue;
+      return NOT_JSON_DATA;
+    }
     if (typeof v !== "object") return NOT_JSON_DATA;
     if (depth > max) return `nested at most ${max} levels`;
     if (!Array.isArray(v)) {

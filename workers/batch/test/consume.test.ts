@@ -346,7 +346,8 @@ describe("notifications consumer", () => {
     expect(kept).toEqual({
       kind: "invalid",
       n: "18446744073709551616",
-      error: expect.stringContaining("data"),
+      error:
+        "payload.data: JSON data only: strings, finite numbers, booleans, null, arrays and plain objects",
     });
   });
 
