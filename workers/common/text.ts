@@ -55,7 +55,7 @@ export const UNSTORABLE_TEXT_MESSAGE =
  * one only after an even run of backslashes ("\\u0000" is a backslash and "u0000", and stays).
  */
 export function storableJson(value: unknown): string {
-  return jsonText(value ?? null).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi, "$1\\ufffd");
+  return jsonText(value).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi, "$1\\ufffd");
 }
 
 const bigintAsText = (_key: string, v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
