@@ -29,6 +29,9 @@ export const tenants = pgTable(
     // Host lookups compare lower-case hosts with an equality index, so the column must be lower-case.
     check("tenants_domain_lowercase", sql`domain = lower(domain)`),
     check("tenants_name_not_blank", sql`length(btrim(name)) > 0`),
+    // The API's bound, held for every writer: a page of "my communities" hands out the last
+    // name in its cursor, which must fit the cursor's own bound (feed/cursor.ts).
+    check("tenants_name_length", sql`char_length(name) <= 200`),
   ],
 );
 

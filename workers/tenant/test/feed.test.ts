@@ -292,7 +292,7 @@ describe("GET /v1/feed", () => {
     expect(next_cursor).toBeTruthy();
     const cursor = String(next_cursor);
     const [body = "", sig = ""] = cursor.split(".");
-    const forged = `${btoa(atob(body.replaceAll("-", "+").replaceAll("_", "/")).replace('"u":"', '"u":"x')).replaceAll("=", "")}.${sig}`;
+    const forged = `${btoa(atob(body.replaceAll("-", "+").replaceAll("_", "/")).replace('"a":"2026', '"a":"2027')).replaceAll("=", "")}.${sig}`;
     for (const [path, user] of [
       [`/v1/feed?limit=5&cursor=${encodeURIComponent(forged)}`, uid(1)],
       [`/v1/feed?limit=5&cursor=${encodeURIComponent(`${body}.${sig.slice(1)}A`)}`, uid(1)],
@@ -375,6 +375,14 @@ describe("keyset pages over many equal timestamps", () => {
     const items = await walk("/v1/feed?limit=61", uid(2));
     expect(items.length).toBe(1500);
     expect(ids(items)).toEqual(await expected(Array.from({ length: MANY }, (_, i) => tid(100 + i))));
+  });
+
+  it(`pages a feed filtered to all ${MANY} of a user's communities (a cursor it gives out fits its own bound)`, async () => {
+    // The cursor carried the filter's ids, 37 characters each: past about 15 of them it was
+    // longer than the 1,024 characters a cursor may be, and the second page was a 400.
+    const all = Array.from({ length: MANY }, (_, i) => tid(100 + i));
+    const items = await walk(`/v1/feed?limit=100&tenants=${all.join(",")}`, uid(2));
+    expect(ids(items)).toEqual(await expected(all));
   });
 
   it("gives the last page no cursor when it is exactly full", async () => {
@@ -526,6 +534,7 @@ describe("GET /v1/me/communities", () => {
         `/v1/me/communities?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
         user,
       );
+      expect(res.status).toBe(200);
       const page = (await res.json()) as { communities: Community[]; next_cursor: string | null };
       pages.push(page.communities);
       cursor = page.next_cursor;
@@ -557,6 +566,40 @@ describe("GET /v1/me/communities", () => {
       FROM generate_series(201, 203) g;`);
     const pages = await communityPages(uid(4), 1);
     expect(pages.flat().map((c) => c.tenant_id)).toEqual([201, 202, 203].map(tid));
+  });
+
+  it("pages communities with the longest names, and names escaped in JSON: every cursor it gives out is taken back", async () => {
+    // The cursor carries the last name: 200 control characters are 1.2 KB as JSON, and outgrew
+    // the cursor's 1,024 characters, so the next page was a 400.
+    const names = [
+      "repeat(chr(1), 200)",
+      "repeat('🧗', 200)",
+      `repeat('"\\', 100)`,
+      "repeat('Long name ', 20)",
+    ];
+    await db.query(
+      `INSERT INTO tenants (id, slug, name)
+       SELECT ('71000000-0000-4000-8000-' || lpad((300 + i)::text, 12, '0'))::uuid, 'feed-long' || i, name
+       -- Each name twice, so that each one is some page's last, whatever the collation's order.
+       FROM unnest(ARRAY[${[...names, ...names].join(", ")}]) WITH ORDINALITY AS n(name, i);
+       INSERT INTO users (id, email) VALUES ('${uid(5)}', 'feed5@example.com');
+       INSERT INTO tenant_users (tenant_id, user_id)
+       SELECT ('71000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${uid(5)}'
+       FROM generate_series(301, 308) g;`,
+    );
+    const order = await db.query<{ id: string }>(
+      "SELECT t.id FROM tenants t JOIN tenant_users tu ON tu.tenant_id = t.id WHERE tu.user_id = $1 ORDER BY t.name, t.id",
+      [uid(5)],
+    );
+    const pages = await communityPages(uid(5), 1);
+    expect(pages.flat().map((c) => c.tenant_id)).toEqual(order.map((r) => r.id));
+    expect(pages).toHaveLength(8);
+  });
+
+  it("holds a tenant's name to the API's 200 characters in the table too", async () => {
+    await expect(
+      db.query("INSERT INTO tenants (slug, name) VALUES ('feed-too-long', repeat('x', 201))"),
+    ).rejects.toThrow(/tenants_name_length/);
   });
 
   it("refuses a cursor it did not give out and a limit out of range with a JSON 400", async () => {

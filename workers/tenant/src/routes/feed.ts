@@ -4,7 +4,13 @@ import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
-import { decodeCommunityCursor, decodeCursor, encodeCommunityCursor, encodeCursor } from "../feed/cursor";
+import {
+  COMMUNITY_CURSOR_MAX_LENGTH,
+  decodeCommunityCursor,
+  decodeCursor,
+  encodeCommunityCursor,
+  encodeCursor,
+} from "../feed/cursor";
 import { readCommunities, readFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
@@ -42,7 +48,7 @@ const Community = z
 
 const CommunitiesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
+  cursor: z.string().max(COMMUNITY_CURSOR_MAX_LENGTH).optional().describe("next_cursor of the previous page"),
 });
 
 function parseTenants(raw: string | undefined): string[] | null {
