@@ -1,5 +1,6 @@
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
+import { microsOf } from "../../workers/common/time";
 import { uuidTime, uuidVersion } from "../../workers/test-support/uuids";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
@@ -79,6 +80,8 @@ describe("the schema refuses rows that no code path may write, whoever writes th
       "INSERT INTO tenants (slug, name, domain) VALUES ('cased', 'x', 'Mixed.Example.com')",
     ],
     ["tenants_name_not_blank", "INSERT INTO tenants (slug, name) VALUES ('blank', '   ')"],
+    // Code points, as the API's zod bound counts them (a page's cursor carries the name).
+    ["tenants_name_length", "INSERT INTO tenants (slug, name) VALUES ('long', repeat('🧗', 201))"],
     [
       "users_email_lowercase",
       "INSERT INTO users (id, email) VALUES (gen_random_uuid(), 'Upper@Example.com')",
@@ -100,7 +103,52 @@ describe("the schema refuses rows that no code path may write, whoever writes th
       INSERT INTO events (tenant_id, title, start_date, end_date) VALUES ('${T}', 'x', '2030-01-01', '2030-01-01');
       INSERT INTO journey_activities (journey_id, activity_type, title, start_datetime, end_datetime) VALUES ('${JOURNEY}', 'visit', 'x', '2030-01-01', '2030-01-01');
       INSERT INTO user_journeys (user_id, title, start_date, end_date) VALUES ('${U}', 'x', '2030-01-01', '2030-01-01');
-      INSERT INTO posts (tenant_id, user_id, content, total_likes, total_comments) VALUES ('${T}', '${U}', 'x', 0, 0);`);
+      INSERT INTO posts (tenant_id, user_id, content, total_likes, total_comments) VALUES ('${T}', '${U}', 'x', 0, 0);
+      INSERT INTO tenants (slug, name) VALUES ('longest', repeat('🧗', 200));`);
+  });
+});
+
+describe("times as Postgres keeps them", () => {
+  it("are read to the same microsecond by microsOf, however many digits a client writes", async () => {
+    // Go and Java write nanoseconds. Postgres rounds a fraction to microseconds; the enqueue API
+    // judging event dates by the digits it cut off refused edits the consumer takes, and took
+    // ones it refuses.
+    const fractions = [
+      "",
+      ".5",
+      ".123",
+      ".123456",
+      ".1234564",
+      ".1234565",
+      ".1234566",
+      ".0000005",
+      ".0000015",
+      ".9999994",
+      ".9999995",
+      ".999999999",
+      ".000000499",
+      ".000000501",
+      ".123456789",
+    ];
+    let seed = 7;
+    for (let i = 0; i < 200; i++) {
+      seed = (seed * 48271) % 2147483647;
+      fractions.push(
+        `.${String(seed)
+          .padStart(10, "0")
+          .slice(0, 1 + (seed % 9))}`,
+      );
+    }
+    const times = fractions.flatMap((f) => [
+      `2030-06-30T23:59:59${f}Z`,
+      `1969-12-31T23:59:59${f}-05:30`,
+      `2026-11-27T07:00:00${f}+14:00`,
+    ]);
+    const { rows } = await db.client.query<{ us: string }>(
+      "SELECT (extract(epoch FROM t::timestamptz) * 1000000)::bigint::text AS us FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i",
+      [times],
+    );
+    expect(times.map((t) => String(microsOf(t)))).toEqual(rows.map((r) => r.us));
   });
 });
 

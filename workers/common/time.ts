@@ -12,13 +12,25 @@ export const PgTime = z.iso
   .refine((v) => !/[+-](1[6-9]|2\d):\d\d$/.test(v), "a UTC offset of at most ±15:59");
 
 /**
- * An RFC 3339 time in microseconds since the epoch: Date.parse drops what follows the
- * milliseconds, and Postgres times (timestamptz, to the microsecond) and job times (jobTime)
- * are ordered by it.
+ * An RFC 3339 time in microseconds since the epoch, as Postgres reads it: Date.parse drops what
+ * follows the milliseconds, and Postgres times (timestamptz, to the microsecond) and job times
+ * (jobTime) are ordered by it. A client may write more digits (Go and Java write nanoseconds):
+ * Postgres reads the fraction as a double and rounds it with rint (half to even), and so does
+ * this, so the enqueue API judges a date as the consumer's statement will.
  */
 export function microsOf(time: string): number {
-  const fraction = /\.(\d+)/.exec(time)?.[1] ?? "";
-  return Date.parse(time) * 1000 + Number(`${fraction}000000`.slice(3, 6));
+  const fraction = /\.(\d+)/.exec(time)?.[1];
+  if (fraction === undefined) return Date.parse(time) * 1000;
+  const seconds = Date.parse(time.replace(`.${fraction}`, ""));
+  return seconds * 1000 + roundHalfEven(Number(`0.${fraction}`) * 1_000_000);
+}
+
+/** C's rint in its default rounding mode, for the non-negative values microsOf gives it. */
+function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const rest = x - floor;
+  if (rest !== 0.5) return rest < 0.5 ? floor : floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
 }
 
 /**

@@ -221,10 +221,15 @@ describe("the consumer and the enqueue API judge alike", () => {
         ] as DateEdit[]
       ).map((updates) => ({ id: DATED, stored: { start, end }, updates })),
       { id: p(5), stored: { start, end: null }, updates: { start_date: "2031-01-01T00:00:00Z" } },
-      // A fraction of a millisecond apart, as Postgres keeps times: after the start, and before it.
-      ...[{ end_date: "2030-01-01T00:00:00.000600Z" }, { end_date: "2030-01-01T00:00:00.000400Z" }].map(
-        (updates) => ({ id: SUB_MS, stored: { start: subMsStart, end: null }, updates }),
-      ),
+      // A fraction of a millisecond apart, as Postgres keeps times: after the start, and before it;
+      // and past the microsecond (as Go and Java write times), which Postgres rounds: to the
+      // start, and to a microsecond before it.
+      ...[
+        { end_date: "2030-01-01T00:00:00.000600Z" },
+        { end_date: "2030-01-01T00:00:00.000400Z" },
+        { end_date: "2030-01-01T00:00:00.000499600Z" },
+        { end_date: "2030-01-01T00:00:00.0004994Z" },
+      ].map((updates) => ({ id: SUB_MS, stored: { start: subMsStart, end: null }, updates })),
     ];
     let second = 0;
     const cases = senders.flatMap(({ tenant, user }) =>
