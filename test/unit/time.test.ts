@@ -24,3 +24,29 @@ describe("job times", () => {
     expect(microsOf("2026-11-27T07:00:00.5Z") - microsOf("2026-11-27T07:00:00Z")).toBe(500_000);
   });
 });
+
+describe("times Postgres takes", () => {
+  it("are those RFC 3339 can write in UTC too: Postgres writes later or earlier ones as no client reads them", () => {
+    const verdicts = (times: string[]) => times.map((t) => [t, PgTime.safeParse(t).success]);
+    const taken = [
+      "0001-01-01T00:00:00Z",
+      "0001-01-01T00:00:00-01:00",
+      "9999-12-31T23:59:59.999999Z",
+      "9999-12-31T23:59:59+05:00",
+      "2030-06-01T00:00:00-15:59",
+    ];
+    const refused = [
+      "0000-06-01T00:00:00Z",
+      "2030-06-01T00:00:00+16:00",
+      // A "no end" sentinel: year 10000 in UTC, which Postgres writes back as "10000-01-01T04:59:59+00:00".
+      "9999-12-31T23:59:59-05:00",
+      "0001-01-01T00:00:00+01:00",
+      // Postgres rounds it up to 10000-01-01T00:00:00Z.
+      "9999-12-31T23:59:59.9999995Z",
+    ];
+    expect(verdicts([...taken, ...refused])).toEqual([
+      ...taken.map((t) => [t, true]),
+      ...refused.map((t) => [t, false]),
+    ]);
+  });
+});

@@ -246,6 +246,24 @@ describe("GET /v1/feed", () => {
     await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${tid(3)}', '${uid(1)}')`);
   });
 
+  it("pages past events whose start is after year 9999 in UTC (written by SQL, or before the API refused them)", async () => {
+    // Postgres writes such a time as "10000-…", which Date.parse cannot read: the cursor check
+    // refused the cursor the feed had signed, at every page that ended on one.
+    await db.query(`
+      INSERT INTO events (id, tenant_id, title, start_date)
+      SELECT ('77000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${tid(1)}', 'far ' || g,
+             timestamptz '9999-12-31 23:59:59-05:00' + make_interval(hours => g)
+      FROM generate_series(1, 3) g;`);
+    try {
+      const far = ids(await walk(`/v1/feed?type=events&limit=1&tenants=${tid(1)}`)).filter((id) =>
+        String(id).startsWith("77000000-"),
+      );
+      expect(far).toEqual([1, 2, 3].map((g) => `77000000-0000-4000-8000-${String(g).padStart(12, "0")}`));
+    } finally {
+      await db.query("DELETE FROM events WHERE title LIKE 'far %'");
+    }
+  });
+
   it("lists upcoming events soonest first, never past or deleted ones", async () => {
     const items = await walk("/v1/feed?type=events&limit=8");
     const today = new Date(new Date().toISOString().slice(0, 10)).getTime();

@@ -433,7 +433,7 @@ describe("POST /v1/jobs", () => {
     expect([before.status, await code(before)]).toEqual([400, "validation_failed"]);
   });
 
-  it("refuses a date Postgres has not (year 0000, an offset past ±15:59) with a 400, and takes the edges it has", async () => {
+  it("refuses a date Postgres has not (year 0000, an offset past ±15:59) or cannot give back (year 10000 in UTC) with a 400, and takes the edges", async () => {
     const editEvent = (start_date: string) => ({
       queue: "content_update",
       operation: "update_content",
@@ -445,7 +445,15 @@ describe("POST /v1/jobs", () => {
     expect(body.error.message).toMatch(/^payload\.updates\.start_date: there is no year 0000/);
     const offset = await post("/v1/jobs", U.author, editEvent("2030-06-01T00:00:00+16:00"));
     expect([offset.status, await code(offset)]).toEqual([400, "validation_failed"]);
-    for (const edge of ["0001-06-01T00:00:00Z", "2030-06-01T00:00:00-15:59"]) {
+    // Year 10000 in UTC: Postgres takes it, but writes it back as no RFC 3339 reader reads it.
+    const sentinel = await post("/v1/jobs", U.author, editEvent("9999-12-31T23:59:59-05:00"));
+    const said = (await sentinel.json()) as { error: { code: string; message: string } };
+    expect([sentinel.status, said.error.code, said.error.message]).toEqual([
+      400,
+      "validation_failed",
+      "payload.updates.start_date: a time from 0001-01-01 to 9999-12-31 in UTC",
+    ]);
+    for (const edge of ["0001-06-01T00:00:00Z", "2030-06-01T00:00:00-15:59", "9999-12-31T23:59:59+05:00"]) {
       expect((await post("/v1/jobs", U.author, editEvent(edge))).status).toBe(202);
     }
   });
