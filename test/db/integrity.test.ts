@@ -1,6 +1,6 @@
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
-import { microsOf } from "../../workers/common/time";
+import { microsOf, PgTime } from "../../workers/common/time";
 import { uuidTime, uuidVersion } from "../../workers/test-support/uuids";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
@@ -149,6 +149,63 @@ describe("times as Postgres keeps them", () => {
       [times],
     );
     expect(times.map((t) => String(microsOf(t)))).toEqual(rows.map((r) => r.us));
+  });
+
+  it("taken by the API are taken by Postgres and given back as times every reader reads", async () => {
+    // Random RFC 3339 shapes, edges weighted in: days past a month's end, hour 24, second 60,
+    // years 0000, 0001, 1900 and 9999, offsets past ±15:59, up to nine digits of fraction.
+    let seed = 11;
+    const pick = (n: number) => {
+      seed = (seed * 48271) % 2147483647;
+      return seed % n;
+    };
+    const from = <T>(xs: T[]) => xs[pick(xs.length)] as T;
+    const two = (n: number) => String(n).padStart(2, "0");
+    const times: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const year =
+        pick(3) === 0 ? from([0, 1, 2, 1900, 1969, 1970, 2000, 2024, 2100, 9998, 9999]) : 1 + pick(9999);
+      const month = pick(4) === 0 ? from([1, 2, 12]) : 1 + pick(12);
+      const day = pick(3) === 0 ? from([28, 29, 30, 31]) : 1 + pick(31);
+      const clock =
+        pick(5) === 0
+          ? from(["00:00:00", "23:59:59", "24:00:00", "23:59:60"])
+          : `${two(pick(24))}:${two(pick(60))}:${two(pick(60))}`;
+      const fraction =
+        pick(2) === 0
+          ? ""
+          : `.${String(pick(1_000_000_000))
+              .padStart(9, "0")
+              .slice(0, 1 + pick(9))}`;
+      const offset =
+        pick(3) === 0
+          ? "Z"
+          : `${from(["+", "-"])}${two(from([0, 5, 14, 15, 16, 23, pick(24)]))}:${two(from([0, 30, 59, pick(60)]))}`;
+      times.push(`${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${clock}${fraction}${offset}`);
+    }
+    const taken = times.filter((t) => PgTime.safeParse(t).success);
+    const { rows } = await db.client.query<{ valid: boolean; back: string | null; us: string | null }>(
+      `SELECT pg_input_is_valid(t, 'timestamptz') AS valid,
+              CASE WHEN pg_input_is_valid(t, 'timestamptz') THEN to_json(t::timestamptz) #>> '{}' END AS back,
+              CASE WHEN pg_input_is_valid(t, 'timestamptz')
+                   THEN (extract(epoch FROM t::timestamptz) * 1000000)::bigint::text END AS us
+         FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i`,
+      [taken],
+    );
+    // Enough of each kind that the property says something.
+    expect(taken.length).toBeGreaterThan(1000);
+    expect(times.length - taken.length).toBeGreaterThan(500);
+    const wrong = taken.flatMap((t, i) => {
+      const row = rows[i];
+      if (!row?.valid || row.back === null) return [`${t}: Postgres refuses it`];
+      if (Number.isNaN(Date.parse(row.back))) return [`${t}: Postgres gives back ${row.back}`];
+      // Microseconds since the epoch are exact in a double only until 2255.
+      if (Math.abs(microsOf(t)) < 2 ** 53 && String(microsOf(t)) !== row.us) {
+        return [`${t}: microsOf ${microsOf(t)}, Postgres ${row.us}`];
+      }
+      return [];
+    });
+    expect(wrong).toEqual([]);
   });
 });
 
