@@ -24,7 +24,10 @@ export const PgTime = z.iso
     // In whole seconds: microseconds since the epoch outgrow a double's integers after 2255.
     const { secondMs, us } = partsOf(v);
     return secondMs >= FIRST_MS && secondMs + (us === 1_000_000 ? 1000 : 0) < PAST_LAST_MS;
-  }, "a time from 0001-01-01 to 9999-12-31 in UTC");
+  }, "a time from 0001-01-01 to 9999-12-31 in UTC")
+  .describe(
+    "RFC 3339, from 0001-01-01 to 9999-12-31 in UTC, with a UTC offset of at most ±15:59; kept to the microsecond (more digits are rounded, as Postgres rounds them)",
+  );
 
 /**
  * An RFC 3339 time in microseconds since the epoch, as Postgres reads it: Date.parse drops what
