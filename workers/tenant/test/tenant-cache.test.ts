@@ -601,6 +601,7 @@ describe("cache options from the worker's vars", () => {
     );
     // KV cannot keep anything for less than 60 s.
     expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "5" }).negativeTtlSeconds).toBe(60);
+    expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "90.5" }).negativeTtlSeconds).toBe(91);
   });
 
   it("evicts the least recently used entry when L1 is full", async () => {

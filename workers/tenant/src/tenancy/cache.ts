@@ -330,8 +330,11 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
     l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
     l1MaxEntries: positiveInteger(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries),
     l1MaxBytes: positiveInteger(vars.TENANT_L1_MAX_BYTES, d.l1MaxBytes),
-    // KV refuses expirationTtl under 60 s.
-    negativeTtlSeconds: Math.max(60, positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+    // KV refuses expirationTtl under 60 s, and its API documents whole seconds.
+    negativeTtlSeconds: Math.max(
+      60,
+      Math.ceil(positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+    ),
     ...tiers(vars.TENANT_CACHE_TIERS),
   };
 }
