@@ -21,6 +21,9 @@ export const PgTime = z.iso
   .refine((v) => !v.startsWith("0000"), "there is no year 0000 (the year before 0001 is 1 BC)")
   .refine((v) => !/[+-](1[6-9]|2\d):\d\d$/.test(v), "a UTC offset of at most ±15:59")
   .refine((v) => {
+    // An offset moves a time by less than a day: only years 0001 and 9999 can leave the range.
+    const year = v.slice(0, 4);
+    if (year > "0001" && year < "9999") return true;
     // In whole seconds: microseconds since the epoch outgrow a double's integers after 2255.
     const { secondMs, us } = partsOf(v);
     return secondMs >= FIRST_MS && secondMs + (us === 1_000_000 ? 1000 : 0) < PAST_LAST_MS;
