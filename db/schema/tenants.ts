@@ -5,6 +5,13 @@ import { emptyObject, id, timestamps } from "./columns";
 /** A DNS label: what a tenant slug must be to work as a subdomain. */
 export const SLUG_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 
+/**
+ * The longest name, in code points (as both zod and char_length count them). A page of "my
+ * communities" hands out the last name in its cursor, which must fit the cursor's own bound
+ * (feed/cursor.ts), so the table holds every writer to it, not only the API.
+ */
+export const TENANT_NAME_MAX_LENGTH = 200;
+
 export const tenants = pgTable(
   "tenants",
   {
@@ -29,9 +36,7 @@ export const tenants = pgTable(
     // Host lookups compare lower-case hosts with an equality index, so the column must be lower-case.
     check("tenants_domain_lowercase", sql`domain = lower(domain)`),
     check("tenants_name_not_blank", sql`length(btrim(name)) > 0`),
-    // The API's bound, held for every writer: a page of "my communities" hands out the last
-    // name in its cursor, which must fit the cursor's own bound (feed/cursor.ts).
-    check("tenants_name_length", sql`char_length(name) <= 200`),
+    check("tenants_name_length", sql.raw(`char_length(name) <= ${TENANT_NAME_MAX_LENGTH}`)),
   ],
 );
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TENANT_NAME_MAX_LENGTH } from "../../../../db/schema/tenants";
 import { Id } from "../../../common/ids";
 import { base64url, decodeKeyset, encodeKeyset, fromBase64url } from "../../../common/pages";
 import type { CommunityPosition } from "./queries";
@@ -73,14 +74,13 @@ export async function decodeCursor(
  * A communities page's cursor: the last row's name and id, unsigned (workers/common/pages.ts):
  * the query reads the caller's own memberships whatever the cursor says.
  */
-const CommunityCursor = z.tuple([z.string().max(200), Id]);
+const CommunityCursor = z.tuple([z.string().max(TENANT_NAME_MAX_LENGTH), Id]);
 
 /**
- * The longest communities cursor: a name is at most 200 characters (code points, as zod and
- * tenants_name_length count them), 1,200 bytes of JSON when they are all control characters
- * (\u0001 each). With the id and the brackets, 1,243 bytes: 1,658 characters of base64url.
+ * The longest communities cursor, as base64url: a name of control characters, six bytes of JSON
+ * each (\u0001), then the id and the brackets and quotes around both (43 bytes).
  */
-export const COMMUNITY_CURSOR_MAX_LENGTH = 2048;
+export const COMMUNITY_CURSOR_MAX_LENGTH = Math.ceil(((TENANT_NAME_MAX_LENGTH * 6 + 43) * 4) / 3);
 
 export function encodeCommunityCursor(at: CommunityPosition): string {
   return encodeKeyset([at.name, at.id]);

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
-import { SLUG_PATTERN } from "../../../../db/schema/tenants";
+import { SLUG_PATTERN, TENANT_NAME_MAX_LENGTH } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
 import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
@@ -54,7 +54,7 @@ const slug = z.string().regex(new RegExp(SLUG_PATTERN), "a DNS label: a-z, 0-9 a
 const TenantFields = z
   .object({
     slug,
-    name: z.string().trim().min(1).max(200),
+    name: z.string().trim().min(1).max(TENANT_NAME_MAX_LENGTH),
     domain,
     logo_url: WebUrl.nullable(),
     primary_color: color,
