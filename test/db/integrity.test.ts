@@ -109,50 +109,13 @@ describe("the schema refuses rows that no code path may write, whoever writes th
 });
 
 describe("times as Postgres keeps them", () => {
-  it("are read to the same microsecond by microsOf, however many digits a client writes", async () => {
-    // Go and Java write nanoseconds. Postgres rounds a fraction to microseconds; the enqueue API
-    // judging event dates by the digits it cut off refused edits the consumer takes, and took
-    // ones it refuses.
-    const fractions = [
-      "",
-      ".5",
-      ".123",
-      ".123456",
-      ".1234564",
-      ".1234565",
-      ".1234566",
-      ".0000005",
-      ".0000015",
-      ".9999994",
-      ".9999995",
-      ".999999999",
-      ".000000499",
-      ".000000501",
-      ".123456789",
-    ];
-    let seed = 7;
-    for (let i = 0; i < 200; i++) {
-      seed = (seed * 48271) % 2147483647;
-      fractions.push(
-        `.${String(seed)
-          .padStart(10, "0")
-          .slice(0, 1 + (seed % 9))}`,
-      );
-    }
-    const times = fractions.flatMap((f) => [
-      `2030-06-30T23:59:59${f}Z`,
-      `1969-12-31T23:59:59${f}-05:30`,
-      `2026-11-27T07:00:00${f}+14:00`,
-    ]);
-    const { rows } = await db.client.query<{ us: string }>(
-      "SELECT (extract(epoch FROM t::timestamptz) * 1000000)::bigint::text AS us FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i",
-      [times],
-    );
-    expect(times.map((t) => String(microsOf(t)))).toEqual(rows.map((r) => r.us));
-  });
-
-  it("taken by the API are taken by Postgres and given back as times every reader reads", async () => {
-    // Random RFC 3339 shapes, edges weighted in: days past a month's end, hour 24, second 60,
+  it("taken by the API are taken by Postgres, given back as times every reader reads, and read to its microsecond", async () => {
+    // Go and Java write nanoseconds. Postgres rounds a fraction to microseconds (rint, half to
+    // even); the enqueue API judging event dates by the digits it cut off refused edits the
+    // consumer takes, and took ones it refuses. Ties and a carry into the next second first:
+    const fractions = [".5", ".1234565", ".1234566", ".0000005", ".0000015", ".9999995", ".000000501"];
+    const times = fractions.flatMap((f) => [`2030-06-30T23:59:59${f}Z`, `1969-12-31T23:59:59${f}-05:30`]);
+    // Then random RFC 3339 shapes, edges weighted in: days past a month's end, hour 24, second 60,
     // years 0000, 0001, 1900 and 9999, offsets past ±15:59, up to nine digits of fraction.
     let seed = 11;
     const pick = (n: number) => {
@@ -161,7 +124,6 @@ describe("times as Postgres keeps them", () => {
     };
     const from = <T>(xs: T[]) => xs[pick(xs.length)] as T;
     const two = (n: number) => String(n).padStart(2, "0");
-    const times: string[] = [];
     for (let i = 0; i < 3000; i++) {
       const year =
         pick(3) === 0 ? from([0, 1, 2, 1900, 1969, 1970, 2000, 2024, 2100, 9998, 9999]) : 1 + pick(9999);
