@@ -7,6 +7,7 @@ import { jobTime } from "../../common/time";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { loggedLines } from "../../test-support/logs";
+import { type Random, seeded } from "../../test-support/random";
 import { DEAD_LETTER_MAX_RETRIES, JOB_QUEUE_MAX_RETRIES, retryDelaySeconds } from "../src/consume/retry";
 import worker from "../src/index";
 
@@ -958,17 +959,7 @@ describe("dead-letter queue", () => {
  * refused and recorded. Seeded, so a failure repeats.
  */
 describe("batches of damaged messages", () => {
-  /** A small linear congruential generator: the same seed gives the same batches. */
-  function random(seed: number) {
-    let state = seed;
-    const next = () => {
-      state = (state * 1103515245 + 12345) % 2 ** 31;
-      return state / 2 ** 31;
-    };
-    return { next, pick: <X>(xs: readonly X[]): X => xs[Math.floor(next() * xs.length)] as X };
-  }
-
-  function oddValue(r: ReturnType<typeof random>): unknown {
+  function oddValue(r: Random): unknown {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     return r.pick([
@@ -1003,11 +994,7 @@ describe("batches of damaged messages", () => {
     ]);
   }
 
-  function damage(
-    r: ReturnType<typeof random>,
-    value: Record<string, unknown>,
-    depth = 0,
-  ): Record<string, unknown> {
+  function damage(r: Random, value: Record<string, unknown>, depth = 0): Record<string, unknown> {
     const out: Record<string, unknown> = { ...value };
     for (const key of Object.keys(out)) {
       const roll = r.next();
@@ -1041,7 +1028,7 @@ describe("batches of damaged messages", () => {
         payload: { content_type: "posts", content_id: post, updates: { content: "c" } },
       }),
     ];
-    const r = random(20261127);
+    const r = seeded(20261127);
     for (let round = 0; round < 200; round++) {
       const queue = r.pick(["notifications", "analytics", "content-updates", "jobs-dead-letter"]);
       const bodies = Array.from({ length: 1 + Math.floor(r.next() * 8) }, () =>
