@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
 import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
@@ -149,6 +150,18 @@ export function notFoundHandler(routes: readonly { method: string; path: string 
   };
 }
 
+/**
+ * Whether a route serves this request's method and path. Middleware on a path prefix runs before
+ * the router's answer is known; middleware that works or refuses for a route's sake (a body's
+ * type, a tenant lookup, a token check) steps aside when no route serves the request, so a
+ * wrong method is answered 405 with its Allow and a wrong path 404, not with an error about a
+ * body, tenant or token no route would have read.
+ */
+export function servesRequest(c: Context): boolean {
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  return matchedRoutes(c).some((route) => route.method === method);
+}
+
 const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
 
 /**
@@ -160,7 +173,8 @@ export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
   const method = c.req.method;
   if (
     (method === "POST" || method === "PUT" || method === "PATCH") &&
-    !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")
+    !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "") &&
+    servesRequest(c)
   ) {
     throw new ApiError("unsupported_media_type", "send the body as JSON (Content-Type: application/json)");
   }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../../../common/errors";
+import { servesRequest } from "../../../common/http";
 import { type VerifiedUser, verifyToken } from "../auth/jwt";
 import type { HonoEnv } from "../env";
 
@@ -10,6 +11,7 @@ import type { HonoEnv } from "../env";
  * anonymous.
  */
 export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
+  if (!servesRequest(c)) return next();
   const header = c.req.header("authorization");
   if (header === undefined) {
     c.set("user", null);
@@ -41,8 +43,11 @@ export function currentUser(c: Context<HonoEnv>): VerifiedUser {
   return user;
 }
 
-/** For routes that need a user: 401 for anonymous requests, before any other work. */
+/**
+ * For routes that need a user: 401 for anonymous requests, before any other work. (A request
+ * no route serves is left to be told 404 or 405.)
+ */
 export const requireUser = createMiddleware<HonoEnv>(async (c, next) => {
-  currentUser(c);
+  if (servesRequest(c)) currentUser(c);
   await next();
 });

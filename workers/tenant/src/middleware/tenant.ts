@@ -2,7 +2,7 @@ import type { RouteConfig } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { directoryItem } from "../../../common/directory";
 import { ApiError } from "../../../common/errors";
-import { dbFailure } from "../../../common/http";
+import { dbFailure, servesRequest } from "../../../common/http";
 import type { HonoEnv } from "../env";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
@@ -51,6 +51,7 @@ function onlyTenantParam(values: string[] | undefined): string | undefined {
 
 /** Resolves the request's tenant (L1, then KV, then Postgres) or answers with an error. */
 export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
+  if (!servesRequest(c)) return next();
   const named = c.req.header("x-tenant") ?? onlyTenantParam(c.req.queries("tenant"));
   const key = lookupKey(
     // The Host is read only when no tenant is named (an L1 hit by X-Tenant skips it).

@@ -1,0 +1,306 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  Contract,
+  type Document,
+  neverAnsweredInFull,
+  type Operation,
+  operationsOf,
+  type Pools,
+  requestFor,
+} from "../../test-support/openapi";
+import { type Random, seeded } from "../../test-support/random";
+import { signProjectKey, signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+/**
+ * Requests made at random from the worker's own OpenAPI document (its routes, parameters and
+ * bodies), most of them nearly right, many damaged, all held to what the document promises.
+ * Seeded, so a failure repeats.
+ */
+
+let db: WorkerTestDb;
+const T = {
+  a: "c7000000-0000-4000-8000-00000000000a",
+  b: "c7000000-0000-4000-8000-00000000000b",
+  off: "c7000000-0000-4000-8000-00000000000c",
+};
+const U = {
+  alice: "c7100000-0000-4000-8000-000000000001", // tenant a, admin
+  bob: "c7100000-0000-4000-8000-000000000002", // tenant a, member
+  carol: "c7100000-0000-4000-8000-000000000003", // tenant b, member
+  dave: "c7100000-0000-4000-8000-000000000004", // no community
+};
+const POST = { a: "c7200000-0000-4000-8000-00000000000a", b: "c7200000-0000-4000-8000-00000000000b" };
+const EVENT = { a: "c7300000-0000-4000-8000-00000000000a", b: "c7300000-0000-4000-8000-00000000000b" };
+
+/** What only members of one tenant may see: its content's ids and text. */
+const ONLY = {
+  a: [POST.a, EVENT.a, "post-only-in-a", "event-only-in-a"],
+  b: [POST.b, EVENT.b, "post-only-in-b", "event-only-in-b"],
+};
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name, domain, is_active) VALUES
+      ('${T.a}', 'contract-a', 'Contract A', 'contract-a.example', true),
+      ('${T.b}', 'contract-b', 'Contract B', NULL, true),
+      ('${T.off}', 'contract-off', 'Contract Off', NULL, false);
+    INSERT INTO users (id, email) VALUES
+      ('${U.alice}', 'alice@contract.test'), ('${U.bob}', 'bob@contract.test'),
+      ('${U.carol}', 'carol@contract.test'), ('${U.dave}', 'dave@contract.test');
+    INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
+      ('${T.a}', '${U.alice}', 'admin', true), ('${T.a}', '${U.bob}', 'member', false),
+      ('${T.b}', '${U.carol}', 'member', false), ('${T.off}', '${U.dave}', 'member', false);
+    INSERT INTO posts (id, tenant_id, user_id, content) VALUES
+      ('${POST.a}', '${T.a}', '${U.bob}', 'post-only-in-a'), ('${POST.b}', '${T.b}', '${U.carol}', 'post-only-in-b');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date) VALUES
+      ('${EVENT.a}', '${T.a}', '${U.bob}', 'event-only-in-a', now() + interval '1 day'),
+      ('${EVENT.b}', '${T.b}', '${U.carol}', 'event-only-in-b', now() + interval '1 day');
+    SELECT private.refresh_user_communities();
+  `);
+});
+
+const pools: Pools = {
+  ids: [...Object.values(T), ...Object.values(U), ...Object.values(POST), ...Object.values(EVENT)],
+  strings: [
+    "contract-a",
+    "contract-b",
+    "contract-off",
+    "nope",
+    "api",
+    "Contract A",
+    "contract-a.example",
+    "CONTRACT-A.EXAMPLE",
+    "member",
+    "admin",
+    "page.view",
+    "info",
+    "posts",
+    "events",
+    "hello world",
+    "Ünïcode ✓",
+    "x",
+    "",
+    "-x-",
+    "a".repeat(64),
+    "true",
+    "false",
+    "0",
+    "1",
+    "-1",
+    "50",
+    "101",
+    "1e3",
+    T.a,
+    `${T.a},${T.b}`,
+    `${T.a},${T.a}`,
+    U.alice.toUpperCase(),
+    "%zz",
+  ],
+};
+
+async function call(method: string, url: string, headers: Record<string, string>, body?: string) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(url, { method, headers, body }),
+    // A membership change deletes its cache entry again after this long, in waitUntil, which
+    // each request here waits out: 5 s, the default, for each of them would be minutes.
+    { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01" },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+let doc: Document;
+let contract: Contract;
+beforeAll(async () => {
+  doc = (await (await call("GET", "http://api.localhost/openapi.json", {})).json()) as Document;
+  contract = new Contract(doc);
+});
+
+/** What a request was made of, kept to name a failure. */
+interface Made {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  as: keyof typeof U | "nobody";
+}
+
+async function bearer(
+  r: Random,
+  admin: boolean,
+  clean: boolean,
+): Promise<{ header?: string; as: Made["as"] }> {
+  const roll = clean ? 0 : r.next();
+  if (admin) {
+    if (roll < 0.75) return { header: `Bearer ${env.ADMIN_TOKEN}`, as: "nobody" };
+    if (roll < 0.8) return { header: `bearer ${env.ADMIN_TOKEN}`, as: "nobody" };
+  }
+  if (roll < 0.85) {
+    const who = clean ? r.pick(["alice", "bob"] as const) : r.pick(Object.keys(U) as (keyof typeof U)[]);
+    return { header: `Bearer ${await signToken({ sub: U[who] })}`, as: who };
+  }
+  return {
+    header: r.pick([
+      undefined,
+      "Bearer",
+      "Bearer x.y.z",
+      "Basic YTpi",
+      `Bearer ${await signToken({ sub: U.alice }, { expiresIn: -60 })}`,
+      `Bearer ${await signToken({ sub: "not-a-uuid" })}`,
+      `Bearer ${await signProjectKey("anon")}`,
+      `Bearer ${env.ADMIN_TOKEN}`,
+    ]),
+    as: "nobody",
+  };
+}
+
+/** The ids a path parameter names, by what the path says it is. */
+function idsFor(op: Operation, name: string): readonly string[] {
+  if (name === "userId" || op.path.startsWith("/admin/users/")) return Object.values(U);
+  if (op.path.startsWith("/admin/tenants/")) return Object.values(T);
+  return pools.ids;
+}
+
+/**
+ * A request for the operation. A clean one (two in five) names tenant a and sends a member's or
+ * the admin's token, so that many requests get past the edge.
+ */
+async function make(op: Operation, r: Random): Promise<Made> {
+  const clean = r.chance(0.4);
+  const { path, body, contentType } = requestFor(doc, op, r, {
+    clean,
+    pools,
+    cursors: contract.cursors,
+    idsFor,
+  });
+  const admin = op.path.startsWith("/admin/");
+  const auth = await bearer(r, admin, clean);
+  const headers: Record<string, string> = {
+    // The admin API counts requests per address: each its own, so the fuzz meets the limiter rarely.
+    "cf-connecting-ip": `198.51.100.${r.int(1, 254)}`,
+  };
+  if (auth.header !== undefined) headers.authorization = auth.header;
+  if (contentType !== undefined) headers["content-type"] = contentType;
+  if (op.parameters.some((p) => p.name === "X-Tenant") && (clean || r.chance(0.7))) {
+    headers["x-tenant"] = clean
+      ? "contract-a"
+      : r.pick(["contract-a", "contract-a", "contract-b", "contract-off", "nope", "Contract-A", "a b", ""]);
+  }
+  if (op.parameters.some((p) => p.name === "idempotency-key") && r.chance(0.3)) {
+    headers["idempotency-key"] = r.pick(["k1", "k2", "", "x".repeat(300), "k 1"]);
+  }
+  const host = admin
+    ? "api.localhost"
+    : r.pick([
+        "api.localhost",
+        "contract-a.localhost",
+        "contract-b.localhost",
+        "contract-a.example",
+        "unknown.localhost",
+        "localhost",
+      ]);
+  return { method: op.method, url: `http://${host}${path}`, headers, body, as: auth.as };
+}
+
+const describeMade = (m: Made) => `${m.method} ${m.url} as ${m.as}, body ${m.body?.slice(0, 300)}`;
+
+describe("every answer of the tenant worker", () => {
+  it("to a user's requests is one the OpenAPI document promises, shows no community's content to anyone outside it, and is never for a shared cache", async () => {
+    const ops = operationsOf(doc).filter((o) => !o.path.startsWith("/admin/"));
+    expect(ops.map((o) => `${o.method} ${o.path}`)).toEqual(
+      expect.arrayContaining(["GET /v1/context", "POST /v1/jobs", "POST /v1/jobs/batch", "GET /v1/feed"]),
+    );
+    const r = seeded(20261127);
+    const statuses = new Map<string, Set<number>>();
+    for (let i = 0; i < 400; i++) {
+      const op = r.pick(ops);
+      const made = await make(op, r);
+      const res = await call(made.method, made.url, made.headers, made.body);
+      const text = JSON.stringify(await contract.check(op, describeMade(made), res));
+      // What a shared cache may keep is the same for every caller: never an answer to a user.
+      const cacheControl = res.headers.get("cache-control") ?? "";
+      if (made.as !== "nobody") {
+        expect([made.url, made.as, cacheControl]).toEqual([
+          made.url,
+          made.as,
+          expect.stringMatching(/private|no-store/),
+        ]);
+      } else if (/public|s-maxage/.test(cacheControl)) {
+        expect([made.url, res.headers.get("vary")]).toEqual([
+          made.url,
+          expect.stringMatching(/Authorization/i),
+        ]);
+      }
+      const seen = statuses.get(`${op.method} ${op.path}`) ?? new Set();
+      statuses.set(`${op.method} ${op.path}`, seen.add(res.status));
+      const member = made.as === "alice" || made.as === "bob" ? "a" : made.as === "carol" ? "b" : null;
+      for (const tenant of ["a", "b"] as const) {
+        if (tenant === member) continue;
+        for (const secret of ONLY[tenant]) {
+          expect([made.url, made.as, secret, text.includes(secret)]).toEqual([
+            made.url,
+            made.as,
+            secret,
+            false,
+          ]);
+        }
+      }
+    }
+    expect(neverAnsweredInFull(statuses)).toEqual([]);
+  });
+
+  it("to the admin API is one the OpenAPI document promises", async () => {
+    const ops = operationsOf(doc).filter((o) => o.path.startsWith("/admin/"));
+    const r = seeded(20261128);
+    const statuses = new Map<string, Set<number>>();
+    for (let i = 0; i < 500; i++) {
+      const op = r.pick(ops);
+      const made = await make(op, r);
+      const res = await call(made.method, made.url, made.headers, made.body);
+      await contract.check(op, describeMade(made), res);
+      const seen = statuses.get(`${op.method} ${op.path}`) ?? new Set();
+      statuses.set(`${op.method} ${op.path}`, seen.add(res.status));
+    }
+    expect(statuses.size).toBe(ops.length);
+    expect(neverAnsweredInFull(statuses)).toEqual([]);
+  }, 120_000);
+
+  it("to a method a documented path does not serve is 405, with an Allow naming exactly the documented ones", async () => {
+    const byPath = new Map<string, string[]>();
+    for (const op of operationsOf(doc)) byPath.set(op.path, [...(byPath.get(op.path) ?? []), op.method]);
+    for (const [path, methods] of byPath) {
+      const url = `http://api.localhost${path.replace(/\{\w+\}/g, T.a)}`;
+      for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !methods.includes(m))) {
+        const res = await call(method, url, {
+          authorization: `Bearer ${env.ADMIN_TOKEN}`,
+          "cf-connecting-ip": "198.51.100.255",
+        });
+        const body = (await res.json()) as { error: { code: string } };
+        expect([method, path, res.status, body.error.code, res.headers.get("allow")]).toEqual([
+          method,
+          path,
+          405,
+          "method_not_allowed",
+          [...methods].sort().join(", "),
+        ]);
+      }
+    }
+    // Nor does a path no route serves need a tenant, a token or a JSON body to be told 404.
+    for (const [method, path] of [
+      ["GET", "/v1/context/nope"],
+      ["POST", "/v1/jobs/nope"],
+      ["GET", "/v1/feed/nope"],
+      ["GET", "/v1/me/nope"],
+    ]) {
+      const res = await call(method as string, `http://api.localhost${path}`, {});
+      const body = (await res.json()) as { error: { code: string } };
+      expect([method, path, res.status, body.error.code]).toEqual([method, path, 404, "not_found"]);
+    }
+  });
+});
