@@ -296,7 +296,7 @@ export class Contract {
 
   /**
    * The answer's status is one the operation documents, never 500 (the database is up: nothing
-   * should be unexpected); an error carries the one error body with a code of that status, its
+   * should be unexpected), and it carries X-Request-Id; an error carries the one error body with a code of that status, its
    * request id and the headers documented for it; a success, a body of the documented schema.
    * Returns the parsed body; `at` names the request in a failure.
    */
@@ -306,6 +306,8 @@ export class Contract {
     const seen = { at, status: res.status, text: text.slice(0, 500) };
     expect({ ...seen, documented: documented !== undefined }).toEqual({ ...seen, documented: true });
     expect([at, res.status]).not.toEqual([at, 500]);
+    // Every answer names its request, so a client can quote it and an operator find its log line.
+    expect([at, res.headers.get("x-request-id")]).toEqual([at, expect.stringMatching(/^\S{8,128}$/)]);
     if (res.status === 204) {
       expect([at, text]).toEqual([at, ""]);
       return null;

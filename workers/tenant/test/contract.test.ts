@@ -192,6 +192,8 @@ async function make(op: Operation, r: Random): Promise<Made> {
       ? "contract-a"
       : r.pick(["contract-a", "contract-a", "contract-b", "contract-off", "nope", "Contract-A", "a b", ""]);
   }
+  if (!clean && r.chance(0.1))
+    headers["x-request-id"] = r.pick(["trace-0001-abcd", "short", "bad id", "a/b/c/d/e/f"]);
   if (op.parameters.some((p) => p.name === "idempotency-key") && r.chance(0.3)) {
     headers["idempotency-key"] = r.pick(["k1", "k2", "", "x".repeat(300), "k 1"]);
   }
@@ -223,6 +225,12 @@ describe("every answer of the tenant worker", () => {
       const made = await make(op, r);
       const res = await call(made.method, made.url, made.headers, made.body);
       const text = JSON.stringify(await contract.check(op, describeMade(made), res));
+      // A well-formed incoming request id is kept, so traces join up; any other is replaced.
+      const sent = made.headers["x-request-id"];
+      expect([sent, res.headers.get("x-request-id")]).toEqual([
+        sent,
+        sent === "trace-0001-abcd" ? sent : expect.stringMatching(/^[0-9a-f-]{36}$/),
+      ]);
       // What a shared cache may keep is the same for every caller: never an answer to a user.
       const cacheControl = res.headers.get("cache-control") ?? "";
       if (made.as !== "nobody") {
