@@ -150,6 +150,49 @@ describe("partition maintenance run twice at once (a cron fired by hand as its s
   });
 });
 
+describe("creating a month while a long query reads the table", () => {
+  it("gives up within 5 s instead of queueing every insert behind it, and the next run creates the month", async () => {
+    const [reader, maintainer, writer] = [0, 1, 2].map(() => new pg.Client({ connectionString: db.url }));
+    const clients = [reader, maintainer, writer] as pg.Client[];
+    await Promise.all(clients.map((c) => c.connect()));
+    try {
+      // A report that reads analytics_events for a long time: its lock outlasts the test's wait.
+      await reader?.query("BEGIN");
+      await reader?.query("SELECT count(*) FROM analytics_events");
+      const pid = (await maintainer?.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))?.rows[0]?.pid;
+      // 18 months ahead: a month no other test makes.
+      const create = () =>
+        (maintainer as pg.Client).query(
+          "SELECT * FROM private.ensure_monthly_partitions('analytics_events', 18)",
+        );
+      const creating = create().then(
+        () => "created",
+        (e: { code?: string }) => e.code,
+      );
+      expect(await lockWaitOf(rows, pid)).toBe("relation");
+      // An insert now queues behind the creation's lock request, until the creation gives up.
+      const started = Date.now();
+      await writer?.query("INSERT INTO analytics_events (event_type, job_id) VALUES ('during', $1)", [
+        crypto.randomUUID(),
+      ]);
+      const waited = Date.now() - started;
+      expect(await creating).toBe("55P03"); // lock_not_available
+      expect(waited).toBeLessThan(8_000);
+      await reader?.query("COMMIT");
+      const ahead = new Date();
+      ahead.setUTCDate(1);
+      ahead.setUTCMonth(ahead.getUTCMonth() + 18);
+      const month = `${ahead.getUTCFullYear()}${String(ahead.getUTCMonth() + 1).padStart(2, "0")}`;
+      expect((await create()).rows.at(-1)).toEqual({
+        ensure_monthly_partitions: `analytics_events_p${month}`,
+      });
+    } finally {
+      await reader?.query("ROLLBACK").catch(() => undefined);
+      await Promise.all(clients.map((c) => c?.end()));
+    }
+  }, 30_000);
+});
+
 describe("monthly retention (private.drop_monthly_partitions_before)", () => {
   it("drops ranges that end by the first kept month, never DEFAULT, a kept month or an unbounded end", async () => {
     await db.client.query(`

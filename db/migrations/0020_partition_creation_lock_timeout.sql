@@ -1,0 +1,12 @@
+-- Hand-written: a function setting, which drizzle cannot express.
+--
+-- Creating a month's partition (CREATE TABLE ... PARTITION OF, or ATTACH PARTITION when the
+-- DEFAULT partition holds rows of that month) takes an ACCESS EXCLUSIVE lock on the partitioned
+-- table, or on its DEFAULT partition. While a long query reads the table (an analytics report),
+-- the creation waits, and every insert and read of the table queues behind it: the analytics
+-- consumer's batches stalled until the creation's statement_timeout (30 s) ended the wait. The
+-- drops of 0012 and 0014 already give up after 5 s; now the creation does too. Nothing is lost
+-- by it: partitions are kept 12 months ahead, so the daily cron simply creates the month the
+-- next day, and a row that arrives first lands in the DEFAULT partition, which hands its rows
+-- over when the month is created.
+ALTER FUNCTION private.create_monthly_partitions(regclass, integer) SET lock_timeout = '5s';
