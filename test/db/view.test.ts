@@ -1,5 +1,6 @@
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
+import { lockWaitOf, type Rows } from "../../workers/test-support/postgres";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
 
 let db: TestDb;
@@ -21,6 +22,9 @@ beforeAll(async () => {
     FROM tenant_users tu, generate_series(1, 60, 3) g;
   `);
 });
+
+/** The test database's rows, as the shared helpers take them. */
+const rows: Rows = async (text, params) => (await db.client.query(text, params)).rows;
 
 const directAggregate = `
   SELECT tu.user_id, t.id AS tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, tu.role, tu.is_admin,
@@ -78,6 +82,40 @@ describe("private.mv_user_communities", () => {
       await refresher.end();
     }
   });
+
+  it("gives its swap up within 5 s while a long query reads the view, instead of queueing every reader behind it", async () => {
+    const [reader, cron, client] = [0, 1, 2].map(() => new pg.Client({ connectionString: db.url }));
+    const clients = [reader, cron, client] as pg.Client[];
+    await Promise.all(clients.map((c) => c.connect()));
+    try {
+      const before = await liveCopy();
+      // A report (or a pg_dump) that reads the view for longer than the test waits.
+      await reader?.query("BEGIN");
+      await reader?.query("SELECT count(*) FROM private.mv_user_communities");
+      const pid = (await cron?.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))?.rows[0]?.pid;
+      // As the cron calls it (workers/batch/src/cron/refresh-views.ts).
+      await cron?.query("BEGIN");
+      await cron?.query("SET LOCAL statement_timeout = '10min'");
+      const refreshing = (cron as pg.Client).query("SELECT private.refresh_user_communities()").then(
+        () => "refreshed",
+        (e: { code?: string }) => e.code,
+      );
+      expect(await lockWaitOf(rows, pid)).toBe("relation");
+      // A "my communities" read now queues behind the swap, until the swap gives up.
+      const started = Date.now();
+      expect((await client?.query("SELECT count(*) FROM private.mv_user_communities"))?.rowCount).toBe(1);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(await refreshing).toBe("55P03"); // lock_not_available: the cron logs it and runs again
+      await cron?.query("ROLLBACK");
+      await reader?.query("COMMIT");
+      expect(await liveCopy()).toBe(before);
+      const { rows: after } = await db.client.query("SELECT private.refresh_user_communities() AS refreshed");
+      expect([after[0].refreshed, await liveCopy()]).toEqual([true, before === "a" ? "b" : "a"]);
+    } finally {
+      await reader?.query("ROLLBACK").catch(() => undefined);
+      await Promise.all(clients.map((c) => c?.end()));
+    }
+  }, 30_000);
 
   it("returns at once, refreshing nothing, when another refresh holds the lock", async () => {
     const other = new pg.Client({ connectionString: db.url });

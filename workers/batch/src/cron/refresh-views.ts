@@ -7,7 +7,9 @@ export type RefreshOutcome = { refreshed: boolean; duration_ms: number };
 /**
  * Refreshes private.mv_user_communities. The function holds an advisory lock, so when another
  * refresh is running this returns `refreshed: false` at once. A full refresh may outlast the
- * app's 30 s statement limit on a large database, so this transaction lifts it.
+ * app's 30 s statement limit on a large database, so this transaction lifts it; the swap to the
+ * new copy still gives up after 5 s of waiting for the view's readers (db/migrations/0021), and
+ * the next run tries again.
  */
 export function refreshUserCommunities(db: Database): Promise<Result<RefreshOutcome, DbError>> {
   const started = Date.now();
