@@ -21,7 +21,16 @@ const MIGRATION_LOCK = 0x6d696772;
  * pooled endpoint) too. Migrations may run longer than the app's 30 s statement limit, so the
  * transaction lifts it.
  */
-export async function migrateDatabase(url: string): Promise<void> {
+/**
+ * How long a migration waits for a lock before it fails. A migration that alters a table asks
+ * for its ACCESS EXCLUSIVE lock, and while it waits for a long query to end, every later query
+ * of that table queues behind the request: the app would stall for the length of someone's
+ * report. After this it fails instead; nothing is applied (one transaction), and the deploy runs
+ * it again. It bounds the wait only: a lock once held is kept for as long as the work takes.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+
+export async function migrateDatabase(url: string, options: { lockTimeoutMs?: number } = {}): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -31,6 +40,10 @@ export async function migrateDatabase(url: string): Promise<void> {
     await client.query("SET LOCAL statement_timeout = 0");
     await client.query("SET LOCAL client_min_messages = warning");
     await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    // After the advisory lock: a deploy waits for another's migrations as long as they take.
+    await client.query(
+      `SET LOCAL lock_timeout = ${Math.round(options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS)}`,
+    );
     await client.query("CREATE SCHEMA IF NOT EXISTS drizzle");
     await client.query(
       "CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)",
@@ -50,6 +63,12 @@ export async function migrateDatabase(url: string): Promise<void> {
     await client.query("COMMIT");
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
+    if ((e as { code?: unknown }).code === "55P03") {
+      throw new Error(
+        "a migration waited too long for a table another query holds (lock_timeout); nothing was applied: run the migrations again once that query is done",
+        { cause: e },
+      );
+    }
     throw e;
   } finally {
     await client.end();

@@ -110,6 +110,50 @@ describe("migrations", () => {
     }
   });
 
+  it("give up, applying nothing, when a table they alter is held by a long query, instead of stalling its readers", async () => {
+    const name = `${db.name}_busy`;
+    const url = await emptyDatabase(name);
+    const [owner, reader, client] = [0, 1, 2].map(() => new pg.Client({ connectionString: url }));
+    try {
+      await migrateDatabase(url);
+      await owner?.connect();
+      // 0018 pending again: it alters tenants, and takes that table's ACCESS EXCLUSIVE lock.
+      const { rows: journal } = await (owner as pg.Client).query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations",
+      );
+      await owner?.query(`
+        ALTER TABLE tenants DROP CONSTRAINT tenants_name_length;
+        DELETE FROM drizzle.__drizzle_migrations WHERE id > 18;`);
+      await reader?.connect();
+      await client?.connect();
+      await reader?.query("BEGIN");
+      await reader?.query("SELECT count(*) FROM tenants");
+      const migrating = migrateDatabase(url, { lockTimeoutMs: 1_000 }).then(
+        () => "applied",
+        (e: Error) => e.message,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      // A tenant lookup meanwhile waits for the migration's request at most until it gives up.
+      const started = Date.now();
+      await client?.query("SELECT count(*) FROM tenants");
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(await migrating).toMatch(/waited too long for a table another query holds/);
+      const { rows: after } = await (owner as pg.Client).query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations",
+      );
+      expect(after[0]?.n).toBe(18);
+      await reader?.query("COMMIT");
+      await migrateDatabase(url, { lockTimeoutMs: 1_000 });
+      const { rows } = await (owner as pg.Client).query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations",
+      );
+      expect(rows[0]?.n).toBe(journal[0]?.n);
+    } finally {
+      await Promise.all([owner, reader, client].map((c) => c?.end().catch(() => undefined)));
+      await dropDatabase(db.url, name);
+    }
+  });
+
   it("are what db/schema generates: drizzle-kit finds nothing left to migrate", async () => {
     // A copy of the migrations, since generate writes a new one when the schema moved on. Under
     // the repository: drizzle-kit takes --out relative to it.
