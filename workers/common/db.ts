@@ -130,6 +130,16 @@ export type DbError = {
   constraint?: string;
 };
 
+/**
+ * Whether a write that failed with this error may still have committed: the client stopped
+ * waiting (timeout) or lost the connection (unavailable) while the server may have carried the
+ * statement through. Whatever caches the write would have changed must then be dropped as
+ * after a success. Only a statement the database refused (query) is known not to have happened.
+ */
+export function mayHaveCommitted(e: DbError): boolean {
+  return e.kind !== "query";
+}
+
 /** Runs `fn`, turning a driver failure or a slow database into a value. */
 export async function attempt<T>(
   fn: () => Promise<T>,

@@ -362,6 +362,57 @@ describe("admin API", () => {
     expect(await user()).toBeNull();
   });
 
+  it("drops a cached membership when a member's change or erasure loses its connection mid-write, its outcome unknown", async () => {
+    const { id } = (await (await admin("POST", "/tenants", { slug: "lost", name: "Lost" })).json()) as {
+      id: string;
+    };
+    const victim = crypto.randomUUID();
+    await db.query("INSERT INTO users (id, email) VALUES ($1::uuid, $1::text || '@example.com')", [victim]);
+    await admin("PUT", `/tenants/${id}/members/${victim}`, { role: "member", is_admin: false });
+    const key = membershipKey(id, victim);
+    const token = await signToken({ sub: victim });
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const holder = await handle.pool.connect();
+    try {
+      for (const [method, path, body, lock] of [
+        ["PUT", `/tenants/${id}/members/${victim}`, { role: "moderator", is_admin: false }, "tenant_users"],
+        ["DELETE", `/tenants/${id}/members/${victim}`, undefined, "tenant_users"],
+        ["DELETE", `/users/${victim}`, undefined, "users"],
+      ] as const) {
+        await context("lost", token); // another isolate caches the membership
+        expect([method, path, await env.TENANT_CACHE.get(key)]).not.toEqual([method, path, null]);
+        await holder.query("BEGIN");
+        await holder.query(
+          lock === "users"
+            ? "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
+            : "SELECT 1 FROM tenant_users WHERE user_id = $1 FOR UPDATE",
+          [victim],
+        );
+        const writing = admin(method, path, body);
+        // The write waits on the row; then its connection is lost, as a network fault would.
+        expect(await lockWaitOf(db.query)).toBe("transactionid");
+        await db.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        );
+        const res = await writing;
+        await holder.query("ROLLBACK");
+        expect([method, path, res.status, await env.TENANT_CACHE.get(key)]).toEqual([
+          method,
+          path,
+          503,
+          null,
+        ]);
+      }
+    } finally {
+      holder.release();
+      await handle.close();
+    }
+    // None of them happened: the member is still one, as a retry of each will find.
+    expect(((await (await context("lost", token)).json()) as { user: { role: string } }).user.role).toBe(
+      "member",
+    );
+  });
+
   it("refuses bad input with a JSON error: unknown fields, bad slug, malformed JSON, oversized body", async () => {
     const unknown = await admin("POST", "/tenants", { slug: "ok", name: "ok", is_admin: true });
     expect([unknown.status, await code(unknown)]).toEqual([400, "validation_failed"]);

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, inArray, notInArray, or, type SQL, sql } from "drizzl
 import { tenants, tenantUsers, users } from "../../../../db/schema";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
-import { attempt, type Db, type DbError } from "../../../common/db";
+import { attempt, type Db, type DbError, mayHaveCommitted } from "../../../common/db";
 import { describeError, log } from "../../../common/log";
 import { pageOf } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
@@ -326,7 +326,8 @@ export interface ErasedUser {
  * foreign keys and outlive what they describe).
  *
  * One statement: its reads see the snapshot before the delete, so the memberships it cascades
- * away can still be listed, and their cached entries dropped as a removal drops one. The count of
+ * away can still be listed, and their cached entries dropped as a removal drops one (also when
+ * its outcome is unknown, as upsertMember: then the memberships read just before). The count of
  * dead jobs is as of that snapshot; one recorded while the erasure waited on the user's row is
  * deleted by the cascade all the same (db/migrations/0013).
  */
@@ -335,6 +336,12 @@ export async function deleteUser(
   cache: ForgetDeps,
   id: string,
 ): Promise<Result<ErasedUser, MemberWriteError>> {
+  // Read first, for an erasure whose outcome stays unknown: if it committed, its memberships are
+  // gone with it, and their cached entries (a member's access) could no longer be found.
+  const before = await attempt(() =>
+    db.select({ tenantId: tenantUsers.tenantId }).from(tenantUsers).where(eq(tenantUsers.userId, id)),
+  );
+  if (!before.ok) return before;
   const gone = db.$with("gone").as(db.delete(users).where(eq(users.id, id)).returning({ id: users.id }));
   // gone.id spelled out: drizzle writes a CTE's column unqualified, which inside each subquery
   // would name that subquery's own id column if it had one (dead_jobs has).
@@ -349,7 +356,12 @@ export async function deleteUser(
       })
       .from(gone),
   );
-  if (!erased.ok) return erased;
+  if (!erased.ok) {
+    if (mayHaveCommitted(erased.error)) {
+      await Promise.all(before.value.map((m) => forgetMembership(cache, m.tenantId, id)));
+    }
+    return erased;
+  }
   const [row] = erased.value;
   if (!row) return err({ kind: "not_found" });
   await Promise.all(row.tenant_ids.map((tenantId) => forgetMembership(cache, tenantId, id)));
@@ -363,7 +375,10 @@ export interface MemberFields {
   is_admin: boolean;
 }
 
-/** Adds or changes a membership, then drops its cached entry so the next request sees it. */
+/**
+ * Adds or changes a membership, then drops its cached entry so the next request sees it; also
+ * when the write's outcome is unknown (mayHaveCommitted): a dropped entry is only a cache miss.
+ */
 export async function upsertMember(
   db: Db,
   cache: ForgetDeps,
@@ -381,6 +396,7 @@ export async function upsertMember(
       }),
   );
   if (!written.ok) {
+    if (mayHaveCommitted(written.error)) await forgetMembership(cache, tenantId, userId);
     // 23503: the tenant or the user does not exist.
     return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
   }
@@ -388,6 +404,7 @@ export async function upsertMember(
   return ok(true);
 }
 
+/** Removes a membership and drops its cached entry, also when the outcome is unknown (as upsertMember). */
 export async function removeMember(
   db: Db,
   cache: ForgetDeps,
@@ -400,7 +417,10 @@ export async function removeMember(
       .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
       .returning({ userId: tenantUsers.userId }),
   );
-  if (!removed.ok) return removed;
+  if (!removed.ok) {
+    if (mayHaveCommitted(removed.error)) await forgetMembership(cache, tenantId, userId);
+    return removed;
+  }
   if (removed.value.length === 0) return err({ kind: "not_found" });
   await forgetMembership(cache, tenantId, userId);
   return ok(true);
