@@ -91,7 +91,7 @@ const TIMES = ["2026-05-01T10:00:00Z", "2031-01-01T00:00:00.5+02:00", "2026-05-0
 const URLS = [
   "https://example.com/logo.png",
   "http://img.example/a b.png",
-  "https://example.com/" + "x".repeat(300),
+  `https://example.com/${"x".repeat(300)}`,
 ];
 const EMAILS = ["fuzz@example.com", "Ünï@example.com", "a@b"];
 
