@@ -89,7 +89,9 @@ beforeAll(async () => {
 function make(op: Operation, r: Random) {
   const clean = r.chance(0.4);
   const { path } = requestFor(doc, op, r, { clean, pools, cursors: contract.cursors, idsFor: () => DEAD });
-  const headers: Record<string, string> = { "cf-connecting-ip": `198.51.100.${r.int(1, 254)}` };
+  const headers: Record<string, string> = {
+    "cf-connecting-ip": `2001:db8:c2:${r.int(1, 0xffff).toString(16)}::1`,
+  };
   const token = clean ? env.ADMIN_TOKEN : r.pick([env.ADMIN_TOKEN, env.ADMIN_TOKEN, "wrong", ""]);
   if (clean || r.chance(0.9)) headers.authorization = `Bearer ${token}`;
   return { method: op.method, url: `http://batch.local${path}`, headers };

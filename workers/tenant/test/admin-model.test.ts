@@ -40,7 +40,7 @@ async function call(method: string, url: string, body?: unknown) {
           : {
               authorization: `Bearer ${env.ADMIN_TOKEN}`,
               "content-type": "application/json",
-              "cf-connecting-ip": `198.51.100.${Math.floor(Math.random() * 254) + 1}`,
+              "cf-connecting-ip": `2001:db8:d0:${Math.floor(Math.random() * 0xffff).toString(16)}::1`,
             },
       body: body === undefined ? undefined : JSON.stringify(body),
     }),

@@ -182,8 +182,9 @@ async function make(op: Operation, r: Random): Promise<Made> {
   const admin = op.path.startsWith("/admin/");
   const auth = await bearer(r, admin, clean);
   const headers: Record<string, string> = {
-    // The admin API counts requests per address: each its own, so the fuzz meets the limiter rarely.
-    "cf-connecting-ip": `198.51.100.${r.int(1, 254)}`,
+    // The admin API counts requests per address (IPv6 per /64): each its own, so the fuzz meets
+    // the limiter rarely, and never another file's.
+    "cf-connecting-ip": `2001:db8:c0:${r.int(1, 0xffff).toString(16)}::1`,
   };
   if (auth.header !== undefined) headers.authorization = auth.header;
   if (contentType !== undefined) headers["content-type"] = contentType;
@@ -287,7 +288,7 @@ describe("every answer of the tenant worker", () => {
       for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !methods.includes(m))) {
         const res = await call(method, url, {
           authorization: `Bearer ${env.ADMIN_TOKEN}`,
-          "cf-connecting-ip": "198.51.100.255",
+          "cf-connecting-ip": "2001:db8:c1::1",
         });
         const body = (await res.json()) as { error: { code: string } };
         expect([method, path, res.status, body.error.code, res.headers.get("allow")]).toEqual([
