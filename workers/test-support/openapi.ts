@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import { z } from "zod";
 import { ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "../common/errors";
+import { damage, ODD_JSON } from "./damage";
 import type { Random } from "./random";
 
 /** The parts of a JSON Schema (as @hono/zod-openapi writes them) that requests are made from. */
@@ -164,66 +165,9 @@ function sampleString(schema: Schema, r: Random, pools: Pools): string {
   return fitting.length > 0 && r.chance(0.9) ? r.pick(fitting) : r.pick(pools.strings);
 }
 
-/**
- * Values a client could send by mistake, or on purpose, anywhere JSON goes. "__proto__" as a key
- * must be set with defineProperty: assigning it sets the object's prototype instead.
- */
-export function oddJson(r: Random, pools: Pools): unknown {
-  return r.pick([
-    null,
-    0,
-    -1,
-    1.5,
-    1e308,
-    2 ** 53 + 1,
-    "",
-    " ",
-    "\u0000",
-    "\ud800",
-    "x".repeat(5_000),
-    true,
-    [],
-    {},
-    [1, [2, [3]]],
-    { a: { b: 1 } },
-    "0000-01-01T00:00:00Z",
-    "9999-12-31T23:59:59-05:00",
-    "2026-01-01T00:00:00+16:00",
-    "constructor",
-    "__proto__",
-    "<script>",
-    "'; DROP TABLE posts; --",
-    r.pick(pools.ids),
-    r.pick(pools.ids).toUpperCase(),
-    99,
-  ]);
-}
-
-/** Each field kept, dropped, replaced by an odd value or damaged inside; now and then one added. */
-export function damage(value: unknown, r: Random, pools: Pools, depth = 0): unknown {
-  if (Array.isArray(value)) {
-    return value.map((v) => (r.chance(0.15) ? oddJson(r, pools) : damage(v, r, pools, depth + 1)));
-  }
-  if (value === null || typeof value !== "object" || depth > 3) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    const roll = r.next();
-    if (roll < 0.1) out[key] = oddJson(r, pools);
-    else if (roll < 0.15) continue;
-    else out[key] = damage(inner, r, pools, depth + 1);
-  }
-  if (r.chance(0.1)) {
-    const key = String(
-      r.pick(["__proto__", "constructor", "tenant_id", "user_id", "deleted_at", "id", "is_admin", "extra"]),
-    );
-    Object.defineProperty(out, key, {
-      value: oddJson(r, pools),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
+/** An odd value for a request: any of ODD_JSON, or one of the pools' ids, as given or upper-cased. */
+function oddJson(r: Random, pools: Pools): unknown {
+  return r.chance(0.1) ? r.pick(pools.ids).toUpperCase() : r.pick([...ODD_JSON, r.pick(pools.ids)]);
 }
 
 /** How requests for an operation are made: `clean` ones keep to the document and name real ids. */
@@ -275,7 +219,7 @@ export function requestFor(
   const sample = sampleOf(doc, op.body, r, plan.pools);
   let body: string;
   if (roll < 0.45) body = JSON.stringify(sample);
-  else if (roll < 0.8) body = JSON.stringify(damage(sample, r, plan.pools));
+  else if (roll < 0.8) body = JSON.stringify(damage(sample, r, () => oddJson(r, plan.pools)));
   else if (roll < 0.88) body = r.pick(["{", "[1,", "nul", '{"a":1}}', "\u0000"]);
   else if (roll < 0.93) body = r.pick(["[]", "null", "1", '"x"', ""]);
   else body = JSON.stringify({ ...(sample as object), pad: "x".repeat(70_000) });
