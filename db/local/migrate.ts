@@ -9,6 +9,15 @@ export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.
 const MIGRATION_LOCK = 0x6d696772;
 
 /**
+ * How long a migration waits for a lock before it fails. A migration that alters a table asks
+ * for its ACCESS EXCLUSIVE lock, and while it waits for a long query to end, every later query
+ * of that table queues behind the request: the app would stall for the length of someone's
+ * report. After this it fails instead; nothing is applied (one transaction), and the deploy runs
+ * it again. It bounds the wait only: a lock once held is kept for as long as the work takes.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+
+/**
  * Applies db/migrations, keeping drizzle-kit's journal (drizzle.__drizzle_migrations: hash and
  * the journal's `when`), so this and `drizzle-kit migrate` agree on what has run.
  *
@@ -19,17 +28,8 @@ const MIGRATION_LOCK = 0x6d696772;
  * advisory lock before it reads the journal: the second run waits, then finds nothing to do.
  * A transaction lock, not a session one, so it holds through a transaction-mode pooler (Neon's
  * pooled endpoint) too. Migrations may run longer than the app's 30 s statement limit, so the
- * transaction lifts it.
+ * transaction lifts it; it bounds their waits for locks instead (MIGRATION_LOCK_TIMEOUT_MS).
  */
-/**
- * How long a migration waits for a lock before it fails. A migration that alters a table asks
- * for its ACCESS EXCLUSIVE lock, and while it waits for a long query to end, every later query
- * of that table queues behind the request: the app would stall for the length of someone's
- * report. After this it fails instead; nothing is applied (one transaction), and the deploy runs
- * it again. It bounds the wait only: a lock once held is kept for as long as the work takes.
- */
-export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
-
 export async function migrateDatabase(url: string, options: { lockTimeoutMs?: number } = {}): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
   const client = new pg.Client({ connectionString: url });

@@ -35,8 +35,9 @@ const EVENT_FIELDS = [
 /**
  * One call judges and applies a batch of post and event edits: private.update_content
  * (db/migrations/0006; its judging as 0010 redefines it, its lock order as 0019) keeps the newest
- * allowed job per item and applies it only if newer than the row. Parameters: the common ones, ADMIN_ROLES, a post's content, then each event field
- * with a "set" flag (an absent field keeps its value, an explicit null clears it).
+ * allowed job per item and applies it only if newer than the row. Parameters: the common ones,
+ * ADMIN_ROLES, a post's content, then each event field with a "set" flag (an absent field keeps
+ * its value, an explicit null clears it).
  */
 function judgeAndUpdate(sql: Queryable, jobs: Job[]) {
   const updates = jobs.map((j) => j.payload.updates as Record<string, unknown>);
