@@ -362,7 +362,7 @@ describe("admin API", () => {
     expect(await user()).toBeNull();
   });
 
-  it("drops a cached membership when a member's change or erasure loses its connection mid-write, its outcome unknown", async () => {
+  it("drops a cached membership when a member's change, email change or erasure loses its connection mid-write, its outcome unknown", async () => {
     // An address of its own: the file's other admin calls take most of one address's minute.
     const own = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 6}` };
     const { id } = (await (await admin("POST", "/tenants", { slug: "lost", name: "Lost" }, own)).json()) as {
@@ -378,6 +378,7 @@ describe("admin API", () => {
     try {
       for (const [method, path, body, lock] of [
         ["PUT", `/tenants/${id}/members/${victim}`, { role: "moderator", is_admin: false }, "tenant_users"],
+        ["PUT", `/users/${victim}`, { email: "renamed@example.com" }, "users"],
         ["DELETE", `/tenants/${id}/members/${victim}`, undefined, "tenant_users"],
         ["DELETE", `/users/${victim}`, undefined, "users"],
       ] as const) {

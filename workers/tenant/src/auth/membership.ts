@@ -290,6 +290,8 @@ export async function upsertUser(
       }),
   );
   if (!written.ok) {
+    // The email may have changed after all (mayHaveCommitted): cached memberships carry it.
+    if (mayHaveCommitted(written.error)) await forgetMembershipsOf(db, cache, id);
     // 23505 here is the email's unique index: the id's conflict is the upsert's own.
     return err(written.error.code === "23505" ? { kind: "conflict", field: "email" } : written.error);
   }
@@ -300,6 +302,12 @@ export async function upsertUser(
   // profile webhooks call on every change of anything, and this skips a query and a KV delete
   // per community then.
   if (previousEmail === null || previousEmail === row.email) return ok(row);
+  await forgetMembershipsOf(db, cache, id);
+  return ok(row);
+}
+
+/** Drops the cached membership of each community the user is in (their email changed). */
+async function forgetMembershipsOf(db: Db, cache: ForgetDeps, id: string): Promise<void> {
   const memberships = await attempt(() =>
     db.select({ tenantId: tenantUsers.tenantId }).from(tenantUsers).where(eq(tenantUsers.userId, id)),
   );
@@ -308,7 +316,6 @@ export async function upsertUser(
   } else {
     log("warn", "user saved; cached memberships lapse with their TTL", { user_id: id, ...memberships.error });
   }
-  return ok(row);
 }
 
 export interface ErasedUser {
