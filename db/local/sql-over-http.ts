@@ -133,6 +133,11 @@ export function sqlOverHttp(target: { host: string; port: number }): SqlOverHttp
       // Few and short-lived: test databases are dropped WITH (FORCE) under idle connections.
       pool = new pg.Pool({ connectionString, max: 8, idleTimeoutMillis: 5_000 });
       pool.on("error", () => undefined);
+      // A client whose backend goes while it runs a query (a restart, pg_terminate_backend, a
+      // database dropped WITH (FORCE)) fails that query, which answers its request; the pool
+      // handles only idle clients' errors, and this one's 'error' event, unhandled, ended the
+      // whole process, and the test run or `npm run dev` with it.
+      pool.on("connect", (client) => client.on("error", () => undefined));
       pools.set(connectionString, pool);
     }
     return pool;

@@ -76,6 +76,26 @@ describe("local SQL-over-HTTP endpoint", () => {
     expect(result).toMatchObject({ ok: false, error: { kind } });
   });
 
+  it("answers a transaction whose backend is terminated with an error, and goes on serving", async () => {
+    const sql = neon(db.url);
+    // In a transaction: its ROLLBACK then waits on the dead connection while the client is out
+    // of the pool, which is when the connection's end reached no error listener.
+    const sleeping = attempt(() =>
+      sql.transaction([sql.query("SELECT 1 AS one"), sql.query("SELECT pg_sleep(30), 'slept' AS note")]),
+    );
+    let pid: number | undefined;
+    for (let i = 0; i < 40 && pid === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const { rows } = await db.client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND pid <> pg_backend_pid()",
+      );
+      pid = rows[0]?.pid;
+    }
+    await db.client.query("SELECT pg_terminate_backend($1)", [pid]);
+    expect((await sleeping).ok).toBe(false);
+    expect(await sql.query("SELECT 'still here' AS note")).toEqual([{ note: "still here" }]);
+  });
+
   it("reports a Postgres error with its SQLSTATE and constraint, as Neon's endpoint does", async () => {
     const sql = neon(db.url);
     await sql.query("INSERT INTO http_probe (id) VALUES (3)");
