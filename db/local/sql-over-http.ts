@@ -187,6 +187,9 @@ export function sqlOverHttp(target: { host: string; port: number }): SqlOverHttp
         broken = true;
         return send(res, 502, `Postgres connection failed: ${e instanceof Error ? e.message : String(e)}`);
       }
+      // FATAL ends the backend (57P01: terminated): back in the pool, its client would fail the
+      // next request it served, as a broken connection, not as this one's error.
+      if (e.severity === "FATAL" || e.severity === "PANIC") broken = true;
       const source = e as unknown as Record<string, unknown>;
       const fields: Record<string, unknown> = { message: source.message };
       for (const k of ERROR_FIELDS) if (source[k] !== undefined) fields[k] = source[k];

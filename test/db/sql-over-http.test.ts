@@ -76,6 +76,16 @@ describe("local SQL-over-HTTP endpoint", () => {
     expect(result).toMatchObject({ ok: false, error: { kind } });
   });
 
+  it("answers a query whose backend is terminated with an error, and serves the next on another connection", async () => {
+    const sql = neon(db.url);
+    const backend = async () => (await sql.query("SELECT pg_backend_pid() AS pid"))[0]?.pid as number;
+    const first = await backend();
+    const terminated = await attempt(() => sql.query("SELECT pg_terminate_backend(pg_backend_pid())"));
+    expect(terminated.ok).toBe(false);
+    // Not the dead client again: each of these would fail on it.
+    for (let i = 0; i < 3; i++) expect(await backend()).not.toBe(first);
+  });
+
   it("answers a transaction whose backend is terminated with an error, and goes on serving", async () => {
     const sql = neon(db.url);
     // In a transaction: its ROLLBACK then waits on the dead connection while the client is out
