@@ -5,6 +5,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { openDb } from "../../common/db";
 import { DIRECTORY_KEY } from "../../common/directory";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
@@ -94,6 +95,39 @@ describe("partition maintenance cron", () => {
     await fire(CRON.maintainPartitions);
     expect(await existing()).toEqual(names);
   });
+
+  it("keeps one table's partitions when another's lock cannot be had, and fails the run for that one", async () => {
+    const twelfth = async (table: string) =>
+      (
+        await db.query<{ name: string }>(
+          `SELECT $1 || '_p' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '12 months', 'YYYYMM') AS name`,
+          [table],
+        )
+      )[0]?.name as string;
+    const [journeys, analytics] = [await twelfth("journey_activities"), await twelfth("analytics_events")];
+    await db.query(`DROP TABLE ${journeys}; DROP TABLE ${analytics}`);
+    // A long read of journey_activities: creating its month gives up on the lock after 5 s.
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const reader = await handle.pool.connect();
+    try {
+      await reader.query("BEGIN");
+      await reader.query("SELECT count(*) FROM journey_activities");
+      const run = await fireLogged(CRON.maintainPartitions);
+      expect([run.outcome, run.errors]).toEqual([
+        "partition maintenance failed",
+        ["partition maintenance failed"],
+      ]);
+    } finally {
+      await reader.query("ROLLBACK");
+      reader.release();
+      await handle.close();
+    }
+    const exists = async (name: string) =>
+      (await db.query<{ r: string | null }>("SELECT to_regclass($1)::text AS r", [name]))[0]?.r ?? null;
+    expect([await exists(journeys), await exists(analytics)]).toEqual([null, analytics]);
+    await fire(CRON.maintainPartitions);
+    expect(await exists(journeys)).toBe(journeys);
+  }, 30_000);
 });
 
 describe("analytics retention (daily cron)", () => {
@@ -242,7 +276,12 @@ describe("a cron run that fails", () => {
   it("fails the daily run when partitions cannot be kept, after pruning has been tried too", async () => {
     const run = await fireLogged(CRON.maintainPartitions, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
     expect(run.outcome).toBe("partition maintenance failed");
-    expect(run.errors).toEqual(["partition maintenance failed", "dead jobs pruning failed"]);
+    // One line a table, then pruning's.
+    expect(run.errors).toEqual([
+      "partition maintenance failed",
+      "partition maintenance failed",
+      "dead jobs pruning failed",
+    ]);
   });
 
   it("fails the daily run when only pruning fails, once the partitions are kept", async () => {

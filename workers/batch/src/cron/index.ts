@@ -37,17 +37,15 @@ export async function runScheduled(
         const partitions = await maintainPartitions(handle.db, {
           "public.analytics_events": analyticsRetentionMonths(env.ANALYTICS_RETENTION_MONTHS),
         });
-        if (!partitions.ok) {
-          log("error", "partition maintenance failed", { cron: controller.cron, ...partitions.error });
-        } else {
-          for (const report of partitions.value) {
-            if (report.default_rows > 0) {
-              log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
-                ...report,
-              });
-            } else {
-              log("info", "partitions ready", { ...report });
-            }
+        for (const { table, result } of partitions) {
+          if (!result.ok) {
+            log("error", "partition maintenance failed", { cron: controller.cron, table, ...result.error });
+          } else if (result.value.default_rows > 0) {
+            log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
+              ...result.value,
+            });
+          } else {
+            log("info", "partitions ready", { ...result.value });
           }
         }
         const pruned = await pruneDeadJobs(handle.db, retentionDays(env.DEAD_JOBS_RETENTION_DAYS));
@@ -64,7 +62,7 @@ export async function runScheduled(
         } else {
           log("info", "dead jobs pruned", { ...pruned.value });
         }
-        if (!partitions.ok) throw new Error("partition maintenance failed");
+        if (partitions.some((p) => !p.result.ok)) throw new Error("partition maintenance failed");
         if (!pruned.ok) throw new Error("dead jobs pruning failed");
         return;
       }

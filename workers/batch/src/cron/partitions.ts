@@ -30,45 +30,60 @@ export function analyticsRetentionMonths(value: string | undefined): number {
   return positiveInteger(value, 0);
 }
 
+/** One table's maintenance: its report, or why it failed. */
+export type PartitionOutcome = { table: PartitionedTable; result: Result<PartitionReport, DbError> };
+
 /**
  * Creates missing monthly partitions; where a table has a retention, drops whole months past it
  * (db/migrations/0012) and deletes the DEFAULT partition's rows past it (0014: a row whose month
- * was already dropped lands there); reports the rows DEFAULT partitions still hold.
+ * was already dropped lands there); reports the rows DEFAULT partitions still hold. Each table on
+ * its own: one held by a long query gives up on its lock (0020) without skipping the others.
  */
-export function maintainPartitions(
+export async function maintainPartitions(
   db: Database,
   retentionMonths: Partial<Record<PartitionedTable, number>>,
-): Promise<Result<PartitionReport[], DbError>> {
+): Promise<PartitionOutcome[]> {
+  const outcomes: PartitionOutcome[] = [];
+  for (const { table, monthsAhead } of PARTITIONED_TABLES) {
+    outcomes.push({
+      table,
+      result: await maintainTable(db, table, monthsAhead, retentionMonths[table] ?? 0),
+    });
+  }
+  return outcomes;
+}
+
+function maintainTable(
+  db: Database,
+  table: PartitionedTable,
+  monthsAhead: number,
+  keep: number,
+): Promise<Result<PartitionReport, DbError>> {
   return attempt(async () => {
-    const reports: PartitionReport[] = [];
-    for (const { table, monthsAhead } of PARTITIONED_TABLES) {
-      const created = await db.execute<{ name: string }>(
-        sql`SELECT name FROM private.ensure_monthly_partitions(${table}::regclass, ${monthsAhead}) AS name`,
-      );
-      const keep = retentionMonths[table] ?? 0;
-      const dropped =
-        keep > 0
-          ? await db.execute<{ name: string }>(
-              sql`SELECT name FROM private.drop_monthly_partitions_before(${table}::regclass, ${keep}) AS name`,
-            )
-          : { rows: [] };
-      const deleted =
-        keep > 0
-          ? await db.execute<{ n: string }>(
-              sql`SELECT private.delete_default_rows_before(${table}::regclass, ${keep}) AS n`,
-            )
-          : { rows: [] };
-      const counted = await db.execute<{ n: string }>(
-        sql`SELECT private.default_partition_rows(${table}::regclass) AS n`,
-      );
-      reports.push({
-        table,
-        created: created.rows.map((r) => r.name),
-        dropped: dropped.rows.map((r) => r.name),
-        default_deleted: Number(deleted.rows[0]?.n ?? 0),
-        default_rows: Number(counted.rows[0]?.n ?? 0),
-      });
-    }
-    return reports;
+    const created = await db.execute<{ name: string }>(
+      sql`SELECT name FROM private.ensure_monthly_partitions(${table}::regclass, ${monthsAhead}) AS name`,
+    );
+    const dropped =
+      keep > 0
+        ? await db.execute<{ name: string }>(
+            sql`SELECT name FROM private.drop_monthly_partitions_before(${table}::regclass, ${keep}) AS name`,
+          )
+        : { rows: [] };
+    const deleted =
+      keep > 0
+        ? await db.execute<{ n: string }>(
+            sql`SELECT private.delete_default_rows_before(${table}::regclass, ${keep}) AS n`,
+          )
+        : { rows: [] };
+    const counted = await db.execute<{ n: string }>(
+      sql`SELECT private.default_partition_rows(${table}::regclass) AS n`,
+    );
+    return {
+      table,
+      created: created.rows.map((r) => r.name),
+      dropped: dropped.rows.map((r) => r.name),
+      default_deleted: Number(deleted.rows[0]?.n ?? 0),
+      default_rows: Number(counted.rows[0]?.n ?? 0),
+    };
   }, 60_000);
 }
