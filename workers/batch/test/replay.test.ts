@@ -371,6 +371,52 @@ describe("a replayed job that is refused", () => {
   });
 });
 
+describe("a replayed job refused before its replay is marked", () => {
+  it("stays on record as refused again and pending: the mark counts the replay but does not hide that death", async () => {
+    const GONE = "b8000000-0000-4000-8000-000000000003";
+    await db.query(
+      `INSERT INTO users (id, email) VALUES ('${GONE}', 'gone@example.com') ON CONFLICT DO NOTHING;
+       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${GONE}') ON CONFLICT DO NOTHING;`,
+    );
+    const lost = job("record_analytics", {
+      tenant_id: T,
+      user_id: GONE,
+      payload: { event_type: "raced.the.mark", properties: {} },
+    });
+    await deadLetter(lost);
+    const id = await deadJobId(lost.job_id);
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${GONE}'`);
+    // A queue whose consumer runs the job, and refuses it, before the send returns: the
+    // refusal's record lands before the replay's mark, as a fast consumer's can.
+    const racing = {
+      send: async (body: unknown) => {
+        const batch = createMessageBatch("analytics", [
+          { id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body },
+        ]);
+        const ctx = createExecutionContext();
+        await worker.queue(batch, env, ctx);
+        await getQueueResult(batch, ctx);
+      },
+    } as unknown as Queue;
+    const res = await admin("POST", `/admin/dead-jobs/${id}/replay`, env.ADMIN_TOKEN, undefined, {
+      ANALYTICS_QUEUE: racing,
+    });
+    expect(res.status).toBe(202);
+    const [row] = await db.query<{
+      kind: string;
+      error: string;
+      replayed_at: string | null;
+      replay_count: number;
+    }>("SELECT kind, error, replayed_at, replay_count FROM dead_jobs WHERE id = $1", [id]);
+    expect(row).toEqual({
+      kind: "rejected",
+      error: DENIAL_MESSAGES.not_member,
+      replayed_at: null,
+      replay_count: 1,
+    });
+  });
+});
+
 describe("bulk replay after an outage", () => {
   type Bulk = {
     replayed: { id: string; job_id: string; queue: string }[];

@@ -180,12 +180,14 @@ export interface Replayed {
  * Sends dead jobs back to their own queues, unchanged (sendBatch per queue), then marks them
  * replayed. Send first: a mark that fails after the send leaves a job to be replayed again, which
  * writes nothing twice (its job id is the idempotency key of its write); the other order could
- * mark jobs that were never sent, and a bulk replay would pass them by.
+ * mark jobs that were never sent, and a bulk replay would pass them by. The mark counts the
+ * replay, but says "replayed" only of a row that has not died again since it was read (`died`):
+ * a consumer can refuse the job again before the mark lands, and that death must stay pending.
  */
 async function resend(
   sql: Queryable,
   env: Env,
-  jobs: { id: string; job: JobMessage }[],
+  jobs: { id: string; died: string; job: JobMessage }[],
 ): Promise<Result<Replayed[], ReplayError>> {
   const sent = await sendJobs(
     env,
@@ -194,8 +196,12 @@ async function resend(
   if (!sent.ok) return err({ kind: "queue", message: sent.error });
   const marked = await attempt(() =>
     sql.query(
-      "UPDATE public.dead_jobs SET replayed_at = now(), replay_count = replay_count + 1 WHERE id = ANY($1::uuid[])",
-      [jobs.map((j) => j.id)],
+      `UPDATE public.dead_jobs d
+          SET replay_count = d.replay_count + 1,
+              replayed_at = CASE WHEN d.created_at = r.died THEN now() ELSE d.replayed_at END
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS r(id, died)
+        WHERE d.id = r.id`,
+      [jobs.map((j) => j.id), jobs.map((j) => j.died)],
     ),
   );
   if (!marked.ok) return marked;
@@ -212,7 +218,10 @@ export async function replayDeadJob(
   id: string,
 ): Promise<Result<{ job_id: string; queue: string }, ReplayError>> {
   const found = await attempt(() =>
-    sql.query<{ message: unknown }>("SELECT message FROM public.dead_jobs WHERE id = $1", [id]),
+    sql.query<{ message: unknown; died: string }>(
+      "SELECT message, created_at::text AS died FROM public.dead_jobs WHERE id = $1",
+      [id],
+    ),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
@@ -220,7 +229,7 @@ export async function replayDeadJob(
   if (isNewerFormat(row.message)) return err({ kind: "not_replayable", message: NEWER_FORMAT });
   const job = JobMessage.safeParse(row.message);
   if (!job.success) return err({ kind: "not_replayable", message: "the stored message is not a valid job" });
-  const sent = await resend(sql, env, [{ id, job: job.data }]);
+  const sent = await resend(sql, env, [{ id, died: row.died, job: job.data }]);
   if (!sent.ok) return sent;
   return ok({ job_id: job.data.job_id, queue: QUEUES[job.data.queue].queue });
 }
@@ -248,8 +257,8 @@ export async function replayDeadJobs(
   options: { kind: "exhausted" | "rejected"; queue?: string; limit: number },
 ): Promise<Result<BulkReplay, ReplayError>> {
   const found = await attempt(() =>
-    sql.query<{ id: string; message: unknown }>(
-      `SELECT id, message FROM public.dead_jobs
+    sql.query<{ id: string; message: unknown; died: string }>(
+      `SELECT id, message, created_at::text AS died FROM public.dead_jobs
         WHERE kind = $1 AND replayed_at IS NULL AND job_id IS NOT NULL
           AND ($2::text IS NULL OR queue = $2)
           -- isNewerFormat: left pending for the worker that reads them, not judged invalid here
@@ -261,11 +270,11 @@ export async function replayDeadJobs(
   );
   if (!found.ok) return found;
   const page = pageOf(found.value.rows, options.limit);
-  const jobs: { id: string; job: JobMessage }[] = [];
+  const jobs: { id: string; died: string; job: JobMessage }[] = [];
   const notReplayable: string[] = [];
   for (const row of page.rows) {
     const job = JobMessage.safeParse(row.message);
-    if (job.success) jobs.push({ id: row.id, job: job.data });
+    if (job.success) jobs.push({ id: row.id, died: row.died, job: job.data });
     else notReplayable.push(row.id);
   }
   if (notReplayable.length > 0) {

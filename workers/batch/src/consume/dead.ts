@@ -43,7 +43,10 @@ const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * A job that dies again after a replay (out of retries again, or refused this time: its sender
  * left the community meanwhile) updates its row, which then says why and since when (created_at:
  * its last death) and is pending again (replayed_at cleared; replay_count keeps the history); a
- * redelivered rejection, with no replay between, changes nothing.
+ * redelivered rejection, with no replay between, changes nothing. A replay is a new message, so
+ * its refusal comes on a first delivery (attempts 1): that one is recorded even when it beats
+ * the replay's own mark to the row (the mark then leaves it pending, see resend), where a
+ * redelivery comes with attempts 2 or more.
  */
 export function recordDeadJobs(pool: Queryable, all: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
   const records = firstOfEachJob(all);
@@ -64,7 +67,7 @@ export function recordDeadJobs(pool: Queryable, all: DeadJobRecord[]): Promise<R
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
              attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL,
              created_at = excluded.created_at
-         WHERE excluded.kind = 'exhausted' OR public.dead_jobs.replayed_at IS NOT NULL`,
+         WHERE excluded.kind = 'exhausted' OR public.dead_jobs.replayed_at IS NOT NULL OR excluded.attempts = 1`,
       [
         records.map((r) => r.jobId),
         records.map((r) => r.queue),
