@@ -219,7 +219,7 @@ export async function replayDeadJob(
 ): Promise<Result<{ job_id: string; queue: string }, ReplayError>> {
   const found = await attempt(() =>
     sql.query<{ message: unknown; died: string }>(
-      "SELECT message, created_at::text AS died FROM public.dead_jobs WHERE id = $1",
+      "SELECT message, to_json(created_at) #>> '{}' AS died FROM public.dead_jobs WHERE id = $1",
       [id],
     ),
   );
@@ -258,7 +258,7 @@ export async function replayDeadJobs(
 ): Promise<Result<BulkReplay, ReplayError>> {
   const found = await attempt(() =>
     sql.query<{ id: string; message: unknown; died: string }>(
-      `SELECT id, message, created_at::text AS died FROM public.dead_jobs
+      `SELECT id, message, to_json(created_at) #>> '{}' AS died FROM public.dead_jobs
         WHERE kind = $1 AND replayed_at IS NULL AND job_id IS NOT NULL
           AND ($2::text IS NULL OR queue = $2)
           -- isNewerFormat: left pending for the worker that reads them, not judged invalid here
