@@ -402,16 +402,16 @@ export async function upsertMember(
         set: { role: fields.role, isAdmin: fields.is_admin },
       }),
   );
-  if (!written.ok) {
-    if (mayHaveCommitted(written.error)) await forgetMembership(cache, tenantId, userId);
-    // 23503: the tenant or the user does not exist.
-    return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
-  }
-  await forgetMembership(cache, tenantId, userId);
+  if (written.ok || mayHaveCommitted(written.error)) await forgetMembership(cache, tenantId, userId);
+  // 23503: the tenant or the user does not exist.
+  if (!written.ok) return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
   return ok(true);
 }
 
-/** Removes a membership and drops its cached entry, also when the outcome is unknown (as upsertMember). */
+/**
+ * Removes a membership and drops its cached entry, also when the outcome is unknown (as
+ * upsertMember), and when there was none to remove: whatever is cached for it is wrong then too.
+ */
 export async function removeMember(
   db: Db,
   cache: ForgetDeps,
@@ -424,11 +424,7 @@ export async function removeMember(
       .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
       .returning({ userId: tenantUsers.userId }),
   );
-  if (!removed.ok) {
-    if (mayHaveCommitted(removed.error)) await forgetMembership(cache, tenantId, userId);
-    return removed;
-  }
-  if (removed.value.length === 0) return err({ kind: "not_found" });
-  await forgetMembership(cache, tenantId, userId);
-  return ok(true);
+  if (removed.ok || mayHaveCommitted(removed.error)) await forgetMembership(cache, tenantId, userId);
+  if (!removed.ok) return removed;
+  return removed.value.length === 0 ? err({ kind: "not_found" }) : ok(true);
 }
