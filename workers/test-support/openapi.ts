@@ -5,11 +5,10 @@ import { damage, ODD_JSON } from "./damage";
 import type { Random } from "./random";
 
 /** The parts of a JSON Schema (as @hono/zod-openapi writes them) that requests are made from. */
-export interface Schema {
+interface Schema {
   $ref?: string;
   type?: string | string[];
   enum?: unknown[];
-  const?: unknown;
   oneOf?: Schema[];
   anyOf?: Schema[];
   allOf?: Schema[];
@@ -27,7 +26,7 @@ export interface Schema {
   maximum?: number;
 }
 
-export interface Parameter {
+interface Parameter {
   name: string;
   in: "path" | "query" | "header";
   required?: boolean;
@@ -74,7 +73,7 @@ export function operationsOf(doc: Document): Operation[] {
  * A validator for one of the document's schemas. zod reads JSON Schema 2020-12, whose local
  * references point into $defs, where OpenAPI's point into components.
  */
-export function validatorOf(doc: Document, schema: Schema): z.ZodType {
+function validatorOf(doc: Document, schema: Schema): z.ZodType {
   const $defs = JSON.parse(
     JSON.stringify(doc.components.schemas).replaceAll("#/components/schemas/", "#/$defs/"),
   );
@@ -100,7 +99,7 @@ const EMAILS = ["fuzz@example.com", "Ünï@example.com", "a@b"];
  * A value the schema describes, most of the time: strings come from pools (a pattern is met when
  * one of them meets it), so a value may still miss a bound, which the API must refuse cleanly too.
  */
-export function sampleOf(doc: Document, schema: Schema, r: Random, pools: Pools, depth = 0): unknown {
+function sampleOf(doc: Document, schema: Schema, r: Random, pools: Pools, depth = 0): unknown {
   if (schema.$ref) {
     const name = schema.$ref.replace("#/components/schemas/", "");
     const target = doc.components.schemas[name];
@@ -109,7 +108,6 @@ export function sampleOf(doc: Document, schema: Schema, r: Random, pools: Pools,
   const choices = schema.oneOf ?? schema.anyOf;
   if (choices) return sampleOf(doc, r.pick(choices), r, pools, depth);
   if (schema.allOf) return Object.assign({}, ...schema.allOf.map((s) => sampleOf(doc, s, r, pools, depth)));
-  if (schema.const !== undefined) return schema.const;
   if (schema.enum) return r.pick(schema.enum);
   const type = Array.isArray(schema.type) ? r.pick(schema.type) : schema.type;
   switch (type) {

@@ -322,28 +322,32 @@ describe("dead jobs admin", () => {
 });
 
 describe("a replayed job that is refused", () => {
-  it("is on record as rejected, with the reason, since its new death, and pending again", async () => {
-    const LEAVER = "b8000000-0000-4000-8000-000000000002";
+  /**
+   * The dead job (exhausted) of a member's analytics event, whose sender then leaves the
+   * community: its replay is refused.
+   */
+  async function deadJobOfLeaver(user: string, eventType: string): Promise<string> {
     await db.query(
-      `INSERT INTO users (id, email) VALUES ('${LEAVER}', 'leaver@example.com') ON CONFLICT DO NOTHING;
-       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${LEAVER}') ON CONFLICT DO NOTHING;`,
+      `INSERT INTO users (id, email) VALUES ('${user}', '${user}@example.com') ON CONFLICT DO NOTHING;
+       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${user}') ON CONFLICT DO NOTHING;`,
     );
     const lost = job("record_analytics", {
       tenant_id: T,
-      user_id: LEAVER,
-      payload: { event_type: "left.meanwhile", properties: {} },
+      user_id: user,
+      payload: { event_type: eventType, properties: {} },
     });
     await deadLetter(lost);
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${user}'`);
+    return deadJobId(lost.job_id);
+  }
+
+  it("is on record as rejected, with the reason, since its new death, and pending again", async () => {
+    const id = await deadJobOfLeaver("b8000000-0000-4000-8000-000000000002", "left.meanwhile");
     // It died long ago: the retention counts from its death on record.
-    await db.query("UPDATE dead_jobs SET created_at = now() - interval '40 days' WHERE job_id = $1", [
-      lost.job_id,
-    ]);
-    const id = await deadJobId(lost.job_id);
+    await db.query("UPDATE dead_jobs SET created_at = now() - interval '40 days' WHERE id = $1", [id]);
     const [first] = await db.query<{ attempts: number }>("SELECT attempts FROM dead_jobs WHERE id = $1", [
       id,
     ]);
-    // The sender leaves the community before the job is replayed.
-    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${LEAVER}'`);
     expect((await admin("POST", `/admin/dead-jobs/${id}/replay`)).status).toBe(202);
     await eventually(async () => {
       const [now] = await db.query<{ kind: string }>("SELECT kind FROM dead_jobs WHERE id = $1", [id]);
@@ -369,23 +373,9 @@ describe("a replayed job that is refused", () => {
     // queue's before it was exhausted and the one delivery after the replay that refused it.
     expect([first?.attempts, now?.attempts]).toEqual([JOB_QUEUE_MAX_RETRIES + 1, JOB_QUEUE_MAX_RETRIES + 2]);
   });
-});
 
-describe("a replayed job refused before its replay is marked", () => {
-  it("stays on record as refused again and pending: the mark counts the replay but does not hide that death", async () => {
-    const GONE = "b8000000-0000-4000-8000-000000000003";
-    await db.query(
-      `INSERT INTO users (id, email) VALUES ('${GONE}', 'gone@example.com') ON CONFLICT DO NOTHING;
-       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${GONE}') ON CONFLICT DO NOTHING;`,
-    );
-    const lost = job("record_analytics", {
-      tenant_id: T,
-      user_id: GONE,
-      payload: { event_type: "raced.the.mark", properties: {} },
-    });
-    await deadLetter(lost);
-    const id = await deadJobId(lost.job_id);
-    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${T}' AND user_id = '${GONE}'`);
+  it("before its replay is marked stays on record as refused again and pending: the mark counts the replay but does not hide that death", async () => {
+    const id = await deadJobOfLeaver("b8000000-0000-4000-8000-000000000003", "raced.the.mark");
     // A queue whose consumer runs the job, and refuses it, before the send returns: the
     // refusal's record lands before the replay's mark, as a fast consumer's can.
     const racing = {
