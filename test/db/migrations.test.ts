@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { LOCAL_DIR, ROOT } from "../../db/local/config";
 import { dropDatabase, MIGRATIONS_FOLDER, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { type TestDb, useTestDatabase } from "../setup/node-db";
@@ -68,6 +68,30 @@ describe("migrations", () => {
       await dropDatabase(db.url, name);
     }
   });
+
+  const pooler = inject("db").pooler;
+  it.skipIf(pooler.port === 0)(
+    "apply through a transaction-mode pooler (PgBouncer, as Neon's -pooler endpoint), once however often they run",
+    async () => {
+      const name = `${db.name}_pooled`;
+      await emptyDatabase(name);
+      const pooled = new URL(withDatabase(db.url, name));
+      pooled.port = String(pooler.port);
+      try {
+        await Promise.all([migrateDatabase(pooled.toString()), migrateDatabase(pooled.toString())]);
+        const client = new pg.Client({ connectionString: pooled.toString() });
+        await client.connect();
+        const { rows } = await client.query(
+          "SELECT count(*)::int AS n, count(DISTINCT hash)::int AS d FROM drizzle.__drizzle_migrations",
+        );
+        await client.end();
+        expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
+        expect(rows[0].d).toBe(rows[0].n);
+      } finally {
+        await dropDatabase(db.url, name);
+      }
+    },
+  );
 
   it("leave the database as it was when one of them fails: they run in one transaction", async () => {
     const name = `${db.name}_failing`;

@@ -5,6 +5,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { BASELINE_SQL, MAKE_ROOM_FOR_BASELINE } from "../../db/local/baseline";
 import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
+import { startPooler } from "../../db/local/pooler";
 import { startLocalPostgres } from "../../db/local/postgres";
 import { startDbProxy } from "../../db/local/proxy";
 import { bundleWorker } from "../../scripts/bundle";
@@ -20,6 +21,11 @@ export interface TestDatabaseInfo {
   proxy: string;
   /** host:port of a database proxy that never answers (test/setup/silent.ts). */
   silentProxy: string;
+  /**
+   * A transaction-mode PgBouncer in front of the same server (db/local/pooler.ts): the port it
+   * listens on and host:port of a WebSocket proxy to it; port 0 when there is none, and why.
+   */
+  pooler: { port: number; proxy: string; unavailable: string };
 }
 
 /**
@@ -98,12 +104,29 @@ export default async function setup(project: TestProject) {
     ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
     : undefined;
 
+  const pooler = local
+    ? await startPooler({
+        host: u.hostname,
+        port: Number(u.port || 5432),
+        user: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password),
+      })
+    : { unavailable: "DATABASE_URL is not a local server" };
+  if ("unavailable" in pooler) console.warn(`tests through a pooler are skipped: ${pooler.unavailable}`);
+  const poolerProxy =
+    "port" in pooler ? await startDbProxy({ target: { host: pooler.host, port: pooler.port } }) : undefined;
+
   const silent = await startSilentServer();
   project.provide("db", {
     adminUrl,
     template,
     proxy: proxy ? `127.0.0.1:${proxy.port}` : "",
     silentProxy: silent.address,
+    pooler: {
+      port: "port" in pooler ? pooler.port : 0,
+      proxy: poolerProxy ? `127.0.0.1:${poolerProxy.port}` : "",
+      unavailable: "unavailable" in pooler ? pooler.unavailable : "",
+    },
   });
   const jwksServer = await startJwksServer();
   project.provide("jwks", jwksServer.jwks);
@@ -122,6 +145,8 @@ export default async function setup(project: TestProject) {
     await silent.close();
     rmSync(bundleDir, { recursive: true, force: true });
     await proxy?.close();
+    await poolerProxy?.close();
+    if ("stop" in pooler) await pooler.stop();
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
     // Test files drop their own databases; this sweeps up after a crashed run.

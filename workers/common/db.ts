@@ -21,8 +21,6 @@ export interface DbBindings {
   LOCAL_DB_PROXY?: string;
 }
 
-/** The app's session limits, sent as startup options so no extra round trip is needed. */
-const SESSION_OPTIONS = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s";
 export const CONNECT_TIMEOUT_MS = 2_000;
 export const QUERY_TIMEOUT_MS = 10_000;
 
@@ -99,14 +97,21 @@ export interface DbHandle {
 /**
  * A drizzle client over a fresh Neon WebSocket pool. Workers cannot keep sockets across
  * requests, so each request or batch opens its own pool and ends it when done.
+ *
+ * The session's limits (statement_timeout 30 s, idle_in_transaction_session_timeout 60 s) are
+ * the role's defaults (db/migrations/0001), which hold on every transport and through any
+ * pooler; a transaction that needs more sets its own (SET LOCAL, as the view refresh does).
+ * Nothing more is sent: startup options failed every connection through a transaction-mode
+ * pooler, Neon's `-pooler` endpoint or PgBouncer ("unsupported startup parameter: options"), and
+ * with them every admin tenant write and every cron run; and a pool-wide client timeout cut
+ * every statement at 10 s, the view refresh allowed 10 minutes too (rolled back, so a view that
+ * took longer was never refreshed). `attempt` bounds each caller's wait instead.
  */
 export function openDb(env: DbBindings): DbHandle {
   if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
   const pool = new Pool({
     connectionString: env.DATABASE_URL,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS,
-    options: SESSION_OPTIONS,
     max: 4,
   });
   // An idle client's socket error must not become an uncaught exception.

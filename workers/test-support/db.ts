@@ -72,6 +72,18 @@ export async function useWorkerTestDatabase(): Promise<WorkerTestDb & { drop(): 
 }
 
 /**
+ * The bindings that reach `url`'s database through the transaction-mode PgBouncer the tests run
+ * (db/local/pooler.ts), as a Neon pooled (`-pooler`) connection string reaches Postgres; null
+ * where there is no pooler (TEST_POOLER_UNAVAILABLE says why).
+ */
+export function throughPooler(url: string): { DATABASE_URL: string; LOCAL_DB_PROXY: string } | null {
+  if (!env.TEST_POOLER_PROXY) return null;
+  const u = new URL(url);
+  u.port = env.TEST_POOLER_PORT;
+  return { DATABASE_URL: u.toString(), LOCAL_DB_PROXY: env.TEST_POOLER_PROXY };
+}
+
+/**
  * An address where no database answers: the proxy port of a server that is not there. Tests that
  * use it print "Connection refused" and "Uncaught (in promise) ... Network connection lost" from
  * workerd. That is the test pool's fetch, not our code: a bare fetch to this address inside

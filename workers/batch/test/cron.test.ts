@@ -72,6 +72,40 @@ describe("view refresh cron", () => {
       new Date(before?.refreshed_at ?? 0).getTime(),
     );
   });
+
+  it("carries a refresh that outlasts 10 s through (held up by a long read of the copy it rebuilds), as its 10-minute limit allows", async () => {
+    // Two runs: both copies hold rows, so either can be read.
+    await fire(CRON.refreshViews);
+    await fire(CRON.refreshViews);
+    const [state] = await db.query<{ live_copy: string }>(
+      "SELECT live_copy FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
+    );
+    const idle = state?.live_copy === "a" ? "b" : "a";
+    // Rebuilding the idle copy waits for this read to end (REFRESH takes ACCESS EXCLUSIVE).
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const reader = await handle.pool.connect();
+    await reader.query("BEGIN");
+    await reader.query(`SELECT count(*) FROM private.mv_user_communities_${idle}`);
+    const ended = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        reader
+          .query("ROLLBACK")
+          .finally(() => reader.release())
+          .then(() => resolve());
+      }, 11_000),
+    );
+    try {
+      const run = await fireLogged(CRON.refreshViews);
+      expect([run.outcome, run.errors]).toEqual(["ok", []]);
+    } finally {
+      await ended;
+      await handle.close();
+    }
+    const [after] = await db.query<{ live_copy: string }>(
+      "SELECT live_copy FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
+    );
+    expect(after?.live_copy).toBe(idle);
+  }, 30_000);
 });
 
 describe("partition maintenance cron", () => {
