@@ -1,0 +1,75 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+/**
+ * Times leave Postgres as text in the session's TimeZone and DateStyle, which a database can
+ * default to anything (ALTER DATABASE … SET timezone, or initdb on a machine that is not on UTC).
+ * The API answers them in UTC, RFC 3339, whatever the database says.
+ */
+let db: WorkerTestDb;
+const T = "75000000-0000-4000-8000-000000000001";
+const USER = "76000000-0000-4000-8000-000000000001";
+const POSTS = {
+  "77000000-0000-4000-8000-000000000001": "2026-06-01T12:00:00.123456Z",
+  // Before 1900 a zone's offset was local mean time: Asia/Kolkata's was +05:53:28.
+  "77000000-0000-4000-8000-000000000002": "1890-03-01T00:00:00Z",
+};
+const EVENT_START = "2099-01-01T10:30:00Z";
+const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)$/;
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  const name = new URL(db.url).pathname.slice(1);
+  await db.query(`
+    ALTER DATABASE "${name}" SET timezone = 'Asia/Kolkata';
+    ALTER DATABASE "${name}" SET datestyle = 'SQL, DMY';
+    INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'tz', 'Time zones');
+    INSERT INTO users (id, email) VALUES ('${USER}', 'tz@example.com');
+    INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${USER}');
+    ${Object.entries(POSTS)
+      .map(
+        ([id, at]) =>
+          `INSERT INTO posts (id, tenant_id, user_id, content, created_at) VALUES ('${id}', '${T}', '${USER}', 'at ${at}', '${at}');`,
+      )
+      .join("\n")}
+    INSERT INTO events (id, tenant_id, title, start_date) VALUES ('78000000-0000-4000-8000-000000000001', '${T}', 'Later', '${EVENT_START}');
+  `);
+});
+
+async function get(path: string) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://tz.localhost${path}`, {
+      headers: { authorization: `Bearer ${await signToken({ sub: USER })}` },
+    }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+describe("times from a database whose default TimeZone and DateStyle are not UTC and ISO", () => {
+  it("are answered in UTC, RFC 3339, each the instant stored, and page on", async () => {
+    const seen: Record<string, string> = {};
+    let cursor: unknown = null;
+    do {
+      const page = await get(`/v1/feed?type=posts&limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      for (const item of page.items as { id: string; created_at: string }[]) seen[item.id] = item.created_at;
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(Object.keys(seen).sort()).toEqual(Object.keys(POSTS).sort());
+    for (const [id, at] of Object.entries(seen)) {
+      expect(at).toMatch(RFC3339_UTC);
+      expect(Date.parse(at)).toBe(Date.parse(POSTS[id as keyof typeof POSTS]));
+    }
+    const events = (await get("/v1/feed?type=events")).items as { start_date: string }[];
+    expect(events.map((e) => [RFC3339_UTC.test(e.start_date), Date.parse(e.start_date)])).toEqual([
+      [true, Date.parse(EVENT_START)],
+    ]);
+  });
+});
