@@ -26,15 +26,18 @@ export async function startJwksServer(): Promise<{ jwks: TestJwks; close(): Prom
     if (req.url === "/hanging/.well-known/jwks.json") return;
     // Providers with a history, one per test's <id>: "rotating" adds its ES256 key from its second
     // answer on (a key rotation); "revoking" drops its ES256 key from its second answer on (a key
-    // revoked); "failing" answers once, then 503 (an outage); "erroring" answers 500 with a body
-    // shaped like an empty key set (an error page of a provider's framework).
-    const scripted = /^\/(rotating|revoking|failing|erroring)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(
-      req.url ?? "",
-    );
+    // revoked); "failing" answers once, then 503 (an outage); "stalling" answers once, then never
+    // (a provider that hangs); "erroring" answers 500 with a body shaped like an empty key set (an
+    // error page of a provider's framework).
+    const scripted =
+      /^\/(rotating|revoking|failing|stalling|erroring)\/([\w-]+)\/\.well-known\/jwks\.json$/.exec(
+        req.url ?? "",
+      );
     if (scripted) {
       const [, kind, id = ""] = scripted;
       const served = (answered.get(id) ?? 0) + 1;
       answered.set(id, served);
+      if (kind === "stalling" && served > 1) return;
       if (kind === "failing" && served > 1) {
         res.writeHead(503).end();
         return;

@@ -558,15 +558,28 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
   });
 
   /** A provider with a history of its own (test/setup/jwks.ts), and the key set cache's clock. */
-  const scriptedProvider = (kind: "rotating" | "revoking" | "failing" | "erroring") => {
+  const scriptedProvider = (kind: "rotating" | "revoking" | "failing" | "stalling" | "erroring") => {
     let now = Date.now();
     const url = env.TEST_JWKS_URL.replace("/.well-known/", `/${kind}/${crypto.randomUUID()}/.well-known/`);
+    /** What the requests left running, as a request's waitUntil keeps it. */
+    const background: Promise<unknown>[] = [];
     return {
-      verify: (token: string) => verifyToken(token, { AUTH_JWKS_URL: url }, () => now),
+      verify: (token: string, inRequest = false) =>
+        verifyToken(
+          token,
+          { AUTH_JWKS_URL: url },
+          { now: () => now, waitUntil: inRequest ? (p) => background.push(p) : undefined },
+        ),
       advance: (ms: number) => {
         now += ms;
       },
+      background,
     };
+  };
+  const timed = async <T>(work: Promise<T>) => {
+    const started = Date.now();
+    const value = await work;
+    return { value, ms: Date.now() - started };
   };
   const alice = { ok: true, value: { id: U.alice } };
 
@@ -588,6 +601,36 @@ describe("tokens verified against a JWKS (AUTH_JWKS_URL)", () => {
     expect(await provider.verify(token)).toEqual(alice);
     provider.advance(60_000 + 1);
     expect(await provider.verify(token)).toEqual({ ok: false, error: "invalid" });
+  });
+
+  it("refreshes a key set 5 minutes old in the background, verifying with the one in hand meanwhile: a revoked key is refused once the new set is in", async () => {
+    const provider = scriptedProvider("revoking");
+    const token = await signWithJwks("ES256", { sub: U.alice });
+    expect(await provider.verify(token, true)).toEqual(alice);
+    provider.advance(4 * 60_000);
+    expect([await provider.verify(token, true), provider.background.length]).toEqual([alice, 0]);
+    provider.advance(2 * 60_000);
+    expect([await provider.verify(token, true), provider.background.length]).toEqual([alice, 1]);
+    await Promise.all(provider.background);
+    expect(await provider.verify(token, true)).toEqual({ ok: false, error: "invalid" });
+  });
+
+  it("keeps requests from waiting on a provider that hangs while a key set is in hand: one refresh at a time, in the background or for the one request that must fetch it", async () => {
+    const provider = scriptedProvider("stalling");
+    const token = await signWithJwks("ES256", { sub: U.alice });
+    expect(await provider.verify(token, true)).toEqual(alice);
+    provider.advance(6 * 60_000);
+    // Served at once; the refresh hangs in the background until its 3 s timeout.
+    const soft = await timed(provider.verify(token, true));
+    expect([soft.value, soft.ms < 1_000, provider.background.length]).toEqual([alice, true, 1]);
+    // Past 10 minutes, with that fetch still running: no second fetch, no wait.
+    provider.advance(5 * 60_000);
+    const hard = await timed(provider.verify(token));
+    expect([hard.value, hard.ms < 1_000]).toEqual([alice, true]);
+    await Promise.all(provider.background);
+    // The failed fetch is not tried again for a few seconds: still no wait.
+    const after = await timed(provider.verify(token));
+    expect([after.value, after.ms < 1_000]).toEqual([alice, true]);
   });
 
   it("takes no key set from a provider's error answer, even one shaped like a key set: the provider is unavailable, the token not invalid", async () => {

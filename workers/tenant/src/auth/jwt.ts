@@ -46,7 +46,13 @@ async function secretKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
-/** Key sets change rarely; an unknown kid refetches, at most every 30 s. */
+/**
+ * Key sets change rarely. Past JWKS_REFRESH_AGE_MS one request refreshes the set in the
+ * background while every request keeps verifying with the set in hand; past JWKS_MAX_AGE_MS it
+ * is fetched before use (a key the provider revoked is refused from then on, in an isolate that
+ * had no request to refresh it earlier). An unknown kid refetches, at most every 30 s.
+ */
+const JWKS_REFRESH_AGE_MS = 5 * 60_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 const JWKS_REFETCH_COOLDOWN_MS = 30_000;
 const JWKS_TIMEOUT_MS = 3_000;
@@ -60,8 +66,9 @@ const JWKS_RETRY_AFTER_FAILURE_MS = 5_000;
 type KeySet = ReturnType<typeof createLocalJWKSet>;
 
 /**
- * The key set is cached per isolate, and each request that finds it missing or old fetches it
- * itself. No request ever awaits another's fetch (jose's remote key set shares one pending
+ * The key set is cached per isolate, and each request that finds it missing fetches it itself;
+ * one that finds it old refreshes it unless another request already is (jwksFetching). No
+ * request ever awaits another's fetch (jose's remote key set shares one pending
  * fetch): in workerd that continuation would run in the other request's context. The local
  * key set is kept with it because it holds the imported keys: a new one per request imported
  * the public key every time (~30 us of a ~70 us RS256 verify in workerd). Importing is
@@ -69,35 +76,67 @@ type KeySet = ReturnType<typeof createLocalJWKSet>;
  */
 const jwksByUrl = new Map<string, { keySet: KeySet; fetchedAt: number }>();
 const jwksFailedAt = new Map<string, number>();
+/**
+ * Key sets being fetched for their age. A request with a set in hand does not start another
+ * fetch while one runs: each used to fetch, so when a set aged out every request in the fetch's
+ * window waited on the provider, up to its 3 s timeout while it hung, every time a retry was due.
+ */
+const jwksFetching = new Set<string>();
 
-async function keySet(url: string, refetch: boolean, now: () => number): Promise<KeySet | null> {
+/** Fetches the key set; null when the provider did not answer with one (logged). */
+async function fetchKeySet(url: string, now: () => number, inHand: boolean): Promise<KeySet | null> {
+  try {
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
+      headers: { accept: "application/json" },
+    });
+    const body = (await res.json()) as JSONWebKeySet;
+    if (!res.ok || !Array.isArray(body?.keys)) throw new Error(`JWKS answered ${res.status}`);
+    const fetched = { keySet: createLocalJWKSet(body), fetchedAt: now() };
+    jwksByUrl.set(url, fetched);
+    jwksFailedAt.delete(url);
+    return fetched.keySet;
+  } catch (e) {
+    jwksFailedAt.set(url, now());
+    log("warn", "identity provider key set fetch failed", {
+      url,
+      ...describeError(e),
+      serving: inHand ? "the key set in hand" : "503 until it can be fetched",
+    });
+    return null;
+  }
+}
+
+/** As fetchKeySet, marked as the one fetch of the set for its age. */
+async function refreshKeySet(url: string, now: () => number): Promise<KeySet | null> {
+  jwksFetching.add(url);
+  try {
+    return await fetchKeySet(url, now, true);
+  } finally {
+    jwksFetching.delete(url);
+  }
+}
+
+async function keySet(
+  url: string,
+  refetch: boolean,
+  now: () => number,
+  waitUntil: ((p: Promise<unknown>) => void) | undefined,
+): Promise<KeySet | null> {
   const cached = jwksByUrl.get(url);
-  const age = cached ? now() - cached.fetchedAt : Number.POSITIVE_INFINITY;
   const failedRecently =
     now() - (jwksFailedAt.get(url) ?? Number.NEGATIVE_INFINITY) < JWKS_RETRY_AFTER_FAILURE_MS;
-  if (!failedRecently && (!cached || age > JWKS_MAX_AGE_MS || (refetch && age > JWKS_REFETCH_COOLDOWN_MS))) {
-    try {
-      const res = await fetch(url, {
-        signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
-        headers: { accept: "application/json" },
-      });
-      const body = (await res.json()) as JSONWebKeySet;
-      if (!res.ok || !Array.isArray(body?.keys)) throw new Error(`JWKS answered ${res.status}`);
-      const fetched = { keySet: createLocalJWKSet(body), fetchedAt: now() };
-      jwksByUrl.set(url, fetched);
-      jwksFailedAt.delete(url);
-      return fetched.keySet;
-    } catch (e) {
-      jwksFailedAt.set(url, now());
-      log("warn", "identity provider key set fetch failed", {
-        url,
-        ...describeError(e),
-        serving: cached ? "the key set in hand" : "503 until it can be fetched",
-      });
-      if (!cached) return null;
-    }
+  // With none in hand, every request fetches: none may await another's fetch (see above).
+  if (!cached) return failedRecently ? null : fetchKeySet(url, now, false);
+  if (failedRecently) return cached.keySet;
+  const age = now() - cached.fetchedAt;
+  if (refetch && age > JWKS_REFETCH_COOLDOWN_MS) return (await fetchKeySet(url, now, true)) ?? cached.keySet;
+  if (age <= JWKS_REFRESH_AGE_MS || jwksFetching.has(url)) return cached.keySet;
+  if (age <= JWKS_MAX_AGE_MS) {
+    waitUntil?.(refreshKeySet(url, now));
+    return cached.keySet;
   }
-  return cached?.keySet ?? null;
+  return (await refreshKeySet(url, now)) ?? cached.keySet;
 }
 
 export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable";
@@ -109,14 +148,19 @@ export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable"
  * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
  * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
  * token against the key set only, so no key is ever used with another algorithm. `alg: none`
- * and any other algorithm are refused by the allow-lists. `now` is the key set cache's clock
- * (its age, its refetch cooldown); jose reads exp and nbf against its own.
+ * and any other algorithm are refused by the allow-lists.
  */
 export async function verifyToken(
   token: string,
   config: JwtConfig,
-  now: () => number = Date.now,
+  cacheOptions: {
+    /** The key set cache's clock (its age, its refetch cooldown); jose reads exp and nbf against its own. */
+    now?: () => number;
+    /** For refreshing the key set in the background; without it, it is refreshed only when it must be. */
+    waitUntil?: (p: Promise<unknown>) => void;
+  } = {},
 ): Promise<Result<VerifiedUser | null, TokenError>> {
+  const now = cacheOptions.now ?? Date.now;
   const options = {
     issuer: config.AUTH_ISSUER || undefined,
     audience: config.AUTH_AUDIENCE || undefined,
@@ -133,7 +177,7 @@ export async function verifyToken(
       ({ payload } = await jwtVerify(token, await secretKey(secret), { ...options, algorithms: ["HS256"] }));
     } else {
       const verifyWith = async (refetch: boolean) => {
-        const jwks = await keySet(jwksUrl ?? "", refetch, now);
+        const jwks = await keySet(jwksUrl ?? "", refetch, now, cacheOptions.waitUntil);
         if (!jwks) return null;
         return (await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] })).payload;
       };

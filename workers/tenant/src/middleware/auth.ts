@@ -19,7 +19,9 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   }
   const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
   if (!match?.[1]) throw new ApiError("invalid_token", "expected Authorization: Bearer <token>");
-  const verified = await verifyToken(match[1], c.env);
+  const verified = await verifyToken(match[1], c.env, {
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  });
   if (!verified.ok) {
     if (verified.error === "misconfigured") {
       throw new ApiError("service_unavailable", "token verification is not configured");
