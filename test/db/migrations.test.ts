@@ -69,30 +69,6 @@ describe("migrations", () => {
     }
   });
 
-  const pooler = inject("db").pooler;
-  it.skipIf(pooler.port === 0)(
-    "apply through a transaction-mode pooler (PgBouncer, as Neon's -pooler endpoint), once however often they run",
-    async () => {
-      const name = `${db.name}_pooled`;
-      await emptyDatabase(name);
-      const pooled = new URL(withDatabase(db.url, name));
-      pooled.port = String(pooler.port);
-      try {
-        await Promise.all([migrateDatabase(pooled.toString()), migrateDatabase(pooled.toString())]);
-        const client = new pg.Client({ connectionString: pooled.toString() });
-        await client.connect();
-        const { rows } = await client.query(
-          "SELECT count(*)::int AS n, count(DISTINCT hash)::int AS d FROM drizzle.__drizzle_migrations",
-        );
-        await client.end();
-        expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
-        expect(rows[0].d).toBe(rows[0].n);
-      } finally {
-        await dropDatabase(db.url, name);
-      }
-    },
-  );
-
   it("leave the database as it was when one of them fails: they run in one transaction", async () => {
     const name = `${db.name}_failing`;
     const url = await emptyDatabase(name);
@@ -115,24 +91,35 @@ describe("migrations", () => {
     }
   });
 
-  it("run by two deploys at once, apply each migration once and both succeed", async () => {
-    const name = `${db.name}_race`;
-    const url = await emptyDatabase(name);
-    try {
-      const runs = await Promise.allSettled([migrateDatabase(url), migrateDatabase(url)]);
-      expect(runs.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      const { rows } = await client.query(
-        "SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS d FROM drizzle.__drizzle_migrations",
-      );
-      await client.end();
-      expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
-      expect(rows[0].d).toBe(rows[0].n);
-    } finally {
-      await dropDatabase(db.url, name);
-    }
-  });
+  const pooler = inject("db").pooler;
+  it.for(["directly", "through a transaction-mode pooler (PgBouncer, as Neon's -pooler endpoint)"])(
+    "run by two deploys at once %s, apply each migration once and both succeed",
+    async (how, { skip }) => {
+      const pooled = how !== "directly";
+      if (pooled && pooler.port === 0) skip(pooler.unavailable);
+      const name = `${db.name}_race${pooled ? "_pooled" : ""}`;
+      const url = await emptyDatabase(name).then((direct) => {
+        if (!pooled) return direct;
+        const u = new URL(direct);
+        u.port = String(pooler.port);
+        return u.toString();
+      });
+      try {
+        const runs = await Promise.allSettled([migrateDatabase(url), migrateDatabase(url)]);
+        expect(runs.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        const { rows } = await client.query(
+          "SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS d FROM drizzle.__drizzle_migrations",
+        );
+        await client.end();
+        expect(rows[0].n).toBe(readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).length);
+        expect(rows[0].d).toBe(rows[0].n);
+      } finally {
+        await dropDatabase(db.url, name);
+      }
+    },
+  );
 
   it("give up, applying nothing, when a table they alter is held by a long query, instead of stalling its readers", async () => {
     const name = `${db.name}_busy`;
