@@ -92,9 +92,10 @@ export async function startPooler(target: {
       "",
     ].join("\n"),
   );
-  if (owner) chownSync(dir, owner.uid, owner.gid);
-  for (const file of ["userlist.txt", "pgbouncer.ini"]) {
-    if (owner) chownSync(path.join(dir, file), owner.uid, owner.gid);
+  if (owner) {
+    for (const entry of [dir, path.join(dir, "userlist.txt"), path.join(dir, "pgbouncer.ini")]) {
+      chownSync(entry, owner.uid, owner.gid);
+    }
   }
   // Quiet: it logs to its file only, which says why when it does not start.
   const args = ["-q", ...(owner ? ["-u", LOCAL_USER] : []), path.join(dir, "pgbouncer.ini")];
