@@ -35,7 +35,10 @@ export async function migrateDatabase(url: string, options: { lockTimeoutMs?: nu
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query("BEGIN");
+    // Read committed whatever the database defaults to: the journal is read after the lock is
+    // had, and a snapshot taken before (repeatable read, serializable) missed what the deploy
+    // that held it applied, which was then applied again and failed.
+    await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
     // SET LOCAL, not startup options: poolers such as PgBouncer refuse an `options` parameter.
     await client.query("SET LOCAL statement_timeout = 0");
     await client.query("SET LOCAL client_min_messages = warning");

@@ -93,12 +93,16 @@ describe("migrations", () => {
 
   const pooler = inject("db").pooler;
   it.for(["directly", "through a transaction-mode pooler (PgBouncer, as Neon's -pooler endpoint)"])(
-    "run by two deploys at once %s, apply each migration once and both succeed",
+    "run by two deploys at once %s, apply each migration once and both succeed, whatever isolation the role defaults to",
     async (how, { skip }) => {
       const pooled = how !== "directly";
       if (pooled && pooler.port === 0) skip(pooler.unavailable);
       const name = `${db.name}_race${pooled ? "_pooled" : ""}`;
-      const url = await emptyDatabase(name).then((direct) => {
+      const url = await emptyDatabase(name).then(async (direct) => {
+        // Over the role's own default (migration 0023), as a database's owner may set it.
+        await db.client.query(
+          `ALTER ROLE CURRENT_USER IN DATABASE ${db.client.escapeIdentifier(name)} SET default_transaction_isolation = 'serializable'`,
+        );
         if (!pooled) return direct;
         const u = new URL(direct);
         u.port = String(pooler.port);

@@ -98,11 +98,10 @@ export interface DbHandle {
  * A drizzle client over a fresh Neon WebSocket pool. Workers cannot keep sockets across
  * requests, so each request or batch opens its own pool and ends it when done.
  *
- * The session's limits (statement_timeout 30 s, idle_in_transaction_session_timeout 60 s) and
- * time settings are the role's defaults (db/migrations/0001, 0022), which hold on every transport
- * and through any pooler; a transaction that needs more sets its own (SET LOCAL, as the view
- * refresh does).
- * Nothing more is sent: startup options failed every connection through a transaction-mode
+ * The session's limits (statement_timeout 30 s, idle_in_transaction_session_timeout 60 s), time
+ * settings and isolation level are the role's defaults (db/migrations/0001, 0022, 0023), which
+ * hold on every transport and through any pooler; a transaction that needs more sets its own
+ * (SET LOCAL, as the view refresh does). Nothing more is sent: startup options failed every connection through a transaction-mode
  * pooler, Neon's `-pooler` endpoint or PgBouncer ("unsupported startup parameter: options"), and
  * with them every admin tenant write and every cron run; and a pool-wide client timeout cut
  * every statement at 10 s, the view refresh allowed 10 minutes too (rolled back, so a view that

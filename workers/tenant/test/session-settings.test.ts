@@ -1,13 +1,16 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../common/db";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { lockWaitOf } from "../../test-support/postgres";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
 /**
  * Times leave Postgres as text in the session's TimeZone and DateStyle, which a database can
  * default to anything (ALTER DATABASE … SET timezone, or initdb on a machine that is not on UTC).
- * The API answers them in UTC, RFC 3339, whatever the database says.
+ * The API answers them in UTC, RFC 3339, whatever the database says. Likewise the transactions,
+ * written for READ COMMITTED, run at it whatever isolation the database defaults to.
  */
 let db: WorkerTestDb;
 const T = "75000000-0000-4000-8000-000000000001";
@@ -26,6 +29,7 @@ beforeAll(async () => {
   await db.query(`
     ALTER DATABASE "${name}" SET timezone = 'Asia/Kolkata';
     ALTER DATABASE "${name}" SET datestyle = 'SQL, DMY';
+    ALTER DATABASE "${name}" SET default_transaction_isolation = 'serializable';
     INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'tz', 'Time zones');
     INSERT INTO users (id, email) VALUES ('${USER}', 'tz@example.com');
     INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${T}', '${USER}');
@@ -71,5 +75,38 @@ describe("times from a database whose default TimeZone and DateStyle are not UTC
     expect(events.map((e) => [RFC3339_UTC.test(e.start_date), Date.parse(e.start_date)])).toEqual([
       [true, Date.parse(EVENT_START)],
     ]);
+  });
+});
+
+describe("transactions on a database whose default isolation is SERIALIZABLE", () => {
+  it("run at READ COMMITTED: an admin's rename that waited on another's goes through", async () => {
+    const ctx = createExecutionContext();
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const other = await handle.pool.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("UPDATE tenants SET name = 'Renamed elsewhere' WHERE id = $1", [T]);
+      const renaming = worker.fetch(
+        new Request(`http://api.localhost/admin/tenants/${T}`, {
+          method: "PATCH",
+          headers: {
+            authorization: `Bearer ${env.ADMIN_TOKEN}`,
+            "content-type": "application/json",
+            "cf-connecting-ip": "203.0.113.250",
+          },
+          body: JSON.stringify({ slug: "tz-renamed" }),
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      expect(await lockWaitOf(db.query)).toBe("transactionid");
+      await other.query("COMMIT");
+      const res = await renaming;
+      expect([res.status, ((await res.json()) as { name: string }).name]).toEqual([200, "Renamed elsewhere"]);
+    } finally {
+      other.release();
+      await waitOnExecutionContext(ctx);
+      await handle.close();
+    }
   });
 });
