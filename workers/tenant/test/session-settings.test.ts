@@ -110,3 +110,36 @@ describe("transactions on a database whose default isolation is SERIALIZABLE", (
     }
   });
 });
+
+describe("a database that takes no writes (a read replica, or default_transaction_read_only)", () => {
+  let readOnly: WorkerTestDb;
+  beforeAll(async () => {
+    readOnly = await useWorkerTestDatabase();
+    await readOnly.query(
+      `ALTER DATABASE "${new URL(readOnly.url).pathname.slice(1)}" SET default_transaction_read_only = on`,
+    );
+  });
+
+  it("answers an admin write 503 with Retry-After, its state and not the request at fault", async () => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(`http://api.localhost/admin/users/${USER}`, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${env.ADMIN_TOKEN}`,
+          "content-type": "application/json",
+          "cf-connecting-ip": "203.0.113.251",
+        },
+        body: JSON.stringify({ email: "read-only@example.com" }),
+      }),
+      { ...env, DATABASE_URL: readOnly.url },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect([
+      res.status,
+      res.headers.has("retry-after"),
+      ((await res.json()) as { error: { code: string } }).error.code,
+    ]).toEqual([503, true, "service_unavailable"]);
+  });
+});
