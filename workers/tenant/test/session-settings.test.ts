@@ -25,7 +25,7 @@ const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)$/;
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
-  const name = new URL(db.url).pathname.slice(1);
+  const name = databaseName(db.url);
   await db.query(`
     ALTER DATABASE "${name}" SET timezone = 'Asia/Kolkata';
     ALTER DATABASE "${name}" SET datestyle = 'SQL, DMY';
@@ -42,6 +42,21 @@ beforeAll(async () => {
     INSERT INTO events (id, tenant_id, title, start_date) VALUES ('78000000-0000-4000-8000-000000000001', '${T}', 'Later', '${EVENT_START}');
   `);
 });
+
+/** An admin API request, from an address of this file's own (the admin API is rate-limited per address). */
+function adminRequest(method: string, path: string, body: unknown): Request {
+  return new Request(`http://api.localhost/admin${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${env.ADMIN_TOKEN}`,
+      "content-type": "application/json",
+      "cf-connecting-ip": "203.0.113.250",
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+const databaseName = (url: string) => new URL(url).pathname.slice(1);
 
 async function get(path: string) {
   const ctx = createExecutionContext();
@@ -87,15 +102,7 @@ describe("transactions on a database whose default isolation is SERIALIZABLE", (
       await other.query("BEGIN");
       await other.query("UPDATE tenants SET name = 'Renamed elsewhere' WHERE id = $1", [T]);
       const renaming = worker.fetch(
-        new Request(`http://api.localhost/admin/tenants/${T}`, {
-          method: "PATCH",
-          headers: {
-            authorization: `Bearer ${env.ADMIN_TOKEN}`,
-            "content-type": "application/json",
-            "cf-connecting-ip": "203.0.113.250",
-          },
-          body: JSON.stringify({ slug: "tz-renamed" }),
-        }),
+        adminRequest("PATCH", `/tenants/${T}`, { slug: "tz-renamed" }),
         { ...env, DATABASE_URL: db.url },
         ctx,
       );
@@ -116,22 +123,14 @@ describe("a database that takes no writes (a read replica, or default_transactio
   beforeAll(async () => {
     readOnly = await useWorkerTestDatabase();
     await readOnly.query(
-      `ALTER DATABASE "${new URL(readOnly.url).pathname.slice(1)}" SET default_transaction_read_only = on`,
+      `ALTER DATABASE "${databaseName(readOnly.url)}" SET default_transaction_read_only = on`,
     );
   });
 
   it("answers an admin write 503 with Retry-After, its state and not the request at fault", async () => {
     const ctx = createExecutionContext();
     const res = await worker.fetch(
-      new Request(`http://api.localhost/admin/users/${USER}`, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${env.ADMIN_TOKEN}`,
-          "content-type": "application/json",
-          "cf-connecting-ip": "203.0.113.251",
-        },
-        body: JSON.stringify({ email: "read-only@example.com" }),
-      }),
+      adminRequest("PUT", `/users/${USER}`, { email: "read-only@example.com" }),
       { ...env, DATABASE_URL: readOnly.url },
       ctx,
     );
