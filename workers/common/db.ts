@@ -172,10 +172,11 @@ export async function attempt<T>(
     // Faults that are the database's state, not the statement's, so the same call may succeed
     // later: no code (socket, fetch), 08 connection exception, 25006 a read-only transaction (a
     // replica, or a server that takes no writes for now), 40 deadlock and serialization failure,
-    // 53 insufficient resources (53300: Neon's connection limit), 57P shutdown. The callers retry
-    // these (503 with Retry-After, or a queue retry); a 57014 cancel is our statement_timeout.
+    // 53 insufficient resources (53300: Neon's connection limit), 55P03 a lock not had within a
+    // lock_timeout (the database's, if it sets one), 57P shutdown. The callers retry these (503
+    // with Retry-After, or a queue retry); a 57014 cancel is our statement_timeout.
     if (code === "57014") return err({ kind: "timeout", message });
-    if (code === undefined || code === "25006" || /^(08|40|53|57P)/.test(code)) {
+    if (code === undefined || code === "25006" || code === "55P03" || /^(08|40|53|57P)/.test(code)) {
       return err({ kind: "unavailable", message });
     }
     const constraint = typeof source.constraint === "string" ? source.constraint : undefined;

@@ -142,3 +142,35 @@ describe("a database that takes no writes (a read replica, or default_transactio
     ]).toEqual([503, true, "service_unavailable"]);
   });
 });
+
+describe("a database whose lock_timeout gives up on a held row", () => {
+  let impatient: WorkerTestDb;
+  beforeAll(async () => {
+    impatient = await useWorkerTestDatabase();
+    await impatient.query(`
+      ALTER DATABASE "${databaseName(impatient.url)}" SET lock_timeout = '200ms';
+      INSERT INTO tenants (id, slug, name) VALUES ('${T}', 'held', 'Held');
+    `);
+  });
+
+  it("answers an admin write that waited past it 503 with Retry-After: the row was busy, the request is fine", async () => {
+    const handle = openDb({ DATABASE_URL: impatient.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const other = await handle.pool.connect();
+    const ctx = createExecutionContext();
+    try {
+      await other.query("BEGIN");
+      await other.query("UPDATE tenants SET name = 'Busy' WHERE id = $1", [T]);
+      const res = await worker.fetch(
+        adminRequest("PATCH", `/tenants/${T}`, { name: "Waited" }),
+        { ...env, DATABASE_URL: impatient.url },
+        ctx,
+      );
+      expect([res.status, res.headers.has("retry-after")]).toEqual([503, true]);
+    } finally {
+      await other.query("ROLLBACK");
+      other.release();
+      await waitOnExecutionContext(ctx);
+      await handle.close();
+    }
+  });
+});
