@@ -101,11 +101,12 @@ export interface DbHandle {
  * The session's limits (statement_timeout 30 s, idle_in_transaction_session_timeout 60 s), time
  * settings and isolation level are the role's defaults (db/migrations/0001, 0022, 0023), which
  * hold on every transport and through any pooler; a transaction that needs more sets its own
- * (SET LOCAL, as the view refresh does). Nothing more is sent: startup options failed every connection through a transaction-mode
- * pooler, Neon's `-pooler` endpoint or PgBouncer ("unsupported startup parameter: options"), and
- * with them every admin tenant write and every cron run; and a pool-wide client timeout cut
- * every statement at 10 s, the view refresh allowed 10 minutes too (rolled back, so a view that
- * took longer was never refreshed). `attempt` bounds each caller's wait instead.
+ * (SET LOCAL, as the view refresh does). Nothing more is sent: startup options failed every
+ * connection through a transaction-mode pooler, Neon's `-pooler` endpoint or PgBouncer
+ * ("unsupported startup parameter: options"), and with them every admin tenant write and every
+ * cron run; and a pool-wide client timeout cut every statement at 10 s, the view refresh allowed
+ * 10 minutes too (rolled back, so a view that took longer was never refreshed). `attempt`
+ * bounds each caller's wait instead.
  */
 export function openDb(env: DbBindings): DbHandle {
   if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
@@ -130,19 +131,25 @@ export function openDb(env: DbBindings): DbHandle {
 export type DbError = {
   kind: "unavailable" | "timeout" | "query";
   message: string;
-  /** SQLSTATE and constraint name of a query fault, for callers that map them (e.g. 23505 -> 409). */
+  /**
+   * SQLSTATE, whenever the database answered with one (callers map a query fault's, e.g. 23505
+   * -> 409); none when the connection or our wait ended first. And a query fault's constraint.
+   */
   code?: string;
   constraint?: string;
 };
 
 /**
  * Whether a write that failed with this error may still have committed: the client stopped
- * waiting (timeout) or lost the connection (unavailable) while the server may have carried the
- * statement through. Whatever caches the write would have changed must then be dropped as
- * after a success. Only a statement the database refused (query) is known not to have happened.
+ * waiting or lost the connection while the server may have carried the statement through.
+ * Whatever caches the write would have changed must then be dropped as after a success. So may
+ * a connection the server ended itself (08, 57P: a backend terminated or shut down, which can
+ * come after the commit) and 40003, "statement completion unknown". Any other SQLSTATE (a
+ * refused row, a deadlock, a read-only database, its statement_timeout) ended the statement's
+ * transaction: it did not happen.
  */
 export function mayHaveCommitted(e: DbError): boolean {
-  return e.kind !== "query";
+  return e.code === undefined || e.code === "40003" || /^(08|57P)/.test(e.code);
 }
 
 /** Runs `fn`, turning a driver failure or a slow database into a value. */
@@ -168,16 +175,18 @@ export async function attempt<T>(
     };
     // Log lines carry it: a malformed DATABASE_URL is quoted whole by the driver.
     const message = redactCredentials(typeof source.message === "string" ? source.message : String(e));
-    const code = typeof source.code === "string" ? source.code : undefined;
+    // A SQLSTATE only: the database's answer. A socket's errno (ECONNRESET) is no answer.
+    const code =
+      typeof source.code === "string" && /^[0-9A-Z]{5}$/.test(source.code) ? source.code : undefined;
     // Faults that are the database's state, not the statement's, so the same call may succeed
     // later: no code (socket, fetch), 08 connection exception, 25006 a read-only transaction (a
     // replica, or a server that takes no writes for now), 40 deadlock and serialization failure,
     // 53 insufficient resources (53300: Neon's connection limit), 55P03 a lock not had within a
     // lock_timeout (the database's, if it sets one), 57P shutdown. The callers retry these (503
     // with Retry-After, or a queue retry); a 57014 cancel is our statement_timeout.
-    if (code === "57014") return err({ kind: "timeout", message });
+    if (code === "57014") return err({ kind: "timeout", message, code });
     if (code === undefined || code === "25006" || code === "55P03" || /^(08|40|53|57P)/.test(code)) {
-      return err({ kind: "unavailable", message });
+      return err({ kind: "unavailable", message, code });
     }
     const constraint = typeof source.constraint === "string" ? source.constraint : undefined;
     return err({ kind: "query", message, code, constraint });

@@ -4,6 +4,7 @@ import { openDb } from "../../common/db";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { lockWaitOf } from "../../test-support/postgres";
 import { signToken } from "../../test-support/tokens";
+import { membershipKey } from "../src/auth/membership";
 import worker from "../src/index";
 
 /**
@@ -140,6 +141,20 @@ describe("a database that takes no writes (a read replica, or default_transactio
       res.headers.has("retry-after"),
       ((await res.json()) as { error: { code: string } }).error.code,
     ]).toEqual([503, true, "service_unavailable"]);
+  });
+
+  it("keeps a cached membership whose change it refused: the change did not happen", async () => {
+    const key = membershipKey(T, USER);
+    const cached = { member: { role: "member", is_admin: false, email: "cached@example.com" } };
+    await env.TENANT_CACHE.put(key, JSON.stringify(cached));
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      adminRequest("PUT", `/tenants/${T}/members/${USER}`, { role: "admin", is_admin: true }),
+      { ...env, DATABASE_URL: readOnly.url, MEMBERSHIP_REDELETE_SECONDS: "0.05" },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect([res.status, await env.TENANT_CACHE.get(key, "json")]).toEqual([503, cached]);
   });
 });
 
