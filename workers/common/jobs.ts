@@ -21,10 +21,20 @@ export type QueueBinding = (typeof QUEUES)[QueueKind]["binding"];
 export const QUEUE_KINDS = Object.keys(QUEUES) as [QueueKind, ...QueueKind[]];
 export const OPERATIONS = QUEUE_KINDS.map((k) => QUEUES[k].operation) as [Operation, ...Operation[]];
 
-/** The Cloudflare queue name of each kind, and back: the consumer learns the kind from it. */
-export const KIND_BY_QUEUE_NAME: Record<string, QueueKind> = Object.fromEntries(
-  QUEUE_KINDS.map((k) => [QUEUES[k].queue, k]),
-);
+/**
+ * Whether a Cloudflare queue is the one named `base`, in any environment: `base` itself, or
+ * `base-<environment>` (notifications-staging). Queue names are unique in an account and a queue
+ * has one consumer, so a second environment in the account must name its queues apart; wrangler
+ * names a Worker's environments the same way (communities-batch-staging).
+ */
+export function isQueueNamed(name: string, base: string): boolean {
+  return name === base || (name.length > base.length + 1 && name.startsWith(`${base}-`));
+}
+
+/** The kind of jobs a Cloudflare queue carries, by its name (see isQueueNamed); none for others. */
+export function queueKindOf(name: string): QueueKind | undefined {
+  return QUEUE_KINDS.find((k) => isQueueNamed(name, QUEUES[k].queue));
+}
 
 /** Properties and data objects are stored as jsonb; the cap keeps one job well under a queue message's 128 KB. */
 export const MAX_JSON_BYTES = 8 * 1024;

@@ -1,5 +1,6 @@
+import { isQueueNamed, queueKindOf } from "../../common/jobs";
 import { createBatchApp } from "./app";
-import { consumeDeadLetters, consumeJobs } from "./consume";
+import { consumeDeadLetters, consumeJobs, holdUnknownQueue } from "./consume";
 import { DEAD_LETTER_QUEUE } from "./consume/retry";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
@@ -12,7 +13,9 @@ export default {
   scheduled: runScheduled,
 
   async queue(batch, env, _ctx) {
-    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(batch, env);
-    else await consumeJobs(batch, env);
+    if (isQueueNamed(batch.queue, DEAD_LETTER_QUEUE)) return consumeDeadLetters(batch, env);
+    const kind = queueKindOf(batch.queue);
+    if (kind) return consumeJobs(batch, env, kind);
+    holdUnknownQueue(batch);
   },
 } satisfies ExportedHandler<Env>;

@@ -387,6 +387,60 @@ describe("notifications consumer", () => {
   });
 });
 
+/**
+ * Queue names are unique in a Cloudflare account and a queue has one consumer, so a second
+ * environment in the account (staging) names its queues apart: `<name>-<environment>`.
+ */
+describe("queues of another environment", () => {
+  it("writes the jobs of notifications-staging as those of notifications", async () => {
+    const m = notify({ recipient_ids: [MEMBER] });
+    const { result, ids } = await deliver("notifications-staging", [m]);
+    expect(result.explicitAcks).toEqual(ids);
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [m.job_id])).toBe(0);
+  });
+
+  it("records what it refuses under the queue's own name, as the admin API lists them", async () => {
+    const stray = job("record_analytics", {
+      tenant_id: T,
+      user_id: ADMIN,
+      payload: { event_type: "stray", properties: {} },
+    });
+    const { result, ids } = await deliver("content-updates-staging", [stray]);
+    expect(result.explicitAcks).toEqual(ids);
+    const [row] = await db.query<{ kind: string; queue: string }>(
+      "SELECT kind, queue FROM dead_jobs WHERE job_id = $1",
+      [stray.job_id],
+    );
+    expect(row).toEqual({ kind: "invalid", queue: "content-updates" });
+  });
+
+  it("records what ran out of retries on jobs-dead-letter-staging as exhausted, to be replayed", async () => {
+    const lost = notify({ recipient_ids: [MEMBER] });
+    const { result, ids } = await deliver("jobs-dead-letter-staging", [lost]);
+    expect(result.ackAll || result.explicitAcks.length === ids.length).toBe(true);
+    expect(await deadAs("exhausted", lost.job_id)).toBe(1);
+  });
+
+  it("retries, never refuses, the jobs of a queue it has no consumer for, and says so", async () => {
+    const m = notify({ recipient_ids: [MEMBER] });
+    const errors = vi.spyOn(console, "error");
+    try {
+      const { result, ids, delays } = await deliver("notifications2", [m], {}, 3);
+      expect(result.explicitAcks).toEqual([]);
+      expect(result.retryMessages.map((r) => r.msgId)).toEqual(ids);
+      expect(delays.get(ids[0] ?? "")).toBe(20);
+      expect(loggedLines(errors)).toContainEqual(
+        expect.objectContaining({ queue: "notifications2", job_ids: [m.job_id] }),
+      );
+    } finally {
+      errors.mockRestore();
+    }
+    expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [m.job_id])).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(0);
+  });
+});
+
 describe("when the database is down", () => {
   it("acks nothing, retries every message with a delay by its job's priority, and writes them once it is back", async () => {
     const jobs = [notify(), notify({ user_id: MEMBER }), { ...notify(), priority: 8 }];

@@ -1,7 +1,7 @@
 import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
 import { Id } from "../../../common/ids";
-import { isNewerFormat, JobMessage, KIND_BY_QUEUE_NAME, QUEUES, type QueueKind } from "../../../common/jobs";
+import { isNewerFormat, JobMessage, QUEUES, type QueueKind } from "../../../common/jobs";
 import { log } from "../../../common/log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
 import type { Env } from "../env";
@@ -50,13 +50,15 @@ interface Delivery {
 }
 
 /** Validates every message; ones that are not a job of this queue are dead-lettered as invalid. */
-function parseBatch(batch: MessageBatch<unknown>): {
+function parseBatch(
+  batch: MessageBatch<unknown>,
+  kind: QueueKind,
+): {
   deliveries: Delivery[];
   invalid: DeadJobRecord[];
   invalidMessages: Message<unknown>[];
   newer: Message<unknown>[];
 } {
-  const kind = KIND_BY_QUEUE_NAME[batch.queue];
   const deliveries: Delivery[] = [];
   const invalid: DeadJobRecord[] = [];
   const invalidMessages: Message<unknown>[] = [];
@@ -84,7 +86,7 @@ function parseBatch(batch: MessageBatch<unknown>): {
     invalidMessages.push(message);
     invalid.push({
       jobId: jobIdOf(message.body),
-      queue: batch.queue,
+      queue: QUEUES[kind].queue,
       kind: "invalid",
       message: message.body,
       error,
@@ -134,12 +136,12 @@ async function runHandlers(sql: Queryable, queue: string, jobs: JobMessage[]): P
  * each group with one statement, and acknowledge per message: only what committed (or will
  * never be written and is recorded in dead_jobs) is acked; database failures are retried.
  */
-export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, kind: QueueKind): Promise<void> {
   const started = Date.now();
   const tally: Tally = { written: 0, duplicates: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
   const sql = openSql(env);
   try {
-    const { deliveries, invalid, invalidMessages, newer } = parseBatch(batch);
+    const { deliveries, invalid, invalidMessages, newer } = parseBatch(batch, kind);
     if (newer.length > 0) {
       log("warn", "messages of a newer format than this consumer reads; retried until it is deployed", {
         queue: batch.queue,
@@ -159,7 +161,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
       if (outcome?.kind === "rejected") {
         rejected.push({
           jobId: job.job_id,
-          queue: batch.queue,
+          queue: QUEUES[kind].queue,
           kind: "rejected",
           message: job,
           error: outcome.reason,
@@ -210,6 +212,25 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env): Promi
       duration_ms: Date.now() - started,
     });
   }
+}
+
+/**
+ * A batch from a queue this worker has no consumer for: a configuration error (a queue named
+ * apart from isQueueNamed's convention), not bad messages, so they are retried, never refused.
+ * Were they dead-lettered as invalid, every job of a misnamed queue would be lost to replay; out
+ * of retries, they reach that queue's dead-letter queue as they are.
+ */
+export function holdUnknownQueue(batch: MessageBatch<unknown>): void {
+  log(
+    "error",
+    "no consumer for this queue: its messages are retried; name it as workers/batch/wrangler.toml does, or <name>-<environment>",
+    {
+      queue: batch.queue,
+      size: batch.messages.length,
+      job_ids: batch.messages.map((m) => jobIdOf(m.body)),
+    },
+  );
+  for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts, 1) });
 }
 
 /** The dead-letter queue: every message that ran out of retries goes on record in dead_jobs. */

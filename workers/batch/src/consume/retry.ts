@@ -3,7 +3,10 @@
  * Workers types: a Node test holds workers/batch/wrangler.toml to them.
  */
 
-/** Where every job queue's consumer sends a message that ran out of retries. */
+/**
+ * Where every job queue's consumer sends a message that ran out of retries (in an environment
+ * of its own, `jobs-dead-letter-<environment>`, as the job queues: isQueueNamed).
+ */
 export const DEAD_LETTER_QUEUE = "jobs-dead-letter";
 
 /**
