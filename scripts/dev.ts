@@ -9,6 +9,8 @@ import { gone, signal } from "../db/local/processes";
 import { startDbProxy } from "../db/local/proxy";
 import { reapOnExit } from "../db/local/reaper";
 import { seedDatabase } from "../db/local/seed";
+import { CRON } from "../workers/batch/src/cron/schedules";
+import { cronMatches } from "./cron";
 import { devVar } from "./dev-shared";
 
 /**
@@ -54,8 +56,6 @@ async function waitFor(url: string, timeoutMs: number): Promise<boolean> {
   }
   return false;
 }
-
-const CRONS = { refresh: "*/5 * * * *", partitions: "17 3 * * *" };
 
 async function fireCron(cron: string): Promise<void> {
   const q = encodeURIComponent(cron);
@@ -216,15 +216,21 @@ if (!up) {
   say("workers did not come up");
   await stop(1);
 }
-await fireCron(CRONS.partitions);
-await fireCron(CRONS.refresh);
+await fireCron(CRON.maintainPartitions);
+await fireCron(CRON.refreshViews);
 
-// Cron triggers do not fire by themselves under `wrangler dev`: fire them on their schedules.
-setInterval(() => {
-  const now = new Date();
-  if (now.getUTCMinutes() % 5 === 0) void fireCron(CRONS.refresh);
-  if (now.getUTCHours() === 3 && now.getUTCMinutes() === 17) void fireCron(CRONS.partitions);
-}, 60_000).unref();
+// Cron triggers do not fire by themselves under `wrangler dev`: fire them on their schedules,
+// checked at the start of each minute.
+const everyMinute = () =>
+  setTimeout(
+    () => {
+      const now = new Date(Math.round(Date.now() / 60_000) * 60_000);
+      for (const cron of Object.values(CRON)) if (cronMatches(cron, now)) void fireCron(cron);
+      everyMinute();
+    },
+    60_000 - (Date.now() % 60_000),
+  ).unref();
+everyMinute();
 
 console.log(`
   tenant worker  http://127.0.0.1:${TENANT_PORT}   (tenants: acme.localhost:${TENANT_PORT}, or ?tenant=acme)

@@ -8,6 +8,7 @@ import {
   JOB_QUEUE_MAX_RETRIES,
   retryDelaySeconds,
 } from "../../workers/batch/src/consume/retry";
+import { CRON } from "../../workers/batch/src/cron/schedules";
 import { QUEUES } from "../../workers/common/jobs";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -46,5 +47,13 @@ describe("the batch worker's queue settings", () => {
       expect(waited.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30 * 60);
       expect(consumer(queue)?.dead_letter_queue).toBe(DEAD_LETTER_QUEUE);
     }
+  });
+});
+
+describe("the batch worker's cron triggers", () => {
+  // The handler knows a run by its expression: a schedule changed in one place only ran nothing.
+  it("are the schedules its handler knows (change both together: workers/batch/src/cron/schedules.ts)", () => {
+    const config = unstable_readConfig({ config: path.join(root, "workers/batch/wrangler.toml") });
+    expect([...(config.triggers.crons ?? [])].sort()).toEqual(Object.values(CRON).sort());
   });
 });

@@ -47,6 +47,15 @@ async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
   }
 }
 
+describe("a cron the handler does not know", () => {
+  it("fails its run with an error line naming the schedules it knows, instead of running nothing quietly", async () => {
+    const run = await fireLogged("0 4 * * *");
+    expect(run.outcome).toBe("unknown cron 0 4 * * *");
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]).toMatch(/^unknown cron/);
+  });
+});
+
 describe("view refresh cron", () => {
   it("refreshes private.mv_user_communities, records when, and rebuilds the tenant directory", async () => {
     const [before] = await db.query<{ refreshed_at: Date }>(

@@ -67,7 +67,12 @@ export async function runScheduled(
         return;
       }
       default:
-        log("warn", "unknown cron", { cron: controller.cron });
+        // A schedule changed in wrangler.toml and not in ./schedules.ts: failed, not quietly idle.
+        log("error", "unknown cron: nothing of it is run; its schedule must be one of cron/schedules.ts", {
+          cron: controller.cron,
+          known: Object.values(CRON),
+        });
+        throw new Error(`unknown cron ${controller.cron}`);
     }
   } finally {
     ctx.waitUntil(handle.close());
