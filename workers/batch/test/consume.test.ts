@@ -34,10 +34,16 @@ beforeAll(async () => {
 });
 
 let seq = 0;
-async function deliver(queue: string, bodies: unknown[], overrides: Partial<typeof env> = {}, attempts = 1) {
+async function deliver(
+  queue: string,
+  bodies: unknown[],
+  overrides: Partial<typeof env> = {},
+  attempts = 1,
+  sentAt: (i: number) => Date = () => new Date(),
+) {
   const batch = createMessageBatch(
     queue,
-    bodies.map((body) => ({ id: `msg-${++seq}`, timestamp: new Date(), attempts, body })),
+    bodies.map((body, i) => ({ id: `msg-${++seq}`, timestamp: sentAt(i), attempts, body })),
   );
   // getQueueResult does not report retry delays: note them on the way through.
   const delays = new Map<string, number | undefined>();
@@ -74,11 +80,12 @@ async function deliverLogged(
   bodies: unknown[],
   attempts = 1,
   overrides: Partial<typeof env> = {},
+  sentAt?: (i: number) => Date,
 ) {
   const lines = vi.spyOn(console, "log");
   const warnings = vi.spyOn(console, "warn");
   try {
-    const delivered = await deliver(queue, bodies, overrides, attempts);
+    const delivered = await deliver(queue, bodies, overrides, attempts, sentAt);
     // Read now: restoring a spy forgets its calls.
     const warningLines = loggedLines(warnings);
     return {
@@ -133,6 +140,15 @@ describe("notifications consumer", () => {
       expect(line).toMatchObject(i === 0 ? { written: 1, duplicates: 0 } : { written: 0, duplicates: 1 });
     }
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
+  });
+
+  it("says in its batch line how long the batch's oldest message waited for it", async () => {
+    const started = Date.now();
+    const ago = [90_000, 30_000];
+    const sentAt = (i: number) => new Date(started - (ago[i] ?? 0));
+    const { line } = await deliverLogged("notifications", [notify(), notify()], 1, {}, sentAt);
+    expect(line?.lag_ms).toBeGreaterThanOrEqual(90_000);
+    expect(line?.lag_ms).toBeLessThan(90_000 + (Date.now() - started) + 1);
   });
 
   it("writes a job delivered twice in one batch once, and its batch line counts the second as a duplicate", async () => {

@@ -132,6 +132,19 @@ async function runHandlers(sql: Queryable, queue: string, jobs: JobMessage[]): P
 }
 
 /**
+ * How long the batch's oldest message waited for this run, from when it was sent (retries
+ * included): how far the consumer is behind its queue, which its batch line tells an operator.
+ */
+function lagMs(batch: MessageBatch<unknown>, now: number): number {
+  let oldest = now;
+  for (const m of batch.messages) {
+    const sent = m.timestamp.getTime();
+    if (sent < oldest) oldest = sent;
+  }
+  return now - oldest;
+}
+
+/**
  * One batch of one job queue: validate every message, group the valid ones by operation, write
  * each group with one statement, and acknowledge per message: only what committed (or will
  * never be written and is recorded in dead_jobs) is acked; database failures are retried.
@@ -210,6 +223,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, kind: 
       size: batch.messages.length,
       ...tally,
       duration_ms: Date.now() - started,
+      lag_ms: lagMs(batch, started),
     });
   }
 }
