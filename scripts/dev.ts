@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { LOCAL_DIR, LOCAL_PROXY_PORT, ROOT, resolveDatabase } from "../db/local/config";
 import { migrateDatabase } from "../db/local/migrate";
 import { freePort, taken } from "../db/local/ports";
 import { gone, signal } from "../db/local/processes";
-import { startDbProxy } from "../db/local/proxy";
+import { proxyTarget, startDbProxy } from "../db/local/proxy";
 import { reapOnExit } from "../db/local/reaper";
 import { seedDatabase } from "../db/local/seed";
 import { CRON } from "../workers/batch/src/cron/schedules";
@@ -77,7 +77,9 @@ const ports: [string, number][] = [
   ["tenant worker", TENANT_PORT],
   ["batch worker", BATCH_PORT],
   // The embedded database itself may be shared: an `npm run dev` reuses one already running.
-  ...(process.env.DATABASE_URL ? [] : [["database proxy", LOCAL_PROXY_PORT] as [string, number]]),
+  ...(process.env.DATABASE_URL && !proxyTarget(process.env.DATABASE_URL)
+    ? []
+    : [["database proxy", LOCAL_PROXY_PORT] as [string, number]]),
 ];
 // A second `npm run dev` would die half-started on these.
 const busy: string[] = [];
@@ -155,6 +157,12 @@ const workers = [
     "--test-scheduled",
   ],
 ];
+// KV holds only what is derived from the database (tenant and membership entries, the tenant
+// directory, Idempotency-Key records): kept across runs, it answered for the database of an
+// earlier run (another DATABASE_URL, or .local/pg removed) until its entries expired, up to 10
+// minutes. No worker has it open now: the ports above were free.
+rmSync(path.join(PERSIST, "v3", "kv"), { recursive: true, force: true });
+
 const children: ChildProcess[] = [];
 let up = false;
 

@@ -4,7 +4,7 @@ import { build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
 import { ROOT } from "../../db/local/config";
 import { childrenNamed } from "../../db/local/processes";
-import { type DbProxy, startDbProxy } from "../../db/local/proxy";
+import { type DbProxy, proxyTarget, startDbProxy } from "../../db/local/proxy";
 import { reapOnExit } from "../../db/local/reaper";
 import { bundleWorker } from "../../scripts/bundle";
 
@@ -61,11 +61,8 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
   const contract = await esm("bench/contract-worker.ts");
   const oneRow = await esm("bench/one-row-worker.ts");
   const ceiling = await esm("bench/ceiling-worker.ts");
-  const u = new URL(databaseUrl);
-  const local = ["127.0.0.1", "localhost"].includes(u.hostname);
-  const proxy: DbProxy | undefined = local
-    ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
-    : undefined;
+  const local = proxyTarget(databaseUrl);
+  const proxy: DbProxy | undefined = local ? await startDbProxy({ target: local }) : undefined;
   const secrets = {
     DATABASE_URL: databaseUrl,
     LOCAL_DB_PROXY: proxy ? `127.0.0.1:${proxy.port}` : "",

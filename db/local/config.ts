@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { withDatabase } from "./migrate";
 import { type LocalPostgres, localUrl, startLocalPostgres } from "./postgres";
+import { proxyTarget } from "./proxy";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const LOCAL_DIR = path.join(ROOT, ".local");
@@ -15,7 +16,10 @@ export const LOCAL_DATABASE = "communities";
 export interface Target {
   /** The app database's connection string. */
   url: string;
-  /** Set when we started (or found) the embedded server: host:port for the proxy. */
+  /**
+   * A server on this machine (the embedded one, or DATABASE_URL's): host:port for our proxy,
+   * without which the Neon driver in workerd cannot reach it.
+   */
   local?: { host: string; port: number };
   stop(): Promise<void>;
 }
@@ -23,7 +27,10 @@ export interface Target {
 /** DATABASE_URL when given, else the embedded Postgres under .local/ (started if needed). */
 export async function resolveDatabase(log: (line: string) => void = () => undefined): Promise<Target> {
   const external = process.env.DATABASE_URL;
-  if (external) return { url: external, stop: async () => undefined };
+  if (external) {
+    const local = proxyTarget(external);
+    return { url: external, ...(local ? { local } : {}), stop: async () => undefined };
+  }
   const server: LocalPostgres = await startLocalPostgres({
     dataDir: path.join(LOCAL_DIR, "pg"),
     port: LOCAL_PG_PORT,

@@ -7,7 +7,7 @@ import { BASELINE_SQL, MAKE_ROOM_FOR_BASELINE } from "../../db/local/baseline";
 import { cloneDatabase, migrateDatabase, withDatabase } from "../../db/local/migrate";
 import { startPooler } from "../../db/local/pooler";
 import { startLocalPostgres } from "../../db/local/postgres";
-import { startDbProxy } from "../../db/local/proxy";
+import { proxyTarget, startDbProxy } from "../../db/local/proxy";
 import { bundleWorker } from "../../scripts/bundle";
 import { startJwksServer, type TestJwks } from "./jwks";
 import { startSilentServer } from "./silent";
@@ -99,15 +99,13 @@ export default async function setup(project: TestProject) {
   await migrateDatabase(withDatabase(adminUrl, template));
 
   const u = new URL(adminUrl);
-  const local = ["127.0.0.1", "localhost", "::1"].includes(u.hostname);
-  const proxy = local
-    ? await startDbProxy({ target: { host: u.hostname, port: Number(u.port || 5432) } })
-    : undefined;
+  const local = proxyTarget(adminUrl);
+  const proxy = local ? await startDbProxy({ target: local }) : undefined;
 
   const pooler = local
     ? await startPooler({
-        host: u.hostname,
-        port: Number(u.port || 5432),
+        host: local.host,
+        port: local.port,
         user: decodeURIComponent(u.username),
         password: decodeURIComponent(u.password),
       })
