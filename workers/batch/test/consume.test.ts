@@ -120,6 +120,10 @@ const notify = (fields: { user_id?: string; recipient_ids?: string[]; job_id?: s
     },
   });
 
+/** An analytics job, which no queue but analytics' carries. */
+const strayAnalytics = () =>
+  job("record_analytics", { tenant_id: T, user_id: ADMIN, payload: { event_type: "stray", properties: {} } });
+
 describe("notifications consumer", () => {
   it("writes one row per recipient with one statement and acks every message", async () => {
     const a = notify({ recipient_ids: [ADMIN, MEMBER] });
@@ -379,11 +383,7 @@ describe("notifications consumer", () => {
   });
 
   it("refuses a job of another queue's kind as invalid", async () => {
-    const stray = job("record_analytics", {
-      tenant_id: T,
-      user_id: ADMIN,
-      payload: { event_type: "stray", properties: {} },
-    });
+    const stray = strayAnalytics();
     const { result, ids } = await deliver("notifications", [stray]);
     expect(result.explicitAcks).toEqual(ids);
     expect(await deadAs("invalid", stray.job_id)).toBe(1);
@@ -417,11 +417,7 @@ describe("queues of another environment", () => {
   });
 
   it("records what it refuses under the queue's own name, as the admin API lists them", async () => {
-    const stray = job("record_analytics", {
-      tenant_id: T,
-      user_id: ADMIN,
-      payload: { event_type: "stray", properties: {} },
-    });
+    const stray = strayAnalytics();
     const { result, ids } = await deliver("content-updates-staging", [stray]);
     expect(result.explicitAcks).toEqual(ids);
     const [row] = await db.query<{ kind: string; queue: string }>(
