@@ -9,6 +9,11 @@ import { sqlOverHttp } from "./sql-over-http";
  * SQL-over-HTTP endpoint of its `neon()` client (./sql-over-http.ts). Both reach one configured
  * address only, so it is never an open relay.
  */
+export interface DbProxy {
+  port: number;
+  close(): Promise<void>;
+}
+
 /**
  * Where our proxy must stand in front of a connection string's server: a Postgres on this machine,
  * which the Neon driver cannot reach by itself (it speaks only to Neon's proxy, over HTTPS and
@@ -20,11 +25,6 @@ export function proxyTarget(url: string): { host: string; port: number } | undef
   const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   if (!["127.0.0.1", "localhost", "::1"].includes(host)) return undefined;
   return { host, port: Number(u.port || 5432) };
-}
-
-export interface DbProxy {
-  port: number;
-  close(): Promise<void>;
 }
 
 /** Postgres' Terminate message: 'X' and a length of 4. */
