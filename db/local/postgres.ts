@@ -43,8 +43,13 @@ export interface LocalPostgresOptions {
 export const LOCAL_USER = "postgres";
 export const LOCAL_PASSWORD = "postgres";
 
+/**
+ * sslmode=disable: the embedded server has no TLS (loopback only), and without a mode in the URL
+ * node-postgres takes PGSSLMODE from the environment; one exported for a cloud database (require)
+ * failed every local connection ("The server does not support SSL connections").
+ */
 export function localUrl(port: number, database = "postgres"): string {
-  return `postgres://${LOCAL_USER}:${LOCAL_PASSWORD}@127.0.0.1:${port}/${database}`;
+  return `postgres://${LOCAL_USER}:${LOCAL_PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`;
 }
 
 async function reachable(url: string): Promise<boolean> {
