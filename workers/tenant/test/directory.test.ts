@@ -1,6 +1,16 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { neon } from "@neondatabase/serverless";
+import { drizzle } from "drizzle-orm/neon-http";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DIRECTORY_KEY, type DirectoryMeta, directoryItem, readDirectory } from "../../common/directory";
+import * as schema from "../../../db/schema";
+import { openHttpDb } from "../../common/db";
+import {
+  buildDirectory,
+  DIRECTORY_KEY,
+  type DirectoryMeta,
+  directoryItem,
+  readDirectory,
+} from "../../common/directory";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import worker from "../src/index";
 import { tenantCacheFor } from "../src/tenancy/cache";
@@ -186,6 +196,36 @@ describe("active-tenant directory", () => {
     expect([unknown.status, usedDatabase(unknown)]).toEqual([404, true]);
     const known = await call("http://known-7.localhost/v1/context", {}, { TENANT_CACHE: kv });
     expect(known.status).toBe(200);
+  });
+
+  it("reads the active tenants a page at a time, every active slug and domain in, no inactive one", async () => {
+    await db.query(`
+      INSERT INTO tenants (slug, name, domain, is_active)
+      VALUES ('gone-1', 'Gone', 'gone-1.example.test', false), ('gone-2', 'Gone', NULL, false)`);
+    openHttpDb({ ...env, DATABASE_URL: db.url }); // points the driver at the local proxy
+    let statements = 0;
+    const counting = drizzle({
+      client: neon(db.url),
+      schema,
+      logger: { logQuery: () => void statements++ },
+    });
+    const built = await buildDirectory(counting, 7);
+    if (!built.ok) throw new Error(built.error.message);
+
+    const active = await db.query<{ slug: string; domain: string | null }>(
+      "SELECT slug, domain FROM tenants WHERE is_active",
+    );
+    const names = active.flatMap((t) => [
+      directoryItem("slug", t.slug),
+      ...(t.domain ? [directoryItem("host", t.domain)] : []),
+    ]);
+    expect(names.filter((n) => !built.value.filter.has(n))).toEqual([]);
+    expect(built.value.meta.items).toBe(names.length);
+    for (const gone of ["slug:gone-1", "host:gone-1.example.test", "slug:gone-2"]) {
+      expect(built.value.filter.has(gone)).toBe(false);
+    }
+    // A count, then pages of 7 until one comes back short.
+    expect(statements).toBe(1 + Math.floor(active.length / 7) + 1);
   });
 
   it("falls back to the database when there is no directory at all", async () => {
