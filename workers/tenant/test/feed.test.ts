@@ -305,6 +305,26 @@ describe("GET /v1/feed", () => {
     expect([elsewhere.status, await code(elsewhere)]).toEqual([400, "invalid_cursor"]);
   });
 
+  it("takes cursors signed before an admin token rotation while ADMIN_TOKEN_PREVIOUS holds the old token", async () => {
+    const token = await signWithJwks("ES256", { sub: uid(1) });
+    const deployment = (vars: Partial<typeof env>) => (path: string) =>
+      fetchAs(path, token, { AUTH_JWT_SECRET: "", AUTH_JWKS_URL: env.TEST_JWKS_URL, ...vars });
+    const unrotated = deployment({ ADMIN_TOKEN: "old-admin-token", ADMIN_TOKEN_PREVIOUS: "" });
+    const rotating = deployment({ ADMIN_TOKEN: "new-admin-token", ADMIN_TOKEN_PREVIOUS: "old-admin-token" });
+    const rotated = deployment({ ADMIN_TOKEN: "new-admin-token", ADMIN_TOKEN_PREVIOUS: "" });
+
+    const first = (await (await unrotated("/v1/feed?limit=5")).json()) as Page;
+    const next = `/v1/feed?limit=5&cursor=${encodeURIComponent(String(first.next_cursor))}`;
+    const midRotation = await rotating(next);
+    expect(midRotation.status).toBe(200);
+    // What it hands out now is signed with the new token, and outlasts the rotation.
+    const second = (await midRotation.json()) as Page;
+    const third = `/v1/feed?limit=5&cursor=${encodeURIComponent(String(second.next_cursor))}`;
+    expect((await rotated(third)).status).toBe(200);
+    const retired = await rotated(next);
+    expect([retired.status, await code(retired)]).toEqual([400, "invalid_cursor"]);
+  });
+
   it("refuses a tampered cursor, another user's cursor and another feed's cursor", async () => {
     const { next_cursor } = await page("/v1/feed?limit=5");
     expect(next_cursor).toBeTruthy();

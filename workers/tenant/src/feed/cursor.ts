@@ -49,18 +49,28 @@ export async function encodeCursor(secret: string, scope: CursorScope, at: Posit
   return `${body}.${base64url(sig)}`;
 }
 
-/** The position, or null when the cursor is malformed, forged, or not for this scope. */
+/**
+ * The position, or null when the cursor is malformed, forged, or not for this scope. Signed with
+ * any of `secrets`: the current one first, then one a rotation is retiring.
+ */
 export async function decodeCursor(
-  secret: string,
+  secrets: readonly string[],
   scope: CursorScope,
   cursor: string,
 ): Promise<Position | null> {
   const [body, sig, extra] = cursor.split(".");
   if (!body || !sig || extra !== undefined || cursor.length > 1024) return null;
   try {
-    if (!(await crypto.subtle.verify("HMAC", await key(secret), fromBase64url(sig), signed(scope, body)))) {
-      return null;
+    const mac = fromBase64url(sig);
+    const data = signed(scope, body);
+    let verified = false;
+    for (const secret of secrets) {
+      if (await crypto.subtle.verify("HMAC", await key(secret), mac, data)) {
+        verified = true;
+        break;
+      }
     }
+    if (!verified) return null;
     // A signed position is one the feed wrote, a time as Postgres writes it, which Postgres reads
     // back; Date.parse cannot read all of them ("10000-01-01T…").
     const parsed = Payload.safeParse(JSON.parse(new TextDecoder().decode(fromBase64url(body))));

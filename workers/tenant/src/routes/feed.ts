@@ -69,11 +69,17 @@ function parseTenants(raw: string | undefined): string[] | null {
   return [...new Set(ids)].sort();
 }
 
-/** Cursors are signed with a key derived from the worker's own secret. */
-function cursorSecret(env: HonoEnv["Bindings"]): string {
-  const secret = env.AUTH_JWT_SECRET || env.ADMIN_TOKEN;
-  if (!secret) throw new ApiError("service_unavailable", "the feed is not configured");
-  return secret;
+/**
+ * Cursors are signed with a key derived from the worker's own secret: AUTH_JWT_SECRET, or without
+ * one (tokens from a JWKS) ADMIN_TOKEN. While an admin token rotation runs (ADMIN_TOKEN_PREVIOUS
+ * set), cursors signed before it are taken too: a rotation meant to let callers move over at
+ * their pace otherwise turned every feed being scrolled into a 400 at once.
+ */
+function cursorSecrets(env: HonoEnv["Bindings"]): { sign: string; verify: string[] } {
+  if (env.AUTH_JWT_SECRET) return { sign: env.AUTH_JWT_SECRET, verify: [env.AUTH_JWT_SECRET] };
+  if (!env.ADMIN_TOKEN) throw new ApiError("service_unavailable", "the feed is not configured");
+  const previous = env.ADMIN_TOKEN_PREVIOUS ? [env.ADMIN_TOKEN_PREVIOUS] : [];
+  return { sign: env.ADMIN_TOKEN, verify: [env.ADMIN_TOKEN, ...previous] };
 }
 
 export const feed = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -100,8 +106,8 @@ feed.openapi(
     const user = currentUser(c);
     const requested = parseTenants(q.tenants);
     const scope = { type, userId: user.id, filter: requested?.join(",") ?? "" };
-    const secret = cursorSecret(c.env);
-    const after = q.cursor ? await decodeCursor(secret, scope, q.cursor) : null;
+    const secrets = cursorSecrets(c.env);
+    const after = q.cursor ? await decodeCursor(secrets.verify, scope, q.cursor) : null;
     if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
     const page = await timed(c, () => readFeed(getSql(c), user.id, type, requested, after, q.limit));
     if (!page.ok) throw dbFailure(c, page.error, "the feed is unavailable, try again shortly");
@@ -109,7 +115,7 @@ feed.openapi(
     return c.json(
       {
         items: page.value.items,
-        next_cursor: page.value.next ? await encodeCursor(secret, scope, page.value.next) : null,
+        next_cursor: page.value.next ? await encodeCursor(secrets.sign, scope, page.value.next) : null,
       },
       200,
     );
