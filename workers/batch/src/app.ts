@@ -62,7 +62,7 @@ const ListQuery = z.object({
 const BulkReplayQuery = z.object({
   kind: z.enum(["exhausted", "rejected"]).default("exhausted"),
   queue: QueueName.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(100),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
 /** Bulk discard: `before` is required, so a call reaches only jobs the operator has looked at. */

@@ -64,10 +64,12 @@ async function admin(
   return res;
 }
 
-async function deadLetter(body: unknown) {
-  const batch = createMessageBatch("jobs-dead-letter", [
-    { id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body },
-  ]);
+/** Delivers the bodies to the dead-letter queue's consumer, in one batch. */
+async function deadLetter(...bodies: unknown[]) {
+  const batch = createMessageBatch(
+    "jobs-dead-letter",
+    bodies.map((body) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body })),
+  );
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
   await getQueueResult(batch, ctx);
@@ -290,13 +292,7 @@ describe("dead jobs admin", () => {
         payload: { event_type: "same-ms", properties: {} },
       }),
     );
-    const batch = createMessageBatch(
-      "jobs-dead-letter",
-      jobs.map((body) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body })),
-    );
-    const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
-    await getQueueResult(batch, ctx);
+    await deadLetter(...jobs);
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -615,8 +611,30 @@ describe("bulk replay after an outage", () => {
     expect(after?.replayed_at).toBeNull();
   });
 
-  it("refuses kinds that cannot be replayed and limits past a sendBatch", async () => {
-    for (const query of ["kind=invalid", "limit=101", "limit=0", "queue=nope"]) {
+  it("replays more than one read's worth (100) in one call, each job once", async () => {
+    const lost = Array.from({ length: 130 }, (_, i) =>
+      job("record_analytics", {
+        tenant_id: T,
+        user_id: U,
+        payload: { event_type: `outage.many.${i}`, properties: {} },
+      }),
+    );
+    await deadLetter(...lost);
+
+    const res = await admin("POST", "/admin/dead-jobs/replay?kind=exhausted&queue=analytics&limit=1000");
+    expect(res.status).toBe(202);
+    const bulk = (await res.json()) as Bulk;
+    const ids = bulk.replayed.map((r) => r.job_id);
+    for (const j of lost) expect(ids.filter((id) => id === j.job_id)).toHaveLength(1);
+    const [pending] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM dead_jobs WHERE job_id = ANY($1) AND replayed_at IS NULL",
+      [lost.map((j) => j.job_id)],
+    );
+    expect(pending?.n).toBe(0);
+  });
+
+  it("refuses kinds that cannot be replayed and limits past 1,000", async () => {
+    for (const query of ["kind=invalid", "limit=1001", "limit=0", "queue=nope"]) {
       const res = await admin("POST", `/admin/dead-jobs/replay?${query}`);
       expect(res.status).toBe(400);
     }

@@ -247,11 +247,35 @@ export interface BulkReplay {
 }
 
 /**
+ * The most jobs one read of a bulk replay takes: at the 64 KiB a job may be, 100 are 6.4 MB,
+ * within the 10 MB Neon's SQL-over-HTTP answers. A call of more reads page after page.
+ */
+export const REPLAY_PAGE_JOBS = 100;
+
+/**
  * After an outage: replays the oldest dead jobs of a kind that were not replayed since they last
  * died (a job that dies again is pending again, see recordDeadJobs), up to `limit` a call, so an
- * operator calls it until `more` is false.
+ * operator calls it until `more` is false. Read and sent REPLAY_PAGE_JOBS at a time: a failure
+ * answers an error, and what the pages before it sent stays replayed (each write happens once).
  */
 export async function replayDeadJobs(
+  sql: Queryable,
+  env: Env,
+  options: { kind: "exhausted" | "rejected"; queue?: string; limit: number },
+): Promise<Result<BulkReplay, ReplayError>> {
+  const all: BulkReplay = { replayed: [], not_replayable: [], more: true };
+  while (all.more && all.replayed.length + all.not_replayable.length < options.limit) {
+    const left = options.limit - all.replayed.length - all.not_replayable.length;
+    const page = await replayPage(sql, env, { ...options, limit: Math.min(left, REPLAY_PAGE_JOBS) });
+    if (!page.ok) return page;
+    all.replayed.push(...page.value.replayed);
+    all.not_replayable.push(...page.value.not_replayable);
+    all.more = page.value.more;
+  }
+  return ok(all);
+}
+
+async function replayPage(
   sql: Queryable,
   env: Env,
   options: { kind: "exhausted" | "rejected"; queue?: string; limit: number },
