@@ -230,24 +230,30 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
 }
 
 /**
- * The admin API takes `Authorization: Bearer <ADMIN_TOKEN>` (or ADMIN_TOKEN_PREVIOUS, while set,
- * so a rotation needs no moment when every caller switches at once). Its answers (tenants, members, dead
- * jobs with their payloads) are never for any cache to keep.
+ * The admin tokens taken now, the current one first: ADMIN_TOKEN, and ADMIN_TOKEN_PREVIOUS while
+ * set, so a rotation needs no moment when every caller switches at once. Empty when the admin
+ * API is not configured. What is signed with the admin token (feed cursors, without an
+ * AUTH_JWT_SECRET) follows the same rotation.
+ */
+export function adminTokens(env: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: string }): string[] {
+  if (!env.ADMIN_TOKEN) return [];
+  return env.ADMIN_TOKEN_PREVIOUS ? [env.ADMIN_TOKEN, env.ADMIN_TOKEN_PREVIOUS] : [env.ADMIN_TOKEN];
+}
+
+/**
+ * The admin API takes `Authorization: Bearer <token>` for any of adminTokens. Its answers
+ * (tenants, members, dead jobs with their payloads) are never for any cache to keep.
  */
 export const requireAdmin = createMiddleware<
   BaseEnv & { Bindings: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: string } }
 >(async (c, next) => {
-  const expected = c.env.ADMIN_TOKEN;
-  if (!expected) throw new ApiError("forbidden", "the admin API is not configured");
+  const accepted = adminTokens(c.env);
+  if (accepted.length === 0) throw new ApiError("forbidden", "the admin API is not configured");
   const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
   if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
-  // While a rotation is under way the old token is taken too; both are compared either way.
-  const previous = c.env.ADMIN_TOKEN_PREVIOUS;
-  const [current, old] = await Promise.all([
-    sameSecret(given, expected),
-    previous ? sameSecret(given, previous) : false,
-  ]);
-  if (!current && !old) throw new ApiError("forbidden", "wrong admin token");
+  // Every token taken is compared, whichever matches.
+  const matches = await Promise.all(accepted.map((token) => sameSecret(given, token)));
+  if (!matches.includes(true)) throw new ApiError("forbidden", "wrong admin token");
   await next();
   c.res.headers.set("Cache-Control", "no-store");
 });

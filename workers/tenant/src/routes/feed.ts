@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { adminTokens, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
@@ -71,15 +71,15 @@ function parseTenants(raw: string | undefined): string[] | null {
 
 /**
  * Cursors are signed with a key derived from the worker's own secret: AUTH_JWT_SECRET, or without
- * one (tokens from a JWKS) ADMIN_TOKEN. While an admin token rotation runs (ADMIN_TOKEN_PREVIOUS
- * set), cursors signed before it are taken too: a rotation meant to let callers move over at
- * their pace otherwise turned every feed being scrolled into a 400 at once.
+ * one (tokens from a JWKS) the admin token, whose rotation they follow (adminTokens): a cursor
+ * signed before it is taken while the old token is, so a rotation turns no feed being scrolled
+ * into a 400.
  */
 function cursorSecrets(env: HonoEnv["Bindings"]): { sign: string; verify: string[] } {
-  if (env.AUTH_JWT_SECRET) return { sign: env.AUTH_JWT_SECRET, verify: [env.AUTH_JWT_SECRET] };
-  if (!env.ADMIN_TOKEN) throw new ApiError("service_unavailable", "the feed is not configured");
-  const previous = env.ADMIN_TOKEN_PREVIOUS ? [env.ADMIN_TOKEN_PREVIOUS] : [];
-  return { sign: env.ADMIN_TOKEN, verify: [env.ADMIN_TOKEN, ...previous] };
+  const verify = env.AUTH_JWT_SECRET ? [env.AUTH_JWT_SECRET] : adminTokens(env);
+  const [sign] = verify;
+  if (sign === undefined) throw new ApiError("service_unavailable", "the feed is not configured");
+  return { sign, verify };
 }
 
 export const feed = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
