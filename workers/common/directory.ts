@@ -30,7 +30,7 @@ export function directoryItem(kind: "slug" | "host", value: string): string {
  * read whole, a million tenants were one ~43 MB answer, past what Neon's SQL-over-HTTP answers
  * (10 MB), and with its parsed rows more than an isolate's 128 MB. A page is ~2 MB.
  */
-export const DIRECTORY_PAGE_ROWS = 50_000;
+const DIRECTORY_PAGE_ROWS = 50_000;
 
 export async function buildDirectory(
   db: Db,

@@ -250,7 +250,7 @@ export interface BulkReplay {
  * The most jobs one read of a bulk replay takes: at the 64 KiB a job may be, 100 are 6.4 MB,
  * within the 10 MB Neon's SQL-over-HTTP answers. A call of more reads page after page.
  */
-export const REPLAY_PAGE_JOBS = 100;
+const REPLAY_PAGE_JOBS = 100;
 
 /**
  * After an outage: replays the oldest dead jobs of a kind that were not replayed since they last
