@@ -143,9 +143,8 @@ export function restoreNativeLinks(dir: string): number {
  * closed to it: initdb's spawn failed with EACCES, an error event nothing handles, so the test
  * runner or `npm run dev` died with a stack trace. Said plainly instead, with the ways out.
  */
-function checkReachableAsRoot(dataDir: string): void {
+function checkReachableAsRoot(dataDir: string, binaries: string): void {
   if (userInfo().uid !== 0) return;
-  const binaries = nativeDir();
   const user = postgresUser();
   const closed = closedAncestor(binaries, user) ?? closedAncestor(dataDir, user);
   if (closed === undefined) return;
@@ -237,8 +236,9 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   const dataDir = path.resolve(options.dataDir);
   const forward = options.log ?? (() => undefined);
   let port = options.port ?? (await freePort());
-  checkReachableAsRoot(dataDir);
-  restoreNativeLinks(nativeDir());
+  const binaries = nativeDir();
+  checkReachableAsRoot(dataDir, binaries);
+  restoreNativeLinks(binaries);
   const failures: string[] = [];
   for (const conservative of [false, true]) {
     const url = localUrl(port);
