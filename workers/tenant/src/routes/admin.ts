@@ -22,10 +22,9 @@ import {
   upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { defer, getDb, getSessionDb, timed } from "../middleware/request";
+import { getDb, getSessionDb, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
-import { tenantDirectory } from "../tenancy/directory";
 import { lookupKey, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
@@ -283,7 +282,6 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
       );
       if (!result.ok) fail(c, result.error);
-      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 201);
     },
   )
@@ -317,7 +315,6 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         ),
       );
       if (!result.ok) fail(c, result.error);
-      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
   )
@@ -341,7 +338,6 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
         }),
       );
       if (!result.ok) fail(c, result.error);
-      defer(c, tenantDirectory.republish(getDb(c), c.env.TENANT_CACHE));
       return c.json(present(result.value), 200);
     },
   )

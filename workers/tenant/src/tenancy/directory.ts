@@ -1,10 +1,9 @@
 import type { BloomFilter } from "../../../common/bloom";
-import type { Db } from "../../../common/db";
-import { type DirectoryMeta, publishDirectory, readDirectory } from "../../../common/directory";
+import { type DirectoryMeta, readDirectory } from "../../../common/directory";
 import { describeError, log } from "../../../common/log";
 
 /** How often an isolate looks for a newer directory in KV; sooner while it has none. */
-const RELOAD_MS = 60_000;
+export const RELOAD_MS = 60_000;
 const RELOAD_MISSING_MS = 5_000;
 /**
  * A directory older than this is not trusted to say "no": the cron rebuilds it every 5 minutes,
@@ -55,17 +54,6 @@ export class TenantDirectory {
         this.loading = undefined;
       });
     return this.loading;
-  }
-
-  /** After an admin write: rebuild from Postgres, store in KV, and use it here at once. */
-  async republish(db: Db, kv: KVNamespace): Promise<void> {
-    const published = await publishDirectory(db, kv);
-    if (!published.ok) {
-      log("warn", "tenant directory rebuild failed; the cron will retry", { ...published.error });
-      return;
-    }
-    this.current = published.value;
-    this.checkedAt = this.now();
   }
 
   /** For tests: forget the directory, as a new isolate would start. */
