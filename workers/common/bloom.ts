@@ -13,10 +13,16 @@ export class BloomFilter {
     this.bitCount = bits.length * 8;
   }
 
-  /** Sized for `items` entries at false-positive rate `rate`. */
-  static forItems(items: number, rate = 0.001): BloomFilter {
+  /**
+   * Sized for `items` entries at false-positive rate `rate`, in at most `maxBytes`: past that
+   * size the rate gives, not the size.
+   */
+  static forItems(items: number, rate = 0.001, maxBytes = Number.POSITIVE_INFINITY): BloomFilter {
     const n = Math.max(1, items);
-    const bitCount = Math.max(1024, Math.ceil((-n * Math.log(rate)) / Math.LN2 ** 2));
+    const bitCount = Math.min(
+      Math.max(1024, Math.ceil((-n * Math.log(rate)) / Math.LN2 ** 2)),
+      Math.max(1024, Math.floor(maxBytes) * 8),
+    );
     // -log2(rate) hashes reach the rate at the optimal size; a larger minimum size needs no more.
     const hashCount = Math.max(
       1,

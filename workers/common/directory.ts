@@ -19,6 +19,17 @@ import { err, ok, type Result } from "./result";
 export const DIRECTORY_KEY = "tenant:v1:directory";
 /** At 0.1 % false positives a flood of random names reaches the database once per 1,000. */
 export const DIRECTORY_FALSE_POSITIVE_RATE = 0.001;
+/**
+ * Workers KV refuses a value over 25 MiB, which a directory at 0.1 % passes at ~14.6 million
+ * names. From ~14 million it stays this size and lets more unknown names through (30 million
+ * names: ~4 %), rather than fail to be stored, run after run, and leave every isolate without one.
+ */
+export const DIRECTORY_MAX_BYTES = 24 * 1024 * 1024;
+
+/** The empty filter a build of `names` names fills. */
+export function directoryFilter(names: number): BloomFilter {
+  return BloomFilter.forItems(names, DIRECTORY_FALSE_POSITIVE_RATE, DIRECTORY_MAX_BYTES);
+}
 
 export interface DirectoryMeta {
   hashCount: number;
@@ -53,7 +64,7 @@ export async function buildDirectory(
     20_000,
   );
   if (!counted.ok) return counted;
-  const filter = BloomFilter.forItems(Number(counted.value[0]?.names ?? 0), DIRECTORY_FALSE_POSITIVE_RATE);
+  const filter = directoryFilter(Number(counted.value[0]?.names ?? 0));
   // Before the pages: a tenant created while they are read may be missed, so it was not yet there.
   const builtAt = Date.now();
   let items = 0;

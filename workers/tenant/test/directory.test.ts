@@ -3,11 +3,14 @@ import { neon } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-http";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../../db/schema";
+import { BloomFilter } from "../../common/bloom";
 import { openHttpDb } from "../../common/db";
 import {
   buildDirectory,
+  DIRECTORY_FALSE_POSITIVE_RATE,
   DIRECTORY_KEY,
   type DirectoryMeta,
+  directoryFilter,
   directoryItem,
   publishDirectory,
   readDirectory,
@@ -217,6 +220,16 @@ describe("active-tenant directory", () => {
     expect([unknown.status, usedDatabase(unknown)]).toEqual([404, true]);
     const known = await call("http://known-7.localhost/v1/context", {}, { TENANT_CACHE: kv });
     expect(known.status).toBe(200);
+  });
+
+  it("stays storable in KV at 20 million names, where a filter sized for them at 0.1 % is refused", async () => {
+    const names = 20_000_000;
+    const stored = directoryFilter(names);
+    await env.TENANT_CACHE.put("directory-size-check", stored.bits);
+    const unbounded = BloomFilter.forItems(names, DIRECTORY_FALSE_POSITIVE_RATE);
+    expect(unbounded.bits.length).toBeGreaterThan(25 * 1024 * 1024);
+    await expect(env.TENANT_CACHE.put("directory-size-check", unbounded.bits)).rejects.toThrow(/413/);
+    await env.TENANT_CACHE.delete("directory-size-check");
   });
 
   it("reads the active tenants a page at a time, every active slug and domain in, no inactive one", async () => {
