@@ -5,7 +5,13 @@ import { openDb } from "../../common/db";
 import { isNewerFormat } from "../../common/jobs";
 import { jobTime } from "../../common/time";
 import { damage, ODD_JSON } from "../../test-support/damage";
-import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  endToEndDatabase,
+  eventually,
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+} from "../../test-support/db";
 import { job } from "../../test-support/jobs";
 import { loggedLines } from "../../test-support/logs";
 import { type Random, seeded } from "../../test-support/random";
@@ -997,21 +1003,55 @@ describe("dead-letter queue", () => {
     });
   });
 
-  it("outlasts a database outage: backs off up to an hour, and logs the job whole on its last delivery only", async () => {
+  it("outlasts a database outage: backs off up to an hour, and on its last delivery goes back on its queue, to be on record once the database is back", async () => {
+    // The queue's own consumer records what is sent to it, into the project's database.
+    const e2e = endToEndDatabase();
+    const sender = crypto.randomUUID();
+    await e2e.query("INSERT INTO users (id, email) VALUES ($1, $2)", [sender, `${sender}@example.com`]);
     const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
     const errors = vi.spyOn(console, "error");
     try {
-      const job = notify();
+      const job = notify({ user_id: sender });
       const first = await deliver("jobs-dead-letter", [job], down, 1);
       expect(first.result.explicitAcks).toEqual([]);
       expect([...first.delays.values()]).toEqual([60]);
       expect([...(await deliver("jobs-dead-letter", [job], down, 9)).delays.values()]).toEqual([3600]);
-      const linesOf = () => loggedLines(errors).filter((l) => l.job_id === job.job_id);
-      expect(linesOf()).toEqual([]); // retried, not yet the last delivery: no copy in the log
 
       const last = await deliver("jobs-dead-letter", [job], down, DEAD_LETTER_MAX_RETRIES);
+      expect([last.result.explicitAcks, last.result.retryMessages]).toEqual([last.ids, []]);
+      const lines = loggedLines(errors);
+      expect(
+        lines.find((l) => String(l.msg).startsWith("dead letters sent to their queue again"))?.job_ids,
+      ).toEqual([job.job_id]);
+      expect(lines.filter((l) => "job" in l)).toEqual([]); // nothing left to the log alone
+      await eventually(
+        async () =>
+          (await e2e.query("SELECT 1 FROM dead_jobs WHERE job_id = $1 AND kind = 'exhausted'", [job.job_id]))
+            .length === 1,
+      );
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it("logs a dead letter whole on its last delivery when it cannot go back on its queue either (no binding)", async () => {
+    const errors = vi.spyOn(console, "error");
+    try {
+      const job = notify();
+      const last = await deliver(
+        "jobs-dead-letter",
+        [job],
+        { LOCAL_DB_PROXY: UNREACHABLE_PROXY, DEAD_LETTER_QUEUE: undefined },
+        DEAD_LETTER_MAX_RETRIES,
+      );
       expect(last.result.retryMessages.map((r) => r.msgId)).toEqual(last.ids);
-      expect(linesOf().map((l) => l.job)).toEqual([JSON.parse(JSON.stringify(job))]);
+      const lines = loggedLines(errors);
+      expect(
+        lines.find((l) => l.msg === "dead letters could not be sent to their queue again")?.failed,
+      ).toEqual([expect.objectContaining({ job_id: job.job_id })]);
+      expect(lines.filter((l) => l.job_id === job.job_id).map((l) => l.job)).toEqual([
+        JSON.parse(JSON.stringify(job)),
+      ]);
     } finally {
       errors.mockRestore();
     }

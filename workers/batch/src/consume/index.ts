@@ -2,7 +2,7 @@ import { openSql, type Queryable } from "../../../common/db";
 import { describeIssues } from "../../../common/errors";
 import { Id } from "../../../common/ids";
 import { isNewerFormat, JobMessage, QUEUES, type QueueKind } from "../../../common/jobs";
-import { log } from "../../../common/log";
+import { describeError, log } from "../../../common/log";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "../../../common/text";
 import type { Env } from "../env";
 import { recordAnalytics } from "./analytics";
@@ -15,7 +15,7 @@ import {
   JOB_QUEUE_MAX_RETRIES,
   retryDelaySeconds,
 } from "./retry";
-import { type Handler, isolatingRefusals, type Outcomes } from "./types";
+import { type Handler, isolatingRefusals, isRowRefusal, type Outcomes } from "./types";
 
 /** Content updates coalesce per item, so they isolate refused rows in their own way (content.ts). */
 const HANDLERS: { [O in JobMessage["operation"]]: Handler<Extract<JobMessage, { operation: O }>> } = {
@@ -247,6 +247,33 @@ export function holdUnknownQueue(batch: MessageBatch<unknown>): void {
   for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts, 1) });
 }
 
+/**
+ * The messages of a batch on their last delivery, sent to the dead-letter queue again as new
+ * messages, with new retries and retention; those whose send went through. Past its last try the
+ * queue deletes a message, and the log line that was then its only copy is no safe place: Workers
+ * keep 256 KB of log lines an invocation, and a batch of 100 jobs can be megabytes of them. A
+ * refused record (a row the database will never take) is not sent again: it would come back
+ * for ever.
+ */
+async function requeueLastTries(batch: MessageBatch<unknown>, env: Env): Promise<Set<Message<unknown>>> {
+  const last = batch.messages.filter((m) => m.attempts >= DEAD_LETTER_MAX_RETRIES);
+  // v8, the content type that carries back whatever came, well-formed or not.
+  const sent = await Promise.allSettled(
+    // Async, so a config without the binding is a failed send too, not a thrown batch.
+    last.map(async (m) => env.DEAD_LETTER_QUEUE.send(m.body, { contentType: "v8" })),
+  );
+  const requeued = new Set<Message<unknown>>();
+  const failed: { job_id: string | null; error: string }[] = [];
+  sent.forEach((result, i) => {
+    const m = last[i];
+    if (!m) return;
+    if (result.status === "fulfilled") requeued.add(m);
+    else failed.push({ job_id: jobIdOf(m.body), error: describeError(result.reason).error_message });
+  });
+  if (failed.length > 0) log("error", "dead letters could not be sent to their queue again", { failed });
+  return requeued;
+}
+
 /** The dead-letter queue: every message that ran out of retries goes on record in dead_jobs. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const sql = openSql(env);
@@ -269,9 +296,26 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   const recorded = await recordDeadJobs(sql, records);
   if (recorded.ok) batch.ackAll();
   else {
+    const requeued = isRowRefusal(recorded.error) ? new Set() : await requeueLastTries(batch, env);
+    if (requeued.size > 0) {
+      log(
+        "error",
+        "dead letters sent to their queue again: the database did not take them in all their retries",
+        {
+          queue: batch.queue,
+          job_ids: batch.messages.filter((m) => requeued.has(m)).map((m) => jobIdOf(m.body)),
+          error: recorded.error.message,
+        },
+      );
+    }
     for (const m of batch.messages) {
+      if (requeued.has(m)) {
+        m.ack();
+        continue;
+      }
       m.retry({ delaySeconds: deadLetterRetryDelaySeconds(m.attempts) });
-      // Its last delivery: the queue deletes it next, so the log line is the job's last copy.
+      // Its last delivery, and not sent again: the queue deletes it next, so the log line is the
+      // job's last copy.
       if (m.attempts >= DEAD_LETTER_MAX_RETRIES) {
         log("error", "dead letter could not be recorded and leaves the queue; the job is in this line", {
           job_id: jobIdOf(m.body),
