@@ -51,6 +51,24 @@ const ERROR_FIELDS = [
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
+/**
+ * Neon's endpoint refuses to answer a statement whose rows, as JSON, pass this (its proxy's
+ * default, 10 MiB; 507 "response is too large"), rather than hold them all in memory. The
+ * workers must never ask for that much, and here they learn it as they would there.
+ */
+export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+class ResponseTooLarge extends Error {
+  constructor() {
+    super(`response is too large (max is ${MAX_RESPONSE_BYTES} bytes)`);
+  }
+}
+
+function rowsWithinLimit(result: pg.QueryResult<unknown[]>): pg.QueryResult<unknown[]> {
+  if (Buffer.byteLength(JSON.stringify(result.rows)) > MAX_RESPONSE_BYTES) throw new ResponseTooLarge();
+  return result;
+}
+
 function isQueryData(value: unknown): value is QueryData {
   const v = value as QueryData | null;
   return (
@@ -104,13 +122,15 @@ function resultBody(result: pg.QueryResult<unknown[]>) {
   };
 }
 
-function run(client: pg.PoolClient, q: QueryData) {
-  return client.query<unknown[]>({
-    text: q.query,
-    values: q.params ?? [],
-    rowMode: "array",
-    types: RAW_TEXT,
-  });
+async function run(client: pg.PoolClient, q: QueryData) {
+  return rowsWithinLimit(
+    await client.query<unknown[]>({
+      text: q.query,
+      values: q.params ?? [],
+      rowMode: "array",
+      types: RAW_TEXT,
+    }),
+  );
 }
 
 /**
@@ -183,6 +203,7 @@ export function sqlOverHttp(target: { host: string; port: number }): SqlOverHttp
         throw e;
       }
     } catch (e) {
+      if (e instanceof ResponseTooLarge) return send(res, 507, { message: e.message });
       if (!(e instanceof pg.DatabaseError)) {
         broken = true;
         return send(res, 502, `Postgres connection failed: ${e instanceof Error ? e.message : String(e)}`);

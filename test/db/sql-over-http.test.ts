@@ -125,6 +125,20 @@ describe("local SQL-over-HTTP endpoint", () => {
     expect(shown).toEqual([{ transaction_isolation: "serializable" }]);
   });
 
+  it("refuses to answer a statement whose rows pass 10 MiB, as Neon's endpoint does, and rolls back its transaction", async () => {
+    const sql = neon(db.url);
+    const big = "SELECT repeat('x', 1024 * 1024) AS chunk FROM generate_series(1, 11)";
+    await expect(sql.query(big)).rejects.toThrow(/response is too large/);
+    await expect(
+      sql.transaction([sql.query("INSERT INTO http_probe (id, note) VALUES (50, 'large')"), sql.query(big)]),
+    ).rejects.toThrow(/response is too large/);
+    expect((await db.client.query("SELECT 1 FROM http_probe WHERE id = 50")).rowCount).toBe(0);
+    // Just under the limit is answered.
+    expect(
+      await sql.query("SELECT repeat('x', 1024 * 1024) AS chunk FROM generate_series(1, 9)"),
+    ).toHaveLength(9);
+  });
+
   it("refuses a batch holding something other than queries with a 400, as its own fault", async () => {
     const res = await post(db.url, { queries: [{ query: "SELECT 1" }, { nope: 1 }] });
     expect(res.status).toBe(400);
