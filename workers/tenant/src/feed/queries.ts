@@ -13,7 +13,7 @@ export interface FeedPage {
 
 /**
  * The user's communities (live) and one keyset page over them, in one statement; one row past
- * the page says whether another follows (pageOf).
+ * the page says whether another follows (pageOf), and so does a page its size cut short.
  */
 export async function readFeed(
   sql: Queryable,
@@ -24,14 +24,16 @@ export async function readFeed(
   limit: number,
 ): Promise<Result<FeedPage, DbError>> {
   const query = feedQuery(type, userId, requested, after, limit);
-  const found = await attempt(() => sql.query<FeedItem>(query.text, query.params));
+  const found = await attempt(() => sql.query<FeedItem | { id: null }>(query.text, query.params));
   if (!found.ok) return found;
-  const page = pageOf(found.value.rows, limit);
+  const rows = found.value.rows.filter((row): row is FeedItem => row.id !== null);
+  const page = pageOf(rows, limit);
+  const more = page.more || rows.length < found.value.rows.length;
   const items: FeedItem[] = page.rows.map((row) => ({
     ...row,
     content_type: type === "posts" ? "post" : "event",
   }));
-  const last: Record<string, unknown> | undefined = page.more ? items.at(-1) : undefined;
+  const last: Record<string, unknown> | undefined = more ? items.at(-1) : undefined;
   const at = last?.[type === "posts" ? "created_at" : "start_date"];
   const id = last?.id;
   return ok({ items, next: typeof at === "string" && typeof id === "string" ? { at, id } : null });

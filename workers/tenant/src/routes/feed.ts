@@ -24,7 +24,15 @@ const FeedQuery = z.object({
     .describe(
       "Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped. Empty: no filter (your saved selection, else every community shown in your feed).",
     ),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .describe(
+      "Items a page at most; a page of long posts or events stops sooner, at about 2 MB of text (a longer item comes alone), and next_cursor goes on",
+    ),
   cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
 });
 
