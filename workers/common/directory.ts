@@ -45,9 +45,11 @@ export function directoryItem(kind: "slug" | "host", value: string): string {
 /**
  * Active tenants read a page at a time, in slug order (the partial index idx_tenants_active):
  * read whole, a million tenants were one ~43 MB answer, past what Neon's SQL-over-HTTP answers
- * (10 MB), and with its parsed rows more than an isolate's 128 MB. A page is ~2 MB.
+ * (10 MiB), and with its parsed rows more than an isolate's 128 MB. A page of the longest slugs
+ * and domains the admin API takes (63 and 253 characters) is ~8.5 MB as the answer's JSON; at
+ * 50,000 rows such a page (17 MB) was refused, and with it every build; typical names make ~1 MB.
  */
-const DIRECTORY_PAGE_ROWS = 50_000;
+const DIRECTORY_PAGE_ROWS = 25_000;
 
 export async function buildDirectory(
   db: Db,

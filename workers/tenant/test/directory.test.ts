@@ -256,6 +256,26 @@ describe("active-tenant directory", () => {
     expect(counter.statements).toBe(1 + Math.floor(active.length / 7) + 1);
   });
 
+  it("builds from the longest slugs and domains the admin API takes, every page small enough to answer", async () => {
+    // 40,000 of 63 and 253 characters: one answer of 13 MB, past Neon's 10 MiB, read whole.
+    await db.query(`
+      INSERT INTO tenants (slug, name, domain)
+      SELECT 'l' || lpad(g::text, 62, '0'), 'Long ' || g,
+             lpad(g::text, 63, 'a') || '.' || repeat('b', 63) || '.' || repeat('c', 63) || '.' || repeat('d', 56) || '.test'
+      FROM generate_series(1, 40000) g`);
+    try {
+      const built = await rebuildDirectory();
+      const [last] = await db.query<{ slug: string; domain: string }>(
+        "SELECT slug, domain FROM tenants WHERE slug LIKE 'l0%' ORDER BY slug DESC LIMIT 1",
+      );
+      expect(last?.domain).toHaveLength(253);
+      expect(built.filter.has(directoryItem("slug", String(last?.slug)))).toBe(true);
+      expect(built.filter.has(directoryItem("host", String(last?.domain)))).toBe(true);
+    } finally {
+      await db.query("DELETE FROM tenants WHERE slug LIKE 'l0%'");
+    }
+  });
+
   it("falls back to the database when there is no directory at all", async () => {
     await env.TENANT_CACHE.delete(DIRECTORY_KEY);
     tenantDirectory.reset();
