@@ -12,8 +12,8 @@ import { err, ok, type Result } from "./result";
  * Only the batch worker's cron builds it, every 5 minutes. An admin write needs no build: the
  * tenant entries it writes to KV come before the directory in every lookup, and last 10 minutes,
  * past the next build reaching every isolate (5 minutes, a reload's 60 s, KV's 60 s). Admin
- * writes used to rebuild it each, which at a million tenants read every one of them (21 queries,
- * ~43 MB, 2.5 to 3.8 s a write), and wrote the key the cron writes, which KV takes once a second: a
+ * writes used to rebuild it each, which at a million tenants read every one of them (~43 MB,
+ * 2.5 to 3.8 s a write), and wrote the key the cron writes, which KV takes once a second: a
  * provisioning script's writes would have refused the cron's.
  */
 export const DIRECTORY_KEY = "tenant:v1:directory";
