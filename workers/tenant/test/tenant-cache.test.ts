@@ -602,6 +602,27 @@ describe("cache options from the worker's vars", () => {
     // KV cannot keep anything for less than 60 s.
     expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "5" }).negativeTtlSeconds).toBe(60);
     expect(cacheOptions({ TENANT_NEGATIVE_TTL_SECONDS: "90.5" }).negativeTtlSeconds).toBe(91);
+    // A longer soft expiry writes KV less often; past half of KV's 600 s, entries would lapse first.
+    expect(cacheOptions({ TENANT_SOFT_TTL_SECONDS: "180" }).softTtlMs).toBe(180_000);
+    expect(cacheOptions({ TENANT_SOFT_TTL_SECONDS: "3600" }).softTtlMs).toBe(300_000);
+  });
+
+  it("writes a tenant in use to KV once per soft expiry, so a longer one writes it less often", async () => {
+    const writesOver = async (softTtlSeconds: string) => {
+      const h = harness(cacheOptions({ TENANT_SOFT_TTL_SECONDS: softTtlSeconds }));
+      const { load } = loader(() => ok(row("busy")));
+      const { kv, counts } = countingKv();
+      const busy = key(`busy-${softTtlSeconds}`);
+      // A request every 10 s for 10 minutes, each waiting for its background refresh.
+      for (let t = 0; t < 600; t += 10) {
+        await h.cache.resolve(busy, h.deps(load, kv));
+        await h.settle();
+        h.advance(10_000);
+      }
+      return counts.puts;
+    };
+    expect(await writesOver("60")).toBe(10);
+    expect(await writesOver("300")).toBe(2);
   });
 
   it("evicts the least recently used entry when L1 is full", async () => {

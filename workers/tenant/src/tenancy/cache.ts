@@ -37,7 +37,11 @@ export interface CacheOptions {
   l1MaxBytes: number;
   /** KV expirationTtl of a positive entry, seconds (the original design's 600). */
   kvTtlSeconds: number;
-  /** How long a positive entry is served before a background refresh, ms. */
+  /**
+   * How long a positive entry is served before a background refresh, ms: how long a change made
+   * in the database directly (not through the admin API) may go unseen, and how often each key in
+   * use is written to KV again, once per location that serves it.
+   */
   softTtlMs: number;
   /** Lifetime of a negative entry in KV and L1, seconds. */
   negativeTtlSeconds: number;
@@ -319,6 +323,7 @@ export interface CacheVars {
   TENANT_L1_MAX_ENTRIES?: string;
   TENANT_L1_MAX_BYTES?: string;
   TENANT_NEGATIVE_TTL_SECONDS?: string;
+  TENANT_SOFT_TTL_SECONDS?: string;
   /** Comma-separated tiers to use: "l1,kv" (default), "kv", "l1" or "none". */
   TENANT_CACHE_TIERS?: string;
 }
@@ -335,9 +340,15 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
       60,
       Math.ceil(positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
     ),
+    // Past KV's own lifetime an entry would lapse before its refresh, and every isolate would load it.
+    softTtlMs:
+      Math.min(positiveNumber(vars.TENANT_SOFT_TTL_SECONDS, d.softTtlMs / 1000), MAX_SOFT_TTL_SECONDS) * 1000,
     ...tiers(vars.TENANT_CACHE_TIERS),
   };
 }
+
+/** Half of KV's 600 s: an entry in use is refreshed, and so renewed in KV, well before it lapses. */
+const MAX_SOFT_TTL_SECONDS = 300;
 
 function tiers(value: string | undefined): { useL1: boolean; useKv: boolean } {
   if (value === undefined || value.trim() === "") return { useL1: true, useKv: true };
