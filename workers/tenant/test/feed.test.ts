@@ -594,6 +594,25 @@ describe("a feed of long posts", () => {
     expect(new TextEncoder().encode(String(all[19]?.content)).length).toBe(3 * 1024 * 1024);
   });
 
+  it("pages upcoming events by size too: a long description comes whole, alone, and the rest around it", async () => {
+    await db.query(`
+      INSERT INTO events (id, tenant_id, title, description, start_date)
+      SELECT ('76000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '${LONG_TENANT}', 'Talk ' || g,
+             CASE WHEN g = 2 THEN repeat('d', 3 * 1024 * 1024) ELSE repeat('d', 900 * 1024) END,
+             date_trunc('day', now()) + make_interval(days => g)
+      FROM generate_series(1, 5) g`);
+    const pages: string[][] = [];
+    let next: string | null = null;
+    do {
+      const cursor: string = next ? `&cursor=${encodeURIComponent(next)}` : "";
+      const p = await page(`/v1/feed?type=events&limit=100${cursor}`, READER);
+      pages.push(p.items.map((i) => String(i.title)));
+      next = p.next_cursor;
+    } while (next);
+    // 900 KB each: two fit in 2 MiB; the 3 MiB one stops the page before it and comes alone.
+    expect(pages).toEqual([["Talk 1"], ["Talk 2"], ["Talk 3", "Talk 4"], ["Talk 5"]]);
+  });
+
   it("answers a worker deployed before the page size bound (five arguments) as before", async () => {
     const rows = await db.query<{ id: string }>(
       "SELECT id FROM private.feed_posts($1, NULL, NULL, NULL, 3)",
