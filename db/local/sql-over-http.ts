@@ -56,17 +56,12 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
  * default, 10 MiB; 507 "response is too large"), rather than hold them all in memory. The
  * workers must never ask for that much, and here they learn it as they would there.
  */
-export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 
 class ResponseTooLarge extends Error {
   constructor() {
     super(`response is too large (max is ${MAX_RESPONSE_BYTES} bytes)`);
   }
-}
-
-function rowsWithinLimit(result: pg.QueryResult<unknown[]>): pg.QueryResult<unknown[]> {
-  if (Buffer.byteLength(JSON.stringify(result.rows)) > MAX_RESPONSE_BYTES) throw new ResponseTooLarge();
-  return result;
 }
 
 function isQueryData(value: unknown): value is QueryData {
@@ -96,16 +91,21 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = typeof body === "string" ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": typeof body === "string" ? "text/plain" : "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
+  if (typeof body === "string") sendText(res, status, "text/plain", body);
+  else sendText(res, status, "application/json", JSON.stringify(body));
+}
+
+function sendText(res: ServerResponse, status: number, type: string, text: string): void {
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
-function resultBody(result: pg.QueryResult<unknown[]>) {
-  return {
+/**
+ * A statement's result as the JSON the driver reads, written once: the size checked is the text
+ * that is sent (its rows, and a few hundred bytes of fields, where Neon counts the rows alone).
+ */
+function resultJson(result: pg.QueryResult<unknown[]>): string {
+  const text = JSON.stringify({
     command: result.command,
     rowCount: result.rowCount,
     rows: result.rows,
@@ -119,11 +119,13 @@ function resultBody(result: pg.QueryResult<unknown[]>) {
       dataTypeModifier: f.dataTypeModifier,
       format: "text",
     })),
-  };
+  });
+  if (Buffer.byteLength(text) > MAX_RESPONSE_BYTES) throw new ResponseTooLarge();
+  return text;
 }
 
-async function run(client: pg.PoolClient, q: QueryData) {
-  return rowsWithinLimit(
+async function run(client: pg.PoolClient, q: QueryData): Promise<string> {
+  return resultJson(
     await client.query<unknown[]>({
       text: q.query,
       values: q.params ?? [],
@@ -184,7 +186,9 @@ export function sqlOverHttp(target: { host: string; port: number }): SqlOverHttp
     }
     let broken = false;
     try {
-      if (!Array.isArray(batch)) return send(res, 200, resultBody(await run(client, body as QueryData)));
+      if (!Array.isArray(batch)) {
+        return sendText(res, 200, "application/json", await run(client, body as QueryData));
+      }
       const isolation = ISOLATION[String(req.headers["neon-batch-isolation-level"] ?? "")];
       const readOnly = req.headers["neon-batch-read-only"] === "true";
       const deferrable = req.headers["neon-batch-deferrable"] === "true";
@@ -192,10 +196,10 @@ export function sqlOverHttp(target: { host: string; port: number }): SqlOverHttp
         `BEGIN${isolation ? ` ISOLATION LEVEL ${isolation}` : ""}${readOnly ? " READ ONLY" : ""}${deferrable ? " DEFERRABLE" : ""}`,
       );
       try {
-        const results = [];
-        for (const q of batch as QueryData[]) results.push(resultBody(await run(client, q)));
+        const results: string[] = [];
+        for (const q of batch as QueryData[]) results.push(await run(client, q));
         await client.query("COMMIT");
-        send(res, 200, { results });
+        sendText(res, 200, "application/json", `{"results":[${results.join(",")}]}`);
       } catch (e) {
         await client.query("ROLLBACK").catch(() => {
           broken = true;
