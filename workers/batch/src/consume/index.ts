@@ -296,14 +296,16 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   const recorded = await recordDeadJobs(sql, records);
   if (recorded.ok) batch.ackAll();
   else {
-    const requeued = isRowRefusal(recorded.error) ? new Set() : await requeueLastTries(batch, env);
+    const requeued = isRowRefusal(recorded.error)
+      ? new Set<Message<unknown>>()
+      : await requeueLastTries(batch, env);
     if (requeued.size > 0) {
       log(
         "error",
         "dead letters sent to their queue again: the database did not take them in all their retries",
         {
           queue: batch.queue,
-          job_ids: batch.messages.filter((m) => requeued.has(m)).map((m) => jobIdOf(m.body)),
+          job_ids: [...requeued].map((m) => jobIdOf(m.body)),
           error: recorded.error.message,
         },
       );

@@ -14,9 +14,10 @@ export interface Position {
 /**
  * At most this much text a page (a post's content; an event's title, description, place and
  * image link). A post's content or an event's description has no bound in the schema (the
- * product writes them), and a page of 100 long ones passed what Neon's SQL-over-HTTP answers (10 MiB, then 507 "response
- * is too large": that feed was stuck at that page), and more than an isolate should hold twice,
- * parsed and written out again. A page always has its first row, however long.
+ * product writes them), and a page of 100 long ones passed what Neon's SQL-over-HTTP answers
+ * (10 MiB, then 507 "response is too large": that feed was stuck at that page), and more than
+ * an isolate should hold twice, parsed and written out again. A page always has its first row,
+ * however long. Counted by the feed functions themselves (db/migrations/0024).
  */
 export const FEED_PAGE_BYTES = 2 * 1024 * 1024;
 

@@ -340,15 +340,13 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
       60,
       Math.ceil(positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
     ),
-    // Past KV's own lifetime an entry would lapse before its refresh, and every isolate would load it.
+    // At most half of KV's lifetime: an entry in use is refreshed, and so renewed in KV, well
+    // before it lapses (past it, every isolate would load it from the database).
     softTtlMs:
-      Math.min(positiveNumber(vars.TENANT_SOFT_TTL_SECONDS, d.softTtlMs / 1000), MAX_SOFT_TTL_SECONDS) * 1000,
+      Math.min(positiveNumber(vars.TENANT_SOFT_TTL_SECONDS, d.softTtlMs / 1000), d.kvTtlSeconds / 2) * 1000,
     ...tiers(vars.TENANT_CACHE_TIERS),
   };
 }
-
-/** Half of KV's 600 s: an entry in use is refreshed, and so renewed in KV, well before it lapses. */
-const MAX_SOFT_TTL_SECONDS = 300;
 
 function tiers(value: string | undefined): { useL1: boolean; useKv: boolean } {
   if (value === undefined || value.trim() === "") return { useL1: true, useKv: true };
