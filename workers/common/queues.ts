@@ -1,5 +1,6 @@
 import { type JobMessage, QUEUES, type QueueBinding } from "./jobs";
 import { err, ok, type Result } from "./result";
+import { runsWithin } from "./runs";
 
 /** What sendJobs uses of a Queue binding: structural, so Node tests can import this module too. */
 export interface JobQueue {
@@ -29,21 +30,12 @@ export function batchesOf(jobs: JobMessage[]): JobMessage[][] {
   // A UTF-16 unit is at most 3 bytes of UTF-8: when even that bound fits, nothing is encoded.
   const bound = texts.reduce((n, t) => n + t.length * 3 + PER_MESSAGE_OVERHEAD_BYTES, 0);
   if (jobs.length <= MAX_BATCH_MESSAGES && bound <= MAX_BATCH_BYTES) return jobs.length > 0 ? [jobs] : [];
-  const runs: JobMessage[][] = [];
-  let run: JobMessage[] = [];
-  let bytes = 0;
-  for (const [i, job] of jobs.entries()) {
-    const size = encoder.encode(texts[i]).length + PER_MESSAGE_OVERHEAD_BYTES;
-    if (run.length > 0 && (run.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
-      runs.push(run);
-      run = [];
-      bytes = 0;
-    }
-    run.push(job);
-    bytes += size;
-  }
-  if (run.length > 0) runs.push(run);
-  return runs;
+  return runsWithin(
+    jobs,
+    (_, i) => encoder.encode(texts[i]).length + PER_MESSAGE_OVERHEAD_BYTES,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_MESSAGES,
+  );
 }
 
 /**

@@ -623,7 +623,7 @@ describe("bulk replay after an outage", () => {
     );
     await deadLetter(...lost);
 
-    // The statements' answers, as Neon's SQL-over-HTTP bounds them (10 MB: 100 jobs of 64 KiB).
+    // Each read's rows: a bound on the answer's size (see the next test for the largest jobs).
     const sql = openSql(env);
     let mostRows = 0;
     const counting: Queryable = {
@@ -647,6 +647,32 @@ describe("bulk replay after an outage", () => {
       [lost.map((j) => j.job_id)],
     );
     expect(pending?.n).toBe(0);
+  });
+
+  it("reads a page of the largest jobs the API takes within what one SQL-over-HTTP answer may carry", async () => {
+    // An event edit of 20,000 quotes, each escaped in the stored job and again in the answer:
+    // ~80 KB a job, so a read of 101 is ~8 MB, under the 10 MiB the local endpoint, as Neon's,
+    // answers (507 past it).
+    const largest = Array.from({ length: 101 }, () =>
+      job("update_content", {
+        tenant_id: T,
+        user_id: U,
+        payload: {
+          content_type: "events",
+          content_id: crypto.randomUUID(),
+          updates: { title: '"'.repeat(200), description: '"'.repeat(20_000) },
+        },
+      }),
+    );
+    await deadLetter(...largest);
+    const replayed = await replayDeadJobs(openSql(env), env, {
+      kind: "exhausted",
+      queue: "content-updates",
+      limit: 1000,
+    });
+    if (!replayed.ok) throw new Error(JSON.stringify(replayed.error));
+    const ids = new Set(replayed.value.replayed.map((r) => r.job_id));
+    expect(largest.filter((j) => !ids.has(j.job_id))).toEqual([]);
   });
 
   it("refuses kinds that cannot be replayed and limits past 1,000, and takes 1,000", async () => {

@@ -247,8 +247,10 @@ export interface BulkReplay {
 }
 
 /**
- * The most jobs one read of a bulk replay takes: at the 64 KiB a job may be, 100 are 6.4 MB,
- * within the 10 MB Neon's SQL-over-HTTP answers. A call of more reads page after page.
+ * The most jobs one read of a bulk replay takes. The largest job the API takes (an event edit of
+ * 20,000 characters that JSON escapes, escaped again in the answer) is ~80 KB of answer, so a
+ * read of 101 rows is ~8 MB, within the 10 MiB Neon's SQL-over-HTTP answers (a test holds it).
+ * A call of more reads page after page.
  */
 const REPLAY_PAGE_JOBS = 100;
 

@@ -1,5 +1,6 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import type { Result } from "../../../common/result";
+import { ok, type Result } from "../../../common/result";
+import { runsWithin } from "../../../common/runs";
 import { storableJson, storableText } from "../../../common/text";
 
 export interface DeadJobRecord {
@@ -48,8 +49,35 @@ const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * the replay's own mark to the row (the mark then leaves it pending, see resend), where a
  * redelivery comes with attempts 2 or more.
  */
-export function recordDeadJobs(pool: Queryable, all: DeadJobRecord[]): Promise<Result<unknown, DbError>> {
-  const records = firstOfEachJob(all);
+export async function recordDeadJobs(
+  pool: Queryable,
+  all: DeadJobRecord[],
+): Promise<Result<unknown, DbError>> {
+  const stored = firstOfEachJob(all).map((r) => ({
+    ...r,
+    message: storableJson(r.message),
+    error: storableText(r.error.slice(0, 2000)),
+  }));
+  // Statement by statement, each within what one request to Neon may carry: a message's JSON
+  // is escaped twice on the way (in an array literal, then in the request's JSON), 4 bytes a
+  // character at worst, so 100 dead letters of the largest jobs were 16 MB, past its 10 MiB.
+  // A later statement's failure retries the batch; what the earlier ones recorded is recorded.
+  const runs = runsWithin(stored, (r) => 4 * (r.message.length + r.error.length), RECORD_REQUEST_BYTES);
+  let last: Result<unknown, DbError> = ok(undefined);
+  for (const records of runs) {
+    last = await recordRun(pool, records);
+    if (!last.ok) return last;
+  }
+  return last;
+}
+
+/** What one recording statement's values may take of Neon's 10 MiB request. */
+const RECORD_REQUEST_BYTES = 8 * 1024 * 1024;
+
+function recordRun(
+  pool: Queryable,
+  records: (Omit<DeadJobRecord, "message"> & { message: string })[],
+): Promise<Result<unknown, DbError>> {
   return attempt(() =>
     pool.query(
       // A CASE, not a condition beside the join: Postgres may cast before it tests the pattern.
@@ -72,8 +100,8 @@ export function recordDeadJobs(pool: Queryable, all: DeadJobRecord[]): Promise<R
         records.map((r) => r.jobId),
         records.map((r) => r.queue),
         records.map((r) => r.kind),
-        records.map((r) => storableJson(r.message)),
-        records.map((r) => storableText(r.error.slice(0, 2000))),
+        records.map((r) => r.message),
+        records.map((r) => r.error),
         records.map((r) => r.attempts),
       ],
     ),
