@@ -54,6 +54,39 @@ describe("CORS preflight", () => {
     expect(res.headers.get("x-request-id")).toBeTruthy();
   });
 
+  it("allows the headers a page's libraries add (tracing, supabase-js), which a fixed list would fail every call for", async () => {
+    const asked = "authorization,baggage,sentry-trace,traceparent,apikey,x-client-info";
+    const res = await call("/v1/context", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "GET",
+        "access-control-request-headers": asked,
+      },
+    });
+    expect(res.status).toBe(204);
+    const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(/\s*,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(asked.split(",")));
+    expect(res.headers.get("vary")).toBe("Origin, Access-Control-Request-Headers");
+  });
+
+  it("echoes no requested list that is not header names: the fixed list answers it", async () => {
+    for (const asked of ["x-a, bad header", "x-a;x-b", "x-a,", "x-a/b", `x-${"a".repeat(2048)}`]) {
+      const res = await call("/v1/context", {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://app.example.com",
+          "access-control-request-method": "GET",
+          "access-control-request-headers": asked,
+        },
+      });
+      expect([asked, res.headers.get("access-control-allow-headers")]).toEqual([
+        asked,
+        "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Tenant",
+      ]);
+    }
+  });
+
   it("covers the write routes, past their rate limit and body checks", async () => {
     const res = await call("/v1/jobs/batch", preflight("https://app.example.com", "POST"));
     expect(res.status).toBe(204);

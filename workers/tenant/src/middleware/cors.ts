@@ -13,6 +13,24 @@ import type { HonoEnv } from "../env";
  */
 const ALLOW_METHODS = "GET, HEAD, POST, OPTIONS";
 const ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Tenant";
+/**
+ * A preflight's Access-Control-Request-Headers: header names (RFC 9110 tokens), comma-separated.
+ * Besides ours, a page's libraries add headers of their own to every request: Sentry's
+ * `sentry-trace` and `baggage`, OpenTelemetry's `traceparent`, supabase-js's `apikey` and
+ * `x-client-info`. A preflight that leaves one out fails every call the page makes, so whatever
+ * names it asks for are allowed: there is no credentials mode to protect (see above), and a
+ * header changes nothing here but what the API reads, which a server could send as well.
+ */
+const REQUESTED_HEADERS = /^[!#$%&'*+.^_`|~0-9a-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9a-z-]+)*$/i;
+/** Browsers send a few dozen bytes; a list longer than this is not a browser's, and is not echoed. */
+const MAX_REQUESTED_HEADERS_CHARS = 2048;
+
+function allowedHeaders(requested: string | undefined): string {
+  const list = requested?.trim();
+  if (!list || list.length > MAX_REQUESTED_HEADERS_CHARS || !REQUESTED_HEADERS.test(list))
+    return ALLOW_HEADERS;
+  return `${ALLOW_HEADERS}, ${list}`;
+}
 /** What a page may read besides the CORS-safelisted headers. */
 const EXPOSE_HEADERS = "Retry-After, Server-Timing, WWW-Authenticate, X-Request-Id";
 /** Chromium caps a cached preflight at two hours (Firefox at a day). */
@@ -64,11 +82,16 @@ export const cors = createMiddleware<HonoEnv>(async (c, next) => {
   const origin = c.req.header("origin");
   const allowed = origin === undefined ? null : originRule(c.env.CORS_ORIGINS)(origin);
   if (c.req.method === "OPTIONS") {
-    const headers: Record<string, string> = { Allow: ALLOW_METHODS, Vary: "Origin" };
+    const headers: Record<string, string> = {
+      Allow: ALLOW_METHODS,
+      Vary: "Origin, Access-Control-Request-Headers",
+    };
     if (allowed !== null) {
       headers["Access-Control-Allow-Origin"] = allowed;
       headers["Access-Control-Allow-Methods"] = ALLOW_METHODS;
-      headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS;
+      headers["Access-Control-Allow-Headers"] = allowedHeaders(
+        c.req.header("access-control-request-headers"),
+      );
       headers["Access-Control-Max-Age"] = MAX_AGE_SECONDS;
     }
     return c.body(null, 204, headers);
