@@ -85,7 +85,7 @@ export function documentUserToken(app: Pick<OpenAPIHono, "openAPIRegistry">): vo
     scheme: "bearer",
     bearerFormat: "JWT",
     description:
-      "The user's JWT: HS256 with the project's secret (Supabase-issued tokens) or RS256/ES256 from AUTH_JWKS_URL; `sub` is the user's id",
+      "The user's JWT: HS256 with the project's secret (Supabase-issued tokens) or RS256/ES256 from AUTH_JWKS_URL; `sub` is the user's id. Supabase's anon key and publishable key (`sb_publishable_…`) stand for an anonymous caller",
   });
 }
 

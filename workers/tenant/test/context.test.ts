@@ -464,14 +464,34 @@ describe("GET /v1/context", () => {
     ]);
   });
 
-  it("refuses Supabase's service-role key (signed, no user) with 401: only the anon key stands for nobody", async () => {
-    const serviceRole = await signProjectKey("service_role");
+  it("answers Supabase's publishable key (the anon key's successor: no JWT, no user) as anonymous, publicly cacheable", async () => {
+    // As supabase-js sends it when nobody is signed in: `Bearer ${session?.access_token ?? key}`.
+    const res = await call("http://acme.localhost/v1/context", {
+      Authorization: "Bearer sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH",
+    });
+    expect([res.status, ((await res.json()) as Body).user]).toEqual([200, null]);
+    expect(res.headers.get("Cache-Control")).toBe("public, max-age=60");
+    // Only a key's whole shape: a token that merely starts like one is checked as a token.
     await expectError(
-      await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${serviceRole}` }),
+      await call("http://acme.localhost/v1/context", { Authorization: "Bearer sb_publishable_" }),
       401,
       "invalid_token",
     );
   });
+
+  it.each([
+    ["service-role key (signed, no user)", async () => signProjectKey("service_role")],
+    ["secret key", async () => "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"],
+  ])(
+    "refuses Supabase's %s with 401 saying it names no user: only the client keys stand for nobody",
+    async (_name, key) => {
+      const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${await key()}` });
+      expect([res.status, ((await res.json()) as ErrorBody).error]).toMatchObject([
+        401,
+        { code: "invalid_token", message: expect.stringContaining("names no user") },
+      ]);
+    },
+  );
 
   it("takes a token from an issuer whose clock runs a few seconds ahead, not one a minute ahead", async () => {
     const startingIn = (seconds: number) =>

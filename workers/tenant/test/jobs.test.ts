@@ -280,6 +280,10 @@ describe("POST /v1/jobs", () => {
       authorization: `Bearer ${await signProjectKey()}`,
     });
     expect([anonKey.status, await code(anonKey)]).toEqual([401, "unauthorized"]);
+    const publishableKey = await post("/v1/jobs", null, analytics, {
+      authorization: "Bearer sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH",
+    });
+    expect([publishableKey.status, await code(publishableKey)]).toEqual([401, "unauthorized"]);
     const outsider = await post("/v1/jobs", U.outsider, analytics);
     expect([outsider.status, await code(outsider)]).toEqual([403, "forbidden"]);
   });

@@ -139,11 +139,26 @@ async function keySet(
   return (await refreshKeySet(url, now)) ?? cached.keySet;
 }
 
-export type TokenError = "expired" | "invalid" | "misconfigured" | "unavailable";
+/**
+ * "not_a_user": a Supabase project key for servers (a secret key, the legacy service-role key),
+ * which names no user; said apart from "invalid" so a developer who sent one is told what to send.
+ */
+export type TokenError = "expired" | "invalid" | "not_a_user" | "misconfigured" | "unavailable";
 
 /**
- * Verifies a bearer token, giving its user, or null for a verified token that names no user
- * (Supabase's anon key). Verification: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
+ * Supabase's publishable key, which replaces the anon key (Supabase retires its legacy JWT keys at
+ * the end of 2026): no JWT, and no user. supabase-js sends it as the bearer token when nobody is
+ * signed in (`session?.access_token ?? supabaseKey`), as it sent the anon key, so it is anonymous
+ * too. Nothing here can verify it (it is public by design, and only Supabase knows its project's
+ * keys); a made-up one gets what no header gets.
+ */
+const PUBLISHABLE_KEY = /^sb_publishable_[A-Za-z0-9_-]+$/;
+/** Its server-side counterpart, which bypasses row-level security in Supabase: never a user. */
+const SECRET_KEY_PREFIX = "sb_secret_";
+
+/**
+ * Verifies a bearer token, giving its user, or null for a token that stands for nobody
+ * (Supabase's anon key, verified; its publishable key). Verification: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
  * against AUTH_JWKS_URL. With both configured, as while a Supabase project moves to signing
  * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
  * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
@@ -160,6 +175,8 @@ export async function verifyToken(
     waitUntil?: (p: Promise<unknown>) => void;
   } = {},
 ): Promise<Result<VerifiedUser | null, TokenError>> {
+  if (PUBLISHABLE_KEY.test(token)) return ok(null);
+  if (token.startsWith(SECRET_KEY_PREFIX)) return err("not_a_user");
   const now = cacheOptions.now ?? Date.now;
   const options = {
     issuer: config.AUTH_ISSUER || undefined,
@@ -198,6 +215,7 @@ export async function verifyToken(
   // Supabase's anon key: a signed token with no user, which its clients send when nobody is
   // signed in (the original design answered it as anonymous). Verified like any other token.
   if (payload.sub === undefined && payload.role === "anon") return ok(null);
+  if (payload.sub === undefined && payload.role === "service_role") return err("not_a_user");
   const sub = Id.safeParse(payload.sub);
   if (!sub.success) return err("invalid");
   return ok({ id: sub.data });

@@ -5,10 +5,16 @@ import { servesRequest } from "../../../common/http";
 import { type VerifiedUser, verifyToken } from "../auth/jwt";
 import type { HonoEnv } from "../env";
 
+const TOKEN_ERROR_MESSAGES = {
+  expired: "the token has expired",
+  invalid: "the token is not valid",
+  not_a_user: "a Supabase project key for servers names no user: send the signed-in user's access token",
+} as const;
+
 /**
- * No Authorization header, or a verified token that names no user (Supabase's anon key): an
- * anonymous request. A header that is there but not a valid bearer token is 401, never silently
- * anonymous.
+ * No Authorization header, or a token that stands for nobody (Supabase's anon key, verified, or
+ * its publishable key): an anonymous request. A header that is there but not a valid bearer
+ * token is 401, never silently anonymous.
  */
 export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   if (!servesRequest(c)) return next();
@@ -29,10 +35,7 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
     if (verified.error === "unavailable") {
       throw new ApiError("service_unavailable", "the identity provider's keys cannot be fetched now");
     }
-    throw new ApiError(
-      "invalid_token",
-      verified.error === "expired" ? "the token has expired" : "the token is not valid",
-    );
+    throw new ApiError("invalid_token", TOKEN_ERROR_MESSAGES[verified.error]);
   }
   c.set("user", verified.value);
   await next();
