@@ -76,8 +76,7 @@ export function describeIssues(
   issues: readonly { path: readonly PropertyKey[]; message: string }[],
   root: string,
 ): string {
-  return issues
-    .slice(0, 5)
-    .map((i) => `${i.path.map(String).join(".") || root}: ${i.message}`)
-    .join("; ");
+  // One rule broken two ways (1e300: not a safe integer, and past max) is one line, said once.
+  const lines = new Set(issues.map((i) => `${i.path.map(String).join(".") || root}: ${i.message}`));
+  return [...lines].slice(0, 5).join("; ");
 }

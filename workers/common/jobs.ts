@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, uuidText } from "./ids";
+import { wholeNumber } from "./numbers";
 import { microsOf, PgTime } from "./time";
 
 /**
@@ -179,7 +180,7 @@ const envelope = {
   tenant_id: Id,
   /** The verified user who enqueued it. */
   user_id: Id,
-  priority: z.number().int().min(1).max(10),
+  priority: wholeNumber(1, 10),
   /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
   created_at: PgTime,
 };

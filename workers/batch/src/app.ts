@@ -16,6 +16,7 @@ import {
 } from "../../common/http";
 import { Id } from "../../common/ids";
 import { QUEUE_KINDS, QUEUES } from "../../common/jobs";
+import { wholeNumberParam } from "../../common/numbers";
 import {
   ADMIN_SECURITY,
   documentAdminToken,
@@ -51,7 +52,7 @@ const ListQuery = z.object({
     "true: only jobs not replayed since they last died (what counts calls pending); false: only replayed ones",
   ),
   user_id: Id.optional().describe("only this user's dead jobs (a support request, an audit)"),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: wholeNumberParam(1, 200).default(50),
   cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
 });
 
@@ -62,7 +63,7 @@ const ListQuery = z.object({
 const BulkReplayQuery = z.object({
   kind: z.enum(["exhausted", "rejected"]).default("exhausted"),
   queue: QueueName.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+  limit: wholeNumberParam(1, 1000).default(1000),
 });
 
 /** Bulk discard: `before` is required, so a call reaches only jobs the operator has looked at. */
@@ -70,7 +71,7 @@ const BulkDiscardQuery = z.object({
   kind: z.enum(DEAD_JOB_KINDS),
   queue: QueueName.optional(),
   before: PgTime.describe("only jobs that died before this instant"),
-  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+  limit: wholeNumberParam(1, 1000).default(1000),
 });
 
 /** A dead job's id from the path, in lower case as Postgres prints it. */

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../common/db";
+import type { ErrorBody } from "../../common/errors";
 import { databaseAt, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken, signWithJwks } from "../../test-support/tokens";
 import { feedQuery } from "../src/feed/sql";
@@ -158,6 +159,17 @@ describe("GET /v1/feed", () => {
     ]) {
       const res = await get(`/v1/feed?${q}`);
       expect([q, res.status, await code(res)]).toEqual([q, 400, "validation_failed"]);
+    }
+  });
+
+  it("says what a limit must be, in the same words however it misses", async () => {
+    for (const q of ["limit=ten", "limit=", "limit=2.5", "limit=1e300", "limit=-1"]) {
+      const res = await get(`/v1/feed?${q}`);
+      expect([q, res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([
+        q,
+        400,
+        "limit: a whole number from 1 to 100",
+      ]);
     }
   });
 

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
+import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
@@ -271,6 +272,17 @@ describe("POST /v1/jobs", () => {
     // A retry of that request is still that job.
     const retried = (await (await post("/v1/jobs", U.member, two, key)).json()) as { job_id: string };
     expect(retried.job_id).toBe(job_id);
+  });
+
+  it("says once what a priority must be, however far out of range it is", async () => {
+    for (const priority of [0, 11, 2.5, 1e300, "high"]) {
+      const res = await post("/v1/jobs", U.member, { ...analytics, priority });
+      expect([priority, res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([
+        priority,
+        400,
+        "priority: a whole number from 1 to 10",
+      ]);
+    }
   });
 
   it("needs a token, and membership of the tenant", async () => {

@@ -6,6 +6,7 @@ import { ApiError } from "../../../common/errors";
 import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
+import { wholeNumberParam } from "../../../common/numbers";
 import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
 import { QueryFlag } from "../../../common/pages";
 import {
@@ -81,7 +82,7 @@ const TenantListQuery = z.object({
   slug: slug.optional().describe("only the tenant with this slug"),
   domain: z.string().max(253).optional().describe("only the tenant with this custom domain"),
   is_active: QueryFlag.optional().describe("true: only active tenants; false: only deactivated ones"),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: wholeNumberParam(1, 200).default(50),
   cursor: slug.optional().describe("next_cursor of the previous page"),
 });
 const TenantPage = z
@@ -91,7 +92,7 @@ const MemberPageQuery = z.object({
   admin: QueryFlag.optional().describe(
     "true: only admin memberships (is_admin, or an owner or admin role); false: only the others",
   ),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: wholeNumberParam(1, 500).default(100),
   cursor: Id.optional().describe("next_cursor of the previous page"),
 });
 const MemberPage = z

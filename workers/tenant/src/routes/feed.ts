@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
 import { adminTokens, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
+import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import type { HonoEnv } from "../env";
 import {
@@ -24,11 +25,7 @@ const FeedQuery = z.object({
     .describe(
       "Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped. Empty: no filter (your saved selection, else every community shown in your feed).",
     ),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
+  limit: wholeNumberParam(1, 100)
     .default(20)
     .describe(
       "Items a page at most; a page of long posts or events stops sooner, at about 2 MB of text (a longer item comes alone), and next_cursor goes on",
@@ -55,7 +52,7 @@ const Community = z
   .openapi("Community");
 
 const CommunitiesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: wholeNumberParam(1, 500).default(100),
   cursor: z.string().max(COMMUNITY_CURSOR_MAX_LENGTH).optional().describe("next_cursor of the previous page"),
 });
 
