@@ -1,3 +1,5 @@
+// How validation words its complaints: zod keeps it per isolate and reads it at every parse.
+import "../../common/validation";
 import { isQueueNamed, queueKindOf } from "../../common/jobs";
 import { createBatchApp } from "./app";
 import { consumeDeadLetters, consumeJobs, holdUnknownQueue } from "./consume";

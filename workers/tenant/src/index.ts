@@ -1,3 +1,5 @@
+// How validation words its complaints: zod keeps it per isolate and reads it at every parse.
+import "../../common/validation";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { openDb } from "../../common/db";
+import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { lockWaitOf } from "../../test-support/postgres";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
@@ -535,6 +536,28 @@ describe("admin validation", () => {
       const at = await admin("GET", `${path}?limit=${max}`, undefined, v);
       const past = await admin("GET", `${path}?limit=${max + 1}`, undefined, v);
       expect([path, at.status, past.status]).toEqual([path, 200, 400]);
+    }
+  });
+
+  it("says in a few words what each field needs: required, a UUID, a colour as #rrggbb", async () => {
+    for (const [method, path, body, message] of [
+      ["POST", "/tenants", {}, "slug: required; name: required"],
+      [
+        "POST",
+        "/tenants",
+        { slug: "words", name: "W", primary_color: "red" },
+        "primary_color: a colour as #rrggbb",
+      ],
+      ["GET", "/users/not-an-id", undefined, "id: a UUID"],
+      ["PUT", `/users/${USER}`, {}, "email: required"],
+    ] as const) {
+      const res = await admin(method, path, body, v);
+      expect([method, path, res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([
+        method,
+        path,
+        400,
+        message,
+      ]);
     }
   });
 

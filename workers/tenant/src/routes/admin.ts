@@ -32,7 +32,7 @@ import { TenantSchema } from "./context";
 
 const color = z
   .string()
-  .regex(/^#[0-9a-fA-F]{6}$/)
+  .regex(/^#[0-9a-fA-F]{6}$/, "a colour as #rrggbb")
   .nullable();
 const domain = z
   .string()
