@@ -25,6 +25,7 @@ function testBindings(inject: Inject) {
     AUTH_ISSUER: "",
     AUTH_AUDIENCE: "",
     ADMIN_TOKEN: "test-admin-token",
+    SUPABASE_HOOK_TOKEN: "test-hook-token",
   };
 }
 

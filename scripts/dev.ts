@@ -107,6 +107,7 @@ setVars(path.join(ROOT, ".dev.vars"), dbVars, {
   AUTH_ISSUER: "",
   AUTH_AUDIENCE: "",
   ADMIN_TOKEN: adminToken,
+  SUPABASE_HOOK_TOKEN: secret(),
 });
 const sharedAdmin = devVar("ADMIN_TOKEN") ?? adminToken;
 setVars(path.join(ROOT, "workers/batch/.dev.vars"), { ...dbVars, ADMIN_TOKEN: sharedAdmin }, {});

@@ -241,22 +241,29 @@ export function adminTokens(env: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: 
 }
 
 /**
- * The admin API takes `Authorization: Bearer <token>` for any of adminTokens. Its answers
- * (tenants, members, dead jobs with their payloads) are never for any cache to keep.
+ * Routes for a caller that holds a shared secret: `Authorization: Bearer <token>` for any of the
+ * tokens `accepted` gives (none: the routes are not configured, and refuse everyone). Their
+ * answers are never for any cache to keep.
  */
-export const requireAdmin = createMiddleware<
-  BaseEnv & { Bindings: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: string } }
->(async (c, next) => {
-  const accepted = adminTokens(c.env);
-  if (accepted.length === 0) throw new ApiError("forbidden", "the admin API is not configured");
-  const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
-  if (!given) throw new ApiError("unauthorized", "this route needs the admin token");
-  // Every token taken is compared, whichever matches.
-  const matches = await Promise.all(accepted.map((token) => sameSecret(given, token)));
-  if (!matches.includes(true)) throw new ApiError("forbidden", "wrong admin token");
-  await next();
-  c.res.headers.set("Cache-Control", "no-store");
-});
+export function requireBearerSecret<B extends object>(accepted: (env: B) => string[], name: string) {
+  return createMiddleware<BaseEnv & { Bindings: B }>(async (c, next) => {
+    const tokens = accepted(c.env);
+    if (tokens.length === 0) throw new ApiError("forbidden", `the ${name} is not configured`);
+    const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
+    if (!given) throw new ApiError("unauthorized", `this route needs the ${name}`);
+    // Every token taken is compared, whichever matches.
+    const matches = await Promise.all(tokens.map((token) => sameSecret(given, token)));
+    if (!matches.includes(true)) throw new ApiError("forbidden", `wrong ${name}`);
+    await next();
+    c.res.headers.set("Cache-Control", "no-store");
+  });
+}
+
+/**
+ * The admin API takes any of adminTokens. Its answers (tenants, members, dead jobs with their
+ * payloads) are never for any cache to keep.
+ */
+export const requireAdmin = requireBearerSecret(adminTokens, "admin token");
 
 /** A well-formed incoming X-Request-Id: kept, so traces join up across services. */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;

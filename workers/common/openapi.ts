@@ -72,11 +72,21 @@ export const ADMIN_SECURITY: SecurityRequirement[] = [{ adminToken: [] }];
 export const USER_SECURITY: SecurityRequirement[] = [{ userToken: [] }];
 /** A user route that answers anonymous callers too (the empty requirement). */
 export const OPTIONAL_USER_SECURITY: SecurityRequirement[] = [{}, { userToken: [] }];
+/** The identity provider's webhooks: `Authorization: Bearer <SUPABASE_HOOK_TOKEN>`. */
+export const HOOK_SECURITY: SecurityRequirement[] = [{ hookToken: [] }];
 /** A route anyone may call, said so, so that no client generator guesses. */
 export const NO_SECURITY: SecurityRequirement[] = [];
 
 export function documentAdminToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+}
+
+export function documentHookToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "hookToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "SUPABASE_HOOK_TOKEN, set in the Supabase webhook's headers",
+  });
 }
 
 export function documentUserToken(app: Pick<OpenAPIHono, "openAPIRegistry">): void {

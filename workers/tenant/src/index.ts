@@ -4,7 +4,12 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../../common/errors";
 import { notFoundHandler, onError, requireAdmin, requireJsonBody } from "../../common/http";
-import { documentAdminToken, documentUserToken, serveOpenApiDocument } from "../../common/openapi";
+import {
+  documentAdminToken,
+  documentHookToken,
+  documentUserToken,
+  serveOpenApiDocument,
+} from "../../common/openapi";
 import { rateLimit } from "../../common/rate-limit";
 import type { HonoEnv } from "./env";
 import { authenticate } from "./middleware/auth";
@@ -15,6 +20,7 @@ import { admin } from "./routes/admin";
 import { context } from "./routes/context";
 import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
+import { hooks, requireHookToken } from "./routes/hooks";
 import { jobs } from "./routes/jobs";
 
 /** Large enough for any admin or job body; anything bigger is refused before it is parsed. */
@@ -40,6 +46,9 @@ export function createApp() {
   app.use("/v1/jobs/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
+  // The identity provider's calls: a token of their own, counted per address as admin calls are.
+  app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("ADMIN_RATE_LIMITER"), requireHookToken);
+  app.route("/hooks", hooks);
   // The context and jobs belong to one tenant; the feed and "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
@@ -50,6 +59,7 @@ export function createApp() {
   app.route("/v1/feed", feed);
   app.route("/v1/me", me);
   documentAdminToken(app);
+  documentHookToken(app);
   documentUserToken(app);
   serveOpenApiDocument(app, "Communities tenant API");
   app.notFound(notFoundHandler(app.routes));

@@ -1010,6 +1010,7 @@ describe("GET /openapi.json", () => {
     for (const o of operations) {
       expect([o.path, o.security]).not.toEqual([o.path, undefined]);
       if (o.path.startsWith("/admin/")) expect(schemes(o)).toEqual(["adminToken"]);
+      else if (o.path.startsWith("/hooks/")) expect(schemes(o)).toEqual(["hookToken"]);
       else if (o.path === "/v1/context") expect(schemes(o)).toEqual(["none", "userToken"]);
       else if (o.path.startsWith("/v1/")) expect(schemes(o)).toEqual(["userToken"]);
       else expect(o.security).toEqual([]);

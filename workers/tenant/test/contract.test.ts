@@ -143,13 +143,13 @@ interface Made {
 
 async function bearer(
   r: Random,
-  admin: boolean,
+  secret: string | undefined,
   clean: boolean,
 ): Promise<{ header?: string; as: Made["as"] }> {
   const roll = clean ? 0 : r.next();
-  if (admin) {
-    if (roll < 0.75) return { header: `Bearer ${env.ADMIN_TOKEN}`, as: "nobody" };
-    if (roll < 0.8) return { header: `bearer ${env.ADMIN_TOKEN}`, as: "nobody" };
+  if (secret !== undefined) {
+    if (roll < 0.75) return { header: `Bearer ${secret}`, as: "nobody" };
+    if (roll < 0.8) return { header: `bearer ${secret}`, as: "nobody" };
   }
   if (roll < 0.85) {
     const who = clean ? r.pick(["alice", "bob"] as const) : r.pick(Object.keys(U) as (keyof typeof U)[]);
@@ -168,6 +168,14 @@ async function bearer(
     ]),
     as: "nobody",
   };
+}
+
+/** Routes for operators and the identity provider, each taking a shared secret of its own. */
+const operatorRoute = (path: string) => path.startsWith("/admin/") || path.startsWith("/hooks/");
+
+function secretFor(path: string): string | undefined {
+  if (path.startsWith("/admin/")) return env.ADMIN_TOKEN;
+  return path.startsWith("/hooks/") ? env.SUPABASE_HOOK_TOKEN : undefined;
 }
 
 /** The ids a path parameter names, by what the path says it is. */
@@ -189,8 +197,8 @@ async function make(op: Operation, r: Random): Promise<Made> {
     cursors: contract.cursors,
     idsFor,
   });
-  const admin = op.path.startsWith("/admin/");
-  const auth = await bearer(r, admin, clean);
+  const admin = operatorRoute(op.path);
+  const auth = await bearer(r, secretFor(op.path), clean);
   const headers: Record<string, string> = {
     // The admin API counts requests per address (IPv6 per /64): each its own, so the fuzz meets
     // the limiter rarely, and never another file's.
@@ -233,7 +241,7 @@ const describeMade = (m: Made) => `${m.method} ${m.url} as ${m.as}, body ${m.bod
 
 describe("every answer of the tenant worker", () => {
   it("to a user's requests is one the OpenAPI document promises, shows no community's content to anyone outside it, and is never for a shared cache", async () => {
-    const ops = operationsOf(doc).filter((o) => !o.path.startsWith("/admin/"));
+    const ops = operationsOf(doc).filter((o) => !operatorRoute(o.path));
     expect(ops.map((o) => `${o.method} ${o.path}`)).toEqual(
       expect.arrayContaining(["GET /v1/context", "POST /v1/jobs", "POST /v1/jobs/batch", "GET /v1/feed"]),
     );
@@ -286,8 +294,8 @@ describe("every answer of the tenant worker", () => {
     expect(shownToMembers).toBeGreaterThan(0);
   });
 
-  it("to the admin API is one the OpenAPI document promises", async () => {
-    const ops = operationsOf(doc).filter((o) => o.path.startsWith("/admin/"));
+  it("to the admin API and the identity provider's hook is one the OpenAPI document promises", async () => {
+    const ops = operationsOf(doc).filter((o) => operatorRoute(o.path));
     const r = seeded(20261128);
     const statuses = new Map<string, Set<number>>();
     for (let i = 0; i < 500 || (i < 2_000 && !everyRouteAnswered(statuses, ops)); i++) {
@@ -312,7 +320,7 @@ describe("every answer of the tenant worker", () => {
       const url = `http://api.localhost${path.replace(/\{\w+\}/g, T.a)}`;
       for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !methods.includes(m))) {
         const res = await call(method, url, {
-          authorization: `Bearer ${env.ADMIN_TOKEN}`,
+          authorization: `Bearer ${secretFor(path) ?? env.ADMIN_TOKEN}`,
           "cf-connecting-ip": "2001:db8:c1::1",
         });
         const body = (await res.json()) as { error: { code: string } };

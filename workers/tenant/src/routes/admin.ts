@@ -185,7 +185,7 @@ function refuseUnreachableDomain(domain: string | null | undefined, env: HonoEnv
 }
 
 /** Where a membership change drops the cached membership; the second drop outlives the response. */
-function memberCache(c: Context<HonoEnv>): ForgetDeps {
+export function memberCache(c: Context<HonoEnv>): ForgetDeps {
   return {
     kv: c.env.TENANT_CACHE,
     waitUntil: (p) => c.executionCtx.waitUntil(p),

@@ -1,0 +1,126 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, requireBearerSecret, validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
+import { errorResponses, HOOK_SECURITY, jsonResponse } from "../../../common/openapi";
+import { storableText } from "../../../common/text";
+import { deleteUser, upsertUser } from "../auth/membership";
+import type { HonoEnv } from "../env";
+import { getDb, timed } from "../middleware/request";
+import { memberCache } from "./admin";
+
+/**
+ * Users live in the identity provider; `users` here holds the ones memberships point at. With
+ * Supabase Auth the sign-ups, email changes and account deletions reach this route as Supabase
+ * sends them on its own: a Database Webhook on auth.users (a POST of the changed row, which is
+ * all its webhooks can send: PUT and DELETE /admin/users/{id} are out of its reach). Its own
+ * token, not ADMIN_TOKEN: the webhook's headers are stored in the Supabase database, readable by
+ * whoever administers that project, and this token can only do what such a webhook does.
+ */
+export const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string }): string[] =>
+  env.SUPABASE_HOOK_TOKEN ? [env.SUPABASE_HOOK_TOKEN] : [];
+
+export const requireHookToken = requireBearerSecret(hookTokens, "hook token");
+
+/** The columns of auth.users read here; the row has some thirty more, password hash included. */
+const AuthUser = z
+  .object({
+    id: Id,
+    email: z.string().nullable().optional(),
+    raw_user_meta_data: z.record(z.string(), z.unknown()).nullable().optional(),
+    deleted_at: z.string().nullable().optional(),
+  })
+  .loose()
+  .openapi("SupabaseAuthUser");
+
+const SupabaseUserChange = z
+  .object({
+    type: z.enum(["INSERT", "UPDATE", "DELETE"]),
+    schema: z.literal("auth", { error: "this hook takes changes of auth.users" }),
+    table: z.literal("users", { error: "this hook takes changes of auth.users" }),
+    record: AuthUser.nullable(),
+    old_record: AuthUser.nullable(),
+  })
+  .refine((change) => (change.type === "DELETE" ? change.old_record : change.record) !== null, {
+    error: "a DELETE carries old_record, an INSERT or UPDATE record",
+  })
+  .openapi("SupabaseUserChange");
+
+const HookResult = z
+  .object({
+    user_id: z.guid(),
+    action: z.enum(["saved", "erased", "skipped"]),
+    reason: z.string().optional().describe("why nothing was saved (skipped)"),
+  })
+  .openapi("UserHookResult");
+
+const Email = z.email({ error: "an email address" }).max(320, { error: "an email address" });
+
+/** What Supabase keeps as the name: the dashboard's display name, else an OAuth provider's. */
+function displayName(meta: Record<string, unknown> | null | undefined): string | undefined {
+  for (const key of ["display_name", "full_name", "name"]) {
+    const value = meta?.[key];
+    // Cut, not refused: a provider's long name must not cost the user their sync.
+    if (typeof value === "string" && value.trim() !== "") return storableText(value.trim()).slice(0, 200);
+  }
+  return undefined;
+}
+
+export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).openapi(
+  createRoute({
+    method: "post",
+    path: "/supabase/users",
+    operationId: "supabaseUserHook",
+    summary: "A Supabase Database Webhook of auth.users: sign-ups and changes saved, deletions erased",
+    description:
+      "INSERT and UPDATE save the user as PUT /admin/users/{id} does (email, and a display name from raw_user_meta_data); a DELETE, or a row with deleted_at (a soft delete), erases them as DELETE /admin/users/{id} does. A user with no email yet (a phone or anonymous sign-in) is skipped. Answers 200 for a change already applied, so a repeated call is harmless.",
+    security: HOOK_SECURITY,
+    request: {
+      body: { content: { "application/json": { schema: SupabaseUserChange } }, required: true },
+    },
+    responses: {
+      200: jsonResponse(HookResult, "Applied, or nothing to apply"),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const change = c.req.valid("json");
+    const row = change.type === "DELETE" ? change.old_record : change.record;
+    if (!row)
+      throw new ApiError(
+        "validation_failed",
+        "body: a DELETE carries old_record, an INSERT or UPDATE record",
+      );
+    if (change.type === "DELETE" || row.deleted_at) {
+      const erased = await timed(c, () => deleteUser(getDb(c), memberCache(c), row.id));
+      // Already gone (a second delivery, or a user never saved here): nothing left to erase.
+      if (!erased.ok && erased.error.kind !== "not_found") throw dbFailure(c, erased.error);
+      return c.json({ user_id: row.id, action: "erased" as const }, 200);
+    }
+    const email = row.email?.trim().toLowerCase();
+    if (!email) {
+      return c.json(
+        {
+          user_id: row.id,
+          action: "skipped" as const,
+          reason: "no email yet (a phone or anonymous sign-in)",
+        },
+        200,
+      );
+    }
+    const valid = Email.safeParse(email);
+    if (!valid.success) throw new ApiError("validation_failed", "record.email: an email address");
+    const saved = await timed(c, () =>
+      upsertUser(getDb(c), memberCache(c), row.id, {
+        email: valid.data,
+        display_name: displayName(row.raw_user_meta_data),
+      }),
+    );
+    if (!saved.ok) {
+      if (saved.error.kind === "conflict")
+        throw new ApiError("conflict", "another user already has this email");
+      throw dbFailure(c, saved.error);
+    }
+    return c.json({ user_id: row.id, action: "saved" as const }, 200);
+  },
+);

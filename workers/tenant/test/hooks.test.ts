@@ -1,0 +1,215 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../common/errors";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const ACME = "a5000000-0000-4000-8000-000000000001";
+/** The hook is rate-limited per client address as admin calls are: this file gets one of its own. */
+const SUPABASE_IP = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`INSERT INTO tenants (id, slug, name) VALUES ('${ACME}', 'acme', 'Acme')`);
+});
+
+async function call(url: string, init: RequestInit = {}, overrides: Partial<typeof env> = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(url, init),
+    { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.05", ...overrides },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** A POST as Supabase's Database Webhooks send it (supabase_functions.http_request). */
+const hook = (body: unknown, token: string | null = env.SUPABASE_HOOK_TOKEN, overrides = {}) =>
+  call(
+    "http://api.localhost/hooks/supabase/users",
+    {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "cf-connecting-ip": SUPABASE_IP,
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(body),
+    },
+    overrides,
+  );
+
+const admin = (method: string, path: string, body?: unknown) =>
+  call(`http://api.localhost/admin${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${env.ADMIN_TOKEN}`,
+      "cf-connecting-ip": SUPABASE_IP.replace("203.0.113.", "198.18.0."),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+/** An auth.users row as the webhook carries it: every column, the password hash among them. */
+function authUser(id: string, fields: Record<string, unknown> = {}) {
+  return {
+    instance_id: "00000000-0000-0000-0000-000000000000",
+    id,
+    aud: "authenticated",
+    role: "authenticated",
+    email: `${id.slice(-4)}@example.com`,
+    encrypted_password: "$2a$10$abcdefghijklmnopqrstuv0123456789abcdefghijklmnopqrstu",
+    email_confirmed_at: "2026-11-27T10:00:00.000000+00:00",
+    phone: null,
+    raw_app_meta_data: { provider: "email", providers: ["email"] },
+    raw_user_meta_data: { email_verified: true },
+    is_anonymous: false,
+    deleted_at: null,
+    created_at: "2026-11-27T10:00:00.000000+00:00",
+    updated_at: "2026-11-27T10:00:00.000000+00:00",
+    ...fields,
+  };
+}
+
+const change = (type: "INSERT" | "UPDATE" | "DELETE", record: unknown, old_record: unknown = null) => ({
+  type,
+  table: "users",
+  schema: "auth",
+  record,
+  old_record,
+});
+
+const contextOf = async (token: string) =>
+  (
+    (await (
+      await call("http://acme.localhost/v1/context", { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { user: { email: string } | null }
+  ).user;
+
+describe("the Supabase auth.users webhook", () => {
+  it("saves a sign-up as the user, email lower-cased and the provider's name as display name", async () => {
+    const id = "b5000000-0000-4000-8000-000000000001";
+    const res = await hook(
+      change(
+        "INSERT",
+        authUser(id, { email: "Ada@Example.com", raw_user_meta_data: { full_name: " Ada L " } }),
+      ),
+    );
+    expect([res.status, res.headers.get("cache-control"), await res.json()]).toEqual([
+      200,
+      "no-store",
+      { user_id: id, action: "saved" },
+    ]);
+    expect(await (await admin("GET", `/users/${id}`)).json()).toEqual({
+      id,
+      email: "ada@example.com",
+      display_name: "Ada L",
+    });
+  });
+
+  it("follows an email change on the member's next request, and keeps the name when the row has none", async () => {
+    const id = "b5000000-0000-4000-8000-000000000002";
+    await hook(
+      change("INSERT", authUser(id, { email: "old@example.com", raw_user_meta_data: { name: "Bo" } })),
+    );
+    expect(
+      (await admin("PUT", `/tenants/${ACME}/members/${id}`, { role: "member", is_admin: false })).status,
+    ).toBe(200);
+    const token = await signToken({ sub: id });
+    expect(await contextOf(token)).toMatchObject({ email: "old@example.com" }); // cached now
+    const changed = await hook(
+      change(
+        "UPDATE",
+        authUser(id, { email: "new@example.com" }),
+        authUser(id, { email: "old@example.com" }),
+      ),
+    );
+    expect(await changed.json()).toEqual({ user_id: id, action: "saved" });
+    expect(await contextOf(token)).toMatchObject({ email: "new@example.com" });
+    expect(await (await admin("GET", `/users/${id}`)).json()).toMatchObject({ display_name: "Bo" });
+  });
+
+  it("erases a deleted user, their memberships with them, and answers a second delivery the same", async () => {
+    const id = "b5000000-0000-4000-8000-000000000003";
+    await hook(change("INSERT", authUser(id)));
+    await admin("PUT", `/tenants/${ACME}/members/${id}`, { role: "member", is_admin: false });
+    const token = await signToken({ sub: id });
+    expect(await contextOf(token)).not.toBeNull();
+    for (let delivery = 0; delivery < 2; delivery++) {
+      const res = await hook(change("DELETE", null, authUser(id)));
+      expect([delivery, res.status, await res.json()]).toEqual([
+        delivery,
+        200,
+        { user_id: id, action: "erased" },
+      ]);
+    }
+    expect((await admin("GET", `/users/${id}`)).status).toBe(404);
+    expect(await contextOf(token)).toBeNull();
+  });
+
+  it("erases a user Supabase soft-deletes (deleted_at set on an UPDATE)", async () => {
+    const id = "b5000000-0000-4000-8000-000000000004";
+    await hook(change("INSERT", authUser(id)));
+    const res = await hook(
+      change("UPDATE", authUser(id, { deleted_at: "2026-11-27T11:00:00+00:00" }), authUser(id)),
+    );
+    expect(await res.json()).toEqual({ user_id: id, action: "erased" });
+    expect((await admin("GET", `/users/${id}`)).status).toBe(404);
+  });
+
+  it("skips a user with no email yet (a phone or anonymous sign-in), and saves them once they have one", async () => {
+    const id = "b5000000-0000-4000-8000-000000000005";
+    const phone = await hook(change("INSERT", authUser(id, { email: null, phone: "15550100" })));
+    expect(await phone.json()).toMatchObject({ user_id: id, action: "skipped" });
+    expect((await admin("GET", `/users/${id}`)).status).toBe(404);
+    const linked = await hook(
+      change("UPDATE", authUser(id, { email: "linked@example.com" }), authUser(id, { email: "" })),
+    );
+    expect(await linked.json()).toEqual({ user_id: id, action: "saved" });
+  });
+
+  it("refuses an email another user has with 409, and a change of another table with 400", async () => {
+    const taken = await hook(
+      change("INSERT", authUser("b5000000-0000-4000-8000-000000000006", { email: "ada@example.com" })),
+    );
+    expect([taken.status, ((await taken.json()) as ErrorBody).error.code]).toEqual([409, "conflict"]);
+    for (const [body, message] of [
+      [
+        { ...change("INSERT", authUser("b5000000-0000-4000-8000-000000000007")), table: "profiles" },
+        "table: this hook takes changes of auth.users",
+      ],
+      [
+        { ...change("INSERT", authUser("b5000000-0000-4000-8000-000000000007")), schema: "public" },
+        "schema: this hook takes changes of auth.users",
+      ],
+      [
+        change("DELETE", authUser("b5000000-0000-4000-8000-000000000007")),
+        "body: a DELETE carries old_record, an INSERT or UPDATE record",
+      ],
+      [change("INSERT", authUser("not-a-user-id")), "record.id: a UUID"],
+      [
+        change("INSERT", authUser("b5000000-0000-4000-8000-000000000007", { email: "not an email" })),
+        "record.email: an email address",
+      ],
+    ] as const) {
+      const res = await hook(body);
+      expect([res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([400, message]);
+    }
+  });
+
+  it("takes only its own token: none is 401, the admin token 403, and unset it is off", async () => {
+    const body = change("INSERT", authUser("b5000000-0000-4000-8000-000000000008"));
+    const cases = [
+      [await hook(body, null), 401, "unauthorized"],
+      [await hook(body, env.ADMIN_TOKEN), 403, "forbidden"],
+      [await hook(body, "", { SUPABASE_HOOK_TOKEN: "" }), 403, "forbidden"],
+    ] as const;
+    for (const [res, status, code] of cases) {
+      expect([res.status, ((await res.json()) as ErrorBody).error.code]).toEqual([status, code]);
+    }
+    expect((await admin("GET", "/users/b5000000-0000-4000-8000-000000000008")).status).toBe(404);
+  });
+});
