@@ -46,8 +46,8 @@ export function createApp() {
   app.use("/v1/jobs/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
-  // The identity provider's calls: a token of their own, counted per address as admin calls are.
-  app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("ADMIN_RATE_LIMITER"), requireHookToken);
+  // The identity provider's calls: a token and a per-address budget of their own.
+  app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
   // The context and jobs belong to one tenant; the feed and "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)

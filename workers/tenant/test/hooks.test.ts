@@ -2,6 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -60,7 +61,7 @@ function authUser(id: string, fields: Record<string, unknown> = {}) {
     id,
     aud: "authenticated",
     role: "authenticated",
-    email: `${id.slice(-4)}@example.com`,
+    email: `u${id.replaceAll("-", "")}@example.com`,
     encrypted_password: "$2a$10$abcdefghijklmnopqrstuv0123456789abcdefghijklmnopqrstu",
     email_confirmed_at: "2026-11-27T10:00:00.000000+00:00",
     phone: null,
@@ -198,6 +199,17 @@ describe("the Supabase auth.users webhook", () => {
       const res = await hook(body);
       expect([res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([400, message]);
     }
+  });
+
+  it("takes a launch day's sign-ups from Supabase's one address: more a minute than the admin API's 60", async () => {
+    await awaitRoomInRateLimitWindow(5_000);
+    const burst = Array.from(
+      { length: 75 },
+      (_, i) => `b5100000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    );
+    const statuses = [];
+    for (const id of burst) statuses.push((await hook(change("INSERT", authUser(id)))).status);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
   });
 
   it("takes only its own token: none is 401, the admin token 403, and unset it is off", async () => {
