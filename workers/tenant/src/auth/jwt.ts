@@ -158,12 +158,13 @@ const SECRET_KEY_PREFIX = "sb_secret_";
 
 /**
  * Verifies a bearer token, giving its user, or null for a token that stands for nobody
- * (Supabase's anon key, verified; its publishable key). Verification: HS256 with AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256
- * against AUTH_JWKS_URL. With both configured, as while a Supabase project moves to signing
- * keys (tokens signed with the legacy secret stay valid until it is revoked), the token's `alg`
- * picks the one to use: an HS256 token is checked against the secret only and an RS256/ES256
- * token against the key set only, so no key is ever used with another algorithm. `alg: none`
- * and any other algorithm are refused by the allow-lists.
+ * (Supabase's anon key, verified; its publishable key). Verification: HS256 with
+ * AUTH_JWT_SECRET (Supabase's legacy secret), RS256/ES256 against AUTH_JWKS_URL. With both
+ * configured, as while a Supabase project moves to signing keys (tokens signed with the legacy
+ * secret stay valid until it is revoked), the token's `alg` picks the one to use: an HS256 token
+ * is checked against the secret only and an RS256/ES256 token against the key set only, so no
+ * key is ever used with another algorithm. `alg: none` and any other algorithm are refused by
+ * the allow-lists.
  */
 export async function verifyToken(
   token: string,
