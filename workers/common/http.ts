@@ -204,8 +204,8 @@ export function validationHook<E extends BaseEnv>(
   }
   let issues = result.error.issues;
   if (result.target === "query") {
-    // A repeated parameter reaches the schema as an array; zod's verdict on that ("expected
-    // number, received NaN") would not tell the client what it did.
+    // A repeated parameter reaches the schema as an array; the schema's verdict on that ("a
+    // whole number from 1 to 100") would not tell the client what it did.
     const repeated = new Set(
       Object.entries(c.req.queries())
         .filter(([, values]) => values.length > 1)
