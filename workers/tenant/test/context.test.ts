@@ -447,6 +447,17 @@ describe("GET /v1/context", () => {
     );
   });
 
+  it("tells a client that sent `Bearer undefined` (no token in hand) what it did, still 401", async () => {
+    for (const sent of ["undefined", "null"]) {
+      const res = await call("http://acme.localhost/v1/context", { Authorization: `Bearer ${sent}` });
+      expect([sent, res.status, ((await res.json()) as ErrorBody).error]).toMatchObject([
+        sent,
+        401,
+        { code: "invalid_token", message: expect.stringContaining(`the bearer token is "${sent}"`) },
+      ]);
+    }
+  });
+
   it("takes the bearer scheme in any case, as HTTP's auth schemes are", async () => {
     const token = await signToken({ sub: U.bob });
     for (const scheme of ["bearer", "BEARER"]) {

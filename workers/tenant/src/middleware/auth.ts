@@ -25,6 +25,13 @@ export const authenticate = createMiddleware<HonoEnv>(async (c, next) => {
   }
   const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
   if (!match?.[1]) throw new ApiError("invalid_token", "expected Authorization: Bearer <token>");
+  // `Bearer ${token}` with no token in hand: a client bug common enough to name, and still a 401.
+  if (match[1] === "undefined" || match[1] === "null") {
+    throw new ApiError(
+      "invalid_token",
+      `the bearer token is "${match[1]}": the client had no token; an anonymous request sends no Authorization header`,
+    );
+  }
   const verified = await verifyToken(match[1], c.env, {
     waitUntil: (p) => c.executionCtx.waitUntil(p),
   });
