@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { ApiError } from "./errors";
 import { describeError, log } from "./log";
 
-type LimiterName = "ADMIN_RATE_LIMITER" | "WRITE_RATE_LIMITER" | "HOOK_RATE_LIMITER";
+type LimiterName = "ADMIN_RATE_LIMITER" | "WRITE_RATE_LIMITER" | "READ_RATE_LIMITER" | "HOOK_RATE_LIMITER";
 
 /** What a Workers rate-limiting binding (RateLimit) offers, by shape: Node code imports this file too. */
 interface Limiter {
@@ -40,7 +40,7 @@ export function clientNetwork(ip: string | undefined): string {
 
 /**
  * Counts the request against a Workers rate-limiting binding: per verified user when there is
- * one (the tenant worker's write routes), else per client address (clientNetwork). A limiter that fails lets the
+ * one (the tenant worker's write routes and database reads), else per client address (clientNetwork). A limiter that fails lets the
  * request through (and logs): the limit protects capacity, it must not become an outage of its
  * own. Both workers' admin APIs take the one ADMIN_TOKEN, so both count guesses per IP.
  */

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import { databaseAt, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken, signWithJwks } from "../../test-support/tokens";
 import { feedQuery } from "../src/feed/sql";
 import worker from "../src/index";
@@ -360,6 +361,31 @@ describe("GET /v1/feed", () => {
       expect([res.status, await code(res)]).toEqual([400, "invalid_cursor"]);
     }
   });
+});
+
+describe("reads per user", () => {
+  it("stop at 1,200 a minute across the feed and my communities, 429 with Retry-After, and only for that user", async () => {
+    await awaitRoomInRateLimitWindow(10_000);
+    const flooder = await signToken({ sub: "f1000000-0000-4000-8000-000000000001" });
+    // Refused by validation, after the count: the cheapest calls that still reach the limiter.
+    const statuses = new Map<number, number>();
+    for (let sent = 0; sent < 1_200; sent += 100) {
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          fetchAs(i % 2 === 0 ? "/v1/feed?limit=0" : "/v1/me/communities?limit=0", flooder),
+        ),
+      );
+      for (const { status } of answers) statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    expect([...statuses]).toEqual([[400, 1_200]]);
+    const refused = await fetchAs("/v1/feed", flooder);
+    expect([refused.status, await code(refused), refused.headers.get("retry-after")]).toEqual([
+      429,
+      "rate_limited",
+      "60",
+    ]);
+    expect((await get("/v1/feed", uid(1))).status).toBe(200);
+  }, 60_000);
 });
 
 describe("keyset pages over many equal timestamps", () => {

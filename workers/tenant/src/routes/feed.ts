@@ -4,6 +4,7 @@ import { adminTokens, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
+import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
 import {
   COMMUNITY_CURSOR_MAX_LENGTH,
@@ -88,7 +89,7 @@ function cursorSecrets(env: HonoEnv["Bindings"]): { sign: string; verify: string
 }
 
 export const feed = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
-feed.use("*", requireUser);
+feed.use("*", requireUser, rateLimit("READ_RATE_LIMITER"));
 feed.openapi(
   createRoute({
     method: "get",
@@ -99,7 +100,7 @@ feed.openapi(
     request: { query: FeedQuery },
     responses: {
       200: { description: "One page", content: { "application/json": { schema: FeedPage } } },
-      ...errorResponses(400, 401, 503),
+      ...errorResponses(400, 401, 429, 503),
     },
   }),
   async (c) => {
@@ -128,7 +129,7 @@ feed.openapi(
 );
 
 export const me = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
-me.use("*", requireUser);
+me.use("*", requireUser, rateLimit("READ_RATE_LIMITER"));
 me.openapi(
   createRoute({
     method: "get",
@@ -152,7 +153,7 @@ me.openapi(
           },
         },
       },
-      ...errorResponses(400, 401, 503),
+      ...errorResponses(400, 401, 429, 503),
     },
   }),
   async (c) => {
