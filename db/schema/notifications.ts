@@ -24,6 +24,8 @@ export const notifications = pgTable(
   (t) => [
     // One job fans out to several recipients; a redelivered job must not notify anyone twice.
     uniqueIndex("notifications_job_recipient_key").on(t.jobId, t.userId),
-    index("idx_notifications_inbox").on(t.userId, t.createdAt.desc().nullsFirst()),
+    // The inbox's order whole, ties by id included, so a page deep in it is a seek and a short
+    // read (GET /v1/notifications); on (user_id, created_at) alone the planner sorted every older row.
+    index("idx_notifications_inbox").on(t.userId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   ],
 );

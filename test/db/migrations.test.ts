@@ -169,6 +169,40 @@ describe("migrations", () => {
     }
   });
 
+  it("keep the inbox index built by hand ahead of 0025 (CREATE INDEX CONCURRENTLY), rather than build it again", async () => {
+    const name = `${db.name}_inbox`;
+    const url = await emptyDatabase(name);
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await migrateDatabase(url);
+      await client.connect();
+      // As before 0025, and the new index built beside it the way the migration's comment says.
+      await client.query(`
+        DROP INDEX idx_notifications_inbox;
+        CREATE INDEX idx_notifications_inbox ON notifications (user_id, created_at DESC NULLS FIRST);
+        DELETE FROM drizzle.__drizzle_migrations WHERE id > 25;`);
+      await client.query(
+        `CREATE INDEX CONCURRENTLY "idx_notifications_inbox_v2" ON "notifications" USING btree ("user_id","created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST)`,
+      );
+      const oid = async (index: string) =>
+        (await client.query<{ oid: number | null }>("SELECT to_regclass($1)::oid AS oid", [index])).rows[0]
+          ?.oid;
+      const built = await oid("idx_notifications_inbox_v2");
+      await migrateDatabase(url);
+      expect([await oid("idx_notifications_inbox"), await oid("idx_notifications_inbox_v2")]).toEqual([
+        built,
+        null,
+      ]);
+      const { rows } = await client.query<{ def: string }>(
+        "SELECT pg_get_indexdef('idx_notifications_inbox'::regclass) AS def",
+      );
+      expect(rows[0]?.def).toContain("(user_id, created_at DESC, id DESC)");
+    } finally {
+      await client.end().catch(() => undefined);
+      await dropDatabase(db.url, name);
+    }
+  });
+
   it("are what db/schema generates: drizzle-kit finds nothing left to migrate", async () => {
     // A copy of the migrations, since generate writes a new one when the schema moved on. Under
     // the repository: drizzle-kit takes --out relative to it.

@@ -22,6 +22,7 @@ import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
 import { hooks, requireHookToken } from "./routes/hooks";
 import { jobs } from "./routes/jobs";
+import { notifications } from "./routes/notifications";
 
 /** Large enough for any admin or job body; anything bigger is refused before it is parsed. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -44,6 +45,7 @@ export function createApp() {
   });
   app.use("/admin/*", limitBody, requireJsonBody);
   app.use("/v1/jobs/*", limitBody, requireJsonBody);
+  app.use("/v1/notifications/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The identity provider's calls: a token and a per-address budget of their own.
@@ -58,6 +60,7 @@ export function createApp() {
   app.route("/v1/jobs", jobs);
   app.route("/v1/feed", feed);
   app.route("/v1/me", me);
+  app.route("/v1/notifications", notifications);
   documentAdminToken(app);
   documentHookToken(app);
   documentUserToken(app);

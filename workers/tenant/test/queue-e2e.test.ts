@@ -59,6 +59,31 @@ describe("enqueue -> queue -> consumer -> rows", () => {
     await eventually(
       async () => (await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [jobId])) === 2,
     );
+    // And the recipient reads it in their inbox, and marks it read.
+    const read = async (path: string, init: RequestInit = {}) => {
+      const ctx = createExecutionContext();
+      const headers = new Headers(init.headers);
+      headers.set("authorization", `Bearer ${await signToken({ sub: AUTHOR })}`);
+      const res = await worker.fetch(
+        new Request(`http://api.localhost${path}`, { ...init, headers }),
+        env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const inbox = (await read("/v1/notifications?limit=100")) as {
+      notifications: { id: string; message: string }[];
+    };
+    const mine = inbox.notifications.find((n) => n.message === "Hello both");
+    expect(mine).toMatchObject({ tenant_id: T, type: "welcome", title: "Welcome", is_read: false });
+    expect(
+      await read("/v1/notifications/read", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ids: [mine?.id] }),
+      }),
+    ).toEqual({ marked: 1 });
   });
 
   it("writes an analytics event once even when the client retries with the same Idempotency-Key", async () => {

@@ -1,0 +1,83 @@
+import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { pageOf } from "../../../common/pages";
+import type { Result } from "../../../common/result";
+
+export interface InboxNotification {
+  id: string;
+  tenant_id: string;
+  type: string;
+  title: string;
+  message: string;
+  data: Record<string, unknown>;
+  is_read: boolean;
+  created_at: string;
+}
+
+/** Where a page of the inbox ends: the last notification's time and id (the order's keys). */
+export interface InboxPosition {
+  created_at: string;
+  id: string;
+}
+
+export interface InboxOptions {
+  tenantId?: string;
+  unread?: boolean;
+  after: InboxPosition | null;
+  limit: number;
+}
+
+/**
+ * The user's notifications, newest first, keyset-paged on (created_at, id) along the inbox index
+ * (user_id, created_at DESC). The plain `created_at <=` is what the index can seek on; the row
+ * comparison, which breaks ties by id, only filters the few rows at that instant. Without it a
+ * deep page would read every notification newer than it. One row past the page (LIMIT limit + 1)
+ * says whether another follows.
+ */
+export const INBOX_SQL = `SELECT n.id, n.tenant_id, n.type, n.title, n.message, n.data, n.is_read,
+       to_json(n.created_at) #>> '{}' AS created_at
+  FROM public.notifications n
+ WHERE n.user_id = $1
+   AND ($2::uuid IS NULL OR n.tenant_id = $2)
+   AND ($3::boolean IS NULL OR n.is_read = NOT $3)
+   AND ($4::timestamptz IS NULL
+        OR (n.created_at <= $4::timestamptz AND (n.created_at, n.id) < ($4::timestamptz, $5::uuid)))
+ ORDER BY n.created_at DESC, n.id DESC
+ LIMIT $6`;
+
+export function inboxParams(userId: string, options: InboxOptions): unknown[] {
+  return [
+    userId,
+    options.tenantId ?? null,
+    options.unread ?? null,
+    options.after?.created_at ?? null,
+    options.after?.id ?? null,
+    options.limit + 1,
+  ];
+}
+
+export function readInbox(
+  sql: Queryable,
+  userId: string,
+  options: InboxOptions,
+): Promise<Result<{ notifications: InboxNotification[]; more: boolean }, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<InboxNotification>(INBOX_SQL, inboxParams(userId, options));
+    const { rows: notifications, more } = pageOf(rows, options.limit);
+    return { notifications, more };
+  });
+}
+
+/** Marks the user's notifications among `ids` read; how many were unread until now. */
+export function markRead(sql: Queryable, userId: string, ids: string[]): Promise<Result<number, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<{ marked: number }>(
+      `WITH marked AS (
+         UPDATE public.notifications SET is_read = true
+          WHERE user_id = $1 AND id = ANY($2::uuid[]) AND NOT is_read
+         RETURNING 1)
+       SELECT count(*)::int AS marked FROM marked`,
+      [userId, ids],
+    );
+    return rows[0]?.marked ?? 0;
+  });
+}

@@ -1,0 +1,118 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
+import { wholeNumberParam } from "../../../common/numbers";
+import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
+import { decodeKeyset, encodeKeyset, QueryFlag } from "../../../common/pages";
+import { rateLimit } from "../../../common/rate-limit";
+import { PgTime } from "../../../common/time";
+import type { HonoEnv } from "../env";
+import { markRead, readInbox } from "../inbox/queries";
+import { currentUser, requireUser } from "../middleware/auth";
+import { getSql, timed } from "../middleware/request";
+
+/**
+ * The caller's inbox: the notifications the batch worker wrote for them, from every community,
+ * newest first. The original design's clients read them straight from Supabase (row-level
+ * security); the database is no longer theirs to read, so without this route a notification
+ * was written and never seen.
+ */
+const InboxQuery = z.object({
+  tenant_id: Id.optional().describe("only this community's notifications"),
+  unread: QueryFlag.optional().describe("true: only unread ones; false: only read ones"),
+  limit: wholeNumberParam(1, 100).default(20),
+  cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
+});
+
+const Notification = z
+  .object({
+    id: z.guid(),
+    tenant_id: z.guid(),
+    type: z.string(),
+    title: z.string(),
+    message: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    is_read: z.boolean(),
+    created_at: z.string().describe("RFC 3339, to the microsecond"),
+  })
+  .openapi("Notification");
+
+const InboxPage = z
+  .object({ notifications: z.array(Notification), next_cursor: z.string().nullable() })
+  .openapi("Inbox");
+
+const MarkRead = z
+  .object({ ids: z.array(Id).min(1).max(100).describe("notifications of the caller's; others are left") })
+  .strict()
+  .openapi("MarkNotificationsRead");
+
+const Marked = z
+  .object({ marked: z.number().int().describe("how many of them were unread until now") })
+  .openapi("NotificationsMarked");
+
+/** Unsigned: the list is the caller's own rows, so a forged cursor only moves within them. */
+const InboxCursor = z.object({ created_at: PgTime, id: Id });
+
+export const notifications = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+// Reads count with the feed's (they reach the database every call), the marking with the writes.
+notifications.use("/", requireUser, rateLimit("READ_RATE_LIMITER"));
+notifications.use("/read", requireUser, rateLimit("WRITE_RATE_LIMITER"));
+notifications
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      operationId: "listNotifications",
+      security: USER_SECURITY,
+      summary: "The caller's notifications from every community, newest first, keyset-paged",
+      request: { query: InboxQuery },
+      responses: {
+        200: jsonResponse(InboxPage, "One page"),
+        ...errorResponses(400, 401, 429, 503),
+      },
+    }),
+    async (c) => {
+      const user = currentUser(c);
+      const { tenant_id, unread, limit, cursor } = c.req.valid("query");
+      const after = cursor === undefined ? null : decodeKeyset(cursor, InboxCursor);
+      if (cursor !== undefined && !after) {
+        throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
+      }
+      const page = await timed(c, () =>
+        readInbox(getSql(c), user.id, { tenantId: tenant_id, unread, after, limit }),
+      );
+      if (!page.ok) throw dbFailure(c, page.error, "notifications are unavailable, try again shortly");
+      const last = page.value.more ? page.value.notifications.at(-1) : undefined;
+      c.header("Cache-Control", "private, no-store");
+      return c.json(
+        {
+          notifications: page.value.notifications,
+          next_cursor: last ? encodeKeyset({ created_at: last.created_at, id: last.id }) : null,
+        },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/read",
+      operationId: "markNotificationsRead",
+      security: USER_SECURITY,
+      summary: "Mark some of the caller's notifications read",
+      request: { body: { content: { "application/json": { schema: MarkRead } }, required: true } },
+      responses: {
+        200: jsonResponse(Marked, "Marked"),
+        ...errorResponses(400, 401, 413, 415, 429, 503),
+      },
+    }),
+    async (c) => {
+      const user = currentUser(c);
+      const { ids } = c.req.valid("json");
+      const marked = await timed(c, () => markRead(getSql(c), user.id, ids));
+      if (!marked.ok) throw dbFailure(c, marked.error, "notifications are unavailable, try again shortly");
+      c.header("Cache-Control", "private, no-store");
+      return c.json({ marked: marked.value }, 200);
+    },
+  );

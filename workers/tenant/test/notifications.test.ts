@@ -1,0 +1,188 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../common/errors";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import { INBOX_SQL, inboxParams } from "../src/inbox/queries";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const A = "a6000000-0000-4000-8000-000000000001";
+const B = "a6000000-0000-4000-8000-000000000002";
+const ALICE = "b6000000-0000-4000-8000-000000000001";
+const BOB = "b6000000-0000-4000-8000-000000000002";
+const CAROL = "b6000000-0000-4000-8000-000000000003";
+const note = (n: number) => `c6000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+
+interface Inbox {
+  notifications: { id: string; tenant_id: string; title: string; is_read: boolean; created_at: string }[];
+  next_cursor: string | null;
+}
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'inbox-a', 'A'), ('${B}', 'inbox-b', 'B');
+    INSERT INTO users (id, email) VALUES
+      ('${ALICE}', 'alice@inbox.test'), ('${BOB}', 'bob@inbox.test'), ('${CAROL}', 'carol@inbox.test');
+  `);
+  // As the consumer writes them: alice 5 in A (one read) and 3 in B, an hour apart; bob 2 in A;
+  // carol 7 at one instant, as a burst of jobs enqueued in the same microsecond would leave.
+  const rows: string[] = [];
+  for (let i = 1; i <= 8; i++) {
+    rows.push(
+      `('${note(i)}', '${ALICE}', '${i <= 5 ? A : B}', 'info', 'alice ${i}', 'm', ${i === 2}, '2026-11-20T00:00:00Z'::timestamptz + interval '${i} hours', gen_random_uuid())`,
+    );
+  }
+  for (let i = 9; i <= 10; i++) {
+    rows.push(
+      `('${note(i)}', '${BOB}', '${A}', 'info', 'bob ${i}', 'm', false, '2026-11-21T00:00:00Z', gen_random_uuid())`,
+    );
+  }
+  for (let i = 11; i <= 17; i++) {
+    rows.push(
+      `('${note(i)}', '${CAROL}', '${A}', 'info', 'carol ${i}', 'm', false, '2026-11-22T00:00:00.123456Z', gen_random_uuid())`,
+    );
+  }
+  await db.query(
+    `INSERT INTO notifications (id, user_id, tenant_id, type, title, message, is_read, created_at, job_id) VALUES ${rows.join(",")}`,
+  );
+});
+
+async function call(path: string, user: string | null, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  if (user) headers.set("authorization", `Bearer ${await signToken({ sub: user })}`);
+  const res = await worker.fetch(
+    new Request(`http://api.localhost${path}`, { ...init, headers }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const inbox = async (user: string, query = "") => {
+  const res = await call(`/v1/notifications${query}`, user);
+  expect([query, res.status, res.headers.get("cache-control")]).toEqual([query, 200, "private, no-store"]);
+  return (await res.json()) as Inbox;
+};
+
+const markRead = (user: string, ids: string[]) =>
+  call("/v1/notifications/read", user, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ids }),
+  });
+
+describe("GET /v1/notifications", () => {
+  it("lists the caller's notifications from every community, newest first, and no one else's", async () => {
+    const alice = await inbox(ALICE);
+    expect(alice.notifications.map((n) => n.title)).toEqual(
+      [8, 7, 6, 5, 4, 3, 2, 1].map((i) => `alice ${i}`),
+    );
+    expect(alice.notifications[0]).toMatchObject({
+      id: note(8),
+      tenant_id: B,
+      is_read: false,
+      created_at: "2026-11-20T08:00:00+00:00",
+    });
+    expect(alice.next_cursor).toBeNull();
+    expect((await inbox(BOB)).notifications.map((n) => n.title)).toEqual(["bob 10", "bob 9"]);
+  });
+
+  it("filters by community and by read or unread", async () => {
+    expect((await inbox(ALICE, `?tenant_id=${B}`)).notifications.map((n) => n.title)).toEqual([
+      "alice 8",
+      "alice 7",
+      "alice 6",
+    ]);
+    expect((await inbox(ALICE, "?unread=false")).notifications.map((n) => n.title)).toEqual(["alice 2"]);
+    expect((await inbox(ALICE, "?unread=true")).notifications).toHaveLength(7);
+  });
+
+  it("pages through notifications of one instant without skipping or repeating one", async () => {
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page: Inbox = await inbox(CAROL, `?limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      sizes.push(page.notifications.length);
+      seen.push(...page.notifications.map((n) => n.id));
+      cursor = page.next_cursor;
+    }
+    expect(sizes).toEqual([3, 3, 1]);
+    expect([...seen].sort()).toEqual([11, 12, 13, 14, 15, 16, 17].map(note));
+    expect(seen).toEqual([...seen].sort().reverse()); // ties broken by id, descending
+  });
+
+  it("needs a token, and refuses a cursor it did not give out", async () => {
+    const anonymous = await call("/v1/notifications", null);
+    expect([anonymous.status, ((await anonymous.json()) as ErrorBody).error.code]).toEqual([
+      401,
+      "unauthorized",
+    ]);
+    const forged = await call("/v1/notifications?cursor=bm9wZQ", ALICE);
+    expect([forged.status, ((await forged.json()) as ErrorBody).error.code]).toEqual([400, "invalid_cursor"]);
+  });
+});
+
+describe("the inbox query", () => {
+  it("seeks a deep page on the inbox index, reading about a page of rows, not every newer one", async () => {
+    const DAVE = "b6000000-0000-4000-8000-000000000004";
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${DAVE}', 'dave@inbox.test');
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, created_at, job_id)
+      SELECT '${DAVE}', '${A}', 'bulk', 't', 'm', '2026-01-01T00:00:00Z'::timestamptz + make_interval(secs => g),
+             gen_random_uuid()
+        FROM generate_series(1, 20000) g;
+      ANALYZE notifications;
+    `);
+    type Node = {
+      "Node Type": string;
+      "Index Name"?: string;
+      "Index Cond"?: string;
+      "Actual Rows": number;
+      Plans?: Node[];
+    };
+    const after = { created_at: "2026-01-01T00:10:00+00:00", id: "ffffffff-ffff-4fff-bfff-ffffffffffff" };
+    const [row] = await db.query<{ "QUERY PLAN": { Plan: Node }[] }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${INBOX_SQL}`,
+      inboxParams(DAVE, { after, limit: 20 }),
+    );
+    const nodes: Node[] = [];
+    const walk = (n: Node) => {
+      nodes.push(n);
+      for (const c of n.Plans ?? []) walk(c);
+    };
+    walk(row?.["QUERY PLAN"][0]?.Plan as Node);
+    const scan = nodes.find((n) => n["Index Name"] === "idx_notifications_inbox");
+    expect(scan?.["Index Cond"]).toMatch(/created_at <=/);
+    // A page and the row past it (ties at the cursor's instant aside): 20,000 were there to read.
+    expect(scan?.["Actual Rows"]).toBeLessThanOrEqual(25);
+  });
+});
+
+describe("POST /v1/notifications/read", () => {
+  it("marks only the caller's notifications read, and says how many were unread", async () => {
+    const first = await markRead(ALICE, [note(1), note(2), note(9)]);
+    expect([first.status, await first.json()]).toEqual([200, { marked: 1 }]); // 2 was read, 9 is bob's
+    expect(await (await markRead(ALICE, [note(1)])).json()).toEqual({ marked: 0 });
+    expect((await inbox(BOB)).notifications.every((n) => !n.is_read)).toBe(true);
+    expect((await inbox(ALICE, "?unread=false")).notifications.map((n) => n.title)).toEqual([
+      "alice 2",
+      "alice 1",
+    ]);
+  });
+
+  it("refuses an empty list, more than 100 ids, and ids that are not ids", async () => {
+    for (const ids of [[], Array.from({ length: 101 }, (_, i) => note(i)), ["nope"]]) {
+      const res = await markRead(ALICE, ids);
+      expect([ids.length, res.status, ((await res.json()) as ErrorBody).error.code]).toEqual([
+        ids.length,
+        400,
+        "validation_failed",
+      ]);
+    }
+  });
+});
