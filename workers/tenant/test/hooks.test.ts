@@ -188,7 +188,7 @@ describe("the Supabase auth.users webhook", () => {
       ],
       [
         change("DELETE", authUser("b5000000-0000-4000-8000-000000000007")),
-        "body: a DELETE carries old_record, an INSERT or UPDATE record",
+        "old_record: the deleted auth.users row",
       ],
       [change("INSERT", authUser("not-a-user-id")), "record.id: a UUID"],
       [

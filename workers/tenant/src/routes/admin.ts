@@ -119,9 +119,13 @@ const UserMembershipPage = z
   })
   .openapi("UserMembershipPage");
 const MemberParams = z.object({ id: Id, userId: Id });
+/** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
+export const UserEmail = z
+  .email({ error: (issue) => (issue.input === undefined ? undefined : "an email address") })
+  .max(320, { error: "an email address" });
 const UserFields = z
   .object({
-    email: z.email().max(320),
+    email: UserEmail,
     display_name: z.string().trim().min(1).max(200).nullable().optional(),
   })
   .strict()
@@ -141,7 +145,7 @@ function present(row: TenantRow): z.infer<typeof AdminTenant> {
 }
 
 /** Maps an admin route's failure to its answer: 409, 404 (`notFound` says what), or dbFailure's. */
-function fail(
+export function fail(
   c: Context<HonoEnv>,
   e: AdminError | MemberWriteError | UserWriteError,
   notFound = "no such tenant",

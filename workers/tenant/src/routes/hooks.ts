@@ -1,13 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError } from "../../../common/errors";
-import { dbFailure, requireBearerSecret, validationHook } from "../../../common/http";
+import { requireBearerSecret, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { errorResponses, HOOK_SECURITY, jsonResponse } from "../../../common/openapi";
 import { storableText } from "../../../common/text";
 import { deleteUser, upsertUser } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { getDb, timed } from "../middleware/request";
-import { memberCache } from "./admin";
+import { fail, memberCache, UserEmail } from "./admin";
 
 /**
  * Users live in the identity provider; `users` here holds the ones memberships point at. With
@@ -23,27 +23,34 @@ export const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string }): string[] =>
 export const requireHookToken = requireBearerSecret(hookTokens, "hook token");
 
 /** The columns of auth.users read here; the row has some thirty more, password hash included. */
-const AuthUser = z
-  .object({
-    id: Id,
-    email: z.string().nullable().optional(),
-    raw_user_meta_data: z.record(z.string(), z.unknown()).nullable().optional(),
-    deleted_at: z.string().nullable().optional(),
-  })
-  .loose()
-  .openapi("SupabaseAuthUser");
+const authUser = (error: string) =>
+  z
+    .object(
+      {
+        id: Id,
+        email: z.string().nullable().optional(),
+        raw_user_meta_data: z.record(z.string(), z.unknown()).nullable().optional(),
+        deleted_at: z.string().nullable().optional(),
+      },
+      { error },
+    )
+    .loose();
 
+const ofAuthUsers = {
+  schema: z.literal("auth", { error: "this hook takes changes of auth.users" }),
+  table: z.literal("users", { error: "this hook takes changes of auth.users" }),
+};
+
+/** What is read of each kind of change: the new row of a sign-up or change, the old of a deletion. */
 const SupabaseUserChange = z
-  .object({
-    type: z.enum(["INSERT", "UPDATE", "DELETE"]),
-    schema: z.literal("auth", { error: "this hook takes changes of auth.users" }),
-    table: z.literal("users", { error: "this hook takes changes of auth.users" }),
-    record: AuthUser.nullable(),
-    old_record: AuthUser.nullable(),
-  })
-  .refine((change) => (change.type === "DELETE" ? change.old_record : change.record) !== null, {
-    error: "a DELETE carries old_record, an INSERT or UPDATE record",
-  })
+  .discriminatedUnion("type", [
+    z.object({ type: z.enum(["INSERT", "UPDATE"]), ...ofAuthUsers, record: authUser("the auth.users row") }),
+    z.object({
+      type: z.literal("DELETE"),
+      ...ofAuthUsers,
+      old_record: authUser("the deleted auth.users row"),
+    }),
+  ])
   .openapi("SupabaseUserChange");
 
 const HookResult = z
@@ -53,8 +60,6 @@ const HookResult = z
     reason: z.string().optional().describe("why nothing was saved (skipped)"),
   })
   .openapi("UserHookResult");
-
-const Email = z.email({ error: "an email address" }).max(320, { error: "an email address" });
 
 /** What Supabase keeps as the name: the dashboard's display name, else an OAuth provider's. */
 function displayName(meta: Record<string, unknown> | null | undefined): string | undefined {
@@ -86,15 +91,10 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
   async (c) => {
     const change = c.req.valid("json");
     const row = change.type === "DELETE" ? change.old_record : change.record;
-    if (!row)
-      throw new ApiError(
-        "validation_failed",
-        "body: a DELETE carries old_record, an INSERT or UPDATE record",
-      );
     if (change.type === "DELETE" || row.deleted_at) {
       const erased = await timed(c, () => deleteUser(getDb(c), memberCache(c), row.id));
       // Already gone (a second delivery, or a user never saved here): nothing left to erase.
-      if (!erased.ok && erased.error.kind !== "not_found") throw dbFailure(c, erased.error);
+      if (!erased.ok && erased.error.kind !== "not_found") fail(c, erased.error);
       return c.json({ user_id: row.id, action: "erased" as const }, 200);
     }
     const email = row.email?.trim().toLowerCase();
@@ -108,7 +108,7 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
         200,
       );
     }
-    const valid = Email.safeParse(email);
+    const valid = UserEmail.safeParse(email);
     if (!valid.success) throw new ApiError("validation_failed", "record.email: an email address");
     const saved = await timed(c, () =>
       upsertUser(getDb(c), memberCache(c), row.id, {
@@ -116,11 +116,7 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
         display_name: displayName(row.raw_user_meta_data),
       }),
     );
-    if (!saved.ok) {
-      if (saved.error.kind === "conflict")
-        throw new ApiError("conflict", "another user already has this email");
-      throw dbFailure(c, saved.error);
-    }
+    if (!saved.ok) fail(c, saved.error);
     return c.json({ user_id: row.id, action: "saved" as const }, 200);
   },
 );
