@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { Id } from "./ids";
 import { unstorableTextAt } from "./text";
+import { PgTime } from "./time";
 
 /**
  * Keyset pages. A list query asks for one row past the page (LIMIT limit + 1): that row says
@@ -42,6 +44,20 @@ export function decodeKeyset<T>(cursor: string, schema: z.ZodType<T>): T | null 
   } catch {
     return null;
   }
+}
+
+/** Where a newest-first page keyed on (created_at, id) ends: dead jobs, the inbox. */
+const NewestFirstKeys = z.object({ created_at: PgTime, id: Id });
+export type NewestFirstPosition = z.infer<typeof NewestFirstKeys>;
+
+/** The cursor after `last`, an unsigned one (encodeKeyset): for lists bounded by who asks. */
+export function newestFirstCursor(last: NewestFirstPosition): string {
+  return encodeKeyset({ created_at: last.created_at, id: last.id });
+}
+
+/** The position a cursor names, or null when it is none newestFirstCursor gave. */
+export function newestFirstPosition(cursor: string): NewestFirstPosition | null {
+  return decodeKeyset(cursor, NewestFirstKeys);
 }
 
 /** A yes/no list filter in a query string: `true` or `false`, as written; absent: no filter. */

@@ -25,7 +25,12 @@ import {
   NO_SECURITY,
   serveOpenApiDocument,
 } from "../../common/openapi";
-import { decodeKeyset, encodeKeyset, QueryFlag } from "../../common/pages";
+import {
+  type NewestFirstPosition,
+  newestFirstCursor,
+  newestFirstPosition,
+  QueryFlag,
+} from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
 import { PgTime } from "../../common/time";
 import {
@@ -128,12 +133,9 @@ const BulkDiscarded = z
   .openapi("BulkDiscarded");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
-/** A list cursor: the last row's (created_at, id), as workers/common/pages.ts encodes keys. */
-const DeadJobCursor = z.object({ created_at: PgTime, id: Id });
-
-function decodeCursor(cursor: string | undefined): z.infer<typeof DeadJobCursor> | undefined {
+function decodeCursor(cursor: string | undefined): NewestFirstPosition | undefined {
   if (!cursor) return undefined;
-  const keys = decodeKeyset(cursor, DeadJobCursor);
+  const keys = newestFirstPosition(cursor);
   if (!keys) throw new ApiError("invalid_cursor", "the cursor is not one this API gave out");
   return keys;
 }
@@ -198,7 +200,7 @@ export function createBatchApp() {
       return c.json(
         {
           items,
-          next_cursor: last ? encodeKeyset({ created_at: last.created_at, id: last.id }) : null,
+          next_cursor: last ? newestFirstCursor(last) : null,
         },
         200,
       );

@@ -1,5 +1,5 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import { pageOf } from "../../../common/pages";
+import { type NewestFirstPosition, pageOf } from "../../../common/pages";
 import type { Result } from "../../../common/result";
 
 export interface InboxNotification {
@@ -13,16 +13,10 @@ export interface InboxNotification {
   created_at: string;
 }
 
-/** Where a page of the inbox ends: the last notification's time and id (the order's keys). */
-export interface InboxPosition {
-  created_at: string;
-  id: string;
-}
-
 export interface InboxOptions {
   tenantId?: string;
   unread?: boolean;
-  after: InboxPosition | null;
+  after: NewestFirstPosition | null;
   limit: number;
 }
 

@@ -4,9 +4,8 @@ import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { decodeKeyset, encodeKeyset, QueryFlag } from "../../../common/pages";
+import { newestFirstCursor, newestFirstPosition, QueryFlag } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
-import { PgTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
 import { markRead, readInbox } from "../inbox/queries";
 import { currentUser, requireUser } from "../middleware/auth";
@@ -51,9 +50,6 @@ const Marked = z
   .object({ marked: z.number().int().describe("how many of them were unread until now") })
   .openapi("NotificationsMarked");
 
-/** Unsigned: the list is the caller's own rows, so a forged cursor only moves within them. */
-const InboxCursor = z.object({ created_at: PgTime, id: Id });
-
 export const notifications = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
 // Reads count with the feed's (they reach the database every call), the marking with the writes.
 notifications.use("/", requireUser, rateLimit("READ_RATE_LIMITER"));
@@ -75,7 +71,8 @@ notifications
     async (c) => {
       const user = currentUser(c);
       const { tenant_id, unread, limit, cursor } = c.req.valid("query");
-      const after = cursor === undefined ? null : decodeKeyset(cursor, InboxCursor);
+      // Unsigned: the list is the caller's own rows, so a forged cursor only moves within them.
+      const after = cursor === undefined ? null : newestFirstPosition(cursor);
       if (cursor !== undefined && !after) {
         throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
       }
@@ -88,7 +85,7 @@ notifications
       return c.json(
         {
           notifications: page.value.notifications,
-          next_cursor: last ? encodeKeyset({ created_at: last.created_at, id: last.id }) : null,
+          next_cursor: last ? newestFirstCursor(last) : null,
         },
         200,
       );
