@@ -174,13 +174,16 @@ export function isNewerFormat(body: unknown): boolean {
   return typeof v === "number" && v > MESSAGE_VERSION;
 }
 
+/** 1 to 10: what the enqueue API takes and a message carries (the API says what it changes). */
+export const Priority = wholeNumber(1, 10);
+
 const envelope = {
   v: z.literal(MESSAGE_VERSION),
   job_id: Id,
   tenant_id: Id,
   /** The verified user who enqueued it. */
   user_id: Id,
-  priority: wholeNumber(1, 10),
+  priority: Priority,
   /** Enqueue time: the version of a content update, and the partition key of an analytics event. */
   created_at: PgTime,
 };

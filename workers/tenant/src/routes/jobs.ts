@@ -7,11 +7,11 @@ import { Id, timeOrderedId } from "../../../common/ids";
 import {
   type JobMessage,
   MESSAGE_VERSION,
+  Priority,
   RecordAnalyticsPayload,
   SendNotificationsPayload,
   UpdateContentPayload,
 } from "../../../common/jobs";
-import { wholeNumber } from "../../../common/numbers";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { sendJobs } from "../../../common/queues";
 import { rateLimit } from "../../../common/rate-limit";
@@ -24,11 +24,9 @@ import { currentUser, requireUser } from "../middleware/auth";
 import { defer, getDb, timed } from "../middleware/request";
 import { TENANT_PARAMETERS } from "../middleware/tenant";
 
-const priority = wholeNumber(1, 10)
-  .default(1)
-  .describe(
-    "1-10. Cloudflare Queues deliver in no priority order and a batch is written in one statement, so priority only changes retries: a job of 8 or more that fails is retried after 1, 2, 4... s instead of 5, 10, 20... s.",
-  );
+const priority = Priority.default(1).describe(
+  "1-10. Cloudflare Queues deliver in no priority order and a batch is written in one statement, so priority only changes retries: a job of 8 or more that fails is retried after 1, 2, 4... s instead of 5, 10, 20... s.",
+);
 const common = {
   priority,
   tenant_id: Id.optional().describe("If given, must be the resolved tenant."),
