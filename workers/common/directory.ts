@@ -24,7 +24,7 @@ export const DIRECTORY_FALSE_POSITIVE_RATE = 0.001;
  * names. From ~14 million it stays this size and lets more unknown names through (30 million
  * names: ~4 %), rather than fail to be stored, run after run, and leave every isolate without one.
  */
-export const DIRECTORY_MAX_BYTES = 24 * 1024 * 1024;
+const DIRECTORY_MAX_BYTES = 24 * 1024 * 1024;
 
 /** The empty filter a build of `names` names fills. */
 export function directoryFilter(names: number): BloomFilter {

@@ -19,7 +19,7 @@ export interface Position {
  * an isolate should hold twice, parsed and written out again. A page always has its first row,
  * however long. Counted by the feed functions themselves (db/migrations/0024).
  */
-export const FEED_PAGE_BYTES = 2 * 1024 * 1024;
+const FEED_PAGE_BYTES = 2 * 1024 * 1024;
 
 /**
  * One statement, one round trip: the user's communities and one keyset page over them, by the

@@ -17,7 +17,7 @@ import { fail, memberCache, UserEmail } from "./admin";
  * token, not ADMIN_TOKEN: the webhook's headers are stored in the Supabase database, readable by
  * whoever administers that project, and this token can only do what such a webhook does.
  */
-export const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string }): string[] =>
+const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string }): string[] =>
   env.SUPABASE_HOOK_TOKEN ? [env.SUPABASE_HOOK_TOKEN] : [];
 
 export const requireHookToken = requireBearerSecret(hookTokens, "hook token");
