@@ -19,6 +19,11 @@ export async function seedDatabase(url: string): Promise<void> {
         [t.id, t.slug, t.name, t.domain, t.active],
       );
     }
+    // Seeding again brings back a demo user erased while exploring: so that saves of them apply
+    // again, their erasure is forgotten.
+    await client.query("DELETE FROM provider_users WHERE id = ANY($1) AND erased_at IS NOT NULL", [
+      [alice.id, bob.id, carol.id],
+    ]);
     for (const u of [alice, bob, carol]) {
       await client.query(
         "INSERT INTO users (id, email, display_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -5,6 +5,7 @@ export * from "./events";
 export * from "./journey-activities";
 export * from "./notifications";
 export * from "./posts";
+export * from "./provider-users";
 export * from "./tenant-users";
 export * from "./tenants";
 export * from "./user-journeys";

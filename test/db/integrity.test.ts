@@ -177,9 +177,10 @@ describe("ids Postgres makes", () => {
     // directly, a partition takes its own default.
     await db.client.query("SELECT private.ensure_monthly_partitions('analytics_events', 15)");
     const { rows } = await db.client.query<{ table_name: string; column_default: string | null }>(
-      // (users.id has no default: the identity provider makes it.)
+      // (users.id and provider_users.id have no default: the identity provider makes them.)
       `SELECT table_name, column_default FROM information_schema.columns
-        WHERE table_schema = 'public' AND column_name = 'id' AND data_type = 'uuid' AND table_name <> 'users'`,
+        WHERE table_schema = 'public' AND column_name = 'id' AND data_type = 'uuid'
+          AND table_name NOT IN ('users', 'provider_users')`,
     );
     const later = new Date();
     later.setUTCMonth(later.getUTCMonth() + 15, 1);

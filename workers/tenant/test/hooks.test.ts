@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
@@ -159,6 +160,100 @@ describe("the Supabase auth.users webhook", () => {
     );
     expect(await res.json()).toEqual({ user_id: id, action: "erased" });
     expect((await admin("GET", `/users/${id}`)).status).toBe(404);
+  });
+
+  it("keeps a user deleted before their sign-up arrived erased: the late sign-up and any change are skipped", async () => {
+    const id = "b5000000-0000-4000-8000-000000000009";
+    // pg_net sent both at once and the deletion came first: there was no one here to erase yet.
+    const erased = await hook(change("DELETE", null, authUser(id)));
+    expect(await erased.json()).toEqual({ user_id: id, action: "erased" });
+    for (const type of ["INSERT", "UPDATE"] as const) {
+      const late = await hook(change(type, authUser(id)));
+      expect([type, late.status, await late.json()]).toEqual([
+        type,
+        200,
+        { user_id: id, action: "skipped", reason: "erased here before this call arrived" },
+      ]);
+    }
+    expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
+    const put = await admin("PUT", `/users/${id}`, { email: "again@example.com" });
+    expect([put.status, ((await put.json()) as ErrorBody).error.message]).toEqual([
+      409,
+      "this user was erased, and an erased user is not saved again",
+    ]);
+  });
+
+  it("applies changes by the row's updated_at: one that overtook an older keeps its email, the same one again is saved", async () => {
+    const id = "b5000000-0000-4000-8000-00000000000a";
+    const at = (minute: number) => `2026-11-27T10:0${minute}:00.000001+00:00`;
+    const send = async (type: "INSERT" | "UPDATE", email: string, minute: number) =>
+      (await hook(change(type, authUser(id, { email, updated_at: at(minute) })))).json();
+    expect(await send("INSERT", "first@example.com", 0)).toMatchObject({ action: "saved" });
+    expect(await send("UPDATE", "third@example.com", 2)).toMatchObject({ action: "saved" });
+    // The second change, delivered last: older than the one saved, so nothing changes.
+    expect(await send("UPDATE", "second@example.com", 1)).toEqual({
+      user_id: id,
+      action: "skipped",
+      reason: "a newer change of this user (updated_at) is saved",
+    });
+    expect(await send("UPDATE", "third@example.com", 2)).toMatchObject({ action: "saved" });
+    expect(await (await admin("GET", `/users/${id}`)).json()).toMatchObject({ email: "third@example.com" });
+    // The admin API orders by its updated_at the same way, and answers the user as saved.
+    const older = await admin("PUT", `/users/${id}`, { email: "second@example.com", updated_at: at(1) });
+    expect([older.status, await older.json()]).toEqual([
+      200,
+      { id, email: "third@example.com", display_name: null },
+    ]);
+    // A row whose updated_at is no time is saved as it comes, not lost.
+    const odd = await hook(
+      change("UPDATE", authUser(id, { email: "fourth@example.com", updated_at: "soon" })),
+    );
+    expect(await odd.json()).toMatchObject({ action: "saved" });
+  });
+
+  it("orders a deletion and a sign-up sent at once: the deletion that waited for the sign-up erases it", async () => {
+    const id = "b5000000-0000-4000-8000-00000000000b";
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const signUp = await handle.pool.connect();
+    try {
+      // The sign-up's save, in flight: written, not yet committed.
+      await signUp.query("BEGIN");
+      await signUp.query("SELECT * FROM private.save_user($1, 'race@example.com', false, null, null)", [id]);
+      let answered = false;
+      const deletion = hook(change("DELETE", null, authUser(id))).finally(() => {
+        answered = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false); // waiting for the sign-up to commit
+      await signUp.query("COMMIT");
+      expect(await (await deletion).json()).toEqual({ user_id: id, action: "erased" });
+    } finally {
+      signUp.release();
+      await handle.close();
+    }
+    expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
+  });
+
+  it("orders a sign-up and a deletion sent at once: the sign-up that waited for the deletion is skipped", async () => {
+    const id = "b5000000-0000-4000-8000-00000000000c";
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const deletion = await handle.pool.connect();
+    try {
+      await deletion.query("BEGIN");
+      await deletion.query("SELECT * FROM private.erase_user($1)", [id]);
+      let answered = false;
+      const signUp = hook(change("INSERT", authUser(id))).finally(() => {
+        answered = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false); // waiting for the deletion to commit
+      await deletion.query("COMMIT");
+      expect(await (await signUp).json()).toMatchObject({ user_id: id, action: "skipped" });
+    } finally {
+      deletion.release();
+      await handle.close();
+    }
+    expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
   });
 
   it("skips a user with no email yet (a phone or anonymous sign-in), and saves them once they have one", async () => {

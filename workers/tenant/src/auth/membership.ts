@@ -246,7 +246,14 @@ export interface UserRow {
   display_name: string | null;
 }
 
-export type UserWriteError = DbError | { kind: "conflict"; field: "email" };
+/** An erased user's id is not saved again: its sign-up or a change came after the erasure. */
+export type UserWriteError = DbError | { kind: "conflict"; field: "email" } | { kind: "erased" };
+
+/** What a save did: applied it, or kept the stored user, which a newer change left (stale). */
+export interface SavedUser {
+  user: UserRow;
+  applied: boolean;
+}
 
 export async function findUser(db: Db, id: string): Promise<Result<UserRow | undefined, DbError>> {
   return attempt(async () => {
@@ -263,31 +270,28 @@ export async function findUser(db: Db, id: string): Promise<Result<UserRow | und
  * webhook, or an operator, calls this with the token's `sub` as id), and a membership needs the
  * user first. Cached memberships carry the email, so when it changes the user's entry in every
  * community is dropped, as a membership change drops its one.
+ *
+ * Webhooks arrive in no order, so private.save_user (db/migrations/0026) orders each save
+ * against the id's other saves and its erasure: an erased id is not saved again, and a version
+ * older than one saved (`changed_at`, the provider's updated_at) changes nothing.
  */
 export async function upsertUser(
   db: Db,
   cache: ForgetDeps,
   id: string,
-  fields: { email: string; display_name?: string | null },
-): Promise<Result<UserRow, UserWriteError>> {
+  fields: { email: string; display_name?: string | null; changed_at?: string | null },
+): Promise<Result<SavedUser, UserWriteError>> {
   const written = await attempt(() =>
     db
-      .insert(users)
-      .values({ id, email: fields.email, displayName: fields.display_name ?? null })
-      // An absent display_name keeps the stored one (drizzle leaves undefined out of SET).
-      .onConflictDoUpdate({
-        target: users.id,
-        set: { email: fields.email, displayName: fields.display_name },
+      .select({
+        outcome: sql<"saved" | "stale" | "erased">`s.outcome`,
+        email: sql<string>`s.email`,
+        display_name: sql<string | null>`s.display_name`,
+        previous_email: sql<string | null>`s.previous_email`,
       })
-      .returning({
-        id: users.id,
-        email: users.email,
-        display_name: users.displayName,
-        // RETURNING's subquery reads the statement's snapshot, which has the row as it was
-        // before this write: its old email, or none for a new user. "users"."id" is spelled
-        // out: drizzle writes the column unqualified here, which inside the subquery is u's.
-        previousEmail: sql<string | null>`(SELECT u.email FROM public.users u WHERE u.id = "users"."id")`,
-      }),
+      .from(
+        sql`private.save_user(${id}, ${fields.email}, ${fields.display_name !== undefined}, ${fields.display_name ?? null}, ${fields.changed_at ?? null}) s`,
+      ),
   );
   if (!written.ok) {
     // The email may have changed after all (mayHaveCommitted): cached memberships carry it.
@@ -296,14 +300,16 @@ export async function upsertUser(
     return err(written.error.code === "23505" ? { kind: "conflict", field: "email" } : written.error);
   }
   const [saved] = written.value;
-  if (!saved) return err({ kind: "query", message: "upsert returned no row" });
-  const { previousEmail, ...row } = saved;
+  if (!saved) return err({ kind: "query", message: "save_user returned no row" });
+  if (saved.outcome === "erased") return err({ kind: "erased" });
+  const user = { id, email: saved.email, display_name: saved.display_name };
   // A new user has no memberships yet, and an unchanged email leaves every cached one right:
   // profile webhooks call on every change of anything, and this skips a query and a KV delete
   // per community then.
-  if (previousEmail === null || previousEmail === row.email) return ok(row);
-  await forgetMembershipsOf(db, cache, id);
-  return ok(row);
+  if (saved.previous_email !== null && saved.previous_email !== saved.email) {
+    await forgetMembershipsOf(db, cache, id);
+  }
+  return ok({ user, applied: saved.outcome === "saved" });
 }
 
 /** Drops the cached membership of each community the user is in (their email changed). */
@@ -332,9 +338,10 @@ export interface ErasedUser {
  * author (SET NULL). Analytics events keep the user id, which then names no one (they have no
  * foreign keys and outlive what they describe).
  *
- * One statement: its reads see the snapshot before the delete, so the memberships it cascades
- * away can still be listed, and their cached entries dropped as a removal drops one (also when
- * its outcome is unknown, as upsertMember: then the memberships read just before). The count of
+ * The delete and its reads are one statement (in private.erase_user): they see the snapshot
+ * before the delete, so the memberships it cascades away can still be listed, and their cached
+ * entries dropped as a removal drops one (also when its outcome is unknown, as upsertMember: then
+ * the memberships read just before). The count of
  * dead jobs is as of that snapshot; one recorded while the erasure waited on the user's row is
  * deleted by the cascade all the same (db/migrations/0013).
  */
@@ -349,19 +356,15 @@ export async function deleteUser(
     db.select({ tenantId: tenantUsers.tenantId }).from(tenantUsers).where(eq(tenantUsers.userId, id)),
   );
   if (!before.ok) return before;
-  const gone = db.$with("gone").as(db.delete(users).where(eq(users.id, id)).returning({ id: users.id }));
-  // gone.id spelled out: drizzle writes a CTE's column unqualified, which inside each subquery
-  // would name that subquery's own id column if it had one (dead_jobs has).
+  // private.erase_user (db/migrations/0026): also keeps the id from being saved again, whether
+  // or not the user is here (their sign-up may not have arrived yet).
   const erased = await attempt(() =>
     db
-      .with(gone)
       .select({
-        tenant_ids: sql<
-          string[]
-        >`array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = gone.id)`,
-        dead_jobs: sql<number>`(SELECT count(*) FROM public.dead_jobs dj WHERE dj.user_id = gone.id)::int`,
+        tenant_ids: sql<string[]>`e.tenant_ids`,
+        dead_jobs: sql<number>`e.dead_jobs`,
       })
-      .from(gone),
+      .from(sql`private.erase_user(${id}) e`),
   );
   if (!erased.ok) {
     if (mayHaveCommitted(erased.error)) {

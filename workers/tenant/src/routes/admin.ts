@@ -120,6 +120,8 @@ const UserMembershipPage = z
   .openapi("UserMembershipPage");
 const MemberParams = z.object({ id: Id, userId: Id });
 /** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
+/** A provider's updated_at as its webhooks write it, to the microsecond: what orders its calls. */
+export const ProviderTime = z.iso.datetime({ offset: true, error: "a date-time with its offset (ISO 8601)" });
 export const UserEmail = z
   .email({ error: (issue) => (issue.input === undefined ? undefined : "an email address") })
   .max(320, { error: "an email address" });
@@ -127,6 +129,11 @@ const UserFields = z
   .object({
     email: UserEmail,
     display_name: z.string().trim().min(1).max(200).nullable().optional(),
+    updated_at: ProviderTime.nullable()
+      .optional()
+      .describe(
+        "The identity provider's time of this version of the user (its updated_at): a PUT carrying an older time than one already saved changes nothing and answers the user as saved, so webhooks that overtake each other leave the newest. Without it the PUT is applied as it comes.",
+      ),
   })
   .strict()
   .openapi("UserFields");
@@ -155,6 +162,9 @@ export function fail(
     throw new ApiError("conflict", `another ${who} already has this ${e.field}`);
   }
   if (e.kind === "not_found") throw new ApiError("not_found", notFound);
+  if (e.kind === "erased") {
+    throw new ApiError("conflict", "this user was erased, and an erased user is not saved again");
+  }
   throw dbFailure(c, e);
 }
 
@@ -393,6 +403,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/users/{id}",
       operationId: "putUser",
       summary: "Create or update a user (id: the identity provider's user id, the token's sub)",
+      description:
+        "409 for an email another user has, and for a user erased here: an erased user's id is not saved again, so a sign-up or change that arrives after the erasure leaves them erased.",
       security: ADMIN_SECURITY,
       request: {
         params: IdParams,
@@ -404,15 +416,16 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       },
     }),
     async (c) => {
-      const { email, display_name } = c.req.valid("json");
+      const { email, display_name, updated_at } = c.req.valid("json");
       const result = await timed(c, () =>
         upsertUser(getDb(c), memberCache(c), c.req.valid("param").id, {
           email: email.toLowerCase(),
           display_name,
+          changed_at: updated_at,
         }),
       );
       if (!result.ok) fail(c, result.error);
-      return c.json(result.value, 200);
+      return c.json(result.value.user, 200);
     },
   )
   .openapi(
@@ -466,6 +479,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "eraseUser",
       summary:
         "Erase a user: their memberships, posts, notifications, journeys and dead jobs go with them; events they created and content they shared stay, authorless",
+      description:
+        "From then on the id is not saved again (PUT answers 409). 404 when no such user is here; the id is kept from being saved all the same, since the provider's sign-up call may not have arrived yet.",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: { 200: jsonResponse(ErasedUser, "Erased"), ...errorResponses(400, 401, 403, 404, 429, 503) },

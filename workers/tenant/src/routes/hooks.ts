@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { ApiError } from "../../../common/errors";
 import { requireBearerSecret, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
@@ -7,7 +8,7 @@ import { storableText } from "../../../common/text";
 import { deleteUser, upsertUser } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { getDb, timed } from "../middleware/request";
-import { fail, memberCache, UserEmail } from "./admin";
+import { fail, memberCache, ProviderTime, UserEmail } from "./admin";
 
 /**
  * Users live in the identity provider; `users` here holds the ones memberships point at. With
@@ -31,6 +32,7 @@ const authUser = (error: string) =>
         email: z.string().nullable().optional(),
         raw_user_meta_data: z.record(z.string(), z.unknown()).nullable().optional(),
         deleted_at: z.string().nullable().optional(),
+        updated_at: z.string().nullable().optional(),
       },
       { error },
     )
@@ -71,6 +73,9 @@ function displayName(meta: Record<string, unknown> | null | undefined): string |
   return undefined;
 }
 
+const skipped = (c: Context<HonoEnv>, userId: string, reason: string) =>
+  c.json({ user_id: userId, action: "skipped" as const, reason }, 200);
+
 export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).openapi(
   createRoute({
     method: "post",
@@ -78,7 +83,7 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
     operationId: "supabaseUserHook",
     summary: "A Supabase Database Webhook of auth.users: sign-ups and changes saved, deletions erased",
     description:
-      "INSERT and UPDATE save the user as PUT /admin/users/{id} does (email, and a display name from raw_user_meta_data); a DELETE, or a row with deleted_at (a soft delete), erases them as DELETE /admin/users/{id} does. A user with no email yet (a phone or anonymous sign-in) is skipped. Answers 200 for a change already applied, so a repeated call is harmless.",
+      "INSERT and UPDATE save the user as PUT /admin/users/{id} does (email, and a display name from raw_user_meta_data); a DELETE, or a row with deleted_at (a soft delete), erases them as DELETE /admin/users/{id} does. Skipped: a user with no email yet (a phone or anonymous sign-in), a row older (updated_at) than one saved, and any row of a user erased here, whose sign-up or change came after the erasure. Answers 200 for a change already applied, so a repeated call is harmless.",
     security: HOOK_SECURITY,
     request: {
       body: { content: { "application/json": { schema: SupabaseUserChange } }, required: true },
@@ -98,25 +103,24 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
       return c.json({ user_id: row.id, action: "erased" as const }, 200);
     }
     const email = row.email?.trim().toLowerCase();
-    if (!email) {
-      return c.json(
-        {
-          user_id: row.id,
-          action: "skipped" as const,
-          reason: "no email yet (a phone or anonymous sign-in)",
-        },
-        200,
-      );
-    }
+    if (!email) return skipped(c, row.id, "no email yet (a phone or anonymous sign-in)");
     const valid = UserEmail.safeParse(email);
     if (!valid.success) throw new ApiError("validation_failed", "record.email: an email address");
     const saved = await timed(c, () =>
       upsertUser(getDb(c), memberCache(c), row.id, {
         email: valid.data,
         display_name: displayName(row.raw_user_meta_data),
+        // What orders this call against the user's others; a value that is not a time leaves it
+        // unordered rather than lose the sign-up or change.
+        changed_at: ProviderTime.safeParse(row.updated_at).data,
       }),
     );
-    if (!saved.ok) fail(c, saved.error);
+    if (!saved.ok) {
+      // A call that came after the erasure: pg_net sends a batch of calls at once, in no order.
+      if (saved.error.kind === "erased") return skipped(c, row.id, "erased here before this call arrived");
+      fail(c, saved.error);
+    }
+    if (!saved.value.applied) return skipped(c, row.id, "a newer change of this user (updated_at) is saved");
     return c.json({ user_id: row.id, action: "saved" as const }, 200);
   },
 );
