@@ -46,6 +46,7 @@ export function createApp() {
   app.use("/admin/*", limitBody, requireJsonBody);
   app.use("/v1/jobs/*", limitBody, requireJsonBody);
   app.use("/v1/notifications/*", limitBody, requireJsonBody);
+  app.use("/v1/me/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The identity provider's calls: a token and a per-address budget of their own.

@@ -255,6 +255,45 @@ describe("GET /v1/feed", () => {
     await db.query(`UPDATE tenant_users SET display_in_feed = true WHERE user_id = '${uid(1)}'`);
   });
 
+  it("follows a selection the member saves through /v1/me/feed-selection, and refuses one naming others' communities", async () => {
+    const token = await signToken({ sub: uid(1) });
+    const put = async (body: unknown) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request("http://feed.localhost/v1/me/feed-selection", {
+          method: "PUT",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const selection = async () => (await get("/v1/me/feed-selection")).json();
+    expect(await selection()).toEqual({ tenant_ids: [], updated_at: null });
+    const saved = await put({ tenant_ids: [tid(4), tid(2), tid(4)] });
+    expect([saved.status, saved.headers.get("cache-control")]).toEqual([200, "private, no-store"]);
+    const body = (await saved.json()) as { tenant_ids: string[]; updated_at: string };
+    expect(body.tenant_ids).toEqual([tid(2), tid(4)]);
+    expect(await selection()).toEqual(body);
+    expect(new Set((await walk("/v1/feed?limit=100")).map((i) => i.tenant_id))).toEqual(
+      new Set([tid(2), tid(4)]),
+    );
+    // Tenant 5 is not user 1's: nothing is saved, and the answer names it.
+    const refused = await put({ tenant_ids: [tid(3), tid(5)] });
+    expect([refused.status, ((await refused.json()) as ErrorBody).error.message]).toEqual([
+      400,
+      "tenant_ids.1: not a community of yours",
+    ]);
+    expect(await selection()).toEqual(body);
+    const cleared = await put({ tenant_ids: [] });
+    expect(await cleared.json()).toEqual({ tenant_ids: [], updated_at: null });
+    expect(new Set((await walk("/v1/feed?limit=100")).map((i) => i.tenant_id)).size).toBe(4);
+    expect((await put({ tenant_ids: ["feed"] })).status).toBe(400);
+  });
+
   it("drops a community the moment the user leaves it, before any view refresh", async () => {
     await db.query(`DELETE FROM tenant_users WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(3)}'`);
     const items = await walk("/v1/feed?limit=100");

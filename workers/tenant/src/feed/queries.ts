@@ -87,3 +87,57 @@ export async function readCommunities(
     return { communities: page.rows.map(({ data_as_of: _, ...c }) => c), dataAsOf, more: page.more };
   });
 }
+
+/** The communities a user's feed shows when a request names none (user_view_preferences). */
+export interface FeedSelection {
+  tenant_ids: string[];
+  updated_at: string | null;
+}
+
+export async function readSelection(sql: Queryable, userId: string): Promise<Result<FeedSelection, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<FeedSelection>(
+      `SELECT selected_tenant_ids AS tenant_ids, to_json(updated_at) #>> '{}' AS updated_at
+         FROM public.user_view_preferences WHERE user_id = $1`,
+      [userId],
+    );
+    return rows[0] ?? { tenant_ids: [], updated_at: null };
+  });
+}
+
+/**
+ * Saves the selection, or with no ids removes it (the feed then shows every community marked
+ * for it). Only the user's own communities may be chosen: the ids of others come back as
+ * `strangers` and nothing is saved. A selection of communities the user has all left since
+ * leaves their feed empty, as the feed's rule says (the saved selection, if any), until they
+ * choose again.
+ */
+export async function saveSelection(
+  sql: Queryable,
+  userId: string,
+  tenantIds: string[],
+): Promise<Result<FeedSelection | { strangers: string[] }, DbError>> {
+  return attempt(async () => {
+    if (tenantIds.length === 0) {
+      await sql.query("DELETE FROM public.user_view_preferences WHERE user_id = $1", [userId]);
+      return { tenant_ids: [], updated_at: null };
+    }
+    const { rows } = await sql.query<{ strangers: string[] | null; updated_at: string | null }>(
+      `WITH strangers AS (
+         SELECT w.id FROM unnest($2::uuid[]) AS w(id)
+          WHERE NOT EXISTS (SELECT 1 FROM public.tenant_users tu WHERE tu.user_id = $1 AND tu.tenant_id = w.id)
+       ), saved AS (
+         INSERT INTO public.user_view_preferences AS p (user_id, selected_tenant_ids)
+         SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM strangers)
+         ON CONFLICT (user_id) DO UPDATE SET selected_tenant_ids = excluded.selected_tenant_ids, updated_at = now()
+         RETURNING p.updated_at
+       )
+       SELECT (SELECT array_agg(id ORDER BY id) FROM strangers) AS strangers,
+              (SELECT to_json(updated_at) #>> '{}' FROM saved) AS updated_at`,
+      [userId, tenantIds],
+    );
+    const [row] = rows;
+    if (row?.strangers) return { strangers: row.strangers };
+    return { tenant_ids: tenantIds, updated_at: row?.updated_at ?? null };
+  });
+}

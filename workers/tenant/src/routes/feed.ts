@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { ApiError } from "../../../common/errors";
+import { ApiError, describeIssues } from "../../../common/errors";
 import { adminTokens, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
-import { errorResponses, USER_SECURITY } from "../../../common/openapi";
+import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
 import {
@@ -13,7 +13,7 @@ import {
   encodeCommunityCursor,
   encodeCursor,
 } from "../feed/cursor";
-import { readCommunities, readFeed } from "../feed/queries";
+import { readCommunities, readFeed, readSelection, saveSelection } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
@@ -24,7 +24,7 @@ const FeedQuery = z.object({
     .string()
     .optional()
     .describe(
-      "Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped. Empty: no filter (your saved selection, else every community shown in your feed).",
+      "Comma-separated tenant ids (at most 100); ids of communities you are not in are dropped. Empty: no filter (your saved selection, PUT /v1/me/feed-selection, else every community shown in your feed).",
     ),
   limit: wholeNumberParam(1, 100)
     .default(20)
@@ -128,8 +128,31 @@ feed.openapi(
   },
 );
 
+const FeedSelection = z
+  .object({
+    tenant_ids: z
+      .array(z.guid())
+      .describe("the chosen communities; none: every community marked for the feed"),
+    updated_at: z.string().nullable().describe("when it was saved; null: never, or removed"),
+  })
+  .openapi("FeedSelection");
+
+const FeedSelectionBody = z
+  .object({
+    tenant_ids: z
+      .array(Id)
+      .max(100)
+      .describe("communities of the caller's, at most 100; an empty list removes the selection"),
+  })
+  .strict()
+  .openapi("FeedSelectionBody");
+
 export const me = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
-me.use("*", requireUser, rateLimit("READ_RATE_LIMITER"));
+me.use("*", requireUser);
+// Method by method, not "*": a middleware for PUT on every path would count as a route serving
+// it, and a PUT of /communities would be answered 415 for its body rather than 405.
+me.on("GET", ["/communities", "/feed-selection"], rateLimit("READ_RATE_LIMITER"));
+me.on("PUT", "/feed-selection", rateLimit("WRITE_RATE_LIMITER"));
 me.openapi(
   createRoute({
     method: "get",
@@ -176,5 +199,58 @@ me.openapi(
       },
       200,
     );
+  },
+);
+
+/**
+ * The saved selection the feed reads when a request names no communities. The original design's
+ * clients wrote it straight to Supabase; the database is no longer theirs, so without this the
+ * feed honoured a choice no one could make.
+ */
+me.openapi(
+  createRoute({
+    method: "get",
+    path: "/feed-selection",
+    operationId: "getFeedSelection",
+    security: USER_SECURITY,
+    summary: "The communities the caller's feed shows when a request names none",
+    responses: { 200: jsonResponse(FeedSelection, "The selection"), ...errorResponses(401, 429, 503) },
+  }),
+  async (c) => {
+    const result = await timed(c, () => readSelection(getSql(c), currentUser(c).id));
+    if (!result.ok) throw dbFailure(c, result.error);
+    c.header("Cache-Control", "private, no-store");
+    return c.json(result.value, 200);
+  },
+).openapi(
+  createRoute({
+    method: "put",
+    path: "/feed-selection",
+    operationId: "putFeedSelection",
+    security: USER_SECURITY,
+    summary: "Choose the communities the caller's feed shows when a request names none",
+    description:
+      "Replaces the selection; only the caller's own communities may be in it (400 names the others, and nothing is saved). A community left later stays in it and shows nothing; with every chosen one left, the feed is empty until the selection changes.",
+    request: { body: { content: { "application/json": { schema: FeedSelectionBody } }, required: true } },
+    responses: {
+      200: jsonResponse(FeedSelection, "Saved"),
+      ...errorResponses(400, 401, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { tenant_ids } = c.req.valid("json");
+    const ids = [...new Set(tenant_ids)].sort();
+    const result = await timed(c, () => saveSelection(getSql(c), currentUser(c).id, ids));
+    if (!result.ok) throw dbFailure(c, result.error);
+    if ("strangers" in result.value) {
+      // By position, as a validation error names a field: the ids are the caller's own words.
+      const strangers = new Set(result.value.strangers);
+      const issues = tenant_ids.flatMap((id, i) =>
+        strangers.has(id) ? [{ path: ["tenant_ids", i], message: "not a community of yours" }] : [],
+      );
+      throw new ApiError("validation_failed", describeIssues(issues, "tenant_ids"));
+    }
+    c.header("Cache-Control", "private, no-store");
+    return c.json(result.value, 200);
   },
 );
