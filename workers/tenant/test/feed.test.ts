@@ -107,6 +107,25 @@ async function pagesOf(path: string, user = uid(1)): Promise<Record<string, unkn
 /** Every item of a feed, page after page. */
 const walk = async (path: string, user = uid(1)) => (await pagesOf(path, user)).flat();
 
+/** A write of user 1's (or `user`'s) with a JSON body. */
+async function send(method: string, path: string, body: unknown, user = uid(1)) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://feed.localhost${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${await signToken({ sub: user })}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify(body),
+    }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
 const ids = (items: Record<string, unknown>[]) => items.map((i) => i.id);
 const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
@@ -256,21 +275,7 @@ describe("GET /v1/feed", () => {
   });
 
   it("follows a selection the member saves through /v1/me/feed-selection, and refuses one naming others' communities", async () => {
-    const token = await signToken({ sub: uid(1) });
-    const put = async (body: unknown) => {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request("http://feed.localhost/v1/me/feed-selection", {
-          method: "PUT",
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          body: JSON.stringify(body),
-        }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
-      await waitOnExecutionContext(ctx);
-      return res;
-    };
+    const put = (body: unknown) => send("PUT", "/v1/me/feed-selection", body);
     const selection = async () => (await get("/v1/me/feed-selection")).json();
     expect(await selection()).toEqual({ tenant_ids: [], updated_at: null });
     const saved = await put({ tenant_ids: [tid(4), tid(2), tid(4)] });
@@ -292,6 +297,28 @@ describe("GET /v1/feed", () => {
     expect(await cleared.json()).toEqual({ tenant_ids: [], updated_at: null });
     expect(new Set((await walk("/v1/feed?limit=100")).map((i) => i.tenant_id)).size).toBe(4);
     expect((await put({ tenant_ids: ["feed"] })).status).toBe(400);
+  });
+
+  it("hides a community the member turns off (PATCH /v1/me/communities/{id}), and only their own, active ones", async () => {
+    const patch = (tenant: string, body: unknown) => send("PATCH", `/v1/me/communities/${tenant}`, body);
+    const hidden = await patch(tid(4), { display_in_feed: false });
+    expect([hidden.status, await hidden.json()]).toEqual([
+      200,
+      expect.objectContaining({ tenant_id: tid(4), display_in_feed: false, role: "member" }),
+    ]);
+    expect((await walk("/v1/feed?limit=100")).some((i) => i.tenant_id === tid(4))).toBe(false);
+    const listed = (await (await get("/v1/me/communities")).json()) as {
+      communities: { tenant_id: string; display_in_feed: boolean }[];
+    };
+    expect(listed.communities.find((c) => c.tenant_id === tid(4))?.display_in_feed).toBe(false);
+    // Tenant 5 is not user 1's; tenant 6 is, but inactive.
+    for (const tenant of [tid(5), INACTIVE]) {
+      const res = await patch(tenant, { display_in_feed: false });
+      expect([tenant, res.status, await code(res)]).toEqual([tenant, 404, "not_found"]);
+    }
+    expect((await patch(tid(4), { display_in_feed: "no" })).status).toBe(400);
+    expect((await patch(tid(4), { display_in_feed: true })).status).toBe(200);
+    expect((await walk("/v1/feed?limit=100")).some((i) => i.tenant_id === tid(4))).toBe(true);
   });
 
   it("drops a community the moment the user leaves it, before any view refresh", async () => {

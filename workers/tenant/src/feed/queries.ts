@@ -46,9 +46,14 @@ export interface Community {
   logo_url: string | null;
   role: string;
   is_admin: boolean;
+  display_in_feed: boolean;
   member_count: number | null;
   recent_activity_count: number | null;
 }
+
+/** A community as the caller sees it: tenant t, their membership tu, counts from the view mv. */
+const COMMUNITY_COLUMNS = `t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin, tu.display_in_feed,
+       mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count`;
 
 /** Where a page of communities ends: the last one's name and id (the order's keys). */
 export interface CommunityPosition {
@@ -69,8 +74,7 @@ export async function readCommunities(
 ): Promise<Result<{ communities: Community[]; dataAsOf: string | null; more: boolean }, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<Community & { data_as_of: string | null }>(
-      `SELECT t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin,
-              mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count,
+      `SELECT ${COMMUNITY_COLUMNS},
               (SELECT to_json(refreshed_at) #>> '{}' FROM private.view_refreshes
                 WHERE view_name = 'private.mv_user_communities') AS data_as_of
          FROM public.tenant_users tu
@@ -85,6 +89,34 @@ export async function readCommunities(
     const dataAsOf = rows[0]?.data_as_of ?? null;
     const page = pageOf(rows, limit);
     return { communities: page.rows.map(({ data_as_of: _, ...c }) => c), dataAsOf, more: page.more };
+  });
+}
+
+/**
+ * Shows or hides one of the user's communities in their feed (display_in_feed: what the feed
+ * reads with no selection saved); undefined when it is not theirs, or not active.
+ */
+export async function setDisplayInFeed(
+  sql: Queryable,
+  userId: string,
+  tenantId: string,
+  display: boolean,
+): Promise<Result<Community | undefined, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<Community>(
+      `WITH changed AS (
+         UPDATE public.tenant_users tu SET display_in_feed = $3
+           FROM public.tenants t
+          WHERE tu.user_id = $1 AND tu.tenant_id = $2 AND t.id = tu.tenant_id AND t.is_active
+         RETURNING tu.*
+       )
+       SELECT ${COMMUNITY_COLUMNS}
+         FROM changed tu
+         JOIN public.tenants t ON t.id = tu.tenant_id
+         LEFT JOIN private.mv_user_communities mv ON mv.user_id = tu.user_id AND mv.tenant_id = tu.tenant_id`,
+      [userId, tenantId, display],
+    );
+    return rows[0];
   });
 }
 

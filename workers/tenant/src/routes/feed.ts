@@ -13,7 +13,7 @@ import {
   encodeCommunityCursor,
   encodeCursor,
 } from "../feed/cursor";
-import { readCommunities, readFeed, readSelection, saveSelection } from "../feed/queries";
+import { readCommunities, readFeed, readSelection, saveSelection, setDisplayInFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
@@ -47,6 +47,11 @@ const Community = z
     logo_url: z.string().nullable(),
     role: z.string(),
     is_admin: z.boolean(),
+    display_in_feed: z
+      .boolean()
+      .describe(
+        "shown in the caller's feed when no selection is saved (PATCH /v1/me/communities/{tenant_id})",
+      ),
     member_count: z.number().int().nullable(),
     recent_activity_count: z.number().int().nullable(),
   })
@@ -153,6 +158,7 @@ me.use("*", requireUser);
 // it, and a PUT of /communities would be answered 415 for its body rather than 405.
 me.on("GET", ["/communities", "/feed-selection"], rateLimit("READ_RATE_LIMITER"));
 me.on("PUT", "/feed-selection", rateLimit("WRITE_RATE_LIMITER"));
+me.on("PATCH", "/communities/:tenant_id", rateLimit("WRITE_RATE_LIMITER"));
 me.openapi(
   createRoute({
     method: "get",
@@ -250,6 +256,42 @@ me.openapi(
       );
       throw new ApiError("validation_failed", describeIssues(issues, "tenant_ids"));
     }
+    c.header("Cache-Control", "private, no-store");
+    return c.json(result.value, 200);
+  },
+);
+
+const CommunityChange = z
+  .object({ display_in_feed: z.boolean().describe("false hides the community from the feed") })
+  .strict()
+  .openapi("CommunityChange");
+
+me.openapi(
+  createRoute({
+    method: "patch",
+    path: "/communities/{tenant_id}",
+    operationId: "changeMyCommunity",
+    security: USER_SECURITY,
+    summary: "Show or hide one of the caller's communities in their feed",
+    description:
+      "display_in_feed is what the feed reads when no selection is saved (a saved one, PUT /v1/me/feed-selection, decides by itself). 404 for a community that is not the caller's, or not active.",
+    request: {
+      params: z.object({ tenant_id: Id }),
+      body: { content: { "application/json": { schema: CommunityChange } }, required: true },
+    },
+    responses: {
+      200: jsonResponse(Community, "The community as the caller now has it"),
+      ...errorResponses(400, 401, 404, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { tenant_id } = c.req.valid("param");
+    const { display_in_feed } = c.req.valid("json");
+    const result = await timed(c, () =>
+      setDisplayInFeed(getSql(c), currentUser(c).id, tenant_id, display_in_feed),
+    );
+    if (!result.ok) throw dbFailure(c, result.error);
+    if (!result.value) throw new ApiError("not_found", "not one of your communities");
     c.header("Cache-Control", "private, no-store");
     return c.json(result.value, 200);
   },
