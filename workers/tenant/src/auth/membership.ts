@@ -341,9 +341,9 @@ export interface ErasedUser {
  * The delete and its reads are one statement (in private.erase_user): they see the snapshot
  * before the delete, so the memberships it cascades away can still be listed, and their cached
  * entries dropped as a removal drops one (also when its outcome is unknown, as upsertMember: then
- * the memberships read just before). The count of
- * dead jobs is as of that snapshot; one recorded while the erasure waited on the user's row is
- * deleted by the cascade all the same (db/migrations/0013).
+ * the memberships read just before). The count of dead jobs is as of that snapshot; one recorded
+ * while the erasure waited on the user's row is deleted by the cascade all the same
+ * (db/migrations/0013).
  */
 export async function deleteUser(
   db: Db,

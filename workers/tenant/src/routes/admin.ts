@@ -119,9 +119,9 @@ const UserMembershipPage = z
   })
   .openapi("UserMembershipPage");
 const MemberParams = z.object({ id: Id, userId: Id });
-/** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
 /** A provider's updated_at as its webhooks write it, to the microsecond: what orders its calls. */
 export const ProviderTime = z.iso.datetime({ offset: true, error: "a date-time with its offset (ISO 8601)" });
+/** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
 export const UserEmail = z
   .email({ error: (issue) => (issue.input === undefined ? undefined : "an email address") })
   .max(320, { error: "an email address" });
