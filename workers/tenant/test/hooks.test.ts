@@ -84,6 +84,30 @@ const change = (type: "INSERT" | "UPDATE" | "DELETE", record: unknown, old_recor
   old_record,
 });
 
+/**
+ * Makes `call` while another transaction has run `statement` and not committed: shows the call
+ * waits for it, commits it, and gives the call's answer.
+ */
+async function whileUncommitted(statement: string, params: unknown[], call: () => Promise<Response>) {
+  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  const other = await handle.pool.connect();
+  try {
+    await other.query("BEGIN");
+    await other.query(statement, params);
+    let answered = false;
+    const pending = call().finally(() => {
+      answered = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false); // waiting for the other transaction
+    await other.query("COMMIT");
+    return (await pending).json();
+  } finally {
+    other.release();
+    await handle.close();
+  }
+}
+
 const contextOf = async (token: string) =>
   (
     (await (
@@ -213,46 +237,18 @@ describe("the Supabase auth.users webhook", () => {
 
   it("orders a deletion and a sign-up sent at once: the deletion that waited for the sign-up erases it", async () => {
     const id = "b5000000-0000-4000-8000-00000000000b";
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const signUp = await handle.pool.connect();
-    try {
-      // The sign-up's save, in flight: written, not yet committed.
-      await signUp.query("BEGIN");
-      await signUp.query("SELECT * FROM private.save_user($1, 'race@example.com', false, null, null)", [id]);
-      let answered = false;
-      const deletion = hook(change("DELETE", null, authUser(id))).finally(() => {
-        answered = true;
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      expect(answered).toBe(false); // waiting for the sign-up to commit
-      await signUp.query("COMMIT");
-      expect(await (await deletion).json()).toEqual({ user_id: id, action: "erased" });
-    } finally {
-      signUp.release();
-      await handle.close();
-    }
+    // The sign-up's save, in flight: written, not yet committed.
+    const save = "SELECT * FROM private.save_user($1, 'race@example.com', false, null, null)";
+    const deletion = await whileUncommitted(save, [id], () => hook(change("DELETE", null, authUser(id))));
+    expect(deletion).toEqual({ user_id: id, action: "erased" });
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
   });
 
   it("orders a sign-up and a deletion sent at once: the sign-up that waited for the deletion is skipped", async () => {
     const id = "b5000000-0000-4000-8000-00000000000c";
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const deletion = await handle.pool.connect();
-    try {
-      await deletion.query("BEGIN");
-      await deletion.query("SELECT * FROM private.erase_user($1)", [id]);
-      let answered = false;
-      const signUp = hook(change("INSERT", authUser(id))).finally(() => {
-        answered = true;
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      expect(answered).toBe(false); // waiting for the deletion to commit
-      await deletion.query("COMMIT");
-      expect(await (await signUp).json()).toMatchObject({ user_id: id, action: "skipped" });
-    } finally {
-      deletion.release();
-      await handle.close();
-    }
+    const erase = "SELECT * FROM private.erase_user($1)";
+    const signUp = await whileUncommitted(erase, [id], () => hook(change("INSERT", authUser(id))));
+    expect(signUp).toMatchObject({ user_id: id, action: "skipped" });
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
   });
 
