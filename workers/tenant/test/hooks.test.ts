@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { seeded } from "../../test-support/random";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
@@ -250,6 +251,42 @@ describe("the Supabase auth.users webhook", () => {
     const signUp = await whileUncommitted(erase, [id], () => hook(change("INSERT", authUser(id))));
     expect(signUp).toMatchObject({ user_id: id, action: "skipped" });
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
+  });
+
+  it("ends every user as their newest change says, however their calls overtake each other", async () => {
+    // Each user's calls as Supabase makes them: a sign-up, changes, and for some a deletion, in
+    // order of updated_at; all sent at once and shuffled, as pg_net sends a batch.
+    const r = seeded(20261127);
+    const users = Array.from({ length: 24 }, (_, n) => {
+      const id = `b5200000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+      const changes = r.int(0, 3);
+      const calls = Array.from({ length: changes + 1 }, (_, k) =>
+        change(
+          k === 0 ? "INSERT" : "UPDATE",
+          authUser(id, {
+            email: `u${n}v${k}@example.com`,
+            updated_at: `2026-11-27T10:00:0${k}.000000+00:00`,
+          }),
+        ),
+      );
+      const deleted = r.chance(0.4);
+      if (deleted)
+        calls.push(change("DELETE", null, authUser(id, { updated_at: "2026-11-27T10:00:09+00:00" })));
+      return { id, calls, newest: deleted ? null : `u${n}v${changes}@example.com` };
+    });
+    const calls = users.flatMap((u) => u.calls);
+    for (let i = calls.length - 1; i > 0; i--) {
+      const j = r.int(0, i);
+      [calls[i], calls[j]] = [calls[j] as (typeof calls)[number], calls[i] as (typeof calls)[number]];
+    }
+    const statuses = await Promise.all(calls.map(async (body) => (await hook(body)).status));
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const rows = await db.query<{ id: string; email: string }>(
+      "SELECT id::text, email FROM users WHERE id::text LIKE 'b5200000-%'",
+    );
+    const saved = new Map(rows.map((row) => [row.id, row.email]));
+    expect(users.map((u) => [u.id, saved.get(u.id) ?? null])).toEqual(users.map((u) => [u.id, u.newest]));
+    expect(users.some((u) => u.newest === null) && users.some((u) => u.newest !== null)).toBe(true);
   });
 
   it("skips a user with no email yet (a phone or anonymous sign-in), and saves them once they have one", async () => {
