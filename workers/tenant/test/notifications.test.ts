@@ -68,12 +68,13 @@ const inbox = async (user: string, query = "") => {
   return (await res.json()) as Inbox;
 };
 
-const markRead = (user: string, ids: string[]) =>
+const mark = (user: string, body: unknown) =>
   call("/v1/notifications/read", user, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ids }),
+    body: JSON.stringify(body),
   });
+const markRead = (user: string, ids: string[]) => mark(user, { ids });
 
 describe("GET /v1/notifications", () => {
   it("lists the caller's notifications from every community, newest first, and no one else's", async () => {
@@ -166,13 +167,47 @@ describe("the inbox query", () => {
 describe("POST /v1/notifications/read", () => {
   it("marks only the caller's notifications read, and says how many were unread", async () => {
     const first = await markRead(ALICE, [note(1), note(2), note(9)]);
-    expect([first.status, await first.json()]).toEqual([200, { marked: 1 }]); // 2 was read, 9 is bob's
-    expect(await (await markRead(ALICE, [note(1)])).json()).toEqual({ marked: 0 });
+    expect([first.status, await first.json()]).toEqual([200, { marked: 1, more: false }]); // 2 was read, 9 is bob's
+    expect(await (await markRead(ALICE, [note(1)])).json()).toEqual({ marked: 0, more: false });
     expect((await inbox(BOB)).notifications.every((n) => !n.is_read)).toBe(true);
     expect((await inbox(ALICE, "?unread=false")).notifications.map((n) => n.title)).toEqual([
       "alice 2",
       "alice 1",
     ]);
+  });
+
+  it("marks all of the caller's unread notifications read, or all of one community's", async () => {
+    expect(await (await mark(BOB, { all: true, tenant_id: B })).json()).toEqual({ marked: 0, more: false });
+    expect(await (await mark(BOB, { all: true, tenant_id: A })).json()).toEqual({ marked: 2, more: false });
+    expect(await (await mark(CAROL, { all: true })).json()).toEqual({ marked: 7, more: false });
+    expect(await (await mark(CAROL, { all: true })).json()).toEqual({ marked: 0, more: false });
+    expect((await inbox(ALICE, "?unread=true")).notifications.length).toBeGreaterThan(0); // no one else's
+  });
+
+  it("marks at most 10,000 a call and says when more may be left, so no call runs unbounded", async () => {
+    const ERIN = "b6000000-0000-4000-8000-000000000005";
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${ERIN}', 'erin@inbox.test');
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id)
+      SELECT '${ERIN}', '${A}', 'info', 'erin ' || g, 'm', gen_random_uuid() FROM generate_series(1, 10001) g;`);
+    expect(await (await mark(ERIN, { all: true })).json()).toEqual({ marked: 10_000, more: true });
+    expect(await (await mark(ERIN, { all: true })).json()).toEqual({ marked: 1, more: false });
+  });
+
+  it("takes ids or all, not both or neither, and a tenant_id only with all", async () => {
+    for (const [body, message] of [
+      [{}, "body: either ids or all"],
+      [{ ids: [note(1)], all: true }, "body: either ids or all"],
+      [{ ids: [note(1)], tenant_id: A }, "tenant_id: goes with all"],
+      [{ all: false }, "all: true, or left out"],
+    ] as const) {
+      const res = await mark(ALICE, body);
+      expect([body, res.status, ((await res.json()) as ErrorBody).error.message]).toEqual([
+        body,
+        400,
+        message,
+      ]);
+    }
   });
 
   it("refuses an empty list, more than 100 ids, and ids that are not ids", async () => {

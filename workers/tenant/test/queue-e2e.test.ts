@@ -83,7 +83,7 @@ describe("enqueue -> queue -> consumer -> rows", () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ ids: [mine?.id] }),
       }),
-    ).toEqual({ marked: 1 });
+    ).toEqual({ marked: 1, more: false });
   });
 
   it("writes an analytics event once even when the client retries with the same Idempotency-Key", async () => {

@@ -61,8 +61,42 @@ export function readInbox(
   });
 }
 
+/** The most one "mark all read" marks: a statement of bounded time; `more` asks for another. */
+export const MARK_ALL_MAX = 10_000;
+
+/**
+ * Marks every unread notification of the user's read (of one community, given `tenantId`), at
+ * most MARK_ALL_MAX of them; how many, and whether it may have left some.
+ */
+export function markAllRead(
+  sql: Queryable,
+  userId: string,
+  tenantId: string | undefined,
+): Promise<Result<{ marked: number; more: boolean }, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<{ marked: number }>(
+      `WITH picked AS (
+         SELECT id FROM public.notifications
+          WHERE user_id = $1 AND NOT is_read AND ($2::uuid IS NULL OR tenant_id = $2)
+          LIMIT $3
+       ), marked AS (
+         UPDATE public.notifications n SET is_read = true
+           FROM picked WHERE n.id = picked.id AND NOT n.is_read
+         RETURNING 1)
+       SELECT count(*)::int AS marked FROM marked`,
+      [userId, tenantId ?? null, MARK_ALL_MAX],
+    );
+    const marked = rows[0]?.marked ?? 0;
+    return { marked, more: marked === MARK_ALL_MAX };
+  });
+}
+
 /** Marks the user's notifications among `ids` read; how many were unread until now. */
-export function markRead(sql: Queryable, userId: string, ids: string[]): Promise<Result<number, DbError>> {
+export function markRead(
+  sql: Queryable,
+  userId: string,
+  ids: string[],
+): Promise<Result<{ marked: number; more: boolean }, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<{ marked: number }>(
       `WITH marked AS (
@@ -72,6 +106,6 @@ export function markRead(sql: Queryable, userId: string, ids: string[]): Promise
        SELECT count(*)::int AS marked FROM marked`,
       [userId, ids],
     );
-    return rows[0]?.marked ?? 0;
+    return { marked: rows[0]?.marked ?? 0, more: false };
   });
 }

@@ -7,7 +7,7 @@ import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/ope
 import { newestFirstCursor, newestFirstPosition, QueryFlag } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
-import { markRead, readInbox } from "../inbox/queries";
+import { MARK_ALL_MAX, markAllRead, markRead, readInbox } from "../inbox/queries";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
 
@@ -42,12 +42,29 @@ const InboxPage = z
   .openapi("Inbox");
 
 const MarkRead = z
-  .object({ ids: z.array(Id).min(1).max(100).describe("notifications of the caller's; others are left") })
+  .object({
+    ids: z.array(Id).min(1).max(100).optional().describe("notifications of the caller's; others are left"),
+    all: z
+      .literal(true, { error: "true, or left out" })
+      .optional()
+      .describe("every unread notification of the caller's, instead of ids"),
+    tenant_id: Id.optional().describe("with all: only this community's"),
+  })
   .strict()
+  .refine((b) => (b.ids === undefined) !== (b.all === undefined), { error: "either ids or all" })
+  .refine((b) => b.tenant_id === undefined || b.all !== undefined, {
+    error: "goes with all",
+    path: ["tenant_id"],
+  })
   .openapi("MarkNotificationsRead");
 
 const Marked = z
-  .object({ marked: z.number().int().describe("how many of them were unread until now") })
+  .object({
+    marked: z.number().int().describe("how many of them were unread until now"),
+    more: z
+      .boolean()
+      .describe(`with all: ${MARK_ALL_MAX} were marked, the most one call marks; call again for the rest`),
+  })
   .openapi("NotificationsMarked");
 
 export const notifications = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -97,7 +114,7 @@ notifications
       path: "/read",
       operationId: "markNotificationsRead",
       security: USER_SECURITY,
-      summary: "Mark some of the caller's notifications read",
+      summary: "Mark some of the caller's notifications read, or all of them",
       request: { body: { content: { "application/json": { schema: MarkRead } }, required: true } },
       responses: {
         200: jsonResponse(Marked, "Marked"),
@@ -106,10 +123,12 @@ notifications
     }),
     async (c) => {
       const user = currentUser(c);
-      const { ids } = c.req.valid("json");
-      const marked = await timed(c, () => markRead(getSql(c), user.id, ids));
+      const { ids, tenant_id } = c.req.valid("json");
+      const marked = await timed(c, () =>
+        ids ? markRead(getSql(c), user.id, ids) : markAllRead(getSql(c), user.id, tenant_id),
+      );
       if (!marked.ok) throw dbFailure(c, marked.error, "notifications are unavailable, try again shortly");
       c.header("Cache-Control", "private, no-store");
-      return c.json({ marked: marked.value }, 200);
+      return c.json(marked.value, 200);
     },
   );
