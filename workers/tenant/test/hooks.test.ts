@@ -229,11 +229,24 @@ describe("the Supabase auth.users webhook", () => {
       200,
       { id, email: "third@example.com", display_name: null },
     ]);
-    // A row whose updated_at is no time is saved as it comes, not lost.
-    const odd = await hook(
-      change("UPDATE", authUser(id, { email: "fourth@example.com", updated_at: "soon" })),
-    );
-    expect(await odd.json()).toMatchObject({ action: "saved" });
+    // A row whose updated_at is no time, or one years ahead, is saved as it comes, not lost; nor
+    // does it hold back the changes after it.
+    for (const [email, updated_at] of [
+      ["fourth@example.com", "soon"],
+      ["fifth@example.com", "2126-11-27T10:00:00+00:00"],
+      ["sixth@example.com", at(3)],
+    ]) {
+      const odd = await hook(change("UPDATE", authUser(id, { email, updated_at })));
+      expect([email, await odd.json()]).toEqual([email, expect.objectContaining({ action: "saved" })]);
+    }
+    const ahead = await admin("PUT", `/users/${id}`, {
+      email: "x@example.com",
+      updated_at: "2126-11-27T10:00:00Z",
+    });
+    expect([ahead.status, ((await ahead.json()) as ErrorBody).error.message]).toEqual([
+      400,
+      "updated_at: a time not in the future",
+    ]);
   });
 
   it("orders a deletion and a sign-up sent at once: the deletion that waited for the sign-up erases it", async () => {

@@ -119,8 +119,15 @@ const UserMembershipPage = z
   })
   .openapi("UserMembershipPage");
 const MemberParams = z.object({ id: Id, userId: Id });
-/** A provider's updated_at as its webhooks write it, to the microsecond: what orders its calls. */
-export const ProviderTime = z.iso.datetime({ offset: true, error: "a date-time with its offset (ISO 8601)" });
+/** How far a provider's clock may run ahead of ours. */
+const PROVIDER_CLOCK_SKEW_MS = 60 * 60 * 1000;
+/**
+ * A provider's updated_at as its webhooks write it, to the microsecond: what orders its calls.
+ * Not far in the future: every real change after such a time would be skipped as older.
+ */
+export const ProviderTime = z.iso
+  .datetime({ offset: true, error: "a date-time with its offset (ISO 8601)" })
+  .refine((t) => Date.parse(t) <= Date.now() + PROVIDER_CLOCK_SKEW_MS, { error: "a time not in the future" });
 /** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
 export const UserEmail = z
   .email({ error: (issue) => (issue.input === undefined ? undefined : "an email address") })
