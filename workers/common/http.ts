@@ -230,14 +230,21 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
 }
 
 /**
- * The admin tokens taken now, the current one first: ADMIN_TOKEN, and ADMIN_TOKEN_PREVIOUS while
- * set, so a rotation needs no moment when every caller switches at once. Empty when the admin
- * API is not configured. What is signed with the admin token (feed cursors, without an
- * AUTH_JWT_SECRET) follows the same rotation.
+ * The secrets taken now, the current one first, and the previous one while it is set: a rotation
+ * then needs no moment when every caller switches at once. Empty when none is configured.
+ */
+export function rotatingSecret(current: string | undefined, previous: string | undefined): string[] {
+  if (!current) return [];
+  return previous ? [current, previous] : [current];
+}
+
+/**
+ * The admin tokens taken now: ADMIN_TOKEN, and ADMIN_TOKEN_PREVIOUS during a rotation. What is
+ * signed with the admin token (feed cursors, without an AUTH_JWT_SECRET) follows the same
+ * rotation.
  */
 export function adminTokens(env: { ADMIN_TOKEN?: string; ADMIN_TOKEN_PREVIOUS?: string }): string[] {
-  if (!env.ADMIN_TOKEN) return [];
-  return env.ADMIN_TOKEN_PREVIOUS ? [env.ADMIN_TOKEN, env.ADMIN_TOKEN_PREVIOUS] : [env.ADMIN_TOKEN];
+  return rotatingSecret(env.ADMIN_TOKEN, env.ADMIN_TOKEN_PREVIOUS);
 }
 
 /**

@@ -353,6 +353,20 @@ describe("the Supabase auth.users webhook", () => {
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
   });
 
+  it("takes the previous token too while SUPABASE_HOOK_TOKEN_PREVIOUS holds it, so a rotation loses no call", async () => {
+    const body = change("INSERT", authUser("b5000000-0000-4000-8000-00000000000d"));
+    const rotating = {
+      SUPABASE_HOOK_TOKEN: "new-hook-token",
+      SUPABASE_HOOK_TOKEN_PREVIOUS: "old-hook-token",
+    };
+    const statuses = [
+      (await hook(body, "old-hook-token", rotating)).status,
+      (await hook(body, "new-hook-token", rotating)).status,
+      (await hook(body, "old-hook-token", { ...rotating, SUPABASE_HOOK_TOKEN_PREVIOUS: "" })).status,
+    ];
+    expect(statuses).toEqual([200, 200, 403]);
+  });
+
   it("takes only its own token: none is 401, the admin token 403, and unset it is off", async () => {
     const body = change("INSERT", authUser("b5000000-0000-4000-8000-000000000008"));
     const cases = [

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../../../common/errors";
-import { requireBearerSecret, validationHook } from "../../../common/http";
+import { requireBearerSecret, rotatingSecret, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { errorResponses, HOOK_SECURITY, jsonResponse } from "../../../common/openapi";
 import { storableText } from "../../../common/text";
@@ -18,8 +18,10 @@ import { fail, memberCache, ProviderTime, UserEmail } from "./admin";
  * token, not ADMIN_TOKEN: the webhook's headers are stored in the Supabase database, readable by
  * whoever administers that project, and this token can only do what such a webhook does.
  */
-const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string }): string[] =>
-  env.SUPABASE_HOOK_TOKEN ? [env.SUPABASE_HOOK_TOKEN] : [];
+const hookTokens = (env: { SUPABASE_HOOK_TOKEN?: string; SUPABASE_HOOK_TOKEN_PREVIOUS?: string }) =>
+  // The previous one too while set: the trigger's header and this secret cannot change at the
+  // same instant, and a call refused meanwhile is never sent again (pg_net does not retry).
+  rotatingSecret(env.SUPABASE_HOOK_TOKEN, env.SUPABASE_HOOK_TOKEN_PREVIOUS);
 
 export const requireHookToken = requireBearerSecret(hookTokens, "hook token");
 
