@@ -726,6 +726,23 @@ describe("admin users", () => {
     ]);
   });
 
+  it("finds a user by email, whatever its case, and answers none for an address no one has", async () => {
+    const find = async (email: string) => {
+      const res = await admin("GET", `/users?email=${encodeURIComponent(email)}`, undefined, ops);
+      return [res.status, await res.json()];
+    };
+    expect(await find("Dana@EXAMPLE.com")).toEqual([
+      200,
+      { users: [{ id: USER, email: "dana@example.com", display_name: null }] },
+    ]);
+    expect(await find("nobody@example.com")).toEqual([200, { users: [] }]);
+    const bad = await admin("GET", "/users?email=dana", undefined, ops);
+    expect([bad.status, ((await bad.json()) as ErrorBody).error.message]).toEqual([
+      400,
+      "email: an email address",
+    ]);
+  });
+
   it("refuses an email another user has (409), a bad email or an unknown field (400)", async () => {
     const taken = await admin(
       "PUT",

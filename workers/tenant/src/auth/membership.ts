@@ -255,12 +255,16 @@ export interface SavedUser {
   applied: boolean;
 }
 
-export async function findUser(db: Db, id: string): Promise<Result<UserRow | undefined, DbError>> {
+/** A user by id, or by email (stored lower-cased, and unique). */
+export async function findUser(
+  db: Db,
+  by: { id: string } | { email: string },
+): Promise<Result<UserRow | undefined, DbError>> {
   return attempt(async () => {
     const [row] = await db
       .select({ id: users.id, email: users.email, display_name: users.displayName })
       .from(users)
-      .where(eq(users.id, id));
+      .where("id" in by ? eq(users.id, by.id) : eq(users.email, by.email.toLowerCase()));
     return row;
   });
 }

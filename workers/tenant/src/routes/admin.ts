@@ -438,6 +438,30 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
   .openapi(
     createRoute({
       method: "get",
+      path: "/users",
+      operationId: "findUserByEmail",
+      summary: "Find a user by email (support: whose account is this address?)",
+      security: ADMIN_SECURITY,
+      request: { query: z.object({ email: UserEmail }) },
+      responses: {
+        200: jsonResponse(
+          z
+            .object({ users: z.array(AdminUser).describe("the one user with it, or none") })
+            .openapi("UserMatches"),
+          "Found, or not",
+        ),
+        ...errorResponses(400, 401, 403, 429, 503),
+      },
+    }),
+    async (c) => {
+      const result = await timed(c, () => findUser(getDb(c), { email: c.req.valid("query").email }));
+      if (!result.ok) fail(c, result.error);
+      return c.json({ users: result.value ? [result.value] : [] }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
       path: "/users/{id}",
       operationId: "getUser",
       summary: "Read a user",
@@ -449,7 +473,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       },
     }),
     async (c) => {
-      const result = await timed(c, () => findUser(getDb(c), c.req.valid("param").id));
+      const result = await timed(c, () => findUser(getDb(c), { id: c.req.valid("param").id }));
       if (!result.ok) fail(c, result.error);
       if (!result.value) fail(c, { kind: "not_found" }, "no such user");
       return c.json(result.value, 200);
