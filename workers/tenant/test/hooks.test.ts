@@ -201,6 +201,16 @@ describe("the Supabase auth.users webhook", () => {
       ]);
     }
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
+    // Support can tell an erased user from one never seen here.
+    const messages = [];
+    for (const who of [id, "b5000000-0000-4000-8000-0000000000ff"]) {
+      const read = await admin("GET", `/users/${who}`);
+      messages.push([read.status, ((await read.json()) as ErrorBody).error.message]);
+    }
+    expect(messages).toEqual([
+      [404, expect.stringMatching(/^no such user: erased at 20\d\d-\d\d-\d\dT[\d:.]+\+00:00$/)],
+      [404, "no such user"],
+    ]);
     const put = await admin("PUT", `/users/${id}`, { email: "again@example.com" });
     expect([put.status, ((await put.json()) as ErrorBody).error.message]).toEqual([
       409,

@@ -1,5 +1,5 @@
-import { and, asc, eq, gt, inArray, notInArray, or, type SQL, sql } from "drizzle-orm";
-import { tenants, tenantUsers, users } from "../../../../db/schema";
+import { and, asc, eq, gt, inArray, isNotNull, notInArray, or, type SQL, sql } from "drizzle-orm";
+import { providerUsers, tenants, tenantUsers, users } from "../../../../db/schema";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt, type Db, type DbError, mayHaveCommitted } from "../../../common/db";
@@ -253,6 +253,17 @@ export type UserWriteError = DbError | { kind: "conflict"; field: "email" } | { 
 export interface SavedUser {
   user: UserRow;
   applied: boolean;
+}
+
+/** When the user with this id was erased here, if they were (db/migrations/0026). */
+export async function erasedAt(db: Db, id: string): Promise<Result<string | undefined, DbError>> {
+  return attempt(async () => {
+    const [row] = await db
+      .select({ at: sql<string>`to_json(${providerUsers.erasedAt}) #>> '{}'` })
+      .from(providerUsers)
+      .where(and(eq(providerUsers.id, id), isNotNull(providerUsers.erasedAt)));
+    return row?.at;
+  });
 }
 
 /** A user by id, or by email (stored lower-cased, and unique). */

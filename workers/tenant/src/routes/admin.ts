@@ -11,6 +11,7 @@ import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/op
 import { QueryFlag } from "../../../common/pages";
 import {
   deleteUser,
+  erasedAt,
   type ForgetDeps,
   findUser,
   listMembers,
@@ -464,7 +465,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "get",
       path: "/users/{id}",
       operationId: "getUser",
-      summary: "Read a user",
+      summary: "Read a user (404 says when one erased here was erased)",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {
@@ -473,9 +474,15 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       },
     }),
     async (c) => {
-      const result = await timed(c, () => findUser(getDb(c), { id: c.req.valid("param").id }));
+      const { id } = c.req.valid("param");
+      const result = await timed(c, () => findUser(getDb(c), { id }));
       if (!result.ok) fail(c, result.error);
-      if (!result.value) fail(c, { kind: "not_found" }, "no such user");
+      if (!result.value) {
+        // Support's question after a deletion request: was it carried out, and when?
+        const erased = await timed(c, () => erasedAt(getDb(c), id));
+        const when = erased.ok ? erased.value : undefined;
+        fail(c, { kind: "not_found" }, when ? `no such user: erased at ${when}` : "no such user");
+      }
       return c.json(result.value, 200);
     },
   )
