@@ -57,9 +57,12 @@ export function currentUser(c: Context<HonoEnv>): VerifiedUser {
 
 /**
  * For routes that need a user: 401 for anonymous requests, before any other work. (A request
- * no route serves is left to be told 404 or 405.)
+ * no route serves is left to be told 404 or 405.) Whatever such a route answers depends on the
+ * token, so no shared cache may keep it: said here once, not by each handler.
  */
 export const requireUser = createMiddleware<HonoEnv>(async (c, next) => {
   if (servesRequest(c)) currentUser(c);
   await next();
+  // An error has its own (no-store, errorResponse).
+  if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "private, no-store");
 });

@@ -122,7 +122,6 @@ feed.openapi(
     if (q.cursor && !after) throw new ApiError("invalid_cursor", "the cursor is not one this feed gave out");
     const page = await timed(c, () => readFeed(getSql(c), user.id, type, requested, after, q.limit));
     if (!page.ok) throw dbFailure(c, page.error, "the feed is unavailable, try again shortly");
-    c.header("Cache-Control", "private, no-store");
     return c.json(
       {
         items: page.value.items,
@@ -196,7 +195,6 @@ me.openapi(
     if (!result.ok) throw dbFailure(c, result.error);
     const { communities, dataAsOf, more } = result.value;
     const last = more ? communities.at(-1) : undefined;
-    c.header("Cache-Control", "private, no-store");
     return c.json(
       {
         communities,
@@ -225,7 +223,6 @@ me.openapi(
   async (c) => {
     const result = await timed(c, () => readSelection(getSql(c), currentUser(c).id));
     if (!result.ok) throw dbFailure(c, result.error);
-    c.header("Cache-Control", "private, no-store");
     return c.json(result.value, 200);
   },
 ).openapi(
@@ -256,7 +253,6 @@ me.openapi(
       );
       throw new ApiError("validation_failed", describeIssues(issues, "tenant_ids"));
     }
-    c.header("Cache-Control", "private, no-store");
     return c.json(result.value, 200);
   },
 );
@@ -292,7 +288,6 @@ me.openapi(
     );
     if (!result.ok) throw dbFailure(c, result.error);
     if (!result.value) throw new ApiError("not_found", "not one of your communities");
-    c.header("Cache-Control", "private, no-store");
     return c.json(result.value, 200);
   },
 );

@@ -158,7 +158,6 @@ async function accept(
   if (!sent.ok) {
     throw queueUnavailable("the job could not be queued, retry (with an Idempotency-Key)", sent.error);
   }
-  c.header("Cache-Control", "private, no-store");
   return ids;
 }
 

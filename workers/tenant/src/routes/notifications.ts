@@ -98,7 +98,6 @@ notifications
       );
       if (!page.ok) throw dbFailure(c, page.error, "notifications are unavailable, try again shortly");
       const last = page.value.more ? page.value.notifications.at(-1) : undefined;
-      c.header("Cache-Control", "private, no-store");
       return c.json(
         {
           notifications: page.value.notifications,
@@ -128,7 +127,6 @@ notifications
         ids ? markRead(getSql(c), user.id, ids) : markAllRead(getSql(c), user.id, tenant_id),
       );
       if (!marked.ok) throw dbFailure(c, marked.error, "notifications are unavailable, try again shortly");
-      c.header("Cache-Control", "private, no-store");
       return c.json(marked.value, 200);
     },
   );
