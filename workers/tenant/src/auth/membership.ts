@@ -266,7 +266,7 @@ export async function erasedAt(db: Db, id: string): Promise<Result<string | unde
   });
 }
 
-/** A user by id, or by email (stored lower-cased, and unique). */
+/** A user by id, or by email (lower-cased, as stored: UserEmail gives it so; unique). */
 export async function findUser(
   db: Db,
   by: { id: string } | { email: string },
@@ -275,7 +275,7 @@ export async function findUser(
     const [row] = await db
       .select({ id: users.id, email: users.email, display_name: users.displayName })
       .from(users)
-      .where("id" in by ? eq(users.id, by.id) : eq(users.email, by.email.toLowerCase()));
+      .where("id" in by ? eq(users.id, by.id) : eq(users.email, by.email));
     return row;
   });
 }

@@ -129,9 +129,13 @@ const PROVIDER_CLOCK_SKEW_MS = 60 * 60 * 1000;
 export const ProviderTime = z.iso
   .datetime({ offset: true, error: "a date-time with its offset (ISO 8601)" })
   .refine((t) => Date.parse(t) <= Date.now() + PROVIDER_CLOCK_SKEW_MS, { error: "a time not in the future" });
-/** A user's email, from the admin API or the identity provider's hook alike (none is "required"). */
+/**
+ * A user's email, from the admin API or the identity provider's hook alike (none is "required"),
+ * lower-cased as users stores it (users_email_lowercase) and finds it.
+ */
 export const UserEmail = z
   .email({ error: (issue) => (issue.input === undefined ? undefined : "an email address") })
+  .toLowerCase()
   .max(320, { error: "an email address" });
 const UserFields = z
   .object({
@@ -427,7 +431,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const { email, display_name, updated_at } = c.req.valid("json");
       const result = await timed(c, () =>
         upsertUser(getDb(c), memberCache(c), c.req.valid("param").id, {
-          email: email.toLowerCase(),
+          email,
           display_name,
           changed_at: updated_at,
         }),

@@ -104,7 +104,7 @@ export const hooks = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook }).o
       if (!erased.ok && erased.error.kind !== "not_found") fail(c, erased.error);
       return c.json({ user_id: row.id, action: "erased" as const }, 200);
     }
-    const email = row.email?.trim().toLowerCase();
+    const email = row.email?.trim();
     if (!email) return skipped(c, row.id, "no email yet (a phone or anonymous sign-in)");
     const valid = UserEmail.safeParse(email);
     if (!valid.success) throw new ApiError("validation_failed", "record.email: an email address");
