@@ -40,9 +40,10 @@ export function clientNetwork(ip: string | undefined): string {
 
 /**
  * Counts the request against a Workers rate-limiting binding: per verified user when there is
- * one (the tenant worker's write routes and database reads), else per client address (clientNetwork). A limiter that fails lets the
- * request through (and logs): the limit protects capacity, it must not become an outage of its
- * own. Both workers' admin APIs take the one ADMIN_TOKEN, so both count guesses per IP.
+ * one (the tenant worker's write routes and database reads), else per client address
+ * (clientNetwork). A limiter that fails lets the request through (and logs): the limit protects
+ * capacity, it must not become an outage of its own. Both workers' admin APIs take the one
+ * ADMIN_TOKEN, so both count guesses per IP.
  */
 export function rateLimit<N extends LimiterName>(name: N) {
   return createMiddleware<{
