@@ -99,6 +99,13 @@ const EMAILS = ["fuzz@example.com", "Ünï@example.com", "a@b"];
  * A value the schema describes, most of the time: strings come from pools (a pattern is met when
  * one of them meets it), so a value may still miss a bound, which the API must refuse cleanly too.
  */
+/**
+ * How deep a sample goes before it answers empty: far enough for every field a route reads (a
+ * batch's job's payload's recipient_ids are at 4), short of the recursion a record of records
+ * would run into.
+ */
+const MAX_SAMPLE_DEPTH = 5;
+
 function sampleOf(doc: Document, schema: Schema, r: Random, pools: Pools, depth = 0): unknown {
   if (schema.$ref) {
     const name = schema.$ref.replace("#/components/schemas/", "");
@@ -123,12 +130,12 @@ function sampleOf(doc: Document, schema: Schema, r: Random, pools: Pools, depth 
       return type === "number" && r.chance(0.3) ? n + 0.5 : n;
     }
     case "array": {
-      if (depth > 3 || !schema.items) return [];
+      if (depth > MAX_SAMPLE_DEPTH || !schema.items) return [];
       const length = r.int(schema.minItems ?? 0, Math.min(schema.maxItems ?? 3, (schema.minItems ?? 0) + 3));
       return Array.from({ length }, () => sampleOf(doc, schema.items as Schema, r, pools, depth + 1));
     }
     case "object": {
-      if (depth > 3) return {};
+      if (depth > MAX_SAMPLE_DEPTH) return {};
       const out: Record<string, unknown> = {};
       const required = new Set(schema.required ?? []);
       for (const [key, inner] of Object.entries(schema.properties ?? {})) {
