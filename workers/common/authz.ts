@@ -30,7 +30,7 @@ export const DENIAL_MESSAGES: Record<Denial, string> = {
   not_member: "only members of this community can do that",
   not_admin: "only community admins can notify other members",
   recipient_not_member: "every recipient must be a member of this community",
-  not_author: "only the author or a community admin can edit this",
+  not_author: "only the author or a community admin can change or delete this",
   no_such_content: "no such post or event in this community",
   end_before_start: "an event cannot end before it starts (counting the dates this edit leaves as they are)",
 };

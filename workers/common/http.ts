@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
+import { DENIAL_MESSAGES, type Denial } from "./authz";
 import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
@@ -98,6 +99,21 @@ export function dbFailure<E extends BaseEnv>(
     error_message: e.message,
   });
   return new ApiError("internal_error", "internal error");
+}
+
+/** How each refusal of the rules answers: who may do what is 403, what cannot be done is not. */
+const DENIAL_CODES: Record<Denial, ErrorCode> = {
+  not_member: "forbidden",
+  not_admin: "forbidden",
+  recipient_not_member: "forbidden",
+  not_author: "forbidden",
+  no_such_content: "not_found",
+  end_before_start: "validation_failed",
+};
+
+/** A refusal of the rules (./authz.ts) as the HTTP edge answers it; `where` names the job of several. */
+export function denialError(reason: Denial, where = ""): ApiError {
+  return new ApiError(DENIAL_CODES[reason], `${where}${DENIAL_MESSAGES[reason]}`);
 }
 
 /** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */

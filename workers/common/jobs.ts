@@ -131,27 +131,43 @@ export const RecordAnalyticsPayload = z
 /** A link a page will render (an event's image, a tenant's logo): http(s) only, never javascript: or data:. */
 export const WebUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" }).max(2048);
 
-/** The fields a user may edit. Anything else (tenant_id, user_id, deleted_at, counters, ids) is refused. */
-export const PostUpdates = z.object({ content: z.string().min(1).max(20_000) }).strict();
-export const EventUpdates = z
-  .object({
-    title: z.string().trim().min(1).max(200),
-    description: z.string().max(20_000).nullable(),
-    start_date: PgTime,
-    end_date: PgTime.nullable(),
-    location_name: z.string().max(200).nullable(),
-    image_url: WebUrl.nullable(),
-  })
+/**
+ * The fields a user may write, on creating a post or an event (POST /v1/posts, /v1/events) and
+ * editing one (update_content). Anything else (tenant_id, user_id, deleted_at, counters, ids) is
+ * refused.
+ */
+export const PostFields = z.object({ content: z.string().min(1).max(20_000) }).strict();
+
+const eventFields = z.object({
+  title: z.string().trim().min(1).max(200),
+  description: z.string().max(20_000).nullable(),
+  start_date: PgTime,
+  end_date: PgTime.nullable(),
+  location_name: z.string().max(200).nullable(),
+  image_url: WebUrl.nullable(),
+});
+
+const endsAfterStart: [
+  (u: { start_date?: string; end_date?: string | null }) => boolean,
+  { message: string; path: string[] },
+] = [
+  (u) => !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date),
+  { message: "end_date is before start_date", path: ["end_date"] },
+];
+
+/** A new event: a title and a start, the rest optional. */
+export const EventFields = eventFields
+  .partial({ description: true, end_date: true, location_name: true, image_url: true })
+  .strict()
+  .refine(...endsAfterStart);
+export const EventUpdates = eventFields
   .partial()
   .strict()
   .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
-  .refine((u) => !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date), {
-    message: "end_date is before start_date",
-    path: ["end_date"],
-  });
+  .refine(...endsAfterStart);
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
-  z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostUpdates }).strict(),
+  z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostFields }).strict(),
   z.object({ content_type: z.literal("events"), content_id: Id, updates: EventUpdates }).strict(),
 ]);
 

@@ -17,6 +17,7 @@ import { cors } from "./middleware/cors";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
+import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
 import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
@@ -47,18 +48,24 @@ export function createApp() {
   app.use("/v1/jobs/*", limitBody, requireJsonBody);
   app.use("/v1/notifications/*", limitBody, requireJsonBody);
   app.use("/v1/me/*", limitBody, requireJsonBody);
+  app.use("/v1/posts/*", limitBody, requireJsonBody);
+  app.use("/v1/events/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The identity provider's calls: a token and a per-address budget of their own.
   app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
-  // The context and jobs belong to one tenant; the feed and "my communities" span them all.
+  // The context, jobs, posts and events belong to one tenant; the feed and "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
   app.use("/v1/jobs/*", resolveTenant);
+  app.use("/v1/posts/*", resolveTenant);
+  app.use("/v1/events/*", resolveTenant);
   app.use("/v1/*", authenticate);
   app.route("/v1/context", context);
   app.route("/v1/jobs", jobs);
+  app.route("/v1/posts", posts);
+  app.route("/v1/events", events);
   app.route("/v1/feed", feed);
   app.route("/v1/me", me);
   app.route("/v1/notifications", notifications);

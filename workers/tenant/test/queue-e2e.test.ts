@@ -1,5 +1,5 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { endToEndDatabase, eventually } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
@@ -23,7 +23,7 @@ beforeAll(async () => {
   `);
 });
 
-async function enqueue(who: string, body: unknown, headers: Record<string, string> = {}, path = "/v1/jobs") {
+async function send(who: string, path: string, body: unknown, headers: Record<string, string> = {}) {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
     new Request(`http://e2e.localhost${path}`, {
@@ -39,6 +39,11 @@ async function enqueue(who: string, body: unknown, headers: Record<string, strin
     ctx,
   );
   await waitOnExecutionContext(ctx);
+  return res;
+}
+
+async function enqueue(who: string, body: unknown, headers: Record<string, string> = {}, path = "/v1/jobs") {
+  const res = await send(who, path, body, headers);
   expect(res.status).toBe(202);
   return ((await res.json()) as { job_id: string }).job_id;
 }
@@ -110,6 +115,26 @@ describe("enqueue -> queue -> consumer -> rows", () => {
       payload: { content_type: "posts", content_id: POST, updates: { content: "published" } },
     });
     await eventually(async () => (await contentOf(POST)) === "published");
+  });
+
+  it("applies an edit sent the moment a post is made, though the database's clock runs ahead of the worker's", async () => {
+    // The worker's clock 30 s behind the database's (and frozen, as within one request): a post
+    // versioned by the database's time would take the edit, stamped by the worker, for older.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() - 30_000);
+    try {
+      const res = await send(AUTHOR, "/v1/posts", { content: "first draft" });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      await enqueue(AUTHOR, {
+        queue: "content_update",
+        operation: "update_content",
+        payload: { content_type: "posts", content_id: id, updates: { content: "fixed a typo" } },
+      });
+      await eventually(async () => (await contentOf(id)) === "fixed a typo");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it.each([

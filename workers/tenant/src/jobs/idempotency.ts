@@ -1,9 +1,25 @@
+import { z } from "@hono/zod-openapi";
 import { idempotentJobId } from "../../../common/jobs";
 import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 
 /** Retries come within minutes; a day covers a client that retries after an outage. */
 const TTL_SECONDS = 24 * 60 * 60;
+
+/** The header of every route that takes one: the jobs, and new posts and events. */
+export const IdempotencyHeader = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      "Same tenant, user and key give the same id (of a job, a post or an event), so a retried request never writes twice.",
+    ),
+});
+
+export const KEY_REUSED_MESSAGE =
+  "this Idempotency-Key was used for a different request; use a new key for a new request";
 
 export interface Idempotent {
   /** Job id for the i-th job of the request. */

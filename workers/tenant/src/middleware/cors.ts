@@ -12,7 +12,7 @@ import type { HonoEnv } from "../env";
  * browser sends it without X-Tenant or Authorization (it only names them).
  */
 /** Every method the public API serves (the cors tests hold this to the OpenAPI document). */
-const ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
+const ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Tenant";
 /**
  * A preflight's Access-Control-Request-Headers: header names (RFC 9110 tokens), comma-separated.

@@ -1,8 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { DENIAL_MESSAGES, type Denial } from "../../../common/authz";
-import { ApiError, type ErrorCode } from "../../../common/errors";
-import { dbFailure, queueUnavailable, validationHook } from "../../../common/http";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, denialError, queueUnavailable, validationHook } from "../../../common/http";
 import { Id, timeOrderedId } from "../../../common/ids";
 import {
   type JobMessage,
@@ -19,7 +18,7 @@ import { jobTime } from "../../../common/time";
 import { findMembership, getMembership } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { authorizeJobs } from "../jobs/authorize";
-import { idempotency } from "../jobs/idempotency";
+import { IdempotencyHeader, idempotency, KEY_REUSED_MESSAGE } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { defer, getDb, timed } from "../middleware/request";
 import { TENANT_PARAMETERS } from "../middleware/tenant";
@@ -74,29 +73,10 @@ const BatchRequest = z
   .strict()
   .openapi("JobBatchRequest");
 
-const idempotencyHeader = z.object({
-  "idempotency-key": z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .describe("Same tenant, user and key give the same job id, so a retried request never writes twice."),
-});
-
 const accepted = (schema: z.ZodType) => ({
   202: { description: "Queued", content: { "application/json": { schema } } },
   ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 });
-
-/** How each refusal of the rules answers: who may do what is 403, what cannot be done is not. */
-const DENIAL_CODES: Record<Denial, ErrorCode> = {
-  not_member: "forbidden",
-  not_admin: "forbidden",
-  recipient_not_member: "forbidden",
-  not_author: "forbidden",
-  no_such_content: "not_found",
-  end_before_start: "validation_failed",
-};
 
 /** Checks, authorises and queues jobs; returns their ids in request order. */
 async function accept(
@@ -116,7 +96,7 @@ async function accept(
   });
   if (!member.ok) throw dbFailure(c, member.error);
   const membership = member.value;
-  if (!membership) throw new ApiError("forbidden", DENIAL_MESSAGES.not_member);
+  if (!membership) throw denialError("not_member");
 
   const verdicts = await timed(c, () => authorizeJobs(getDb(c), tenant.id, user.id, membership, requests));
   if (!verdicts.ok) throw dbFailure(c, verdicts.error);
@@ -124,7 +104,7 @@ async function accept(
   const reason = verdicts.value[denied];
   if (reason) {
     const where = requests.length > 1 ? `jobs.${denied}: ` : "";
-    throw new ApiError(DENIAL_CODES[reason], `${where}${DENIAL_MESSAGES[reason]}`);
+    throw denialError(reason, where);
   }
 
   const stripped = requests.map(({ tenant_id: _, ...r }) => r);
@@ -132,10 +112,7 @@ async function accept(
     ? await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, idempotencyKey, stripped)
     : undefined;
   if (idempotent && !idempotent.ok) {
-    throw new ApiError(
-      "idempotency_key_reused",
-      "this Idempotency-Key was used for a different request; use a new key for a new request",
-    );
+    throw new ApiError("idempotency_key_reused", KEY_REUSED_MESSAGE);
   }
   const idem = idempotent?.value;
   const now = Date.now();
@@ -180,7 +157,7 @@ jobs
       parameters: TENANT_PARAMETERS,
       summary: "Queue one job for the batch worker",
       request: {
-        headers: idempotencyHeader,
+        headers: IdempotencyHeader,
         body: { content: { "application/json": { schema: JobRequest } }, required: true },
       },
       responses: accepted(z.object({ job_id: JobId })),
@@ -199,7 +176,7 @@ jobs
       parameters: TENANT_PARAMETERS,
       summary: "Queue up to 100 jobs at once",
       request: {
-        headers: idempotencyHeader,
+        headers: IdempotencyHeader,
         body: { content: { "application/json": { schema: BatchRequest } }, required: true },
       },
       responses: accepted(

@@ -1,0 +1,220 @@
+import { ADMIN_ROLES, authorizeContentUpdate, type Denial } from "../../../common/authz";
+import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { err, ok, type Result } from "../../../common/result";
+
+export type ContentKind = "posts" | "events";
+
+/** A post as the feed shows it (private.feed_posts), so a client can put it at the top of one. */
+export interface NewPost {
+  id: string;
+  tenant_id: string;
+  tenant_name: string;
+  user_id: string;
+  content: string;
+  created_at: string;
+  likes: number;
+  comments: number;
+}
+
+/** An event with every field its author may set, and the feed's ones. */
+export interface NewEvent {
+  id: string;
+  tenant_id: string;
+  tenant_name: string;
+  created_by: string | null;
+  title: string;
+  description: string | null;
+  start_date: string;
+  end_date: string | null;
+  location_name: string | null;
+  image_url: string | null;
+  created_at: string;
+}
+
+/**
+ * Why nothing was made: the author is not a member of an active community, or a request with
+ * the same Idempotency-Key (so the same id) is being written at this moment.
+ */
+export type CreateRefusal = "not_member" | "in_flight";
+
+/**
+ * One statement: the membership check, the insert and, for a repeated request (an id already
+ * taken, which only an Idempotency-Key makes), the row the first one made. The check is in the
+ * statement, not read from the membership cache first: a member removed a moment ago must not
+ * post, and the insert is a round trip anyway. `$1` tenant, `$2` user, `$3` id, `$4` time; the
+ * insert's own columns follow. A repeated request answers the row even if deleted since: it is
+ * what the first one made, and no answer would have the client retry for good.
+ */
+function createStatement(
+  table: ContentKind,
+  author: string,
+  columns: Record<string, "text" | "timestamptz">,
+  returning: string,
+): string {
+  // Typed here: a parameter a SELECT list is the first to use would be taken for text.
+  const names = Object.keys(columns);
+  const values = Object.values(columns).map((type, i) => `$${i + 5}::${type}`);
+  return `WITH member AS (
+    SELECT t.name FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
+  ), made AS (
+    INSERT INTO public.${table} AS x (id, tenant_id, ${author}, created_at, updated_at, ${names.join(", ")})
+    SELECT $3::uuid, $1, $2, $4::timestamptz, $4::timestamptz - interval '1 microsecond', ${values.join(", ")}
+      FROM member
+    ON CONFLICT (id) DO NOTHING
+    RETURNING x.*
+  )
+  SELECT x.id, x.tenant_id, m.name AS tenant_name, ${returning} FROM made x CROSS JOIN member m
+  UNION ALL
+  SELECT x.id, x.tenant_id, m.name, ${returning} FROM public.${table} x CROSS JOIN member m
+   WHERE x.id = $3 AND x.tenant_id = $1 AND x.${author} = $2 AND NOT EXISTS (SELECT 1 FROM made)`;
+}
+
+/**
+ * Times as Postgres prints them in JSON (microseconds, offset), as the feed gives them: a
+ * client's next edit or cursor keeps every digit.
+ */
+const at = (column: string) => `to_json(x.${column}) #>> '{}' AS ${column}`;
+
+const POST_SQL = createStatement(
+  "posts",
+  "user_id",
+  { content: "text" },
+  `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments`,
+);
+
+const EVENT_SQL = createStatement(
+  "events",
+  "created_by",
+  {
+    title: "text",
+    description: "text",
+    start_date: "timestamptz",
+    end_date: "timestamptz",
+    location_name: "text",
+    image_url: "text",
+  },
+  `x.created_by, x.title, x.description, ${at("start_date")}, ${at("end_date")}, x.location_name, x.image_url, ${at("created_at")}`,
+);
+
+interface Made {
+  tenantId: string;
+  userId: string;
+  id: string;
+  /**
+   * The creation time, as the worker's clock has it (an ISO time in ms). A queued edit applies
+   * only if its enqueue time, also a worker's, is newer than the row's updated_at: the database's
+   * clock, a little ahead, would have dropped an edit sent right after. updated_at is one
+   * microsecond earlier, because an edit enqueued in the same millisecond (a worker's clock
+   * stands still within a request) is stamped with it plus its index in microseconds (jobTime).
+   */
+  at: string;
+}
+
+async function create<R>(
+  sql: Queryable,
+  text: string,
+  made: Made,
+  values: unknown[],
+): Promise<Result<R, CreateRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<R>(text, [made.tenantId, made.userId, made.id, made.at, ...values]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  if (row) return ok(row);
+  // No row: either no membership, or the same id is being inserted by a concurrent request and
+  // this statement's snapshot, taken before it waited for it, cannot see it.
+  const member = await attempt(() =>
+    sql.query(
+      `SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+        WHERE tu.tenant_id = $1 AND tu.user_id = $2`,
+      [made.tenantId, made.userId],
+    ),
+  );
+  if (!member.ok) return member;
+  return err(member.value.rows.length ? "in_flight" : "not_member");
+}
+
+export function createPost(
+  sql: Queryable,
+  made: Made,
+  post: { content: string },
+): Promise<Result<NewPost, CreateRefusal | DbError>> {
+  return create<NewPost>(sql, POST_SQL, made, [post.content]);
+}
+
+export function createEvent(
+  sql: Queryable,
+  made: Made,
+  event: {
+    title: string;
+    start_date: string;
+    description?: string | null | undefined;
+    end_date?: string | null | undefined;
+    location_name?: string | null | undefined;
+    image_url?: string | null | undefined;
+  },
+): Promise<Result<NewEvent, CreateRefusal | DbError>> {
+  return create<NewEvent>(sql, EVENT_SQL, made, [
+    event.title,
+    event.description ?? null,
+    event.start_date,
+    event.end_date ?? null,
+    event.location_name ?? null,
+    event.image_url ?? null,
+  ]);
+}
+
+const AUTHOR: Record<ContentKind, string> = { posts: "user_id", events: "created_by" };
+
+/**
+ * Soft-deletes a post or an event (deleted_at; the feed and edits skip it) if the user may, by
+ * the rule for edits: its author or an admin of the community. One statement decides and
+ * writes, and returns what it saw so the refusal can be named (authorizeContentUpdate, with the
+ * admin roles passed in, so the rule is written once). Two deletions at once: the second finds
+ * the row gone when it gets the lock, and answers no_such_content.
+ */
+export async function deleteContent(
+  sql: Queryable,
+  kind: ContentKind,
+  tenantId: string,
+  userId: string,
+  id: string,
+): Promise<Result<null, Denial | DbError>> {
+  const author = AUTHOR[kind];
+  const found = await attempt(() =>
+    sql.query<{
+      role: string | null;
+      is_admin: boolean | null;
+      tenant_id: string | null;
+      author: string | null;
+      deleted: boolean;
+    }>(
+      `WITH actor AS (
+         SELECT tu.role, tu.is_admin FROM public.tenant_users tu
+           JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+          WHERE tu.tenant_id = $1 AND tu.user_id = $2
+       ), target AS (
+         SELECT x.id, x.tenant_id, x.${author} AS author FROM public.${kind} x
+          WHERE x.id = $3 AND x.tenant_id = $1 AND x.deleted_at IS NULL
+       ), gone AS (
+         UPDATE public.${kind} x SET deleted_at = now()
+           FROM actor, target
+          WHERE x.id = target.id AND x.deleted_at IS NULL
+            AND (target.author = $2 OR actor.is_admin OR actor.role = ANY($4::text[]))
+         RETURNING x.id
+       )
+       SELECT a.role, a.is_admin, t.tenant_id, t.author, EXISTS (SELECT 1 FROM gone) AS deleted
+         FROM (SELECT 1) one LEFT JOIN actor a ON true LEFT JOIN target t ON true`,
+      [tenantId, userId, id, ADMIN_ROLES],
+    ),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  if (row?.deleted) return ok(null);
+  const actor = row?.role != null ? { role: row.role, is_admin: row.is_admin === true } : null;
+  const content = row?.tenant_id != null ? { tenant_id: row.tenant_id, author: row.author } : undefined;
+  // Allowed but not deleted: another deletion got there first.
+  return err(authorizeContentUpdate(userId, actor, content, tenantId) ?? "no_such_content");
+}

@@ -1,0 +1,176 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { DbError } from "../../../common/db";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, denialError, validationHook } from "../../../common/http";
+import { Id, timeOrderedId } from "../../../common/ids";
+import { EventFields, PostFields } from "../../../common/jobs";
+import { errorResponses, USER_SECURITY } from "../../../common/openapi";
+import { rateLimit } from "../../../common/rate-limit";
+import {
+  type ContentKind,
+  type CreateRefusal,
+  createEvent,
+  createPost,
+  deleteContent,
+} from "../content/queries";
+import type { HonoEnv } from "../env";
+import { IdempotencyHeader, idempotency, KEY_REUSED_MESSAGE } from "../jobs/idempotency";
+import { currentUser, requireUser } from "../middleware/auth";
+import { getSql, timed } from "../middleware/request";
+import { TENANT_PARAMETERS } from "../middleware/tenant";
+
+/**
+ * Members' posts and events in the resolved community: made here, at once, so the author gets
+ * the id to edit it by (update_content, queued) and sees it in their feed on the next read.
+ * Edits stay queued: they are ordered by their enqueue time, which a synchronous write here
+ * would not be.
+ */
+
+const Time = z.string().describe("as Postgres prints it: microseconds and an offset");
+
+const Post = z
+  .object({
+    id: z.guid(),
+    tenant_id: z.guid(),
+    tenant_name: z.string(),
+    user_id: z.guid(),
+    content: z.string(),
+    created_at: Time,
+    likes: z.number().int(),
+    comments: z.number().int(),
+  })
+  .openapi("Post");
+
+const Event = z
+  .object({
+    id: z.guid(),
+    tenant_id: z.guid(),
+    tenant_name: z.string(),
+    created_by: z.guid().nullable(),
+    title: z.string(),
+    description: z.string().nullable(),
+    start_date: Time,
+    end_date: Time.nullable(),
+    location_name: z.string().nullable(),
+    image_url: z.string().nullable(),
+    created_at: Time,
+  })
+  .openapi("Event");
+
+/**
+ * The new row's id and time (the worker's clock: see `Made.at`, content/queries.ts). With an Idempotency-Key both
+ * are the first attempt's (the id derived from the key and the request, as a job's is), so a
+ * retry finds the row it made and answers it again.
+ */
+async function newRow(c: Context<HonoEnv>, kind: ContentKind, body: unknown, key: string | undefined) {
+  const tenant = c.get("tenant");
+  const user = currentUser(c);
+  const now = Date.now();
+  const made = {
+    tenantId: tenant.id,
+    userId: user.id,
+    id: timeOrderedId(now),
+    at: new Date(now).toISOString(),
+  };
+  if (key === undefined) return made;
+  const idem = await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, key, [{ create: kind, body }]);
+  if (!idem.ok) throw new ApiError("idempotency_key_reused", KEY_REUSED_MESSAGE);
+  return { ...made, id: await idem.value.jobId(0), at: idem.value.createdAt };
+}
+
+/** A refused or failed create, as the HTTP edge answers it. */
+function createFailure(c: Context<HonoEnv>, e: DbError | CreateRefusal) {
+  if (e === "not_member") return denialError("not_member");
+  if (e === "in_flight") {
+    return new ApiError("conflict", "the same request (Idempotency-Key) is being handled; retry it shortly", {
+      headers: { "Retry-After": "1" },
+    });
+  }
+  return dbFailure(c, e);
+}
+
+const created = <T extends z.ZodType>(schema: T, what: string) => ({
+  201: {
+    description: `The new ${what}; a request repeated with its Idempotency-Key answers the same one`,
+    content: { "application/json": { schema } },
+  },
+  ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+});
+
+const deleted = (what: string) => ({
+  204: { description: `The ${what} is deleted: gone from every feed, and no edit applies to it` },
+  ...errorResponses(400, 401, 403, 404, 429, 503),
+});
+
+function contentApp(kind: ContentKind) {
+  const app = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+  app.use("*", requireUser, rateLimit("WRITE_RATE_LIMITER"));
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}",
+      operationId: kind === "posts" ? "deletePost" : "deleteEvent",
+      security: USER_SECURITY,
+      parameters: TENANT_PARAMETERS,
+      summary: `Delete a ${kind === "posts" ? "post" : "event"}: its author or a community admin`,
+      request: { params: z.object({ id: Id }) },
+      responses: deleted(kind === "posts" ? "post" : "event"),
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const gone = await timed(c, () =>
+        deleteContent(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id),
+      );
+      if (!gone.ok) throw typeof gone.error === "string" ? denialError(gone.error) : dbFailure(c, gone.error);
+      return c.body(null, 204);
+    },
+  );
+  return app;
+}
+
+export const posts = contentApp("posts").openapi(
+  createRoute({
+    method: "post",
+    path: "/",
+    operationId: "createPost",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Post in the community, as one of its members",
+    request: {
+      headers: IdempotencyHeader,
+      body: { content: { "application/json": { schema: PostFields.openapi("NewPost") } }, required: true },
+    },
+    responses: created(Post, "post"),
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const made = await newRow(c, "posts", body, c.req.valid("header")["idempotency-key"]);
+    const post = await timed(c, () => createPost(getSql(c), made, body));
+    if (!post.ok) throw createFailure(c, post.error);
+    return c.json(post.value, 201);
+  },
+);
+
+export const events = contentApp("events").openapi(
+  createRoute({
+    method: "post",
+    path: "/",
+    operationId: "createEvent",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Add an event to the community, as one of its members",
+    request: {
+      headers: IdempotencyHeader,
+      body: { content: { "application/json": { schema: EventFields.openapi("NewEvent") } }, required: true },
+    },
+    responses: created(Event, "event"),
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const made = await newRow(c, "events", body, c.req.valid("header")["idempotency-key"]);
+    const event = await timed(c, () => createEvent(getSql(c), made, body));
+    if (!event.ok) throw createFailure(c, event.error);
+    return c.json(event.value, 201);
+  },
+);
