@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { afterAll } from "vitest";
+import { afterAll, expect } from "vitest";
 import { type DbHandle, openDb } from "../common/db";
 
 function databaseUrl(name: string): string {
@@ -90,3 +90,35 @@ export function throughPooler(url: string): { DATABASE_URL: string; LOCAL_DB_PRO
  * try/catch prints the same lines under the pool, and none under plain Miniflare.
  */
 export const UNREACHABLE_PROXY = "127.0.0.1:9";
+
+/**
+ * Runs `statement` in a transaction left open while `call` is made, checks that the call waits
+ * for it (a lock held), then commits and answers the call's JSON body (null for none): how a
+ * test makes two requests overlap in the one order it means to check.
+ */
+export async function whileUncommitted(
+  db: WorkerTestDb,
+  statement: string,
+  params: unknown[],
+  call: () => Promise<Response>,
+): Promise<{ status: number; body: unknown }> {
+  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  const other = await handle.pool.connect();
+  try {
+    await other.query("BEGIN");
+    await other.query(statement, params);
+    let answered = false;
+    const pending = call().finally(() => {
+      answered = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false); // waiting for the other transaction
+    await other.query("COMMIT");
+    const res = await pending;
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  } finally {
+    other.release();
+    await handle.close();
+  }
+}

@@ -1,8 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
 import { seeded } from "../../test-support/random";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
@@ -84,30 +83,6 @@ const change = (type: "INSERT" | "UPDATE" | "DELETE", record: unknown, old_recor
   record,
   old_record,
 });
-
-/**
- * Makes `call` while another transaction has run `statement` and not committed: shows the call
- * waits for it, commits it, and gives the call's answer.
- */
-async function whileUncommitted(statement: string, params: unknown[], call: () => Promise<Response>) {
-  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-  const other = await handle.pool.connect();
-  try {
-    await other.query("BEGIN");
-    await other.query(statement, params);
-    let answered = false;
-    const pending = call().finally(() => {
-      answered = true;
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(answered).toBe(false); // waiting for the other transaction
-    await other.query("COMMIT");
-    return (await pending).json();
-  } finally {
-    other.release();
-    await handle.close();
-  }
-}
 
 const contextOf = async (token: string) =>
   (
@@ -263,16 +238,16 @@ describe("the Supabase auth.users webhook", () => {
     const id = "b5000000-0000-4000-8000-00000000000b";
     // The sign-up's save, in flight: written, not yet committed.
     const save = "SELECT * FROM private.save_user($1, 'race@example.com', false, null, null)";
-    const deletion = await whileUncommitted(save, [id], () => hook(change("DELETE", null, authUser(id))));
-    expect(deletion).toEqual({ user_id: id, action: "erased" });
+    const deletion = await whileUncommitted(db, save, [id], () => hook(change("DELETE", null, authUser(id))));
+    expect(deletion.body).toEqual({ user_id: id, action: "erased" });
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
   });
 
   it("orders a sign-up and a deletion sent at once: the sign-up that waited for the deletion is skipped", async () => {
     const id = "b5000000-0000-4000-8000-00000000000c";
     const erase = "SELECT * FROM private.erase_user($1)";
-    const signUp = await whileUncommitted(erase, [id], () => hook(change("INSERT", authUser(id))));
-    expect(signUp).toMatchObject({ user_id: id, action: "skipped" });
+    const signUp = await whileUncommitted(db, erase, [id], () => hook(change("INSERT", authUser(id))));
+    expect(signUp.body).toMatchObject({ user_id: id, action: "skipped" });
     expect(await db.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([]);
   });
 

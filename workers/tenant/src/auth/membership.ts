@@ -446,3 +446,31 @@ export async function removeMember(
   if (!removed.ok) return removed;
   return removed.value.length === 0 ? err({ kind: "not_found" }) : ok(true);
 }
+
+/** Why a member could not leave: none to leave, or they are the community's last admin. */
+export type LeaveRefusal = "not_member" | "last_admin";
+
+/**
+ * The user leaves the community (private.leave_community, db/migrations/0027: its last admin
+ * may not), and their cached membership is dropped as a removal drops it.
+ */
+export async function leaveCommunity(
+  db: Db,
+  cache: ForgetDeps,
+  tenantId: string,
+  userId: string,
+): Promise<Result<true, LeaveRefusal | DbError>> {
+  const roles = sql.join(
+    ADMIN_ROLES.map((role) => sql`${role}`),
+    sql`, `,
+  );
+  const left = await attempt(() =>
+    db
+      .select({ outcome: sql<"left" | LeaveRefusal>`l.outcome` })
+      .from(sql`private.leave_community(${tenantId}, ${userId}, ARRAY[${roles}]::text[]) AS l(outcome)`),
+  );
+  if (left.ok || mayHaveCommitted(left.error)) await forgetMembership(cache, tenantId, userId);
+  if (!left.ok) return left;
+  const outcome = left.value[0]?.outcome ?? "not_member";
+  return outcome === "left" ? ok(true) : err(outcome);
+}

@@ -5,6 +5,7 @@ import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
+import { leaveCommunity } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import {
   COMMUNITY_CURSOR_MAX_LENGTH,
@@ -16,7 +17,8 @@ import {
 import { readCommunities, readFeed, readSelection, saveSelection, setDisplayInFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
-import { getSql, timed } from "../middleware/request";
+import { getDb, getSql, timed } from "../middleware/request";
+import { memberCache } from "./admin";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),
@@ -157,7 +159,7 @@ me.use("*", requireUser);
 // it, and a PUT of /communities would be answered 415 for its body rather than 405.
 me.on("GET", ["/communities", "/feed-selection"], rateLimit("READ_RATE_LIMITER"));
 me.on("PUT", "/feed-selection", rateLimit("WRITE_RATE_LIMITER"));
-me.on("PATCH", "/communities/:tenant_id", rateLimit("WRITE_RATE_LIMITER"));
+me.on(["PATCH", "DELETE"], "/communities/:tenant_id", rateLimit("WRITE_RATE_LIMITER"));
 me.openapi(
   createRoute({
     method: "get",
@@ -289,5 +291,37 @@ me.openapi(
     if (!result.ok) throw dbFailure(c, result.error);
     if (!result.value) throw new ApiError("not_found", "not one of your communities");
     return c.json(result.value, 200);
+  },
+);
+
+me.openapi(
+  createRoute({
+    method: "delete",
+    path: "/communities/{tenant_id}",
+    operationId: "leaveCommunity",
+    security: USER_SECURITY,
+    summary: "Leave one of the caller's communities",
+    description:
+      "The membership goes at once (the feed, posting, the context's user). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first, or an operator removes them (DELETE /admin/tenants/{id}/members/{userId}). 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
+    request: { params: z.object({ tenant_id: Id }) },
+    responses: {
+      204: { description: "Left" },
+      ...errorResponses(400, 401, 404, 409, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { tenant_id } = c.req.valid("param");
+    const left = await timed(c, () => leaveCommunity(getDb(c), memberCache(c), tenant_id, currentUser(c).id));
+    if (!left.ok) {
+      if (left.error === "not_member") throw new ApiError("not_found", "not one of your communities");
+      if (left.error === "last_admin") {
+        throw new ApiError(
+          "conflict",
+          "you are this community's last admin: make another member admin first",
+        );
+      }
+      throw dbFailure(c, left.error);
+    }
+    return c.body(null, 204);
   },
 );
