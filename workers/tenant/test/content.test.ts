@@ -239,3 +239,33 @@ describe("DELETE /v1/posts/{id} and /v1/events/{id}", () => {
     expect(statuses).toEqual([204, 404]);
   });
 });
+
+describe("GET /v1/posts/{id} and /v1/events/{id}", () => {
+  it("shows a member one post or event as the feed does, and nobody else", async () => {
+    const made = (await (await post(ANN, { content: "linked from a notification" })).json()) as {
+      id: string;
+    };
+    const res = await call("GET", `/v1/posts/${made.id}`, BEN);
+    expect([res.status, res.headers.get("cache-control")]).toEqual([200, "private, no-store"]);
+    expect(await res.json()).toEqual(made);
+    // A stranger is refused whether or not it exists: the answer tells them nothing of it.
+    expect(await errorOf(await call("GET", `/v1/posts/${made.id}`, CAT))).toEqual([403, "forbidden"]);
+    expect(await errorOf(await call("GET", `/v1/posts/${crypto.randomUUID()}`, CAT))).toEqual([
+      403,
+      "forbidden",
+    ]);
+    // Through another community, even one the caller is in, it is not there.
+    expect(await errorOf(await call("GET", `/v1/posts/${made.id}`, CAT, undefined, {}, "content-b"))).toEqual(
+      [404, "not_found"],
+    );
+    const ev = await call("POST", "/v1/events", ANN, { title: "Talk", start_date: "2099-07-01T18:00:00Z" });
+    const event = (await ev.json()) as { id: string };
+    expect(await (await call("GET", `/v1/events/${event.id}`, ADMIN)).json()).toEqual(event);
+  });
+
+  it("answers 404 for one deleted", async () => {
+    const made = (await (await post(ANN, { content: "soon gone" })).json()) as { id: string };
+    expect((await call("DELETE", `/v1/posts/${made.id}`, ANN)).status).toBe(204);
+    expect(await errorOf(await call("GET", `/v1/posts/${made.id}`, BEN))).toEqual([404, "not_found"]);
+  });
+});

@@ -38,6 +38,44 @@ export interface NewEvent {
 export type CreateRefusal = "not_member" | "in_flight";
 
 /**
+ * Times as Postgres prints them in JSON (microseconds, offset), as the feed gives them: a
+ * client's next edit or cursor keeps every digit.
+ */
+const at = (column: string) => `to_json(x.${column}) #>> '{}' AS ${column}`;
+
+/**
+ * Each kind's author column, the columns its author writes (typed, as the statements pass
+ * them), and what a client is shown of a row `x` besides its id, tenant id and tenant name.
+ */
+const KINDS = {
+  posts: {
+    author: "user_id",
+    written: { content: "text" },
+    shown: `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments`,
+  },
+  events: {
+    author: "created_by",
+    written: {
+      title: "text",
+      description: "text",
+      start_date: "timestamptz",
+      end_date: "timestamptz",
+      location_name: "text",
+      image_url: "text",
+    },
+    shown: `x.created_by, x.title, x.description, ${at("start_date")}, ${at("end_date")}, x.location_name, x.image_url, ${at("created_at")}`,
+  },
+} as const satisfies Record<
+  ContentKind,
+  { author: string; written: Record<string, "text" | "timestamptz">; shown: string }
+>;
+
+/** Whether $2 is a member of the active community $1. */
+const IS_MEMBER = `EXISTS (
+    SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid)`;
+
+/**
  * One statement: the membership check, the insert and, for a repeated request (an id already
  * taken, which only an Idempotency-Key makes), the row the first one made. The check is in the
  * statement, not read from the membership cache first: a member removed a moment ago must not
@@ -45,57 +83,28 @@ export type CreateRefusal = "not_member" | "in_flight";
  * insert's own columns follow. A repeated request answers the row even if deleted since: it is
  * what the first one made, and no answer would have the client retry for good.
  */
-function createStatement(
-  table: ContentKind,
-  author: string,
-  columns: Record<string, "text" | "timestamptz">,
-  returning: string,
-): string {
+function createStatement(kind: ContentKind): string {
+  const { author, written, shown } = KINDS[kind];
   // Typed here: a parameter a SELECT list is the first to use would be taken for text.
-  const names = Object.keys(columns);
-  const values = Object.values(columns).map((type, i) => `$${i + 5}::${type}`);
+  const names = Object.keys(written);
+  const values = Object.values(written).map((type, i) => `$${i + 5}::${type}`);
   return `WITH member AS (
-    SELECT t.name FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
+    SELECT t.name FROM public.tenants t WHERE t.id = $1::uuid AND ${IS_MEMBER}
   ), made AS (
-    INSERT INTO public.${table} AS x (id, tenant_id, ${author}, created_at, updated_at, ${names.join(", ")})
+    INSERT INTO public.${kind} AS x (id, tenant_id, ${author}, created_at, updated_at, ${names.join(", ")})
     SELECT $3::uuid, $1, $2, $4::timestamptz, $4::timestamptz - interval '1 microsecond', ${values.join(", ")}
       FROM member
     ON CONFLICT (id) DO NOTHING
     RETURNING x.*
   )
-  SELECT x.id, x.tenant_id, m.name AS tenant_name, ${returning} FROM made x CROSS JOIN member m
+  SELECT x.id, x.tenant_id, m.name AS tenant_name, ${shown} FROM made x CROSS JOIN member m
   UNION ALL
-  SELECT x.id, x.tenant_id, m.name, ${returning} FROM public.${table} x CROSS JOIN member m
+  SELECT x.id, x.tenant_id, m.name, ${shown} FROM public.${kind} x CROSS JOIN member m
    WHERE x.id = $3 AND x.tenant_id = $1 AND x.${author} = $2 AND NOT EXISTS (SELECT 1 FROM made)`;
 }
 
-/**
- * Times as Postgres prints them in JSON (microseconds, offset), as the feed gives them: a
- * client's next edit or cursor keeps every digit.
- */
-const at = (column: string) => `to_json(x.${column}) #>> '{}' AS ${column}`;
-
-const POST_SQL = createStatement(
-  "posts",
-  "user_id",
-  { content: "text" },
-  `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments`,
-);
-
-const EVENT_SQL = createStatement(
-  "events",
-  "created_by",
-  {
-    title: "text",
-    description: "text",
-    start_date: "timestamptz",
-    end_date: "timestamptz",
-    location_name: "text",
-    image_url: "text",
-  },
-  `x.created_by, x.title, x.description, ${at("start_date")}, ${at("end_date")}, x.location_name, x.image_url, ${at("created_at")}`,
-);
+const POST_SQL = createStatement("posts");
+const EVENT_SQL = createStatement("events");
 
 interface Made {
   tenantId: string;
@@ -126,14 +135,10 @@ async function create<R>(
   // No row: either no membership, or the same id is being inserted by a concurrent request and
   // this statement's snapshot, taken before it waited for it, cannot see it.
   const member = await attempt(() =>
-    sql.query(
-      `SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-        WHERE tu.tenant_id = $1 AND tu.user_id = $2`,
-      [made.tenantId, made.userId],
-    ),
+    sql.query<{ member: boolean }>(`SELECT ${IS_MEMBER} AS member`, [made.tenantId, made.userId]),
   );
   if (!member.ok) return member;
-  return err(member.value.rows.length ? "in_flight" : "not_member");
+  return err(member.value.rows[0]?.member ? "in_flight" : "not_member");
 }
 
 export function createPost(
@@ -166,8 +171,6 @@ export function createEvent(
   ]);
 }
 
-const AUTHOR: Record<ContentKind, string> = { posts: "user_id", events: "created_by" };
-
 /**
  * Soft-deletes a post or an event (deleted_at; the feed and edits skip it) if the user may, by
  * the rule for edits: its author or an admin of the community. One statement decides and
@@ -182,7 +185,7 @@ export async function deleteContent(
   userId: string,
   id: string,
 ): Promise<Result<null, Denial | DbError>> {
-  const author = AUTHOR[kind];
+  const { author } = KINDS[kind];
   const found = await attempt(() =>
     sql.query<{
       role: string | null;
@@ -217,4 +220,32 @@ export async function deleteContent(
   const content = row?.tenant_id != null ? { tenant_id: row.tenant_id, author: row.author } : undefined;
   // Allowed but not deleted: another deletion got there first.
   return err(authorizeContentUpdate(userId, actor, content, tenantId) ?? "no_such_content");
+}
+
+/**
+ * One post or event of the community, to one of its members: not_member for anyone else,
+ * whether or not it exists (so a stranger learns nothing of it), no_such_content for one not
+ * there or deleted. The membership is checked in the statement, as a post's is.
+ */
+export async function readContent<R>(
+  sql: Queryable,
+  kind: ContentKind,
+  tenantId: string,
+  userId: string,
+  id: string,
+): Promise<Result<R, "not_member" | "no_such_content" | DbError>> {
+  const found = await attempt(() =>
+    sql.query<{ member: boolean; item: R | null }>(
+      `SELECT m.member, (SELECT to_json(r) FROM (
+                SELECT x.id, x.tenant_id, t.name AS tenant_name, ${KINDS[kind].shown}
+                  FROM public.${kind} x JOIN public.tenants t ON t.id = x.tenant_id
+                 WHERE m.member AND x.id = $3::uuid AND x.tenant_id = $1 AND x.deleted_at IS NULL) r) AS item
+         FROM (SELECT ${IS_MEMBER} AS member) m`,
+      [tenantId, userId, id],
+    ),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  if (!row?.member) return err("not_member");
+  return row.item ? ok(row.item) : err("no_such_content");
 }

@@ -13,6 +13,7 @@ import {
   createEvent,
   createPost,
   deleteContent,
+  readContent,
 } from "../content/queries";
 import type { HonoEnv } from "../env";
 import { IdempotencyHeader, idempotency, KEY_REUSED_MESSAGE } from "../jobs/idempotency";
@@ -98,24 +99,59 @@ const created = <T extends z.ZodType>(schema: T, what: string) => ({
   ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
 });
 
-const deleted = (what: string) => ({
-  204: { description: `The ${what} is deleted: gone from every feed, and no edit applies to it` },
-  ...errorResponses(400, 401, 403, 404, 429, 503),
-});
-
-function contentApp(kind: ContentKind) {
+/**
+ * The routes a post and an event share, on one id: read and delete. Reads count with the feed's,
+ * writes with the writes, each registered for its own method and path: a middleware for a method
+ * counts as a route serving it (servesRequest), and a POST of /{id} would then be answered for
+ * its body rather than 405.
+ */
+function contentApp(kind: ContentKind, schema: typeof Post | typeof Event) {
+  const one = kind === "posts" ? "post" : "event";
+  const Capital = kind === "posts" ? "Post" : "Event";
   const app = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
-  app.use("*", requireUser, rateLimit("WRITE_RATE_LIMITER"));
+  app.use("*", requireUser);
+  app.on("GET", "/:id", rateLimit("READ_RATE_LIMITER"));
+  app.on("POST", "/", rateLimit("WRITE_RATE_LIMITER"));
+  app.on("DELETE", "/:id", rateLimit("WRITE_RATE_LIMITER"));
+  const params = z.object({ id: Id });
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      operationId: `get${Capital}`,
+      security: USER_SECURITY,
+      parameters: TENANT_PARAMETERS,
+      summary: `One ${one} of the community, to its members`,
+      description: `403 for anyone not a member, whether or not the ${one} exists; 404 for one not in this community, or deleted.`,
+      request: { params },
+      responses: {
+        200: { description: `The ${one}`, content: { "application/json": { schema } } },
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const found = await timed(c, () =>
+        readContent<z.infer<typeof schema>>(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id),
+      );
+      if (!found.ok)
+        throw typeof found.error === "string" ? denialError(found.error) : dbFailure(c, found.error);
+      return c.json(found.value, 200);
+    },
+  );
   app.openapi(
     createRoute({
       method: "delete",
       path: "/{id}",
-      operationId: kind === "posts" ? "deletePost" : "deleteEvent",
+      operationId: `delete${Capital}`,
       security: USER_SECURITY,
       parameters: TENANT_PARAMETERS,
-      summary: `Delete a ${kind === "posts" ? "post" : "event"}: its author or a community admin`,
-      request: { params: z.object({ id: Id }) },
-      responses: deleted(kind === "posts" ? "post" : "event"),
+      summary: `Delete a ${one}: its author or a community admin`,
+      request: { params },
+      responses: {
+        204: { description: `The ${one} is deleted: gone from every feed, and no edit applies to it` },
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -129,7 +165,7 @@ function contentApp(kind: ContentKind) {
   return app;
 }
 
-export const posts = contentApp("posts").openapi(
+export const posts = contentApp("posts", Post).openapi(
   createRoute({
     method: "post",
     path: "/",
@@ -152,7 +188,7 @@ export const posts = contentApp("posts").openapi(
   },
 );
 
-export const events = contentApp("events").openapi(
+export const events = contentApp("events", Event).openapi(
   createRoute({
     method: "post",
     path: "/",
