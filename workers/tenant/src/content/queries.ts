@@ -4,33 +4,6 @@ import { err, ok, type Result } from "../../../common/result";
 
 export type ContentKind = "posts" | "events";
 
-/** A post as the feed shows it (private.feed_posts), so a client can put it at the top of one. */
-export interface NewPost {
-  id: string;
-  tenant_id: string;
-  tenant_name: string;
-  user_id: string;
-  content: string;
-  created_at: string;
-  likes: number;
-  comments: number;
-}
-
-/** An event with every field its author may set, and the feed's ones. */
-export interface NewEvent {
-  id: string;
-  tenant_id: string;
-  tenant_name: string;
-  created_by: string | null;
-  title: string;
-  description: string | null;
-  start_date: string;
-  end_date: string | null;
-  location_name: string | null;
-  image_url: string | null;
-  created_at: string;
-}
-
 /**
  * Why nothing was made: the author is not a member of an active community, or a request with
  * the same Idempotency-Key (so the same id) is being written at this moment.
@@ -103,8 +76,10 @@ function createStatement(kind: ContentKind): string {
    WHERE x.id = $3 AND x.tenant_id = $1 AND x.${author} = $2 AND NOT EXISTS (SELECT 1 FROM made)`;
 }
 
-const POST_SQL = createStatement("posts");
-const EVENT_SQL = createStatement("events");
+const CREATE_SQL: Record<ContentKind, string> = {
+  posts: createStatement("posts"),
+  events: createStatement("events"),
+};
 
 interface Made {
   tenantId: string;
@@ -120,14 +95,19 @@ interface Made {
   at: string;
 }
 
-async function create<R>(
+/**
+ * Makes a post or an event of `fields` (validated by the route: PostFields, EventFields), and
+ * answers it as a client is shown it (the route's schema, R).
+ */
+export async function createContent<R>(
   sql: Queryable,
-  text: string,
+  kind: ContentKind,
   made: Made,
-  values: unknown[],
+  fields: Record<string, unknown>,
 ): Promise<Result<R, CreateRefusal | DbError>> {
+  const values = Object.keys(KINDS[kind].written).map((name) => fields[name] ?? null);
   const found = await attempt(() =>
-    sql.query<R>(text, [made.tenantId, made.userId, made.id, made.at, ...values]),
+    sql.query<R>(CREATE_SQL[kind], [made.tenantId, made.userId, made.id, made.at, ...values]),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
@@ -139,36 +119,6 @@ async function create<R>(
   );
   if (!member.ok) return member;
   return err(member.value.rows[0]?.member ? "in_flight" : "not_member");
-}
-
-export function createPost(
-  sql: Queryable,
-  made: Made,
-  post: { content: string },
-): Promise<Result<NewPost, CreateRefusal | DbError>> {
-  return create<NewPost>(sql, POST_SQL, made, [post.content]);
-}
-
-export function createEvent(
-  sql: Queryable,
-  made: Made,
-  event: {
-    title: string;
-    start_date: string;
-    description?: string | null | undefined;
-    end_date?: string | null | undefined;
-    location_name?: string | null | undefined;
-    image_url?: string | null | undefined;
-  },
-): Promise<Result<NewEvent, CreateRefusal | DbError>> {
-  return create<NewEvent>(sql, EVENT_SQL, made, [
-    event.title,
-    event.description ?? null,
-    event.start_date,
-    event.end_date ?? null,
-    event.location_name ?? null,
-    event.image_url ?? null,
-  ]);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { Denial } from "../../../common/authz";
 import type { DbError } from "../../../common/db";
 import { ApiError } from "../../../common/errors";
 import { dbFailure, denialError, validationHook } from "../../../common/http";
@@ -10,8 +11,7 @@ import { rateLimit } from "../../../common/rate-limit";
 import {
   type ContentKind,
   type CreateRefusal,
-  createEvent,
-  createPost,
+  createContent,
   deleteContent,
   readContent,
 } from "../content/queries";
@@ -60,9 +60,9 @@ const Event = z
   .openapi("Event");
 
 /**
- * The new row's id and time (the worker's clock: see `Made.at`, content/queries.ts). With an Idempotency-Key both
- * are the first attempt's (the id derived from the key and the request, as a job's is), so a
- * retry finds the row it made and answers it again.
+ * The new row's id and time (the worker's clock: see `Made.at`, content/queries.ts). With an
+ * Idempotency-Key both are the first attempt's (the id derived from the key and the request, as
+ * a job's is), so a retry finds the row it made and answers it again.
  */
 async function newRow(c: Context<HonoEnv>, kind: ContentKind, body: unknown, key: string | undefined) {
   const tenant = c.get("tenant");
@@ -80,32 +80,27 @@ async function newRow(c: Context<HonoEnv>, kind: ContentKind, body: unknown, key
   return { ...made, id: await idem.value.jobId(0), at: idem.value.createdAt };
 }
 
-/** A refused or failed create, as the HTTP edge answers it. */
-function createFailure(c: Context<HonoEnv>, e: DbError | CreateRefusal) {
-  if (e === "not_member") return denialError("not_member");
+/** A refusal or a failure of the content queries, as the HTTP edge answers it. */
+function failure(c: Context<HonoEnv>, e: DbError | Denial | CreateRefusal): ApiError {
   if (e === "in_flight") {
     return new ApiError("conflict", "the same request (Idempotency-Key) is being handled; retry it shortly", {
       headers: { "Retry-After": "1" },
     });
   }
-  return dbFailure(c, e);
+  return typeof e === "string" ? denialError(e) : dbFailure(c, e);
 }
 
-const created = <T extends z.ZodType>(schema: T, what: string) => ({
-  201: {
-    description: `The new ${what}; a request repeated with its Idempotency-Key answers the same one`,
-    content: { "application/json": { schema } },
-  },
-  ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
-});
-
 /**
- * The routes a post and an event share, on one id: read and delete. Reads count with the feed's,
- * writes with the writes, each registered for its own method and path: a middleware for a method
- * counts as a route serving it (servesRequest), and a POST of /{id} would then be answered for
- * its body rather than 405.
+ * The routes of posts and of events: create, and on one id read and delete. Reads count with the
+ * feed's, writes with the writes, each limiter registered for its own method and path: a
+ * middleware for a method counts as a route serving it (servesRequest), and a POST of /{id}
+ * would then be answered for its body rather than 405.
  */
-function contentApp(kind: ContentKind, schema: typeof Post | typeof Event) {
+function contentApp(
+  kind: ContentKind,
+  schema: typeof Post | typeof Event,
+  fields: typeof PostFields | typeof EventFields,
+) {
   const one = kind === "posts" ? "post" : "event";
   const Capital = kind === "posts" ? "Post" : "Event";
   const app = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -114,6 +109,37 @@ function contentApp(kind: ContentKind, schema: typeof Post | typeof Event) {
   app.on("POST", "/", rateLimit("WRITE_RATE_LIMITER"));
   app.on("DELETE", "/:id", rateLimit("WRITE_RATE_LIMITER"));
   const params = z.object({ id: Id });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      operationId: `create${Capital}`,
+      security: USER_SECURITY,
+      parameters: TENANT_PARAMETERS,
+      summary:
+        kind === "posts"
+          ? "Post in the community, as one of its members"
+          : "Add an event to the community, as one of its members",
+      request: {
+        headers: IdempotencyHeader,
+        body: { content: { "application/json": { schema: fields } }, required: true },
+      },
+      responses: {
+        201: {
+          description: `The new ${one}; a request repeated with its Idempotency-Key answers the same one`,
+          content: { "application/json": { schema } },
+        },
+        ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+      },
+    }),
+    async (c) => {
+      const body: Record<string, unknown> = c.req.valid("json");
+      const made = await newRow(c, kind, body, c.req.valid("header")["idempotency-key"]);
+      const result = await timed(c, () => createContent<z.infer<typeof schema>>(getSql(c), kind, made, body));
+      if (!result.ok) throw failure(c, result.error);
+      return c.json(result.value, 201);
+    },
+  );
   app.openapi(
     createRoute({
       method: "get",
@@ -134,8 +160,7 @@ function contentApp(kind: ContentKind, schema: typeof Post | typeof Event) {
       const found = await timed(c, () =>
         readContent<z.infer<typeof schema>>(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id),
       );
-      if (!found.ok)
-        throw typeof found.error === "string" ? denialError(found.error) : dbFailure(c, found.error);
+      if (!found.ok) throw failure(c, found.error);
       return c.json(found.value, 200);
     },
   );
@@ -158,55 +183,12 @@ function contentApp(kind: ContentKind, schema: typeof Post | typeof Event) {
       const gone = await timed(c, () =>
         deleteContent(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id),
       );
-      if (!gone.ok) throw typeof gone.error === "string" ? denialError(gone.error) : dbFailure(c, gone.error);
+      if (!gone.ok) throw failure(c, gone.error);
       return c.body(null, 204);
     },
   );
   return app;
 }
 
-export const posts = contentApp("posts", Post).openapi(
-  createRoute({
-    method: "post",
-    path: "/",
-    operationId: "createPost",
-    security: USER_SECURITY,
-    parameters: TENANT_PARAMETERS,
-    summary: "Post in the community, as one of its members",
-    request: {
-      headers: IdempotencyHeader,
-      body: { content: { "application/json": { schema: PostFields.openapi("NewPost") } }, required: true },
-    },
-    responses: created(Post, "post"),
-  }),
-  async (c) => {
-    const body = c.req.valid("json");
-    const made = await newRow(c, "posts", body, c.req.valid("header")["idempotency-key"]);
-    const post = await timed(c, () => createPost(getSql(c), made, body));
-    if (!post.ok) throw createFailure(c, post.error);
-    return c.json(post.value, 201);
-  },
-);
-
-export const events = contentApp("events", Event).openapi(
-  createRoute({
-    method: "post",
-    path: "/",
-    operationId: "createEvent",
-    security: USER_SECURITY,
-    parameters: TENANT_PARAMETERS,
-    summary: "Add an event to the community, as one of its members",
-    request: {
-      headers: IdempotencyHeader,
-      body: { content: { "application/json": { schema: EventFields.openapi("NewEvent") } }, required: true },
-    },
-    responses: created(Event, "event"),
-  }),
-  async (c) => {
-    const body = c.req.valid("json");
-    const made = await newRow(c, "events", body, c.req.valid("header")["idempotency-key"]);
-    const event = await timed(c, () => createEvent(getSql(c), made, body));
-    if (!event.ok) throw createFailure(c, event.error);
-    return c.json(event.value, 201);
-  },
-);
+export const posts = contentApp("posts", Post, PostFields.openapi("NewPost"));
+export const events = contentApp("events", Event, EventFields.openapi("NewEvent"));
