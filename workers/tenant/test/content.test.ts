@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -135,6 +135,22 @@ describe("POST /v1/posts", () => {
     // The key is the caller's own: another member's request with it is theirs.
     expect((await post(BEN, { content: "only once" }, key)).status).toBe(201);
     expect(await count(`SELECT count(*) AS n FROM posts WHERE content = 'only once'`)).toBe(2);
+  });
+
+  it("answers a retry that overlaps the first attempt 409, to be retried, and the next retry the post", async () => {
+    const key = { "idempotency-key": "post-overlap-1" };
+    const first = (await (await post(ANN, { content: "overlap" }, key)).json()) as { id: string };
+    // The first attempt made again, uncommitted: as if it were still being written.
+    await db.query("DELETE FROM posts WHERE id = $1", [first.id]);
+    const overlap = await whileUncommitted(
+      db,
+      "INSERT INTO posts (id, tenant_id, user_id, content) VALUES ($1, $2, $3, 'overlap')",
+      [first.id, A, ANN],
+      () => post(ANN, { content: "overlap" }, key),
+    );
+    expect([overlap.status, (overlap.body as ErrorBody).error.code]).toEqual([409, "conflict"]);
+    const retry = await post(ANN, { content: "overlap" }, key);
+    expect([retry.status, ((await retry.json()) as { id: string }).id]).toEqual([201, first.id]);
   });
 
   it("never posts into another community than the one resolved", async () => {
