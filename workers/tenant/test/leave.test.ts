@@ -57,9 +57,16 @@ const membersOf = async (tenant: string) =>
 const errorOf = async (res: Response) => [res.status, ((await res.json()) as ErrorBody).error.code];
 
 describe("DELETE /v1/me/communities/{tenant_id}", () => {
-  it("takes the caller out at once: the context, the list and posting all see it in this isolate", async () => {
+  it("takes the caller out at once: the context, the list, the feed and posting all see it in this isolate", async () => {
     await join(tid(1), uid(1));
     await join(tid(1), uid(9), "owner");
+    await db.query("INSERT INTO posts (tenant_id, user_id, content) VALUES ($1, $2, 'members only')", [
+      tid(1),
+      uid(9),
+    ]);
+    const feed = async () =>
+      ((await (await call("GET", "/v1/feed", uid(1))).json()) as { items: { content: string }[] }).items;
+    expect((await feed()).map((p) => p.content)).toEqual(["members only"]);
     // Cached now, as the context caches a membership.
     expect(await (await call("GET", "/v1/context", uid(1))).json()).toMatchObject({ user: { id: uid(1) } });
     const res = await leave(uid(1), tid(1));
@@ -70,6 +77,7 @@ describe("DELETE /v1/me/communities/{tenant_id}", () => {
       communities: unknown[];
     };
     expect(mine.communities).toEqual([]);
+    expect(await feed()).toEqual([]);
     const ctx = createExecutionContext();
     const post = await worker.fetch(
       new Request("http://leave-1.localhost/v1/posts", {
