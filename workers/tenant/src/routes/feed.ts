@@ -302,7 +302,7 @@ me.openapi(
     security: USER_SECURITY,
     summary: "Leave one of the caller's communities",
     description:
-      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first, or an operator removes them (DELETE /admin/tenants/{id}/members/{userId}). 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
+      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first (by an operator: PUT /admin/tenants/{id}/members/{userId}), or an operator removes them. 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
     request: { params: z.object({ tenant_id: Id }) },
     responses: {
       204: { description: "Left" },
@@ -317,7 +317,7 @@ me.openapi(
       if (left.error === "last_admin") {
         throw new ApiError(
           "conflict",
-          "you are this community's last admin: make another member admin first",
+          "you are this community's last admin: another member must be made an admin before you leave",
         );
       }
       throw dbFailure(c, left.error);
