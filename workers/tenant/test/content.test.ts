@@ -1,7 +1,12 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
+import {
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+  whileUncommitted,
+} from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -32,6 +37,7 @@ async function call(
   body?: unknown,
   headers: Record<string, string> = {},
   tenant = "content-a",
+  bindings: Partial<typeof env> = {},
 ) {
   const ctx = createExecutionContext();
   const h = new Headers(headers);
@@ -43,7 +49,7 @@ async function call(
       headers: h,
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
-    { ...env, DATABASE_URL: db.url },
+    { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -151,6 +157,20 @@ describe("POST /v1/posts", () => {
     expect([overlap.status, (overlap.body as ErrorBody).error.code]).toEqual([409, "conflict"]);
     const retry = await post(ANN, { content: "overlap" }, key);
     expect([retry.status, ((await retry.json()) as { id: string }).id]).toEqual([201, first.id]);
+  });
+
+  it("answers 503 with Retry-After, quickly, when the database is down (the tenant cached)", async () => {
+    expect((await post(ANN, { content: "warm the tenant cache" })).status).toBe(201);
+    const started = Date.now();
+    const res = await call("POST", "/v1/posts", ANN, { content: "lost?" }, {}, "content-a", {
+      LOCAL_DB_PROXY: UNREACHABLE_PROXY,
+    });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect([...(await errorOf(res)), res.headers.get("retry-after")]).toEqual([
+      503,
+      "service_unavailable",
+      "5",
+    ]);
   });
 
   it("never posts into another community than the one resolved", async () => {
