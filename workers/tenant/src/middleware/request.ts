@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Database, type Db, openDb, openHttpDb, openSql, type Queryable } from "../../../common/db";
 import { logRequest, requestIdOf } from "../../../common/http";
+import { type ForgetDeps, redeleteAfterMs } from "../auth/membership";
 import type { HonoEnv } from "../env";
 
 /**
@@ -61,6 +62,18 @@ export function getSessionDb(c: Context<HonoEnv>): Database {
     c.set("dbHandle", handle);
   }
   return handle.db;
+}
+
+/**
+ * Where a membership change (an admin's, a leave, a user's save or erasure) drops the cached
+ * membership; the second drop outlives the response.
+ */
+export function memberCache(c: Context<HonoEnv>): ForgetDeps {
+  return {
+    kv: c.env.TENANT_CACHE,
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    redeleteAfterMs: redeleteAfterMs(c.env.MEMBERSHIP_REDELETE_SECONDS),
+  };
 }
 
 /** Work that may outlive the response; the request's pool stays open until it settles. */

@@ -12,19 +12,17 @@ import { QueryFlag } from "../../../common/pages";
 import {
   deleteUser,
   erasedAt,
-  type ForgetDeps,
   findUser,
   listMembers,
   listUserMemberships,
   type MemberWriteError,
-  redeleteAfterMs,
   removeMember,
   type UserWriteError,
   upsertMember,
   upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb, getSessionDb, timed } from "../middleware/request";
+import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { lookupKey, parseReserved } from "../tenancy/host";
@@ -208,15 +206,6 @@ function refuseUnreachableDomain(domain: string | null | undefined, env: HonoEnv
       `domain: ${env.PLATFORM_DOMAIN} and its subdomains name tenants by slug; a custom domain must be outside it`,
     );
   }
-}
-
-/** Where a membership change drops the cached membership; the second drop outlives the response. */
-export function memberCache(c: Context<HonoEnv>): ForgetDeps {
-  return {
-    kv: c.env.TENANT_CACHE,
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
-    redeleteAfterMs: redeleteAfterMs(c.env.MEMBERSHIP_REDELETE_SECONDS),
-  };
 }
 
 export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })

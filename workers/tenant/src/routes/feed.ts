@@ -17,8 +17,7 @@ import {
 import { readCommunities, readFeed, readSelection, saveSelection, setDisplayInFeed } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
-import { getDb, getSql, timed } from "../middleware/request";
-import { memberCache } from "./admin";
+import { getDb, getSql, memberCache, timed } from "../middleware/request";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),

@@ -7,8 +7,8 @@ import { errorResponses, HOOK_SECURITY, jsonResponse } from "../../../common/ope
 import { storableText } from "../../../common/text";
 import { deleteUser, upsertUser } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb, timed } from "../middleware/request";
-import { fail, memberCache, ProviderTime, UserEmail } from "./admin";
+import { getDb, memberCache, timed } from "../middleware/request";
+import { fail, ProviderTime, UserEmail } from "./admin";
 
 /**
  * Users live in the identity provider; `users` here holds the ones memberships point at. With
