@@ -266,13 +266,15 @@ describe("DELETE /v1/posts/{id} and /v1/events/{id}", () => {
     expect((await feedOf(BEN, "events")).map((e) => e.id)).not.toContain(id);
   });
 
-  it("lets one of two deletions at once through, and answers the other 404", async () => {
+  it("answers 404 to a deletion that waited on another of the same post, and leaves the first one's", async () => {
     const id = await newPost(ANN, "twice");
-    const statuses = await Promise.all([
-      call("DELETE", `/v1/posts/${id}`, ANN),
-      call("DELETE", `/v1/posts/${id}`, ADMIN),
-    ]).then((all) => all.map((r) => r.status).sort());
-    expect(statuses).toEqual([204, 404]);
+    // The author's deletion, uncommitted, while the admin's is sent: it waits for the row.
+    const first = "UPDATE posts SET deleted_at = '2026-01-01T00:00:00Z' WHERE id = $1";
+    const second = await whileUncommitted(db, first, [id], () => call("DELETE", `/v1/posts/${id}`, ADMIN));
+    expect([second.status, (second.body as ErrorBody).error.code]).toEqual([404, "not_found"]);
+    expect(
+      await db.query("SELECT to_json(deleted_at) #>> '{}' AS at FROM posts WHERE id = $1", [id]),
+    ).toEqual([{ at: "2026-01-01T00:00:00+00:00" }]);
   });
 });
 

@@ -79,14 +79,14 @@ describe("CORS preflight", () => {
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");
   });
 
-  it("allows every method the public API documents, so a page's PUT or PATCH is not stopped at its preflight", async () => {
+  it("allows every method the public API documents, so a page's PUT, PATCH or DELETE is not stopped at its preflight", async () => {
     const doc = (await (await call("/openapi.json")).json()) as {
       paths: Record<string, Record<string, unknown>>;
     };
     const served = Object.entries(doc.paths)
       .filter(([path]) => !path.startsWith("/admin") && !path.startsWith("/hooks"))
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => [m.toUpperCase(), path] as const));
-    expect(served.map(([m]) => m)).toEqual(expect.arrayContaining(["GET", "POST", "PUT", "PATCH"]));
+    expect(served.map(([m]) => m)).toEqual(expect.arrayContaining(["GET", "POST", "PUT", "PATCH", "DELETE"]));
     for (const [method, path] of served) {
       const res = await call(path.replace(/\{\w+\}/g, ACME), preflight("https://app.example.com", method));
       const allowed = (res.headers.get("access-control-allow-methods") ?? "").split(/\s*,\s*/);

@@ -11,7 +11,8 @@ import type { HonoEnv } from "../env";
  * A preflight is answered here, before tenant resolution, authentication and rate limits: the
  * browser sends it without X-Tenant or Authorization (it only names them).
  */
-/** Every method the public API serves (the cors tests hold this to the OpenAPI document). */
+
+// Every method the public API serves (the cors tests hold this to the OpenAPI document).
 const ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Tenant";
 /**
