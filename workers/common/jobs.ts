@@ -147,24 +147,21 @@ const eventFields = z.object({
   image_url: WebUrl.nullable(),
 });
 
-const endsAfterStart: [
-  (u: { start_date?: string; end_date?: string | null }) => boolean,
-  { message: string; path: string[] },
-] = [
-  (u) => !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date),
-  { message: "end_date is before start_date", path: ["end_date"] },
-];
+/** Where the fields give both dates, the end is not before the start. */
+const endsAfterStart = (u: { start_date?: string; end_date?: string | null }) =>
+  !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date);
+const END_BEFORE_START = { message: "end_date is before start_date", path: ["end_date"] };
 
 /** A new event: a title and a start, the rest optional. */
 export const EventFields = eventFields
   .partial({ description: true, end_date: true, location_name: true, image_url: true })
   .strict()
-  .refine(...endsAfterStart);
+  .refine(endsAfterStart, END_BEFORE_START);
 export const EventUpdates = eventFields
   .partial()
   .strict()
   .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
-  .refine(...endsAfterStart);
+  .refine(endsAfterStart, END_BEFORE_START);
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
   z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostFields }).strict(),
