@@ -469,8 +469,13 @@ export async function leaveCommunity(
       .select({ outcome: sql<"left" | LeaveRefusal>`l.outcome` })
       .from(sql`private.leave_community(${tenantId}, ${userId}, ARRAY[${roles}]::text[]) AS l(outcome)`),
   );
-  if (left.ok || mayHaveCommitted(left.error)) await forgetMembership(cache, tenantId, userId);
-  if (!left.ok) return left;
+  if (!left.ok) {
+    if (mayHaveCommitted(left.error)) await forgetMembership(cache, tenantId, userId);
+    return left;
+  }
   const outcome = left.value[0]?.outcome ?? "not_member";
-  return outcome === "left" ? ok(true) : err(outcome);
+  // A refusal changed nothing, and leaves the cached membership right.
+  if (outcome !== "left") return err(outcome);
+  await forgetMembership(cache, tenantId, userId);
+  return ok(true);
 }
