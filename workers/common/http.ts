@@ -6,6 +6,7 @@ import { DENIAL_MESSAGES, type Denial } from "./authz";
 import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
+import { type NewestFirstPosition, newestFirstPosition } from "./pages";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "./text";
 
 /**
@@ -114,6 +115,17 @@ const DENIAL_CODES: Record<Denial, ErrorCode> = {
 /** A refusal of the rules (./authz.ts) as the HTTP edge answers it; `where` names the job of several. */
 export function denialError(reason: Denial, where = ""): ApiError {
   return new ApiError(DENIAL_CODES[reason], `${where}${DENIAL_MESSAGES[reason]}`);
+}
+
+/**
+ * Where a newest-first page (dead jobs, the inbox) starts: nowhere in particular without a
+ * cursor (or with an empty one), and 400 for a cursor none of these lists gave out.
+ */
+export function newestFirstAfter(cursor: string | undefined): NewestFirstPosition | undefined {
+  if (!cursor) return undefined;
+  const after = newestFirstPosition(cursor);
+  if (!after) throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
+  return after;
 }
 
 /** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */

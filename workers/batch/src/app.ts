@@ -7,6 +7,7 @@ import {
   type BaseEnv,
   dbFailure,
   dbUnavailable,
+  newestFirstAfter,
   notFoundHandler,
   onError,
   queueUnavailable,
@@ -25,12 +26,7 @@ import {
   NO_SECURITY,
   serveOpenApiDocument,
 } from "../../common/openapi";
-import {
-  type NewestFirstPosition,
-  newestFirstCursor,
-  newestFirstPosition,
-  QueryFlag,
-} from "../../common/pages";
+import { newestFirstCursor, QueryFlag } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
 import { PgTime } from "../../common/time";
 import {
@@ -133,13 +129,6 @@ const BulkDiscarded = z
   .openapi("BulkDiscarded");
 const Health = z.object({ status: z.literal("ok"), db: z.literal("ok") }).openapi("BatchHealth");
 
-function decodeCursor(cursor: string | undefined): NewestFirstPosition | undefined {
-  if (!cursor) return undefined;
-  const keys = newestFirstPosition(cursor);
-  if (!keys) throw new ApiError("invalid_cursor", "the cursor is not one this API gave out");
-  return keys;
-}
-
 function replayFailure(c: Context<AppEnv>, e: ReplayError): ApiError {
   if (e.kind === "not_found") return new ApiError("not_found", "no such dead job");
   if (e.kind === "not_replayable") return new ApiError("conflict", e.message);
@@ -192,7 +181,7 @@ export function createBatchApp() {
         pending: query.pending,
         userId: query.user_id,
         limit: query.limit,
-        before: decodeCursor(query.cursor),
+        before: newestFirstAfter(query.cursor),
       });
       if (!page.ok) throw dbFailure(c, page.error);
       const { items, more } = page.value;

@@ -16,7 +16,7 @@ export interface InboxNotification {
 export interface InboxOptions {
   tenantId?: string;
   unread?: boolean;
-  after: NewestFirstPosition | null;
+  after: NewestFirstPosition | undefined;
   limit: number;
 }
 

@@ -1,10 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { ApiError } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { dbFailure, newestFirstAfter, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { newestFirstCursor, newestFirstPosition, QueryFlag } from "../../../common/pages";
+import { newestFirstCursor, QueryFlag } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
 import { MARK_ALL_MAX, markAllRead, markRead, readInbox } from "../inbox/queries";
@@ -89,10 +88,7 @@ notifications
       const user = currentUser(c);
       const { tenant_id, unread, limit, cursor } = c.req.valid("query");
       // Unsigned: the list is the caller's own rows, so a forged cursor only moves within them.
-      const after = cursor === undefined ? null : newestFirstPosition(cursor);
-      if (cursor !== undefined && !after) {
-        throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
-      }
+      const after = newestFirstAfter(cursor);
       const page = await timed(c, () =>
         readInbox(getSql(c), user.id, { tenantId: tenant_id, unread, after, limit }),
       );
