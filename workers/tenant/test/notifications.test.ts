@@ -117,7 +117,7 @@ describe("GET /v1/notifications", () => {
     expect(seen).toEqual([...seen].sort().reverse()); // ties broken by id, descending
   });
 
-  it("needs a token, and refuses a cursor it did not give out", async () => {
+  it("needs a token, refuses a cursor it did not give out, and takes an empty one for none", async () => {
     const anonymous = await call("/v1/notifications", null);
     expect([anonymous.status, ((await anonymous.json()) as ErrorBody).error.code]).toEqual([
       401,
@@ -125,6 +125,8 @@ describe("GET /v1/notifications", () => {
     ]);
     const forged = await call("/v1/notifications?cursor=bm9wZQ", ALICE);
     expect([forged.status, ((await forged.json()) as ErrorBody).error.code]).toEqual([400, "invalid_cursor"]);
+    // An empty one is none, as the dead-job list and the feed take it: the first page.
+    expect(await inbox(ALICE, "?cursor=")).toEqual(await inbox(ALICE));
   });
 });
 
