@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { authorizeContentUpdate, authorizeNotification } from "../../workers/common/authz";
+import {
+  authorizeContentDeletion,
+  authorizeContentUpdate,
+  authorizeNotification,
+} from "../../workers/common/authz";
 
 /**
  * Who administers a community. The consumer's SQL takes the same role list from authz.ts
@@ -38,5 +42,38 @@ describe("community admins", () => {
         "not_author",
       ]);
     }
+  });
+});
+
+describe("taking content down", () => {
+  const ACTOR = "d0000000-0000-4000-8000-000000000001";
+  const AUTHOR = "d0000000-0000-4000-8000-000000000002";
+  const deleteOthers = (role: string, is_admin = false) =>
+    authorizeContentDeletion(ACTOR, { role, is_admin }, { tenant_id: "t", author: AUTHOR }, "t");
+
+  it("is for moderators too, besides the author and admins", () => {
+    expect(["owner", "admin", "moderator"].map((role) => deleteOthers(role))).toEqual([null, null, null]);
+    expect(deleteOthers("member", true)).toBeNull();
+    expect(
+      authorizeContentDeletion(
+        ACTOR,
+        { role: "member", is_admin: false },
+        { tenant_id: "t", author: ACTOR },
+        "t",
+      ),
+    ).toBeNull();
+  });
+
+  it("is refused to other members, strangers, and for another community's content", () => {
+    expect(deleteOthers("member")).toBe("not_moderator");
+    expect(authorizeContentDeletion(ACTOR, null, { tenant_id: "t", author: AUTHOR }, "t")).toBe("not_member");
+    expect(
+      authorizeContentDeletion(
+        ACTOR,
+        { role: "moderator", is_admin: false },
+        { tenant_id: "u", author: AUTHOR },
+        "t",
+      ),
+    ).toBe("no_such_content");
   });
 });

@@ -23,6 +23,7 @@ export type Denial =
   | "not_admin"
   | "recipient_not_member"
   | "not_author"
+  | "not_moderator"
   | "no_such_content"
   | "end_before_start";
 
@@ -30,7 +31,8 @@ export const DENIAL_MESSAGES: Record<Denial, string> = {
   not_member: "only members of this community can do that",
   not_admin: "only community admins can notify other members",
   recipient_not_member: "every recipient must be a member of this community",
-  not_author: "only the author or a community admin can change or delete this",
+  not_author: "only the author or a community admin can change this",
+  not_moderator: "only the author, a moderator or a community admin can delete this",
   no_such_content: "no such post or event in this community",
   end_before_start: "an event cannot end before it starts (counting the dates this edit leaves as they are)",
 };
@@ -59,6 +61,24 @@ export function authorizeContentUpdate(
   if (!content || content.tenant_id !== tenantId) return "no_such_content";
   if (content.author !== actorId && !isTenantAdmin(actor)) return "not_author";
   return null;
+}
+
+/** Roles that may delete anyone's content in their community, besides its admins' powers. */
+export const MODERATOR_ROLES: readonly string[] = [...ADMIN_ROLES, "moderator"];
+
+/**
+ * Deleting content: as editing it, or a moderator, whose one power this is: taking down what
+ * breaks a community's rules, never rewriting what someone said.
+ */
+export function authorizeContentDeletion(
+  actorId: string,
+  actor: MemberRole | null | undefined,
+  content: { tenant_id: string; author: string | null } | undefined,
+  tenantId: string,
+): Denial | null {
+  const denial = authorizeContentUpdate(actorId, actor, content, tenantId);
+  if (denial !== "not_author") return denial;
+  return actor && MODERATOR_ROLES.includes(actor.role) ? null : "not_moderator";
 }
 
 /**

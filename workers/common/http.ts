@@ -108,6 +108,7 @@ const DENIAL_CODES: Record<Denial, ErrorCode> = {
   not_admin: "forbidden",
   recipient_not_member: "forbidden",
   not_author: "forbidden",
+  not_moderator: "forbidden",
   no_such_content: "not_found",
   end_before_start: "validation_failed",
 };

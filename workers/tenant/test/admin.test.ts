@@ -925,6 +925,7 @@ describe("admin reads", () => {
     expect(seen.find((m) => m.user_id === ids[0])).toEqual({
       user_id: ids[0],
       email: "m5@example.com",
+      display_name: null,
       role: "admin",
       is_admin: true,
     });

@@ -17,16 +17,18 @@ const ADMIN = "b5100000-0000-4000-8000-000000000001"; // admin of A
 const ANN = "b5100000-0000-4000-8000-000000000002"; // member of A
 const BEN = "b5100000-0000-4000-8000-000000000003"; // member of A
 const CAT = "b5100000-0000-4000-8000-000000000004"; // member of B only
+const MOD = "b5100000-0000-4000-8000-000000000006"; // moderator of A
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
   await db.query(`
     INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'content-a', 'Content A'), ('${B}', 'content-b', 'Content B');
     INSERT INTO users (id, email) VALUES ('${ADMIN}', 'admin@content.test'), ('${ANN}', 'ann@content.test'),
-      ('${BEN}', 'ben@content.test'), ('${CAT}', 'cat@content.test');
+      ('${BEN}', 'ben@content.test'), ('${CAT}', 'cat@content.test'), ('${MOD}', 'mod@content.test');
     INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
       ('${A}', '${ADMIN}', 'admin', true), ('${A}', '${ANN}', 'member', false),
-      ('${A}', '${BEN}', 'member', false), ('${B}', '${CAT}', 'member', false);
+      ('${A}', '${BEN}', 'member', false), ('${B}', '${CAT}', 'member', false),
+      ('${A}', '${MOD}', 'moderator', false);
   `);
 });
 
@@ -242,6 +244,31 @@ describe("DELETE /v1/posts/{id} and /v1/events/{id}", () => {
     expect(await errorOf(await call("DELETE", `/v1/posts/${id}`, BEN))).toEqual([403, "forbidden"]);
     expect(await count(`SELECT count(*) AS n FROM posts WHERE id = '${id}' AND deleted_at IS NULL`)).toBe(1);
     expect((await call("DELETE", `/v1/posts/${id}`, ADMIN)).status).toBe(204);
+  });
+
+  it("lets a moderator take down another member's post or event, which they may not edit", async () => {
+    const id = await newPost(ANN, "off topic");
+    const edit = await call("POST", "/v1/jobs", MOD, {
+      queue: "content_update",
+      operation: "update_content",
+      payload: { content_type: "posts", content_id: id, updates: { content: "on topic" } },
+    });
+    const refusal = (await edit.json()) as ErrorBody;
+    expect([edit.status, refusal.error.message]).toEqual([
+      403,
+      expect.stringMatching(/author or a community admin/),
+    ]);
+    expect((await call("DELETE", `/v1/posts/${id}`, MOD)).status).toBe(204);
+    const event = await call("POST", "/v1/events", ANN, {
+      title: "Spam",
+      start_date: "2099-06-01T12:00:00Z",
+    });
+    const { id: eventId } = (await event.json()) as { id: string };
+    expect((await call("DELETE", `/v1/events/${eventId}`, MOD)).status).toBe(204);
+    // And a plain member is told who may.
+    const other = await newPost(ANN, "fine");
+    const denied = (await (await call("DELETE", `/v1/posts/${other}`, BEN)).json()) as ErrorBody;
+    expect(denied.error.message).toMatch(/author, a moderator or a community admin/);
   });
 
   it("treats another community's post as none: 404 to its members, 403 to strangers", async () => {

@@ -41,7 +41,10 @@ const ONLY = {
   b: [POST.b, EVENT.b, "post-only-in-b", "event-only-in-b"],
 };
 
-/** The users and memberships the fixtures start with, put back where the admin fuzz removed them. */
+/**
+ * The users and memberships the fixtures start with, put back where the fuzz removed them, and
+ * with their roles as they were where it changed them.
+ */
 const FIXTURE_PEOPLE = `
     INSERT INTO users (id, email) VALUES
       ('${U.alice}', 'alice@contract.test'), ('${U.bob}', 'bob@contract.test'),
@@ -50,12 +53,13 @@ const FIXTURE_PEOPLE = `
     INSERT INTO tenant_users (tenant_id, user_id, role, is_admin) VALUES
       ('${T.a}', '${U.alice}', 'admin', true), ('${T.a}', '${U.bob}', 'member', false),
       ('${T.b}', '${U.carol}', 'member', false), ('${T.off}', '${U.dave}', 'member', false)
-      ON CONFLICT DO NOTHING;`;
+      ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, is_admin = excluded.is_admin;`;
 
 async function restoreFixtures(): Promise<void> {
   // An erased id is not saved again until an operator restores it by hand, as this does: else
   // a PUT of any id the fuzz had erased (every one in its pool, sooner or later) would be 409.
-  // Members who left come back, and deleted posts and events too, for the reads of them.
+  // Members who left or were removed come back, and deleted posts and events too, for the reads
+  // of them.
   await db.query(
     `UPDATE tenants SET is_active = true WHERE id IN ('${T.a}', '${T.b}'); DELETE FROM provider_users; ${FIXTURE_PEOPLE}
      UPDATE posts SET deleted_at = NULL; UPDATE events SET deleted_at = NULL;`,
@@ -191,8 +195,10 @@ function secretFor(path: string): string | undefined {
 
 /** The ids a path parameter names, by what the path says it is. */
 function idsFor(op: Operation, name: string): readonly string[] {
-  if (name === "userId" || op.path.startsWith("/admin/users/")) return Object.values(U);
+  if (name === "userId" || name === "user_id" || op.path.startsWith("/admin/users/")) return Object.values(U);
   if (op.path.startsWith("/admin/tenants/") || name === "tenant_id") return Object.values(T);
+  if (op.path.startsWith("/v1/posts/")) return Object.values(POST);
+  if (op.path.startsWith("/v1/events/")) return Object.values(EVENT);
   return pools.ids;
 }
 

@@ -118,7 +118,7 @@ describe("DELETE /v1/me/communities/{tenant_id}", () => {
   it("keeps one of two last admins leaving at once: the one that waited sees the other gone", async () => {
     await join(tid(4), uid(6), "admin");
     await join(tid(4), uid(7), "owner");
-    const other = "SELECT private.leave_community($1, $2, ARRAY['owner', 'admin'])";
+    const other = "SELECT private.manage_member($1, $2, $2, NULL, ARRAY['owner', 'admin'])";
     const second = await whileUncommitted(db, other, [tid(4), uid(6)], () => leave(uid(7), tid(4)));
     expect([second.status, (second.body as ErrorBody).error.code]).toEqual([409, "conflict"]);
     expect(await membersOf(tid(4))).toEqual([uid(7)]);

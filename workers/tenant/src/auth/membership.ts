@@ -134,6 +134,7 @@ export function redeleteAfterMs(value: string | undefined): number {
 export interface MemberRow {
   user_id: string;
   email: string;
+  display_name: string | null;
   role: string;
   is_admin: boolean;
 }
@@ -152,22 +153,32 @@ function adminIs(admin: boolean | undefined): SQL | undefined {
     : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES));
 }
 
+/** Whether `viewer` is a member of the active community `tenantId`. */
+function isMemberOfActive(tenantId: string, viewer: string): SQL {
+  return sql`EXISTS (
+    SELECT 1 FROM ${tenantUsers} v JOIN ${tenants} t ON t.id = v.tenant_id AND t.is_active
+     WHERE v.tenant_id = ${tenantId} AND v.user_id = ${viewer})`;
+}
+
 /**
  * One page of a tenant's members in user-id order, after `after` (keyset on the primary key's
- * second column, so every page is one index range). An empty page asks once more whether the
- * tenant exists at all, so a tenant without members is told from no tenant.
+ * second column, so every page is one index range). With a `viewer`, only a member of the active
+ * community gets one, checked in the statement (not the membership cache), as content reads
+ * are. An empty page asks once more whether the tenant exists at all (or the viewer is one of
+ * its members), so a tenant without members is told from no tenant (or a stranger).
  */
 export async function listMembers(
   db: Db,
   tenantId: string,
-  page: { after?: string; limit: number; admin?: boolean },
+  page: { after?: string; limit: number; admin?: boolean; viewer?: string },
 ): Promise<Result<{ members: MemberRow[]; more: boolean } | null, DbError>> {
-  const { after, limit, admin } = page;
+  const { after, limit, admin, viewer } = page;
   return attempt(async () => {
     const rows = await db
       .select({
         user_id: tenantUsers.userId,
         email: users.email,
+        display_name: users.displayName,
         role: tenantUsers.role,
         is_admin: tenantUsers.isAdmin,
       })
@@ -178,13 +189,22 @@ export async function listMembers(
           eq(tenantUsers.tenantId, tenantId),
           after === undefined ? undefined : gt(tenantUsers.userId, after),
           adminIs(admin),
+          viewer === undefined ? undefined : isMemberOfActive(tenantId, viewer),
         ),
       )
       .orderBy(asc(tenantUsers.userId))
       .limit(limit + 1);
     if (rows.length === 0) {
-      const [tenant] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
-      if (!tenant) return null;
+      const [there] = await db
+        .select({ yes: sql<boolean>`true` })
+        .from(tenants)
+        .where(
+          and(
+            eq(tenants.id, tenantId),
+            viewer === undefined ? undefined : isMemberOfActive(tenantId, viewer),
+          ),
+        );
+      if (!there) return null;
     }
     const { rows: members, more } = pageOf(rows, limit);
     return { members, more };
@@ -447,35 +467,48 @@ export async function removeMember(
   return removed.value.length === 0 ? err({ kind: "not_found" }) : ok(true);
 }
 
-/** Why a member could not leave: none to leave, or they are the community's last admin. */
-export type LeaveRefusal = "not_member" | "last_admin";
+/**
+ * Why a change of a community's members was refused (private.manage_member, db/migrations/0028,
+ * says when each applies): the community is not active, the actor is not a member or no admin,
+ * the target is no member, an owner's say was needed, or no admin would be left.
+ */
+export type MemberRefusal =
+  | "no_tenant"
+  | "not_member"
+  | "not_admin"
+  | "no_such_member"
+  | "owner_only"
+  | "last_admin";
 
 /**
- * The user leaves the community (private.leave_community, db/migrations/0027: its last admin
- * may not), and their cached membership is dropped as a removal drops it.
+ * A member of the community changes another's role, or removes them (role null); removing
+ * yourself is leaving. The target's cached membership is dropped as an operator's change drops
+ * it: when the change happened, or its outcome is unknown. A refusal changed nothing, and leaves
+ * the cached membership right.
  */
-export async function leaveCommunity(
+export async function manageMember(
   db: Db,
   cache: ForgetDeps,
-  tenantId: string,
-  userId: string,
-): Promise<Result<true, LeaveRefusal | DbError>> {
+  change: { tenantId: string; actorId: string; targetId: string; role: MemberFields["role"] | null },
+): Promise<Result<true, MemberRefusal | DbError>> {
+  const { tenantId, actorId, targetId, role } = change;
   const roles = sql.join(
-    ADMIN_ROLES.map((role) => sql`${role}`),
+    ADMIN_ROLES.map((r) => sql`${r}`),
     sql`, `,
   );
-  const left = await attempt(() =>
+  const changed = await attempt(() =>
     db
-      .select({ outcome: sql<"left" | LeaveRefusal>`l.outcome` })
-      .from(sql`private.leave_community(${tenantId}, ${userId}, ARRAY[${roles}]::text[]) AS l(outcome)`),
+      .select({ outcome: sql<"done" | MemberRefusal>`m.outcome` })
+      .from(
+        sql`private.manage_member(${tenantId}, ${actorId}, ${targetId}, ${role}, ARRAY[${roles}]::text[]) AS m(outcome)`,
+      ),
   );
-  if (!left.ok) {
-    if (mayHaveCommitted(left.error)) await forgetMembership(cache, tenantId, userId);
-    return left;
+  if (!changed.ok) {
+    if (mayHaveCommitted(changed.error)) await forgetMembership(cache, tenantId, targetId);
+    return changed;
   }
-  const outcome = left.value[0]?.outcome ?? "not_member";
-  // A refusal changed nothing, and leaves the cached membership right.
-  if (outcome !== "left") return err(outcome);
-  await forgetMembership(cache, tenantId, userId);
+  const outcome = changed.value[0]?.outcome ?? "no_tenant";
+  if (outcome !== "done") return err(outcome);
+  await forgetMembership(cache, tenantId, targetId);
   return ok(true);
 }

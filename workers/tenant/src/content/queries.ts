@@ -1,4 +1,4 @@
-import { ADMIN_ROLES, authorizeContentUpdate, type Denial } from "../../../common/authz";
+import { authorizeContentDeletion, type Denial, MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
 
@@ -122,11 +122,11 @@ export async function createContent<R>(
 }
 
 /**
- * Soft-deletes a post or an event (deleted_at; the feed and edits skip it) if the user may, by
- * the rule for edits: its author or an admin of the community. One statement decides and
- * writes, and returns what it saw so the refusal can be named (authorizeContentUpdate, with the
- * admin roles passed in, so the rule is written once). Two deletions at once: the second finds
- * the row gone when it gets the lock, and answers no_such_content.
+ * Soft-deletes a post or an event (deleted_at; the feed and edits skip it) if the user may: its
+ * author, an admin of the community or a moderator (authorizeContentDeletion). One statement
+ * decides and writes, and returns what it saw so the refusal can be named (by that function,
+ * with MODERATOR_ROLES passed in, so the rule is written once). Two deletions at once: the
+ * second finds the row gone when it gets the lock, and answers no_such_content.
  */
 export async function deleteContent(
   sql: Queryable,
@@ -160,7 +160,7 @@ export async function deleteContent(
        )
        SELECT a.role, a.is_admin, t.tenant_id, t.author, EXISTS (SELECT 1 FROM gone) AS deleted
          FROM (SELECT 1) one LEFT JOIN actor a ON true LEFT JOIN target t ON true`,
-      [tenantId, userId, id, ADMIN_ROLES],
+      [tenantId, userId, id, MODERATOR_ROLES],
     ),
   );
   if (!found.ok) return found;
@@ -169,7 +169,7 @@ export async function deleteContent(
   const actor = row?.role != null ? { role: row.role, is_admin: row.is_admin === true } : null;
   const content = row?.tenant_id != null ? { tenant_id: row.tenant_id, author: row.author } : undefined;
   // Allowed but not deleted: another deletion got there first.
-  return err(authorizeContentUpdate(userId, actor, content, tenantId) ?? "no_such_content");
+  return err(authorizeContentDeletion(userId, actor, content, tenantId) ?? "no_such_content");
 }
 
 /**

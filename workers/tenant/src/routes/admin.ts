@@ -97,7 +97,13 @@ const MemberPageQuery = z.object({
 const MemberPage = z
   .object({
     members: z.array(
-      z.object({ user_id: z.guid(), email: z.string(), role: z.enum(MEMBER_ROLES), is_admin: z.boolean() }),
+      z.object({
+        user_id: z.guid(),
+        email: z.string(),
+        display_name: z.string().nullable(),
+        role: z.enum(MEMBER_ROLES),
+        is_admin: z.boolean(),
+      }),
     ),
     next_cursor: z.string().nullable(),
   })

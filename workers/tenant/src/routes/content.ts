@@ -171,7 +171,7 @@ function contentApp(
       operationId: `delete${Capital}`,
       security: USER_SECURITY,
       parameters: TENANT_PARAMETERS,
-      summary: `Delete a ${one}: its author or a community admin`,
+      summary: `Delete a ${one}: its author, a moderator or a community admin`,
       request: { params },
       responses: {
         204: { description: `The ${one} is deleted: gone from every feed, and no edit applies to it` },

@@ -5,7 +5,7 @@ import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
-import { leaveCommunity } from "../auth/membership";
+import { manageMember } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import {
   COMMUNITY_CURSOR_MAX_LENGTH,
@@ -301,7 +301,7 @@ me.openapi(
     security: USER_SECURITY,
     summary: "Leave one of the caller's communities",
     description:
-      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first (by an operator: PUT /admin/tenants/{id}/members/{userId}), or an operator removes them. 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
+      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first (PATCH /v1/members/{user_id}, or an operator's PUT /admin/tenants/{id}/members/{userId}). 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
     request: { params: z.object({ tenant_id: Id }) },
     responses: {
       204: { description: "Left" },
@@ -310,15 +310,18 @@ me.openapi(
   }),
   async (c) => {
     const { tenant_id } = c.req.valid("param");
-    const left = await timed(c, () => leaveCommunity(getDb(c), memberCache(c), tenant_id, currentUser(c).id));
+    const me = currentUser(c).id;
+    // Leaving is removing yourself: what refuses it is the last-admin rule, or no membership.
+    const change = { tenantId: tenant_id, actorId: me, targetId: me, role: null };
+    const left = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!left.ok) {
-      if (left.error === "not_member") throw new ApiError("not_found", "not one of your communities");
       if (left.error === "last_admin") {
         throw new ApiError(
           "conflict",
           "you are this community's last admin: another member must be made an admin before you leave",
         );
       }
+      if (typeof left.error === "string") throw new ApiError("not_found", "not one of your communities");
       throw dbFailure(c, left.error);
     }
     return c.body(null, 204);

@@ -1,0 +1,180 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
+import { DENIAL_MESSAGES } from "../../../common/authz";
+import type { DbError } from "../../../common/db";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
+import { wholeNumberParam } from "../../../common/numbers";
+import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
+import { QueryFlag } from "../../../common/pages";
+import { rateLimit } from "../../../common/rate-limit";
+import { listMembers, type MemberRefusal, manageMember } from "../auth/membership";
+import type { HonoEnv } from "../env";
+import { currentUser, requireUser } from "../middleware/auth";
+import { getDb, memberCache, timed } from "../middleware/request";
+import { TENANT_PARAMETERS } from "../middleware/tenant";
+
+/**
+ * The resolved community's members, as its members see them, and as its admins manage them:
+ * roles changed and members removed by the community's own admins, not only by operators
+ * (PUT and DELETE /admin/tenants/{id}/members/{userId}), which add members.
+ */
+
+const Role = z.enum(MEMBER_ROLES);
+
+const CommunityMember = z
+  .object({
+    user_id: z.guid(),
+    display_name: z.string().nullable(),
+    role: Role,
+    is_admin: z.boolean().describe("the older admin flag, which operators set; a role change clears it"),
+  })
+  .openapi("CommunityMember");
+
+const CommunityMemberPage = z
+  .object({ members: z.array(CommunityMember), next_cursor: z.string().nullable() })
+  .openapi("CommunityMemberPage");
+
+const RoleChange = z
+  .object({
+    role: Role.describe(
+      "owner, admin (both run the community), moderator (takes down anyone's posts and events) or member; only an owner makes or changes an owner",
+    ),
+  })
+  .strict()
+  .openapi("RoleChange");
+
+const params = z.object({ user_id: Id });
+
+const REFUSALS: Record<MemberRefusal, [code: "forbidden" | "not_found" | "conflict", message: string]> = {
+  no_tenant: ["not_found", "no such community"],
+  not_member: ["forbidden", DENIAL_MESSAGES.not_member],
+  not_admin: ["forbidden", "only community admins can change or remove other members"],
+  no_such_member: ["not_found", "no such member of this community"],
+  owner_only: ["forbidden", "only an owner can change or remove an owner, or make one"],
+  last_admin: [
+    "conflict",
+    "the community would be left without an admin: another member must be made an admin first",
+  ],
+};
+
+/** A refused or failed change of members, as the HTTP edge answers it. */
+function failure(c: Context<HonoEnv>, e: MemberRefusal | DbError): ApiError {
+  if (typeof e !== "string") return dbFailure(c, e);
+  const [code, message] = REFUSALS[e];
+  return new ApiError(code, message);
+}
+
+export const members = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+members.use("*", requireUser);
+// Per method and path, as the content routes register theirs (content.ts says why).
+members.on("GET", "/", rateLimit("READ_RATE_LIMITER"));
+members.on(["PATCH", "DELETE"], "/:user_id", rateLimit("WRITE_RATE_LIMITER"));
+
+members.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    operationId: "listCommunityMembers",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "The community's members in user-id order, keyset-paged, to its members",
+    description:
+      "No emails: members see each other's display names and roles. 403 for anyone not a member, checked in the query, so a member removed a moment ago is refused at once.",
+    request: {
+      query: z.object({
+        admin: QueryFlag.optional().describe(
+          "true: only those who run the community (is_admin, or an owner or admin role); false: only the others",
+        ),
+        limit: wholeNumberParam(1, 500).default(100),
+        cursor: Id.optional().describe("next_cursor of the previous page"),
+      }),
+    },
+    responses: {
+      200: jsonResponse(CommunityMemberPage, "One page"),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { limit, cursor, admin } = c.req.valid("query");
+    const viewer = currentUser(c).id;
+    const result = await timed(c, () =>
+      listMembers(getDb(c), c.get("tenant").id, { after: cursor, limit, admin, viewer }),
+    );
+    if (!result.ok) throw dbFailure(c, result.error);
+    if (!result.value) throw failure(c, "not_member");
+    const { members: rows, more } = result.value;
+    const page = rows.map(({ user_id, display_name, role, is_admin }) => ({
+      user_id,
+      display_name,
+      role,
+      is_admin,
+    }));
+    return c.json({ members: page, next_cursor: more ? (page.at(-1)?.user_id ?? null) : null }, 200);
+  },
+);
+
+members.openapi(
+  createRoute({
+    method: "patch",
+    path: "/{user_id}",
+    operationId: "changeCommunityMemberRole",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Change a member's role: the community's admins",
+    description:
+      "The role replaces the older is_admin flag (cleared), so it alone says what the member may do. Only an owner changes an owner or makes one (403 for other admins). 409 when no admin would be left (an admin stepping down as the last one). The member's cached membership goes as for an operator's change: their own requests see it within 30 s plus KV propagation.",
+    request: {
+      params,
+      body: { content: { "application/json": { schema: RoleChange } }, required: true },
+    },
+    responses: {
+      200: jsonResponse(
+        CommunityMember.omit({ display_name: true }).openapi("ChangedMember"),
+        "The membership as it now is",
+      ),
+      ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { user_id } = c.req.valid("param");
+    const { role } = c.req.valid("json");
+    const change = { tenantId: c.get("tenant").id, actorId: currentUser(c).id, targetId: user_id, role };
+    const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
+    if (!result.ok) throw failure(c, result.error);
+    return c.json({ user_id, role, is_admin: false }, 200);
+  },
+);
+
+members.openapi(
+  createRoute({
+    method: "delete",
+    path: "/{user_id}",
+    operationId: "removeCommunityMember",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary:
+      "Remove a member: the community's admins (an owner only by an owner); anyone may remove themselves",
+    description:
+      "Removing yourself is leaving (as DELETE /v1/me/communities/{tenant_id}). 409 when no admin would be left. The removal reaches the member's own requests as an operator's does.",
+    request: { params },
+    responses: {
+      204: { description: "Removed" },
+      ...errorResponses(400, 401, 403, 404, 409, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { user_id } = c.req.valid("param");
+    const change = {
+      tenantId: c.get("tenant").id,
+      actorId: currentUser(c).id,
+      targetId: user_id,
+      role: null,
+    };
+    const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
+    if (!result.ok) throw failure(c, result.error);
+    return c.body(null, 204);
+  },
+);
