@@ -26,6 +26,8 @@ export const userJourneys = pgTable(
   },
   (t) => [
     index("idx_user_journeys_user").on(t.userId),
+    // GET /v1/journeys pages a community's journeys newest first (ids are time-ordered).
+    index("idx_user_journeys_tenant").on(t.tenantId, t.id),
     index("idx_user_journeys_status").on(t.status),
     index("idx_user_journeys_locations").using("gin", t.locations),
     index("idx_user_journeys_date_range").on(t.startDate, t.endDate),

@@ -30,7 +30,11 @@ async function fire(cron: string, vars: Partial<typeof env> = {}) {
 
 /** How a run ended ("ok" or its error's message), what its error lines say, and its warning lines. */
 async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
-  const spies = { error: vi.spyOn(console, "error"), warn: vi.spyOn(console, "warn") };
+  const spies = {
+    error: vi.spyOn(console, "error"),
+    warn: vi.spyOn(console, "warn"),
+    info: vi.spyOn(console, "log"),
+  };
   try {
     const outcome = await fire(cron, vars).then(
       () => "ok",
@@ -40,10 +44,12 @@ async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
       outcome,
       errors: loggedLines(spies.error).map((l) => l.msg),
       warnings: loggedLines(spies.warn),
+      infos: loggedLines(spies.info),
     };
   } finally {
     spies.error.mockRestore();
     spies.warn.mockRestore();
+    spies.info.mockRestore();
   }
 }
 
@@ -352,6 +358,25 @@ describe("a cron run that fails", () => {
     expect(run.warnings.find((l) => l.table === "public.analytics_events")).toMatchObject({
       msg: "rows in DEFAULT partition: monthly partitions are behind or dates are far off",
       default_rows: 1,
+    });
+  });
+
+  it("counts journey activities in the DEFAULT partition without a warning: a trip from years back lives there", async () => {
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('d6000000-0000-4000-8000-000000000001', 'traveller@cron.test')
+        ON CONFLICT DO NOTHING;
+      INSERT INTO user_journeys (id, user_id, title) VALUES
+        ('d6000000-0000-4000-8000-000000000002', 'd6000000-0000-4000-8000-000000000001', 'Long ago')
+        ON CONFLICT DO NOTHING;
+      INSERT INTO journey_activities (journey_id, activity_type, title, start_datetime)
+        VALUES ('d6000000-0000-4000-8000-000000000002', 'visit', 'In 1999', '1999-06-01T00:00:00Z');`);
+    const run = await fireLogged(CRON.maintainPartitions);
+    expect(run.outcome).toBe("ok");
+    expect(run.warnings.filter((l) => l.table === "public.journey_activities")).toEqual([]);
+    expect(run.infos.find((l) => l.table === "public.journey_activities")).toMatchObject({
+      msg: "partitions ready",
+      default_rows: expect.any(Number),
+      default_rows_expected: true,
     });
   });
 });

@@ -23,6 +23,7 @@ import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
 import { hooks, requireHookToken } from "./routes/hooks";
 import { jobs } from "./routes/jobs";
+import { journeys } from "./routes/journeys";
 import { members } from "./routes/members";
 import { notifications } from "./routes/notifications";
 
@@ -52,12 +53,13 @@ export function createApp() {
   app.use("/v1/posts/*", limitBody, requireJsonBody);
   app.use("/v1/events/*", limitBody, requireJsonBody);
   app.use("/v1/members/*", limitBody, requireJsonBody);
+  app.use("/v1/journeys/*", limitBody, requireJsonBody);
   app.use("/admin/*", rateLimit("ADMIN_RATE_LIMITER"), requireAdmin);
   app.route("/admin", admin);
   // The identity provider's calls: a token and a per-address budget of their own.
   app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
-  // The context, jobs, posts, events and members belong to one tenant; the feed and "my communities"
+  // The context, jobs, posts, events, members and journeys belong to one tenant; the feed and "my communities"
   // span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
@@ -65,12 +67,14 @@ export function createApp() {
   app.use("/v1/posts/*", resolveTenant);
   app.use("/v1/events/*", resolveTenant);
   app.use("/v1/members/*", resolveTenant);
+  app.use("/v1/journeys/*", resolveTenant);
   app.use("/v1/*", authenticate);
   app.route("/v1/context", context);
   app.route("/v1/jobs", jobs);
   app.route("/v1/posts", posts);
   app.route("/v1/events", events);
   app.route("/v1/members", members);
+  app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);
   app.route("/v1/me", me);
   app.route("/v1/notifications", notifications);

@@ -34,11 +34,31 @@ const U = {
 };
 const POST = { a: "c7200000-0000-4000-8000-00000000000a", b: "c7200000-0000-4000-8000-00000000000b" };
 const EVENT = { a: "c7300000-0000-4000-8000-00000000000a", b: "c7300000-0000-4000-8000-00000000000b" };
+const JOURNEY = { a: "c7400000-0000-4000-8000-00000000000a", b: "c7400000-0000-4000-8000-00000000000b" };
+const ACTIVITY = { a: "c7500000-0000-4000-8000-00000000000a", b: "c7500000-0000-4000-8000-00000000000b" };
 
 /** What only members of one tenant may see: its content's ids and text. */
 const ONLY = {
-  a: [POST.a, EVENT.a, "post-only-in-a", "event-only-in-a"],
-  b: [POST.b, EVENT.b, "post-only-in-b", "event-only-in-b"],
+  a: [
+    POST.a,
+    EVENT.a,
+    JOURNEY.a,
+    ACTIVITY.a,
+    "post-only-in-a",
+    "event-only-in-a",
+    "journey-only-in-a",
+    "stop-only-in-a",
+  ],
+  b: [
+    POST.b,
+    EVENT.b,
+    JOURNEY.b,
+    ACTIVITY.b,
+    "post-only-in-b",
+    "event-only-in-b",
+    "journey-only-in-b",
+    "stop-only-in-b",
+  ],
 };
 
 /**
@@ -55,14 +75,25 @@ const FIXTURE_PEOPLE = `
       ('${T.b}', '${U.carol}', 'member', false), ('${T.off}', '${U.dave}', 'member', false)
       ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, is_admin = excluded.is_admin;`;
 
+/** Each community's public journey (bob's in a, carol's in b) with one activity, put back as they were. */
+const FIXTURE_JOURNEYS = `
+    INSERT INTO user_journeys (id, tenant_id, user_id, title, is_public) VALUES
+      ('${JOURNEY.a}', '${T.a}', '${U.bob}', 'journey-only-in-a', true),
+      ('${JOURNEY.b}', '${T.b}', '${U.carol}', 'journey-only-in-b', true)
+      ON CONFLICT (id) DO UPDATE SET title = excluded.title, is_public = true;
+    INSERT INTO journey_activities (id, journey_id, tenant_id, activity_type, title, start_datetime) VALUES
+      ('${ACTIVITY.a}', '${JOURNEY.a}', '${T.a}', 'visit', 'stop-only-in-a', '2027-01-01T00:00:00Z'),
+      ('${ACTIVITY.b}', '${JOURNEY.b}', '${T.b}', 'visit', 'stop-only-in-b', '2027-01-01T00:00:00Z')
+      ON CONFLICT DO NOTHING;`;
+
 async function restoreFixtures(): Promise<void> {
   // An erased id is not saved again until an operator restores it by hand, as this does: else
   // a PUT of any id the fuzz had erased (every one in its pool, sooner or later) would be 409.
-  // Members who left or were removed come back, and deleted posts and events too, for the reads
-  // of them.
+  // Members who left or were removed come back, and deleted posts, events and journeys too, for
+  // the reads of them.
   await db.query(
     `UPDATE tenants SET is_active = true WHERE id IN ('${T.a}', '${T.b}'); DELETE FROM provider_users; ${FIXTURE_PEOPLE}
-     UPDATE posts SET deleted_at = NULL; UPDATE events SET deleted_at = NULL;`,
+     UPDATE posts SET deleted_at = NULL; UPDATE events SET deleted_at = NULL; ${FIXTURE_JOURNEYS}`,
   );
 }
 
@@ -79,12 +110,20 @@ beforeAll(async () => {
     INSERT INTO events (id, tenant_id, created_by, title, start_date) VALUES
       ('${EVENT.a}', '${T.a}', '${U.bob}', 'event-only-in-a', now() + interval '1 day'),
       ('${EVENT.b}', '${T.b}', '${U.carol}', 'event-only-in-b', now() + interval '1 day');
+    ${FIXTURE_JOURNEYS}
     SELECT private.refresh_user_communities();
   `);
 });
 
 const pools: Pools = {
-  ids: [...Object.values(T), ...Object.values(U), ...Object.values(POST), ...Object.values(EVENT)],
+  ids: [
+    ...Object.values(T),
+    ...Object.values(U),
+    ...Object.values(POST),
+    ...Object.values(EVENT),
+    ...Object.values(JOURNEY),
+    ...Object.values(ACTIVITY),
+  ],
   strings: [
     "contract-a",
     "contract-b",
@@ -199,6 +238,8 @@ function idsFor(op: Operation, name: string): readonly string[] {
   if (op.path.startsWith("/admin/tenants/") || name === "tenant_id") return Object.values(T);
   if (op.path.startsWith("/v1/posts/")) return Object.values(POST);
   if (op.path.startsWith("/v1/events/")) return Object.values(EVENT);
+  if (name === "activity_id") return Object.values(ACTIVITY);
+  if (op.path.startsWith("/v1/journeys/")) return Object.values(JOURNEY);
   return pools.ids;
 }
 

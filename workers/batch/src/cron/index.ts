@@ -40,7 +40,7 @@ export async function runScheduled(
         for (const { table, result } of partitions) {
           if (!result.ok) {
             log("error", "partition maintenance failed", { cron: controller.cron, table, ...result.error });
-          } else if (result.value.default_rows > 0) {
+          } else if (result.value.default_rows > 0 && !result.value.default_rows_expected) {
             log("warn", "rows in DEFAULT partition: monthly partitions are behind or dates are far off", {
               ...result.value,
             });

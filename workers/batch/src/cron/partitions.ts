@@ -1,12 +1,18 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
-import type { Result } from "../../../common/result";
+import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
 
-/** Partitioned tables and how many months ahead each keeps ready. */
+/**
+ * Partitioned tables, how many months ahead each keeps ready, and whether rows in its DEFAULT
+ * partition are ordinary. Journey activities are of any date members give them (a trip logged
+ * from years back, one planned years ahead: POST /v1/journeys/{id}/activities), so their DEFAULT
+ * partition holds those for good, indexed like every month; analytics events are stamped when
+ * enqueued, so theirs holds rows only when the months are behind or a replay is old.
+ */
 export const PARTITIONED_TABLES = [
-  { table: "public.journey_activities", monthsAhead: 12 },
-  { table: "public.analytics_events", monthsAhead: 12 },
+  { table: "public.journey_activities", monthsAhead: 12, defaultRowsExpected: true },
+  { table: "public.analytics_events", monthsAhead: 12, defaultRowsExpected: false },
 ] as const;
 
 export type PartitionedTable = (typeof PARTITIONED_TABLES)[number]["table"];
@@ -19,6 +25,8 @@ export type PartitionReport = {
   /** Rows past the retention deleted from the DEFAULT partition (its months were dropped before). */
   default_deleted: number;
   default_rows: number;
+  /** Whether DEFAULT rows are ordinary for this table (PARTITIONED_TABLES), not a warning. */
+  default_rows_expected: boolean;
 };
 
 /**
@@ -44,10 +52,11 @@ export async function maintainPartitions(
   retentionMonths: Partial<Record<PartitionedTable, number>>,
 ): Promise<PartitionOutcome[]> {
   const outcomes: PartitionOutcome[] = [];
-  for (const { table, monthsAhead } of PARTITIONED_TABLES) {
+  for (const { table, monthsAhead, defaultRowsExpected } of PARTITIONED_TABLES) {
+    const result = await maintainTable(db, table, monthsAhead, retentionMonths[table] ?? 0);
     outcomes.push({
       table,
-      result: await maintainTable(db, table, monthsAhead, retentionMonths[table] ?? 0),
+      result: result.ok ? ok({ ...result.value, default_rows_expected: defaultRowsExpected }) : result,
     });
   }
   return outcomes;
@@ -58,7 +67,7 @@ function maintainTable(
   table: PartitionedTable,
   monthsAhead: number,
   keep: number,
-): Promise<Result<PartitionReport, DbError>> {
+): Promise<Result<Omit<PartitionReport, "default_rows_expected">, DbError>> {
   return attempt(async () => {
     const created = await db.execute<{ name: string }>(
       sql`SELECT name FROM private.ensure_monthly_partitions(${table}::regclass, ${monthsAhead}) AS name`,

@@ -43,8 +43,8 @@ const KINDS = {
   { author: string; written: Record<string, "text" | "timestamptz">; shown: string }
 >;
 
-/** Whether $2 is a member of the active community $1. */
-const IS_MEMBER = `EXISTS (
+/** Whether $2 is a member of the active community $1 (journeys/queries.ts checks with it too). */
+export const IS_MEMBER = `EXISTS (
     SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
      WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid)`;
 

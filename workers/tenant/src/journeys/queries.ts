@@ -1,0 +1,357 @@
+import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { err, ok, type Result } from "../../../common/result";
+import { IS_MEMBER } from "../content/queries";
+
+/**
+ * Members' journeys in one community, and their activities. A journey is its owner's: only they
+ * change it, delete it or add to it. A public one is shown to the members of its community, a
+ * private one to its owner alone, and to nobody outside the community either way: for anyone
+ * else it does not exist (404), so a private journey's id tells nobody anything.
+ *
+ * Every statement checks the caller's membership itself (IS_MEMBER: `$1` tenant, `$2` user),
+ * not the membership cache, as content does: a member removed a moment ago is refused at once.
+ */
+
+/** At most this many activities a journey: a journey is read whole, activities and all. */
+export const MAX_ACTIVITIES = 500;
+
+/** Times and dates as Postgres prints them in JSON (ISO, microseconds and offset), as the feed. */
+const at = (alias: string, column: string) => `to_json(${alias}.${column}) #>> '{}' AS ${column}`;
+
+/** A journey row `x` as a client is shown it. */
+const JOURNEY = `x.id, x.tenant_id, x.user_id, x.title, x.description, x.status, x.locations,
+  ${at("x", "start_date")}, ${at("x", "end_date")}, x.is_public, ${at("x", "created_at")}, ${at("x", "updated_at")}`;
+
+/** An activity row `a` as a client is shown it. */
+const ACTIVITY = `a.id, a.journey_id, a.activity_type, a.title, a.description, a.location,
+  ${at("a", "start_datetime")}, ${at("a", "end_datetime")}, a.external_url,
+  CASE WHEN a.content_reference_id IS NOT NULL
+       THEN json_build_object('type', a.content_reference_type, 'id', a.content_reference_id) END AS content_reference,
+  a.settings, ${at("a", "created_at")}`;
+
+/**
+ * The columns an owner writes: each one's type (a parameter first used in a SELECT list is taken
+ * for text) and, for a column a new row may leave out, the value it then gets.
+ */
+interface Column {
+  type: "text" | "jsonb" | "date" | "boolean" | "timestamptz" | "uuid";
+  absent?: string;
+}
+
+const JOURNEY_COLUMNS: Record<string, Column> = {
+  title: { type: "text" },
+  description: { type: "text" },
+  status: { type: "text", absent: "'planning'" },
+  locations: { type: "jsonb", absent: "'[]'::jsonb" },
+  start_date: { type: "date" },
+  end_date: { type: "date" },
+  is_public: { type: "boolean", absent: "false" },
+};
+
+const ACTIVITY_COLUMNS: Record<string, Column> = {
+  activity_type: { type: "text" },
+  title: { type: "text" },
+  description: { type: "text" },
+  location: { type: "jsonb" },
+  start_datetime: { type: "timestamptz" },
+  end_datetime: { type: "timestamptz" },
+  external_url: { type: "text" },
+  content_reference_type: { type: "text" },
+  content_reference_id: { type: "uuid" },
+  settings: { type: "jsonb", absent: "'{}'::jsonb" },
+};
+
+/** The values of `fields` for `columns`, in their order; JSON as its text, absent ones null. */
+function valuesOf(columns: Record<string, Column>, fields: Record<string, unknown>): unknown[] {
+  return Object.entries(columns).map(([name, { type }]) => {
+    const value = fields[name] ?? null;
+    return type === "jsonb" && value !== null ? JSON.stringify(value) : value;
+  });
+}
+
+/** The parameters of a new row's columns, from `$first` on, each typed and defaulted. */
+function insertedValues(columns: Record<string, Column>, first: number): string {
+  return Object.values(columns)
+    .map(({ type, absent }, i) => {
+      const param = `$${first + i}::${type}`;
+      return absent === undefined ? param : `coalesce(${param}, ${absent})`;
+    })
+    .join(", ");
+}
+
+/** A column's parameter in a statement whose columns' values start at `$first`. */
+function paramOf(columns: Record<string, Column>, name: string, first: number): string {
+  const { type } = columns[name] as Column;
+  return `$${first + Object.keys(columns).indexOf(name)}::${type}`;
+}
+
+/**
+ * Why nothing was done: the caller is no member of an active community; the journey is not in
+ * this community or not theirs to see (the same answer, so a private one is not revealed); it
+ * is another member's; an activity is not in it; it holds MAX_ACTIVITIES already; the content an
+ * activity names is no post or event of this community; the dates an edit leaves are out of order.
+ */
+export type JourneyRefusal =
+  | "not_member"
+  | "no_such_journey"
+  | "not_owner"
+  | "no_such_activity"
+  | "full"
+  | "no_such_reference"
+  | "end_before_start";
+
+/** What each statement tells of the journey it looked for, besides what it did. */
+interface Judged {
+  member: boolean;
+  owner: string | null;
+  is_public: boolean | null;
+}
+
+/** The refusal a statement's view of the journey gives, if any. */
+function judge(row: Judged | undefined, userId: string): JourneyRefusal | null {
+  if (!row?.member) return "not_member";
+  if (row.owner === null || (row.owner !== userId && !row.is_public)) return "no_such_journey";
+  return row.owner === userId ? null : "not_owner";
+}
+
+/** The caller's membership (`member.yes`) and the journey `$3` of the community (`target`). */
+const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
+  target AS (SELECT x.* FROM public.user_journeys x WHERE x.id = $3::uuid AND x.tenant_id = $1::uuid)`;
+const JUDGED_COLUMNS = "member.yes AS member, t.user_id AS owner, t.is_public";
+const JUDGED_FROM = "member LEFT JOIN target t ON true";
+
+const CREATE_SQL = `WITH member AS (SELECT ${IS_MEMBER} AS yes), made AS (
+    INSERT INTO public.user_journeys AS x (tenant_id, user_id, ${Object.keys(JOURNEY_COLUMNS).join(", ")})
+    SELECT $1, $2, ${insertedValues(JOURNEY_COLUMNS, 3)} FROM member WHERE member.yes
+    RETURNING x.*
+  )
+  SELECT ${JOURNEY} FROM made x`;
+
+/** A new journey of the caller in the community; not_member when they are none of its members. */
+export async function createJourney<R>(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  fields: Record<string, unknown>,
+): Promise<Result<R, "not_member" | DbError>> {
+  const made = await attempt(() =>
+    sql.query<R>(CREATE_SQL, [tenantId, userId, ...valuesOf(JOURNEY_COLUMNS, fields)]),
+  );
+  if (!made.ok) return made;
+  const [row] = made.value.rows;
+  return row ? ok(row) : err("not_member");
+}
+
+const LIST_SQL = `SELECT m.yes AS member, (
+    SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]'::json) FROM (
+      SELECT ${JOURNEY} FROM public.user_journeys x
+       WHERE m.yes AND x.tenant_id = $1::uuid AND (x.user_id = $2::uuid OR x.is_public)
+         AND ($3::uuid IS NULL OR x.id < $3::uuid) AND ($4::uuid IS NULL OR x.user_id = $4::uuid)
+         AND ($5::text IS NULL OR x.status = $5::text)
+       ORDER BY x.id DESC LIMIT $6::int
+    ) r
+  ) AS journeys
+  FROM (SELECT ${IS_MEMBER} AS yes) m`;
+
+/**
+ * One page of the community's journeys the caller may see (their own, and the public ones),
+ * newest first (ids are time-ordered), after the id `after`; `owner` and `status` narrow it.
+ */
+export async function listJourneys<R extends { id: string }>(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  page: { after?: string; limit: number; owner?: string; status?: string },
+): Promise<Result<R[], "not_member" | DbError>> {
+  const { after, limit, owner, status } = page;
+  const found = await attempt(() =>
+    sql.query<{ member: boolean; journeys: R[] }>(LIST_SQL, [
+      tenantId,
+      userId,
+      after ?? null,
+      owner ?? null,
+      status ?? null,
+      limit,
+    ]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  return row?.member ? ok(row.journeys) : err("not_member");
+}
+
+const READ_SQL = `WITH ${JUDGED}
+  SELECT ${JUDGED_COLUMNS}, (
+    SELECT to_json(r) FROM (
+      SELECT ${JOURNEY}, (
+        -- In start order: the subquery's order is the order json_agg reads its rows in.
+        SELECT coalesce(json_agg(a), '[]'::json) FROM (
+          SELECT ${ACTIVITY} FROM public.journey_activities a
+           WHERE a.journey_id = x.id ORDER BY a.start_datetime, a.id
+        ) a
+      ) AS activities
+      FROM target x WHERE member.yes AND (x.user_id = $2::uuid OR x.is_public)
+    ) r
+  ) AS journey
+  FROM ${JUDGED_FROM}`;
+
+/** A journey the caller may see, with its activities in start order. */
+export async function readJourney<R>(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  id: string,
+): Promise<Result<R, JourneyRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & { journey: R | null }>(READ_SQL, [tenantId, userId, id]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  // Another member's public journey is theirs to read.
+  if (refusal !== null && refusal !== "not_owner") return err(refusal);
+  return row?.journey ? ok(row.journey) : err("no_such_journey");
+}
+
+/**
+ * Changes the named fields of the caller's own journey, in one statement that decides and
+ * writes. An edit leaving the journey ending before it starts (with a date it does not name)
+ * breaks the table's check, and is end_before_start.
+ */
+export async function updateJourney<R>(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  id: string,
+  fields: Record<string, unknown>,
+): Promise<Result<R, JourneyRefusal | DbError>> {
+  const named = Object.entries(JOURNEY_COLUMNS).filter(([name]) => name in fields);
+  const set = named.map(([name, { type }], i) => `${name} = $${i + 4}::${type}`).join(", ");
+  const values = valuesOf(Object.fromEntries(named), fields);
+  const text = `WITH ${JUDGED}, changed AS (
+      UPDATE public.user_journeys x SET ${set}
+        FROM member, target t WHERE member.yes AND x.id = t.id AND t.user_id = $2::uuid
+      RETURNING x.*
+    )
+    SELECT ${JUDGED_COLUMNS}, (SELECT to_json(r) FROM (SELECT ${JOURNEY} FROM changed x) r) AS journey
+      FROM ${JUDGED_FROM}`;
+  const found = await attempt(() =>
+    sql.query<Judged & { journey: R | null }>(text, [tenantId, userId, id, ...values]),
+  );
+  if (!found.ok) {
+    return found.error.code === "23514" && found.error.constraint === "user_journeys_dates"
+      ? err("end_before_start")
+      : found;
+  }
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  if (refusal !== null) return err(refusal);
+  // Theirs, yet unchanged: deleted while this waited for it.
+  return row?.journey ? ok(row.journey) : err("no_such_journey");
+}
+
+const DELETE_SQL = `WITH ${JUDGED}, gone AS (
+    DELETE FROM public.user_journeys x USING member, target t
+     WHERE member.yes AND x.id = t.id AND t.user_id = $2::uuid
+    RETURNING x.id
+  )
+  SELECT ${JUDGED_COLUMNS}, EXISTS (SELECT 1 FROM gone) AS done FROM ${JUDGED_FROM}`;
+
+/** Deletes the caller's own journey, its activities with it. */
+export async function deleteJourney(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  id: string,
+): Promise<Result<null, JourneyRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & { done: boolean }>(DELETE_SQL, [tenantId, userId, id]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  if (refusal !== null) return err(refusal);
+  return row?.done ? ok(null) : err("no_such_journey");
+}
+
+/**
+ * `$4`… the activity's columns. The count is as of the statement's snapshot, so two additions at
+ * once may both pass at MAX_ACTIVITIES - 1: a bound on what a read returns, not an exact quota.
+ */
+const REFERENCE_ID = paramOf(ACTIVITY_COLUMNS, "content_reference_id", 4);
+const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
+  counted AS (SELECT count(*) AS n FROM public.journey_activities c WHERE c.journey_id = $3::uuid),
+  reference AS (
+    SELECT CASE WHEN ${REFERENCE_ID} IS NULL THEN true
+                WHEN ${paramOf(ACTIVITY_COLUMNS, "content_reference_type", 4)} = 'posts' THEN EXISTS (
+                  SELECT 1 FROM public.posts p
+                   WHERE p.id = ${REFERENCE_ID} AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL)
+                ELSE EXISTS (
+                  SELECT 1 FROM public.events e
+                   WHERE e.id = ${REFERENCE_ID} AND e.tenant_id = $1::uuid AND e.deleted_at IS NULL)
+           END AS ok
+  ),
+  made AS (
+    INSERT INTO public.journey_activities AS a (journey_id, tenant_id, ${Object.keys(ACTIVITY_COLUMNS).join(", ")})
+    SELECT t.id, t.tenant_id, ${insertedValues(ACTIVITY_COLUMNS, 4)}
+      FROM member, target t, counted, reference
+     WHERE member.yes AND t.user_id = $2::uuid AND counted.n < ${MAX_ACTIVITIES} AND reference.ok
+    RETURNING a.*
+  )
+  SELECT ${JUDGED_COLUMNS}, counted.n >= ${MAX_ACTIVITIES} AS full, reference.ok AS reference_ok,
+         (SELECT to_json(r) FROM (SELECT ${ACTIVITY} FROM made a) r) AS activity
+    FROM ${JUDGED_FROM} CROSS JOIN counted CROSS JOIN reference`;
+
+/**
+ * Adds an activity to the caller's own journey; `content_reference` names a post or an event of
+ * the community it is about (kept in two columns).
+ */
+export async function addActivity<R>(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  journeyId: string,
+  fields: Record<string, unknown> & { content_reference?: { type: string; id: string } | null },
+): Promise<Result<R, JourneyRefusal | DbError>> {
+  const { content_reference: reference, ...rest } = fields;
+  const columns = { ...rest, content_reference_type: reference?.type, content_reference_id: reference?.id };
+  const found = await attempt(() =>
+    sql.query<Judged & { full: boolean; reference_ok: boolean; activity: R | null }>(ADD_ACTIVITY_SQL, [
+      tenantId,
+      userId,
+      journeyId,
+      ...valuesOf(ACTIVITY_COLUMNS, columns),
+    ]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  if (refusal !== null) return err(refusal);
+  if (row?.full) return err("full");
+  if (!row?.reference_ok) return err("no_such_reference");
+  return row.activity ? ok(row.activity) : err("no_such_journey");
+}
+
+const DELETE_ACTIVITY_SQL = `WITH ${JUDGED}, gone AS (
+    DELETE FROM public.journey_activities a USING member, target t
+     WHERE member.yes AND t.user_id = $2::uuid AND a.journey_id = t.id AND a.id = $4::uuid
+    RETURNING a.id
+  )
+  SELECT ${JUDGED_COLUMNS}, EXISTS (SELECT 1 FROM gone) AS done FROM ${JUDGED_FROM}`;
+
+/** Deletes one activity of the caller's own journey. */
+export async function deleteActivity(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  journeyId: string,
+  activityId: string,
+): Promise<Result<null, JourneyRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & { done: boolean }>(DELETE_ACTIVITY_SQL, [tenantId, userId, journeyId, activityId]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  if (refusal !== null) return err(refusal);
+  return row?.done ? ok(null) : err("no_such_activity");
+}

@@ -1,0 +1,377 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
+import { DENIAL_MESSAGES } from "../../../common/authz";
+import type { DbError } from "../../../common/db";
+import { ApiError, type ErrorCode } from "../../../common/errors";
+import { dbFailure, validationHook } from "../../../common/http";
+import { Id } from "../../../common/ids";
+import { boundedJsonObject, WebUrl } from "../../../common/jobs";
+import { wholeNumberParam } from "../../../common/numbers";
+import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
+import { rateLimit } from "../../../common/rate-limit";
+import { microsOf, PgTime } from "../../../common/time";
+import type { HonoEnv } from "../env";
+import {
+  addActivity,
+  createJourney,
+  deleteActivity,
+  deleteJourney,
+  type JourneyRefusal,
+  listJourneys,
+  MAX_ACTIVITIES,
+  readJourney,
+  updateJourney,
+} from "../journeys/queries";
+import { currentUser, requireUser } from "../middleware/auth";
+import { getSql, timed } from "../middleware/request";
+import { TENANT_PARAMETERS } from "../middleware/tenant";
+
+/**
+ * Members plan journeys in their community: a journey (dates, places, a status) and its
+ * activities. Only its owner changes it; a public one is shown to the community's members, a
+ * private one to its owner alone (journeys/queries.ts).
+ */
+
+const Time = z.string().describe("as Postgres prints it: microseconds and an offset");
+
+/** A calendar day, as the journey's date columns hold one. */
+const Day = z.iso
+  .date()
+  .refine((v) => !v.startsWith("0000"), "there is no year 0000 (the year before 0001 is 1 BC)")
+  .describe("YYYY-MM-DD");
+
+/** A place, as the client describes it (name, coordinates, an address…): Postgres keeps it as JSON. */
+const Place = boundedJsonObject(4096);
+
+const journeyFields = z.object({
+  title: z.string().trim().min(1).max(200),
+  description: z.string().max(20_000).nullable(),
+  status: z.enum(JOURNEY_STATUSES),
+  locations: z.array(Place).max(100).describe("the places it goes, in order"),
+  start_date: Day.nullable(),
+  end_date: Day.nullable(),
+  is_public: z.boolean().describe("shown to the community's members; otherwise to its owner alone"),
+});
+
+/** Where the fields give both dates, the end is not before the start. */
+const daysInOrder = (u: { start_date?: string | null; end_date?: string | null }) =>
+  !u.start_date || !u.end_date || u.end_date >= u.start_date;
+const END_BEFORE_START = { message: "end_date is before start_date", path: ["end_date"] };
+
+const NewJourney = journeyFields
+  .partial({
+    description: true,
+    status: true,
+    locations: true,
+    start_date: true,
+    end_date: true,
+    is_public: true,
+  })
+  .strict()
+  .refine(daysInOrder, END_BEFORE_START)
+  .openapi("NewJourney");
+
+const JourneyChanges = journeyFields
+  .partial()
+  .strict()
+  .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
+  .refine(daysInOrder, END_BEFORE_START)
+  .openapi("JourneyChanges");
+
+const ContentReference = z
+  .object({ type: z.enum(["posts", "events"]), id: Id })
+  .strict()
+  .describe("a post or an event of this community the activity is about")
+  .openapi("ContentReference");
+
+const NewActivity = z
+  .object({
+    activity_type: z.string().trim().min(1).max(64).describe("what it is: flight, stay, visit, meetup…"),
+    title: z.string().trim().min(1).max(200),
+    description: z.string().max(20_000).nullable().optional(),
+    location: Place.nullable().optional(),
+    start_datetime: PgTime,
+    end_datetime: PgTime.nullable().optional(),
+    external_url: WebUrl.nullable().optional(),
+    content_reference: ContentReference.nullable().optional(),
+    settings: boundedJsonObject(4096).optional(),
+  })
+  .strict()
+  .refine((a) => !a.end_datetime || microsOf(a.end_datetime) >= microsOf(a.start_datetime), {
+    message: "end_datetime is before start_datetime",
+    path: ["end_datetime"],
+  })
+  .openapi("NewActivity");
+
+const Activity = z
+  .object({
+    id: z.guid(),
+    journey_id: z.guid(),
+    activity_type: z.string(),
+    title: z.string(),
+    description: z.string().nullable(),
+    location: z.record(z.string(), z.unknown()).nullable(),
+    start_datetime: Time,
+    end_datetime: Time.nullable(),
+    external_url: z.string().nullable(),
+    content_reference: ContentReference.nullable(),
+    settings: z.record(z.string(), z.unknown()),
+    created_at: Time,
+  })
+  .openapi("Activity");
+
+const Journey = z
+  .object({
+    id: z.guid(),
+    tenant_id: z.guid(),
+    user_id: z.guid().describe("its owner"),
+    title: z.string(),
+    description: z.string().nullable(),
+    status: z.enum(JOURNEY_STATUSES),
+    locations: z.array(z.record(z.string(), z.unknown())),
+    start_date: z.string().nullable(),
+    end_date: z.string().nullable(),
+    is_public: z.boolean(),
+    created_at: Time,
+    updated_at: Time,
+  })
+  .openapi("Journey");
+
+const JourneyWithActivities = Journey.extend({
+  activities: z.array(Activity).describe(`in start order; at most ${MAX_ACTIVITIES}`),
+}).openapi("JourneyWithActivities");
+
+const JourneyPage = z
+  .object({ journeys: z.array(Journey), next_cursor: z.string().nullable() })
+  .openapi("JourneyPage");
+
+const REFUSALS: Record<JourneyRefusal, [code: ErrorCode, message: string]> = {
+  not_member: ["forbidden", DENIAL_MESSAGES.not_member],
+  no_such_journey: ["not_found", "no such journey in this community"],
+  not_owner: ["forbidden", "only its owner can change this journey"],
+  no_such_activity: ["not_found", "no such activity in this journey"],
+  full: ["conflict", `a journey holds at most ${MAX_ACTIVITIES} activities`],
+  no_such_reference: ["validation_failed", "content_reference: no such post or event in this community"],
+  end_before_start: ["validation_failed", "end_date: a journey cannot end before it starts"],
+};
+
+/** A refused or failed journey query, as the HTTP edge answers it. */
+function failure(c: Context<HonoEnv>, e: JourneyRefusal | DbError): ApiError {
+  if (typeof e !== "string") return dbFailure(c, e);
+  const [code, message] = REFUSALS[e];
+  return new ApiError(code, message);
+}
+
+const ids = z.object({ id: Id });
+
+export const journeys = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+journeys.use("*", requireUser);
+// Per method and path, as the content routes register theirs (content.ts says why).
+journeys.on("GET", ["/", "/:id"], rateLimit("READ_RATE_LIMITER"));
+journeys.on("POST", ["/", "/:id/activities"], rateLimit("WRITE_RATE_LIMITER"));
+journeys.on(["PATCH", "DELETE"], "/:id", rateLimit("WRITE_RATE_LIMITER"));
+journeys.on("DELETE", "/:id/activities/:activity_id", rateLimit("WRITE_RATE_LIMITER"));
+
+journeys.openapi(
+  createRoute({
+    method: "post",
+    path: "/",
+    operationId: "createJourney",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Plan a journey in the community, as one of its members",
+    description: "Private (is_public false) unless said otherwise; status planning unless said otherwise.",
+    request: { body: { content: { "application/json": { schema: NewJourney } }, required: true } },
+    responses: {
+      201: jsonResponse(Journey, "The new journey"),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const made = await timed(c, () =>
+      createJourney<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, body),
+    );
+    if (!made.ok) throw failure(c, made.error);
+    return c.json(made.value, 201);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    operationId: "listJourneys",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "The community's journeys the caller may see (their own and the public ones), newest first",
+    request: {
+      query: z.object({
+        user_id: Id.optional().describe("only this member's"),
+        status: z.enum(JOURNEY_STATUSES).optional(),
+        limit: wholeNumberParam(1, 100).default(20),
+        cursor: Id.optional().describe("next_cursor of the previous page"),
+      }),
+    },
+    responses: {
+      200: jsonResponse(JourneyPage, "One page"),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { user_id, status, limit, cursor } = c.req.valid("query");
+    const page = { after: cursor, limit: limit + 1, owner: user_id, status };
+    const found = await timed(c, () =>
+      listJourneys<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, page),
+    );
+    if (!found.ok) throw failure(c, found.error);
+    const more = found.value.length > limit;
+    const rows = found.value.slice(0, limit);
+    return c.json({ journeys: rows, next_cursor: more ? (rows.at(-1)?.id ?? null) : null }, 200);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}",
+    operationId: "getJourney",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "One journey with its activities: its owner's, or a public one",
+    description:
+      "403 for anyone not a member; 404 for a journey not in this community, or another member's private one (the same answer, so its id tells nothing).",
+    request: { params: ids },
+    responses: {
+      200: jsonResponse(JourneyWithActivities, "The journey"),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const found = await timed(c, () =>
+      readJourney<z.infer<typeof JourneyWithActivities>>(
+        getSql(c),
+        c.get("tenant").id,
+        currentUser(c).id,
+        c.req.valid("param").id,
+      ),
+    );
+    if (!found.ok) throw failure(c, found.error);
+    return c.json(found.value, 200);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "patch",
+    path: "/{id}",
+    operationId: "changeJourney",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Change the caller's own journey (the fields named; null clears one)",
+    description:
+      "403 for another member's public journey; 404 as for reading. 400 when the dates it leaves are out of order, counting a date it does not name.",
+    request: {
+      params: ids,
+      body: { content: { "application/json": { schema: JourneyChanges } }, required: true },
+    },
+    responses: {
+      200: jsonResponse(Journey, "The journey as it now is"),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const changed = await timed(c, () =>
+      updateJourney<z.infer<typeof Journey>>(
+        getSql(c),
+        c.get("tenant").id,
+        currentUser(c).id,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      ),
+    );
+    if (!changed.ok) throw failure(c, changed.error);
+    return c.json(changed.value, 200);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "delete",
+    path: "/{id}",
+    operationId: "deleteJourney",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Delete the caller's own journey, and its activities",
+    request: { params: ids },
+    responses: {
+      204: { description: "Deleted" },
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const gone = await timed(c, () =>
+      deleteJourney(getSql(c), c.get("tenant").id, currentUser(c).id, c.req.valid("param").id),
+    );
+    if (!gone.ok) throw failure(c, gone.error);
+    return c.body(null, 204);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "post",
+    path: "/{id}/activities",
+    operationId: "addJourneyActivity",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Add an activity to the caller's own journey",
+    description: `An activity may name a post or an event of this community it is about (400 for one not there). 409 once the journey holds ${MAX_ACTIVITIES}.`,
+    request: {
+      params: ids,
+      body: { content: { "application/json": { schema: NewActivity } }, required: true },
+    },
+    responses: {
+      201: jsonResponse(Activity, "The new activity"),
+      ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const made = await timed(c, () =>
+      addActivity<z.infer<typeof Activity>>(
+        getSql(c),
+        c.get("tenant").id,
+        currentUser(c).id,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      ),
+    );
+    if (!made.ok) throw failure(c, made.error);
+    return c.json(made.value, 201);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "delete",
+    path: "/{id}/activities/{activity_id}",
+    operationId: "deleteJourneyActivity",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Delete an activity of the caller's own journey",
+    request: { params: z.object({ id: Id, activity_id: Id }) },
+    responses: {
+      204: { description: "Deleted" },
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { id, activity_id } = c.req.valid("param");
+    const gone = await timed(c, () =>
+      deleteActivity(getSql(c), c.get("tenant").id, currentUser(c).id, id, activity_id),
+    );
+    if (!gone.ok) throw failure(c, gone.error);
+    return c.body(null, 204);
+  },
+);

@@ -1,0 +1,322 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../common/errors";
+import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const A = "a5400000-0000-4000-8000-000000000001";
+const B = "a5400000-0000-4000-8000-000000000002";
+const ANN = "b5400000-0000-4000-8000-000000000001"; // member of A
+const BEN = "b5400000-0000-4000-8000-000000000002"; // member of A
+const CAT = "b5400000-0000-4000-8000-000000000003"; // member of B only
+const DAN = "b5400000-0000-4000-8000-000000000004"; // admin of A
+const B_POST = "c5400000-0000-4000-8000-000000000002";
+const A_EVENT = "c5400000-0000-4000-8000-000000000003";
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'journeys-a', 'Journeys A'), ('${B}', 'journeys-b', 'Journeys B');
+    INSERT INTO users (id, email) VALUES ('${ANN}', 'ann@journeys.test'), ('${BEN}', 'ben@journeys.test'),
+      ('${CAT}', 'cat@journeys.test'), ('${DAN}', 'dan@journeys.test');
+    INSERT INTO tenant_users (tenant_id, user_id, role) VALUES
+      ('${A}', '${ANN}', 'member'), ('${A}', '${BEN}', 'member'), ('${B}', '${CAT}', 'member'), ('${A}', '${DAN}', 'admin');
+    INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${B_POST}', '${B}', '${CAT}', 'b only');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date)
+      VALUES ('${A_EVENT}', '${A}', '${BEN}', 'Meetup', now() + interval '1 month');
+  `);
+});
+
+async function call(method: string, path: string, user: string, body?: unknown, tenant = "journeys-a") {
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: user })}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await worker.fetch(
+    new Request(`http://${tenant}.localhost${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+type Journey = { id: string; title: string; is_public: boolean; activities?: { title: string }[] };
+
+async function plan(user: string, body: Record<string, unknown>, tenant?: string): Promise<Journey> {
+  const res = await call("POST", "/v1/journeys", user, body, tenant);
+  expect(res.status).toBe(201);
+  return (await res.json()) as Journey;
+}
+
+const errorOf = async (res: Response) => [res.status, ((await res.json()) as ErrorBody).error.code];
+
+const titlesSeenBy = async (user: string, query = "") =>
+  ((await (await call("GET", `/v1/journeys${query}`, user)).json()) as { journeys: Journey[] }).journeys.map(
+    (j) => j.title,
+  );
+
+describe("POST /v1/journeys", () => {
+  it("plans a private journey in the resolved community, with the defaults a new one has", async () => {
+    const res = await call("POST", "/v1/journeys", ANN, {
+      title: "Lisbon",
+      locations: [{ name: "Lisbon", lat: 38.72, lng: -9.14 }],
+      start_date: "2027-05-01",
+      end_date: "2027-05-09",
+    });
+    expect([res.status, res.headers.get("cache-control")]).toEqual([201, "private, no-store"]);
+    expect(await res.json()).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      tenant_id: A,
+      user_id: ANN,
+      title: "Lisbon",
+      description: null,
+      status: "planning",
+      locations: [{ name: "Lisbon", lat: 38.72, lng: -9.14 }],
+      start_date: "2027-05-01",
+      end_date: "2027-05-09",
+      is_public: false,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+  });
+
+  it("refuses strangers, fields no one sets, and an end before the start", async () => {
+    expect(await errorOf(await call("POST", "/v1/journeys", CAT, { title: "Not mine" }))).toEqual([
+      403,
+      "forbidden",
+    ]);
+    for (const extra of [
+      { user_id: BEN },
+      { tenant_id: B },
+      { id: B_POST },
+      { created_at: "2020-01-01T00:00:00Z" },
+    ]) {
+      const res = await call("POST", "/v1/journeys", ANN, { title: "Sneaky", ...extra });
+      expect(await errorOf(res)).toEqual([400, "validation_failed"]);
+    }
+    const backwards = { title: "Backwards", start_date: "2027-05-09", end_date: "2027-05-01" };
+    expect(await errorOf(await call("POST", "/v1/journeys", ANN, backwards))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    expect(
+      await errorOf(await call("POST", "/v1/journeys", ANN, { title: "Bad day", start_date: "2027-02-30" })),
+    ).toEqual([400, "validation_failed"]);
+    const count = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM user_journeys WHERE title IN ('Not mine', 'Sneaky', 'Backwards', 'Bad day')",
+    );
+    expect(count[0]?.n).toBe("0");
+  });
+});
+
+describe("who sees a journey", () => {
+  it("shows a private journey to its owner alone, a public one to the community, and neither outside it", async () => {
+    const secret = await plan(BEN, { title: "Surprise trip" });
+    const open = await plan(BEN, { title: "Group hike", is_public: true });
+    expect((await call("GET", `/v1/journeys/${secret.id}`, BEN)).status).toBe(200);
+    // Another member: the private one does not exist for them, the public one does.
+    expect(await errorOf(await call("GET", `/v1/journeys/${secret.id}`, ANN))).toEqual([404, "not_found"]);
+    expect(await (await call("GET", `/v1/journeys/${open.id}`, ANN)).json()).toMatchObject({
+      title: "Group hike",
+      activities: [],
+    });
+    expect(await titlesSeenBy(ANN)).toContain("Group hike");
+    expect(await titlesSeenBy(ANN)).not.toContain("Surprise trip");
+    expect(await titlesSeenBy(BEN)).toEqual(expect.arrayContaining(["Surprise trip", "Group hike"]));
+    // Outside the community: 403 to strangers, 404 through another community.
+    expect(await errorOf(await call("GET", `/v1/journeys/${open.id}`, CAT))).toEqual([403, "forbidden"]);
+    expect(await errorOf(await call("GET", `/v1/journeys/${open.id}`, CAT, undefined, "journeys-b"))).toEqual(
+      [404, "not_found"],
+    );
+    expect(await errorOf(await call("GET", "/v1/journeys", CAT))).toEqual([403, "forbidden"]);
+  });
+
+  it("lists newest first in keyset pages, and narrows to one member's or one status", async () => {
+    for (const title of ["Page 1", "Page 2", "Page 3"])
+      await plan(DAN, { title, is_public: true, status: "active" });
+    const first = (await (await call("GET", `/v1/journeys?user_id=${DAN}&limit=2`, ANN)).json()) as {
+      journeys: Journey[];
+      next_cursor: string;
+    };
+    expect(first.journeys.map((j) => j.title)).toEqual(["Page 3", "Page 2"]);
+    const next = (await (
+      await call("GET", `/v1/journeys?user_id=${DAN}&limit=2&cursor=${first.next_cursor}`, ANN)
+    ).json()) as { journeys: Journey[]; next_cursor: string | null };
+    expect([next.journeys.map((j) => j.title), next.next_cursor]).toEqual([["Page 1"], null]);
+    expect(await titlesSeenBy(ANN, "?status=active")).toEqual(["Page 3", "Page 2", "Page 1"]);
+  });
+
+  it("refuses a member removed a moment ago, checked in the statement and not the cache", async () => {
+    const EVE = "b5400000-0000-4000-8000-000000000005";
+    await db.query(
+      `INSERT INTO users (id, email) VALUES ('${EVE}', 'eve@journeys.test');
+       INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${EVE}');`,
+    );
+    expect((await call("GET", "/v1/context", EVE)).status).toBe(200);
+    await db.query(`DELETE FROM tenant_users WHERE user_id = '${EVE}'`);
+    expect(await errorOf(await call("POST", "/v1/journeys", EVE, { title: "Late" }))).toEqual([
+      403,
+      "forbidden",
+    ]);
+    expect(await errorOf(await call("GET", "/v1/journeys", EVE))).toEqual([403, "forbidden"]);
+  });
+});
+
+describe("changing a journey", () => {
+  it("lets its owner change the fields named, and clear one with null", async () => {
+    const j = await plan(ANN, { title: "Porto", description: "wine", start_date: "2027-06-01" });
+    const res = await call("PATCH", `/v1/journeys/${j.id}`, ANN, {
+      description: null,
+      status: "completed",
+      is_public: true,
+    });
+    expect([res.status, await res.json()]).toEqual([
+      200,
+      expect.objectContaining({ title: "Porto", description: null, status: "completed", is_public: true }),
+    ]);
+  });
+
+  it("refuses other members: 403 for a public journey, 404 for a private one, changing nothing", async () => {
+    const open = await plan(ANN, { title: "Open", is_public: true });
+    const closed = await plan(ANN, { title: "Closed" });
+    expect(await errorOf(await call("PATCH", `/v1/journeys/${open.id}`, DAN, { title: "Mine now" }))).toEqual(
+      [403, "forbidden"],
+    );
+    expect(
+      await errorOf(await call("PATCH", `/v1/journeys/${closed.id}`, DAN, { title: "Mine now" })),
+    ).toEqual([404, "not_found"]);
+    expect(await errorOf(await call("DELETE", `/v1/journeys/${open.id}`, BEN))).toEqual([403, "forbidden"]);
+    const titles = await db.query<{ title: string }>(
+      "SELECT title FROM user_journeys WHERE id = ANY($1) ORDER BY title",
+      [[open.id, closed.id]],
+    );
+    expect(titles.map((t) => t.title)).toEqual(["Closed", "Open"]);
+  });
+
+  it("answers 400 to an edit whose dates end up out of order, counting the date it leaves", async () => {
+    const j = await plan(ANN, { title: "Dated", start_date: "2027-07-10", end_date: "2027-07-20" });
+    const res = await call("PATCH", `/v1/journeys/${j.id}`, ANN, { end_date: "2027-07-01" });
+    const body = (await res.json()) as ErrorBody;
+    expect([res.status, body.error.code, body.error.message]).toEqual([
+      400,
+      "validation_failed",
+      expect.stringMatching(/end before it starts/),
+    ]);
+    expect(await errorOf(await call("PATCH", `/v1/journeys/${j.id}`, ANN, {}))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+  });
+
+  it("deletes the owner's journey with its activities", async () => {
+    const j = await plan(ANN, { title: "Gone soon" });
+    expect(
+      (
+        await call("POST", `/v1/journeys/${j.id}/activities`, ANN, {
+          activity_type: "stay",
+          title: "Hotel",
+          start_datetime: "2027-08-01T15:00:00Z",
+        })
+      ).status,
+    ).toBe(201);
+    expect((await call("DELETE", `/v1/journeys/${j.id}`, ANN)).status).toBe(204);
+    const left = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM journey_activities WHERE journey_id = $1",
+      [j.id],
+    );
+    expect(left[0]?.n).toBe("0");
+    expect(await errorOf(await call("DELETE", `/v1/journeys/${j.id}`, ANN))).toEqual([404, "not_found"]);
+  });
+});
+
+describe("a journey's activities", () => {
+  const add = (user: string, id: string, body: Record<string, unknown>) =>
+    call("POST", `/v1/journeys/${id}/activities`, user, body);
+
+  it("are added by the owner and read with the journey in start order, a past one too", async () => {
+    const j = await plan(ANN, { title: "Memories", is_public: true });
+    const later = await add(ANN, j.id, {
+      activity_type: "meetup",
+      title: "The meetup",
+      start_datetime: "2027-09-02T18:00:00+02:00",
+      content_reference: { type: "events", id: A_EVENT },
+      location: { name: "Café" },
+    });
+    expect([later.status, await later.json()]).toEqual([
+      201,
+      expect.objectContaining({
+        journey_id: j.id,
+        title: "The meetup",
+        start_datetime: "2027-09-02T16:00:00+00:00",
+        content_reference: { type: "events", id: A_EVENT },
+        settings: {},
+      }),
+    ]);
+    // Long before the monthly partitions: it lives in the DEFAULT partition, and reads the same.
+    const earlier = await add(ANN, j.id, {
+      activity_type: "visit",
+      title: "Back in 1999",
+      start_datetime: "1999-12-31T23:00:00Z",
+    });
+    expect(earlier.status).toBe(201);
+    const [where] = await db.query<{ part: string }>(
+      "SELECT tableoid::regclass::text AS part FROM journey_activities WHERE title = 'Back in 1999'",
+    );
+    expect(where?.part).toBe("journey_activities_default");
+    const read = (await (await call("GET", `/v1/journeys/${j.id}`, BEN)).json()) as Journey;
+    expect(read.activities?.map((a) => a.title)).toEqual(["Back in 1999", "The meetup"]);
+  });
+
+  it("refuses another member, content of another community, and an end before the start", async () => {
+    const j = await plan(ANN, { title: "Mine", is_public: true });
+    const valid = { activity_type: "visit", title: "Museum", start_datetime: "2027-10-01T10:00:00Z" };
+    expect(await errorOf(await add(BEN, j.id, valid))).toEqual([403, "forbidden"]);
+    const foreign = await add(ANN, j.id, {
+      ...valid,
+      content_reference: { type: "posts", id: B_POST },
+    });
+    expect(await errorOf(foreign)).toEqual([400, "validation_failed"]);
+    expect(await errorOf(await add(ANN, j.id, { ...valid, end_datetime: "2027-10-01T09:00:00Z" }))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    // The event is the community's, but not a post.
+    const wrongKind = await add(ANN, j.id, { ...valid, content_reference: { type: "posts", id: A_EVENT } });
+    expect(await errorOf(wrongKind)).toEqual([400, "validation_failed"]);
+    expect(await errorOf(await add(ANN, j.id, { ...valid, tenant_id: B }))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    const none = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM journey_activities WHERE journey_id = $1",
+      [j.id],
+    );
+    expect(none[0]?.n).toBe("0");
+  });
+
+  it("stop at the journey's limit with 409, and are deleted one at a time by the owner", async () => {
+    const j = await plan(ANN, { title: "Busy" });
+    await db.query(
+      `INSERT INTO journey_activities (journey_id, tenant_id, activity_type, title, start_datetime)
+       SELECT $1, $2, 'visit', 'Stop ' || g, now() + g * interval '1 hour' FROM generate_series(1, 500) g`,
+      [j.id, A],
+    );
+    const valid = { activity_type: "visit", title: "One more", start_datetime: "2027-10-01T10:00:00Z" };
+    expect(await errorOf(await add(ANN, j.id, valid))).toEqual([409, "conflict"]);
+    const [stop] = await db.query<{ id: string }>(
+      "SELECT id FROM journey_activities WHERE journey_id = $1 AND title = 'Stop 1'",
+      [j.id],
+    );
+    const path = `/v1/journeys/${j.id}/activities/${stop?.id}`;
+    expect(await errorOf(await call("DELETE", path, BEN))).toEqual([404, "not_found"]);
+    expect((await call("DELETE", path, ANN)).status).toBe(204);
+    expect(await errorOf(await call("DELETE", path, ANN))).toEqual([404, "not_found"]);
+    expect((await add(ANN, j.id, valid)).status).toBe(201);
+  });
+});
