@@ -102,6 +102,20 @@ export function dbFailure<E extends BaseEnv>(
   return new ApiError("internal_error", "internal error");
 }
 
+/** A refusal's answer: its error code and the message a client is shown. */
+export type Refusals<R extends string> = Record<R, [code: ErrorCode, message: string]>;
+
+/** A refusal (by the route's table of them) or a database failure, as the HTTP edge answers it. */
+export function refusalError<E extends BaseEnv, R extends string>(
+  c: Context<E>,
+  e: R | DbError,
+  refusals: Refusals<R>,
+): ApiError {
+  if (typeof e !== "string") return dbFailure(c, e);
+  const [code, message] = refusals[e];
+  return new ApiError(code, message);
+}
+
 /** How each refusal of the rules answers: who may do what is 403, what cannot be done is not. */
 const DENIAL_CODES: Record<Denial, ErrorCode> = {
   not_member: "forbidden",

@@ -256,21 +256,32 @@ const DELETE_SQL = `WITH ${JUDGED}, gone AS (
   )
   SELECT ${JUDGED_COLUMNS}, EXISTS (SELECT 1 FROM gone) AS done FROM ${JUDGED_FROM}`;
 
+/**
+ * Runs a deletion of something of the caller's own (DELETE_SQL, DELETE_ACTIVITY_SQL: `$2` the
+ * caller) and names why nothing went: a refusal, or `missing` when it was theirs but not there.
+ */
+async function deleteOwned(
+  sql: Queryable,
+  text: string,
+  params: unknown[],
+  missing: "no_such_journey" | "no_such_activity",
+): Promise<Result<null, JourneyRefusal | DbError>> {
+  const found = await attempt(() => sql.query<Judged & { done: boolean }>(text, params));
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, params[1] as string);
+  if (refusal !== null) return err(refusal);
+  return row?.done ? ok(null) : err(missing);
+}
+
 /** Deletes the caller's own journey, its activities with it. */
-export async function deleteJourney(
+export function deleteJourney(
   sql: Queryable,
   tenantId: string,
   userId: string,
   id: string,
 ): Promise<Result<null, JourneyRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & { done: boolean }>(DELETE_SQL, [tenantId, userId, id]),
-  );
-  if (!found.ok) return found;
-  const [row] = found.value.rows;
-  const refusal = judge(row, userId);
-  if (refusal !== null) return err(refusal);
-  return row?.done ? ok(null) : err("no_such_journey");
+  return deleteOwned(sql, DELETE_SQL, [tenantId, userId, id], "no_such_journey");
 }
 
 /**
@@ -339,19 +350,12 @@ const DELETE_ACTIVITY_SQL = `WITH ${JUDGED}, gone AS (
   SELECT ${JUDGED_COLUMNS}, EXISTS (SELECT 1 FROM gone) AS done FROM ${JUDGED_FROM}`;
 
 /** Deletes one activity of the caller's own journey. */
-export async function deleteActivity(
+export function deleteActivity(
   sql: Queryable,
   tenantId: string,
   userId: string,
   journeyId: string,
   activityId: string,
 ): Promise<Result<null, JourneyRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & { done: boolean }>(DELETE_ACTIVITY_SQL, [tenantId, userId, journeyId, activityId]),
-  );
-  if (!found.ok) return found;
-  const [row] = found.value.rows;
-  const refusal = judge(row, userId);
-  if (refusal !== null) return err(refusal);
-  return row?.done ? ok(null) : err("no_such_activity");
+  return deleteOwned(sql, DELETE_ACTIVITY_SQL, [tenantId, userId, journeyId, activityId], "no_such_activity");
 }

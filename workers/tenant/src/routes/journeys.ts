@@ -1,10 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
 import { DENIAL_MESSAGES } from "../../../common/authz";
-import type { DbError } from "../../../common/db";
-import { ApiError, type ErrorCode } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
@@ -146,7 +143,7 @@ const JourneyPage = z
   .object({ journeys: z.array(Journey), next_cursor: z.string().nullable() })
   .openapi("JourneyPage");
 
-const REFUSALS: Record<JourneyRefusal, [code: ErrorCode, message: string]> = {
+const REFUSALS: Refusals<JourneyRefusal> = {
   not_member: ["forbidden", DENIAL_MESSAGES.not_member],
   no_such_journey: ["not_found", "no such journey in this community"],
   not_owner: ["forbidden", "only its owner can change this journey"],
@@ -155,13 +152,6 @@ const REFUSALS: Record<JourneyRefusal, [code: ErrorCode, message: string]> = {
   no_such_reference: ["validation_failed", "content_reference: no such post or event in this community"],
   end_before_start: ["validation_failed", "end_date: a journey cannot end before it starts"],
 };
-
-/** A refused or failed journey query, as the HTTP edge answers it. */
-function failure(c: Context<HonoEnv>, e: JourneyRefusal | DbError): ApiError {
-  if (typeof e !== "string") return dbFailure(c, e);
-  const [code, message] = REFUSALS[e];
-  return new ApiError(code, message);
-}
 
 const ids = z.object({ id: Id });
 
@@ -193,7 +183,7 @@ journeys.openapi(
     const made = await timed(c, () =>
       createJourney<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, body),
     );
-    if (!made.ok) throw failure(c, made.error);
+    if (!made.ok) throw refusalError(c, made.error, REFUSALS);
     return c.json(made.value, 201);
   },
 );
@@ -225,7 +215,7 @@ journeys.openapi(
     const found = await timed(c, () =>
       listJourneys<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, page),
     );
-    if (!found.ok) throw failure(c, found.error);
+    if (!found.ok) throw refusalError(c, found.error, REFUSALS);
     const more = found.value.length > limit;
     const rows = found.value.slice(0, limit);
     return c.json({ journeys: rows, next_cursor: more ? (rows.at(-1)?.id ?? null) : null }, 200);
@@ -257,7 +247,7 @@ journeys.openapi(
         c.req.valid("param").id,
       ),
     );
-    if (!found.ok) throw failure(c, found.error);
+    if (!found.ok) throw refusalError(c, found.error, REFUSALS);
     return c.json(found.value, 200);
   },
 );
@@ -291,7 +281,7 @@ journeys.openapi(
         c.req.valid("json"),
       ),
     );
-    if (!changed.ok) throw failure(c, changed.error);
+    if (!changed.ok) throw refusalError(c, changed.error, REFUSALS);
     return c.json(changed.value, 200);
   },
 );
@@ -314,7 +304,7 @@ journeys.openapi(
     const gone = await timed(c, () =>
       deleteJourney(getSql(c), c.get("tenant").id, currentUser(c).id, c.req.valid("param").id),
     );
-    if (!gone.ok) throw failure(c, gone.error);
+    if (!gone.ok) throw refusalError(c, gone.error, REFUSALS);
     return c.body(null, 204);
   },
 );
@@ -347,7 +337,7 @@ journeys.openapi(
         c.req.valid("json"),
       ),
     );
-    if (!made.ok) throw failure(c, made.error);
+    if (!made.ok) throw refusalError(c, made.error, REFUSALS);
     return c.json(made.value, 201);
   },
 );
@@ -371,7 +361,7 @@ journeys.openapi(
     const gone = await timed(c, () =>
       deleteActivity(getSql(c), c.get("tenant").id, currentUser(c).id, id, activity_id),
     );
-    if (!gone.ok) throw failure(c, gone.error);
+    if (!gone.ok) throw refusalError(c, gone.error, REFUSALS);
     return c.body(null, 204);
   },
 );

@@ -1,10 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { DENIAL_MESSAGES } from "../../../common/authz";
-import type { DbError } from "../../../common/db";
-import { ApiError } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { dbFailure, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
@@ -48,7 +45,7 @@ const RoleChange = z
 
 const params = z.object({ user_id: Id });
 
-const REFUSALS: Record<MemberRefusal, [code: "forbidden" | "not_found" | "conflict", message: string]> = {
+const REFUSALS: Refusals<MemberRefusal> = {
   no_tenant: ["not_found", "no such community"],
   not_member: ["forbidden", DENIAL_MESSAGES.not_member],
   not_admin: ["forbidden", "only community admins can change or remove other members"],
@@ -59,13 +56,6 @@ const REFUSALS: Record<MemberRefusal, [code: "forbidden" | "not_found" | "confli
     "the community would be left without an admin: another member must be made an admin first",
   ],
 };
-
-/** A refused or failed change of members, as the HTTP edge answers it. */
-function failure(c: Context<HonoEnv>, e: MemberRefusal | DbError): ApiError {
-  if (typeof e !== "string") return dbFailure(c, e);
-  const [code, message] = REFUSALS[e];
-  return new ApiError(code, message);
-}
 
 export const members = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
 members.use("*", requireUser);
@@ -104,7 +94,7 @@ members.openapi(
       listMembers(getDb(c), c.get("tenant").id, { after: cursor, limit, admin, viewer }),
     );
     if (!result.ok) throw dbFailure(c, result.error);
-    if (!result.value) throw failure(c, "not_member");
+    if (!result.value) throw refusalError(c, "not_member", REFUSALS);
     const { members: rows, more } = result.value;
     const page = rows.map(({ user_id, display_name, role, is_admin }) => ({
       user_id,
@@ -143,7 +133,7 @@ members.openapi(
     const { role } = c.req.valid("json");
     const change = { tenantId: c.get("tenant").id, actorId: currentUser(c).id, targetId: user_id, role };
     const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
-    if (!result.ok) throw failure(c, result.error);
+    if (!result.ok) throw refusalError(c, result.error, REFUSALS);
     return c.json({ user_id, role, is_admin: false }, 200);
   },
 );
@@ -174,7 +164,7 @@ members.openapi(
       role: null,
     };
     const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
-    if (!result.ok) throw failure(c, result.error);
+    if (!result.ok) throw refusalError(c, result.error, REFUSALS);
     return c.body(null, 204);
   },
 );
