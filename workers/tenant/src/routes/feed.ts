@@ -310,9 +310,9 @@ me.openapi(
   }),
   async (c) => {
     const { tenant_id } = c.req.valid("param");
-    const me = currentUser(c).id;
+    const self = currentUser(c).id;
     // Leaving is removing yourself: what refuses it is the last-admin rule, or no membership.
-    const change = { tenantId: tenant_id, actorId: me, targetId: me, role: null };
+    const change = { tenantId: tenant_id, actorId: self, targetId: self, role: null };
     const left = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!left.ok) {
       if (left.error === "last_admin") {
