@@ -26,8 +26,9 @@ export const userJourneys = pgTable(
   },
   (t) => [
     index("idx_user_journeys_user").on(t.userId),
-    // GET /v1/journeys pages a community's journeys newest first (ids are time-ordered).
-    index("idx_user_journeys_tenant").on(t.tenantId, t.id),
+    // GET /v1/journeys pages a community's journeys newest first, on (created_at, id): an id
+    // from an Idempotency-Key is a hash, not a time.
+    index("idx_user_journeys_newest").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("idx_user_journeys_status").on(t.status),
     index("idx_user_journeys_locations").using("gin", t.locations),
     index("idx_user_journeys_date_range").on(t.startDate, t.endDate),

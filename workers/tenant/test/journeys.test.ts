@@ -29,9 +29,22 @@ beforeAll(async () => {
   `);
 });
 
-async function call(method: string, path: string, user: string, body?: unknown, tenant = "journeys-a") {
+const call = (method: string, path: string, user: string, body?: unknown, tenant = "journeys-a") =>
+  callWith(method, path, user, body, {}, tenant);
+
+async function callWith(
+  method: string,
+  path: string,
+  user: string,
+  body: unknown,
+  extra: Record<string, string>,
+  tenant = "journeys-a",
+) {
   const ctx = createExecutionContext();
-  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: user })}` };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${await signToken({ sub: user })}`,
+    ...extra,
+  };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await worker.fetch(
     new Request(`http://${tenant}.localhost${path}`, {
@@ -115,6 +128,36 @@ describe("POST /v1/journeys", () => {
   });
 });
 
+describe("a retried request (Idempotency-Key)", () => {
+  const withKey = (key: string, path: string, body: unknown) =>
+    callWith("POST", path, ANN, body, { "idempotency-key": key });
+
+  it("answers the journey or activity the first attempt made, once; a key reused for another request is 422", async () => {
+    const first = await withKey("trip-1", "/v1/journeys", { title: "Once" });
+    const again = await withKey("trip-1", "/v1/journeys", { title: "Once" });
+    const made = (await first.json()) as Journey;
+    expect([first.status, again.status, ((await again.json()) as Journey).id]).toEqual([201, 201, made.id]);
+    const count = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM user_journeys WHERE title = 'Once'",
+    );
+    expect(count[0]?.n).toBe("1");
+    expect(await errorOf(await withKey("trip-1", "/v1/journeys", { title: "Twice" }))).toEqual([
+      422,
+      "idempotency_key_reused",
+    ]);
+    const stop = { activity_type: "visit", title: "Stop", start_datetime: "2027-03-01T10:00:00Z" };
+    const path = `/v1/journeys/${made.id}/activities`;
+    const a1 = (await (await withKey("stop-1", path, stop)).json()) as { id: string };
+    const a2 = await withKey("stop-1", path, stop);
+    expect([a2.status, ((await a2.json()) as { id: string }).id]).toEqual([201, a1.id]);
+    const stops = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM journey_activities WHERE journey_id = $1",
+      [made.id],
+    );
+    expect(stops[0]?.n).toBe("1");
+  });
+});
+
 describe("who sees a journey", () => {
   it("shows a private journey to its owner alone, a public one to the community, and neither outside it", async () => {
     const secret = await plan(BEN, { title: "Surprise trip" });
@@ -150,6 +193,10 @@ describe("who sees a journey", () => {
     ).json()) as { journeys: Journey[]; next_cursor: string | null };
     expect([next.journeys.map((j) => j.title), next.next_cursor]).toEqual([["Page 1"], null]);
     expect(await titlesSeenBy(ANN, "?status=active")).toEqual(["Page 3", "Page 2", "Page 1"]);
+    expect(await errorOf(await call("GET", "/v1/journeys?cursor=nonsense", ANN))).toEqual([
+      400,
+      "invalid_cursor",
+    ]);
   });
 
   it("refuses a member removed a moment ago, checked in the statement and not the cache", async () => {

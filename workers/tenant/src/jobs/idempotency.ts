@@ -1,7 +1,12 @@
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { ApiError } from "../../../common/errors";
+import { timeOrderedId } from "../../../common/ids";
 import { idempotentJobId } from "../../../common/jobs";
 import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
+import type { HonoEnv } from "../env";
+import { currentUser } from "../middleware/auth";
 
 /** Retries come within minutes; a day covers a client that retries after an outage. */
 const TTL_SECONDS = 24 * 60 * 60;
@@ -80,4 +85,33 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * A new row's id and time, made here by the worker (its clock: see `Made.at`,
+ * content/queries.ts). With an Idempotency-Key both are the first attempt's (the id derived from
+ * the key and the request, as a job's is), so a retry finds the row it made and answers it
+ * again. `request` is what makes the request this one: what it creates, and its body.
+ */
+export async function newRow(c: Context<HonoEnv>, request: unknown, key: string | undefined) {
+  const tenant = c.get("tenant");
+  const user = currentUser(c);
+  const now = Date.now();
+  const made = {
+    tenantId: tenant.id,
+    userId: user.id,
+    id: timeOrderedId(now),
+    at: new Date(now).toISOString(),
+  };
+  if (key === undefined) return made;
+  const idem = await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, key, [request]);
+  if (!idem.ok) throw new ApiError("idempotency_key_reused", KEY_REUSED_MESSAGE);
+  return { ...made, id: await idem.value.jobId(0), at: idem.value.createdAt };
+}
+
+/** A retry that overlaps its first attempt, still being written: the next one gets the row. */
+export function inFlightError(): ApiError {
+  return new ApiError("conflict", "the same request (Idempotency-Key) is being handled; retry it shortly", {
+    headers: { "Retry-After": "1" },
+  });
 }

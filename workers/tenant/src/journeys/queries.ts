@@ -1,4 +1,5 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
+import type { NewestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../content/queries";
 
@@ -120,55 +121,81 @@ const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
 const JUDGED_COLUMNS = "member.yes AS member, t.user_id AS owner, t.is_public";
 const JUDGED_FROM = "member LEFT JOIN target t ON true";
 
+/**
+ * A new row's id, from the worker (timeOrderedId, or from an Idempotency-Key: the same for every
+ * attempt of one request). A repeated request finds the row its first attempt made and answers
+ * it again; one that overlaps the first attempt, still being written, finds nothing yet
+ * (in_flight), since the statement's snapshot was taken before it waited on that row.
+ */
+export type Retried = "in_flight";
+
 const CREATE_SQL = `WITH member AS (SELECT ${IS_MEMBER} AS yes), made AS (
-    INSERT INTO public.user_journeys AS x (tenant_id, user_id, ${Object.keys(JOURNEY_COLUMNS).join(", ")})
-    SELECT $1, $2, ${insertedValues(JOURNEY_COLUMNS, 3)} FROM member WHERE member.yes
+    INSERT INTO public.user_journeys AS x (id, tenant_id, user_id, ${Object.keys(JOURNEY_COLUMNS).join(", ")})
+    SELECT $3::uuid, $1, $2, ${insertedValues(JOURNEY_COLUMNS, 4)} FROM member WHERE member.yes
+    ON CONFLICT (id) DO NOTHING
     RETURNING x.*
   )
-  SELECT ${JOURNEY} FROM made x`;
+  SELECT member.yes AS member, coalesce(
+    (SELECT to_json(r) FROM (SELECT ${JOURNEY} FROM made x) r),
+    (SELECT to_json(r) FROM (SELECT ${JOURNEY} FROM public.user_journeys x
+                              WHERE x.id = $3::uuid AND x.tenant_id = $1::uuid AND x.user_id = $2::uuid) r)
+  ) AS journey
+  FROM member`;
 
-/** A new journey of the caller in the community; not_member when they are none of its members. */
+/** A new journey of the caller in the community, or the one a first attempt made (Retried). */
 export async function createJourney<R>(
   sql: Queryable,
-  tenantId: string,
-  userId: string,
+  made: { tenantId: string; userId: string; id: string },
   fields: Record<string, unknown>,
-): Promise<Result<R, "not_member" | DbError>> {
-  const made = await attempt(() =>
-    sql.query<R>(CREATE_SQL, [tenantId, userId, ...valuesOf(JOURNEY_COLUMNS, fields)]),
+): Promise<Result<R, "not_member" | Retried | DbError>> {
+  const found = await attempt(() =>
+    sql.query<{ member: boolean; journey: R | null }>(CREATE_SQL, [
+      made.tenantId,
+      made.userId,
+      made.id,
+      ...valuesOf(JOURNEY_COLUMNS, fields),
+    ]),
   );
-  if (!made.ok) return made;
-  const [row] = made.value.rows;
-  return row ? ok(row) : err("not_member");
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  if (!row?.member) return err("not_member");
+  return row.journey ? ok(row.journey) : err("in_flight");
 }
 
+/**
+ * `$3`, `$4`: the last journey of the page before (created_at, id), for the index
+ * (tenant_id, created_at DESC, id DESC); the plain `created_at <=` is what it can seek on.
+ * In that order: the subquery's order is the order json_agg reads its rows in.
+ */
 const LIST_SQL = `SELECT m.yes AS member, (
-    SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]'::json) FROM (
+    SELECT coalesce(json_agg(r), '[]'::json) FROM (
       SELECT ${JOURNEY} FROM public.user_journeys x
        WHERE m.yes AND x.tenant_id = $1::uuid AND (x.user_id = $2::uuid OR x.is_public)
-         AND ($3::uuid IS NULL OR x.id < $3::uuid) AND ($4::uuid IS NULL OR x.user_id = $4::uuid)
-         AND ($5::text IS NULL OR x.status = $5::text)
-       ORDER BY x.id DESC LIMIT $6::int
+         AND ($3::timestamptz IS NULL
+              OR (x.created_at <= $3::timestamptz AND (x.created_at, x.id) < ($3::timestamptz, $4::uuid)))
+         AND ($5::uuid IS NULL OR x.user_id = $5::uuid) AND ($6::text IS NULL OR x.status = $6::text)
+       ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int
     ) r
   ) AS journeys
   FROM (SELECT ${IS_MEMBER} AS yes) m`;
 
 /**
  * One page of the community's journeys the caller may see (their own, and the public ones),
- * newest first (ids are time-ordered), after the id `after`; `owner` and `status` narrow it.
+ * newest first, after `after`; `owner` and `status` narrow it.
  */
-export async function listJourneys<R extends { id: string }>(
+export async function listJourneys<R extends { id: string; created_at: string }>(
   sql: Queryable,
   tenantId: string,
   userId: string,
-  page: { after?: string; limit: number; owner?: string; status?: string },
+  page: { after?: NewestFirstPosition; limit: number; owner?: string; status?: string },
 ): Promise<Result<R[], "not_member" | DbError>> {
   const { after, limit, owner, status } = page;
   const found = await attempt(() =>
     sql.query<{ member: boolean; journeys: R[] }>(LIST_SQL, [
       tenantId,
       userId,
-      after ?? null,
+      after?.created_at ?? null,
+      after?.id ?? null,
       owner ?? null,
       status ?? null,
       limit,
@@ -289,6 +316,8 @@ export function deleteJourney(
  * once may both pass at MAX_ACTIVITIES - 1: a bound on what a read returns, not an exact quota.
  */
 const REFERENCE_ID = paramOf(ACTIVITY_COLUMNS, "content_reference_id", 4);
+/** The new activity's id: the parameter after its columns'. */
+const ACTIVITY_ID = 4 + Object.keys(ACTIVITY_COLUMNS).length;
 const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
   counted AS (SELECT count(*) AS n FROM public.journey_activities c WHERE c.journey_id = $3::uuid),
   reference AS (
@@ -302,44 +331,51 @@ const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
            END AS ok
   ),
   made AS (
-    INSERT INTO public.journey_activities AS a (journey_id, tenant_id, ${Object.keys(ACTIVITY_COLUMNS).join(", ")})
-    SELECT t.id, t.tenant_id, ${insertedValues(ACTIVITY_COLUMNS, 4)}
+    INSERT INTO public.journey_activities AS a (id, journey_id, tenant_id, ${Object.keys(ACTIVITY_COLUMNS).join(", ")})
+    SELECT $${ACTIVITY_ID}::uuid, t.id, t.tenant_id, ${insertedValues(ACTIVITY_COLUMNS, 4)}
       FROM member, target t, counted, reference
      WHERE member.yes AND t.user_id = $2::uuid AND counted.n < ${MAX_ACTIVITIES} AND reference.ok
+    ON CONFLICT (id, start_datetime) DO NOTHING
     RETURNING a.*
   )
-  SELECT ${JUDGED_COLUMNS}, counted.n >= ${MAX_ACTIVITIES} AS full, reference.ok AS reference_ok,
-         (SELECT to_json(r) FROM (SELECT ${ACTIVITY} FROM made a) r) AS activity
+  SELECT ${JUDGED_COLUMNS}, counted.n >= ${MAX_ACTIVITIES} AS full, reference.ok AS reference_ok, coalesce(
+           (SELECT to_json(r) FROM (SELECT ${ACTIVITY} FROM made a) r),
+           (SELECT to_json(r) FROM (SELECT ${ACTIVITY} FROM public.journey_activities a
+                                     WHERE a.id = $${ACTIVITY_ID}::uuid AND a.journey_id = $3::uuid) r)
+         ) AS activity
     FROM ${JUDGED_FROM} CROSS JOIN counted CROSS JOIN reference`;
 
 /**
- * Adds an activity to the caller's own journey; `content_reference` names a post or an event of
- * the community it is about (kept in two columns).
+ * Adds an activity (its id `made.id`, as a journey's) to the caller's own journey;
+ * `content_reference` names a post or an event of the community it is about (kept in two
+ * columns). A repeated request answers the activity its first attempt made.
  */
 export async function addActivity<R>(
   sql: Queryable,
-  tenantId: string,
-  userId: string,
+  made: { tenantId: string; userId: string; id: string },
   journeyId: string,
   fields: Record<string, unknown> & { content_reference?: { type: string; id: string } | null },
-): Promise<Result<R, JourneyRefusal | DbError>> {
+): Promise<Result<R, JourneyRefusal | Retried | DbError>> {
   const { content_reference: reference, ...rest } = fields;
   const columns = { ...rest, content_reference_type: reference?.type, content_reference_id: reference?.id };
   const found = await attempt(() =>
     sql.query<Judged & { full: boolean; reference_ok: boolean; activity: R | null }>(ADD_ACTIVITY_SQL, [
-      tenantId,
-      userId,
+      made.tenantId,
+      made.userId,
       journeyId,
       ...valuesOf(ACTIVITY_COLUMNS, columns),
+      made.id,
     ]),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
-  const refusal = judge(row, userId);
+  const refusal = judge(row, made.userId);
   if (refusal !== null) return err(refusal);
+  // A repeat finds its activity though the journey has filled since.
+  if (row?.activity) return ok(row.activity);
   if (row?.full) return err("full");
   if (!row?.reference_ok) return err("no_such_reference");
-  return row.activity ? ok(row.activity) : err("no_such_journey");
+  return err("in_flight");
 }
 
 const DELETE_ACTIVITY_SQL = `WITH ${JUDGED}, gone AS (

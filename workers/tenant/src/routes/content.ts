@@ -2,9 +2,9 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Denial } from "../../../common/authz";
 import type { DbError } from "../../../common/db";
-import { ApiError } from "../../../common/errors";
+import type { ApiError } from "../../../common/errors";
 import { dbFailure, denialError, validationHook } from "../../../common/http";
-import { Id, timeOrderedId } from "../../../common/ids";
+import { Id } from "../../../common/ids";
 import { EventFields, PostFields } from "../../../common/jobs";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
@@ -16,7 +16,7 @@ import {
   readContent,
 } from "../content/queries";
 import type { HonoEnv } from "../env";
-import { IdempotencyHeader, idempotency, KEY_REUSED_MESSAGE } from "../jobs/idempotency";
+import { IdempotencyHeader, inFlightError, newRow } from "../jobs/idempotency";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
 import { TENANT_PARAMETERS } from "../middleware/tenant";
@@ -59,34 +59,9 @@ const Event = z
   })
   .openapi("Event");
 
-/**
- * The new row's id and time (the worker's clock: see `Made.at`, content/queries.ts). With an
- * Idempotency-Key both are the first attempt's (the id derived from the key and the request, as
- * a job's is), so a retry finds the row it made and answers it again.
- */
-async function newRow(c: Context<HonoEnv>, kind: ContentKind, body: unknown, key: string | undefined) {
-  const tenant = c.get("tenant");
-  const user = currentUser(c);
-  const now = Date.now();
-  const made = {
-    tenantId: tenant.id,
-    userId: user.id,
-    id: timeOrderedId(now),
-    at: new Date(now).toISOString(),
-  };
-  if (key === undefined) return made;
-  const idem = await idempotency(c.env.TENANT_CACHE, tenant.id, user.id, key, [{ create: kind, body }]);
-  if (!idem.ok) throw new ApiError("idempotency_key_reused", KEY_REUSED_MESSAGE);
-  return { ...made, id: await idem.value.jobId(0), at: idem.value.createdAt };
-}
-
 /** A refusal or a failure of the content queries, as the HTTP edge answers it. */
 function failure(c: Context<HonoEnv>, e: DbError | Denial | CreateRefusal): ApiError {
-  if (e === "in_flight") {
-    return new ApiError("conflict", "the same request (Idempotency-Key) is being handled; retry it shortly", {
-      headers: { "Retry-After": "1" },
-    });
-  }
+  if (e === "in_flight") return inFlightError();
   return typeof e === "string" ? denialError(e) : dbFailure(c, e);
 }
 
@@ -134,7 +109,7 @@ function contentApp(
     }),
     async (c) => {
       const body: Record<string, unknown> = c.req.valid("json");
-      const made = await newRow(c, kind, body, c.req.valid("header")["idempotency-key"]);
+      const made = await newRow(c, { create: kind, body }, c.req.valid("header")["idempotency-key"]);
       const result = await timed(c, () => createContent<z.infer<typeof schema>>(getSql(c), kind, made, body));
       if (!result.ok) throw failure(c, result.error);
       return c.json(result.value, 201);

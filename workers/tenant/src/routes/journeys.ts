@@ -1,14 +1,19 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
 import { DENIAL_MESSAGES } from "../../../common/authz";
-import { type Refusals, refusalError, validationHook } from "../../../common/http";
+import type { DbError } from "../../../common/db";
+import type { ApiError } from "../../../common/errors";
+import { newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
+import { newestFirstCursor, pageOf } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import { microsOf, PgTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
+import { IdempotencyHeader, inFlightError, newRow } from "../jobs/idempotency";
 import {
   addActivity,
   createJourney,
@@ -17,6 +22,7 @@ import {
   type JourneyRefusal,
   listJourneys,
   MAX_ACTIVITIES,
+  type Retried,
   readJourney,
   updateJourney,
 } from "../journeys/queries";
@@ -153,6 +159,11 @@ const REFUSALS: Refusals<JourneyRefusal> = {
   end_before_start: ["validation_failed", "end_date: a journey cannot end before it starts"],
 };
 
+/** A refusal or failure of the journey queries, as the HTTP edge answers it. */
+function failure(c: Context<HonoEnv>, e: JourneyRefusal | Retried | DbError): ApiError {
+  return e === "in_flight" ? inFlightError() : refusalError(c, e, REFUSALS);
+}
+
 const ids = z.object({ id: Id });
 
 export const journeys = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -171,20 +182,26 @@ journeys.openapi(
     security: USER_SECURITY,
     parameters: TENANT_PARAMETERS,
     summary: "Plan a journey in the community, as one of its members",
-    description: "Private (is_public false) unless said otherwise; status planning unless said otherwise.",
-    request: { body: { content: { "application/json": { schema: NewJourney } }, required: true } },
+    description:
+      "Private (is_public false) unless said otherwise; status planning unless said otherwise. Idempotency-Key as for posts: a retry answers the journey the first attempt made.",
+    request: {
+      headers: IdempotencyHeader,
+      body: { content: { "application/json": { schema: NewJourney } }, required: true },
+    },
     responses: {
-      201: jsonResponse(Journey, "The new journey"),
-      ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503),
+      201: jsonResponse(
+        Journey,
+        "The new journey; a request repeated with its Idempotency-Key answers the same one",
+      ),
+      ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     },
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const made = await timed(c, () =>
-      createJourney<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, body),
-    );
-    if (!made.ok) throw refusalError(c, made.error, REFUSALS);
-    return c.json(made.value, 201);
+    const made = await newRow(c, { create: "journeys", body }, c.req.valid("header")["idempotency-key"]);
+    const result = await timed(c, () => createJourney<z.infer<typeof Journey>>(getSql(c), made, body));
+    if (!result.ok) throw failure(c, result.error);
+    return c.json(result.value, 201);
   },
 );
 
@@ -201,7 +218,7 @@ journeys.openapi(
         user_id: Id.optional().describe("only this member's"),
         status: z.enum(JOURNEY_STATUSES).optional(),
         limit: wholeNumberParam(1, 100).default(20),
-        cursor: Id.optional().describe("next_cursor of the previous page"),
+        cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
       }),
     },
     responses: {
@@ -211,14 +228,14 @@ journeys.openapi(
   }),
   async (c) => {
     const { user_id, status, limit, cursor } = c.req.valid("query");
-    const page = { after: cursor, limit: limit + 1, owner: user_id, status };
+    const page = { after: newestFirstAfter(cursor), limit: limit + 1, owner: user_id, status };
     const found = await timed(c, () =>
       listJourneys<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, page),
     );
-    if (!found.ok) throw refusalError(c, found.error, REFUSALS);
-    const more = found.value.length > limit;
-    const rows = found.value.slice(0, limit);
-    return c.json({ journeys: rows, next_cursor: more ? (rows.at(-1)?.id ?? null) : null }, 200);
+    if (!found.ok) throw failure(c, found.error);
+    const { rows, more } = pageOf(found.value, limit);
+    const last = rows.at(-1);
+    return c.json({ journeys: rows, next_cursor: more && last ? newestFirstCursor(last) : null }, 200);
   },
 );
 
@@ -247,7 +264,7 @@ journeys.openapi(
         c.req.valid("param").id,
       ),
     );
-    if (!found.ok) throw refusalError(c, found.error, REFUSALS);
+    if (!found.ok) throw failure(c, found.error);
     return c.json(found.value, 200);
   },
 );
@@ -281,7 +298,7 @@ journeys.openapi(
         c.req.valid("json"),
       ),
     );
-    if (!changed.ok) throw refusalError(c, changed.error, REFUSALS);
+    if (!changed.ok) throw failure(c, changed.error);
     return c.json(changed.value, 200);
   },
 );
@@ -304,7 +321,7 @@ journeys.openapi(
     const gone = await timed(c, () =>
       deleteJourney(getSql(c), c.get("tenant").id, currentUser(c).id, c.req.valid("param").id),
     );
-    if (!gone.ok) throw refusalError(c, gone.error, REFUSALS);
+    if (!gone.ok) throw failure(c, gone.error);
     return c.body(null, 204);
   },
 );
@@ -317,28 +334,28 @@ journeys.openapi(
     security: USER_SECURITY,
     parameters: TENANT_PARAMETERS,
     summary: "Add an activity to the caller's own journey",
-    description: `An activity may name a post or an event of this community it is about (400 for one not there). 409 once the journey holds ${MAX_ACTIVITIES}.`,
+    description: `An activity may name a post or an event of this community it is about (400 for one not there). 409 once the journey holds ${MAX_ACTIVITIES}. Idempotency-Key as for posts.`,
     request: {
+      headers: IdempotencyHeader,
       params: ids,
       body: { content: { "application/json": { schema: NewActivity } }, required: true },
     },
     responses: {
-      201: jsonResponse(Activity, "The new activity"),
-      ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+      201: jsonResponse(
+        Activity,
+        "The new activity; a request repeated with its Idempotency-Key answers the same one",
+      ),
+      ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     },
   }),
   async (c) => {
-    const made = await timed(c, () =>
-      addActivity<z.infer<typeof Activity>>(
-        getSql(c),
-        c.get("tenant").id,
-        currentUser(c).id,
-        c.req.valid("param").id,
-        c.req.valid("json"),
-      ),
-    );
-    if (!made.ok) throw refusalError(c, made.error, REFUSALS);
-    return c.json(made.value, 201);
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const key = c.req.valid("header")["idempotency-key"];
+    const made = await newRow(c, { create: "activities", journey: id, body }, key);
+    const result = await timed(c, () => addActivity<z.infer<typeof Activity>>(getSql(c), made, id, body));
+    if (!result.ok) throw failure(c, result.error);
+    return c.json(result.value, 201);
   },
 );
 
@@ -361,7 +378,7 @@ journeys.openapi(
     const gone = await timed(c, () =>
       deleteActivity(getSql(c), c.get("tenant").id, currentUser(c).id, id, activity_id),
     );
-    if (!gone.ok) throw refusalError(c, gone.error, REFUSALS);
+    if (!gone.ok) throw failure(c, gone.error);
     return c.body(null, 204);
   },
 );
