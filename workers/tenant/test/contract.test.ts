@@ -295,6 +295,12 @@ async function make(op: Operation, r: Random): Promise<Made> {
 const everyRouteAnswered = (statuses: Map<string, Set<number>>, ops: readonly Operation[]) =>
   statuses.size === ops.length && neverAnsweredInFull(statuses).length === 0;
 
+/**
+ * How many requests a fuzz draws at most, in proportion to its routes: a fixed 2,000 left each
+ * route fewer draws as routes were added, and a seed then drew no batch of jobs that all pass.
+ */
+const drawsAtMost = (ops: readonly Operation[]) => 150 * ops.length;
+
 const describeMade = (m: Made) => `${m.method} ${m.url} as ${m.as}, body ${m.body?.slice(0, 300)}`;
 
 describe("every answer of the tenant worker", () => {
@@ -306,7 +312,7 @@ describe("every answer of the tenant worker", () => {
     const r = seeded(20261127);
     const statuses = new Map<string, Set<number>>();
     let shownToMembers = 0;
-    for (let i = 0; i < 400 || (i < 2_000 && !everyRouteAnswered(statuses, ops)); i++) {
+    for (let i = 0; i < 400 || (i < drawsAtMost(ops) && !everyRouteAnswered(statuses, ops)); i++) {
       // Members leave and content is deleted as the fuzz goes (see the admin one below).
       if (i % 50 === 49) await restoreFixtures();
       const op = r.pick(ops);
@@ -358,7 +364,7 @@ describe("every answer of the tenant worker", () => {
     const ops = operationsOf(doc).filter((o) => operatorRoute(o.path));
     const r = seeded(20261128);
     const statuses = new Map<string, Set<number>>();
-    for (let i = 0; i < 500 || (i < 2_000 && !everyRouteAnswered(statuses, ops)); i++) {
+    for (let i = 0; i < 500 || (i < drawsAtMost(ops) && !everyRouteAnswered(statuses, ops)); i++) {
       // The fuzz erases users and deactivates tenants as it goes; without them back now and then,
       // a seed that erased them early left some routes nothing they could answer in full.
       if (i % 50 === 49) await restoreFixtures();

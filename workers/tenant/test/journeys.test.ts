@@ -347,6 +347,74 @@ describe("a journey's activities", () => {
     expect(none[0]?.n).toBe("0");
   });
 
+  it("are changed by the owner, a new start moving the row to its month's partition", async () => {
+    const j = await plan(ANN, { title: "Rescheduled", is_public: true });
+    const made = (await (
+      await add(ANN, j.id, {
+        activity_type: "visit",
+        title: "Museum",
+        start_datetime: "2027-04-01T10:00:00Z",
+      })
+    ).json()) as { id: string };
+    const path = `/v1/journeys/${j.id}/activities/${made.id}`;
+    const moved = await call("PATCH", path, ANN, {
+      start_datetime: "2027-06-15T09:00:00Z",
+      end_datetime: "2027-06-15T12:00:00Z",
+      content_reference: { type: "events", id: A_EVENT },
+    });
+    expect([moved.status, await moved.json()]).toEqual([
+      200,
+      expect.objectContaining({
+        id: made.id,
+        title: "Museum",
+        start_datetime: "2027-06-15T09:00:00+00:00",
+        content_reference: { type: "events", id: A_EVENT },
+      }),
+    ]);
+    const [where] = await db.query<{ part: string }>(
+      "SELECT tableoid::regclass::text AS part FROM journey_activities WHERE id = $1",
+      [made.id],
+    );
+    expect(where?.part).toBe("journey_activities_p202706");
+    // Cleared with null; the other fields stay.
+    const cleared = await call("PATCH", path, ANN, { content_reference: null, end_datetime: null });
+    expect(await cleared.json()).toMatchObject({
+      content_reference: null,
+      end_datetime: null,
+      title: "Museum",
+    });
+  });
+
+  it("refuse an edit by another member, one ending before its start, and content of another community", async () => {
+    const j = await plan(ANN, { title: "Guarded", is_public: true });
+    const made = (await (
+      await add(ANN, j.id, {
+        activity_type: "visit",
+        title: "Gallery",
+        start_datetime: "2027-04-01T10:00:00Z",
+        end_datetime: "2027-04-01T12:00:00Z",
+      })
+    ).json()) as { id: string };
+    const path = `/v1/journeys/${j.id}/activities/${made.id}`;
+    expect(await errorOf(await call("PATCH", path, BEN, { title: "Mine" }))).toEqual([403, "forbidden"]);
+    const late = await call("PATCH", path, ANN, { start_datetime: "2027-04-01T13:00:00Z" });
+    const body = (await late.json()) as ErrorBody;
+    expect([late.status, body.error.message]).toEqual([
+      400,
+      expect.stringMatching(/cannot end before it starts/),
+    ]);
+    const foreign = await call("PATCH", path, ANN, { content_reference: { type: "posts", id: B_POST } });
+    expect(await errorOf(foreign)).toEqual([400, "validation_failed"]);
+    expect(await errorOf(await call("PATCH", path, ANN, {}))).toEqual([400, "validation_failed"]);
+    const other = `/v1/journeys/${j.id}/activities/${B_POST}`;
+    expect(await errorOf(await call("PATCH", other, ANN, { title: "Nothing" }))).toEqual([404, "not_found"]);
+    const [row] = await db.query<{ title: string; start: string }>(
+      "SELECT title, to_json(start_datetime) #>> '{}' AS start FROM journey_activities WHERE id = $1",
+      [made.id],
+    );
+    expect(row).toEqual({ title: "Gallery", start: "2027-04-01T10:00:00+00:00" });
+  });
+
   it("stop at the journey's limit with 409, and are deleted one at a time by the owner", async () => {
     const j = await plan(ANN, { title: "Busy" });
     await db.query(

@@ -86,11 +86,25 @@ function paramOf(columns: Record<string, Column>, name: string, first: number): 
   return `$${first + Object.keys(columns).indexOf(name)}::${type}`;
 }
 
+/** The columns `fields` names, and an UPDATE's SET of them, their values from `$first` on. */
+function assignments(
+  columns: Record<string, Column>,
+  fields: Record<string, unknown>,
+  first: number,
+): { named: Record<string, Column>; set: string } {
+  const named = Object.fromEntries(Object.entries(columns).filter(([name]) => name in fields));
+  const set = Object.keys(named)
+    .map((name) => `${name} = ${paramOf(named, name, first)}`)
+    .join(", ");
+  return { named, set };
+}
+
 /**
  * Why nothing was done: the caller is no member of an active community; the journey is not in
  * this community or not theirs to see (the same answer, so a private one is not revealed); it
  * is another member's; an activity is not in it; it holds MAX_ACTIVITIES already; the content an
- * activity names is no post or event of this community; the dates an edit leaves are out of order.
+ * activity names is no post or event of this community; the dates or times an edit leaves are out
+ * of order (a journey's, an activity's).
  */
 export type JourneyRefusal =
   | "not_member"
@@ -99,7 +113,8 @@ export type JourneyRefusal =
   | "no_such_activity"
   | "full"
   | "no_such_reference"
-  | "end_before_start";
+  | "end_before_start"
+  | "activity_end_before_start";
 
 /** What each statement tells of the journey it looked for, besides what it did. */
 interface Judged {
@@ -251,9 +266,8 @@ export async function updateJourney<R>(
   id: string,
   fields: Record<string, unknown>,
 ): Promise<Result<R, JourneyRefusal | DbError>> {
-  const named = Object.entries(JOURNEY_COLUMNS).filter(([name]) => name in fields);
-  const set = named.map(([name, { type }], i) => `${name} = $${i + 4}::${type}`).join(", ");
-  const values = valuesOf(Object.fromEntries(named), fields);
+  const { named, set } = assignments(JOURNEY_COLUMNS, fields, 4);
+  const values = valuesOf(named, fields);
   const text = `WITH ${JUDGED}, changed AS (
       UPDATE public.user_journeys x SET ${set}
         FROM member, target t WHERE member.yes AND x.id = t.id AND t.user_id = $2::uuid
@@ -315,21 +329,26 @@ export function deleteJourney(
  * `$4`… the activity's columns. The count is as of the statement's snapshot, so two additions at
  * once may both pass at MAX_ACTIVITIES - 1: a bound on what a read returns, not an exact quota.
  */
-const REFERENCE_ID = paramOf(ACTIVITY_COLUMNS, "content_reference_id", 4);
+/**
+ * `reference.ok`: the content an activity names (its type and id in the parameters `type` and
+ * `id`) is a live post or event of the community `$1`, or it names none.
+ */
+function referenceCheck(type: string, id: string): string {
+  return `reference AS (
+    SELECT CASE WHEN ${id} IS NULL THEN true
+                WHEN ${type} = 'posts' THEN EXISTS (
+                  SELECT 1 FROM public.posts p WHERE p.id = ${id} AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL)
+                ELSE EXISTS (
+                  SELECT 1 FROM public.events e WHERE e.id = ${id} AND e.tenant_id = $1::uuid AND e.deleted_at IS NULL)
+           END AS ok
+  )`;
+}
+
 /** The new activity's id: the parameter after its columns'. */
 const ACTIVITY_ID = 4 + Object.keys(ACTIVITY_COLUMNS).length;
 const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
   counted AS (SELECT count(*) AS n FROM public.journey_activities c WHERE c.journey_id = $3::uuid),
-  reference AS (
-    SELECT CASE WHEN ${REFERENCE_ID} IS NULL THEN true
-                WHEN ${paramOf(ACTIVITY_COLUMNS, "content_reference_type", 4)} = 'posts' THEN EXISTS (
-                  SELECT 1 FROM public.posts p
-                   WHERE p.id = ${REFERENCE_ID} AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL)
-                ELSE EXISTS (
-                  SELECT 1 FROM public.events e
-                   WHERE e.id = ${REFERENCE_ID} AND e.tenant_id = $1::uuid AND e.deleted_at IS NULL)
-           END AS ok
-  ),
+  ${referenceCheck(paramOf(ACTIVITY_COLUMNS, "content_reference_type", 4), paramOf(ACTIVITY_COLUMNS, "content_reference_id", 4))},
   made AS (
     INSERT INTO public.journey_activities AS a (id, journey_id, tenant_id, ${Object.keys(ACTIVITY_COLUMNS).join(", ")})
     SELECT $${ACTIVITY_ID}::uuid, t.id, t.tenant_id, ${insertedValues(ACTIVITY_COLUMNS, 4)}
@@ -345,6 +364,19 @@ const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
          ) AS activity
     FROM ${JUDGED_FROM} CROSS JOIN counted CROSS JOIN reference`;
 
+/** The API's fields of an activity as its columns: `content_reference` is kept in two. */
+type ActivityFields = Record<string, unknown> & { content_reference?: { type: string; id: string } | null };
+
+function activityColumns(fields: ActivityFields): Record<string, unknown> {
+  if (!("content_reference" in fields)) return fields;
+  const { content_reference: reference, ...rest } = fields;
+  return {
+    ...rest,
+    content_reference_type: reference?.type ?? null,
+    content_reference_id: reference?.id ?? null,
+  };
+}
+
 /**
  * Adds an activity (its id `made.id`, as a journey's) to the caller's own journey;
  * `content_reference` names a post or an event of the community it is about (kept in two
@@ -354,10 +386,9 @@ export async function addActivity<R>(
   sql: Queryable,
   made: { tenantId: string; userId: string; id: string },
   journeyId: string,
-  fields: Record<string, unknown> & { content_reference?: { type: string; id: string } | null },
+  fields: ActivityFields,
 ): Promise<Result<R, JourneyRefusal | Retried | DbError>> {
-  const { content_reference: reference, ...rest } = fields;
-  const columns = { ...rest, content_reference_type: reference?.type, content_reference_id: reference?.id };
+  const columns = activityColumns(fields);
   const found = await attempt(() =>
     sql.query<Judged & { full: boolean; reference_ok: boolean; activity: R | null }>(ADD_ACTIVITY_SQL, [
       made.tenantId,
@@ -376,6 +407,53 @@ export async function addActivity<R>(
   if (row?.full) return err("full");
   if (!row?.reference_ok) return err("no_such_reference");
   return err("in_flight");
+}
+
+/**
+ * Changes the named fields of an activity of the caller's own journey, in one statement that
+ * decides and writes (a new start moves the row to its month's partition). An edit leaving it
+ * ending before it starts breaks the table's check: activity_end_before_start.
+ */
+export async function updateActivity<R>(
+  sql: Queryable,
+  ids: { tenantId: string; userId: string; journeyId: string; activityId: string },
+  fields: ActivityFields,
+): Promise<Result<R, JourneyRefusal | DbError>> {
+  const columns = activityColumns(fields);
+  const { named, set } = assignments(ACTIVITY_COLUMNS, columns, 5);
+  const reference =
+    "content_reference_id" in named
+      ? referenceCheck(paramOf(named, "content_reference_type", 5), paramOf(named, "content_reference_id", 5))
+      : "reference AS (SELECT true AS ok)";
+  const text = `WITH ${JUDGED}, ${reference}, changed AS (
+      UPDATE public.journey_activities a SET ${set}
+        FROM member, target t, reference
+       WHERE member.yes AND t.user_id = $2::uuid AND a.journey_id = t.id AND a.id = $4::uuid AND reference.ok
+      RETURNING a.*
+    )
+    SELECT ${JUDGED_COLUMNS}, reference.ok AS reference_ok,
+           (SELECT to_json(r) FROM (SELECT ${ACTIVITY} FROM changed a) r) AS activity
+      FROM ${JUDGED_FROM} CROSS JOIN reference`;
+  const { tenantId, userId, journeyId, activityId } = ids;
+  const found = await attempt(() =>
+    sql.query<Judged & { reference_ok: boolean; activity: R | null }>(text, [
+      tenantId,
+      userId,
+      journeyId,
+      activityId,
+      ...valuesOf(named, columns),
+    ]),
+  );
+  if (!found.ok) {
+    return found.error.code === "23514" && found.error.constraint === "journey_activities_end_after_start"
+      ? err("activity_end_before_start")
+      : found;
+  }
+  const [row] = found.value.rows;
+  const refusal = judge(row, userId);
+  if (refusal !== null) return err(refusal);
+  if (!row?.reference_ok) return err("no_such_reference");
+  return row.activity ? ok(row.activity) : err("no_such_activity");
 }
 
 const DELETE_ACTIVITY_SQL = `WITH ${JUDGED}, gone AS (

@@ -24,6 +24,7 @@ import {
   MAX_ACTIVITIES,
   type Retried,
   readJourney,
+  updateActivity,
   updateJourney,
 } from "../journeys/queries";
 import { currentUser, requireUser } from "../middleware/auth";
@@ -88,24 +89,42 @@ const ContentReference = z
   .describe("a post or an event of this community the activity is about")
   .openapi("ContentReference");
 
-const NewActivity = z
-  .object({
-    activity_type: z.string().trim().min(1).max(64).describe("what it is: flight, stay, visit, meetup…"),
-    title: z.string().trim().min(1).max(200),
-    description: z.string().max(20_000).nullable().optional(),
-    location: Place.nullable().optional(),
-    start_datetime: PgTime,
-    end_datetime: PgTime.nullable().optional(),
-    external_url: WebUrl.nullable().optional(),
-    content_reference: ContentReference.nullable().optional(),
-    settings: boundedJsonObject(4096).optional(),
+const activityFields = z.object({
+  activity_type: z.string().trim().min(1).max(64).describe("what it is: flight, stay, visit, meetup…"),
+  title: z.string().trim().min(1).max(200),
+  description: z.string().max(20_000).nullable(),
+  location: Place.nullable(),
+  start_datetime: PgTime,
+  end_datetime: PgTime.nullable(),
+  external_url: WebUrl.nullable(),
+  content_reference: ContentReference.nullable(),
+  settings: boundedJsonObject(4096),
+});
+
+/** Where the fields give both times, the end is not before the start. */
+const timesInOrder = (a: { start_datetime?: string; end_datetime?: string | null }) =>
+  !a.start_datetime || !a.end_datetime || microsOf(a.end_datetime) >= microsOf(a.start_datetime);
+const ENDS_BEFORE_IT_STARTS = { message: "end_datetime is before start_datetime", path: ["end_datetime"] };
+
+const NewActivity = activityFields
+  .partial({
+    description: true,
+    location: true,
+    end_datetime: true,
+    external_url: true,
+    content_reference: true,
+    settings: true,
   })
   .strict()
-  .refine((a) => !a.end_datetime || microsOf(a.end_datetime) >= microsOf(a.start_datetime), {
-    message: "end_datetime is before start_datetime",
-    path: ["end_datetime"],
-  })
+  .refine(timesInOrder, ENDS_BEFORE_IT_STARTS)
   .openapi("NewActivity");
+
+const ActivityChanges = activityFields
+  .partial()
+  .strict()
+  .refine((a) => Object.keys(a).length > 0, "name at least one field to change")
+  .refine(timesInOrder, ENDS_BEFORE_IT_STARTS)
+  .openapi("ActivityChanges");
 
 const Activity = z
   .object({
@@ -157,6 +176,7 @@ const REFUSALS: Refusals<JourneyRefusal> = {
   full: ["conflict", `a journey holds at most ${MAX_ACTIVITIES} activities`],
   no_such_reference: ["validation_failed", "content_reference: no such post or event in this community"],
   end_before_start: ["validation_failed", "end_date: a journey cannot end before it starts"],
+  activity_end_before_start: ["validation_failed", "end_datetime: an activity cannot end before it starts"],
 };
 
 /** A refusal or failure of the journey queries, as the HTTP edge answers it. */
@@ -172,7 +192,7 @@ journeys.use("*", requireUser);
 journeys.on("GET", ["/", "/:id"], rateLimit("READ_RATE_LIMITER"));
 journeys.on("POST", ["/", "/:id/activities"], rateLimit("WRITE_RATE_LIMITER"));
 journeys.on(["PATCH", "DELETE"], "/:id", rateLimit("WRITE_RATE_LIMITER"));
-journeys.on("DELETE", "/:id/activities/:activity_id", rateLimit("WRITE_RATE_LIMITER"));
+journeys.on(["PATCH", "DELETE"], "/:id/activities/:activity_id", rateLimit("WRITE_RATE_LIMITER"));
 
 journeys.openapi(
   createRoute({
@@ -359,6 +379,43 @@ journeys.openapi(
   },
 );
 
+const activityIds = z.object({ id: Id, activity_id: Id });
+
+journeys.openapi(
+  createRoute({
+    method: "patch",
+    path: "/{id}/activities/{activity_id}",
+    operationId: "changeJourneyActivity",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "Change an activity of the caller's own journey (the fields named; null clears one)",
+    description:
+      "400 when the times it leaves are out of order, counting one it does not name, or for content_reference naming no post or event of this community.",
+    request: {
+      params: activityIds,
+      body: { content: { "application/json": { schema: ActivityChanges } }, required: true },
+    },
+    responses: {
+      200: jsonResponse(Activity, "The activity as it now is"),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { id, activity_id } = c.req.valid("param");
+    const ids = {
+      tenantId: c.get("tenant").id,
+      userId: currentUser(c).id,
+      journeyId: id,
+      activityId: activity_id,
+    };
+    const changed = await timed(c, () =>
+      updateActivity<z.infer<typeof Activity>>(getSql(c), ids, c.req.valid("json")),
+    );
+    if (!changed.ok) throw failure(c, changed.error);
+    return c.json(changed.value, 200);
+  },
+);
+
 journeys.openapi(
   createRoute({
     method: "delete",
@@ -367,7 +424,7 @@ journeys.openapi(
     security: USER_SECURITY,
     parameters: TENANT_PARAMETERS,
     summary: "Delete an activity of the caller's own journey",
-    request: { params: z.object({ id: Id, activity_id: Id }) },
+    request: { params: activityIds },
     responses: {
       204: { description: "Deleted" },
       ...errorResponses(400, 401, 403, 404, 429, 503),
