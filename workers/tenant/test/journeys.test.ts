@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -39,6 +39,7 @@ async function callWith(
   body: unknown,
   extra: Record<string, string>,
   tenant = "journeys-a",
+  bindings: Partial<typeof env> = {},
 ) {
   const ctx = createExecutionContext();
   const headers: Record<string, string> = {
@@ -52,7 +53,7 @@ async function callWith(
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
-    { ...env, DATABASE_URL: db.url },
+    { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -212,6 +213,28 @@ describe("who sees a journey", () => {
       "forbidden",
     ]);
     expect(await errorOf(await call("GET", "/v1/journeys", EVE))).toEqual([403, "forbidden"]);
+  });
+});
+
+describe("without a database", () => {
+  it("answers 503 with Retry-After, quickly, to reads and writes (the tenant cached)", async () => {
+    await plan(ANN, { title: "Warm the tenant cache" });
+    const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
+    for (const [method, path, body] of [
+      ["GET", "/v1/journeys", undefined],
+      ["POST", "/v1/journeys", { title: "Lost?" }],
+      ["GET", "/v1/members", undefined],
+    ] as const) {
+      const started = Date.now();
+      const res = await callWith(method, path, ANN, body, {}, "journeys-a", down);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect([path, ...(await errorOf(res)), res.headers.get("retry-after")]).toEqual([
+        path,
+        503,
+        "service_unavailable",
+        "5",
+      ]);
+    }
   });
 });
 
