@@ -12,6 +12,7 @@ const ANN = "b5400000-0000-4000-8000-000000000001"; // member of A
 const BEN = "b5400000-0000-4000-8000-000000000002"; // member of A
 const CAT = "b5400000-0000-4000-8000-000000000003"; // member of B only
 const DAN = "b5400000-0000-4000-8000-000000000004"; // admin of A
+const MIA = "b5400000-0000-4000-8000-000000000006"; // moderator of A
 const B_POST = "c5400000-0000-4000-8000-000000000002";
 const A_EVENT = "c5400000-0000-4000-8000-000000000003";
 
@@ -20,9 +21,10 @@ beforeAll(async () => {
   await db.query(`
     INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'journeys-a', 'Journeys A'), ('${B}', 'journeys-b', 'Journeys B');
     INSERT INTO users (id, email) VALUES ('${ANN}', 'ann@journeys.test'), ('${BEN}', 'ben@journeys.test'),
-      ('${CAT}', 'cat@journeys.test'), ('${DAN}', 'dan@journeys.test');
+      ('${CAT}', 'cat@journeys.test'), ('${DAN}', 'dan@journeys.test'), ('${MIA}', 'mia@journeys.test');
     INSERT INTO tenant_users (tenant_id, user_id, role) VALUES
-      ('${A}', '${ANN}', 'member'), ('${A}', '${BEN}', 'member'), ('${B}', '${CAT}', 'member'), ('${A}', '${DAN}', 'admin');
+      ('${A}', '${ANN}', 'member'), ('${A}', '${BEN}', 'member'), ('${B}', '${CAT}', 'member'), ('${A}', '${DAN}', 'admin'),
+      ('${A}', '${MIA}', 'moderator');
     INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${B_POST}', '${B}', '${CAT}', 'b only');
     INSERT INTO events (id, tenant_id, created_by, title, start_date)
       VALUES ('${A_EVENT}', '${A}', '${BEN}', 'Meetup', now() + interval '1 month');
@@ -267,6 +269,29 @@ describe("changing a journey", () => {
       [[open.id, closed.id]],
     );
     expect(titles.map((t) => t.title)).toEqual(["Closed", "Open"]);
+  });
+
+  it("lets a moderator make another member's public journey private, and change nothing else", async () => {
+    const j = await plan(ANN, { title: "Off topic", is_public: true });
+    const path = `/v1/journeys/${j.id}`;
+    expect(await errorOf(await call("PATCH", path, MIA, { title: "Renamed" }))).toEqual([403, "forbidden"]);
+    expect(await errorOf(await call("PATCH", path, MIA, { is_public: false, title: "Renamed" }))).toEqual([
+      403,
+      "forbidden",
+    ]);
+    expect(await errorOf(await call("PATCH", path, BEN, { is_public: false }))).toEqual([403, "forbidden"]);
+    const hidden = await call("PATCH", path, MIA, { is_public: false });
+    expect([hidden.status, await hidden.json()]).toEqual([
+      200,
+      expect.objectContaining({ title: "Off topic", is_public: false, user_id: ANN }),
+    ]);
+    // Out of the community's view; its owner keeps it, and nobody but them can make it public.
+    expect(await errorOf(await call("GET", path, BEN))).toEqual([404, "not_found"]);
+    expect(await errorOf(await call("PATCH", path, MIA, { is_public: true }))).toEqual([404, "not_found"]);
+    expect((await call("GET", path, ANN)).status).toBe(200);
+    // An admin may do the same.
+    const other = await plan(BEN, { title: "Also off topic", is_public: true });
+    expect((await call("PATCH", `/v1/journeys/${other.id}`, DAN, { is_public: false })).status).toBe(200);
   });
 
   it("answers 400 to an edit whose dates end up out of order, counting the date it leaves", async () => {

@@ -1,3 +1,4 @@
+import { MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { NewestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
@@ -258,6 +259,10 @@ export async function readJourney<R>(
  * Changes the named fields of the caller's own journey, in one statement that decides and
  * writes. An edit leaving the journey ending before it starts (with a date it does not name)
  * breaks the table's check, and is end_before_start.
+ *
+ * One change of another member's journey is allowed: a moderator (or an admin: MODERATOR_ROLES)
+ * may make a public journey private, and nothing else. That takes it out of the community's
+ * view as a post is taken down, and leaves the owner their plan.
  */
 export async function updateJourney<R>(
   sql: Queryable,
@@ -268,16 +273,22 @@ export async function updateJourney<R>(
 ): Promise<Result<R, JourneyRefusal | DbError>> {
   const { named, set } = assignments(JOURNEY_COLUMNS, fields, 4);
   const values = valuesOf(named, fields);
+  const unpublishing = Object.keys(fields).length === 1 && fields.is_public === false;
+  const roles = `$${4 + values.length}::text[]`;
+  const allowed = unpublishing
+    ? `(t.user_id = $2::uuid OR (t.is_public AND EXISTS (
+         SELECT 1 FROM public.tenant_users m
+          WHERE m.tenant_id = $1::uuid AND m.user_id = $2::uuid AND (m.is_admin OR m.role = ANY (${roles})))))`
+    : "t.user_id = $2::uuid";
   const text = `WITH ${JUDGED}, changed AS (
       UPDATE public.user_journeys x SET ${set}
-        FROM member, target t WHERE member.yes AND x.id = t.id AND t.user_id = $2::uuid
+        FROM member, target t WHERE member.yes AND x.id = t.id AND ${allowed}
       RETURNING x.*
     )
     SELECT ${JUDGED_COLUMNS}, (SELECT to_json(r) FROM (SELECT ${JOURNEY} FROM changed x) r) AS journey
       FROM ${JUDGED_FROM}`;
-  const found = await attempt(() =>
-    sql.query<Judged & { journey: R | null }>(text, [tenantId, userId, id, ...values]),
-  );
+  const params = [tenantId, userId, id, ...values, ...(unpublishing ? [MODERATOR_ROLES] : [])];
+  const found = await attempt(() => sql.query<Judged & { journey: R | null }>(text, params));
   if (!found.ok) {
     return found.error.code === "23514" && found.error.constraint === "user_journeys_dates"
       ? err("end_before_start")
@@ -285,6 +296,8 @@ export async function updateJourney<R>(
   }
   const [row] = found.value.rows;
   const refusal = judge(row, userId);
+  // Changed, though another's: a moderator made it private.
+  if (refusal === "not_owner" && row?.journey) return ok(row.journey);
   if (refusal !== null) return err(refusal);
   // Theirs, yet unchanged: deleted while this waited for it.
   return row?.journey ? ok(row.journey) : err("no_such_journey");

@@ -171,7 +171,10 @@ const JourneyPage = z
 const REFUSALS: Refusals<JourneyRefusal> = {
   not_member: ["forbidden", DENIAL_MESSAGES.not_member],
   no_such_journey: ["not_found", "no such journey in this community"],
-  not_owner: ["forbidden", "only its owner can change this journey"],
+  not_owner: [
+    "forbidden",
+    'only its owner can change this journey (a moderator may make a public one private: {"is_public": false})',
+  ],
   no_such_activity: ["not_found", "no such activity in this journey"],
   full: ["conflict", `a journey holds at most ${MAX_ACTIVITIES} activities`],
   no_such_reference: ["validation_failed", "content_reference: no such post or event in this community"],
@@ -298,7 +301,7 @@ journeys.openapi(
     parameters: TENANT_PARAMETERS,
     summary: "Change the caller's own journey (the fields named; null clears one)",
     description:
-      "403 for another member's public journey; 404 as for reading. 400 when the dates it leaves are out of order, counting a date it does not name.",
+      "A moderator or admin may make another member's public journey private ({\"is_public\": false} alone), taking it out of the community's view while its owner keeps it; 403 for any other change of another member's public journey. 404 as for reading. 400 when the dates it leaves are out of order, counting a date it does not name.",
     request: {
       params: ids,
       body: { content: { "application/json": { schema: JourneyChanges } }, required: true },
