@@ -147,6 +147,12 @@ const eventFields = z.object({
   image_url: WebUrl.nullable(),
 });
 
+/** A PATCH body's rule (`.refine(...NAMES_A_FIELD)`): a change that names nothing is a mistake. */
+export const NAMES_A_FIELD = [
+  (fields: object) => Object.keys(fields).length > 0,
+  "name at least one field to change",
+] as const;
+
 /** Where the fields give both dates, the end is not before the start. */
 const endsAfterStart = (u: { start_date?: string; end_date?: string | null }) =>
   !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date);
@@ -160,7 +166,7 @@ export const EventFields = eventFields
 export const EventUpdates = eventFields
   .partial()
   .strict()
-  .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
+  .refine(...NAMES_A_FIELD)
   .refine(endsAfterStart, END_BEFORE_START);
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [

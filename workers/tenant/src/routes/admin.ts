@@ -5,7 +5,7 @@ import { SLUG_PATTERN, TENANT_NAME_MAX_LENGTH } from "../../../../db/schema/tena
 import { ApiError } from "../../../common/errors";
 import { dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
-import { boundedJsonObject, WebUrl } from "../../../common/jobs";
+import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
 import { QueryFlag } from "../../../common/pages";
@@ -67,7 +67,7 @@ const TenantFields = z
 
 const CreateTenant = TenantFields.partial().required({ slug: true, name: true }).openapi("CreateTenant");
 const UpdateTenant = TenantFields.partial()
-  .refine((fields) => Object.keys(fields).length > 0, "name at least one field to change")
+  .refine(...NAMES_A_FIELD)
   .openapi("UpdateTenant");
 const AdminTenant = TenantSchema.extend({ is_active: z.boolean(), updated_at: z.string() }).openapi(
   "AdminTenant",

@@ -6,7 +6,7 @@ import type { DbError } from "../../../common/db";
 import type { ApiError } from "../../../common/errors";
 import { newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
-import { boundedJsonObject, WebUrl } from "../../../common/jobs";
+import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { newestFirstCursor, pageOf } from "../../../common/pages";
@@ -79,7 +79,7 @@ const NewJourney = journeyFields
 const JourneyChanges = journeyFields
   .partial()
   .strict()
-  .refine((u) => Object.keys(u).length > 0, "name at least one field to change")
+  .refine(...NAMES_A_FIELD)
   .refine(daysInOrder, END_BEFORE_START)
   .openapi("JourneyChanges");
 
@@ -122,7 +122,7 @@ const NewActivity = activityFields
 const ActivityChanges = activityFields
   .partial()
   .strict()
-  .refine((a) => Object.keys(a).length > 0, "name at least one field to change")
+  .refine(...NAMES_A_FIELD)
   .refine(timesInOrder, ENDS_BEFORE_IT_STARTS)
   .openapi("ActivityChanges");
 
