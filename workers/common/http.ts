@@ -116,20 +116,24 @@ export function refusalError<E extends BaseEnv, R extends string>(
   return new ApiError(code, message);
 }
 
-/** How each refusal of the rules answers: who may do what is 403, what cannot be done is not. */
-const DENIAL_CODES: Record<Denial, ErrorCode> = {
-  not_member: "forbidden",
-  not_admin: "forbidden",
-  recipient_not_member: "forbidden",
-  not_author: "forbidden",
-  not_moderator: "forbidden",
-  no_such_content: "not_found",
-  end_before_start: "validation_failed",
+/**
+ * How each refusal of the rules (./authz.ts) answers, as a route's own refusals do: who may do
+ * what is 403, what cannot be done is not.
+ */
+export const DENIALS: Refusals<Denial> = {
+  not_member: ["forbidden", DENIAL_MESSAGES.not_member],
+  not_admin: ["forbidden", DENIAL_MESSAGES.not_admin],
+  recipient_not_member: ["forbidden", DENIAL_MESSAGES.recipient_not_member],
+  not_author: ["forbidden", DENIAL_MESSAGES.not_author],
+  not_moderator: ["forbidden", DENIAL_MESSAGES.not_moderator],
+  no_such_content: ["not_found", DENIAL_MESSAGES.no_such_content],
+  end_before_start: ["validation_failed", DENIAL_MESSAGES.end_before_start],
 };
 
-/** A refusal of the rules (./authz.ts) as the HTTP edge answers it; `where` names the job of several. */
+/** A refusal of the rules as the HTTP edge answers it; `where` names the job of several. */
 export function denialError(reason: Denial, where = ""): ApiError {
-  return new ApiError(DENIAL_CODES[reason], `${where}${DENIAL_MESSAGES[reason]}`);
+  const [code, message] = DENIALS[reason];
+  return new ApiError(code, `${where}${message}`);
 }
 
 /**

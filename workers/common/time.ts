@@ -32,6 +32,9 @@ export const PgTime = z.iso
     "RFC 3339, from 0001-01-01 to 9999-12-31 in UTC, with a UTC offset of at most ±15:59; kept to the microsecond (more digits are rounded, as Postgres rounds them)",
   );
 
+/** A time in an answer, as Postgres prints it (`to_json(t) #>> '{}'`): a client keeps every digit. */
+export const PrintedTime = z.string().describe("as Postgres prints it: microseconds and an offset");
+
 /**
  * An RFC 3339 time in microseconds since the epoch, as Postgres reads it: Date.parse drops what
  * follows the milliseconds, and Postgres times (timestamptz, to the microsecond) and job times

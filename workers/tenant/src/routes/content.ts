@@ -3,11 +3,12 @@ import type { Context } from "hono";
 import type { Denial } from "../../../common/authz";
 import type { DbError } from "../../../common/db";
 import type { ApiError } from "../../../common/errors";
-import { dbFailure, denialError, validationHook } from "../../../common/http";
+import { DENIALS, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { EventFields, PostFields } from "../../../common/jobs";
 import { errorResponses, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
+import { PrintedTime } from "../../../common/time";
 import {
   type ContentKind,
   type CreateRefusal,
@@ -28,8 +29,6 @@ import { TENANT_PARAMETERS } from "../middleware/tenant";
  * would not be.
  */
 
-const Time = z.string().describe("as Postgres prints it: microseconds and an offset");
-
 const Post = z
   .object({
     id: z.guid(),
@@ -37,7 +36,7 @@ const Post = z
     tenant_name: z.string(),
     user_id: z.guid(),
     content: z.string(),
-    created_at: Time,
+    created_at: PrintedTime,
     likes: z.number().int(),
     comments: z.number().int(),
   })
@@ -51,18 +50,17 @@ const Event = z
     created_by: z.guid().nullable(),
     title: z.string(),
     description: z.string().nullable(),
-    start_date: Time,
-    end_date: Time.nullable(),
+    start_date: PrintedTime,
+    end_date: PrintedTime.nullable(),
     location_name: z.string().nullable(),
     image_url: z.string().nullable(),
-    created_at: Time,
+    created_at: PrintedTime,
   })
   .openapi("Event");
 
 /** A refusal or a failure of the content queries, as the HTTP edge answers it. */
 function failure(c: Context<HonoEnv>, e: DbError | Denial | CreateRefusal): ApiError {
-  if (e === "in_flight") return inFlightError();
-  return typeof e === "string" ? denialError(e) : dbFailure(c, e);
+  return e === "in_flight" ? inFlightError() : refusalError(c, e, DENIALS);
 }
 
 /**

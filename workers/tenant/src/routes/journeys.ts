@@ -1,17 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
-import { DENIAL_MESSAGES } from "../../../common/authz";
 import type { DbError } from "../../../common/db";
 import type { ApiError } from "../../../common/errors";
-import { newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
+import { DENIALS, newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { newestFirstCursor, pageOf } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
-import { microsOf, PgTime } from "../../../common/time";
+import { microsOf, PgTime, PrintedTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
 import { IdempotencyHeader, inFlightError, newRow } from "../jobs/idempotency";
 import {
@@ -36,8 +35,6 @@ import { TENANT_PARAMETERS } from "../middleware/tenant";
  * activities. Only its owner changes it; a public one is shown to the community's members, a
  * private one to its owner alone (journeys/queries.ts).
  */
-
-const Time = z.string().describe("as Postgres prints it: microseconds and an offset");
 
 /** A calendar day, as the journey's date columns hold one. */
 const Day = z.iso
@@ -134,12 +131,12 @@ const Activity = z
     title: z.string(),
     description: z.string().nullable(),
     location: z.record(z.string(), z.unknown()).nullable(),
-    start_datetime: Time,
-    end_datetime: Time.nullable(),
+    start_datetime: PrintedTime,
+    end_datetime: PrintedTime.nullable(),
     external_url: z.string().nullable(),
     content_reference: ContentReference.nullable(),
     settings: z.record(z.string(), z.unknown()),
-    created_at: Time,
+    created_at: PrintedTime,
   })
   .openapi("Activity");
 
@@ -155,8 +152,8 @@ const Journey = z
     start_date: z.string().nullable(),
     end_date: z.string().nullable(),
     is_public: z.boolean(),
-    created_at: Time,
-    updated_at: Time,
+    created_at: PrintedTime,
+    updated_at: PrintedTime,
   })
   .openapi("Journey");
 
@@ -169,7 +166,7 @@ const JourneyPage = z
   .openapi("JourneyPage");
 
 const REFUSALS: Refusals<JourneyRefusal> = {
-  not_member: ["forbidden", DENIAL_MESSAGES.not_member],
+  not_member: DENIALS.not_member,
   no_such_journey: ["not_found", "no such journey in this community"],
   not_owner: [
     "forbidden",

@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
-import { DENIAL_MESSAGES } from "../../../common/authz";
-import { dbFailure, type Refusals, refusalError, validationHook } from "../../../common/http";
+import { DENIALS, dbFailure, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
@@ -47,7 +46,7 @@ const params = z.object({ user_id: Id });
 
 const REFUSALS: Refusals<MemberRefusal> = {
   no_tenant: ["not_found", "no such community"],
-  not_member: ["forbidden", DENIAL_MESSAGES.not_member],
+  not_member: DENIALS.not_member,
   not_admin: ["forbidden", "only community admins can change or remove other members"],
   no_such_member: ["not_found", "no such member of this community"],
   owner_only: ["forbidden", "only an owner can change or remove an owner, or make one"],
