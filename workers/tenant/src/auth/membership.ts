@@ -153,7 +153,16 @@ function adminIs(admin: boolean | undefined): SQL | undefined {
     : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES));
 }
 
-/** Whether `viewer` is a member of the active community `tenantId`. */
+/**
+ * Whether $2 is a member of the active community $1, for statements written as text (content,
+ * journeys): each checks it itself, not the membership cache, so a member removed a moment ago
+ * is refused at once. isMemberOfActive is the same rule for drizzle's.
+ */
+export const IS_MEMBER = `EXISTS (
+    SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
+     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid)`;
+
+/** Whether `viewer` is a member of the active community `tenantId` (IS_MEMBER, for drizzle). */
 function isMemberOfActive(tenantId: string, viewer: string): SQL {
   return sql`EXISTS (
     SELECT 1 FROM ${tenantUsers} v JOIN ${tenants} t ON t.id = v.tenant_id AND t.is_active

@@ -1,6 +1,7 @@
 import { authorizeContentDeletion, type Denial, MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
+import { IS_MEMBER } from "../auth/membership";
 
 export type ContentKind = "posts" | "events";
 
@@ -42,11 +43,6 @@ const KINDS = {
   ContentKind,
   { author: string; written: Record<string, "text" | "timestamptz">; shown: string }
 >;
-
-/** Whether $2 is a member of the active community $1 (journeys/queries.ts checks with it too). */
-export const IS_MEMBER = `EXISTS (
-    SELECT 1 FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid)`;
 
 /**
  * One statement: the membership check, the insert and, for a repeated request (an id already

@@ -2,7 +2,7 @@ import { MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { NewestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
-import { IS_MEMBER } from "../content/queries";
+import { IS_MEMBER } from "../auth/membership";
 
 /**
  * Members' journeys in one community, and their activities. A journey is its owner's: only they
