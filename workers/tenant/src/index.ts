@@ -59,8 +59,8 @@ export function createApp() {
   // The identity provider's calls: a token and a per-address budget of their own.
   app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
-  // The context, jobs, posts, events, members and journeys belong to one tenant; the feed and "my communities"
-  // span them all.
+  // The context, jobs, posts, events, members and journeys belong to one tenant; the feed and
+  // "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
   app.use("/v1/jobs/*", resolveTenant);

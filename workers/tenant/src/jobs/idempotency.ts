@@ -11,7 +11,7 @@ import { currentUser } from "../middleware/auth";
 /** Retries come within minutes; a day covers a client that retries after an outage. */
 const TTL_SECONDS = 24 * 60 * 60;
 
-/** The header of every route that takes one: the jobs, and new posts and events. */
+/** The header of every route that takes one: the jobs, and new posts, events, journeys and activities. */
 export const IdempotencyHeader = z.object({
   "idempotency-key": z
     .string()
@@ -19,7 +19,7 @@ export const IdempotencyHeader = z.object({
     .max(200)
     .optional()
     .describe(
-      "Same tenant, user and key give the same id (of a job, a post or an event), so a retried request never writes twice.",
+      "Same tenant, user and key give the same id (of a job, or of what the request creates), so a retried request never writes twice.",
     ),
 });
 
