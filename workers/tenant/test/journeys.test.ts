@@ -1,7 +1,12 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+  whileUncommitted,
+} from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -158,6 +163,25 @@ describe("a retried request (Idempotency-Key)", () => {
       [made.id],
     );
     expect(stops[0]?.n).toBe("1");
+  });
+});
+
+describe("a retry overlapping its first attempt", () => {
+  it("is answered 409 with Retry-After while the first is being written, and the next retry gets the journey", async () => {
+    const send = () =>
+      callWith("POST", "/v1/journeys", ANN, { title: "Overlap" }, { "idempotency-key": "overlap-1" });
+    const first = (await (await send()).json()) as Journey;
+    // The first attempt made again, uncommitted: as if it were still being written.
+    await db.query("DELETE FROM user_journeys WHERE id = $1", [first.id]);
+    const overlap = await whileUncommitted(
+      db,
+      "INSERT INTO user_journeys (id, tenant_id, user_id, title) VALUES ($1, $2, $3, 'Overlap')",
+      [first.id, A, ANN],
+      send,
+    );
+    expect([overlap.status, (overlap.body as ErrorBody).error.code]).toEqual([409, "conflict"]);
+    const retry = await send();
+    expect([retry.status, ((await retry.json()) as Journey).id]).toEqual([201, first.id]);
   });
 });
 
