@@ -108,9 +108,12 @@ export function boundedJsonObject(maxBytes: number) {
 
 const boundedObject = boundedJsonObject(MAX_JSON_BYTES);
 
+/** A notification's type, as its sender names it: what members mute some of them by. */
+export const NotificationType = z.string().trim().min(1).max(64);
+
 export const SendNotificationsPayload = z
   .object({
-    type: z.string().trim().min(1).max(64),
+    type: NotificationType,
     title: z.string().trim().min(1).max(200),
     message: z.string().min(1).max(4000),
     data: boundedObject.default({}),

@@ -112,13 +112,15 @@ const count = async (sql: string, params: unknown[] = []) =>
 const deadAs = (kind: "invalid" | "rejected" | "exhausted", jobId: string) =>
   count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1 AND kind = $2", [jobId, kind]);
 
-const notify = (fields: { user_id?: string; recipient_ids?: string[]; job_id?: string } = {}) =>
+const notify = (
+  fields: { user_id?: string; recipient_ids?: string[]; job_id?: string; type?: string } = {},
+) =>
   job("send_notifications", {
     tenant_id: T,
     user_id: fields.user_id ?? ADMIN,
     ...(fields.job_id ? { job_id: fields.job_id } : {}),
     payload: {
-      type: "info",
+      type: fields.type ?? "info",
       title: "Hello",
       message: "Hi there",
       data: { n: 1 },
@@ -167,6 +169,40 @@ describe("notifications consumer", () => {
     expect(result.explicitAcks.sort()).toEqual([...ids].sort());
     expect(await count("SELECT count(*) AS n FROM notifications WHERE job_id = $1", [m.job_id])).toBe(1);
     expect(line).toMatchObject({ queue: "notifications", size: 2, written: 1, duplicates: 1 });
+  });
+
+  it("writes nothing for a recipient who muted the community or the notification's type, and counts a job all its recipients muted as muted, redelivered or not", async () => {
+    const mute = (user: string, preferences: object) =>
+      db.query(
+        "UPDATE tenant_users SET notification_preferences = $3 WHERE tenant_id = $1 AND user_id = $2",
+        [T, user, JSON.stringify(preferences)],
+      );
+    await mute(ADMIN, { muted: true });
+    await mute(MEMBER, { muted_types: ["digest"] });
+    try {
+      const digest = notify({ recipient_ids: [ADMIN, MEMBER], type: "digest" });
+      const info = notify({ recipient_ids: [ADMIN, MEMBER] });
+      const own = notify({ user_id: MEMBER, type: "digest" });
+      const { result, ids, line } = await deliverLogged("notifications", [digest, info, own]);
+      expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+      const rows = await db.query<{ job_id: string; user_id: string }>(
+        "SELECT job_id, user_id FROM notifications WHERE job_id = ANY($1)",
+        [[digest.job_id, info.job_id, own.job_id]],
+      );
+      expect(rows).toEqual([{ job_id: info.job_id, user_id: MEMBER }]);
+      expect(line).toMatchObject({ written: 1, muted: 2, duplicates: 0, rejected: 0 });
+      const again = await deliverLogged("notifications", [digest], 2);
+      expect(again.result.explicitAcks).toEqual(again.ids);
+      expect(again.line).toMatchObject({ written: 0, muted: 1, duplicates: 0 });
+      // A mute judges nothing: naming someone outside the community is refused all the same.
+      const outside = notify({ recipient_ids: [MEMBER, OUTSIDER], type: "digest" });
+      const refused = await deliverLogged("notifications", [outside]);
+      expect(refused.line).toMatchObject({ rejected: 1, muted: 0 });
+      expect(await deadAs("rejected", outside.job_id)).toBe(1);
+    } finally {
+      await mute(ADMIN, {});
+      await mute(MEMBER, {});
+    }
   });
 
   it("rejects, records and acks a member notifying others, and a non-member, without retrying", async () => {

@@ -321,6 +321,64 @@ describe("GET /v1/feed", () => {
     expect((await walk("/v1/feed?limit=100")).some((i) => i.tenant_id === tid(4))).toBe(true);
   });
 
+  it("keeps what a member mutes of a community's notifications: the settings named change, the rest stay", async () => {
+    const patch = (body: unknown) => send("PATCH", `/v1/me/communities/${tid(3)}`, body);
+    const settings = async () => {
+      const listed = (await (await get("/v1/me/communities")).json()) as {
+        communities: { tenant_id: string; notifications: unknown }[];
+      };
+      return listed.communities.find((c) => c.tenant_id === tid(3))?.notifications;
+    };
+    expect(await settings()).toEqual({ muted: false, muted_types: [] });
+    // A key of the preferences this API does not know (another client's) is kept.
+    await db.query(
+      `UPDATE tenant_users SET notification_preferences = '{"digest_hour": 7}' WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(3)}'`,
+    );
+    const typed = await patch({
+      notifications: { muted_types: ["event_reminder", " digest ", "event_reminder"] },
+    });
+    expect([typed.status, await typed.json()]).toEqual([
+      200,
+      expect.objectContaining({
+        tenant_id: tid(3),
+        display_in_feed: true,
+        notifications: { muted: false, muted_types: ["digest", "event_reminder"] },
+      }),
+    ]);
+    expect(await patch({ notifications: { muted: true } }).then((r) => r.status)).toBe(200);
+    expect(await settings()).toEqual({ muted: true, muted_types: ["digest", "event_reminder"] });
+    // Hiding it from the feed leaves its notifications as they are, and the other way round.
+    expect(await patch({ display_in_feed: false }).then((r) => r.status)).toBe(200);
+    expect(await settings()).toEqual({ muted: true, muted_types: ["digest", "event_reminder"] });
+    const [stored] = await db.query<{ p: unknown }>(
+      `SELECT notification_preferences AS p FROM tenant_users WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(3)}'`,
+    );
+    expect(stored?.p).toEqual({ digest_hour: 7, muted: true, muted_types: ["digest", "event_reminder"] });
+    for (const bad of [
+      {},
+      { notifications: {} },
+      { notifications: { muted: "yes" } },
+      { notifications: { muted_types: [""] } },
+      { notifications: { muted_types: ["x".repeat(65)] } },
+      { notifications: { muted_types: Array.from({ length: 51 }, (_, i) => `t${i}`) } },
+      { notifications: { digest_hour: 8 } },
+      { notifications: { muted: false }, role: "admin" },
+    ]) {
+      const res = await patch(bad);
+      expect([JSON.stringify(bad).slice(0, 60), res.status, await code(res)]).toEqual([
+        JSON.stringify(bad).slice(0, 60),
+        400,
+        "validation_failed",
+      ]);
+    }
+    expect(
+      await patch({ display_in_feed: true, notifications: { muted: false, muted_types: [] } }).then(
+        (r) => r.status,
+      ),
+    ).toBe(200);
+    expect(await settings()).toEqual({ muted: false, muted_types: [] });
+  });
+
   it("drops a community the moment the user leaves it, before any view refresh", async () => {
     await db.query(`DELETE FROM tenant_users WHERE user_id = '${uid(1)}' AND tenant_id = '${tid(3)}'`);
     const items = await walk("/v1/feed?limit=100");

@@ -23,11 +23,17 @@ beforeAll(async () => {
   `);
 });
 
-async function send(who: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+async function send(
+  who: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  method = "POST",
+) {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
     new Request(`http://e2e.localhost${path}`, {
-      method: "POST",
+      method,
       headers: {
         "content-type": "application/json",
         authorization: `Bearer ${await signToken({ sub: who })}`,
@@ -89,6 +95,28 @@ describe("enqueue -> queue -> consumer -> rows", () => {
         body: JSON.stringify({ ids: [mine?.id] }),
       }),
     ).toEqual({ marked: 1, more: false });
+  });
+
+  it("writes no notification of a type a member muted through the API, and the others as ever", async () => {
+    const mute = (types: string[]) =>
+      send(AUTHOR, `/v1/me/communities/${T}`, { notifications: { muted_types: types } }, {}, "PATCH");
+    expect((await mute(["digest"])).status).toBe(200);
+    try {
+      const notification = (type: string, recipient_ids: string[]) => ({
+        queue: "notification",
+        operation: "send_notifications",
+        payload: { type, title: type, message: "Hello", recipient_ids },
+      });
+      const digest = await enqueue(ADMIN, notification("digest", [ADMIN, AUTHOR]));
+      const alert = await enqueue(ADMIN, notification("alert", [AUTHOR]));
+      const to = (job: string) =>
+        db.query<{ user_id: string }>("SELECT user_id FROM notifications WHERE job_id = $1", [job]);
+      await eventually(async () => (await to(digest)).length === 1 && (await to(alert)).length === 1);
+      expect(await to(digest)).toEqual([{ user_id: ADMIN }]);
+      expect(await to(alert)).toEqual([{ user_id: AUTHOR }]);
+    } finally {
+      expect((await mute([])).status).toBe(200);
+    }
   });
 
   it("writes an analytics event once even when the client retries with the same Idempotency-Key", async () => {

@@ -36,6 +36,7 @@ function jobIdOf(body: unknown): string | null {
 interface Tally {
   written: number;
   duplicates: number;
+  muted: number;
   stale: number;
   rejected: number;
   invalid: number;
@@ -151,7 +152,7 @@ function lagMs(batch: MessageBatch<unknown>, now: number): number {
  */
 export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, kind: QueueKind): Promise<void> {
   const started = Date.now();
-  const tally: Tally = { written: 0, duplicates: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
+  const tally: Tally = { written: 0, duplicates: 0, muted: 0, stale: 0, rejected: 0, invalid: 0, retried: 0 };
   const sql = openSql(env);
   try {
     const { deliveries, invalid, invalidMessages, newer } = parseBatch(batch, kind);
@@ -215,6 +216,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, kind: 
       if (outcome.kind === "rejected") tally.rejected++;
       else if (outcome.kind === "written" && !repeat) tally.written++;
       else if (outcome.kind === "written" || outcome.kind === "duplicate") tally.duplicates++;
+      else if (outcome.kind === "muted") tally.muted++;
       else tally.stale++;
     }
   } finally {

@@ -11,15 +11,16 @@ function recipientsOf(job: Job): string[] {
 }
 
 /**
- * One call per batch: private.send_notifications (db/migrations/0006) judges each job by
- * authorizeNotification's rules and writes a row per recipient of the allowed ones. Recipients
- * other than the sender are only looked up for jobs that name them (`others`).
+ * One call per batch: private.send_notifications (db/migrations/0030) judges each job by
+ * authorizeNotification's rules and writes a row per recipient of the allowed ones, but for
+ * recipients who muted its community or its type. `others` says which jobs need the sender to
+ * be an admin.
  */
 export const sendNotifications: Handler<Job> = async (sql, jobs) => {
   const recipients = jobs.map(recipientsOf);
   const result = await attempt(() =>
     sql.query<Verdict>(
-      "SELECT job_id, denial, written FROM private.send_notifications($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      "SELECT job_id, denial, written, muted FROM private.send_notifications($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
       [
         jobs.map((j) => j.job_id),
         jobs.map((j) => j.user_id),

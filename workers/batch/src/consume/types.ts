@@ -5,12 +5,14 @@ import { ok, type Result } from "../../../common/result";
 
 /**
  * What happened to one job. Everything but `retry` is final and acknowledged: a duplicate was
- * written before (at-least-once delivery), `stale`/`superseded` content updates lost to newer
- * ones, `rejected` ones are recorded in dead_jobs.
+ * written before (at-least-once delivery), a `muted` notification had only recipients who muted
+ * it, `stale`/`superseded` content updates lost to newer ones, `rejected` ones are recorded in
+ * dead_jobs.
  */
 export type Outcome =
   | { kind: "written" }
   | { kind: "duplicate" }
+  | { kind: "muted" }
   | { kind: "stale" }
   | { kind: "superseded" }
   | { kind: "rejected"; reason: string }
@@ -30,6 +32,8 @@ export interface Verdict {
   job_id: string;
   denial: Denial | null;
   written: boolean;
+  /** A notification allowed, whose every recipient muted it (send_notifications, 0030). */
+  muted?: boolean;
 }
 
 /** A job that broke a rule of who may do what: acked, and recorded in dead_jobs with the reason. */
@@ -40,7 +44,8 @@ export function rejected(denial: Denial): Outcome {
 export function outcomesOf(verdicts: Verdict[]): Outcomes {
   const outcomes: Outcomes = new Map();
   for (const v of verdicts) {
-    outcomes.set(v.job_id, v.denial ? rejected(v.denial) : { kind: v.written ? "written" : "duplicate" });
+    const kind = v.written ? "written" : v.muted ? "muted" : "duplicate";
+    outcomes.set(v.job_id, v.denial ? rejected(v.denial) : { kind });
   }
   return outcomes;
 }

@@ -47,12 +47,28 @@ export interface Community {
   role: string;
   is_admin: boolean;
   display_in_feed: boolean;
+  notifications: NotificationSettings;
   member_count: number | null;
   recent_activity_count: number | null;
 }
 
+/**
+ * What of a community's notifications the member does not want, kept in
+ * tenant_users.notification_preferences: the batch worker writes none of them for the member
+ * (send_notifications, db/migrations/0030).
+ */
+export interface NotificationSettings {
+  muted: boolean;
+  muted_types: string[];
+}
+
 /** A community as the caller sees it: tenant t, their membership tu, counts from the view mv. */
 const COMMUNITY_COLUMNS = `t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.role, tu.is_admin, tu.display_in_feed,
+       json_build_object(
+         'muted', tu.notification_preferences @> '{"muted": true}',
+         'muted_types', CASE WHEN jsonb_typeof(tu.notification_preferences -> 'muted_types') = 'array'
+                             THEN tu.notification_preferences -> 'muted_types' ELSE '[]'::jsonb END
+       ) AS notifications,
        mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count`;
 
 /** Where a page of communities ends: the last one's name and id (the order's keys). */
@@ -92,20 +108,31 @@ export async function readCommunities(
   });
 }
 
+/** What a member changes of one of their communities: the fields named. */
+export interface CommunityChange {
+  display_in_feed?: boolean;
+  notifications?: Partial<NotificationSettings>;
+}
+
 /**
- * Shows or hides one of the user's communities in their feed (display_in_feed: what the feed
- * reads with no selection saved); undefined when it is not theirs, or not active.
+ * Changes one of the user's communities as they have it: shows or hides it in their feed
+ * (display_in_feed: what the feed reads with no selection saved), mutes its notifications or
+ * some types of them. The notification settings named replace theirs; others, and keys of the
+ * preferences this API does not know, are kept. Undefined when it is not theirs, or not active.
  */
-export async function setDisplayInFeed(
+export async function changeCommunity(
   sql: Queryable,
   userId: string,
   tenantId: string,
-  display: boolean,
+  change: CommunityChange,
 ): Promise<Result<Community | undefined, DbError>> {
   return attempt(async () => {
     const { rows } = await sql.query<Community>(
       `WITH changed AS (
-         UPDATE public.tenant_users tu SET display_in_feed = $3
+         UPDATE public.tenant_users tu
+            SET display_in_feed = coalesce($3::boolean, tu.display_in_feed),
+                notification_preferences = CASE WHEN jsonb_typeof(tu.notification_preferences) = 'object'
+                                                THEN tu.notification_preferences ELSE '{}'::jsonb END || $4::jsonb
            FROM public.tenants t
           WHERE tu.user_id = $1 AND tu.tenant_id = $2 AND t.id = tu.tenant_id AND t.is_active
          RETURNING tu.*
@@ -114,7 +141,7 @@ export async function setDisplayInFeed(
          FROM changed tu
          JOIN public.tenants t ON t.id = tu.tenant_id
          LEFT JOIN private.mv_user_communities mv ON mv.user_id = tu.user_id AND mv.tenant_id = tu.tenant_id`,
-      [userId, tenantId, display],
+      [userId, tenantId, change.display_in_feed ?? null, JSON.stringify(change.notifications ?? {})],
     );
     return rows[0];
   });

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError, describeIssues } from "../../../common/errors";
 import { adminTokens, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
+import { NAMES_A_FIELD, NotificationType } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
@@ -14,7 +15,7 @@ import {
   encodeCommunityCursor,
   encodeCursor,
 } from "../feed/cursor";
-import { readCommunities, readFeed, readSelection, saveSelection, setDisplayInFeed } from "../feed/queries";
+import { changeCommunity, readCommunities, readFeed, readSelection, saveSelection } from "../feed/queries";
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getDb, getSql, memberCache, timed } from "../middleware/request";
@@ -40,6 +41,23 @@ const FeedPage = z
   .object({ items: z.array(FeedItem), next_cursor: z.string().nullable() })
   .openapi("FeedPage");
 
+const NotificationSettings = z
+  .object({
+    muted: z
+      .boolean()
+      .describe("nothing from this community: no notification is written for the caller, whoever sends it"),
+    muted_types: z
+      .array(NotificationType)
+      .max(50)
+      .describe(
+        "nothing of these types from it: a notification's `type`, as its sender names it, case and all",
+      ),
+  })
+  .describe(
+    "What the caller does not want of the community's notifications. Judged when one is written: unmuting brings back none sent meanwhile",
+  )
+  .openapi("NotificationSettings");
+
 const Community = z
   .object({
     tenant_id: z.guid(),
@@ -53,6 +71,7 @@ const Community = z
       .describe(
         "shown in the caller's feed when no selection is saved (PATCH /v1/me/communities/{tenant_id})",
       ),
+    notifications: NotificationSettings,
     member_count: z.number().int().nullable(),
     recent_activity_count: z.number().int().nullable(),
   })
@@ -259,8 +278,16 @@ me.openapi(
 );
 
 const CommunityChange = z
-  .object({ display_in_feed: z.boolean().describe("false hides the community from the feed") })
+  .object({
+    display_in_feed: z.boolean().describe("false hides the community from the feed"),
+    notifications: NotificationSettings.partial()
+      .strict()
+      .refine(...NAMES_A_FIELD)
+      .describe("the settings named replace the caller's; the others stay"),
+  })
+  .partial()
   .strict()
+  .refine(...NAMES_A_FIELD)
   .openapi("CommunityChange");
 
 me.openapi(
@@ -269,9 +296,9 @@ me.openapi(
     path: "/communities/{tenant_id}",
     operationId: "changeMyCommunity",
     security: USER_SECURITY,
-    summary: "Show or hide one of the caller's communities in their feed",
+    summary: "Show or hide one of the caller's communities in their feed; mute its notifications",
     description:
-      "display_in_feed is what the feed reads when no selection is saved (a saved one, PUT /v1/me/feed-selection, decides by itself). 404 for a community that is not the caller's, or not active.",
+      "The fields named change. display_in_feed is what the feed reads when no selection is saved (a saved one, PUT /v1/me/feed-selection, decides by itself). notifications: the batch worker writes no notification for the caller from a muted community, or of a muted type, whoever sends it. 404 for a community that is not the caller's, or not active.",
     request: {
       params: z.object({ tenant_id: Id }),
       body: { content: { "application/json": { schema: CommunityChange } }, required: true },
@@ -283,10 +310,11 @@ me.openapi(
   }),
   async (c) => {
     const { tenant_id } = c.req.valid("param");
-    const { display_in_feed } = c.req.valid("json");
-    const result = await timed(c, () =>
-      setDisplayInFeed(getSql(c), currentUser(c).id, tenant_id, display_in_feed),
-    );
+    const change = c.req.valid("json");
+    const types = change.notifications?.muted_types;
+    // One entry a type, in one order: the settings read back as a set.
+    if (types) change.notifications = { ...change.notifications, muted_types: [...new Set(types)].sort() };
+    const result = await timed(c, () => changeCommunity(getSql(c), currentUser(c).id, tenant_id, change));
     if (!result.ok) throw dbFailure(c, result.error);
     if (!result.value) throw new ApiError("not_found", "not one of your communities");
     return c.json(result.value, 200);
