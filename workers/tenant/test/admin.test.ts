@@ -928,6 +928,8 @@ describe("admin reads", () => {
       display_name: null,
       role: "admin",
       is_admin: true,
+      expertise_level: null,
+      interests: [],
     });
     // Admins as authz.ts counts them: is_admin, or an owner or admin role without the flag.
     await db.query("UPDATE tenant_users SET role = 'owner' WHERE tenant_id = $1 AND user_id = $2", [

@@ -14,7 +14,7 @@ beforeAll(async () => {
   await db.query(`
     INSERT INTO tenants (id, slug, name)
     SELECT ('a5300000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'members-' || g, 'Members ' || g
-      FROM generate_series(1, 9) g;
+      FROM generate_series(1, 10) g;
     INSERT INTO users (id, email, display_name)
     SELECT ('b5300000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'members' || g || '@example.com',
            'Member ' || g
@@ -77,21 +77,96 @@ describe("GET /v1/members", () => {
     const first = await call("GET", "/v1/members?limit=3", uid(4), 1);
     expect([first.status, first.headers.get("cache-control")]).toEqual([200, "private, no-store"]);
     const page = (await first.json()) as { members: Record<string, unknown>[]; next_cursor: string };
+    const unsaid = { expertise_level: null, interests: [] };
     expect(page.members).toEqual([
-      { user_id: uid(1), display_name: "Member 1", role: "owner", is_admin: false },
-      { user_id: uid(2), display_name: "Member 2", role: "moderator", is_admin: false },
-      { user_id: uid(3), display_name: "Member 3", role: "member", is_admin: true },
+      { user_id: uid(1), display_name: "Member 1", role: "owner", is_admin: false, ...unsaid },
+      { user_id: uid(2), display_name: "Member 2", role: "moderator", is_admin: false, ...unsaid },
+      { user_id: uid(3), display_name: "Member 3", role: "member", is_admin: true, ...unsaid },
     ]);
     expect(JSON.stringify(page)).not.toContain("@example.com");
     const next = await call("GET", `/v1/members?limit=3&cursor=${page.next_cursor}`, uid(4), 1);
     expect(await next.json()).toEqual({
-      members: [{ user_id: uid(4), display_name: "Member 4", role: "member", is_admin: false }],
+      members: [{ user_id: uid(4), display_name: "Member 4", role: "member", is_admin: false, ...unsaid }],
       next_cursor: null,
     });
     const admins = (await (await call("GET", "/v1/members?admin=true", uid(4), 1)).json()) as {
       members: { user_id: string }[];
     };
     expect(admins.members.map((m) => m.user_id)).toEqual([uid(1), uid(3)]);
+  });
+
+  it("shows what members say of themselves in the community, and finds them by an interest however it is typed", async () => {
+    for (const n of [25, 26, 27]) await join(10, uid(n));
+    const say = async (user: string, body: unknown) => {
+      const res = await call("PATCH", `/v1/me/communities/${tid(10)}`, user, 10, body);
+      return [res.status, await res.json()];
+    };
+    expect(
+      await say(uid(25), { expertise_level: " Ten years ", interests: ["Climbing", "hiking", " CLIMBING "] }),
+    ).toEqual([
+      200,
+      expect.objectContaining({
+        tenant_id: tid(10),
+        expertise_level: "Ten years",
+        interests: ["climbing", "hiking"],
+      }),
+    ]);
+    expect((await say(uid(26), { interests: ["Hiking"] }))[0]).toBe(200);
+    const finding = async (interest: string, path = "/v1/members") => {
+      const res = await call("GET", `${path}?interest=${encodeURIComponent(interest)}`, uid(27), 10);
+      return ((await res.json()) as { members: Record<string, unknown>[] }).members;
+    };
+    expect(await finding("HIKING")).toEqual([
+      {
+        user_id: uid(25),
+        display_name: "Member 25",
+        role: "member",
+        is_admin: false,
+        expertise_level: "Ten years",
+        interests: ["climbing", "hiking"],
+      },
+      expect.objectContaining({ user_id: uid(26), expertise_level: null, interests: ["hiking"] }),
+    ]);
+    expect((await finding(" climbing")).map((m) => m.user_id)).toEqual([uid(25)]);
+    expect(await finding("chess")).toEqual([]);
+    // Null clears what was said; what is not named stays.
+    expect(await say(uid(25), { expertise_level: null })).toEqual([
+      200,
+      expect.objectContaining({ expertise_level: null, interests: ["climbing", "hiking"] }),
+    ]);
+    for (const bad of [
+      { interests: "hiking" },
+      { interests: [""] },
+      { interests: ["x".repeat(51)] },
+      { interests: Array.from({ length: 31 }, (_, i) => `i${i}`) },
+      { expertise_level: "" },
+      { expertise_level: "x".repeat(65) },
+    ]) {
+      expect([JSON.stringify(bad).slice(0, 40), ...(await say(uid(25), bad))]).toEqual([
+        JSON.stringify(bad).slice(0, 40),
+        400,
+        expect.objectContaining({ error: expect.objectContaining({ code: "validation_failed" }) }),
+      ]);
+    }
+    const ctx = createExecutionContext();
+    const operator = await worker.fetch(
+      new Request(`http://api.localhost/admin/tenants/${tid(10)}/members?interest=Climbing`, {
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+      }),
+      { ...env, DATABASE_URL: db.url },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(await operator.json()).toEqual({
+      members: [
+        expect.objectContaining({
+          user_id: uid(25),
+          email: "members25@example.com",
+          interests: ["climbing", "hiking"],
+        }),
+      ],
+      next_cursor: null,
+    });
   });
 
   it("refuses anyone not a member, also past the last page, and a member removed a moment ago", async () => {

@@ -1,4 +1,16 @@
-import { and, asc, eq, gt, inArray, isNotNull, notInArray, or, type SQL, sql } from "drizzle-orm";
+import {
+  and,
+  arrayContains,
+  asc,
+  eq,
+  gt,
+  inArray,
+  isNotNull,
+  notInArray,
+  or,
+  type SQL,
+  sql,
+} from "drizzle-orm";
 import { providerUsers, tenants, tenantUsers, users } from "../../../../db/schema";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
@@ -137,6 +149,9 @@ export interface MemberRow {
   display_name: string | null;
   role: string;
   is_admin: boolean;
+  /** What the member says of themselves in this community (PATCH /v1/me/communities/{id}). */
+  expertise_level: string | null;
+  interests: string[];
 }
 
 /** ADMIN_ROLES as the role column's own type. */
@@ -174,14 +189,15 @@ function isMemberOfActive(tenantId: string, viewer: string): SQL {
  * second column, so every page is one index range). With a `viewer`, only a member of the active
  * community gets one, checked in the statement (not the membership cache), as content reads
  * are. An empty page asks once more whether the tenant exists at all (or the viewer is one of
- * its members), so a tenant without members is told from no tenant (or a stranger).
+ * its members), so a tenant without members is told from no tenant (or a stranger). With an
+ * `interest` (lower case, as interests are kept), only the members who named it.
  */
 export async function listMembers(
   db: Db,
   tenantId: string,
-  page: { after?: string; limit: number; admin?: boolean; viewer?: string },
+  page: { after?: string; limit: number; admin?: boolean; interest?: string; viewer?: string },
 ): Promise<Result<{ members: MemberRow[]; more: boolean } | null, DbError>> {
-  const { after, limit, admin, viewer } = page;
+  const { after, limit, admin, interest, viewer } = page;
   return attempt(async () => {
     const rows = await db
       .select({
@@ -190,6 +206,8 @@ export async function listMembers(
         display_name: users.displayName,
         role: tenantUsers.role,
         is_admin: tenantUsers.isAdmin,
+        expertise_level: tenantUsers.expertiseLevel,
+        interests: tenantUsers.interests,
       })
       .from(tenantUsers)
       .innerJoin(users, eq(users.id, tenantUsers.userId))
@@ -198,6 +216,7 @@ export async function listMembers(
           eq(tenantUsers.tenantId, tenantId),
           after === undefined ? undefined : gt(tenantUsers.userId, after),
           adminIs(admin),
+          interest === undefined ? undefined : arrayContains(tenantUsers.interests, [interest]),
           viewer === undefined ? undefined : isMemberOfActive(tenantId, viewer),
         ),
       )

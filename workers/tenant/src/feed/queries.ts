@@ -48,6 +48,8 @@ export interface Community {
   is_admin: boolean;
   display_in_feed: boolean;
   notifications: NotificationSettings;
+  expertise_level: string | null;
+  interests: string[];
   member_count: number | null;
   recent_activity_count: number | null;
 }
@@ -68,7 +70,7 @@ const COMMUNITY_COLUMNS = `t.id AS tenant_id, t.name, t.slug, t.logo_url, tu.rol
          'muted', tu.notification_preferences @> '{"muted": true}',
          'muted_types', CASE WHEN jsonb_typeof(tu.notification_preferences -> 'muted_types') = 'array'
                              THEN tu.notification_preferences -> 'muted_types' ELSE '[]'::jsonb END
-       ) AS notifications,
+       ) AS notifications, tu.expertise_level, tu.interests,
        mv.member_count::int AS member_count, mv.recent_activity_count::int AS recent_activity_count`;
 
 /** Where a page of communities ends: the last one's name and id (the order's keys). */
@@ -112,13 +114,16 @@ export async function readCommunities(
 export interface CommunityChange {
   display_in_feed?: boolean;
   notifications?: Partial<NotificationSettings>;
+  expertise_level?: string | null;
+  interests?: string[];
 }
 
 /**
  * Changes one of the user's communities as they have it: shows or hides it in their feed
  * (display_in_feed: what the feed reads with no selection saved), mutes its notifications or
- * some types of them. The notification settings named replace theirs; others, and keys of the
- * preferences this API does not know, are kept. Undefined when it is not theirs, or not active.
+ * some types of them, says what they bring to it (expertise, interests). The notification
+ * settings named replace theirs; others, and keys of the preferences this API does not know,
+ * are kept. Undefined when it is not theirs, or not active.
  */
 export async function changeCommunity(
   sql: Queryable,
@@ -131,6 +136,8 @@ export async function changeCommunity(
       `WITH changed AS (
          UPDATE public.tenant_users tu
             SET display_in_feed = coalesce($3::boolean, tu.display_in_feed),
+                expertise_level = CASE WHEN $5::boolean THEN $6::text ELSE tu.expertise_level END,
+                interests = coalesce($7::text[], tu.interests),
                 notification_preferences = CASE WHEN jsonb_typeof(tu.notification_preferences) = 'object'
                                                 THEN tu.notification_preferences ELSE '{}'::jsonb END || $4::jsonb
            FROM public.tenants t
@@ -141,7 +148,16 @@ export async function changeCommunity(
          FROM changed tu
          JOIN public.tenants t ON t.id = tu.tenant_id
          LEFT JOIN private.mv_user_communities mv ON mv.user_id = tu.user_id AND mv.tenant_id = tu.tenant_id`,
-      [userId, tenantId, change.display_in_feed ?? null, JSON.stringify(change.notifications ?? {})],
+      [
+        userId,
+        tenantId,
+        change.display_in_feed ?? null,
+        JSON.stringify(change.notifications ?? {}),
+        // null is a value here (no expertise), so whether it is named goes apart.
+        "expertise_level" in change,
+        change.expertise_level ?? null,
+        change.interests ?? null,
+      ],
     );
     return rows[0];
   });

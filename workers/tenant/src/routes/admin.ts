@@ -28,6 +28,7 @@ import { tenantCacheFor } from "../tenancy/cache";
 import { lookupKey, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
+import { InterestFilter, MemberProfile } from "./members";
 
 const color = z
   .string()
@@ -94,6 +95,7 @@ const MemberPageQuery = z.object({
   limit: wholeNumberParam(1, 500).default(100),
   cursor: Id.optional().describe("next_cursor of the previous page"),
 });
+const TenantMemberPageQuery = MemberPageQuery.extend({ interest: InterestFilter });
 const MemberPage = z
   .object({
     members: z.array(
@@ -103,6 +105,7 @@ const MemberPage = z
         display_name: z.string().nullable(),
         role: z.enum(MEMBER_ROLES),
         is_admin: z.boolean(),
+        ...MemberProfile,
       }),
     ),
     next_cursor: z.string().nullable(),
@@ -266,16 +269,16 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "listTenantMembers",
       summary: "A tenant's members in user-id order, keyset-paged",
       security: ADMIN_SECURITY,
-      request: { params: IdParams, query: MemberPageQuery },
+      request: { params: IdParams, query: TenantMemberPageQuery },
       responses: {
         200: jsonResponse(MemberPage, "One page"),
         ...errorResponses(400, 401, 403, 404, 429, 503),
       },
     }),
     async (c) => {
-      const { limit, cursor, admin } = c.req.valid("query");
+      const { limit, cursor, admin, interest } = c.req.valid("query");
       const result = await timed(c, () =>
-        listMembers(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin }),
+        listMembers(getDb(c), c.req.valid("param").id, { after: cursor, limit, admin, interest }),
       );
       if (!result.ok) fail(c, result.error);
       if (!result.value) fail(c, { kind: "not_found" });

@@ -19,6 +19,7 @@ import { changeCommunity, readCommunities, readFeed, readSelection, saveSelectio
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getDb, getSql, memberCache, timed } from "../middleware/request";
+import { Interest, MemberProfile } from "./members";
 
 const FeedQuery = z.object({
   type: z.string().default("posts").describe("posts (newest first) or events (upcoming, soonest first)"),
@@ -72,6 +73,7 @@ const Community = z
         "shown in the caller's feed when no selection is saved (PATCH /v1/me/communities/{tenant_id})",
       ),
     notifications: NotificationSettings,
+    ...MemberProfile,
     member_count: z.number().int().nullable(),
     recent_activity_count: z.number().int().nullable(),
   })
@@ -284,6 +286,19 @@ const CommunityChange = z
       .strict()
       .refine(...NAMES_A_FIELD)
       .describe("the settings named replace the caller's; the others stay"),
+    expertise_level: z
+      .string()
+      .trim()
+      .min(1)
+      .max(64)
+      .nullable()
+      .describe("in the caller's own words (beginner, 5.11a, ten years…); shown to the community's members"),
+    interests: z
+      .array(Interest)
+      .max(30)
+      .describe(
+        "the whole list, replacing the last; kept in lower case, each once; shown to the community's members",
+      ),
   })
   .partial()
   .strict()
@@ -296,7 +311,8 @@ me.openapi(
     path: "/communities/{tenant_id}",
     operationId: "changeMyCommunity",
     security: USER_SECURITY,
-    summary: "Show or hide one of the caller's communities in their feed; mute its notifications",
+    summary:
+      "Change one of the caller's communities as they have it: in their feed or not, its notifications muted, what they say of themselves there",
     description:
       "The fields named change. display_in_feed is what the feed reads when no selection is saved (a saved one, PUT /v1/me/feed-selection, decides by itself). notifications: the batch worker writes no notification for the caller from a muted community, or of a muted type, whoever sends it. 404 for a community that is not the caller's, or not active.",
     request: {
@@ -314,6 +330,8 @@ me.openapi(
     const types = change.notifications?.muted_types;
     // One entry a type, in one order: the settings read back as a set.
     if (types) change.notifications = { ...change.notifications, muted_types: [...new Set(types)].sort() };
+    // Each once, in the order the member gave them.
+    if (change.interests) change.interests = [...new Set(change.interests)];
     const result = await timed(c, () => changeCommunity(getSql(c), currentUser(c).id, tenant_id, change));
     if (!result.ok) throw dbFailure(c, result.error);
     if (!result.value) throw new ApiError("not_found", "not one of your communities");

@@ -20,12 +20,30 @@ import { TENANT_PARAMETERS } from "../middleware/tenant";
 
 const Role = z.enum(MEMBER_ROLES);
 
+/** One of a member's interests: in lower case, so a search finds it however either was typed. */
+export const Interest = z.string().trim().min(1).max(50).toLowerCase();
+
+/** What a member says of themselves in a community, as its members see it. */
+export const MemberProfile = {
+  expertise_level: z
+    .string()
+    .nullable()
+    .describe("in their own words (PATCH /v1/me/communities/{tenant_id})"),
+  interests: z.array(z.string()).describe("in lower case (PATCH /v1/me/communities/{tenant_id})"),
+};
+
+/** A members list's filter by interest. */
+export const InterestFilter = Interest.optional().describe(
+  "only members who named this interest, whatever its case",
+);
+
 const CommunityMember = z
   .object({
     user_id: z.guid(),
     display_name: z.string().nullable(),
     role: Role,
     is_admin: z.boolean().describe("the older admin flag, which operators set; a role change clears it"),
+    ...MemberProfile,
   })
   .openapi("CommunityMember");
 
@@ -71,12 +89,13 @@ members.openapi(
     parameters: TENANT_PARAMETERS,
     summary: "The community's members in user-id order, keyset-paged, to its members",
     description:
-      "No emails: members see each other's display names and roles. 403 for anyone not a member, checked in the query, so a member removed a moment ago is refused at once.",
+      "No emails: members see each other's display names, roles, and what each says of themselves here (expertise, interests). 403 for anyone not a member, checked in the query, so a member removed a moment ago is refused at once.",
     request: {
       query: z.object({
         admin: QueryFlag.optional().describe(
           "true: only those who run the community (is_admin, or an owner or admin role); false: only the others",
         ),
+        interest: InterestFilter,
         limit: wholeNumberParam(1, 500).default(100),
         cursor: Id.optional().describe("next_cursor of the previous page"),
       }),
@@ -87,20 +106,16 @@ members.openapi(
     },
   }),
   async (c) => {
-    const { limit, cursor, admin } = c.req.valid("query");
+    const { limit, cursor, admin, interest } = c.req.valid("query");
     const viewer = currentUser(c).id;
     const result = await timed(c, () =>
-      listMembers(getDb(c), c.get("tenant").id, { after: cursor, limit, admin, viewer }),
+      listMembers(getDb(c), c.get("tenant").id, { after: cursor, limit, admin, interest, viewer }),
     );
     if (!result.ok) throw dbFailure(c, result.error);
     if (!result.value) throw refusalError(c, "not_member", REFUSALS);
     const { members: rows, more } = result.value;
-    const page = rows.map(({ user_id, display_name, role, is_admin }) => ({
-      user_id,
-      display_name,
-      role,
-      is_admin,
-    }));
+    // Members are no operators: everything but the email.
+    const page = rows.map(({ email: _, ...member }) => member);
     return c.json({ members: page, next_cursor: more ? (page.at(-1)?.user_id ?? null) : null }, 200);
   },
 );
@@ -121,7 +136,7 @@ members.openapi(
     },
     responses: {
       200: jsonResponse(
-        CommunityMember.omit({ display_name: true }).openapi("ChangedMember"),
+        CommunityMember.pick({ user_id: true, role: true, is_admin: true }).openapi("ChangedMember"),
         "The membership as it now is",
       ),
       ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
