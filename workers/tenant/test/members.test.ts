@@ -14,7 +14,7 @@ beforeAll(async () => {
   await db.query(`
     INSERT INTO tenants (id, slug, name)
     SELECT ('a5300000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'members-' || g, 'Members ' || g
-      FROM generate_series(1, 10) g;
+      FROM generate_series(1, 11) g;
     INSERT INTO users (id, email, display_name)
     SELECT ('b5300000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'members' || g || '@example.com',
            'Member ' || g
@@ -237,6 +237,26 @@ describe("PATCH /v1/members/{user_id}", () => {
     expect((await setRole(uid(16), 6, uid(14), "admin")).status).toBe(200);
     expect((await remove(uid(16), 6, uid(14))).status).toBe(204);
     expect(await rolesOf(6)).toEqual({ [uid(15)]: "admin", [uid(16)]: "owner" });
+  });
+
+  it("keeps the last owner from stepping down or leaving, which only operators could undo, and lets one go while another stays", async () => {
+    await join(11, uid(28), "owner");
+    await join(11, uid(29), "admin");
+    const last = await setRole(uid(28), 11, uid(28), "admin");
+    expect(await errorOf(last.clone())).toEqual([409, "conflict"]);
+    expect(((await last.json()) as ErrorBody).error.message).toMatch(/without an owner/);
+    expect(await errorOf(await remove(uid(28), 11, uid(28)))).toEqual([409, "conflict"]);
+    const leaving = await call("DELETE", `/v1/me/communities/${tid(11)}`, uid(28), 11);
+    expect(await errorOf(leaving.clone())).toEqual([409, "conflict"]);
+    expect(((await leaving.json()) as ErrorBody).error.message).toMatch(/last owner/);
+    expect(await rolesOf(11)).toMatchObject({ [uid(28)]: "owner", [uid(29)]: "admin" });
+    // With a second owner named, either may go.
+    expect((await setRole(uid(28), 11, uid(29), "owner")).status).toBe(200);
+    expect((await setRole(uid(28), 11, uid(28), "admin")).status).toBe(200);
+    expect(await errorOf(await remove(uid(29), 11, uid(29)))).toEqual([409, "conflict"]);
+    // A community no owner was ever named for keeps working as before.
+    await db.query("UPDATE tenant_users SET role = 'admin' WHERE tenant_id = $1", [tid(11)]);
+    expect((await setRole(uid(29), 11, uid(29), "member")).status).toBe(200);
   });
 
   it("keeps the last admin from stepping down, and lets one step down while another stays", async () => {

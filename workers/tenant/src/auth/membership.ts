@@ -496,9 +496,10 @@ export async function removeMember(
 }
 
 /**
- * Why a change of a community's members was refused (private.manage_member, db/migrations/0028,
- * says when each applies): the community is not active, the actor is not a member or no admin,
- * the target is no member, an owner's say was needed, or no admin would be left.
+ * Why a change of a community's members was refused (private.manage_member, db/migrations/0028
+ * and 0031, says when each applies): the community is not active, the actor is not a member or
+ * no admin, the target is no member, an owner's say was needed, or no owner or no admin would
+ * be left.
  */
 export type MemberRefusal =
   | "no_tenant"
@@ -506,6 +507,7 @@ export type MemberRefusal =
   | "not_admin"
   | "no_such_member"
   | "owner_only"
+  | "last_owner"
   | "last_admin";
 
 /**

@@ -347,7 +347,7 @@ me.openapi(
     security: USER_SECURITY,
     summary: "Leave one of the caller's communities",
     description:
-      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last admin (is_admin, or an owner or admin role): another member must be made admin first (PATCH /v1/members/{user_id}, or an operator's PUT /admin/tenants/{id}/members/{userId}). 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
+      "The membership goes at once: posting, reading content and the feed see it at once; the context and the enqueue API's check when the cached membership goes (at once in this isolate, elsewhere within 30 s plus KV propagation). 409 for the community's last owner, or its last admin (is_admin, or an owner or admin role): another member must be made one first (PATCH /v1/members/{user_id}, or an operator's PUT /admin/tenants/{id}/members/{userId}). 404 for a community that is not the caller's, or not active. A saved feed selection keeps it, and it shows nothing there.",
     request: { params: z.object({ tenant_id: Id }) },
     responses: {
       204: { description: "Left" },
@@ -361,10 +361,11 @@ me.openapi(
     const change = { tenantId: tenant_id, actorId: self, targetId: self, role: null };
     const left = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!left.ok) {
-      if (left.error === "last_admin") {
+      if (left.error === "last_admin" || left.error === "last_owner") {
+        const last = left.error === "last_owner" ? "owner" : "admin";
         throw new ApiError(
           "conflict",
-          "you are this community's last admin: another member must be made an admin before you leave",
+          `you are this community's last ${last}: another member must be made an ${last} before you leave`,
         );
       }
       if (typeof left.error === "string") throw new ApiError("not_found", "not one of your communities");

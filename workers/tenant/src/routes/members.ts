@@ -68,6 +68,10 @@ const REFUSALS: Refusals<MemberRefusal> = {
   not_admin: ["forbidden", "only community admins can change or remove other members"],
   no_such_member: ["not_found", "no such member of this community"],
   owner_only: ["forbidden", "only an owner can change or remove an owner, or make one"],
+  last_owner: [
+    "conflict",
+    "the community would be left without an owner: another member must be made an owner first",
+  ],
   last_admin: [
     "conflict",
     "the community would be left without an admin: another member must be made an admin first",
@@ -129,7 +133,7 @@ members.openapi(
     parameters: TENANT_PARAMETERS,
     summary: "Change a member's role: the community's admins",
     description:
-      "The role replaces the older is_admin flag (cleared), so it alone says what the member may do. Only an owner changes an owner or makes one (403 for other admins). 409 when no admin would be left (an admin stepping down as the last one). The member's cached membership goes as for an operator's change: their own requests see it within 30 s plus KV propagation.",
+      "The role replaces the older is_admin flag (cleared), so it alone says what the member may do. Only an owner changes an owner or makes one (403 for other admins). 409 when no owner or no admin would be left (the last owner, or the last admin, stepping down). The member's cached membership goes as for an operator's change: their own requests see it within 30 s plus KV propagation.",
     request: {
       params,
       body: { content: { "application/json": { schema: RoleChange } }, required: true },
@@ -162,7 +166,7 @@ members.openapi(
     summary:
       "Remove a member: the community's admins (an owner only by an owner); anyone may remove themselves",
     description:
-      "Removing yourself is leaving (as DELETE /v1/me/communities/{tenant_id}). 409 when no admin would be left. The removal reaches the member's own requests as an operator's does.",
+      "Removing yourself is leaving (as DELETE /v1/me/communities/{tenant_id}). 409 when no owner or no admin would be left. The removal reaches the member's own requests as an operator's does.",
     request: { params },
     responses: {
       204: { description: "Removed" },
