@@ -1,6 +1,7 @@
 export * from "./analytics-events";
 export * from "./content-sharing";
 export * from "./dead-jobs";
+export * from "./event-attendees";
 export * from "./events";
 export * from "./journey-activities";
 export * from "./notifications";

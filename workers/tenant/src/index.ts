@@ -17,6 +17,7 @@ import { cors } from "./middleware/cors";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
+import { attendance } from "./routes/attendance";
 import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
 import { feed, me } from "./routes/feed";
@@ -73,6 +74,7 @@ export function createApp() {
   app.route("/v1/jobs", jobs);
   app.route("/v1/posts", posts);
   app.route("/v1/events", events);
+  app.route("/v1/events", attendance);
   app.route("/v1/members", members);
   app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);

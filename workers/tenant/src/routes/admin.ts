@@ -518,7 +518,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       path: "/users/{id}",
       operationId: "eraseUser",
       summary:
-        "Erase a user: their memberships, posts, notifications, journeys and dead jobs go with them; events they created and content they shared stay, authorless",
+        "Erase a user: their memberships, posts, notifications, journeys, answers to events and dead jobs go with them; events they created and content they shared stay, authorless",
       description:
         "From then on the id is not saved again (PUT answers 409). 404 when no such user is here; the id is kept from being saved all the same, since the provider's sign-up call may not have arrived yet.",
       security: ADMIN_SECURITY,

@@ -1,0 +1,162 @@
+import type { AttendanceStatus } from "../../../../db/schema/event-attendees";
+import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { err, ok, type Result } from "../../../common/result";
+import { IS_MEMBER } from "../auth/membership";
+
+/**
+ * Members' answers to the events of their community (event_attendees). Every statement checks
+ * the caller's membership itself (IS_MEMBER: `$1` tenant, `$2` user), as content does, and reads
+ * the event `$3` only in the resolved community and only while it is not deleted. Answers are
+ * shown and counted for current members alone: one who left the community leaves its lists
+ * with their answers, as their posts leave its feed.
+ */
+
+/**
+ * Why nothing was done: the caller is no member of an active community; the event is not in it
+ * (or deleted); the event is over, and takes no answers.
+ */
+export type AttendanceRefusal = "not_member" | "no_such_event" | "event_over";
+
+/** The caller's membership (`member.yes`) and the live event `$3` of the community (`target`). */
+const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
+  target AS (SELECT e.id, coalesce(e.end_date, e.start_date) < now() AS over
+               FROM public.events e WHERE e.id = $3::uuid AND e.tenant_id = $1::uuid AND e.deleted_at IS NULL)`;
+
+interface Judged {
+  member: boolean;
+  found: boolean;
+  over: boolean | null;
+}
+
+const JUDGED_COLUMNS = "member.yes AS member, t.id IS NOT NULL AS found, t.over";
+const JUDGED_FROM = "member LEFT JOIN target t ON true";
+
+function refusalOf(row: Judged | undefined): AttendanceRefusal | null {
+  if (!row?.member) return "not_member";
+  return row.found ? null : "no_such_event";
+}
+
+/** One member's answer, as a client is shown it. */
+export interface Attendance {
+  event_id: string;
+  user_id: string;
+  status: AttendanceStatus;
+  responded_at: string;
+}
+
+/** `a`: an event_attendees row. responded_at: when the answer last changed, as the feed prints times. */
+const SHOWN = `a.event_id, a.user_id, a.status, to_json(a.updated_at) #>> '{}' AS responded_at`;
+
+/**
+ * The answer replaces the caller's last; saying the same again keeps the time it was first said,
+ * so a client's retry does not move the member down a list ordered by it.
+ */
+const ANSWER_SQL = `WITH ${JUDGED}, answered AS (
+    INSERT INTO public.event_attendees AS a (event_id, user_id, status)
+    SELECT t.id, $2::uuid, $4::text FROM member, target t WHERE member.yes AND NOT t.over
+    ON CONFLICT (event_id, user_id) DO UPDATE
+      SET status = excluded.status,
+          updated_at = CASE WHEN a.status = excluded.status THEN a.updated_at ELSE clock_timestamp() END
+    RETURNING a.*
+  )
+  SELECT ${JUDGED_COLUMNS}, (SELECT to_json(r) FROM (SELECT ${SHOWN} FROM answered a) r) AS attendance
+    FROM ${JUDGED_FROM}`;
+
+/** The caller answers an event of the community: going, or interested. */
+export async function answerEvent(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  eventId: string,
+  status: AttendanceStatus,
+): Promise<Result<Attendance, AttendanceRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & { attendance: Attendance | null }>(ANSWER_SQL, [tenantId, userId, eventId, status]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = refusalOf(row);
+  if (refusal !== null) return err(refusal);
+  if (row?.over) return err("event_over");
+  return row?.attendance ? ok(row.attendance) : err("no_such_event");
+}
+
+/** A data-modifying CTE runs whole whether or not the query reads it. */
+const WITHDRAW_SQL = `WITH ${JUDGED}, gone AS (
+    DELETE FROM public.event_attendees a USING member, target t
+     WHERE member.yes AND a.event_id = t.id AND a.user_id = $2::uuid
+    RETURNING a.event_id
+  )
+  SELECT ${JUDGED_COLUMNS} FROM ${JUDGED_FROM}`;
+
+/**
+ * The caller takes their answer back, whether or not they gave one (the outcome a client wants
+ * is the same), and also once the event is over: it is theirs to withdraw.
+ */
+export async function withdrawAnswer(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  eventId: string,
+): Promise<Result<null, AttendanceRefusal | DbError>> {
+  const found = await attempt(() => sql.query<Judged>(WITHDRAW_SQL, [tenantId, userId, eventId]));
+  if (!found.ok) return found;
+  const refusal = refusalOf(found.value.rows[0]);
+  return refusal === null ? ok(null) : err(refusal);
+}
+
+/** The answers to an event: how many of each, the caller's own, and one page of the members'. */
+export interface Attendees {
+  going: number;
+  interested: number;
+  mine: AttendanceStatus | null;
+  attendees: (Attendance & { display_name: string | null })[];
+}
+
+/**
+ * `$4` the last user id of the page before, `$5` one status or null, `$6` the page's size. The
+ * counts and the page count current members only (the join with tenant_users); the page walks
+ * the primary key (event_id, user_id) from `$4`.
+ */
+const ATTENDEES_SQL = `WITH ${JUDGED}, answers AS (
+    SELECT a.*, u.display_name FROM target t
+      JOIN public.event_attendees a ON a.event_id = t.id
+      JOIN public.tenant_users tu ON tu.tenant_id = $1::uuid AND tu.user_id = a.user_id
+      JOIN public.users u ON u.id = a.user_id
+     WHERE (SELECT yes FROM member)
+  )
+  SELECT ${JUDGED_COLUMNS},
+         (SELECT count(*) FROM answers a WHERE a.status = 'going')::int AS going,
+         (SELECT count(*) FROM answers a WHERE a.status = 'interested')::int AS interested,
+         (SELECT a.status FROM answers a WHERE a.user_id = $2::uuid) AS mine,
+         (SELECT coalesce(json_agg(r), '[]'::json) FROM (
+            SELECT ${SHOWN}, a.display_name FROM answers a
+             WHERE ($4::uuid IS NULL OR a.user_id > $4::uuid) AND ($5::text IS NULL OR a.status = $5::text)
+             ORDER BY a.user_id LIMIT $6::int
+          ) r) AS attendees
+    FROM ${JUDGED_FROM}`;
+
+export async function listAttendees(
+  sql: Queryable,
+  tenantId: string,
+  userId: string,
+  eventId: string,
+  page: { after?: string; status?: AttendanceStatus; limit: number },
+): Promise<Result<Attendees, AttendanceRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & Attendees>(ATTENDEES_SQL, [
+      tenantId,
+      userId,
+      eventId,
+      page.after ?? null,
+      page.status ?? null,
+      page.limit,
+    ]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = refusalOf(row);
+  if (refusal !== null || !row) return err(refusal ?? "not_member");
+  const { going, interested, mine, attendees } = row;
+  return ok({ going, interested, mine, attendees });
+}

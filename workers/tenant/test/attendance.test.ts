@@ -1,0 +1,231 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../common/errors";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const A = "a5500000-0000-4000-8000-000000000001";
+const B = "a5500000-0000-4000-8000-000000000002";
+const user = (n: number) => `b5500000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const event = (n: number) => `c5500000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const [ANN, BEN, CAT, DAN, EVE] = [1, 2, 3, 4, 5].map(user) as [string, string, string, string, string];
+const SOON = event(1); // A's, next month
+const OVER = event(2); // A's, ended yesterday
+const B_EVENT = event(3); // B's
+const DELETED = event(4); // A's, deleted
+const STARTED = event(5); // A's, began an hour ago, no end given
+const LATER = event(6); // A's, next year
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'attend-a', 'Attend A'), ('${B}', 'attend-b', 'Attend B');
+    INSERT INTO users (id, email, display_name)
+    SELECT ('b5500000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'attend' || g || '@example.com', 'Attendee ' || g
+      FROM generate_series(1, 5) g;
+    INSERT INTO tenant_users (tenant_id, user_id) VALUES
+      ('${A}', '${ANN}'), ('${A}', '${BEN}'), ('${A}', '${DAN}'), ('${A}', '${EVE}'), ('${B}', '${CAT}');
+    INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, deleted_at) VALUES
+      ('${SOON}', '${A}', '${ANN}', 'Soon', now() + interval '1 month', now() + interval '1 month 2 hours', NULL),
+      ('${OVER}', '${A}', '${ANN}', 'Over', now() - interval '2 days', now() - interval '1 day', NULL),
+      ('${B_EVENT}', '${B}', '${CAT}', 'B only', now() + interval '1 month', NULL, NULL),
+      ('${DELETED}', '${A}', '${ANN}', 'Gone', now() + interval '1 month', NULL, now()),
+      ('${STARTED}', '${A}', '${ANN}', 'Started', now() - interval '1 hour', NULL, NULL),
+      ('${LATER}', '${A}', '${ANN}', 'Later', now() + interval '1 year', NULL, NULL);
+  `);
+});
+
+async function call(
+  method: string,
+  path: string,
+  who: string,
+  body?: unknown,
+  tenant = "attend-a",
+  bindings: Partial<typeof env> = {},
+) {
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: who })}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await worker.fetch(
+    new Request(`http://${tenant}.localhost${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    { ...env, DATABASE_URL: db.url, ...bindings },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const answer = (who: string, id: string, status: unknown, tenant?: string) =>
+  call("PUT", `/v1/events/${id}/attendance`, who, { status }, tenant);
+const withdraw = (who: string, id: string) => call("DELETE", `/v1/events/${id}/attendance`, who);
+
+interface Attendees {
+  going: number;
+  interested: number;
+  mine: string | null;
+  attendees: { user_id: string; display_name: string | null; status: string; responded_at: string }[];
+  next_cursor: string | null;
+}
+const attendees = async (who: string, id: string, query = "") => {
+  const res = await call("GET", `/v1/events/${id}/attendees${query}`, who);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Attendees;
+};
+
+const errorOf = async (res: Response) => [res.status, ((await res.json()) as ErrorBody).error.code];
+
+describe("answering an event", () => {
+  it("takes a member's going or interested, replaces it with their next, and shows it to the community", async () => {
+    const going = await answer(ANN, SOON, "going");
+    const first = (await going.json()) as { responded_at: string };
+    expect([going.status, first]).toEqual([
+      200,
+      { event_id: SOON, user_id: ANN, status: "going", responded_at: expect.any(String) },
+    ]);
+    // Said again: nothing changes, not even when.
+    expect(await (await answer(ANN, SOON, "going")).json()).toEqual(first);
+    expect((await answer(BEN, SOON, "going")).status).toBe(200);
+    expect((await answer(DAN, SOON, "interested")).status).toBe(200);
+    const seen = await attendees(EVE, SOON);
+    expect(seen).toEqual({
+      going: 2,
+      interested: 1,
+      mine: null,
+      attendees: [
+        {
+          event_id: SOON,
+          user_id: ANN,
+          display_name: "Attendee 1",
+          status: "going",
+          responded_at: first.responded_at,
+        },
+        expect.objectContaining({ user_id: BEN, status: "going" }),
+        expect.objectContaining({ user_id: DAN, status: "interested" }),
+      ],
+      next_cursor: null,
+    });
+    const changed = (await (await answer(BEN, SOON, "interested")).json()) as { status: string };
+    expect(changed.status).toBe("interested");
+    const after = await attendees(BEN, SOON, "?status=interested");
+    expect([after.going, after.interested, after.mine, after.attendees.map((a) => a.user_id)]).toEqual([
+      1,
+      2,
+      "interested",
+      [BEN, DAN],
+    ]);
+  });
+
+  it("pages the attendees in user-id order, each once", async () => {
+    for (const who of [ANN, BEN, DAN, EVE]) expect((await answer(who, LATER, "going")).status).toBe(200);
+    const first = await attendees(ANN, LATER, "?limit=3");
+    expect(first.attendees.map((a) => a.user_id)).toEqual([ANN, BEN, DAN]);
+    const next = await attendees(ANN, LATER, `?limit=3&cursor=${first.next_cursor}`);
+    expect([next.attendees.map((a) => a.user_id), next.next_cursor, next.going]).toEqual([[EVE], null, 4]);
+  });
+
+  it("lets a member take their answer back, whether or not they gave one, and after the event too", async () => {
+    expect((await answer(EVE, SOON, "going")).status).toBe(200);
+    expect((await withdraw(EVE, SOON)).status).toBe(204);
+    expect((await withdraw(EVE, SOON)).status).toBe(204);
+    expect((await attendees(EVE, SOON)).mine).toBeNull();
+    await db.query("INSERT INTO event_attendees (event_id, user_id, status) VALUES ($1, $2, 'going')", [
+      OVER,
+      EVE,
+    ]);
+    expect((await withdraw(EVE, OVER)).status).toBe(204);
+    expect((await attendees(EVE, OVER)).going).toBe(0);
+  });
+
+  it("refuses an event that is over, or began with no end given, and lists who answered it", async () => {
+    for (const id of [OVER, STARTED]) {
+      const res = await answer(ANN, id, "going");
+      expect([id, ...(await errorOf(res.clone()))]).toEqual([id, 409, "conflict"]);
+      expect(((await res.json()) as ErrorBody).error.message).toMatch(/over/);
+    }
+    expect((await attendees(ANN, OVER)).attendees).toEqual([]);
+  });
+
+  it("keeps each community's events to its members: 403 for a stranger, 404 for another's event or a deleted one", async () => {
+    expect((await answer(CAT, B_EVENT, "going", "attend-b")).status).toBe(200);
+    // CAT is no member of A, whether the event is there or not.
+    for (const id of [SOON, B_EVENT, event(99)]) {
+      expect(await errorOf(await answer(CAT, id, "going"))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await call("GET", `/v1/events/${id}/attendees`, CAT))).toEqual([403, "forbidden"]);
+    }
+    // A's members do not reach B's event through A, nor a deleted event.
+    for (const id of [B_EVENT, DELETED, event(99)]) {
+      expect(await errorOf(await answer(ANN, id, "going"))).toEqual([404, "not_found"]);
+      expect(await errorOf(await withdraw(ANN, id))).toEqual([404, "not_found"]);
+      expect(await errorOf(await call("GET", `/v1/events/${id}/attendees`, ANN))).toEqual([404, "not_found"]);
+    }
+    const answers = await db.query<{ user_id: string }>(
+      "SELECT user_id FROM event_attendees WHERE event_id = $1",
+      [B_EVENT],
+    );
+    expect(answers).toEqual([{ user_id: CAT }]);
+  });
+
+  it("refuses an answer it does not know, and a field it does not take, with a JSON 400", async () => {
+    for (const body of [{ status: "maybe" }, { status: "going", user_id: BEN }, {}, { status: null }]) {
+      const res = await call("PUT", `/v1/events/${SOON}/attendance`, ANN, body);
+      expect([JSON.stringify(body), ...(await errorOf(res))]).toEqual([
+        JSON.stringify(body),
+        400,
+        "validation_failed",
+      ]);
+    }
+    expect(await errorOf(await call("GET", `/v1/events/${SOON}/attendees?status=maybe`, ANN))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    expect(await errorOf(await call("PATCH", `/v1/events/${SOON}/attendance`, ANN, {}))).toEqual([
+      405,
+      "method_not_allowed",
+    ]);
+  });
+
+  it("neither lists nor counts a member who left, and drops an erased user's answers", async () => {
+    const id = event(7);
+    await db.query(
+      `INSERT INTO events (id, tenant_id, title, start_date) VALUES ($1, '${A}', 'Leaving', now() + interval '1 week')`,
+      [id],
+    );
+    for (const who of [ANN, EVE]) expect((await answer(who, id, "going")).status).toBe(200);
+    await db.query("DELETE FROM tenant_users WHERE tenant_id = $1 AND user_id = $2", [A, EVE]);
+    const left = await attendees(ANN, id);
+    expect([left.going, left.attendees.map((a) => a.user_id)]).toEqual([1, [ANN]]);
+    await db.query("INSERT INTO tenant_users (tenant_id, user_id) VALUES ($1, $2)", [A, EVE]);
+    expect((await attendees(ANN, id)).going).toBe(2);
+    await db.query("SELECT private.erase_user($1)", [EVE]);
+    expect(
+      await db.query("SELECT count(*)::int AS n FROM event_attendees WHERE user_id = $1", [EVE]),
+    ).toEqual([{ n: 0 }]);
+  });
+});
+
+describe("without a database", () => {
+  it("answers 503 with Retry-After, quickly", async () => {
+    await attendees(ANN, SOON);
+    const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
+    for (const [method, path, body] of [
+      ["PUT", `/v1/events/${SOON}/attendance`, { status: "going" }],
+      ["GET", `/v1/events/${SOON}/attendees`, undefined],
+    ] as const) {
+      const started = Date.now();
+      const res = await call(method, path, ANN, body, "attend-a", down);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect([path, ...(await errorOf(res)), res.headers.get("retry-after")]).toEqual([
+        path,
+        503,
+        "service_unavailable",
+        "5",
+      ]);
+    }
+  });
+});
