@@ -278,7 +278,7 @@ export async function consumerBench(
           `notifications fan-out (${BATCH} jobs x ${FANOUT} recipients)`,
           rowsPerBatch,
           { harness, ours, sameRuntime, open },
-          `; ours ${fmt(ownTime(ours, harness))} ms, each recipient other than the sender checked to be a member (db/migrations/0017)`,
+          `; ours ${fmt(ownTime(ours, harness))} ms, each recipient other than the sender checked to be a member, and every recipient for what they muted (db/migrations/0030)`,
         ),
       );
     }
