@@ -6,7 +6,12 @@ import { DENIAL_MESSAGES, type Denial } from "./authz";
 import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
-import { type NewestFirstPosition, newestFirstPosition } from "./pages";
+import {
+  type NewestFirstPosition,
+  newestFirstPosition,
+  type SoonestFirstPosition,
+  soonestFirstPosition,
+} from "./pages";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "./text";
 
 /**
@@ -137,15 +142,23 @@ export function denialError(reason: Denial, where = ""): ApiError {
 }
 
 /**
- * Where a newest-first page (dead jobs, the inbox) starts: nowhere in particular without a
- * cursor (or with an empty one), and 400 for a cursor none of these lists gave out.
+ * Where a keyset page starts: nowhere in particular without a cursor (or with an empty one),
+ * and 400 for a cursor none of these lists gave out (`position` reads it, null for none).
  */
-export function newestFirstAfter(cursor: string | undefined): NewestFirstPosition | undefined {
+function pageAfter<P>(cursor: string | undefined, position: (cursor: string) => P | null): P | undefined {
   if (!cursor) return undefined;
-  const after = newestFirstPosition(cursor);
+  const after = position(cursor);
   if (!after) throw new ApiError("invalid_cursor", "the cursor is not one this list gave out");
   return after;
 }
+
+/** Where a newest-first page (dead jobs, the inbox, journeys) starts: pageAfter. */
+export const newestFirstAfter = (cursor: string | undefined): NewestFirstPosition | undefined =>
+  pageAfter(cursor, newestFirstPosition);
+
+/** Where a soonest-first page (the caller's events) starts: pageAfter. */
+export const soonestFirstAfter = (cursor: string | undefined): SoonestFirstPosition | undefined =>
+  pageAfter(cursor, soonestFirstPosition);
 
 /** app.onError: every error leaves as `{"error":{code,message,request_id}}`, never a stack. */
 export function onError<E extends BaseEnv>(e: Error, c: Context<E>): Response {

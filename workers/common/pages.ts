@@ -60,5 +60,19 @@ export function newestFirstPosition(cursor: string): NewestFirstPosition | null 
   return decodeKeyset(cursor, NewestFirstKeys);
 }
 
+/** Where a soonest-first page keyed on (start_date, id) ends: the caller's events. */
+const SoonestFirstKeys = z.object({ start_date: PgTime, id: Id });
+export type SoonestFirstPosition = z.infer<typeof SoonestFirstKeys>;
+
+/** The cursor after `last`, an unsigned one (encodeKeyset): for lists bounded by who asks. */
+export function soonestFirstCursor(last: SoonestFirstPosition): string {
+  return encodeKeyset({ start_date: last.start_date, id: last.id });
+}
+
+/** The position a cursor names, or null when it is none soonestFirstCursor gave. */
+export function soonestFirstPosition(cursor: string): SoonestFirstPosition | null {
+  return decodeKeyset(cursor, SoonestFirstKeys);
+}
+
 /** A yes/no list filter in a query string: `true` or `false`, as written; absent: no filter. */
 export const QueryFlag = z.enum(["true", "false"]).transform((v) => v === "true");

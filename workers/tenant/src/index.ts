@@ -17,7 +17,7 @@ import { cors } from "./middleware/cors";
 import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
-import { attendance } from "./routes/attendance";
+import { attendance, myEvents } from "./routes/attendance";
 import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
 import { feed, me } from "./routes/feed";
@@ -78,6 +78,7 @@ export function createApp() {
   app.route("/v1/members", members);
   app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);
+  app.route("/v1/me/events", myEvents);
   app.route("/v1/me", me);
   app.route("/v1/notifications", notifications);
   documentAdminToken(app);

@@ -10,7 +10,14 @@ const A = "a5500000-0000-4000-8000-000000000001";
 const B = "a5500000-0000-4000-8000-000000000002";
 const user = (n: number) => `b5500000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 const event = (n: number) => `c5500000-0000-4000-8000-${String(n).padStart(12, "0")}`;
-const [ANN, BEN, CAT, DAN, EVE] = [1, 2, 3, 4, 5].map(user) as [string, string, string, string, string];
+const [ANN, BEN, CAT, DAN, EVE, FAY] = [1, 2, 3, 4, 5, 6].map(user) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const SOON = event(1); // A's, next month
 const OVER = event(2); // A's, ended yesterday
 const B_EVENT = event(3); // B's
@@ -24,9 +31,10 @@ beforeAll(async () => {
     INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'attend-a', 'Attend A'), ('${B}', 'attend-b', 'Attend B');
     INSERT INTO users (id, email, display_name)
     SELECT ('b5500000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'attend' || g || '@example.com', 'Attendee ' || g
-      FROM generate_series(1, 5) g;
+      FROM generate_series(1, 6) g;
     INSERT INTO tenant_users (tenant_id, user_id) VALUES
-      ('${A}', '${ANN}'), ('${A}', '${BEN}'), ('${A}', '${DAN}'), ('${A}', '${EVE}'), ('${B}', '${CAT}');
+      ('${A}', '${ANN}'), ('${A}', '${BEN}'), ('${A}', '${DAN}'), ('${A}', '${EVE}'), ('${B}', '${CAT}'),
+      ('${A}', '${FAY}'), ('${B}', '${FAY}');
     INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date, deleted_at) VALUES
       ('${SOON}', '${A}', '${ANN}', 'Soon', now() + interval '1 month', now() + interval '1 month 2 hours', NULL),
       ('${OVER}', '${A}', '${ANN}', 'Over', now() - interval '2 days', now() - interval '1 day', NULL),
@@ -209,6 +217,49 @@ describe("answering an event", () => {
   });
 });
 
+describe("GET /v1/me/events", () => {
+  it("lists the events the caller answered across their communities, soonest first, until each is over", async () => {
+    expect((await answer(FAY, LATER, "going")).status).toBe(200);
+    expect((await answer(FAY, B_EVENT, "interested", "attend-b")).status).toBe(200);
+    expect((await answer(FAY, SOON, "going")).status).toBe(200);
+    // Answers that no longer count: an event over, a deleted one.
+    await db.query(
+      "INSERT INTO event_attendees (event_id, user_id, status) VALUES ($1, $3, 'going'), ($2, $3, 'going')",
+      [OVER, DELETED, FAY],
+    );
+    const page = async (query = "") => {
+      const res = await call("GET", `/v1/me/events${query}`, FAY, undefined, "api");
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        events: { id: string; attendance: string; tenant_name: string }[];
+        next_cursor: string | null;
+      };
+    };
+    const all = await page();
+    // SOON and B_EVENT start at the same instant: id order.
+    expect(all.events.map((e) => [e.id, e.attendance, e.tenant_name])).toEqual([
+      [SOON, "going", "Attend A"],
+      [B_EVENT, "interested", "Attend B"],
+      [LATER, "going", "Attend A"],
+    ]);
+    expect(all.events[0]).toEqual(expect.objectContaining({ title: "Soon", tenant_id: A, created_by: ANN }));
+    expect((await page("?status=going")).events.map((e) => e.id)).toEqual([SOON, LATER]);
+    const walked: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const one = await page(`?limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      walked.push(...one.events.map((e) => e.id));
+      cursor = one.next_cursor;
+    }
+    expect(walked).toEqual([SOON, B_EVENT, LATER]);
+    // A community left takes its events off the list.
+    await db.query("DELETE FROM tenant_users WHERE tenant_id = $1 AND user_id = $2", [B, FAY]);
+    expect((await page()).events.map((e) => e.id)).toEqual([SOON, LATER]);
+    const forged = await call("GET", "/v1/me/events?cursor=bm9wZQ", FAY, undefined, "api");
+    expect(await errorOf(forged)).toEqual([400, "invalid_cursor"]);
+  });
+});
+
 describe("without a database", () => {
   it("answers 503 with Retry-After, quickly", async () => {
     await attendees(ANN, SOON);
@@ -216,6 +267,7 @@ describe("without a database", () => {
     for (const [method, path, body] of [
       ["PUT", `/v1/events/${SOON}/attendance`, { status: "going" }],
       ["GET", `/v1/events/${SOON}/attendees`, undefined],
+      ["GET", "/v1/me/events", undefined],
     ] as const) {
       const started = Date.now();
       const res = await call(method, path, ANN, body, "attend-a", down);

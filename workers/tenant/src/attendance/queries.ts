@@ -1,7 +1,9 @@
 import type { AttendanceStatus } from "../../../../db/schema/event-attendees";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
+import type { SoonestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
+import { EVENT_SHOWN } from "../content/queries";
 
 /**
  * Members' answers to the events of their community (event_attendees). Every statement checks
@@ -159,4 +161,46 @@ export async function listAttendees(
   if (refusal !== null || !row) return err(refusal ?? "not_member");
   const { going, interested, mine, attendees } = row;
   return ok({ going, interested, mine, attendees });
+}
+
+/** An event the caller answered, as a client is shown an event, with their answer. */
+export interface AnsweredEvent {
+  id: string;
+  start_date: string;
+  attendance: AttendanceStatus;
+}
+
+/**
+ * `$2`, `$3`: the last event of the page before (start_date, id); `$4` one answer or null.
+ * From the caller's answers (idx_event_attendees_user), so a page costs what they answered, not
+ * what their communities hold: events not over, in active communities they are still members of.
+ */
+const MY_EVENTS_SQL = `SELECT x.id, x.tenant_id, t.name AS tenant_name, ${EVENT_SHOWN}, a.status AS attendance
+    FROM public.event_attendees a
+    JOIN public.events x ON x.id = a.event_id AND x.deleted_at IS NULL
+    JOIN public.tenants t ON t.id = x.tenant_id AND t.is_active
+    JOIN public.tenant_users tu ON tu.tenant_id = x.tenant_id AND tu.user_id = a.user_id
+   WHERE a.user_id = $1::uuid AND coalesce(x.end_date, x.start_date) >= now()
+     AND ($2::timestamptz IS NULL OR (x.start_date, x.id) > ($2::timestamptz, $3::uuid))
+     AND ($4::text IS NULL OR a.status = $4::text)
+   ORDER BY x.start_date, x.id
+   LIMIT $5::int`;
+
+/** One page of the events the caller answered that are not over yet, soonest first. */
+export async function listMyEvents<R extends AnsweredEvent>(
+  sql: Queryable,
+  userId: string,
+  page: { after?: SoonestFirstPosition; status?: AttendanceStatus; limit: number },
+): Promise<Result<R[], DbError>> {
+  const { after, status, limit } = page;
+  const found = await attempt(() =>
+    sql.query<R>(MY_EVENTS_SQL, [
+      userId,
+      after?.start_date ?? null,
+      after?.id ?? null,
+      status ?? null,
+      limit,
+    ]),
+  );
+  return found.ok ? ok(found.value.rows) : found;
 }

@@ -72,6 +72,9 @@ function createStatement(kind: ContentKind): string {
    WHERE x.id = $3 AND x.tenant_id = $1 AND x.${author} = $2 AND NOT EXISTS (SELECT 1 FROM made)`;
 }
 
+/** An event row `x` as a client is shown it, after its id, tenant id and tenant name. */
+export const EVENT_SHOWN = KINDS.events.shown;
+
 const CREATE_SQL: Record<ContentKind, string> = {
   posts: createStatement("posts"),
   events: createStatement("events"),

@@ -1,17 +1,31 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ATTENDANCE_STATUSES } from "../../../../db/schema/event-attendees";
-import { DENIALS, type Refusals, refusalError, validationHook } from "../../../common/http";
+import {
+  DENIALS,
+  dbFailure,
+  type Refusals,
+  refusalError,
+  soonestFirstAfter,
+  validationHook,
+} from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { pageOf } from "../../../common/pages";
+import { pageOf, soonestFirstCursor } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import { PrintedTime } from "../../../common/time";
-import { type AttendanceRefusal, answerEvent, listAttendees, withdrawAnswer } from "../attendance/queries";
+import {
+  type AttendanceRefusal,
+  answerEvent,
+  listAttendees,
+  listMyEvents,
+  withdrawAnswer,
+} from "../attendance/queries";
 import type { HonoEnv } from "../env";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
 import { TENANT_PARAMETERS } from "../middleware/tenant";
+import { Event } from "./content";
 
 /**
  * Members answer the events of their community, going or interested, and see who else did:
@@ -147,5 +161,52 @@ attendance.openapi(
     const { rows, more } = pageOf(found.value.attendees, limit);
     const next_cursor = more ? (rows.at(-1)?.user_id ?? null) : null;
     return c.json({ ...found.value, attendees: rows, next_cursor }, 200);
+  },
+);
+
+const AnsweredEvent = Event.extend({ attendance: Status.describe("the caller's answer") }).openapi(
+  "AnsweredEvent",
+);
+
+const AnsweredEventPage = z
+  .object({ events: z.array(AnsweredEvent), next_cursor: z.string().nullable() })
+  .openapi("AnsweredEventPage");
+
+/** The caller's own calendar, across their communities: mounted at /v1/me/events. */
+export const myEvents = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+myEvents.use("*", requireUser);
+myEvents.on("GET", "/", rateLimit("READ_RATE_LIMITER"));
+
+myEvents.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    operationId: "listMyEvents",
+    security: USER_SECURITY,
+    summary: "The events the caller answered that are not over yet, across their communities, soonest first",
+    description:
+      "Only events of active communities the caller is still a member of, not deleted. Keyset-paged on (start_date, id).",
+    request: {
+      query: z.object({
+        status: Status.optional().describe("only those answered so"),
+        limit: wholeNumberParam(1, 100).default(20),
+        cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
+      }),
+    },
+    responses: {
+      200: jsonResponse(AnsweredEventPage, "One page"),
+      ...errorResponses(400, 401, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { status, limit, cursor } = c.req.valid("query");
+    const page = { after: soonestFirstAfter(cursor), status, limit: limit + 1 };
+    const found = await timed(c, () =>
+      listMyEvents<z.infer<typeof AnsweredEvent>>(getSql(c), currentUser(c).id, page),
+    );
+    if (!found.ok) throw dbFailure(c, found.error);
+    const { rows, more } = pageOf(found.value, limit);
+    const last = rows.at(-1);
+    return c.json({ events: rows, next_cursor: more && last ? soonestFirstCursor(last) : null }, 200);
   },
 );

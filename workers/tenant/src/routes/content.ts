@@ -42,7 +42,7 @@ const Post = z
   })
   .openapi("Post");
 
-const Event = z
+export const Event = z
   .object({
     id: z.guid(),
     tenant_id: z.guid(),
