@@ -129,10 +129,14 @@ describe("GET /v1/members", () => {
     ]);
     expect((await finding(" climbing")).map((m) => m.user_id)).toEqual([uid(25)]);
     expect(await finding("chess")).toEqual([]);
-    // Null clears what was said; what is not named stays.
+    // What is not named stays; null clears what was said.
+    expect(await say(uid(25), { interests: ["hiking", "climbing"] })).toEqual([
+      200,
+      expect.objectContaining({ expertise_level: "Ten years", interests: ["hiking", "climbing"] }),
+    ]);
     expect(await say(uid(25), { expertise_level: null })).toEqual([
       200,
-      expect.objectContaining({ expertise_level: null, interests: ["climbing", "hiking"] }),
+      expect.objectContaining({ expertise_level: null, interests: ["hiking", "climbing"] }),
     ]);
     for (const bad of [
       { interests: "hiking" },
@@ -162,7 +166,7 @@ describe("GET /v1/members", () => {
         expect.objectContaining({
           user_id: uid(25),
           email: "members25@example.com",
-          interests: ["climbing", "hiking"],
+          interests: ["hiking", "climbing"],
         }),
       ],
       next_cursor: null,
