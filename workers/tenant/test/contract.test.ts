@@ -175,8 +175,10 @@ async function call(method: string, url: string, headers: Record<string, string>
     { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01", WRITE_RATE_LIMITER: UNLIMITED },
     ctx,
   );
+  // Read first: a streamed body (a user's export) is written in waitUntil, as it is read.
+  const answer = await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
-  return res;
+  return new Response(res.status === 204 ? null : answer, res);
 }
 
 let doc: Document;

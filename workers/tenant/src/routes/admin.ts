@@ -22,11 +22,12 @@ import {
   upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
+import { getDb, getSessionDb, getSql, memberCache, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { lookupKey, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
+import { exportHead, writeExport } from "../users/export";
 import { TenantSchema } from "./context";
 import { InterestFilter, MemberProfile } from "./members";
 
@@ -111,6 +112,24 @@ const MemberPage = z
     next_cursor: z.string().nullable(),
   })
   .openapi("MemberPage");
+const Rows = z.array(z.record(z.string(), z.unknown()));
+const UserExport = z
+  .object({
+    exported_at: z.string(),
+    user: z.record(z.string(), z.unknown()),
+    feed_selection: z.record(z.string(), z.unknown()).nullable(),
+    memberships: Rows,
+    posts: Rows,
+    events: Rows,
+    event_answers: Rows,
+    journeys: Rows,
+    notifications: Rows,
+    shared_content: Rows,
+    dead_jobs: Rows,
+    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
+    complete: z.literal(true),
+  })
+  .openapi("UserExport");
 const UserMembershipPage = z
   .object({
     memberships: z.array(
@@ -185,6 +204,13 @@ export function fail(
     throw new ApiError("conflict", "this user was erased, and an erased user is not saved again");
   }
   throw dbFailure(c, e);
+}
+
+/** 404 for a user not here; support's question after a deletion request: was it carried out, and when? */
+async function noSuchUser(c: Context<HonoEnv>, id: string): Promise<never> {
+  const erased = await timed(c, () => erasedAt(getDb(c), id));
+  const when = erased.ok ? erased.value : undefined;
+  fail(c, { kind: "not_found" }, when ? `no such user: erased at ${when}` : "no such user");
 }
 
 /** A reserved label (RESERVED_SUBDOMAINS) never resolves as a slug, so no tenant may take it. */
@@ -479,13 +505,37 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const { id } = c.req.valid("param");
       const result = await timed(c, () => findUser(getDb(c), { id }));
       if (!result.ok) fail(c, result.error);
-      if (!result.value) {
-        // Support's question after a deletion request: was it carried out, and when?
-        const erased = await timed(c, () => erasedAt(getDb(c), id));
-        const when = erased.ok ? erased.value : undefined;
-        fail(c, { kind: "not_found" }, when ? `no such user: erased at ${when}` : "no such user");
-      }
+      if (!result.value) return noSuchUser(c, id);
       return c.json(result.value, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/users/{id}/export",
+      operationId: "exportUser",
+      summary: "Everything held about a user, for their access request",
+      description:
+        'One JSON object: the user, their feed selection, and every row naming them, each as its table holds it: memberships, posts and events (deleted ones too), answers to events, journeys with their activities, notifications, content they shared, dead jobs. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. 404 as for reading the user.',
+      security: ADMIN_SECURITY,
+      request: { params: IdParams },
+      responses: {
+        200: jsonResponse(UserExport, "The export"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const head = await timed(c, () => exportHead(getSql(c), id));
+      if (!head.ok) fail(c, head.error);
+      if (!head.value) return noSuchUser(c, id);
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      const context = { request_id: c.get("requestId") };
+      c.executionCtx.waitUntil(writeExport(getSql(c), id, head.value, writable, context));
+      return c.body(readable, 200, {
+        "content-type": "application/json; charset=UTF-8",
+        "content-disposition": `attachment; filename="user-${id}.json"`,
+      });
     },
   )
   .openapi(

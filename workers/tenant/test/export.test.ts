@@ -1,0 +1,169 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import type { ErrorBody } from "../../common/errors";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
+import { signToken } from "../../test-support/tokens";
+import worker from "../src/index";
+
+let db: WorkerTestDb;
+const A = "a5600000-0000-4000-8000-000000000001";
+const B = "a5600000-0000-4000-8000-000000000002";
+const ZOE = "b5600000-0000-4000-8000-000000000001";
+const OTHER = "b5600000-0000-4000-8000-000000000002";
+const ERASED = "b5600000-0000-4000-8000-000000000003";
+const ZOE_EVENT = "c5600000-0000-4000-8000-000000000001";
+const OTHER_EVENT = "c5600000-0000-4000-8000-000000000002";
+const JOURNEY = "d5600000-0000-4000-8000-000000000001";
+/** More than a page of notifications (500), so the export pages through them. */
+const NOTIFICATIONS = 1_203;
+
+beforeAll(async () => {
+  db = await useWorkerTestDatabase();
+  await db.query(`
+    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'export-a', 'Export A'), ('${B}', 'export-b', 'Export B');
+    INSERT INTO users (id, email, display_name) VALUES
+      ('${ZOE}', 'zoe@export.test', 'Zoë'), ('${OTHER}', 'other@export.test', 'Other'), ('${ERASED}', 'gone@export.test', NULL);
+    INSERT INTO tenant_users (tenant_id, user_id, role, interests) VALUES
+      ('${A}', '${ZOE}', 'owner', '{climbing}'), ('${B}', '${ZOE}', 'member', '{}'), ('${A}', '${OTHER}', 'member', '{}');
+    INSERT INTO user_view_preferences (user_id, selected_tenant_ids) VALUES ('${ZOE}', '{${A}}');
+    INSERT INTO posts (tenant_id, user_id, content, deleted_at) VALUES
+      ('${A}', '${ZOE}', 'zoe live', NULL), ('${B}', '${ZOE}', 'zoe deleted', now()), ('${A}', '${OTHER}', 'not zoe', NULL);
+    INSERT INTO events (id, tenant_id, created_by, title, start_date) VALUES
+      ('${ZOE_EVENT}', '${A}', '${ZOE}', 'Zoe hosts', now() + interval '1 week'),
+      ('${OTHER_EVENT}', '${A}', '${OTHER}', 'Other hosts', now() + interval '2 weeks');
+    INSERT INTO event_attendees (event_id, user_id, status) VALUES ('${OTHER_EVENT}', '${ZOE}', 'going'), ('${OTHER_EVENT}', '${OTHER}', 'going');
+    INSERT INTO user_journeys (id, tenant_id, user_id, title) VALUES ('${JOURNEY}', '${A}', '${ZOE}', 'Alps');
+    INSERT INTO journey_activities (journey_id, tenant_id, activity_type, title, start_datetime) VALUES
+      ('${JOURNEY}', '${A}', 'climb', 'Day two', '2027-07-02T08:00:00Z'), ('${JOURNEY}', '${A}', 'climb', 'Day one', '2027-07-01T08:00:00Z');
+    INSERT INTO notifications (job_id, user_id, tenant_id, type, title, message)
+    SELECT gen_random_uuid(), '${ZOE}', '${A}', 'info', 'n' || g, 'hello' FROM generate_series(1, ${NOTIFICATIONS}) g;
+    INSERT INTO notifications (job_id, user_id, tenant_id, type, title, message) VALUES (gen_random_uuid(), '${OTHER}', '${A}', 'info', 'not zoe', 'x');
+    INSERT INTO content_sharing (content_type, content_id, source_tenant_id, target_tenant_id, shared_by)
+    SELECT 'posts', id, '${A}', '${B}', '${ZOE}' FROM posts WHERE content = 'zoe live';
+    INSERT INTO dead_jobs (job_id, queue, kind, message, error, attempts, user_id)
+      VALUES (gen_random_uuid(), 'notifications', 'rejected', '{"user_id": "${ZOE}"}', 'no', 1, '${ZOE}');
+  `);
+  await db.query("SELECT private.erase_user($1)", [ERASED]);
+});
+
+async function exportOf(
+  id: string,
+  headers: Record<string, string> = {},
+  bindings: Partial<typeof env> = {},
+) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`http://api.localhost/admin/users/${id}/export`, {
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, ...headers },
+    }),
+    { ...env, DATABASE_URL: db.url, ...bindings },
+    ctx,
+  );
+  const body = await res.text();
+  await waitOnExecutionContext(ctx);
+  return { res, body };
+}
+
+type Export = Record<string, unknown> &
+  Record<"posts" | "notifications" | "journeys", Record<string, unknown>[]>;
+
+describe("GET /admin/users/{id}/export", () => {
+  it("holds everything that names the user, each row whole, and nothing of anyone else", async () => {
+    const { res, body } = await exportOf(ZOE);
+    expect([res.status, res.headers.get("content-type"), res.headers.get("cache-control")]).toEqual([
+      200,
+      expect.stringMatching(/^application\/json/),
+      "no-store",
+    ]);
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="user-${ZOE}.json"`);
+    const got = JSON.parse(body) as Export;
+    expect(got).toMatchObject({
+      user: { id: ZOE, email: "zoe@export.test", display_name: "Zoë" },
+      feed_selection: { user_id: ZOE, selected_tenant_ids: [A] },
+      complete: true,
+      not_included: { analytics_events: expect.stringContaining("analytics_events") },
+    });
+    const pick = (rows: unknown, key: string) =>
+      (rows as Record<string, unknown>[]).map((r) => r[key]).sort();
+    expect(pick(got.memberships, "tenant_slug")).toEqual(["export-a", "export-b"]);
+    expect(got.memberships).toContainEqual(
+      expect.objectContaining({ tenant_id: A, role: "owner", interests: ["climbing"] }),
+    );
+    // Deleted posts are still held, so they are in it, with when they were deleted.
+    expect(pick(got.posts, "content")).toEqual(["zoe deleted", "zoe live"]);
+    expect(got.posts.find((p) => p.content === "zoe deleted")?.deleted_at).toEqual(expect.any(String));
+    expect(pick(got.events, "title")).toEqual(["Zoe hosts"]);
+    expect(got.event_answers).toEqual([
+      expect.objectContaining({
+        event_id: OTHER_EVENT,
+        user_id: ZOE,
+        status: "going",
+        event_title: "Other hosts",
+      }),
+    ]);
+    expect(got.journeys).toEqual([
+      expect.objectContaining({
+        id: JOURNEY,
+        title: "Alps",
+        activities: [
+          expect.objectContaining({ title: "Day one" }),
+          expect.objectContaining({ title: "Day two" }),
+        ],
+      }),
+    ]);
+    // Paged through: every one once.
+    expect(got.notifications).toHaveLength(NOTIFICATIONS);
+    expect(new Set(got.notifications.map((n) => n.id)).size).toBe(NOTIFICATIONS);
+    expect(got.notifications.every((n) => n.user_id === ZOE)).toBe(true);
+    expect(got.shared_content).toEqual([expect.objectContaining({ shared_by: ZOE, target_tenant_id: B })]);
+    expect(got.dead_jobs).toEqual([expect.objectContaining({ user_id: ZOE, kind: "rejected" })]);
+    expect(body).not.toContain("not zoe");
+    expect(body).not.toContain("other@export.test");
+  });
+
+  it("answers 404 for a user not here, saying when one erased was erased, and is for operators only", async () => {
+    const unknown = await exportOf("b5600000-0000-4000-8000-0000000000ff");
+    expect([unknown.res.status, (JSON.parse(unknown.body) as ErrorBody).error.message]).toEqual([
+      404,
+      "no such user",
+    ]);
+    const erased = await exportOf(ERASED);
+    expect([erased.res.status, (JSON.parse(erased.body) as ErrorBody).error.message]).toEqual([
+      404,
+      expect.stringMatching(/^no such user: erased at /),
+    ]);
+    const asUser = await exportOf(ZOE, { authorization: `Bearer ${await signToken({ sub: ZOE })}` });
+    expect(asUser.res.status).toBe(403);
+  });
+
+  it("answers 503 with Retry-After when the database is down before it starts, and cuts the stream off when it goes part way", async () => {
+    const down = await exportOf(ZOE, {}, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    expect([down.res.status, down.res.headers.get("retry-after")]).toEqual([503, "5"]);
+    // A statement that fails for one section, as an outage between two pages would.
+    await db.query("ALTER TABLE journey_activities RENAME TO journey_activities_away");
+    const errors = vi.spyOn(console, "error");
+    try {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://api.localhost/admin/users/${ZOE}/export`, {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      expect(res.status).toBe(200);
+      await expect(res.text()).rejects.toThrow();
+      await waitOnExecutionContext(ctx);
+      expect(loggedLines(errors)).toContainEqual(
+        expect.objectContaining({
+          msg: "user export stopped part way; its stream is aborted",
+          section: "journeys",
+        }),
+      );
+    } finally {
+      errors.mockRestore();
+      await db.query("ALTER TABLE journey_activities_away RENAME TO journey_activities");
+    }
+  });
+});
