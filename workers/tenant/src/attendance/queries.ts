@@ -51,7 +51,7 @@ const SHOWN = `a.event_id, a.user_id, a.status, to_json(a.updated_at) #>> '{}' A
 
 /**
  * The answer replaces the caller's last; saying the same again keeps the time it was first said,
- * so a client's retry does not move the member down a list ordered by it.
+ * so a client's retry does not change when the member answered.
  */
 const ANSWER_SQL = `WITH ${JUDGED}, answered AS (
     INSERT INTO public.event_attendees AS a (event_id, user_id, status)
@@ -117,8 +117,9 @@ export interface Attendees {
 
 /**
  * `$4` the last user id of the page before, `$5` one status or null, `$6` the page's size. The
- * counts and the page count current members only (the join with tenant_users); the page walks
- * the primary key (event_id, user_id) from `$4`.
+ * counts and the page count current members only (the join with tenant_users). The counts read
+ * every answer to the event, so the page is cut from those same rows rather than read apart:
+ * each page reads all of them (602 answers: 2.6 ms, from Node on the dev database).
  */
 const ATTENDEES_SQL = `WITH ${JUDGED}, answers AS (
     SELECT a.*, u.display_name FROM target t
