@@ -96,6 +96,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
       ADMIN_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
       WRITE_RATE_LIMITER: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
       READ_RATE_LIMITER: { namespace_id: "1004", simple: { limit: 1_000_000, period: 60 } },
+      EXPORT_RATE_LIMITER: { namespace_id: "1005", simple: { limit: 1_000_000, period: 60 } },
       HOOK_RATE_LIMITER: { namespace_id: "1003", simple: { limit: 1_000_000, period: 60 } },
     },
   });

@@ -2,7 +2,12 @@ import { createMiddleware } from "hono/factory";
 import { ApiError } from "./errors";
 import { describeError, log } from "./log";
 
-type LimiterName = "ADMIN_RATE_LIMITER" | "WRITE_RATE_LIMITER" | "READ_RATE_LIMITER" | "HOOK_RATE_LIMITER";
+type LimiterName =
+  | "ADMIN_RATE_LIMITER"
+  | "WRITE_RATE_LIMITER"
+  | "READ_RATE_LIMITER"
+  | "EXPORT_RATE_LIMITER"
+  | "HOOK_RATE_LIMITER";
 
 /** What a Workers rate-limiting binding (RateLimit) offers, by shape: Node code imports this file too. */
 interface Limiter {

@@ -20,6 +20,7 @@ import { admin } from "./routes/admin";
 import { attendance, myEvents } from "./routes/attendance";
 import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
+import { myExport } from "./routes/export";
 import { feed, me } from "./routes/feed";
 import { health } from "./routes/health";
 import { hooks, requireHookToken } from "./routes/hooks";
@@ -79,6 +80,7 @@ export function createApp() {
   app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);
   app.route("/v1/me/events", myEvents);
+  app.route("/v1/me/export", myExport);
   app.route("/v1/me", me);
   app.route("/v1/notifications", notifications);
   documentAdminToken(app);

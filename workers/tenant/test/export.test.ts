@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
+import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -165,5 +166,50 @@ describe("GET /admin/users/{id}/export", () => {
       errors.mockRestore();
       await db.query("ALTER TABLE journey_activities_away RENAME TO journey_activities");
     }
+  });
+});
+
+async function myExportOf(token: string | null) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request("http://api.localhost/v1/me/export", {
+      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    }),
+    { ...env, DATABASE_URL: db.url },
+    ctx,
+  );
+  const body = await res.text();
+  await waitOnExecutionContext(ctx);
+  return { res, body };
+}
+
+describe("GET /v1/me/export", () => {
+  it("gives a member everything held about them but the operators' records of failed jobs, twice a minute", async () => {
+    await awaitRoomInRateLimitWindow(10_000);
+    const token = await signToken({ sub: ZOE });
+    const { res, body } = await myExportOf(token);
+    expect([res.status, res.headers.get("cache-control")]).toEqual([200, "private, no-store"]);
+    const got = JSON.parse(body) as Export;
+    expect(got).toMatchObject({
+      user: { id: ZOE },
+      complete: true,
+      not_included: { analytics_events: expect.any(String), dead_jobs: expect.any(String) },
+    });
+    expect(got.notifications).toHaveLength(NOTIFICATIONS);
+    expect(got.journeys).toHaveLength(1);
+    expect("dead_jobs" in got).toBe(false);
+    expect(body).not.toContain("not zoe");
+    expect((await myExportOf(token)).res.status).toBe(200);
+    const third = await myExportOf(token);
+    expect([third.res.status, third.res.headers.get("retry-after")]).toEqual([429, "60"]);
+  });
+
+  it("needs a token, and answers 404 to one whose user the platform does not hold", async () => {
+    expect((await myExportOf(null)).res.status).toBe(401);
+    const stranger = await myExportOf(await signToken({ sub: "b5600000-0000-4000-8000-0000000000ee" }));
+    expect([stranger.res.status, (JSON.parse(stranger.body) as ErrorBody).error.code]).toEqual([
+      404,
+      "not_found",
+    ]);
   });
 });

@@ -22,13 +22,13 @@ import {
   upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb, getSessionDb, getSql, memberCache, timed } from "../middleware/request";
+import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { lookupKey, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
-import { exportHead, writeExport } from "../users/export";
 import { TenantSchema } from "./context";
+import { exportAnswer, UserExport } from "./export";
 import { InterestFilter, MemberProfile } from "./members";
 
 const color = z
@@ -112,24 +112,6 @@ const MemberPage = z
     next_cursor: z.string().nullable(),
   })
   .openapi("MemberPage");
-const Rows = z.array(z.record(z.string(), z.unknown()));
-const UserExport = z
-  .object({
-    exported_at: z.string(),
-    user: z.record(z.string(), z.unknown()),
-    feed_selection: z.record(z.string(), z.unknown()).nullable(),
-    memberships: Rows,
-    posts: Rows,
-    events: Rows,
-    event_answers: Rows,
-    journeys: Rows,
-    notifications: Rows,
-    shared_content: Rows,
-    dead_jobs: Rows,
-    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
-    complete: z.literal(true),
-  })
-  .openapi("UserExport");
 const UserMembershipPage = z
   .object({
     memberships: z.array(
@@ -526,16 +508,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const head = await timed(c, () => exportHead(getSql(c), id));
-      if (!head.ok) fail(c, head.error);
-      if (!head.value) return noSuchUser(c, id);
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      const context = { request_id: c.get("requestId") };
-      c.executionCtx.waitUntil(writeExport(getSql(c), id, head.value, writable, context));
-      return c.body(readable, 200, {
-        "content-type": "application/json; charset=UTF-8",
-        "content-disposition": `attachment; filename="user-${id}.json"`,
-      });
+      return (await exportAnswer(c, id, "operator")) ?? noSuchUser(c, id);
     },
   )
   .openapi(

@@ -71,11 +71,27 @@ const SECTIONS: Section[] = [
   },
 ];
 
+/**
+ * Who asked: an operator answering an access request, or the member for themselves. A member's
+ * export leaves out dead jobs, which are the operators' records of jobs that failed: their
+ * `error` can hold what the database said, which members are never shown.
+ */
+export type Audience = "operator" | "member";
+
 /** What the export leaves out, and why: said in the export itself. */
-export const NOT_INCLUDED = {
-  analytics_events:
-    "usage events are kept by user id without an index on it, so they are not read here; an operator reads a user's with SELECT * FROM analytics_events WHERE user_id = '<id>' (a scan of every month kept)",
-};
+function notIncluded(audience: Audience): Record<string, string> {
+  const analytics =
+    audience === "operator"
+      ? "usage events are kept by user id without an index on it, so they are not read here; an operator reads a user's with SELECT * FROM analytics_events WHERE user_id = '<id>' (a scan of every month kept)"
+      : "usage events are kept by user id without an index on it, so they are not read here; the platform's operators can read them for you";
+  return audience === "operator"
+    ? { analytics_events: analytics }
+    : {
+        analytics_events: analytics,
+        dead_jobs:
+          "records of your jobs that failed, kept for the platform's operators; they can read them for you",
+      };
+}
 
 /** A section's page after the key `after`, in key order. */
 function pageSql(section: Section): string {
@@ -113,8 +129,9 @@ export async function writeExport(
   userId: string,
   head: { user: string; feedSelection: string },
   out: WritableStream<Uint8Array>,
-  context: { request_id: string },
+  context: { request_id: string; audience: Audience },
 ): Promise<void> {
+  const sections = SECTIONS.filter((s) => context.audience === "operator" || s.name !== "dead_jobs");
   const writer = out.getWriter();
   const encoder = new TextEncoder();
   const write = (text: string) => writer.write(encoder.encode(text));
@@ -130,13 +147,13 @@ export async function writeExport(
     await write(
       `{"exported_at":${JSON.stringify(new Date().toISOString())},"user":${head.user},"feed_selection":${head.feedSelection}`,
     );
-    for (const section of SECTIONS) {
+    for (const section of sections) {
       await write(`,${JSON.stringify(section.name)}:[`);
       const written = await writeSection(sql, section, userId, write);
       if (!written.ok) return await stop("error", { section: section.name, ...written.error });
       await write("]");
     }
-    await write(`,"not_included":${JSON.stringify(NOT_INCLUDED)},"complete":true}`);
+    await write(`,"not_included":${JSON.stringify(notIncluded(context.audience))},"complete":true}`);
     await writer.close();
   } catch (e) {
     // A write refused: the client went away.

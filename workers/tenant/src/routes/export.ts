@@ -1,0 +1,82 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { ApiError } from "../../../common/errors";
+import { dbFailure, validationHook } from "../../../common/http";
+import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
+import { rateLimit } from "../../../common/rate-limit";
+import type { HonoEnv } from "../env";
+import { currentUser, requireUser } from "../middleware/auth";
+import { getSql, timed } from "../middleware/request";
+import { type Audience, exportHead, writeExport } from "../users/export";
+
+/**
+ * A user's data as one JSON document (users/export.ts): for an operator answering an access
+ * request (GET /admin/users/{id}/export), or for the member themselves (GET /v1/me/export).
+ */
+
+const Rows = z.array(z.record(z.string(), z.unknown()));
+
+export const UserExport = z
+  .object({
+    exported_at: z.string(),
+    user: z.record(z.string(), z.unknown()),
+    feed_selection: z.record(z.string(), z.unknown()).nullable(),
+    memberships: Rows,
+    posts: Rows,
+    events: Rows,
+    event_answers: Rows,
+    journeys: Rows,
+    notifications: Rows,
+    shared_content: Rows,
+    dead_jobs: Rows.optional().describe("in an operator's export only"),
+    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
+    complete: z.literal(true),
+  })
+  .openapi("UserExport");
+
+/**
+ * The user's export as a streamed answer, or null when there is no such user. The head is read
+ * before anything is sent, so a database that is down answers 503 as any request's would; the
+ * rest is written as the client reads it.
+ */
+export async function exportAnswer(
+  c: Context<HonoEnv>,
+  userId: string,
+  audience: Audience,
+): Promise<Response | null> {
+  const head = await timed(c, () => exportHead(getSql(c), userId));
+  if (!head.ok) throw dbFailure(c, head.error);
+  if (!head.value) return null;
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const context = { request_id: c.get("requestId"), audience };
+  c.executionCtx.waitUntil(writeExport(getSql(c), userId, head.value, writable, context));
+  return c.body(readable, 200, {
+    "content-type": "application/json; charset=UTF-8",
+    "content-disposition": `attachment; filename="user-${userId}.json"`,
+  });
+}
+
+export const myExport = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+myExport.use("*", requireUser);
+myExport.on("GET", "/", rateLimit("EXPORT_RATE_LIMITER"));
+
+myExport.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    operationId: "exportMyData",
+    security: USER_SECURITY,
+    summary: "Everything the platform holds about the caller, as one JSON document",
+    description:
+      "As an operator's export of the user (GET /admin/users/{id}/export), but for the records of failed jobs, which are the operators' (not_included says so). Streamed; it ends with \"complete\": true. Twice a minute per user (429 with Retry-After).",
+    responses: {
+      200: jsonResponse(UserExport, "The export"),
+      ...errorResponses(401, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const answer = await exportAnswer(c, currentUser(c).id, "member");
+    if (!answer) throw new ApiError("not_found", "no such user: the platform holds nothing about you");
+    return answer;
+  },
+);
