@@ -498,7 +498,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "exportUser",
       summary: "Everything held about a user, for their access request",
       description:
-        'One JSON object: the user, their feed selection, and every row naming them, each as its table holds it: memberships, posts and events (deleted ones too), answers to events, journeys with their activities, notifications, content they shared, dead jobs. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. 404 as for reading the user.',
+        'One JSON object: the user, their feed selection, and every row naming them, each as its table holds it: memberships, posts and events (deleted ones too), answers to events, journeys and their activities, notifications, content they shared, dead jobs. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. 404 as for reading the user.',
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {

@@ -26,6 +26,7 @@ export const UserExport = z
     events: Rows,
     event_answers: Rows,
     journeys: Rows,
+    journey_activities: Rows.describe("the activities of the journeys above"),
     notifications: Rows,
     shared_content: Rows,
     dead_jobs: Rows.optional().describe("in an operator's export only"),
