@@ -164,6 +164,26 @@ describe("a retried request (Idempotency-Key)", () => {
     );
     expect(stops[0]?.n).toBe("1");
   });
+
+  it("answers an activity moved to another month since as it now is, and makes no second one", async () => {
+    const j = await plan(ANN, { title: "Moved" });
+    const stop = { activity_type: "visit", title: "Moving stop", start_datetime: "2027-04-01T10:00:00Z" };
+    const path = `/v1/journeys/${j.id}/activities`;
+    const made = (await (await withKey("move-1", path, stop)).json()) as { id: string };
+    const moved = await call("PATCH", `${path}/${made.id}`, ANN, { start_datetime: "2027-08-01T10:00:00Z" });
+    expect(moved.status).toBe(200);
+    // The retry of the first request: its start is in April, the row is in August's partition now.
+    const again = await withKey("move-1", path, stop);
+    expect([again.status, await again.json()]).toEqual([
+      201,
+      expect.objectContaining({ id: made.id, start_datetime: "2027-08-01T10:00:00+00:00" }),
+    ]);
+    const rows = await db.query("SELECT start_datetime::text FROM journey_activities WHERE id = $1", [
+      made.id,
+    ]);
+    expect(rows).toHaveLength(1);
+    expect((await call("PATCH", `${path}/${made.id}`, ANN, { title: "Still one" })).status).toBe(200);
+  });
 });
 
 describe("a retry overlapping its first attempt", () => {
@@ -357,6 +377,51 @@ describe("changing a journey", () => {
 describe("a journey's activities", () => {
   const add = (user: string, id: string, body: Record<string, unknown>) =>
     call("POST", `/v1/journeys/${id}/activities`, user, body);
+
+  it("come a page at a time past 2 MB of text, each once, in start order, to whoever may read the journey", async () => {
+    const j = await plan(ANN, { title: "Long reads" });
+    // 40 activities of 60 KB of text each: 2.4 MB, past one answer's 2 MB.
+    await db.query(
+      `INSERT INTO journey_activities (journey_id, tenant_id, activity_type, title, description, start_datetime)
+       SELECT $1, $2, 'read', 'day ' || g, repeat('€', 20000), '2027-03-01T00:00:00Z'::timestamptz + g * interval '1 day'
+         FROM generate_series(1, 40) g`,
+      [j.id, A],
+    );
+    type Page = { activities: { title: string }[] };
+    const read = await call("GET", `/v1/journeys/${j.id}`, ANN);
+    const whole = (await read.json()) as Page & { activities_next_cursor: string | null };
+    expect(whole.activities.length).toBeGreaterThan(1);
+    expect(whole.activities.length).toBeLessThan(40);
+    const titles = whole.activities.map((a) => a.title);
+    let cursor = whole.activities_next_cursor;
+    while (cursor !== null) {
+      const res = await call("GET", `/v1/journeys/${j.id}/activities?cursor=${cursor}`, ANN);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as Page & { next_cursor: string | null };
+      titles.push(...page.activities.map((a) => a.title));
+      cursor = page.next_cursor;
+    }
+    expect(titles).toEqual(Array.from({ length: 40 }, (_, i) => `day ${i + 1}`));
+    const five = (await (
+      await call("GET", `/v1/journeys/${j.id}/activities?limit=5`, ANN)
+    ).json()) as Page & {
+      next_cursor: string | null;
+    };
+    expect([five.activities.length, typeof five.next_cursor]).toEqual([5, "string"]);
+    // Private: another member learns nothing of it; a stranger is refused.
+    expect(await errorOf(await call("GET", `/v1/journeys/${j.id}/activities`, BEN))).toEqual([
+      404,
+      "not_found",
+    ]);
+    expect(await errorOf(await call("GET", `/v1/journeys/${j.id}/activities`, CAT))).toEqual([
+      403,
+      "forbidden",
+    ]);
+    expect(await errorOf(await call("GET", `/v1/journeys/${j.id}/activities?cursor=nope`, ANN))).toEqual([
+      400,
+      "invalid_cursor",
+    ]);
+  });
 
   it("are added by the owner and read with the journey in start order, a past one too", async () => {
     const j = await plan(ANN, { title: "Memories", is_public: true });

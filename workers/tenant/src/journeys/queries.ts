@@ -1,6 +1,6 @@
 import { MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import type { NewestFirstPosition } from "../../../common/pages";
+import type { NewestFirstPosition, SoonestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
 
@@ -222,30 +222,76 @@ export async function listJourneys<R extends { id: string; created_at: string }>
   return row?.member ? ok(row.journeys) : err("not_member");
 }
 
-const READ_SQL = `WITH ${JUDGED}
+/**
+ * At most this many bytes of activities' text in one answer, the first always whole, as the
+ * feed bounds its pages: at the largest rows validation lets in, a journey's 500 activities are
+ * about 60 MB, past the 10 MiB Neon's SQL-over-HTTP answers, so such a journey could not be read.
+ */
+const ACTIVITY_PAGE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The page of activities of the journey `$3` after (`$4` start, `$5` id), in start order: at
+ * most `$6` of them and ACTIVITY_PAGE_BYTES (`$7`) of their text, the first always. `more` says
+ * whether any are left after it. Read only when the caller may see the journey (`visible`).
+ */
+const ACTIVITY_PAGE = `after_position AS (
+    SELECT a.*, count(*) OVER () AS remaining,
+           row_number() OVER (ORDER BY a.start_datetime, a.id) AS n,
+           sum(octet_length(a.title) + octet_length(coalesce(a.description, '')) + octet_length(a.activity_type)
+               + octet_length(coalesce(a.location::text, '')) + octet_length(a.settings::text)
+               + octet_length(coalesce(a.external_url, ''))) OVER (ORDER BY a.start_datetime, a.id) AS bytes
+      FROM public.journey_activities a
+     WHERE a.journey_id = $3::uuid AND (SELECT yes FROM visible)
+       AND ($4::timestamptz IS NULL OR (a.start_datetime, a.id) > ($4::timestamptz, $5::uuid))
+  ), kept AS (
+    SELECT * FROM after_position a WHERE a.n <= $6::int AND (a.n = 1 OR a.bytes <= $7::bigint)
+  ), page AS (
+    SELECT (SELECT coalesce(json_agg(r), '[]'::json) FROM (
+              SELECT ${ACTIVITY} FROM kept a ORDER BY a.start_datetime, a.id) r) AS activities,
+           (SELECT count(*) FROM kept) < coalesce((SELECT max(remaining) FROM after_position), 0) AS more
+  )`;
+
+/** Whether the caller may see the journey: a member, and it is theirs or public. */
+const VISIBLE = `visible AS (
+    SELECT member.yes AND EXISTS (SELECT 1 FROM target t WHERE t.user_id = $2::uuid OR t.is_public) AS yes FROM member
+  )`;
+
+const READ_SQL = `WITH ${JUDGED}, ${VISIBLE}, ${ACTIVITY_PAGE}
   SELECT ${JUDGED_COLUMNS}, (
     SELECT to_json(r) FROM (
-      SELECT ${JOURNEY}, (
-        -- In start order: the subquery's order is the order json_agg reads its rows in.
-        SELECT coalesce(json_agg(a), '[]'::json) FROM (
-          SELECT ${ACTIVITY} FROM public.journey_activities a
-           WHERE a.journey_id = x.id ORDER BY a.start_datetime, a.id
-        ) a
-      ) AS activities
-      FROM target x WHERE member.yes AND (x.user_id = $2::uuid OR x.is_public)
+      SELECT ${JOURNEY}, page.activities, page.more AS activities_more
+      FROM target x CROSS JOIN page WHERE (SELECT yes FROM visible)
     ) r
   ) AS journey
   FROM ${JUDGED_FROM}`;
 
-/** A journey the caller may see, with its activities in start order. */
-export async function readJourney<R>(
+/** A page of a journey's activities, and whether more follow it. */
+export interface ActivityPage<A> {
+  activities: A[];
+  more: boolean;
+}
+
+/**
+ * A journey the caller may see, with its first page of activities in start order (as many as
+ * fit ACTIVITY_PAGE_BYTES, up to `limit`); `activities_more` says whether more follow.
+ */
+export async function readJourney<R extends { activities_more: boolean }>(
   sql: Queryable,
   tenantId: string,
   userId: string,
   id: string,
+  limit: number,
 ): Promise<Result<R, JourneyRefusal | DbError>> {
   const found = await attempt(() =>
-    sql.query<Judged & { journey: R | null }>(READ_SQL, [tenantId, userId, id]),
+    sql.query<Judged & { journey: R | null }>(READ_SQL, [
+      tenantId,
+      userId,
+      id,
+      null,
+      null,
+      limit,
+      ACTIVITY_PAGE_BYTES,
+    ]),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
@@ -253,6 +299,33 @@ export async function readJourney<R>(
   // Another member's public journey is theirs to read.
   if (refusal !== null && refusal !== "not_owner") return err(refusal);
   return row?.journey ? ok(row.journey) : err("no_such_journey");
+}
+
+const ACTIVITIES_SQL = `WITH ${JUDGED}, ${VISIBLE}, ${ACTIVITY_PAGE}
+  SELECT ${JUDGED_COLUMNS}, page.activities, page.more FROM ${JUDGED_FROM} CROSS JOIN page`;
+
+/** The activities of a journey the caller may see after `after` (start, id), a page at a time. */
+export async function listActivities<A>(
+  sql: Queryable,
+  ids: { tenantId: string; userId: string; journeyId: string },
+  page: { after?: SoonestFirstPosition; limit: number },
+): Promise<Result<ActivityPage<A>, JourneyRefusal | DbError>> {
+  const found = await attempt(() =>
+    sql.query<Judged & ActivityPage<A>>(ACTIVITIES_SQL, [
+      ids.tenantId,
+      ids.userId,
+      ids.journeyId,
+      page.after?.start_date ?? null,
+      page.after?.id ?? null,
+      page.limit,
+      ACTIVITY_PAGE_BYTES,
+    ]),
+  );
+  if (!found.ok) return found;
+  const [row] = found.value.rows;
+  const refusal = judge(row, ids.userId);
+  if (refusal !== null && refusal !== "not_owner") return err(refusal);
+  return row ? ok({ activities: row.activities, more: row.more }) : err("no_such_journey");
 }
 
 /**
@@ -367,6 +440,7 @@ const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
     SELECT $${ACTIVITY_ID}::uuid, t.id, t.tenant_id, ${insertedValues(ACTIVITY_COLUMNS, 4)}
       FROM member, target t, counted, reference
      WHERE member.yes AND t.user_id = $2::uuid AND counted.n < ${MAX_ACTIVITIES} AND reference.ok
+       AND NOT EXISTS (SELECT 1 FROM public.journey_activities d WHERE d.id = $${ACTIVITY_ID}::uuid)
     ON CONFLICT (id, start_datetime) DO NOTHING
     RETURNING a.*
   )
@@ -393,7 +467,13 @@ function activityColumns(fields: ActivityFields): Record<string, unknown> {
 /**
  * Adds an activity (its id `made.id`, as a journey's) to the caller's own journey;
  * `content_reference` names a post or an event of the community it is about (kept in two
- * columns). A repeated request answers the activity its first attempt made.
+ * columns). A repeated request answers the activity its first attempt made, as it now is.
+ *
+ * The key (id, start_datetime) is unique per partition only, so ON CONFLICT alone would not see
+ * a first attempt whose start was changed since (the row moved): the retry, same id and the old
+ * start, would be a second row with that id, and every later change of it would meet two. The
+ * NOT EXISTS looks for the id in every partition; two first attempts at once carry the same body,
+ * so the same start, and the key catches the second.
  */
 export async function addActivity<R>(
   sql: Queryable,

@@ -3,12 +3,19 @@ import type { Context } from "hono";
 import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
 import type { DbError } from "../../../common/db";
 import type { ApiError } from "../../../common/errors";
-import { DENIALS, newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
+import {
+  DENIALS,
+  newestFirstAfter,
+  type Refusals,
+  refusalError,
+  soonestFirstAfter,
+  validationHook,
+} from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { newestFirstCursor, pageOf } from "../../../common/pages";
+import { newestFirstCursor, pageOf, soonestFirstCursor } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import { microsOf, PgTime, PrintedTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
@@ -19,6 +26,7 @@ import {
   deleteActivity,
   deleteJourney,
   type JourneyRefusal,
+  listActivities,
   listJourneys,
   MAX_ACTIVITIES,
   type Retried,
@@ -158,8 +166,24 @@ const Journey = z
   .openapi("Journey");
 
 const JourneyWithActivities = Journey.extend({
-  activities: z.array(Activity).describe(`in start order; at most ${MAX_ACTIVITIES}`),
+  activities: z
+    .array(Activity)
+    .describe("in start order: all of them, unless they are more than 2 MB of text (activities_next_cursor)"),
+  activities_next_cursor: z
+    .string()
+    .nullable()
+    .describe("null when every activity is above; else the cursor for GET /v1/journeys/{id}/activities"),
 }).openapi("JourneyWithActivities");
+
+const ActivityPage = z
+  .object({ activities: z.array(Activity), next_cursor: z.string().nullable() })
+  .openapi("ActivityPage");
+
+/** The cursor after a page of activities that has more after it: its last one's (start, id). */
+function activitiesCursor(page: { activities: z.infer<typeof Activity>[] }, more: boolean): string | null {
+  const last = page.activities.at(-1);
+  return more && last ? soonestFirstCursor({ start_date: last.start_datetime, id: last.id }) : null;
+}
 
 const JourneyPage = z
   .object({ journeys: z.array(Journey), next_cursor: z.string().nullable() })
@@ -189,7 +213,7 @@ const ids = z.object({ id: Id });
 export const journeys = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
 journeys.use("*", requireUser);
 // Per method and path, as the content routes register theirs (content.ts says why).
-journeys.on("GET", ["/", "/:id"], rateLimit("READ_RATE_LIMITER"));
+journeys.on("GET", ["/", "/:id", "/:id/activities"], rateLimit("READ_RATE_LIMITER"));
 journeys.on("POST", ["/", "/:id/activities"], rateLimit("WRITE_RATE_LIMITER"));
 journeys.on(["PATCH", "DELETE"], "/:id", rateLimit("WRITE_RATE_LIMITER"));
 journeys.on(["PATCH", "DELETE"], "/:id/activities/:activity_id", rateLimit("WRITE_RATE_LIMITER"));
@@ -276,16 +300,62 @@ journeys.openapi(
     },
   }),
   async (c) => {
+    type Read = z.infer<typeof Journey> & {
+      activities: z.infer<typeof Activity>[];
+      activities_more: boolean;
+    };
     const found = await timed(c, () =>
-      readJourney<z.infer<typeof JourneyWithActivities>>(
+      readJourney<Read>(
         getSql(c),
         c.get("tenant").id,
         currentUser(c).id,
         c.req.valid("param").id,
+        MAX_ACTIVITIES,
       ),
     );
     if (!found.ok) throw failure(c, found.error);
-    return c.json(found.value, 200);
+    const { activities_more, ...journey } = found.value;
+    return c.json({ ...journey, activities_next_cursor: activitiesCursor(journey, activities_more) }, 200);
+  },
+);
+
+journeys.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}/activities",
+    operationId: "listJourneyActivities",
+    security: USER_SECURITY,
+    parameters: TENANT_PARAMETERS,
+    summary: "A journey's activities in start order, a page at a time (up to limit, and 2 MB of text)",
+    description: "Who may read them, and the 403 and 404, as for reading the journey.",
+    request: {
+      params: ids,
+      query: z.object({
+        limit: wholeNumberParam(1, MAX_ACTIVITIES).default(100),
+        cursor: z
+          .string()
+          .max(200)
+          .optional()
+          .describe("activities_next_cursor of the journey, or next_cursor"),
+      }),
+    },
+    responses: {
+      200: jsonResponse(ActivityPage, "One page"),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const which = {
+      tenantId: c.get("tenant").id,
+      userId: currentUser(c).id,
+      journeyId: c.req.valid("param").id,
+    };
+    const page = { after: soonestFirstAfter(cursor), limit };
+    const found = await timed(c, () => listActivities<z.infer<typeof Activity>>(getSql(c), which, page));
+    if (!found.ok) throw failure(c, found.error);
+    const { activities, more } = found.value;
+    return c.json({ activities, next_cursor: activitiesCursor({ activities }, more) }, 200);
   },
 );
 
