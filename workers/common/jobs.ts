@@ -156,21 +156,31 @@ export const NAMES_A_FIELD = [
   "name at least one field to change",
 ] as const;
 
-/** Where the fields give both dates, the end is not before the start. */
-const endsAfterStart = (u: { start_date?: string; end_date?: string | null }) =>
-  !u.start_date || !u.end_date || microsOf(u.end_date) >= microsOf(u.start_date);
-const END_BEFORE_START = { message: "end_date is before start_date", path: ["end_date"] };
+/**
+ * A body's rule (`.refine(...endNotBefore("start_date", "end_date"))`): where it gives both, the
+ * end is not before the start. Times to the microsecond, as Postgres compares them; a day
+ * (YYYY-MM-DD) as its midnight, which orders days as they are.
+ */
+export function endNotBefore<S extends string, E extends string>(start: S, end: E) {
+  const inOrder = (fields: { [K in S | E]?: string | null }) => {
+    const from = fields[start];
+    const to = fields[end];
+    return !from || !to || microsOf(to) >= microsOf(from);
+  };
+  const refusal = { message: `${end} is before ${start}`, path: [end] };
+  return [inOrder, refusal] as const;
+}
 
 /** A new event: a title and a start, the rest optional. */
 export const EventFields = eventFields
   .partial({ description: true, end_date: true, location_name: true, image_url: true })
   .strict()
-  .refine(endsAfterStart, END_BEFORE_START);
+  .refine(...endNotBefore("start_date", "end_date"));
 export const EventUpdates = eventFields
   .partial()
   .strict()
   .refine(...NAMES_A_FIELD)
-  .refine(endsAfterStart, END_BEFORE_START);
+  .refine(...endNotBefore("start_date", "end_date"));
 
 export const UpdateContentPayload = z.discriminatedUnion("content_type", [
   z.object({ content_type: z.literal("posts"), content_id: Id, updates: PostFields }).strict(),

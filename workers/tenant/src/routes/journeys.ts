@@ -12,12 +12,12 @@ import {
   validationHook,
 } from "../../../common/http";
 import { Id } from "../../../common/ids";
-import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
+import { boundedJsonObject, endNotBefore, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { newestFirstCursor, pageOf, soonestFirstCursor } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
-import { microsOf, PgTime, PrintedTime } from "../../../common/time";
+import { PgTime, PrintedTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
 import { IdempotencyHeader, inFlightError, newRow } from "../jobs/idempotency";
 import {
@@ -63,11 +63,6 @@ const journeyFields = z.object({
   is_public: z.boolean().describe("shown to the community's members; otherwise to its owner alone"),
 });
 
-/** Where the fields give both dates, the end is not before the start. */
-const daysInOrder = (u: { start_date?: string | null; end_date?: string | null }) =>
-  !u.start_date || !u.end_date || u.end_date >= u.start_date;
-const END_BEFORE_START = { message: "end_date is before start_date", path: ["end_date"] };
-
 const NewJourney = journeyFields
   .partial({
     description: true,
@@ -78,14 +73,14 @@ const NewJourney = journeyFields
     is_public: true,
   })
   .strict()
-  .refine(daysInOrder, END_BEFORE_START)
+  .refine(...endNotBefore("start_date", "end_date"))
   .openapi("NewJourney");
 
 const JourneyChanges = journeyFields
   .partial()
   .strict()
   .refine(...NAMES_A_FIELD)
-  .refine(daysInOrder, END_BEFORE_START)
+  .refine(...endNotBefore("start_date", "end_date"))
   .openapi("JourneyChanges");
 
 const ContentReference = z
@@ -106,11 +101,6 @@ const activityFields = z.object({
   settings: boundedJsonObject(4096),
 });
 
-/** Where the fields give both times, the end is not before the start. */
-const timesInOrder = (a: { start_datetime?: string; end_datetime?: string | null }) =>
-  !a.start_datetime || !a.end_datetime || microsOf(a.end_datetime) >= microsOf(a.start_datetime);
-const ENDS_BEFORE_IT_STARTS = { message: "end_datetime is before start_datetime", path: ["end_datetime"] };
-
 const NewActivity = activityFields
   .partial({
     description: true,
@@ -121,14 +111,14 @@ const NewActivity = activityFields
     settings: true,
   })
   .strict()
-  .refine(timesInOrder, ENDS_BEFORE_IT_STARTS)
+  .refine(...endNotBefore("start_datetime", "end_datetime"))
   .openapi("NewActivity");
 
 const ActivityChanges = activityFields
   .partial()
   .strict()
   .refine(...NAMES_A_FIELD)
-  .refine(timesInOrder, ENDS_BEFORE_IT_STARTS)
+  .refine(...endNotBefore("start_datetime", "end_datetime"))
   .openapi("ActivityChanges");
 
 const Activity = z
