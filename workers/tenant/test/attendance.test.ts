@@ -151,12 +151,25 @@ describe("answering an event", () => {
   });
 
   it("refuses an event that is over, or began with no end given, and lists who answered it", async () => {
+    // BEN answered while it was ahead.
+    await db.query("INSERT INTO event_attendees (event_id, user_id, status) VALUES ($1, $2, 'going')", [
+      OVER,
+      BEN,
+    ]);
     for (const id of [OVER, STARTED]) {
       const res = await answer(ANN, id, "going");
       expect([id, ...(await errorOf(res.clone()))]).toEqual([id, 409, "conflict"]);
       expect(((await res.json()) as ErrorBody).error.message).toMatch(/over/);
     }
-    expect((await attendees(ANN, OVER)).attendees).toEqual([]);
+    // Nor does an answer given before change after.
+    expect(await errorOf(await answer(BEN, OVER, "interested"))).toEqual([409, "conflict"]);
+    const over = await attendees(ANN, OVER);
+    expect([
+      over.going,
+      over.interested,
+      over.mine,
+      over.attendees.map((a) => [a.user_id, a.status]),
+    ]).toEqual([1, 0, null, [[BEN, "going"]]]);
   });
 
   it("keeps each community's events to its members: 403 for a stranger, 404 for another's event or a deleted one", async () => {
