@@ -131,6 +131,12 @@ function judge(row: Judged | undefined, userId: string): JourneyRefusal | null {
   return row.owner === userId ? null : "not_owner";
 }
 
+/** The refusal for reading: another member's public journey is theirs to read. */
+function judgeReader(row: Judged | undefined, userId: string): JourneyRefusal | null {
+  const refusal = judge(row, userId);
+  return refusal === "not_owner" ? null : refusal;
+}
+
 /** The caller's membership (`member.yes`) and the journey `$3` of the community (`target`). */
 const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
   target AS (SELECT x.* FROM public.user_journeys x WHERE x.id = $3::uuid AND x.tenant_id = $1::uuid)`;
@@ -272,32 +278,22 @@ export interface ActivityPage<A> {
 }
 
 /**
- * A journey the caller may see, with its first page of activities in start order (as many as
- * fit ACTIVITY_PAGE_BYTES, up to `limit`); `activities_more` says whether more follow.
+ * A journey the caller may see, with its activities in start order, as many as fit
+ * ACTIVITY_PAGE_BYTES (all of them, up to MAX_ACTIVITIES, but for the longest);
+ * `activities_more` says whether more follow.
  */
 export async function readJourney<R extends { activities_more: boolean }>(
   sql: Queryable,
   tenantId: string,
   userId: string,
   id: string,
-  limit: number,
 ): Promise<Result<R, JourneyRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & { journey: R | null }>(READ_SQL, [
-      tenantId,
-      userId,
-      id,
-      null,
-      null,
-      limit,
-      ACTIVITY_PAGE_BYTES,
-    ]),
-  );
+  const params = [tenantId, userId, id, null, null, MAX_ACTIVITIES, ACTIVITY_PAGE_BYTES];
+  const found = await attempt(() => sql.query<Judged & { journey: R | null }>(READ_SQL, params));
   if (!found.ok) return found;
   const [row] = found.value.rows;
-  const refusal = judge(row, userId);
-  // Another member's public journey is theirs to read.
-  if (refusal !== null && refusal !== "not_owner") return err(refusal);
+  const refusal = judgeReader(row, userId);
+  if (refusal !== null) return err(refusal);
   return row?.journey ? ok(row.journey) : err("no_such_journey");
 }
 
@@ -323,8 +319,8 @@ export async function listActivities<A>(
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
-  const refusal = judge(row, ids.userId);
-  if (refusal !== null && refusal !== "not_owner") return err(refusal);
+  const refusal = judgeReader(row, ids.userId);
+  if (refusal !== null) return err(refusal);
   return row ? ok({ activities: row.activities, more: row.more }) : err("no_such_journey");
 }
 
@@ -412,10 +408,6 @@ export function deleteJourney(
 }
 
 /**
- * `$4`… the activity's columns. The count is as of the statement's snapshot, so two additions at
- * once may both pass at MAX_ACTIVITIES - 1: a bound on what a read returns, not an exact quota.
- */
-/**
  * `reference.ok`: the content an activity names (its type and id in the parameters `type` and
  * `id`) is a live post or event of the community `$1`, or it names none.
  */
@@ -430,7 +422,11 @@ function referenceCheck(type: string, id: string): string {
   )`;
 }
 
-/** The new activity's id: the parameter after its columns'. */
+/**
+ * `$4`… the activity's columns, then its id (ACTIVITY_ID). The count is as of the statement's
+ * snapshot, so two additions at once may both pass at MAX_ACTIVITIES - 1: a bound on a journey's
+ * size, not an exact quota.
+ */
 const ACTIVITY_ID = 4 + Object.keys(ACTIVITY_COLUMNS).length;
 const ADD_ACTIVITY_SQL = `WITH ${JUDGED},
   counted AS (SELECT count(*) AS n FROM public.journey_activities c WHERE c.journey_id = $3::uuid),

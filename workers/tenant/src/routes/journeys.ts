@@ -295,13 +295,7 @@ journeys.openapi(
       activities_more: boolean;
     };
     const found = await timed(c, () =>
-      readJourney<Read>(
-        getSql(c),
-        c.get("tenant").id,
-        currentUser(c).id,
-        c.req.valid("param").id,
-        MAX_ACTIVITIES,
-      ),
+      readJourney<Read>(getSql(c), c.get("tenant").id, currentUser(c).id, c.req.valid("param").id),
     );
     if (!found.ok) throw failure(c, found.error);
     const { activities_more, ...journey } = found.value;
