@@ -26,6 +26,14 @@ export const contentSharing = pgTable(
   (t) => [
     index("idx_content_sharing_composite").on(t.contentType, t.contentId, t.sourceTenantId),
     uniqueIndex("content_sharing_once").on(t.contentType, t.contentId, t.targetTenantId),
+    // What is shared into a community, newest first (GET /v1/shared): a keyset walk of one
+    // community's shares of one kind. Also what a target community's deletion cascades by.
+    index("idx_content_sharing_target").on(
+      t.targetTenantId,
+      t.contentType,
+      t.createdAt.desc().nullsFirst(),
+      t.contentId.desc().nullsFirst(),
+    ),
     // Deleting a user sets shared_by to null: without an index each deletion scans every share.
     index("idx_content_sharing_shared_by").on(t.sharedBy),
     check("content_sharing_type", sql`content_type IN ('posts', 'events')`),

@@ -28,6 +28,7 @@ import { jobs } from "./routes/jobs";
 import { journeys } from "./routes/journeys";
 import { members } from "./routes/members";
 import { notifications } from "./routes/notifications";
+import { eventShares, postShares, shared } from "./routes/shares";
 
 /** Large enough for any admin or job body; anything bigger is refused before it is parsed. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -61,8 +62,8 @@ export function createApp() {
   // The identity provider's calls: a token and a per-address budget of their own.
   app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
-  // The context, jobs, posts, events, members and journeys belong to one tenant; the feed and
-  // "my communities" span them all.
+  // The context, jobs, posts, events, members, journeys and what is shared in belong to one
+  // tenant; the feed and "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
   app.use("/v1/jobs/*", resolveTenant);
@@ -70,12 +71,16 @@ export function createApp() {
   app.use("/v1/events/*", resolveTenant);
   app.use("/v1/members/*", resolveTenant);
   app.use("/v1/journeys/*", resolveTenant);
+  app.use("/v1/shared/*", resolveTenant);
   app.use("/v1/*", authenticate);
   app.route("/v1/context", context);
   app.route("/v1/jobs", jobs);
   app.route("/v1/posts", posts);
   app.route("/v1/events", events);
   app.route("/v1/events", attendance);
+  app.route("/v1/posts", postShares);
+  app.route("/v1/events", eventShares);
+  app.route("/v1/shared", shared);
   app.route("/v1/members", members);
   app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);

@@ -3,7 +3,7 @@ import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { SoonestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
-import { EVENT_SHOWN } from "../content/queries";
+import { contentColumns } from "../content/queries";
 
 /**
  * Members' answers to the events of their community (event_attendees). Every statement checks
@@ -176,7 +176,7 @@ export interface AnsweredEvent {
  * From the caller's answers (idx_event_attendees_user), so a page costs what they answered, not
  * what their communities hold: events not over, in active communities they are still members of.
  */
-const MY_EVENTS_SQL = `SELECT x.id, x.tenant_id, t.name AS tenant_name, ${EVENT_SHOWN}, a.status AS attendance
+const MY_EVENTS_SQL = `SELECT x.id, x.tenant_id, t.name AS tenant_name, ${contentColumns("events").shown}, a.status AS attendance
     FROM public.event_attendees a
     JOIN public.events x ON x.id = a.event_id AND x.deleted_at IS NULL
     JOIN public.tenants t ON t.id = x.tenant_id AND t.is_active

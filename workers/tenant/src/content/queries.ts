@@ -19,13 +19,15 @@ const at = (column: string) => `to_json(x.${column}) #>> '{}' AS ${column}`;
 
 /**
  * Each kind's author column, the columns its author writes (typed, as the statements pass
- * them), and what a client is shown of a row `x` besides its id, tenant id and tenant name.
+ * them), what a client is shown of a row `x` besides its id, tenant id and tenant name, and the
+ * bytes of text a row `x` adds to a page, as the feed counts them (db/migrations/0024).
  */
 const KINDS = {
   posts: {
     author: "user_id",
     written: { content: "text" },
     shown: `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments`,
+    bytes: "octet_length(x.content)",
   },
   events: {
     author: "created_by",
@@ -38,10 +40,12 @@ const KINDS = {
       image_url: "text",
     },
     shown: `x.created_by, x.title, x.description, ${at("start_date")}, ${at("end_date")}, x.location_name, x.image_url, ${at("created_at")}`,
+    bytes: `octet_length(x.title) + coalesce(octet_length(x.description), 0)
+            + coalesce(octet_length(x.location_name), 0) + coalesce(octet_length(x.image_url), 0)`,
   },
 } as const satisfies Record<
   ContentKind,
-  { author: string; written: Record<string, "text" | "timestamptz">; shown: string }
+  { author: string; written: Record<string, "text" | "timestamptz">; shown: string; bytes: string }
 >;
 
 /**
@@ -72,8 +76,14 @@ function createStatement(kind: ContentKind): string {
    WHERE x.id = $3 AND x.tenant_id = $1 AND x.${author} = $2 AND NOT EXISTS (SELECT 1 FROM made)`;
 }
 
-/** An event row `x` as a client is shown it, after its id, tenant id and tenant name. */
-export const EVENT_SHOWN = KINDS.events.shown;
+/**
+ * A kind's columns for statements of other modules over its rows `x`: the author's, what a
+ * client is shown after the id, tenant id and tenant name, and a row's bytes of text.
+ */
+export function contentColumns(kind: ContentKind): { author: string; shown: string; bytes: string } {
+  const { author, shown, bytes } = KINDS[kind];
+  return { author, shown, bytes };
+}
 
 const CREATE_SQL: Record<ContentKind, string> = {
   posts: createStatement("posts"),

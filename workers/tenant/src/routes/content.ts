@@ -29,7 +29,7 @@ import { TENANT_PARAMETERS } from "../middleware/tenant";
  * would not be.
  */
 
-const Post = z
+export const Post = z
   .object({
     id: z.guid(),
     tenant_id: z.guid(),
