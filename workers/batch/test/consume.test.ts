@@ -718,6 +718,85 @@ describe("content update consumer", () => {
     expect(dead?.error).toBe(DENIAL_MESSAGES.end_before_start); // the enqueue API's words for it
   });
 
+  it("tells the members who answered an event when an edit moves it, once: not its editor, members who left or muted it, nor for a new title", async () => {
+    const walk = crypto.randomUUID();
+    const [going, interested, muted, left] = [1, 2, 3, 4].map(
+      (n) => `d1000000-0000-4000-8000-0000000000e${n}`,
+    ) as [string, string, string, string];
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${going}', 'going@example.com'), ('${interested}', 'interested@example.com'),
+        ('${muted}', 'muted@example.com'), ('${left}', 'left@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id, notification_preferences) VALUES
+        ('${T}', '${going}', '{}'), ('${T}', '${interested}', '{}'),
+        ('${T}', '${muted}', '{"muted_types": ["event_changed"]}');
+      INSERT INTO events (id, tenant_id, created_by, title, start_date, location_name, updated_at)
+        VALUES ('${walk}', '${T}', '${MEMBER}', 'Walk', '2031-03-01T09:00:00Z', 'Gate', '2020-01-01');
+      INSERT INTO event_attendees (event_id, user_id, status) VALUES
+        ('${walk}', '${going}', 'going'), ('${walk}', '${interested}', 'interested'), ('${walk}', '${muted}', 'going'),
+        ('${walk}', '${left}', 'going'), ('${walk}', '${MEMBER}', 'going');`);
+    const edit = (updates: Record<string, unknown>, at: string) =>
+      job("update_content", {
+        tenant_id: T,
+        user_id: MEMBER,
+        created_at: at,
+        payload: { content_type: "events", content_id: walk, updates } as never,
+      });
+    const told = () =>
+      db.query<{
+        job_id: string;
+        user_id: string;
+        type: string;
+        message: string;
+        data: Record<string, unknown>;
+      }>(
+        "SELECT job_id, user_id, type, message, data FROM notifications WHERE data->>'event_id' = $1 ORDER BY created_at, user_id",
+        [walk],
+      );
+    const moved = edit({ start_date: "2031-03-02T09:00:00Z" }, "2026-05-01T00:00:00Z");
+    await deliver("content-updates", [moved]);
+    const expected = [going, interested].sort().map((user_id) => ({
+      job_id: moved.job_id,
+      user_id,
+      type: "event_changed",
+      message: "The event you answered has a new time",
+      data: {
+        event_id: walk,
+        start_date: "2031-03-02T09:00:00+00:00",
+        end_date: null,
+        location_name: "Gate",
+      },
+    }));
+    expect(await told()).toEqual(expected);
+    // Redelivered: the edit is not applied again, and no one is told again.
+    await deliver("content-updates", [moved], {}, 2);
+    expect(await told()).toEqual(expected);
+    // A new title or description moves nothing; a new place does.
+    await deliver("content-updates", [
+      edit({ title: "Dawn walk", description: "early" }, "2026-05-02T00:00:00Z"),
+    ]);
+    expect(await told()).toHaveLength(2);
+    const placed = edit(
+      { location_name: "Bridge", end_date: "2031-03-02T11:00:00Z" },
+      "2026-05-03T00:00:00Z",
+    );
+    await deliver("content-updates", [placed]);
+    expect((await told()).slice(2)).toEqual(
+      [going, interested].sort().map((user_id) =>
+        expect.objectContaining({
+          job_id: placed.job_id,
+          user_id,
+          message: "The event you answered has a new time and place",
+          data: expect.objectContaining({ location_name: "Bridge", end_date: "2031-03-02T11:00:00+00:00" }),
+        }),
+      ),
+    );
+    // Moved into the past, it is over: no one is told of it.
+    await deliver("content-updates", [
+      edit({ start_date: "2020-03-01T09:00:00Z", end_date: "2020-03-01T11:00:00Z" }, "2026-05-04T00:00:00Z"),
+    ]);
+    expect(await told()).toHaveLength(4);
+  });
+
   it("in a batch, refuses the newest event edit that breaks end >= start and applies the older allowed one, as with any refused edit; other items are written", async () => {
     const older = editEvent({ title: "Older" }, "2026-09-01T00:00:00Z");
     const bad = editEvent({ end_date: "2029-01-01T00:00:00Z" }, "2026-09-02T00:00:00Z");

@@ -230,6 +230,41 @@ describe("answering an event", () => {
   });
 });
 
+describe("an event deleted", () => {
+  it("is told cancelled to the members who answered it, but the one deleting it, those who muted that, and never once it is over", async () => {
+    const [walk, past] = [event(8), event(9)];
+    await db.query(
+      `INSERT INTO events (id, tenant_id, created_by, title, start_date, end_date) VALUES
+         ($1, '${A}', '${ANN}', 'Walk', now() + interval '1 week', NULL),
+         ($2, '${A}', '${ANN}', 'Past', now() - interval '2 days', now() - interval '1 day')`,
+      [walk, past],
+    );
+    for (const who of [ANN, BEN, DAN]) expect((await answer(who, walk, "going")).status).toBe(200);
+    await db.query("INSERT INTO event_attendees (event_id, user_id, status) VALUES ($1, $2, 'going')", [
+      past,
+      BEN,
+    ]);
+    await db.query(
+      `UPDATE tenant_users SET notification_preferences = '{"muted_types": ["event_cancelled"]}' WHERE tenant_id = $1 AND user_id = $2`,
+      [A, DAN],
+    );
+    for (const id of [walk, past]) expect((await call("DELETE", `/v1/events/${id}`, ANN)).status).toBe(204);
+    const told = await db.query(
+      "SELECT user_id, tenant_id, type, title, message, data->>'event_id' AS event_id FROM notifications WHERE type = 'event_cancelled'",
+    );
+    expect(told).toEqual([
+      {
+        user_id: BEN,
+        tenant_id: A,
+        type: "event_cancelled",
+        title: "Walk",
+        message: "The event you answered is cancelled",
+        event_id: walk,
+      },
+    ]);
+  });
+});
+
 describe("GET /v1/me/events", () => {
   it("lists the events the caller answered across their communities, soonest first, until each is over", async () => {
     expect((await answer(FAY, LATER, "going")).status).toBe(200);

@@ -131,6 +131,25 @@ export async function createContent<R>(
 }
 
 /**
+ * An event deleted (`gone`) is cancelled: each member who answered it and is still a member is
+ * told so (`event_cancelled`), as an edit of its time or place tells them (db/migrations/0034,
+ * whose mute rule this reads), in the statement that deletes it. Not the member deleting it,
+ * and not once it is over. A deletion happens once, so the notices' job id is made here, once
+ * (a CTE's row, where a subquery's volatile call could run again for each row it joined).
+ */
+const CANCELLED = `notice AS MATERIALIZED (SELECT gen_random_uuid() AS id), told AS (
+    INSERT INTO public.notifications (job_id, user_id, tenant_id, type, title, message, data)
+    SELECT j.id, a.user_id, g.tenant_id, 'event_cancelled', g.title, 'The event you answered is cancelled',
+           jsonb_build_object('event_id', g.id, 'start_date', g.start_date, 'end_date', g.end_date,
+                              'location_name', g.location_name)
+      FROM gone g CROSS JOIN notice j
+      JOIN public.event_attendees a ON a.event_id = g.id
+      JOIN public.tenant_users tu ON tu.tenant_id = g.tenant_id AND tu.user_id = a.user_id
+     WHERE a.user_id <> $2 AND coalesce(g.end_date, g.start_date) >= now()
+       AND NOT private.notification_muted(tu.notification_preferences, 'event_cancelled')
+  )`;
+
+/**
  * Soft-deletes a post or an event (deleted_at; the feed and edits skip it) if the user may: its
  * author, an admin of the community or a moderator (authorizeContentDeletion). One statement
  * decides and writes, and returns what it saw so the refusal can be named (by that function,
@@ -165,8 +184,8 @@ export async function deleteContent(
            FROM actor, target
           WHERE x.id = target.id AND x.deleted_at IS NULL
             AND (target.author = $2 OR actor.is_admin OR actor.role = ANY($4::text[]))
-         RETURNING x.id
-       )
+         RETURNING x.*
+       )${kind === "events" ? `, ${CANCELLED}` : ""}
        SELECT a.role, a.is_admin, t.tenant_id, t.author, EXISTS (SELECT 1 FROM gone) AS deleted
          FROM (SELECT 1) one LEFT JOIN actor a ON true LEFT JOIN target t ON true`,
       [tenantId, userId, id, MODERATOR_ROLES],
