@@ -246,6 +246,44 @@ describe("who sees a journey", () => {
     ]);
   });
 
+  it("narrows to the journeys that meet some days, or go to a place, for members looking for company", async () => {
+    const lisbon = { name: "Lisbon", lat: 38.72, lng: -9.14 };
+    const porto = { name: "Porto" };
+    await plan(BEN, {
+      title: "June coast",
+      is_public: true,
+      start_date: "2031-06-01",
+      end_date: "2031-06-20",
+      locations: [porto, lisbon],
+    });
+    await plan(BEN, { title: "July day", is_public: true, start_date: "2031-07-05", locations: [porto] });
+    await plan(BEN, { title: "Someday", is_public: true, locations: [lisbon] });
+    await plan(
+      CAT,
+      { title: "B's June", is_public: true, start_date: "2031-06-01", locations: [lisbon] },
+      "journeys-b",
+    );
+    const seen = (query: string) => titlesSeenBy(ANN, `?user_id=${BEN}&${query}`);
+    expect(await seen("from=2031-06-15&to=2031-06-30")).toEqual(["June coast"]);
+    expect(await seen("from=2031-06-21")).toEqual(["July day"]);
+    // A journey with no end lasts its first day.
+    expect(await seen("from=2031-07-05&to=2031-07-05")).toEqual(["July day"]);
+    expect(await seen("to=2031-06-30")).toEqual(["June coast"]);
+    expect(await seen("place=Lisbon")).toEqual(["Someday", "June coast"]);
+    expect(await seen("place=Lisbon&from=2031-01-01")).toEqual(["June coast"]);
+    // As given, case and all; and only this community's.
+    expect(await seen("place=lisbon")).toEqual([]);
+    expect(await titlesSeenBy(ANN, "?place=Lisbon&from=2031-06-01&to=2031-06-01")).toEqual(["June coast"]);
+    expect(await errorOf(await call("GET", "/v1/journeys?from=2031-06-02&to=2031-06-01", ANN))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    expect(await errorOf(await call("GET", "/v1/journeys?from=June", ANN))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+  });
+
   it("refuses a member removed a moment ago, checked in the statement and not the cache", async () => {
     const EVE = "b5400000-0000-4000-8000-000000000005";
     await db.query(

@@ -187,7 +187,10 @@ export async function createJourney<R>(
 /**
  * `$3`, `$4`: the last journey of the page before (created_at, id), for the index
  * (tenant_id, created_at DESC, id DESC); the plain `created_at <=` is what it can seek on.
- * In that order: the subquery's order is the order json_agg reads its rows in.
+ * In that order: the subquery's order is the order json_agg reads its rows in. `$8`, `$9`:
+ * days the journey's dates must meet (one without dates meets none; one without an end lasts
+ * its first day); `$10`: the name of a place it goes to, a containment the GIN index on
+ * locations can answer.
  */
 const LIST_SQL = `SELECT m.yes AS member, (
     SELECT coalesce(json_agg(r), '[]'::json) FROM (
@@ -196,22 +199,35 @@ const LIST_SQL = `SELECT m.yes AS member, (
          AND ($3::timestamptz IS NULL
               OR (x.created_at <= $3::timestamptz AND (x.created_at, x.id) < ($3::timestamptz, $4::uuid)))
          AND ($5::uuid IS NULL OR x.user_id = $5::uuid) AND ($6::text IS NULL OR x.status = $6::text)
+         AND ($8::date IS NULL OR coalesce(x.end_date, x.start_date) >= $8::date)
+         AND ($9::date IS NULL OR x.start_date <= $9::date)
+         AND ($10::text IS NULL OR x.locations @> jsonb_build_array(jsonb_build_object('name', $10::text)))
        ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int
     ) r
   ) AS journeys
   FROM (SELECT ${IS_MEMBER} AS yes) m`;
 
+/** What a list of journeys is narrowed to: whose, in what status, when (days), where. */
+export interface JourneyFilter {
+  owner?: string;
+  status?: string;
+  from?: string;
+  to?: string;
+  place?: string;
+}
+
 /**
  * One page of the community's journeys the caller may see (their own, and the public ones),
- * newest first, after `after`; `owner` and `status` narrow it.
+ * newest first, after `after`, narrowed by `filter`.
  */
 export async function listJourneys<R extends { id: string; created_at: string }>(
   sql: Queryable,
   tenantId: string,
   userId: string,
-  page: { after?: NewestFirstPosition; limit: number; owner?: string; status?: string },
+  page: { after?: NewestFirstPosition; limit: number; filter: JourneyFilter },
 ): Promise<Result<R[], "not_member" | DbError>> {
-  const { after, limit, owner, status } = page;
+  const { after, limit, filter } = page;
+  const { owner, status, from, to, place } = filter;
   const found = await attempt(() =>
     sql.query<{ member: boolean; journeys: R[] }>(LIST_SQL, [
       tenantId,
@@ -221,6 +237,9 @@ export async function listJourneys<R extends { id: string; created_at: string }>
       owner ?? null,
       status ?? null,
       limit,
+      from ?? null,
+      to ?? null,
+      place ?? null,
     ]),
   );
   if (!found.ok) return found;

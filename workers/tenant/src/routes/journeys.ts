@@ -248,12 +248,26 @@ journeys.openapi(
     parameters: TENANT_PARAMETERS,
     summary: "The community's journeys the caller may see (their own and the public ones), newest first",
     request: {
-      query: z.object({
-        user_id: Id.optional().describe("only this member's"),
-        status: z.enum(JOURNEY_STATUSES).optional(),
-        limit: wholeNumberParam(1, 100).default(20),
-        cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
-      }),
+      query: z
+        .object({
+          user_id: Id.optional().describe("only this member's"),
+          status: z.enum(JOURNEY_STATUSES).optional(),
+          from: Day.optional().describe(
+            "only journeys not over before this day: dated ones, whose end (or start, if it has no end) is on it or later",
+          ),
+          to: Day.optional().describe(
+            "only journeys begun by this day: dated ones, starting on it or earlier",
+          ),
+          place: z
+            .string()
+            .min(1)
+            .max(200)
+            .optional()
+            .describe("only journeys going to a place of this `name`, as it was given, case and all"),
+          limit: wholeNumberParam(1, 100).default(20),
+          cursor: z.string().max(200).optional().describe("next_cursor of the previous page"),
+        })
+        .refine(...endNotBefore("from", "to")),
     },
     responses: {
       200: jsonResponse(JourneyPage, "One page"),
@@ -261,8 +275,9 @@ journeys.openapi(
     },
   }),
   async (c) => {
-    const { user_id, status, limit, cursor } = c.req.valid("query");
-    const page = { after: newestFirstAfter(cursor), limit: limit + 1, owner: user_id, status };
+    const { user_id, status, from, to, place, limit, cursor } = c.req.valid("query");
+    const filter = { owner: user_id, status, from, to, place };
+    const page = { after: newestFirstAfter(cursor), limit: limit + 1, filter };
     const found = await timed(c, () =>
       listJourneys<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, page),
     );
