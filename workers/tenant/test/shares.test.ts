@@ -281,6 +281,18 @@ describe("sharing a community's posts and events into another community", () => 
     expect((await held()).length).toBe(0);
   });
 
+  it("forgets a post's shares when the post itself is gone, as its author's erasure takes it", async () => {
+    const [zoe, post] = [user(8), item(7)];
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${zoe}', 'zoe@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${zoe}'), ('${B}', '${zoe}');
+      INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${post}', '${A}', '${zoe}', 'zoe in A');`);
+    expect((await share(zoe, post, B)).status).toBe(201);
+    expect((await share(BEN, ANNS_POST, B)).status).toBe(201);
+    await db.query("SELECT private.erase_user($1)", [zoe]);
+    expect(await held()).toEqual([{ content_id: ANNS_POST, target_tenant_id: B }]);
+  });
+
   it("pages what was shared in newest first, and stops a page of long posts at about 2 MB of text", async () => {
     // Six posts of 800 kB each (400,000 two-byte characters), shared into LONG a minute apart.
     await db.query(`
