@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -62,7 +62,14 @@ beforeEach(async () => {
 const held = () =>
   db.query(`SELECT content_id, target_tenant_id FROM content_sharing WHERE target_tenant_id <> '${LONG}'`);
 
-async function call(method: string, path: string, who: string, body?: unknown, slug = "share-a") {
+async function call(
+  method: string,
+  path: string,
+  who: string,
+  body?: unknown,
+  slug = "share-a",
+  bindings: Partial<typeof env> = {},
+) {
   const ctx = createExecutionContext();
   const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: who })}` };
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -72,7 +79,7 @@ async function call(method: string, path: string, who: string, body?: unknown, s
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
-    { ...env, DATABASE_URL: db.url },
+    { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -317,5 +324,30 @@ describe("sharing a community's posts and events into another community", () => 
     ]);
     const small = await sharedIn("share-long", EVE, "?limit=1");
     expect([small.items.length, small.next_cursor === null]).toEqual([1, false]);
+  });
+});
+
+describe("without a database", () => {
+  it("answers 503 with Retry-After, quickly, to every share route", async () => {
+    // The tenants cached first: the lookup would answer 503 itself, before any route ran.
+    for (const slug of ["share-a", "share-b"]) await sharedIn(slug, ANN);
+    const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
+    for (const [method, path, body, slug] of [
+      ["POST", `/v1/posts/${ANNS_POST}/shares`, { tenant_id: B }, "share-a"],
+      ["GET", `/v1/posts/${ANNS_POST}/shares`, undefined, "share-a"],
+      ["DELETE", `/v1/posts/${ANNS_POST}/shares/${B}`, undefined, "share-a"],
+      ["GET", "/v1/shared/posts", undefined, "share-b"],
+    ] as const) {
+      const started = Date.now();
+      const res = await call(method, path, ANN, body, slug, down);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const [status, code] = await refusal(res);
+      expect([path, status, code, res.headers.get("retry-after")]).toEqual([
+        path,
+        503,
+        "service_unavailable",
+        "5",
+      ]);
+    }
   });
 });
