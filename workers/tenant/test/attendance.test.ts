@@ -1,8 +1,8 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -45,29 +45,19 @@ beforeAll(async () => {
   `);
 });
 
-async function call(
+const call = (
   method: string,
   path: string,
   who: string,
   body?: unknown,
   tenant = "attend-a",
   bindings: Partial<typeof env> = {},
-) {
-  const ctx = createExecutionContext();
-  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: who })}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await worker.fetch(
-    new Request(`http://${tenant}.localhost${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    { ...env, DATABASE_URL: db.url, ...bindings },
-    ctx,
+) =>
+  requestAs(
+    worker,
+    { method, path, who, body, host: `${tenant}.localhost` },
+    { DATABASE_URL: db.url, ...bindings },
   );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const answer = (who: string, id: string, status: unknown, tenant?: string) =>
   call("PUT", `/v1/events/${id}/attendance`, who, { status }, tenant);

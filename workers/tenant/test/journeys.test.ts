@@ -1,4 +1,4 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
@@ -7,7 +7,7 @@ import {
   type WorkerTestDb,
   whileUncommitted,
 } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -39,33 +39,20 @@ beforeAll(async () => {
 const call = (method: string, path: string, user: string, body?: unknown, tenant = "journeys-a") =>
   callWith(method, path, user, body, {}, tenant);
 
-async function callWith(
+const callWith = (
   method: string,
   path: string,
   user: string,
   body: unknown,
-  extra: Record<string, string>,
+  headers: Record<string, string>,
   tenant = "journeys-a",
   bindings: Partial<typeof env> = {},
-) {
-  const ctx = createExecutionContext();
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${await signToken({ sub: user })}`,
-    ...extra,
-  };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await worker.fetch(
-    new Request(`http://${tenant}.localhost${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    { ...env, DATABASE_URL: db.url, ...bindings },
-    ctx,
+) =>
+  requestAs(
+    worker,
+    { method, path, who: user, body, host: `${tenant}.localhost`, headers },
+    { DATABASE_URL: db.url, ...bindings },
   );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 type Journey = { id: string; title: string; is_public: boolean; activities?: { title: string }[] };
 

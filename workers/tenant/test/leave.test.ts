@@ -2,6 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
+import { requestAs } from "../../test-support/requests";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 
@@ -22,19 +23,12 @@ beforeAll(async () => {
   `);
 });
 
-async function call(method: string, path: string, user: string, tenant = "leave-1") {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`http://${tenant}.localhost${path}`, {
-      method,
-      headers: { authorization: `Bearer ${await signToken({ sub: user })}` },
-    }),
-    { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01" },
-    ctx,
+const call = (method: string, path: string, user: string, tenant = "leave-1") =>
+  requestAs(
+    worker,
+    { method, path, who: user, host: `${tenant}.localhost` },
+    { DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01" },
   );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const leave = (user: string, tenant: string) => call("DELETE", `/v1/me/communities/${tenant}`, user);
 

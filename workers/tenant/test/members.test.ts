@@ -2,7 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -22,22 +22,12 @@ beforeAll(async () => {
   `);
 });
 
-async function call(method: string, path: string, user: string, tenant: number, body?: unknown) {
-  const ctx = createExecutionContext();
-  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: user })}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await worker.fetch(
-    new Request(`http://members-${tenant}.localhost${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    { ...env, DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01" },
-    ctx,
+const call = (method: string, path: string, user: string, tenant: number, body?: unknown) =>
+  requestAs(
+    worker,
+    { method, path, who: user, body, host: `members-${tenant}.localhost` },
+    { DATABASE_URL: db.url, MEMBERSHIP_REDELETE_SECONDS: "0.01" },
   );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const setRole = (actor: string, tenant: number, target: string, role: unknown) =>
   call("PATCH", `/v1/members/${target}`, actor, tenant, { role });

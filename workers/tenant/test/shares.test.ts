@@ -1,8 +1,8 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import type { env } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
-import { signToken } from "../../test-support/tokens";
+import { requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -62,29 +62,19 @@ beforeEach(async () => {
 const held = () =>
   db.query(`SELECT content_id, target_tenant_id FROM content_sharing WHERE target_tenant_id <> '${LONG}'`);
 
-async function call(
+const call = (
   method: string,
   path: string,
   who: string,
   body?: unknown,
   slug = "share-a",
   bindings: Partial<typeof env> = {},
-) {
-  const ctx = createExecutionContext();
-  const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ sub: who })}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await worker.fetch(
-    new Request(`http://${slug}.localhost${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    { ...env, DATABASE_URL: db.url, ...bindings },
-    ctx,
+) =>
+  requestAs(
+    worker,
+    { method, path, who, body, host: `${slug}.localhost` },
+    { DATABASE_URL: db.url, ...bindings },
   );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const share = (who: string, id: string, into: string, kind = "posts") =>
   call("POST", `/v1/${kind}/${id}/shares`, who, { tenant_id: into });

@@ -1,0 +1,49 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { signToken } from "./tokens";
+
+/** A worker's fetch handler, as a test file imports it (the tenant worker's default export). */
+export interface Fetcher {
+  fetch(request: Request, bindings: typeof env, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
+/** A request of a signed-in user, as the tenant worker's route tests make them. */
+export interface UserRequest {
+  method: string;
+  path: string;
+  /** The user id the token is signed for. */
+  who: string;
+  /** Sent as JSON when given. */
+  body?: unknown;
+  /** The Host, which names the tenant: `<slug>.localhost`. */
+  host: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Sends `request` through `worker` with the test environment and `bindings` over it (the test
+ * file's DATABASE_URL at least), and answers once every waitUntil it left has run, so a test
+ * reads what the request wrote, cache writes included.
+ */
+export async function requestAs(
+  worker: Fetcher,
+  request: UserRequest,
+  bindings: Partial<typeof env>,
+): Promise<Response> {
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${await signToken({ sub: request.who })}`,
+    ...request.headers,
+  };
+  if (request.body !== undefined) headers["content-type"] = "application/json";
+  const res = await worker.fetch(
+    new Request(`http://${request.host}${request.path}`, {
+      method: request.method,
+      headers,
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    }),
+    { ...env, ...bindings },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
