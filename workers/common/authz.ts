@@ -14,7 +14,7 @@ export interface MemberRole {
 /** Roles that administer a community, besides the is_admin flag. */
 export const ADMIN_ROLES: readonly string[] = ["owner", "admin"];
 
-export function isTenantAdmin(m: MemberRole | null | undefined): boolean {
+function isTenantAdmin(m: MemberRole | null | undefined): boolean {
   return !!m && (m.is_admin || ADMIN_ROLES.includes(m.role));
 }
 
@@ -66,11 +66,6 @@ export function authorizeContentUpdate(
 /** Roles that may delete anyone's content in their community, besides its admins' powers. */
 export const MODERATOR_ROLES: readonly string[] = [...ADMIN_ROLES, "moderator"];
 
-/** Whether a member may take down others' content in their community: an admin or a moderator. */
-export function isModerator(m: MemberRole | null | undefined): boolean {
-  return isTenantAdmin(m) || (!!m && MODERATOR_ROLES.includes(m.role));
-}
-
 /**
  * Deleting content: as editing it, or a moderator, whose one power this is: taking down what
  * breaks a community's rules, never rewriting what someone said.
@@ -83,7 +78,7 @@ export function authorizeContentDeletion(
 ): Denial | null {
   const denial = authorizeContentUpdate(actorId, actor, content, tenantId);
   if (denial !== "not_author") return denial;
-  return isModerator(actor) ? null : "not_moderator";
+  return actor && MODERATOR_ROLES.includes(actor.role) ? null : "not_moderator";
 }
 
 /**

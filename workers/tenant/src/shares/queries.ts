@@ -1,10 +1,4 @@
-import {
-  ADMIN_ROLES,
-  isModerator,
-  isTenantAdmin,
-  type MemberRole,
-  MODERATOR_ROLES,
-} from "../../../common/authz";
+import { ADMIN_ROLES, MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { NewestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
@@ -57,8 +51,9 @@ const roleIn = (n: number) => `SELECT tu.role, tu.is_admin FROM public.tenant_us
 
 /**
  * `$1` the content's community, `$2` the caller, `$3` the content, `$4` the community to share
- * into, `$5` the roles that administer a community. One statement judges and writes; it answers
- * what it saw, so the refusal can be named, and the share already there, if any.
+ * into, `$5` the roles that administer a community. One statement judges and writes: whether
+ * the caller may share (`sharer`) is decided once, in it, and answered with what else it saw,
+ * so the refusal can be named; and the share already there, if any.
  */
 function shareStatement(kind: ContentKind): string {
   return `WITH actor AS (${roleIn(1)}),
@@ -66,14 +61,16 @@ function shareStatement(kind: ContentKind): string {
       SELECT x.id, x.${contentColumns(kind).author} AS author FROM public.${kind} x
        WHERE x.id = $3::uuid AND x.tenant_id = $1::uuid AND x.deleted_at IS NULL
     ), target AS (SELECT $4::uuid AS id WHERE EXISTS (${roleIn(4)})),
-    made AS (
+    sharer AS (
+      SELECT c.author = $2::uuid OR a.is_admin OR a.role = ANY($5::text[]) AS may FROM actor a, content c
+    ), made AS (
       INSERT INTO public.content_sharing AS s (content_type, content_id, source_tenant_id, target_tenant_id, shared_by)
-      SELECT '${kind}', c.id, $1::uuid, g.id, $2::uuid FROM actor a, content c, target g
-       WHERE c.author = $2::uuid OR a.is_admin OR a.role = ANY($5::text[])
+      SELECT '${kind}', c.id, $1::uuid, g.id, $2::uuid FROM sharer, content c, target g WHERE sharer.may
       ON CONFLICT (content_type, content_id, target_tenant_id) DO NOTHING
       RETURNING s.*
     )
-    SELECT a.role, a.is_admin, c.id IS NOT NULL AS found, c.author, g.id IS NOT NULL AS target_member,
+    SELECT a.role IS NOT NULL AS member, c.id IS NOT NULL AS found, coalesce((SELECT may FROM sharer), false) AS may,
+           g.id IS NOT NULL AS target_member,
            (SELECT to_json(r) FROM (
               SELECT ${SHARE} FROM made s JOIN public.tenants g ON g.id = s.target_tenant_id) r) AS made,
            (SELECT to_json(r) FROM (
@@ -87,21 +84,20 @@ const SHARE_SQL: Record<ContentKind, string> = {
   events: shareStatement("events"),
 };
 
+/** What the share statement saw: the caller's standing, decided in it once, and the share. */
 interface ShareSeen {
-  role: string | null;
-  is_admin: boolean | null;
+  member: boolean;
   found: boolean;
-  author: string | null;
+  may: boolean;
   target_member: boolean;
   made: Share | null;
   existing: Share | null;
 }
 
-function judgeSharer(row: ShareSeen | undefined, userId: string): ShareRefusal | null {
-  const actor = row?.role != null ? { role: row.role, is_admin: row.is_admin === true } : null;
-  if (!row || !actor) return "not_member";
+function judgeSharer(row: ShareSeen | undefined): ShareRefusal | null {
+  if (!row?.member) return "not_member";
   if (!row.found) return "no_such_content";
-  if (row.author !== userId && !isTenantAdmin(actor)) return "not_sharer";
+  if (!row.may) return "not_sharer";
   return row.target_member ? null : "not_target_member";
 }
 
@@ -122,7 +118,7 @@ export async function shareContent(
     const found = await attempt(() => sql.query<ShareSeen>(SHARE_SQL[kind], params));
     if (!found.ok) return found;
     const [row] = found.value.rows;
-    const refusal = judgeSharer(row, ids.userId);
+    const refusal = judgeSharer(row);
     if (refusal !== null) return err(refusal);
     if (row?.made) return ok({ share: row.made, made: true });
     if (row?.existing) return ok({ share: row.existing, made: false });
@@ -138,20 +134,21 @@ export async function shareContent(
  */
 function unshareStatement(kind: ContentKind): string {
   return `WITH source_role AS (${roleIn(1)}), target_role AS (${roleIn(4)}),
-    share AS (
-      SELECT s.id, s.shared_by, x.${contentColumns(kind).author} AS author FROM public.content_sharing s
+    moderates AS (
+      SELECT EXISTS (SELECT 1 FROM (SELECT * FROM source_role UNION ALL SELECT * FROM target_role) r
+                      WHERE r.is_admin OR r.role = ANY($5::text[])) AS yes
+    ), share AS (
+      SELECT s.id, s.shared_by = $2::uuid OR x.${contentColumns(kind).author} = $2::uuid OR m.yes AS may
+        FROM public.content_sharing s
         JOIN public.${kind} x ON x.id = s.content_id AND x.tenant_id = $1::uuid
+        CROSS JOIN moderates m
        WHERE s.content_type = '${kind}' AND s.content_id = $3::uuid AND s.target_tenant_id = $4::uuid
     ), gone AS (
-      DELETE FROM public.content_sharing s USING share sh
-       WHERE s.id = sh.id
-         AND (sh.shared_by = $2::uuid OR sh.author = $2::uuid
-              OR EXISTS (SELECT 1 FROM source_role r WHERE r.is_admin OR r.role = ANY($5::text[]))
-              OR EXISTS (SELECT 1 FROM target_role r WHERE r.is_admin OR r.role = ANY($5::text[])))
+      DELETE FROM public.content_sharing s USING share sh WHERE s.id = sh.id AND sh.may
       RETURNING s.id
     )
-    SELECT (SELECT to_json(r) FROM source_role r) AS source_role, (SELECT to_json(r) FROM target_role r) AS target_role,
-           sh.id IS NOT NULL AS found, sh.shared_by, sh.author, EXISTS (SELECT 1 FROM gone) AS deleted
+    SELECT EXISTS (SELECT 1 FROM source_role UNION ALL SELECT 1 FROM target_role) AS member,
+           sh.id IS NOT NULL AS found, coalesce(sh.may, false) AS may, EXISTS (SELECT 1 FROM gone) AS deleted
       FROM (SELECT 1) one LEFT JOIN share sh ON true`;
 }
 
@@ -168,27 +165,14 @@ export async function unshareContent(
 ): Promise<Result<null, ShareRefusal | DbError>> {
   const params = [ids.tenantId, ids.userId, ids.contentId, ids.targetId, MODERATOR_ROLES];
   const found = await attempt(() =>
-    sql.query<{
-      source_role: MemberRole | null;
-      target_role: MemberRole | null;
-      found: boolean;
-      shared_by: string | null;
-      author: string | null;
-      deleted: boolean;
-    }>(UNSHARE_SQL[kind], params),
+    sql.query<{ member: boolean; found: boolean; may: boolean; deleted: boolean }>(UNSHARE_SQL[kind], params),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
-  if (!row || (!row.source_role && !row.target_role)) return err("not_member");
+  if (!row?.member) return err("not_member");
   if (row.deleted) return ok(null);
-  if (!row.found) return err("no_such_share");
-  const allowed =
-    row.shared_by === ids.userId ||
-    row.author === ids.userId ||
-    isModerator(row.source_role) ||
-    isModerator(row.target_role);
   // Allowed but not deleted: another request took it back first.
-  return err(allowed ? "no_such_share" : "not_allowed");
+  return err(row.found && !row.may ? "not_allowed" : "no_such_share");
 }
 
 /**
