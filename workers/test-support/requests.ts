@@ -1,4 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { expect } from "vitest";
+import type { ErrorBody } from "../common/errors";
 import { signToken } from "./tokens";
 
 /** A worker's fetch handler, as a test file imports it (the tenant worker's default export). */
@@ -46,4 +48,21 @@ export async function requestAs(
   );
   await waitOnExecutionContext(ctx);
   return res;
+}
+
+/**
+ * Holds what `send` answers to a quick 503 with Retry-After, as a route must while the database
+ * is down: within 3 s (the driver's connect timeout and then some), in the one error shape.
+ */
+export async function expectUnavailableQuickly(path: string, send: () => Promise<Response>): Promise<void> {
+  const started = Date.now();
+  const res = await send();
+  expect(Date.now() - started).toBeLessThan(3_000);
+  const { error } = await res.json<ErrorBody>();
+  expect([path, res.status, error.code, res.headers.get("retry-after")]).toEqual([
+    path,
+    503,
+    "service_unavailable",
+    "5",
+  ]);
 }
