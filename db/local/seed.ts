@@ -45,11 +45,20 @@ export async function seedDatabase(url: string): Promise<void> {
     }
     // 20 posts per active tenant, one an hour back from a fixed day, ids derived from the index.
     await client.query(
-      `INSERT INTO posts (id, tenant_id, user_id, content, total_likes, created_at)
+      `INSERT INTO posts (id, tenant_id, user_id, content, created_at)
        SELECT ('c0000000-0000-4000-8000-' || lpad(t.n::text, 4, '0') || lpad(g::text, 8, '0'))::uuid,
-              t.id, t.author, t.slug || ' post #' || g, g % 7, now() - make_interval(hours => g)
+              t.id, t.author, t.slug || ' post #' || g, now() - make_interval(hours => g)
        FROM (VALUES (1, $1::uuid, 'acme', $3::uuid), (2, $2::uuid, 'globex', $3::uuid)) AS t(n, id, slug, author),
             generate_series(1, 20) g
+       ON CONFLICT DO NOTHING`,
+      [acme.id, globex.id, alice.id],
+    );
+    // Some liked, by members of their community: the counts are the likes' (a trigger keeps them).
+    await client.query(
+      `INSERT INTO post_likes (post_id, user_id)
+       SELECT p.id, tu.user_id FROM posts p JOIN tenant_users tu ON tu.tenant_id = p.tenant_id
+        WHERE p.content ~ ' post #' AND p.tenant_id IN ($1, $2)
+          AND (substring(p.content from '#(\\d+)$')::int + (tu.user_id = $3)::int) % 3 = 0
        ON CONFLICT DO NOTHING`,
       [acme.id, globex.id, alice.id],
     );

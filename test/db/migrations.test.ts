@@ -239,13 +239,19 @@ describe("migrations", () => {
   it("leave one of each feed function, as the last migration defines them, whatever 0004 a database first ran", async () => {
     // 0004 is the text that first landed (with sort_at); a fresh database runs it and then 0007
     // and 0024, as an old one runs only those, so both end here: one function a name (0024
-    // dropped the five-argument ones its six-argument ones replace).
+    // dropped the five-argument ones its six-argument ones replace; 0037 made feed_posts a call
+    // of feed_posts_v2).
     const { rows } = await db.client.query<{ name: string; result: string }>(
       `SELECT p.proname AS name, pg_get_function_result(p.oid) AS result FROM pg_proc p
         WHERE p.pronamespace = 'private'::regnamespace
-          AND p.proname IN ('feed_posts', 'feed_events', 'feed_communities') ORDER BY 1`,
+          AND p.proname IN ('feed_posts', 'feed_posts_v2', 'feed_events', 'feed_communities') ORDER BY 1`,
     );
-    expect(rows.map((r) => r.name)).toEqual(["feed_communities", "feed_events", "feed_posts"]);
+    expect(rows.map((r) => r.name)).toEqual([
+      "feed_communities",
+      "feed_events",
+      "feed_posts",
+      "feed_posts_v2",
+    ]);
     for (const r of rows) expect(r.result, r.name).not.toContain("sort_at");
   });
 

@@ -224,16 +224,27 @@ export function servesRequest(c: Context): boolean {
 
 const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
 
+/** Neither a body nor a type: what a client sends for a write that takes no body. */
+function withoutBody(c: Context): boolean {
+  return (
+    c.req.header("content-type") === undefined &&
+    (c.req.raw.body === null || c.req.header("content-length") === "0")
+  );
+}
+
 /**
  * Bodies are JSON. zod-openapi validates a body only when its Content-Type is the route's own
  * (a missing or other type, `+json` ones included, reaches the handler unvalidated, as `{}`), so
- * a write with any other type is refused here: 415, before any handler sees it.
+ * a write with any other type is refused here: 415, before any handler sees it. A write with no
+ * body and no type (`PUT /v1/posts/{id}/like`) has nothing to misread: it goes on, and a route
+ * that takes a body (each declares it required) validates `{}` and names what is missing.
  */
 export const requireJsonBody = createMiddleware<BaseEnv>(async (c, next) => {
   const method = c.req.method;
   if (
     (method === "POST" || method === "PUT" || method === "PATCH") &&
     !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "") &&
+    !withoutBody(c) &&
     servesRequest(c)
   ) {
     throw new ApiError("unsupported_media_type", "send the body as JSON (Content-Type: application/json)");

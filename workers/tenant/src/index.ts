@@ -26,6 +26,7 @@ import { health } from "./routes/health";
 import { hooks, requireHookToken } from "./routes/hooks";
 import { jobs } from "./routes/jobs";
 import { journeys } from "./routes/journeys";
+import { likes } from "./routes/likes";
 import { members } from "./routes/members";
 import { notifications } from "./routes/notifications";
 import { eventShares, postShares, shared } from "./routes/shares";
@@ -78,6 +79,7 @@ export function createApp() {
   app.route("/v1/posts", posts);
   app.route("/v1/events", events);
   app.route("/v1/events", attendance);
+  app.route("/v1/posts", likes);
   app.route("/v1/posts", postShares);
   app.route("/v1/events", eventShares);
   app.route("/v1/shared", shared);

@@ -86,6 +86,7 @@ describe("POST /v1/posts", () => {
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+\+00:00$/),
       likes: 0,
       comments: 0,
+      liked: false,
     });
     // As the feed shows it, so a client can put it at the top of the page it holds.
     const [first] = await feedOf(BEN);

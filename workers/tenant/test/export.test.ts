@@ -34,6 +34,8 @@ beforeAll(async () => {
       ('${ZOE_EVENT}', '${A}', '${ZOE}', 'Zoe hosts', now() + interval '1 week'),
       ('${OTHER_EVENT}', '${A}', '${OTHER}', 'Other hosts', now() + interval '2 weeks');
     INSERT INTO event_attendees (event_id, user_id, status) VALUES ('${OTHER_EVENT}', '${ZOE}', 'going'), ('${OTHER_EVENT}', '${OTHER}', 'going');
+    INSERT INTO post_likes (post_id, user_id) SELECT id, '${ZOE}' FROM posts WHERE content = 'not zoe';
+    INSERT INTO post_likes (post_id, user_id) SELECT id, '${OTHER}' FROM posts WHERE content = 'zoe live';
     INSERT INTO user_journeys (id, tenant_id, user_id, title) VALUES ('${JOURNEY}', '${A}', '${ZOE}', 'Alps');
     INSERT INTO journey_activities (journey_id, tenant_id, activity_type, title, start_datetime) VALUES
       ('${JOURNEY}', '${A}', 'climb', 'Day two', '2027-07-02T08:00:00Z'), ('${JOURNEY}', '${A}', 'climb', 'Day one', '2027-07-01T08:00:00Z');
@@ -103,6 +105,7 @@ describe("GET /admin/users/{id}/export", () => {
         event_title: "Other hosts",
       }),
     ]);
+    expect(got.post_likes).toEqual([expect.objectContaining({ user_id: ZOE, tenant_id: A })]);
     expect(got.journeys).toEqual([expect.objectContaining({ id: JOURNEY, title: "Alps" })]);
     expect(pick(got.journey_activities, "title")).toEqual(["Day one", "Day two"]);
     expect(got.journey_activities).toContainEqual(expect.objectContaining({ journey_id: JOURNEY }));

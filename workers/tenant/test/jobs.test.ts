@@ -492,6 +492,25 @@ describe("POST /v1/jobs", () => {
     expect([res.status, await code(res)]).toEqual([415, "unsupported_media_type"]);
   });
 
+  it("answers a write sent with no body and no type 400, naming what is missing, not 415", async () => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request("http://jobs.localhost/v1/jobs", {
+        method: "POST",
+        headers: { authorization: `Bearer ${await signToken({ sub: U.member })}` },
+      }),
+      { ...env, DATABASE_URL: db.url },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    const { error } = await res.json<ErrorBody>();
+    expect([res.status, error.code, error.message]).toEqual([
+      400,
+      "validation_failed",
+      expect.stringContaining("queue"),
+    ]);
+  });
+
   it("takes application/json with parameters", async () => {
     const charset = await post("/v1/jobs", U.member, analytics, {
       "content-type": "application/json; charset=utf-8",

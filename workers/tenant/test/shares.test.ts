@@ -128,6 +128,7 @@ describe("sharing a community's posts and events into another community", () => 
           created_at: expect.any(String),
           likes: 0,
           comments: 0,
+          liked: false,
           share: { shared_by: ANN, shared_at: made.shared_at, source_slug: "share-a" },
         },
       ],

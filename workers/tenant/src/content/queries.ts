@@ -2,6 +2,7 @@ import { authorizeContentDeletion, type Denial, MODERATOR_ROLES } from "../../..
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
+import { likedBy } from "../likes/sql";
 
 export type ContentKind = "posts" | "events";
 
@@ -20,13 +21,14 @@ const at = (column: string) => `to_json(x.${column}) #>> '{}' AS ${column}`;
 /**
  * Each kind's author column, the columns its author writes (typed, as the statements pass
  * them), what a client is shown of a row `x` besides its id, tenant id and tenant name, and the
- * bytes of text a row `x` adds to a page, as the feed counts them (db/migrations/0024).
+ * bytes of text a row `x` adds to a page, as the feed counts them (db/migrations/0024). What a
+ * post shows reads `$2` as the caller: every statement that shows content passes them there.
  */
 const KINDS = {
   posts: {
     author: "user_id",
     written: { content: "text" },
-    shown: `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments`,
+    shown: `x.user_id, x.content, ${at("created_at")}, x.total_likes AS likes, x.total_comments AS comments, ${likedBy("x.id", "$2")}`,
     bytes: "octet_length(x.content)",
   },
   events: {

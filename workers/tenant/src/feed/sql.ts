@@ -21,9 +21,12 @@ export interface Position {
  */
 const FEED_PAGE_BYTES = 2 * 1024 * 1024;
 
+/** Each feed's function: posts with whether the user likes each (db/migrations/0037). */
+const FEED_FUNCTIONS: Record<FeedType, string> = { posts: "feed_posts_v2", events: "feed_events" };
+
 /**
  * One statement, one round trip: the user's communities and one keyset page over them, by the
- * feed functions (db/migrations/0004, as redefined by 0024), whose plans are cached per backend.
+ * feed functions (db/migrations/0004, as redefined by 0024 and 0037), whose plans are cached per backend.
  * It asks for one row past a page of `limit`, which tells whether another page follows; a page
  * its text cut short (FEED_PAGE_BYTES) ends in a row of NULLs instead.
  */
@@ -35,7 +38,7 @@ export function feedQuery(
   limit: number,
 ): { text: string; params: unknown[] } {
   return {
-    text: `SELECT * FROM private.feed_${type}($1, $2, $3, $4, $5, $6)`,
+    text: `SELECT * FROM private.${FEED_FUNCTIONS[type]}($1, $2, $3, $4, $5, $6)`,
     params: [userId, requested, after?.at ?? null, after?.id ?? null, limit + 1, FEED_PAGE_BYTES],
   };
 }

@@ -37,8 +37,9 @@ export const Post = z
     user_id: z.guid(),
     content: z.string(),
     created_at: PrintedTime,
-    likes: z.number().int(),
+    likes: z.number().int().describe("how many members like it (PUT /v1/posts/{id}/like)"),
     comments: z.number().int(),
+    liked: z.boolean().describe("whether the caller likes it"),
   })
   .openapi("Post");
 

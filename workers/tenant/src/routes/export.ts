@@ -25,6 +25,7 @@ export const UserExport = z
     posts: Rows,
     events: Rows,
     event_answers: Rows,
+    post_likes: Rows.describe("the posts the user likes"),
     journeys: Rows,
     journey_activities: Rows.describe("the activities of the journeys above"),
     notifications: Rows,

@@ -50,6 +50,12 @@ const SECTIONS: Section[] = [
     size: 500,
   },
   {
+    name: "post_likes",
+    rows: `SELECT l.post_id AS k, to_jsonb(l) || jsonb_build_object('tenant_id', p.tenant_id) AS doc
+             FROM public.post_likes l JOIN public.posts p ON p.id = l.post_id WHERE l.user_id = $1`,
+    size: 500,
+  },
+  {
     name: "journeys",
     rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.user_journeys x WHERE x.user_id = $1",
     size: 15,
