@@ -1,7 +1,13 @@
-import type { env } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
-import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+  whileUncommitted,
+} from "../../test-support/db";
 import { expectUnavailableQuickly, requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
@@ -20,6 +26,7 @@ const PAGED = post(4); // A's
 const BUSY = post(5); // A's, liked by the crowd
 const ERASED_LIKES = post(6); // A's
 const DRIFTED = post(7); // A's
+const VANISHING = post(8); // A's, deleted outright while liked
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -35,7 +42,7 @@ beforeAll(async () => {
       ('${LIKED}', '${A}', '${ANN}', 'liked', NULL), ('${B_POST}', '${B}', '${CAT}', 'b only', NULL),
       ('${DELETED}', '${A}', '${ANN}', 'gone', now()), ('${PAGED}', '${A}', '${ANN}', 'paged', NULL),
       ('${BUSY}', '${A}', '${ANN}', 'busy', NULL), ('${ERASED_LIKES}', '${A}', '${ANN}', 'erased', NULL),
-      ('${DRIFTED}', '${A}', '${ANN}', 'drifted', NULL);
+      ('${DRIFTED}', '${A}', '${ANN}', 'drifted', NULL), ('${VANISHING}', '${A}', '${ANN}', 'vanishing', NULL);
   `);
 });
 
@@ -198,6 +205,76 @@ describe("liking a post", () => {
     await db.query("DELETE FROM posts WHERE id = $1", [DRIFTED]);
     const rows = await db.query("SELECT 1 FROM post_likes WHERE post_id = $1", [DRIFTED]);
     expect(rows).toEqual([]);
+  });
+
+  it("erases users who liked each other's posts at the same moment, both (db/migrations/0038)", async () => {
+    // Five pairs: each user has posts the other liked. Erased at once, each pair's two
+    // erasures needed the same posts in opposite orders, and one in two deadlocked.
+    const pairs = [0, 1, 2, 3, 4].map((i) => [user(40 + 2 * i), user(41 + 2 * i)] as const);
+    await db.query(`
+      INSERT INTO users (id, email)
+      SELECT ('b5800000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'pair' || g || '@example.com'
+        FROM generate_series(40, 49) g;
+      INSERT INTO posts (tenant_id, user_id, content)
+      SELECT '${A}', ('b5800000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'pair post'
+        FROM generate_series(40, 49) g, generate_series(1, 10);
+      INSERT INTO post_likes (post_id, user_id)
+      SELECT p.id, ('b5800000-0000-4000-8000-' || lpad((m # 1)::text, 12, '0'))::uuid
+        FROM posts p, LATERAL (SELECT right(p.user_id::text, 12)::int AS m) n
+       WHERE p.content = 'pair post';`);
+    const erased = await Promise.allSettled(
+      pairs.flat().map((id) => db.query("SELECT private.erase_user($1)", [id])),
+    );
+    expect(erased.filter((r) => r.status === "rejected")).toEqual([]);
+    const left = await db.query(
+      "SELECT count(*)::int AS n FROM post_likes l JOIN posts p ON p.id = l.post_id WHERE p.content = 'pair post'",
+    );
+    expect(left).toEqual([{ n: 0 }]);
+  });
+
+  it("erases a user while a content batch edits a post they liked and one of theirs, failing neither", async () => {
+    // A batch locks posts in id order (db/migrations/0019): here the liked one sorts first.
+    const [LIKED_FIRST, THEIRS_SECOND] = [post(0xa1), post(0xa2)];
+    const ERASED = user(60);
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${ERASED}', 'erased60@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${ERASED}');
+      INSERT INTO posts (id, tenant_id, user_id, content) VALUES
+        ('${LIKED_FIRST}', '${A}', '${ANN}', 'liked first'), ('${THEIRS_SECOND}', '${A}', '${ERASED}', 'theirs');
+      INSERT INTO post_likes (post_id, user_id) VALUES ('${LIKED_FIRST}', '${ERASED}');`);
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const batch = await handle.pool.connect();
+    try {
+      await batch.query("BEGIN");
+      await batch.query("UPDATE posts SET content = 'edited' WHERE id = $1", [LIKED_FIRST]);
+      const erasing = db.query("SELECT private.erase_user($1)", [ERASED]).then(
+        () => "erased",
+        (e: Error) => e.message,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const second = await batch
+        .query("UPDATE posts SET content = 'edited' WHERE id = $1", [THEIRS_SECOND])
+        .then(
+          () => "edited",
+          (e: Error) => e.message,
+        );
+      await batch.query("COMMIT");
+      expect([second, await erasing]).toEqual(["edited", "erased"]);
+    } finally {
+      batch.release();
+      await handle.close();
+    }
+    expect(await db.query("SELECT total_likes FROM posts WHERE id = $1", [LIKED_FIRST])).toEqual([
+      { total_likes: 0 },
+    ]);
+  });
+
+  it("answers 404 for a post deleted outright while the like was being made", async () => {
+    // The like reads the post, then waits for the deletion's lock to check its foreign key.
+    const liked = await whileUncommitted(db, "DELETE FROM posts WHERE id = $1", [VANISHING], () =>
+      like(BEN, VANISHING),
+    );
+    expect([liked.status, (liked.body as ErrorBody).error.code]).toEqual([404, "not_found"]);
   });
 });
 

@@ -19,10 +19,19 @@ export interface LikeState {
   likes: number;
 }
 
-/** The caller's membership (`member.yes`) and the live post `$3` of the community (`target`). */
-const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
+/**
+ * The caller's membership (`member.yes`) and the live post `$3` of the community (`target`),
+ * `locked` for a statement that adds or deletes a like. Its trigger then updates the post's
+ * count, so the post's row is taken first, before any like's: a user's erasure takes the rows
+ * in that order too (deleting their posts, then the likes of them), and a statement taking
+ * them the other way round, a like then its post, deadlocked with it. A post deleted while the
+ * lock was awaited is then read as gone. Only a member's statement reads (and locks) the post.
+ */
+const judged = (locked: boolean) => `member AS (SELECT ${IS_MEMBER} AS yes),
   target AS (SELECT p.id, p.total_likes FROM public.posts p
-              WHERE p.id = $3::uuid AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL)`;
+              WHERE p.id = $3::uuid AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL
+                AND (SELECT yes FROM member)
+              ${locked ? "FOR NO KEY UPDATE" : ""})`;
 
 interface Judged {
   member: boolean;
@@ -52,7 +61,7 @@ function likeStatement(change: "like" | "unlike"): string {
       : `DELETE FROM public.post_likes l USING member, target t
           WHERE member.yes AND l.post_id = t.id AND l.user_id = $2::uuid RETURNING l.post_id`;
   const sign = change === "like" ? "+" : "-";
-  return `WITH ${JUDGED}, changed AS (${write})
+  return `WITH ${judged(true)}, changed AS (${write})
   SELECT ${JUDGED_COLUMNS},
          greatest(t.total_likes ${sign} (SELECT count(*) FROM changed)::int, 0) AS likes
     FROM ${JUDGED_FROM}`;
@@ -75,7 +84,8 @@ export async function setLike(
   const found = await attempt(() =>
     sql.query<Judged & { likes: number | null }>(liked ? LIKE_SQL : UNLIKE_SQL, [tenantId, userId, postId]),
   );
-  if (!found.ok) return found;
+  // 23503: the post (or the caller, being erased) was deleted outright while the like was made.
+  if (!found.ok) return found.error.code === "23503" ? err("no_such_post") : found;
   const [row] = found.value.rows;
   const refusal = refusalOf(row);
   if (refusal !== null) return err(refusal);
@@ -101,7 +111,7 @@ export interface Likes {
  * (post_id, user_id) from `$4`, so a page costs its own rows whatever the post's count; the count
  * is the post's own, which the triggers keep.
  */
-const LIKES_SQL = `WITH ${JUDGED}
+const LIKES_SQL = `WITH ${judged(false)}
   SELECT ${JUDGED_COLUMNS}, t.total_likes AS likes,
          member.yes AND EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = t.id AND l.user_id = $2::uuid) AS liked,
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
