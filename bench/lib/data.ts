@@ -7,7 +7,7 @@ import { progress, say } from "./progress";
 import type { Sizes } from "./types";
 
 /** Bump when the generator changes, so old data sets are not reused. */
-const GENERATOR_VERSION = 3;
+const GENERATOR_VERSION = 4;
 
 /** Users whose feeds are measured: members of this many communities (capped by the tenant count). */
 export const FEED_USERS = [5, 50, 200] as const;
@@ -102,9 +102,17 @@ function feedUserMemberships(s: Sizes): { user: number; tenants: number; sql: st
       user: i + 1,
       tenants,
       // 37 steps through the tenants without repeats unless the count is a multiple of 37.
+      // Then, as an active member would, they like every third of the 3,000 newest posts of
+      // their communities: what each post of their feed is looked up in (whether they like it).
       sql: `INSERT INTO tenant_users (tenant_id, user_id)
         SELECT md5('tenant-' || (1 + (j * 37) % ${s.tenants}))::uuid, md5('user-${i + 1}')::uuid
-        FROM generate_series(0, ${tenants - 1}) j ON CONFLICT DO NOTHING`,
+        FROM generate_series(0, ${tenants - 1}) j ON CONFLICT DO NOTHING;
+        INSERT INTO post_likes (post_id, user_id)
+        SELECT p.id, md5('user-${i + 1}')::uuid FROM (
+          SELECT p.id, row_number() OVER (ORDER BY p.created_at DESC, p.id DESC) AS n FROM posts p
+            JOIN tenant_users tu ON tu.tenant_id = p.tenant_id AND tu.user_id = md5('user-${i + 1}')::uuid
+           WHERE p.deleted_at IS NULL ORDER BY p.created_at DESC, p.id DESC LIMIT 3000) p
+        WHERE p.n % 3 = 0 ON CONFLICT DO NOTHING`,
     };
   });
 }
