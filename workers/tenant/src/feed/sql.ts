@@ -26,9 +26,9 @@ const FEED_FUNCTIONS: Record<FeedType, string> = { posts: "feed_posts_v2", event
 
 /**
  * One statement, one round trip: the user's communities and one keyset page over them, by the
- * feed functions (db/migrations/0004, as redefined by 0024 and 0037), whose plans are cached per backend.
- * It asks for one row past a page of `limit`, which tells whether another page follows; a page
- * its text cut short (FEED_PAGE_BYTES) ends in a row of NULLs instead.
+ * feed functions (db/migrations/0004, as redefined by 0024 and 0037), whose plans are cached
+ * per backend. It asks for one row past a page of `limit`, which tells whether another page
+ * follows; a page its text cut short (FEED_PAGE_BYTES) ends in a row of NULLs instead.
  */
 export function feedQuery(
   type: FeedType,

@@ -24,7 +24,7 @@ export interface LikeState {
  * `locked` for a statement that adds or deletes a like. Its trigger then updates the post's
  * count, so the post's row is taken first, before any like's: a user's erasure takes the rows
  * in that order too (deleting their posts, then the likes of them), and a statement taking
- * them the other way round, a like then its post, deadlocked with it. A post deleted while the
+ * them the other way round, a like then its post, could deadlock with it. A post deleted while the
  * lock was awaited is then read as gone. Only a member's statement reads (and locks) the post.
  */
 const judged = (locked: boolean) => `member AS (SELECT ${IS_MEMBER} AS yes),
