@@ -19,6 +19,7 @@ import { changeCommunity, readCommunities, readFeed, readSelection, saveSelectio
 import type { FeedType } from "../feed/sql";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getDb, getSql, memberCache, timed } from "../middleware/request";
+import { Event, Post } from "./content";
 import { Interest, MemberProfile } from "./members";
 
 const FeedQuery = z.object({
@@ -37,7 +38,23 @@ const FeedQuery = z.object({
   cursor: z.string().max(1024).optional().describe("next_cursor of the previous page"),
 });
 
-const FeedItem = z.record(z.string(), z.unknown()).openapi("FeedItem");
+const FeedPost = Post.extend({ content_type: z.literal("post") }).openapi("FeedPost");
+
+/** An event as the feed walks them (db/migrations/0024's feed_events): fewer columns than one event. */
+const FeedEvent = Event.pick({
+  id: true,
+  tenant_id: true,
+  tenant_name: true,
+  title: true,
+  description: true,
+  start_date: true,
+  location_name: true,
+  image_url: true,
+})
+  .extend({ content_type: z.literal("event") })
+  .openapi("FeedEvent");
+
+const FeedItem = z.union([FeedPost, FeedEvent]).openapi("FeedItem");
 const FeedPage = z
   .object({ items: z.array(FeedItem), next_cursor: z.string().nullable() })
   .openapi("FeedPage");
