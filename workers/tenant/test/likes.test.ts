@@ -163,7 +163,7 @@ describe("liking a post", () => {
     expect(seen).toEqual(CROWD.slice(0, 5));
   });
 
-  it("leaves the post's version alone, so an edit queued before a like is not taken for older", async () => {
+  it("leaves the post's updated_at, which orders its queued edits, as it was, and stamps any other change", async () => {
     const before = await db.query<{ updated_at: string }>(
       "SELECT updated_at::text FROM posts WHERE id = $1",
       [LIKED],

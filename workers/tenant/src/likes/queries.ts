@@ -1,6 +1,7 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
+import { likedBy } from "./sql";
 
 /**
  * Members' likes of the posts of their community (post_likes). Every statement checks the
@@ -84,8 +85,9 @@ export async function setLike(
   const found = await attempt(() =>
     sql.query<Judged & { likes: number | null }>(liked ? LIKE_SQL : UNLIKE_SQL, [tenantId, userId, postId]),
   );
-  // 23503: the post (or the caller, being erased) was deleted outright while the like was made.
-  if (!found.ok) return found.error.code === "23503" ? err("no_such_post") : found;
+  // 23503: the caller was erased while their like was made (the post is locked first, so it is
+  // not the post's key): no longer a member.
+  if (!found.ok) return found.error.code === "23503" ? err("not_member") : found;
   const [row] = found.value.rows;
   const refusal = refusalOf(row);
   if (refusal !== null) return err(refusal);
@@ -112,12 +114,11 @@ export interface Likes {
  * is the post's own, which the triggers keep.
  */
 const LIKES_SQL = `WITH ${judged(false)}
-  SELECT ${JUDGED_COLUMNS}, t.total_likes AS likes,
-         member.yes AND EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = t.id AND l.user_id = $2::uuid) AS liked,
+  SELECT ${JUDGED_COLUMNS}, t.total_likes AS likes, ${likedBy("t.id", "$2")},
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
             SELECT l.user_id, u.display_name, to_json(l.created_at) #>> '{}' AS liked_at
               FROM public.post_likes l JOIN public.users u ON u.id = l.user_id
-             WHERE member.yes AND l.post_id = t.id AND ($4::uuid IS NULL OR l.user_id > $4::uuid)
+             WHERE l.post_id = t.id AND ($4::uuid IS NULL OR l.user_id > $4::uuid)
              ORDER BY l.user_id LIMIT $5::int
           ) r) AS likers
     FROM ${JUDGED_FROM}`;

@@ -44,10 +44,12 @@ export interface Share {
 const SHARE = `s.content_type, s.content_id, g.id AS tenant_id, g.name AS tenant_name, g.slug AS tenant_slug,
   s.shared_by, to_json(s.created_at) #>> '{}' AS shared_at`;
 
-/** The caller's role in the active community `$n`, if a member. */
-const roleIn = (n: number) => `SELECT tu.role, tu.is_admin FROM public.tenant_users tu
-    JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-   WHERE tu.tenant_id = $${n}::uuid AND tu.user_id = $2::uuid`;
+/**
+ * The caller's membership of the active community `$n`: a row (member, admin) if a member, where
+ * admin is `is_admin` or a role of `$5`, the roles the statement asks about. The consumer's
+ * functions judge by the same function (db/migrations/0006), which the planner inlines.
+ */
+const membershipOf = (n: number) => `SELECT * FROM private.membership($${n}::uuid, $2::uuid, $5::text[])`;
 
 /**
  * `$1` the content's community, `$2` the caller, `$3` the content, `$4` the community to share
@@ -56,20 +58,19 @@ const roleIn = (n: number) => `SELECT tu.role, tu.is_admin FROM public.tenant_us
  * so the refusal can be named; and the share already there, if any.
  */
 function shareStatement(kind: ContentKind): string {
-  return `WITH actor AS (${roleIn(1)}),
+  return `WITH actor AS (${membershipOf(1)}),
     content AS (
       SELECT x.id, x.${contentColumns(kind).author} AS author FROM public.${kind} x
        WHERE x.id = $3::uuid AND x.tenant_id = $1::uuid AND x.deleted_at IS NULL
-    ), target AS (SELECT $4::uuid AS id WHERE EXISTS (${roleIn(4)})),
-    sharer AS (
-      SELECT c.author = $2::uuid OR a.is_admin OR a.role = ANY($5::text[]) AS may FROM actor a, content c
-    ), made AS (
+    ), target AS (SELECT $4::uuid AS id WHERE EXISTS (${membershipOf(4)})),
+    sharer AS (SELECT c.author = $2::uuid OR a.admin AS may FROM actor a, content c),
+    made AS (
       INSERT INTO public.content_sharing AS s (content_type, content_id, source_tenant_id, target_tenant_id, shared_by)
       SELECT '${kind}', c.id, $1::uuid, g.id, $2::uuid FROM sharer, content c, target g WHERE sharer.may
       ON CONFLICT (content_type, content_id, target_tenant_id) DO NOTHING
       RETURNING s.*
     )
-    SELECT a.role IS NOT NULL AS member, c.id IS NOT NULL AS found, coalesce((SELECT may FROM sharer), false) AS may,
+    SELECT a.member IS NOT NULL AS member, c.id IS NOT NULL AS found, coalesce((SELECT may FROM sharer), false) AS may,
            g.id IS NOT NULL AS target_member,
            (SELECT to_json(r) FROM (
               SELECT ${SHARE} FROM made s JOIN public.tenants g ON g.id = s.target_tenant_id) r) AS made,
@@ -128,15 +129,16 @@ export async function shareContent(
 
 /**
  * `$1` the content's community, `$2` the caller, `$3` the content, `$4` the community it is
- * shared into, `$5` the roles that may moderate. The content may be deleted: a share of it is
+ * shared into, `$5` the roles that may moderate (so membership's `admin` reads: moderates). The
+ * content may be deleted: a share of it is
  * still its sharer's to take back. A member of either community who may not is told so; anyone
  * else learns nothing of whether it exists.
  */
 function unshareStatement(kind: ContentKind): string {
-  return `WITH source_role AS (${roleIn(1)}), target_role AS (${roleIn(4)}),
+  return `WITH source_role AS (${membershipOf(1)}), target_role AS (${membershipOf(4)}),
     moderates AS (
       SELECT EXISTS (SELECT 1 FROM (SELECT * FROM source_role UNION ALL SELECT * FROM target_role) r
-                      WHERE r.is_admin OR r.role = ANY($5::text[])) AS yes
+                      WHERE r.admin) AS yes
     ), share AS (
       SELECT s.id, s.shared_by = $2::uuid OR x.${contentColumns(kind).author} = $2::uuid OR m.yes AS may
         FROM public.content_sharing s
