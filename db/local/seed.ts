@@ -62,6 +62,18 @@ export async function seedDatabase(url: string): Promise<void> {
        ON CONFLICT DO NOTHING`,
       [acme.id, globex.id, alice.id],
     );
+    // And some commented on by the members who did not write them, ids derived so a second seed
+    // adds none (and counts none twice: a trigger keeps total_comments too).
+    await client.query(
+      `INSERT INTO post_comments (id, post_id, user_id, content, created_at)
+       SELECT md5(p.id::text || tu.user_id::text)::uuid, p.id, tu.user_id,
+              'Count me in for the next one (' || p.content || ')', p.created_at + interval '10 minutes'
+         FROM posts p JOIN tenant_users tu ON tu.tenant_id = p.tenant_id AND tu.user_id <> p.user_id
+        WHERE p.content ~ ' post #' AND p.tenant_id IN ($1, $2)
+          AND substring(p.content from '#(\\d+)$')::int % 4 = 1
+       ON CONFLICT DO NOTHING`,
+      [acme.id, globex.id],
+    );
     await client.query(
       `INSERT INTO events (id, tenant_id, created_by, title, description, start_date, end_date, location_name)
        SELECT ('d0000000-0000-4000-8000-' || lpad(t.n::text, 4, '0') || lpad(g::text, 8, '0'))::uuid,

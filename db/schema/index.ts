@@ -5,6 +5,7 @@ export * from "./event-attendees";
 export * from "./events";
 export * from "./journey-activities";
 export * from "./notifications";
+export * from "./post-comments";
 export * from "./post-likes";
 export * from "./posts";
 export * from "./provider-users";

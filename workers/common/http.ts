@@ -7,8 +7,8 @@ import type { DbError } from "./db";
 import { ApiError, describeIssues, type ErrorCode, errorBody } from "./errors";
 import { describeError, log } from "./log";
 import {
-  type NewestFirstPosition,
-  newestFirstPosition,
+  type CreatedPosition,
+  createdPosition,
   type SoonestFirstPosition,
   soonestFirstPosition,
 } from "./pages";
@@ -152,9 +152,9 @@ function pageAfter<P>(cursor: string | undefined, position: (cursor: string) => 
   return after;
 }
 
-/** Where a newest-first page (dead jobs, the inbox, journeys) starts: pageAfter. */
-export const newestFirstAfter = (cursor: string | undefined): NewestFirstPosition | undefined =>
-  pageAfter(cursor, newestFirstPosition);
+/** Where a page keyed on (created_at, id) starts (dead jobs, the inbox, journeys, comments): pageAfter. */
+export const createdAfter = (cursor: string | undefined): CreatedPosition | undefined =>
+  pageAfter(cursor, createdPosition);
 
 /** Where a soonest-first page (the caller's events) starts: pageAfter. */
 export const soonestFirstAfter = (cursor: string | undefined): SoonestFirstPosition | undefined =>

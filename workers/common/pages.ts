@@ -46,18 +46,21 @@ export function decodeKeyset<T>(cursor: string, schema: z.ZodType<T>): T | null 
   }
 }
 
-/** Where a newest-first page keyed on (created_at, id) ends: dead jobs, the inbox. */
-const NewestFirstKeys = z.object({ created_at: PgTime, id: Id });
-export type NewestFirstPosition = z.infer<typeof NewestFirstKeys>;
+/**
+ * Where a page keyed on (created_at, id) ends: newest first (dead jobs, the inbox, journeys,
+ * shares) or oldest first (a post's comments); the cursor is the same either way.
+ */
+const CreatedKeys = z.object({ created_at: PgTime, id: Id });
+export type CreatedPosition = z.infer<typeof CreatedKeys>;
 
 /** The cursor after `last`, an unsigned one (encodeKeyset): for lists bounded by who asks. */
-export function newestFirstCursor(last: NewestFirstPosition): string {
+export function createdCursor(last: CreatedPosition): string {
   return encodeKeyset({ created_at: last.created_at, id: last.id });
 }
 
-/** The position a cursor names, or null when it is none newestFirstCursor gave. */
-export function newestFirstPosition(cursor: string): NewestFirstPosition | null {
-  return decodeKeyset(cursor, NewestFirstKeys);
+/** The position a cursor names, or null when it is none createdCursor gave. */
+export function createdPosition(cursor: string): CreatedPosition | null {
+  return decodeKeyset(cursor, CreatedKeys);
 }
 
 /** Where a soonest-first page keyed on (start_date, id) ends: the caller's events. */

@@ -122,3 +122,38 @@ export async function whileUncommitted(
     await handle.close();
   }
 }
+
+/**
+ * Erases `erased` while a content batch edits two posts in id order (db/migrations/0019), as a
+ * batch locks them: `first` (a post the user's erasure reaches through another row of theirs, a
+ * like or a comment, whose trigger updates it), then `second`, their own. Answers how the batch's
+ * second edit and the erasure ended: "edited" and "erased", or the error each met (a deadlock,
+ * where the erasure took the posts in another order).
+ */
+export async function eraseWhileBatchEdits(
+  db: WorkerTestDb,
+  erased: string,
+  first: string,
+  second: string,
+): Promise<[string, string]> {
+  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  const batch = await handle.pool.connect();
+  try {
+    await batch.query("BEGIN");
+    await batch.query("UPDATE posts SET content = 'edited' WHERE id = $1", [first]);
+    const erasing = db.query("SELECT private.erase_user($1)", [erased]).then(
+      () => "erased",
+      (e: Error) => e.message,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const edited = await batch.query("UPDATE posts SET content = 'edited' WHERE id = $1", [second]).then(
+      () => "edited",
+      (e: Error) => e.message,
+    );
+    await batch.query("COMMIT");
+    return [edited, await erasing];
+  } finally {
+    batch.release();
+    await handle.close();
+  }
+}

@@ -5,9 +5,9 @@ import { openSql, pingDb } from "../../common/db";
 import { ApiError } from "../../common/errors";
 import {
   type BaseEnv,
+  createdAfter,
   dbFailure,
   dbUnavailable,
-  newestFirstAfter,
   notFoundHandler,
   onError,
   queueUnavailable,
@@ -26,7 +26,7 @@ import {
   NO_SECURITY,
   serveOpenApiDocument,
 } from "../../common/openapi";
-import { newestFirstCursor, QueryFlag } from "../../common/pages";
+import { createdCursor, QueryFlag } from "../../common/pages";
 import { rateLimit } from "../../common/rate-limit";
 import { PgTime } from "../../common/time";
 import {
@@ -181,7 +181,7 @@ export function createBatchApp() {
         pending: query.pending,
         userId: query.user_id,
         limit: query.limit,
-        before: newestFirstAfter(query.cursor),
+        before: createdAfter(query.cursor),
       });
       if (!page.ok) throw dbFailure(c, page.error);
       const { items, more } = page.value;
@@ -189,7 +189,7 @@ export function createBatchApp() {
       return c.json(
         {
           items,
-          next_cursor: last ? newestFirstCursor(last) : null,
+          next_cursor: last ? createdCursor(last) : null,
         },
         200,
       );

@@ -18,6 +18,7 @@ import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
 import { attendance, myEvents } from "./routes/attendance";
+import { comments } from "./routes/comments";
 import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
 import { myExport } from "./routes/export";
@@ -80,6 +81,7 @@ export function createApp() {
   app.route("/v1/events", events);
   app.route("/v1/events", attendance);
   app.route("/v1/posts", likes);
+  app.route("/v1/posts", comments);
   app.route("/v1/posts", postShares);
   app.route("/v1/events", eventShares);
   app.route("/v1/shared", shared);

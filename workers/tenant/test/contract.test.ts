@@ -39,6 +39,8 @@ const POST = { a: "c7200000-0000-4000-8000-00000000000a", b: "c7200000-0000-4000
 const EVENT = { a: "c7300000-0000-4000-8000-00000000000a", b: "c7300000-0000-4000-8000-00000000000b" };
 const JOURNEY = { a: "c7400000-0000-4000-8000-00000000000a", b: "c7400000-0000-4000-8000-00000000000b" };
 const ACTIVITY = { a: "c7500000-0000-4000-8000-00000000000a", b: "c7500000-0000-4000-8000-00000000000b" };
+/** A comment on each community's post, bob's in a, carol's in b. */
+const COMMENT = { a: "c7600000-0000-4000-8000-00000000000a", b: "c7600000-0000-4000-8000-00000000000b" };
 
 /** What only members of one tenant may see: its content's ids and text. */
 const ONLY = {
@@ -47,20 +49,24 @@ const ONLY = {
     EVENT.a,
     JOURNEY.a,
     ACTIVITY.a,
+    COMMENT.a,
     "post-only-in-a",
     "event-only-in-a",
     "journey-only-in-a",
     "stop-only-in-a",
+    "comment-only-in-a",
   ],
   b: [
     POST.b,
     EVENT.b,
     JOURNEY.b,
     ACTIVITY.b,
+    COMMENT.b,
     "post-only-in-b",
     "event-only-in-b",
     "journey-only-in-b",
     "stop-only-in-b",
+    "comment-only-in-b",
   ],
 };
 
@@ -90,6 +96,18 @@ const FIXTURE_JOURNEYS = `
       ('${ACTIVITY.a}', '${JOURNEY.a}', '${T.a}', 'visit', 'stop-only-in-a', '2027-01-01T00:00:00Z'),
       ('${ACTIVITY.b}', '${JOURNEY.b}', '${T.b}', 'visit', 'stop-only-in-b', '2027-01-01T00:00:00Z');`;
 
+/**
+ * Each community's post's comment, put back where the fuzz deleted it, while its post is there
+ * (an erasure of its author, in the admin fuzz, takes the post for good).
+ */
+const FIXTURE_COMMENTS = `
+    INSERT INTO post_comments (id, post_id, user_id, content)
+    SELECT v.id, v.post_id, v.user_id, v.content FROM (VALUES
+      ('${COMMENT.a}'::uuid, '${POST.a}'::uuid, '${U.bob}'::uuid, 'comment-only-in-a'),
+      ('${COMMENT.b}'::uuid, '${POST.b}'::uuid, '${U.carol}'::uuid, 'comment-only-in-b')) v(id, post_id, user_id, content)
+     WHERE EXISTS (SELECT 1 FROM posts p WHERE p.id = v.post_id)
+    ON CONFLICT (id) DO NOTHING;`;
+
 async function restoreFixtures(): Promise<void> {
   // An erased id is not saved again until an operator restores it by hand, as this does: else
   // a PUT of any id the fuzz had erased (every one in its pool, sooner or later) would be 409.
@@ -97,7 +115,7 @@ async function restoreFixtures(): Promise<void> {
   // the reads of them.
   await db.query(
     `UPDATE tenants SET is_active = true WHERE id IN ('${T.a}', '${T.b}', '${T.c}'); DELETE FROM provider_users; ${FIXTURE_PEOPLE}
-     UPDATE posts SET deleted_at = NULL; UPDATE events SET deleted_at = NULL; ${FIXTURE_JOURNEYS}`,
+     UPDATE posts SET deleted_at = NULL; UPDATE events SET deleted_at = NULL; ${FIXTURE_JOURNEYS} ${FIXTURE_COMMENTS}`,
   );
 }
 
@@ -116,6 +134,7 @@ beforeAll(async () => {
       ('${EVENT.a}', '${T.a}', '${U.bob}', 'event-only-in-a', now() + interval '1 day'),
       ('${EVENT.b}', '${T.b}', '${U.carol}', 'event-only-in-b', now() + interval '1 day');
     ${FIXTURE_JOURNEYS}
+    ${FIXTURE_COMMENTS}
     SELECT private.refresh_user_communities();
   `);
 });
@@ -128,6 +147,7 @@ const pools: Pools = {
     ...Object.values(EVENT),
     ...Object.values(JOURNEY),
     ...Object.values(ACTIVITY),
+    ...Object.values(COMMENT),
   ],
   strings: [
     "contract-a",
@@ -249,6 +269,7 @@ function secretFor(path: string): string | undefined {
 function idsFor(op: Operation, name: string): readonly string[] {
   if (name === "userId" || name === "user_id" || op.path.startsWith("/admin/users/")) return Object.values(U);
   if (op.path.startsWith("/admin/tenants/") || name === "tenant_id") return Object.values(T);
+  if (name === "comment_id") return Object.values(COMMENT);
   if (op.path.startsWith("/v1/posts/")) return Object.values(POST);
   if (op.path.startsWith("/v1/events/")) return Object.values(EVENT);
   if (name === "activity_id") return [ACTIVITY.a];

@@ -36,6 +36,8 @@ beforeAll(async () => {
     INSERT INTO event_attendees (event_id, user_id, status) VALUES ('${OTHER_EVENT}', '${ZOE}', 'going'), ('${OTHER_EVENT}', '${OTHER}', 'going');
     INSERT INTO post_likes (post_id, user_id) SELECT id, '${ZOE}' FROM posts WHERE content = 'not zoe';
     INSERT INTO post_likes (post_id, user_id) SELECT id, '${OTHER}' FROM posts WHERE content = 'zoe live';
+    INSERT INTO post_comments (post_id, user_id, content) SELECT id, '${ZOE}', 'zoe says' FROM posts WHERE content = 'not zoe';
+    INSERT INTO post_comments (post_id, user_id, content) SELECT id, '${OTHER}', 'other says' FROM posts WHERE content = 'zoe live';
     INSERT INTO user_journeys (id, tenant_id, user_id, title) VALUES ('${JOURNEY}', '${A}', '${ZOE}', 'Alps');
     INSERT INTO journey_activities (journey_id, tenant_id, activity_type, title, start_datetime) VALUES
       ('${JOURNEY}', '${A}', 'climb', 'Day two', '2027-07-02T08:00:00Z'), ('${JOURNEY}', '${A}', 'climb', 'Day one', '2027-07-01T08:00:00Z');
@@ -106,6 +108,9 @@ describe("GET /admin/users/{id}/export", () => {
       }),
     ]);
     expect(got.post_likes).toEqual([expect.objectContaining({ user_id: ZOE, tenant_id: A })]);
+    expect(got.post_comments).toEqual([
+      expect.objectContaining({ user_id: ZOE, tenant_id: A, content: "zoe says" }),
+    ]);
     expect(got.journeys).toEqual([expect.objectContaining({ id: JOURNEY, title: "Alps" })]);
     expect(pick(got.journey_activities, "title")).toEqual(["Day one", "Day two"]);
     expect(got.journey_activities).toContainEqual(expect.objectContaining({ journey_id: JOURNEY }));

@@ -1,8 +1,8 @@
-import { env } from "cloudflare:test";
+import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import {
+  eraseWhileBatchEdits,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -242,28 +242,7 @@ describe("liking a post", () => {
       INSERT INTO posts (id, tenant_id, user_id, content) VALUES
         ('${LIKED_FIRST}', '${A}', '${ANN}', 'liked first'), ('${THEIRS_SECOND}', '${A}', '${ERASED}', 'theirs');
       INSERT INTO post_likes (post_id, user_id) VALUES ('${LIKED_FIRST}', '${ERASED}');`);
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const batch = await handle.pool.connect();
-    try {
-      await batch.query("BEGIN");
-      await batch.query("UPDATE posts SET content = 'edited' WHERE id = $1", [LIKED_FIRST]);
-      const erasing = db.query("SELECT private.erase_user($1)", [ERASED]).then(
-        () => "erased",
-        (e: Error) => e.message,
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      const second = await batch
-        .query("UPDATE posts SET content = 'edited' WHERE id = $1", [THEIRS_SECOND])
-        .then(
-          () => "edited",
-          (e: Error) => e.message,
-        );
-      await batch.query("COMMIT");
-      expect([second, await erasing]).toEqual(["edited", "erased"]);
-    } finally {
-      batch.release();
-      await handle.close();
-    }
+    expect(await eraseWhileBatchEdits(db, ERASED, LIKED_FIRST, THEIRS_SECOND)).toEqual(["edited", "erased"]);
     expect(await db.query("SELECT total_likes FROM posts WHERE id = $1", [LIKED_FIRST])).toEqual([
       { total_likes: 0 },
     ]);

@@ -1,5 +1,5 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import { type NewestFirstPosition, pageOf } from "../../../common/pages";
+import { type CreatedPosition, pageOf } from "../../../common/pages";
 import type { Result } from "../../../common/result";
 
 export interface InboxNotification {
@@ -16,7 +16,7 @@ export interface InboxNotification {
 export interface InboxOptions {
   tenantId?: string;
   unread?: boolean;
-  after: NewestFirstPosition | undefined;
+  after: CreatedPosition | undefined;
   limit: number;
 }
 

@@ -1,6 +1,6 @@
 import { MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import type { NewestFirstPosition, SoonestFirstPosition } from "../../../common/pages";
+import type { CreatedPosition, SoonestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
 
@@ -224,7 +224,7 @@ export async function listJourneys<R extends { id: string; created_at: string }>
   sql: Queryable,
   tenantId: string,
   userId: string,
-  page: { after?: NewestFirstPosition; limit: number; filter: JourneyFilter },
+  page: { after?: CreatedPosition; limit: number; filter: JourneyFilter },
 ): Promise<Result<R[], "not_member" | DbError>> {
   const { after, limit, filter } = page;
   const { owner, status, from, to, place } = filter;

@@ -1,13 +1,14 @@
-import { attempt, type DbError, type Queryable } from "../../../common/db";
-import { err, ok, type Result } from "../../../common/result";
-import { IS_MEMBER } from "../auth/membership";
+import type { DbError, Queryable } from "../../../common/db";
+import { ok, type Result } from "../../../common/result";
+import { JUDGED_COLUMNS, JUDGED_FROM, onPostOfMember, postOfMember } from "../content/post-of-member";
 import { likedBy } from "./sql";
 
 /**
  * Members' likes of the posts of their community (post_likes). Every statement checks the
- * caller's membership itself (IS_MEMBER: `$1` tenant, `$2` user), as content does, and reads the
- * post `$3` only in the resolved community and only while it is not deleted. A like stays when
- * its member leaves the community, as their posts do; it goes when they unlike, or are erased.
+ * caller's membership itself and reads the post `$3` only in the resolved community and only
+ * while it is not deleted (postOfMember, which locks the post first for a like's write). A like
+ * stays when its member leaves the community, as their posts do; it goes when they unlike, or
+ * are erased.
  */
 
 /** Why nothing was done: the caller is no member of an active community; the post is not in it. */
@@ -20,32 +21,7 @@ export interface LikeState {
   likes: number;
 }
 
-/**
- * The caller's membership (`member.yes`) and the live post `$3` of the community (`target`),
- * `locked` for a statement that adds or deletes a like. Its trigger then updates the post's
- * count, so the post's row is taken first, before any like's: a user's erasure takes the rows
- * in that order too (deleting their posts, then the likes of them), and a statement taking
- * them the other way round, a like then its post, could deadlock with it. A post deleted while the
- * lock was awaited is then read as gone. Only a member's statement reads (and locks) the post.
- */
-const judged = (locked: boolean) => `member AS (SELECT ${IS_MEMBER} AS yes),
-  target AS (SELECT p.id, p.total_likes FROM public.posts p
-              WHERE p.id = $3::uuid AND p.tenant_id = $1::uuid AND p.deleted_at IS NULL
-                AND (SELECT yes FROM member)
-              ${locked ? "FOR NO KEY UPDATE" : ""})`;
-
-interface Judged {
-  member: boolean;
-  found: boolean;
-}
-
-const JUDGED_COLUMNS = "member.yes AS member, t.id IS NOT NULL AS found";
-const JUDGED_FROM = "member LEFT JOIN target t ON true";
-
-function refusalOf(row: Judged | undefined): LikeRefusal | null {
-  if (!row?.member) return "not_member";
-  return row.found ? null : "no_such_post";
-}
+const judged = (locked: boolean) => postOfMember("p.total_likes", locked);
 
 /**
  * `changed` the like rows the statement wrote (added) or deleted (taken back), so the count is
@@ -82,16 +58,15 @@ export async function setLike(
   postId: string,
   liked: boolean,
 ): Promise<Result<LikeState, LikeRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & { likes: number | null }>(liked ? LIKE_SQL : UNLIKE_SQL, [tenantId, userId, postId]),
+  const found = await onPostOfMember<{ likes: number }>(
+    sql,
+    liked ? LIKE_SQL : UNLIKE_SQL,
+    tenantId,
+    userId,
+    postId,
   );
-  // 23503: the caller was erased while their like was made (the post is locked first, so it is
-  // not the post's key): no longer a member.
-  if (!found.ok) return found.error.code === "23503" ? err("not_member") : found;
-  const [row] = found.value.rows;
-  const refusal = refusalOf(row);
-  if (refusal !== null) return err(refusal);
-  return ok({ post_id: postId, liked, likes: row?.likes ?? 0 });
+  if (!found.ok) return found;
+  return ok({ post_id: postId, liked, likes: found.value.likes });
 }
 
 /** One member's like, as a client is shown it. */
@@ -130,13 +105,16 @@ export async function listLikes(
   postId: string,
   page: { after?: string; limit: number },
 ): Promise<Result<Likes, LikeRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & Likes>(LIKES_SQL, [tenantId, userId, postId, page.after ?? null, page.limit]),
+  const found = await onPostOfMember<Likes>(
+    sql,
+    LIKES_SQL,
+    tenantId,
+    userId,
+    postId,
+    page.after ?? null,
+    page.limit,
   );
   if (!found.ok) return found;
-  const [row] = found.value.rows;
-  const refusal = refusalOf(row);
-  if (refusal !== null || !row) return err(refusal ?? "not_member");
-  const { likes, liked, likers } = row;
+  const { likes, liked, likers } = found.value;
   return ok({ likes, liked, likers });
 }

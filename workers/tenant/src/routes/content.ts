@@ -38,7 +38,7 @@ export const Post = z
     content: z.string(),
     created_at: PrintedTime,
     likes: z.number().int().describe("how many members like it (PUT /v1/posts/{id}/like)"),
-    comments: z.number().int(),
+    comments: z.number().int().describe("how many comments it has (POST /v1/posts/{id}/comments)"),
     liked: z.boolean().describe("whether the caller likes it"),
   })
   .openapi("Post");

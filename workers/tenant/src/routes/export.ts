@@ -26,6 +26,7 @@ export const UserExport = z
     events: Rows,
     event_answers: Rows,
     post_likes: Rows.describe("the posts the user likes"),
+    post_comments: Rows.describe("the user's comments on posts"),
     journeys: Rows,
     journey_activities: Rows.describe("the activities of the journeys above"),
     notifications: Rows,

@@ -4,8 +4,8 @@ import { JOURNEY_STATUSES } from "../../../../db/schema/user-journeys";
 import type { DbError } from "../../../common/db";
 import type { ApiError } from "../../../common/errors";
 import {
+  createdAfter,
   DENIALS,
-  newestFirstAfter,
   type Refusals,
   refusalError,
   soonestFirstAfter,
@@ -15,7 +15,7 @@ import { Id } from "../../../common/ids";
 import { boundedJsonObject, endNotBefore, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { newestFirstCursor, pageOf, soonestFirstCursor } from "../../../common/pages";
+import { createdCursor, pageOf, soonestFirstCursor } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import { PgTime, PrintedTime } from "../../../common/time";
 import type { HonoEnv } from "../env";
@@ -277,14 +277,14 @@ journeys.openapi(
   async (c) => {
     const { user_id, status, from, to, place, limit, cursor } = c.req.valid("query");
     const filter = { owner: user_id, status, from, to, place };
-    const page = { after: newestFirstAfter(cursor), limit: limit + 1, filter };
+    const page = { after: createdAfter(cursor), limit: limit + 1, filter };
     const found = await timed(c, () =>
       listJourneys<z.infer<typeof Journey>>(getSql(c), c.get("tenant").id, currentUser(c).id, page),
     );
     if (!found.ok) throw failure(c, found.error);
     const { rows, more } = pageOf(found.value, limit);
     const last = rows.at(-1);
-    return c.json({ journeys: rows, next_cursor: more && last ? newestFirstCursor(last) : null }, 200);
+    return c.json({ journeys: rows, next_cursor: more && last ? createdCursor(last) : null }, 200);
   },
 );
 

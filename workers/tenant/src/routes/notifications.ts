@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { dbFailure, newestFirstAfter, validationHook } from "../../../common/http";
+import { createdAfter, dbFailure, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { newestFirstCursor, QueryFlag } from "../../../common/pages";
+import { createdCursor, QueryFlag } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
 import { MARK_ALL_MAX, markAllRead, markRead, readInbox } from "../inbox/queries";
@@ -88,7 +88,7 @@ notifications
       const user = currentUser(c);
       const { tenant_id, unread, limit, cursor } = c.req.valid("query");
       // Unsigned: the list is the caller's own rows, so a forged cursor only moves within them.
-      const after = newestFirstAfter(cursor);
+      const after = createdAfter(cursor);
       const page = await timed(c, () =>
         readInbox(getSql(c), user.id, { tenantId: tenant_id, unread, after, limit }),
       );
@@ -97,7 +97,7 @@ notifications
       return c.json(
         {
           notifications: page.value.notifications,
-          next_cursor: last ? newestFirstCursor(last) : null,
+          next_cursor: last ? createdCursor(last) : null,
         },
         200,
       );

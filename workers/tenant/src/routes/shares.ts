@@ -1,11 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { CONTENT_TYPES } from "../../../../db/schema/content-sharing";
 import { ApiError } from "../../../common/errors";
-import { DENIALS, newestFirstAfter, type Refusals, refusalError, validationHook } from "../../../common/http";
+import { createdAfter, DENIALS, type Refusals, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { wholeNumberParam } from "../../../common/numbers";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
-import { newestFirstCursor, pageOf } from "../../../common/pages";
+import { createdCursor, pageOf } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import { PrintedTime } from "../../../common/time";
 import type { ContentKind } from "../content/queries";
@@ -160,13 +160,13 @@ function sharesApp(kind: ContentKind) {
       const { id } = c.req.valid("param");
       const { limit, cursor } = c.req.valid("query");
       const ids = { tenantId: c.get("tenant").id, userId: currentUser(c).id, contentId: id };
-      const page = { after: newestFirstAfter(cursor), limit: limit + 1 };
+      const page = { after: createdAfter(cursor), limit: limit + 1 };
       const found = await timed(c, () => listSharesOf(getSql(c), kind, ids, page));
       if (!found.ok) throw refusalError(c, found.error, REFUSALS);
       const { rows, more } = pageOf(found.value, limit);
       const last = rows.at(-1);
       const next_cursor =
-        more && last ? newestFirstCursor({ created_at: last.shared_at, id: last.tenant_id }) : null;
+        more && last ? createdCursor({ created_at: last.shared_at, id: last.tenant_id }) : null;
       return c.json({ shares: rows, next_cursor }, 200);
     },
   );
@@ -220,13 +220,13 @@ for (const [kind, schema] of [
     async (c) => {
       const { limit, cursor } = c.req.valid("query");
       const ids = { tenantId: c.get("tenant").id, userId: currentUser(c).id };
-      const page = { after: newestFirstAfter(cursor), limit };
+      const page = { after: createdAfter(cursor), limit };
       const found = await timed(c, () => listShared<z.infer<typeof schema>>(getSql(c), kind, ids, page));
       if (!found.ok) throw refusalError(c, found.error, REFUSALS);
       const { items, more } = found.value;
       const last = items.at(-1);
       const next_cursor =
-        more && last ? newestFirstCursor({ created_at: last.share.shared_at, id: last.id }) : null;
+        more && last ? createdCursor({ created_at: last.share.shared_at, id: last.id }) : null;
       return c.json({ items, next_cursor }, 200);
     },
   );

@@ -1,6 +1,6 @@
 import { ADMIN_ROLES, MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import type { NewestFirstPosition } from "../../../common/pages";
+import type { CreatedPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
 import { IS_MEMBER } from "../auth/membership";
 import { type ContentKind, contentColumns } from "../content/queries";
@@ -208,7 +208,7 @@ export async function listSharesOf(
   sql: Queryable,
   kind: ContentKind,
   ids: { tenantId: string; userId: string; contentId: string },
-  page: { after?: NewestFirstPosition; limit: number },
+  page: { after?: CreatedPosition; limit: number },
 ): Promise<Result<Share[], ShareRefusal | DbError>> {
   const found = await attempt(() =>
     sql.query<{ member: boolean; found: boolean; shares: Share[] }>(SHARES_OF_SQL[kind], [
@@ -285,7 +285,7 @@ export async function listShared<R extends SharedItem>(
   sql: Queryable,
   kind: ContentKind,
   ids: { tenantId: string; userId: string },
-  page: { after?: NewestFirstPosition; limit: number },
+  page: { after?: CreatedPosition; limit: number },
 ): Promise<Result<{ items: R[]; more: boolean }, "not_member" | DbError>> {
   const found = await attempt(() =>
     sql.query<{ member: boolean; items: R[]; more: boolean }>(SHARED_SQL[kind], [

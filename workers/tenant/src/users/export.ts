@@ -15,7 +15,7 @@ import { err, ok, type Result } from "../../../common/result";
 /**
  * One section: `$1` the user; each row's `k`, the uuid it is paged by (unique within the
  * section), and `doc`, the row as JSON. `size` rows a page: at the largest rows validation lets
- * in (20,000 characters of text, escaped in JSON up to six bytes each; 8 KiB of data; a journey's
+ * in (20,000 characters of text, escaped in JSON up to six bytes each; a comment's 4,000; 8 KiB of data; a journey's
  * 100 places of 4 KiB), a page stays within about 8 MB, for the worker's memory and the
  * database's HTTP answer. Activities are a section of their own, not nested in their journey: a
  * journey with 500 long ones would be 60 MB.
@@ -54,6 +54,12 @@ const SECTIONS: Section[] = [
     rows: `SELECT l.post_id AS k, to_jsonb(l) || jsonb_build_object('tenant_id', p.tenant_id) AS doc
              FROM public.post_likes l JOIN public.posts p ON p.id = l.post_id WHERE l.user_id = $1`,
     size: 500,
+  },
+  {
+    name: "post_comments",
+    rows: `SELECT c.id AS k, to_jsonb(c) || jsonb_build_object('tenant_id', p.tenant_id) AS doc
+             FROM public.post_comments c JOIN public.posts p ON p.id = c.post_id WHERE c.user_id = $1`,
+    size: 200,
   },
   {
     name: "journeys",
