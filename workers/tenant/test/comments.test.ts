@@ -212,6 +212,30 @@ describe("commenting on a post", () => {
     await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${BEN}')`);
   });
 
+  it("lets one who left the community delete their own comment, and nothing more there", async () => {
+    const [theirs, another] = [
+      await commented(DAN, TALKED, "taken back"),
+      await commented(BEN, TALKED, "not his"),
+    ];
+    const before = (await commentsOf(ANN, TALKED)).comments;
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${A}' AND user_id = '${DAN}'`);
+    try {
+      expect(await errorOf(await remove(DAN, TALKED, another.id))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await remove(DAN, TALKED, user(99)))).toEqual([403, "forbidden"]);
+      expect((await remove(DAN, TALKED, theirs.id)).status).toBe(204);
+      expect(await errorOf(await remove(DAN, TALKED, theirs.id))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await comment(DAN, TALKED, "back?"))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await call("GET", `/v1/posts/${TALKED}/comments`, DAN))).toEqual([
+        403,
+        "forbidden",
+      ]);
+    } finally {
+      await db.query(`INSERT INTO tenant_users (tenant_id, user_id, notification_preferences)
+                      VALUES ('${A}', '${DAN}', '{"muted_types": ["post_commented"]}')`);
+    }
+    expect((await commentsOf(ANN, TALKED)).comments).toBe(before - 1);
+  });
+
   it("leaves the post's updated_at, which orders its queued edits, as it was", async () => {
     const before = await db.query("SELECT updated_at::text FROM posts WHERE id = $1", [MODERATED]);
     const made = await commented(BEN, MODERATED, "no edit");

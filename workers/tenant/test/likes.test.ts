@@ -192,6 +192,26 @@ describe("liking a post", () => {
     await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${DAN}')`);
   });
 
+  it("lets one who left the community take back their like, and nothing more there", async () => {
+    const LEFT = post(10);
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${LEFT}', '${A}', '${ANN}', 'left')`,
+    );
+    await Promise.all([like(DAN, LEFT), like(BEN, LEFT)]);
+    await db.query(`DELETE FROM tenant_users WHERE tenant_id = '${A}' AND user_id = '${DAN}'`);
+    try {
+      const gone = await unlike(DAN, LEFT);
+      expect([gone.status, await gone.json()]).toEqual([200, { post_id: LEFT, liked: false, likes: 1 }]);
+      // Their like is gone now: the post is a stranger's again, as are the others, existing or not.
+      expect(await errorOf(await unlike(DAN, LEFT))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await unlike(DAN, LIKED))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await unlike(DAN, post(99)))).toEqual([403, "forbidden"]);
+      expect(await errorOf(await like(DAN, LEFT))).toEqual([403, "forbidden"]);
+    } finally {
+      await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${DAN}')`);
+    }
+  });
+
   it("never takes a count below zero, where the count was loaded without its likes", async () => {
     expect((await like(BEN, DRIFTED)).status).toBe(200);
     await db.query("UPDATE posts SET total_likes = 0 WHERE id = $1", [DRIFTED]);

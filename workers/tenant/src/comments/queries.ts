@@ -7,9 +7,9 @@ import { JUDGED_COLUMNS, JUDGED_FROM, onPostOfMember, postOfMember } from "../co
 /**
  * Members' comments on the posts of their community (post_comments). Every statement checks the
  * caller's membership itself and reads the post `$3` only in the resolved community and only
- * while it is not deleted (postOfMember, which locks the post first for a comment's write). A comment stays when its author
- * leaves the community, as their posts do; it goes when they or a moderator delete it, or when
- * they are erased.
+ * while it is not deleted (postOfMember, which locks the post first for a comment's write). A
+ * comment stays when its author leaves the community, as their posts do; it goes when they (a
+ * member or not) or a moderator delete it, or when they are erased.
  */
 
 /**
@@ -37,8 +37,9 @@ export interface Comment {
 /** What a client is shown of a comment `c` and its author `u`; times as the feed prints them. */
 const SHOWN = `c.id, c.post_id, c.user_id, u.display_name, c.content, to_json(c.created_at) #>> '{}' AS created_at`;
 
-const judged = (locked: boolean) =>
-  postOfMember("p.tenant_id, p.user_id AS author, p.total_comments", locked);
+/** What the statements read of the post `p`, besides its id. */
+const COLUMNS = "p.tenant_id, p.user_id AS author, p.total_comments";
+const judged = (locked: boolean) => postOfMember(COLUMNS, locked);
 
 /**
  * The author of the post is told of a comment (`post_commented`), in the statement that makes
@@ -156,12 +157,17 @@ export async function listComments(
 }
 
 /**
- * Deletes the comment `$4` of the post: its author, or a moderator or admin of the community
- * (MODERATOR_ROLES as `$5`, the rule of content deletion, authz.ts, read by private.membership).
- * One statement decides and deletes, and says what it saw so the refusal can be named. Two deletions at once: the second finds the
- * comment gone once it has the post's lock, and answers no_such_comment.
+ * Deletes the comment `$4` of the post: its author, also once they have left the community (their
+ * words are theirs to take back), or a moderator or admin of the community (MODERATOR_ROLES as
+ * `$5`, the rule of content deletion, authz.ts, read by private.membership). One statement
+ * decides and deletes, and says what it saw so the refusal can be named. Two deletions at once:
+ * the second finds the comment gone once it has the post's lock, and answers no_such_comment.
  */
-const DELETE_SQL = `WITH ${judged(true)},
+const DELETE_SQL = `WITH ${postOfMember(
+  COLUMNS,
+  true,
+  "EXISTS (SELECT 1 FROM public.post_comments c WHERE c.id = $4::uuid AND c.post_id = p.id AND c.user_id = $2::uuid)",
+)},
   comment AS (SELECT c.id, c.user_id FROM public.post_comments c JOIN target t ON c.post_id = t.id WHERE c.id = $4::uuid),
   gone AS (
     DELETE FROM public.post_comments c USING comment k

@@ -7,8 +7,8 @@ import { likedBy } from "./sql";
  * Members' likes of the posts of their community (post_likes). Every statement checks the
  * caller's membership itself and reads the post `$3` only in the resolved community and only
  * while it is not deleted (postOfMember, which locks the post first for a like's write). A like
- * stays when its member leaves the community, as their posts do; it goes when they unlike, or
- * are erased.
+ * stays when its member leaves the community, as their posts do; it goes when they unlike (which
+ * one who left may still do), or are erased.
  */
 
 /** Why nothing was done: the caller is no member of an active community; the post is not in it. */
@@ -21,7 +21,8 @@ export interface LikeState {
   likes: number;
 }
 
-const judged = (locked: boolean) => postOfMember("p.total_likes", locked);
+/** The caller's own like of the post: one who left the community may still take it back. */
+const THEIRS = "EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = p.id AND l.user_id = $2::uuid)";
 
 /**
  * `changed` the like rows the statement wrote (added) or deleted (taken back), so the count is
@@ -35,10 +36,11 @@ function likeStatement(change: "like" | "unlike"): string {
       ? `INSERT INTO public.post_likes (post_id, user_id)
          SELECT t.id, $2::uuid FROM member, target t WHERE member.yes
          ON CONFLICT (post_id, user_id) DO NOTHING RETURNING post_id`
-      : `DELETE FROM public.post_likes l USING member, target t
-          WHERE member.yes AND l.post_id = t.id AND l.user_id = $2::uuid RETURNING l.post_id`;
+      : `DELETE FROM public.post_likes l USING target t
+          WHERE l.post_id = t.id AND l.user_id = $2::uuid RETURNING l.post_id`;
   const sign = change === "like" ? "+" : "-";
-  return `WITH ${judged(true)}, changed AS (${write})
+  const judged = postOfMember("p.total_likes", true, change === "unlike" ? THEIRS : undefined);
+  return `WITH ${judged}, changed AS (${write})
   SELECT ${JUDGED_COLUMNS},
          greatest(t.total_likes ${sign} (SELECT count(*) FROM changed)::int, 0) AS likes
     FROM ${JUDGED_FROM}`;
@@ -88,7 +90,7 @@ export interface Likes {
  * (post_id, user_id) from `$4`, so a page costs its own rows whatever the post's count; the count
  * is the post's own, which the triggers keep.
  */
-const LIKES_SQL = `WITH ${judged(false)}
+const LIKES_SQL = `WITH ${postOfMember("p.total_likes", false)}
   SELECT ${JUDGED_COLUMNS}, t.total_likes AS likes, ${likedBy("t.id", "$2")},
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
             SELECT l.user_id, u.display_name, to_json(l.created_at) #>> '{}' AS liked_at

@@ -150,7 +150,7 @@ comments.openapi(
     security: USER_SECURITY,
     parameters: TENANT_PARAMETERS,
     summary: "Delete a comment: its author, a moderator or a community admin",
-    description: `${ERRORS} 404 too for a comment not on this post.`,
+    description: `${ERRORS} 404 too for a comment not on this post. One who left the community may still delete their own comment.`,
     request: { params: z.object({ id: Id, comment_id: Id }) },
     responses: {
       204: { description: "The comment is deleted, and counted off the post" },

@@ -65,7 +65,7 @@ for (const liked of [true, false]) {
       security: USER_SECURITY,
       parameters: TENANT_PARAMETERS,
       summary: liked ? "Like a post of the community" : "Take back your like of a post",
-      description: `${liked ? "Liking" : "Unliking"} it again changes nothing and counts nothing twice, so a retry is safe. ${ERRORS}`,
+      description: `${liked ? "Liking" : "Unliking"} it again changes nothing and counts nothing twice, so a retry is safe. ${ERRORS}${liked ? "" : " One who left the community may still take back their own like."}`,
       request: { params },
       responses: {
         200: jsonResponse(LikeState, "The caller's like, and the post's count"),
