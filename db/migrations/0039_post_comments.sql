@@ -38,10 +38,15 @@ CREATE OR REPLACE TRIGGER post_comments_counted AFTER INSERT ON public.post_comm
 CREATE OR REPLACE TRIGGER post_comments_uncounted AFTER DELETE ON public.post_comments
   REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION private.count_post_comments();
 --> statement-breakpoint
--- private.erase_user as 0038 left it, but for the posts it locks: a user's comments, deleted by
--- the cascade, update the count of each post they commented on, so those posts are taken with
--- the user's own and the ones they liked, by id, before anything is deleted (0038 says why: a
--- content batch locks posts in id order, and a comment's statement locks its post first).
+-- private.erase_user as 0038 left it, but for two things comments bring:
+-- - A user's comments, deleted by the cascade, update the count of each post they commented on,
+--   so those posts are taken with the user's own and the ones they liked, by id, before anything
+--   is deleted (0038 says why: a content batch locks posts in id order, and a comment's statement
+--   locks its post first).
+-- - Each comment told its post's author, in a notice that holds the comment's words and its
+--   writer's name (`post_commented`, the comment's id its job id). Those are the erased user's
+--   personal data in another's inbox, so they go with the comments, as a deleted comment's
+--   notice goes with it (the tenant worker's deletion).
 -- Same signature and result, so replaced in place.
 CREATE OR REPLACE FUNCTION private.erase_user(p_id uuid)
 RETURNS TABLE (tenant_ids uuid[], dead_jobs integer) LANGUAGE plpgsql AS $$
@@ -56,6 +61,8 @@ BEGIN
        OR x.id IN (SELECT l.post_id FROM public.post_likes l WHERE l.user_id = p_id)
        OR x.id IN (SELECT c.post_id FROM public.post_comments c WHERE c.user_id = p_id)
     ORDER BY x.id FOR UPDATE;
+  DELETE FROM public.notifications n USING public.post_comments c
+   WHERE c.user_id = p_id AND n.job_id = c.id AND n.type = 'post_commented';
   RETURN QUERY
   WITH gone AS (DELETE FROM public.users u WHERE u.id = p_id RETURNING u.id)
   SELECT array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = gone.id),

@@ -154,6 +154,28 @@ describe("commenting on a post", () => {
     expect(await noticesTo(DAN)).toEqual([]);
   });
 
+  it("takes the notice of a comment, which holds its words, out of the author's inbox when it is deleted or its writer erased", async () => {
+    const NOTICED = post(11);
+    const writer = user(61);
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${writer}', 'writer61@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${writer}');
+      INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${NOTICED}', '${A}', '${ANN}', 'noticed');`);
+    const [taken, moderated, erased, kept] = [
+      await commented(BEN, NOTICED, "said, then taken back"),
+      await commented(BEN, NOTICED, "taken down"),
+      await commented(writer, NOTICED, "by one erased"),
+      await commented(BEN, NOTICED, "kept"),
+    ];
+    const told = async () =>
+      (await noticesTo(ANN)).filter((n) => n.data.post_id === NOTICED).map((n) => n.data.comment_id);
+    expect(await told()).toEqual([taken.id, moderated.id, erased.id, kept.id]);
+    expect((await remove(BEN, NOTICED, taken.id)).status).toBe(204);
+    expect((await remove(MOD, NOTICED, moderated.id)).status).toBe(204);
+    await db.query("SELECT private.erase_user($1)", [writer]);
+    expect(await told()).toEqual([kept.id]);
+  });
+
   it("makes one comment, and tells its author once, for a request repeated with its Idempotency-Key", async () => {
     const sent = await Promise.all([1, 2].map(() => comment(BEN, BUSY, "once", { key: "comment-once" })));
     const bodies = await Promise.all(sent.map((r) => r.json() as Promise<Comment | ErrorBody>));

@@ -162,6 +162,8 @@ export async function listComments(
  * `$5`, the rule of content deletion, authz.ts, read by private.membership). One statement
  * decides and deletes, and says what it saw so the refusal can be named. Two deletions at once:
  * the second finds the comment gone once it has the post's lock, and answers no_such_comment.
+ * The notice that told the post's author of it (TOLD) goes too: it holds the comment's words, and
+ * a comment a moderator took down must not stay in an inbox.
  */
 const DELETE_SQL = `WITH ${postOfMember(
   COLUMNS,
@@ -175,6 +177,8 @@ const DELETE_SQL = `WITH ${postOfMember(
        AND (k.user_id = $2::uuid
             OR coalesce((SELECT m.admin FROM private.membership($1::uuid, $2::uuid, $5::text[]) m), false))
     RETURNING c.id
+  ), unsaid AS (
+    DELETE FROM public.notifications n USING gone g WHERE n.job_id = g.id AND n.type = 'post_commented'
   )
   SELECT ${JUDGED_COLUMNS}, k.id IS NOT NULL AS exists, EXISTS (SELECT 1 FROM gone) AS deleted
     FROM ${JUDGED_FROM} LEFT JOIN comment k ON true`;

@@ -22,7 +22,7 @@ import { TENANT_PARAMETERS } from "../middleware/tenant";
  * once (its author sees it on the next read) and is not edited: deleted and written again.
  */
 
-export const CommentFields = z
+const CommentFields = z
   .object({ content: z.string().min(1).max(4000).describe("the comment's text") })
   .strict()
   .openapi("NewComment");
