@@ -20,6 +20,14 @@ CREATE INDEX IF NOT EXISTS "idx_post_comments_user" ON "post_comments" USING btr
 -- counts a post's comments, kept as total_likes is (0036, which says why: per statement, from
 -- the rows as a transition table, never below zero). The updated_at stamp of posts already
 -- skips an update that changes this counter (0036's trigger), so a comment is no edit either.
+--
+-- A comment also told its post's author, in a notice that holds its words and its writer's name
+-- (`post_commented`, the comment's id its job id; the tenant worker writes it with the comment).
+-- The notice goes with the comment, here too, however it goes: deleted by its writer or a
+-- moderator (a comment taken down must not stay in an inbox), or by a cascade when its writer
+-- is erased (their personal data in another's inbox). Here and not in those statements: an
+-- erasure that deleted the notices itself, before its cascade, missed a comment the user made
+-- meanwhile, whose statement waits on the user's row only after writing its notice.
 CREATE OR REPLACE FUNCTION private.count_post_comments() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -28,6 +36,7 @@ BEGIN
   ELSE
     UPDATE public.posts p SET total_comments = greatest(p.total_comments - n.comments, 0)
       FROM (SELECT post_id, count(*)::int AS comments FROM removed GROUP BY post_id) n WHERE p.id = n.post_id;
+    DELETE FROM public.notifications x USING removed r WHERE x.job_id = r.id AND x.type = 'post_commented';
   END IF;
   RETURN NULL;
 END $$;
@@ -38,15 +47,10 @@ CREATE OR REPLACE TRIGGER post_comments_counted AFTER INSERT ON public.post_comm
 CREATE OR REPLACE TRIGGER post_comments_uncounted AFTER DELETE ON public.post_comments
   REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION private.count_post_comments();
 --> statement-breakpoint
--- private.erase_user as 0038 left it, but for two things comments bring:
--- - A user's comments, deleted by the cascade, update the count of each post they commented on,
---   so those posts are taken with the user's own and the ones they liked, by id, before anything
---   is deleted (0038 says why: a content batch locks posts in id order, and a comment's statement
---   locks its post first).
--- - Each comment told its post's author, in a notice that holds the comment's words and its
---   writer's name (`post_commented`, the comment's id its job id). Those are the erased user's
---   personal data in another's inbox, so they go with the comments, as a deleted comment's
---   notice goes with it (the tenant worker's deletion).
+-- private.erase_user as 0038 left it, but for the posts it locks: a user's comments, deleted by
+-- the cascade, update the count of each post they commented on, so those posts are taken with
+-- the user's own and the ones they liked, by id, before anything is deleted (0038 says why: a
+-- content batch locks posts in id order, and a comment's statement locks its post first).
 -- Same signature and result, so replaced in place.
 CREATE OR REPLACE FUNCTION private.erase_user(p_id uuid)
 RETURNS TABLE (tenant_ids uuid[], dead_jobs integer) LANGUAGE plpgsql AS $$
@@ -61,8 +65,6 @@ BEGIN
        OR x.id IN (SELECT l.post_id FROM public.post_likes l WHERE l.user_id = p_id)
        OR x.id IN (SELECT c.post_id FROM public.post_comments c WHERE c.user_id = p_id)
     ORDER BY x.id FOR UPDATE;
-  DELETE FROM public.notifications n USING public.post_comments c
-   WHERE c.user_id = p_id AND n.job_id = c.id AND n.type = 'post_commented';
   RETURN QUERY
   WITH gone AS (DELETE FROM public.users u WHERE u.id = p_id RETURNING u.id)
   SELECT array(SELECT tu.tenant_id FROM public.tenant_users tu WHERE tu.user_id = gone.id),

@@ -1,4 +1,6 @@
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import {
   eraseWhileBatchEdits,
@@ -174,6 +176,42 @@ describe("commenting on a post", () => {
     expect((await remove(MOD, NOTICED, moderated.id)).status).toBe(204);
     await db.query("SELECT private.erase_user($1)", [writer]);
     expect(await told()).toEqual([kept.id]);
+  });
+
+  it("takes the notice of a comment its writer made while being erased, with the comment", async () => {
+    // The comment and its notice are written, uncommitted, when the erasure begins: it waits for
+    // them on the writer's row, then its cascade takes the comment. A notice deleted by the
+    // erasure itself, before that wait, was left.
+    const [MIDWAY, writer] = [post(12), user(62)];
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${writer}', 'writer62@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${writer}');
+      INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${MIDWAY}', '${A}', '${ANN}', 'midway');`);
+    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+    const commenting = await handle.pool.connect();
+    try {
+      await commenting.query("BEGIN");
+      const { rows } = await commenting.query<{ id: string }>(
+        "INSERT INTO post_comments (post_id, user_id, content) VALUES ($1, $2, 'last words') RETURNING id",
+        [MIDWAY, writer],
+      );
+      await commenting.query(
+        `INSERT INTO notifications (job_id, user_id, tenant_id, type, title, message)
+         VALUES ($1, $2, $3, 'post_commented', 'Writer commented on your post', 'last words')`,
+        [rows[0]?.id, ANN, A],
+      );
+      const erasing = db.query("SELECT private.erase_user($1)", [writer]);
+      await new Promise((r) => setTimeout(r, 300));
+      await commenting.query("COMMIT");
+      await erasing;
+    } finally {
+      commenting.release();
+      await handle.close();
+    }
+    expect(
+      (await noticesTo(ANN)).filter((n) => n.data.post_id === MIDWAY || n.message === "last words"),
+    ).toEqual([]);
+    expect(await counted(MIDWAY)).toMatchObject({ one: 0, rows: 0 });
   });
 
   it("makes one comment, and tells its author once, for a request repeated with its Idempotency-Key", async () => {

@@ -46,7 +46,8 @@ const judged = (locked: boolean) => postOfMember(COLUMNS, locked);
  * it, as a member who answered an event is told of its changes (db/migrations/0034): not for
  * their own comment, not once they have left the community, not if they muted the community or
  * the type. The comment's id is the notice's job id, so a request repeated with its
- * Idempotency-Key, which makes no second comment, tells no one twice.
+ * Idempotency-Key, which makes no second comment, tells no one twice, and the notice goes with
+ * the comment however it goes (a trigger, db/migrations/0039).
  */
 const TOLD = `told AS (
     INSERT INTO public.notifications (job_id, user_id, tenant_id, type, title, message, data)
@@ -162,8 +163,8 @@ export async function listComments(
  * `$5`, the rule of content deletion, authz.ts, read by private.membership). One statement
  * decides and deletes, and says what it saw so the refusal can be named. Two deletions at once:
  * the second finds the comment gone once it has the post's lock, and answers no_such_comment.
- * The notice that told the post's author of it (TOLD) goes too: it holds the comment's words, and
- * a comment a moderator took down must not stay in an inbox.
+ * The notice that told the post's author of it (TOLD) goes too, by the trigger that counts it off
+ * (db/migrations/0039): it holds the comment's words.
  */
 const DELETE_SQL = `WITH ${postOfMember(
   COLUMNS,
@@ -177,8 +178,6 @@ const DELETE_SQL = `WITH ${postOfMember(
        AND (k.user_id = $2::uuid
             OR coalesce((SELECT m.admin FROM private.membership($1::uuid, $2::uuid, $5::text[]) m), false))
     RETURNING c.id
-  ), unsaid AS (
-    DELETE FROM public.notifications n USING gone g WHERE n.job_id = g.id AND n.type = 'post_commented'
   )
   SELECT ${JUDGED_COLUMNS}, k.id IS NOT NULL AS exists, EXISTS (SELECT 1 FROM gone) AS deleted
     FROM ${JUDGED_FROM} LEFT JOIN comment k ON true`;
