@@ -152,7 +152,10 @@ function pageAfter<P>(cursor: string | undefined, position: (cursor: string) => 
   return after;
 }
 
-/** Where a page keyed on (created_at, id) starts (dead jobs, the inbox, journeys, comments): pageAfter. */
+/**
+ * Where a page keyed on (created_at, id) starts (dead jobs, the inbox, journeys, shares, a post's
+ * comments): pageAfter.
+ */
 export const createdAfter = (cursor: string | undefined): CreatedPosition | undefined =>
   pageAfter(cursor, createdPosition);
 

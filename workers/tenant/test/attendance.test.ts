@@ -1,7 +1,12 @@
 import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+  whileUncommitted,
+} from "../../test-support/db";
 import { expectUnavailableQuickly, requestAs } from "../../test-support/requests";
 import worker from "../src/index";
 
@@ -160,6 +165,18 @@ describe("answering an event", () => {
       over.mine,
       over.attendees.map((a) => [a.user_id, a.status]),
     ]).toEqual([1, 0, null, [[BEN, "going"]]]);
+  });
+
+  it("answers 404 for an event deleted outright while it was being answered", async () => {
+    // The answer reads the event, then waits for the deletion to check its foreign key.
+    const VANISHING = event(7);
+    await db.query(
+      `INSERT INTO events (id, tenant_id, created_by, title, start_date) VALUES ('${VANISHING}', '${A}', '${ANN}', 'Vanishing', now() + interval '1 week')`,
+    );
+    const answered = await whileUncommitted(db, "DELETE FROM events WHERE id = $1", [VANISHING], () =>
+      answer(BEN, VANISHING, "going"),
+    );
+    expect([answered.status, (answered.body as ErrorBody).error.code]).toEqual([404, "not_found"]);
   });
 
   it("keeps each community's events to its members: 403 for a stranger, 404 for another's event or a deleted one", async () => {

@@ -4,11 +4,12 @@ import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import {
   eraseWhileBatchEdits,
+  UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
   whileUncommitted,
 } from "../../test-support/db";
-import { requestAs } from "../../test-support/requests";
+import { expectUnavailableQuickly, requestAs } from "../../test-support/requests";
 import type { Comment } from "../src/comments/queries";
 import worker from "../src/index";
 
@@ -387,5 +388,25 @@ describe("who may comment, and delete comments", () => {
       "invalid_cursor",
     ]);
     expect(await errorOf(await remove(ANN, TALKED, "nope"))).toEqual([400, "validation_failed"]);
+  });
+});
+
+describe("without a database", () => {
+  it("answers 503 with Retry-After, quickly, on each comment route", async () => {
+    const made = await commented(BEN, TALKED, "before the outage");
+    const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
+    for (const [method, path, body] of [
+      ["POST", `/v1/posts/${TALKED}/comments`, { content: "during the outage" }],
+      ["GET", `/v1/posts/${TALKED}/comments`, undefined],
+      ["DELETE", `/v1/posts/${TALKED}/comments/${made.id}`, undefined],
+    ] as const) {
+      await expectUnavailableQuickly(path, () =>
+        requestAs(
+          worker,
+          { method, path, who: BEN, host: "comments-a.localhost", body },
+          { DATABASE_URL: db.url, ...down },
+        ),
+      );
+    }
   });
 });

@@ -2,13 +2,19 @@ import type { AttendanceStatus } from "../../../../db/schema/event-attendees";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import type { SoonestFirstPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
-import { IS_MEMBER } from "../auth/membership";
+import {
+  JUDGED_COLUMNS,
+  JUDGED_FROM,
+  type OfMemberRefusal,
+  ofMember,
+  onOfMember,
+} from "../content/of-member";
 import { contentColumns } from "../content/queries";
 
 /**
  * Members' answers to the events of their community (event_attendees). Every statement checks
- * the caller's membership itself (IS_MEMBER: `$1` tenant, `$2` user), as content does, and reads
- * the event `$3` only in the resolved community and only while it is not deleted. Answers are
+ * the caller's membership itself and reads the event `$3` only in the resolved community and only
+ * while it is not deleted (ofMember, as likes and comments read their post). Answers are
  * shown and counted for current members alone: one who left the community leaves its lists
  * with their answers, as their posts leave its feed.
  */
@@ -17,26 +23,10 @@ import { contentColumns } from "../content/queries";
  * Why nothing was done: the caller is no member of an active community; the event is not in it
  * (or deleted); the event is over, and takes no answers.
  */
-export type AttendanceRefusal = "not_member" | "no_such_event" | "event_over";
+export type AttendanceRefusal = OfMemberRefusal | "event_over";
 
-/** The caller's membership (`member.yes`) and the live event `$3` of the community (`target`). */
-const JUDGED = `member AS (SELECT ${IS_MEMBER} AS yes),
-  target AS (SELECT e.id, coalesce(e.end_date, e.start_date) < now() AS over
-               FROM public.events e WHERE e.id = $3::uuid AND e.tenant_id = $1::uuid AND e.deleted_at IS NULL)`;
-
-interface Judged {
-  member: boolean;
-  found: boolean;
-  over: boolean | null;
-}
-
-const JUDGED_COLUMNS = "member.yes AS member, t.id IS NOT NULL AS found, t.over";
-const JUDGED_FROM = "member LEFT JOIN target t ON true";
-
-function refusalOf(row: Judged | undefined): AttendanceRefusal | null {
-  if (!row?.member) return "not_member";
-  return row.found ? null : "no_such_event";
-}
+/** The caller's membership (`member.yes`) and the live event `$3` of the community (`target`): ofMember. */
+const JUDGED = ofMember("events", "coalesce(x.end_date, x.start_date) < now() AS over");
 
 /** One member's answer, as a client is shown it. */
 export interface Attendance {
@@ -55,13 +45,13 @@ const SHOWN = `a.event_id, a.user_id, a.status, to_json(a.updated_at) #>> '{}' A
  */
 const ANSWER_SQL = `WITH ${JUDGED}, answered AS (
     INSERT INTO public.event_attendees AS a (event_id, user_id, status)
-    SELECT t.id, $2::uuid, $4::text FROM member, target t WHERE member.yes AND NOT t.over
+    SELECT t.id, $2::uuid, $4::text FROM target t WHERE NOT t.over
     ON CONFLICT (event_id, user_id) DO UPDATE
       SET status = excluded.status,
           updated_at = CASE WHEN a.status = excluded.status THEN a.updated_at ELSE clock_timestamp() END
     RETURNING a.*
   )
-  SELECT ${JUDGED_COLUMNS}, (SELECT to_json(r) FROM (SELECT ${SHOWN} FROM answered a) r) AS attendance
+  SELECT ${JUDGED_COLUMNS}, t.over, (SELECT to_json(r) FROM (SELECT ${SHOWN} FROM answered a) r) AS attendance
     FROM ${JUDGED_FROM}`;
 
 /** The caller answers an event of the community: going, or interested. */
@@ -72,21 +62,23 @@ export async function answerEvent(
   eventId: string,
   status: AttendanceStatus,
 ): Promise<Result<Attendance, AttendanceRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & { attendance: Attendance | null }>(ANSWER_SQL, [tenantId, userId, eventId, status]),
+  const found = await onOfMember<{ over: boolean; attendance: Attendance | null }>(
+    sql,
+    ANSWER_SQL,
+    tenantId,
+    userId,
+    eventId,
+    status,
   );
   if (!found.ok) return found;
-  const [row] = found.value.rows;
-  const refusal = refusalOf(row);
-  if (refusal !== null) return err(refusal);
-  if (row?.over) return err("event_over");
-  return row?.attendance ? ok(row.attendance) : err("no_such_event");
+  if (found.value.over) return err("event_over");
+  return found.value.attendance ? ok(found.value.attendance) : err("no_such_content");
 }
 
 /** A data-modifying CTE runs whole whether or not the query reads it. */
 const WITHDRAW_SQL = `WITH ${JUDGED}, gone AS (
-    DELETE FROM public.event_attendees a USING member, target t
-     WHERE member.yes AND a.event_id = t.id AND a.user_id = $2::uuid
+    DELETE FROM public.event_attendees a USING target t
+     WHERE a.event_id = t.id AND a.user_id = $2::uuid
     RETURNING a.event_id
   )
   SELECT ${JUDGED_COLUMNS} FROM ${JUDGED_FROM}`;
@@ -101,10 +93,8 @@ export async function withdrawAnswer(
   userId: string,
   eventId: string,
 ): Promise<Result<null, AttendanceRefusal | DbError>> {
-  const found = await attempt(() => sql.query<Judged>(WITHDRAW_SQL, [tenantId, userId, eventId]));
-  if (!found.ok) return found;
-  const refusal = refusalOf(found.value.rows[0]);
-  return refusal === null ? ok(null) : err(refusal);
+  const found = await onOfMember(sql, WITHDRAW_SQL, tenantId, userId, eventId);
+  return found.ok ? ok(null) : found;
 }
 
 /** The answers to an event: how many of each, the caller's own, and one page of the members'. */
@@ -126,7 +116,6 @@ const ATTENDEES_SQL = `WITH ${JUDGED}, answers AS (
       JOIN public.event_attendees a ON a.event_id = t.id
       JOIN public.tenant_users tu ON tu.tenant_id = $1::uuid AND tu.user_id = a.user_id
       JOIN public.users u ON u.id = a.user_id
-     WHERE (SELECT yes FROM member)
   )
   SELECT ${JUDGED_COLUMNS},
          (SELECT count(*) FROM answers a WHERE a.status = 'going')::int AS going,
@@ -146,21 +135,18 @@ export async function listAttendees(
   eventId: string,
   page: { after?: string; status?: AttendanceStatus; limit: number },
 ): Promise<Result<Attendees, AttendanceRefusal | DbError>> {
-  const found = await attempt(() =>
-    sql.query<Judged & Attendees>(ATTENDEES_SQL, [
-      tenantId,
-      userId,
-      eventId,
-      page.after ?? null,
-      page.status ?? null,
-      page.limit,
-    ]),
+  const found = await onOfMember<Attendees>(
+    sql,
+    ATTENDEES_SQL,
+    tenantId,
+    userId,
+    eventId,
+    page.after ?? null,
+    page.status ?? null,
+    page.limit,
   );
   if (!found.ok) return found;
-  const [row] = found.value.rows;
-  const refusal = refusalOf(row);
-  if (refusal !== null || !row) return err(refusal ?? "not_member");
-  const { going, interested, mine, attendees } = row;
+  const { going, interested, mine, attendees } = found.value;
   return ok({ going, interested, mine, attendees });
 }
 

@@ -2,12 +2,18 @@ import { MODERATOR_ROLES } from "../../../common/authz";
 import type { DbError, Queryable } from "../../../common/db";
 import type { CreatedPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
-import { JUDGED_COLUMNS, JUDGED_FROM, onPostOfMember, postOfMember } from "../content/post-of-member";
+import {
+  JUDGED_COLUMNS,
+  JUDGED_FROM,
+  type OfMemberRefusal,
+  ofMember,
+  onOfMember,
+} from "../content/of-member";
 
 /**
  * Members' comments on the posts of their community (post_comments). Every statement checks the
  * caller's membership itself and reads the post `$3` only in the resolved community and only
- * while it is not deleted (postOfMember, which locks the post first for a comment's write). A
+ * while it is not deleted (ofMember, which locks the post first for a comment's write). A
  * comment stays when its author leaves the community, as their posts do; it goes when they (a
  * member or not) or a moderator delete it, or when they are erased.
  */
@@ -17,12 +23,7 @@ import { JUDGED_COLUMNS, JUDGED_FROM, onPostOfMember, postOfMember } from "../co
  * no such comment on it; the comment is another's and the caller moderates nothing; the same
  * request (Idempotency-Key) is being written at this moment.
  */
-export type CommentRefusal =
-  | "not_member"
-  | "no_such_post"
-  | "no_such_comment"
-  | "not_moderator"
-  | "in_flight";
+export type CommentRefusal = OfMemberRefusal | "no_such_comment" | "not_moderator" | "in_flight";
 
 /** A comment as a client is shown it. */
 export interface Comment {
@@ -38,8 +39,7 @@ export interface Comment {
 const SHOWN = `c.id, c.post_id, c.user_id, u.display_name, c.content, to_json(c.created_at) #>> '{}' AS created_at`;
 
 /** What the statements read of the post `p`, besides its id. */
-const COLUMNS = "p.tenant_id, p.user_id AS author, p.total_comments";
-const judged = (locked: boolean) => postOfMember(COLUMNS, locked);
+const COLUMNS = "x.tenant_id, x.user_id AS author, x.total_comments";
 
 /**
  * The author of the post is told of a comment (`post_commented`), in the statement that makes
@@ -67,7 +67,7 @@ const TOLD = `told AS (
  * `$6` its text. A repeated request (an id already taken, which only an Idempotency-Key makes)
  * answers the comment the first one made, if it is still there.
  */
-const CREATE_SQL = `WITH ${judged(true)},
+const CREATE_SQL = `WITH ${ofMember("posts", COLUMNS, { locked: true })},
   made AS (
     INSERT INTO public.post_comments AS c (id, post_id, user_id, content, created_at)
     SELECT $4::uuid, t.id, $2::uuid, $6::text, $5::timestamptz FROM target t
@@ -97,7 +97,7 @@ export async function createComment(
   postId: string,
   made: NewComment,
 ): Promise<Result<Comment, CommentRefusal | DbError>> {
-  const found = await onPostOfMember<{ comment: Comment | null }>(
+  const found = await onOfMember<{ comment: Comment | null }>(
     sql,
     CREATE_SQL,
     tenantId,
@@ -125,7 +125,7 @@ export interface Comments {
  * `created_at >=` is what the index seeks on (as the inbox's, inbox/queries.ts); the row
  * comparison only breaks ties. The count is the post's own, which the triggers keep.
  */
-const LIST_SQL = `WITH ${judged(false)}
+const LIST_SQL = `WITH ${ofMember("posts", COLUMNS)}
   SELECT ${JUDGED_COLUMNS}, t.total_comments AS comments,
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
             SELECT ${SHOWN} FROM public.post_comments c JOIN public.users u ON u.id = c.user_id
@@ -143,7 +143,7 @@ export async function listComments(
   postId: string,
   page: { after?: CreatedPosition; limit: number },
 ): Promise<Result<Comments, CommentRefusal | DbError>> {
-  const found = await onPostOfMember<Comments>(
+  const found = await onOfMember<Comments>(
     sql,
     LIST_SQL,
     tenantId,
@@ -166,11 +166,11 @@ export async function listComments(
  * The notice that told the post's author of it (TOLD) goes too, by the trigger that counts it off
  * (db/migrations/0039): it holds the comment's words.
  */
-const DELETE_SQL = `WITH ${postOfMember(
-  COLUMNS,
-  true,
-  "EXISTS (SELECT 1 FROM public.post_comments c WHERE c.id = $4::uuid AND c.post_id = p.id AND c.user_id = $2::uuid)",
-)},
+const DELETE_SQL = `WITH ${ofMember("posts", COLUMNS, {
+  locked: true,
+  theirs:
+    "EXISTS (SELECT 1 FROM public.post_comments c WHERE c.id = $4::uuid AND c.post_id = x.id AND c.user_id = $2::uuid)",
+})},
   comment AS (SELECT c.id, c.user_id FROM public.post_comments c JOIN target t ON c.post_id = t.id WHERE c.id = $4::uuid),
   gone AS (
     DELETE FROM public.post_comments c USING comment k
@@ -189,7 +189,7 @@ export async function deleteComment(
   postId: string,
   commentId: string,
 ): Promise<Result<null, CommentRefusal | DbError>> {
-  const found = await onPostOfMember<{ exists: boolean; deleted: boolean }>(
+  const found = await onOfMember<{ exists: boolean; deleted: boolean }>(
     sql,
     DELETE_SQL,
     tenantId,

@@ -1,18 +1,24 @@
 import type { DbError, Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
-import { JUDGED_COLUMNS, JUDGED_FROM, onPostOfMember, postOfMember } from "../content/post-of-member";
+import {
+  JUDGED_COLUMNS,
+  JUDGED_FROM,
+  type OfMemberRefusal,
+  ofMember,
+  onOfMember,
+} from "../content/of-member";
 import { likedBy } from "./sql";
 
 /**
  * Members' likes of the posts of their community (post_likes). Every statement checks the
  * caller's membership itself and reads the post `$3` only in the resolved community and only
- * while it is not deleted (postOfMember, which locks the post first for a like's write). A like
+ * while it is not deleted (ofMember, which locks the post first for a like's write). A like
  * stays when its member leaves the community, as their posts do; it goes when they unlike (which
  * one who left may still do), or are erased.
  */
 
 /** Why nothing was done: the caller is no member of an active community; the post is not in it. */
-export type LikeRefusal = "not_member" | "no_such_post";
+export type LikeRefusal = OfMemberRefusal;
 
 /** The caller's like of a post, and the post's count of likes as the statement left it. */
 export interface LikeState {
@@ -22,7 +28,7 @@ export interface LikeState {
 }
 
 /** The caller's own like of the post: one who left the community may still take it back. */
-const THEIRS = "EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = p.id AND l.user_id = $2::uuid)";
+const THEIRS = "EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = x.id AND l.user_id = $2::uuid)";
 
 /**
  * `changed` the like rows the statement wrote (added) or deleted (taken back), so the count is
@@ -34,12 +40,15 @@ function likeStatement(change: "like" | "unlike"): string {
   const write =
     change === "like"
       ? `INSERT INTO public.post_likes (post_id, user_id)
-         SELECT t.id, $2::uuid FROM member, target t WHERE member.yes
+         SELECT t.id, $2::uuid FROM target t
          ON CONFLICT (post_id, user_id) DO NOTHING RETURNING post_id`
       : `DELETE FROM public.post_likes l USING target t
           WHERE l.post_id = t.id AND l.user_id = $2::uuid RETURNING l.post_id`;
   const sign = change === "like" ? "+" : "-";
-  const judged = postOfMember("p.total_likes", true, change === "unlike" ? THEIRS : undefined);
+  const judged = ofMember("posts", "x.total_likes", {
+    locked: true,
+    theirs: change === "unlike" ? THEIRS : undefined,
+  });
   return `WITH ${judged}, changed AS (${write})
   SELECT ${JUDGED_COLUMNS},
          greatest(t.total_likes ${sign} (SELECT count(*) FROM changed)::int, 0) AS likes
@@ -60,7 +69,7 @@ export async function setLike(
   postId: string,
   liked: boolean,
 ): Promise<Result<LikeState, LikeRefusal | DbError>> {
-  const found = await onPostOfMember<{ likes: number }>(
+  const found = await onOfMember<{ likes: number }>(
     sql,
     liked ? LIKE_SQL : UNLIKE_SQL,
     tenantId,
@@ -90,7 +99,7 @@ export interface Likes {
  * (post_id, user_id) from `$4`, so a page costs its own rows whatever the post's count; the count
  * is the post's own, which the triggers keep.
  */
-const LIKES_SQL = `WITH ${postOfMember("p.total_likes", false)}
+const LIKES_SQL = `WITH ${ofMember("posts", "x.total_likes")}
   SELECT ${JUDGED_COLUMNS}, t.total_likes AS likes, ${likedBy("t.id", "$2")},
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
             SELECT l.user_id, u.display_name, to_json(l.created_at) #>> '{}' AS liked_at
@@ -107,7 +116,7 @@ export async function listLikes(
   postId: string,
   page: { after?: string; limit: number },
 ): Promise<Result<Likes, LikeRefusal | DbError>> {
-  const found = await onPostOfMember<Likes>(
+  const found = await onOfMember<Likes>(
     sql,
     LIKES_SQL,
     tenantId,

@@ -60,7 +60,7 @@ const Attendees = z
 
 const REFUSALS: Refusals<AttendanceRefusal> = {
   not_member: DENIALS.not_member,
-  no_such_event: ["not_found", "no such event in this community"],
+  no_such_content: ["not_found", "no such event in this community"],
   event_over: ["conflict", "the event is over: it takes no more answers"],
 };
 

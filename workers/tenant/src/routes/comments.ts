@@ -48,7 +48,7 @@ const Comments = z
 
 const REFUSALS: Refusals<Exclude<CommentRefusal, "in_flight">> = {
   not_member: DENIALS.not_member,
-  no_such_post: ["not_found", "no such post in this community"],
+  no_such_content: ["not_found", "no such post in this community"],
   no_such_comment: ["not_found", "no such comment on this post"],
   not_moderator: DENIALS.not_moderator,
 };

@@ -42,7 +42,7 @@ const Likes = z
 
 const REFUSALS: Refusals<LikeRefusal> = {
   not_member: DENIALS.not_member,
-  no_such_post: ["not_found", "no such post in this community"],
+  no_such_content: ["not_found", "no such post in this community"],
 };
 
 const params = z.object({ id: Id });

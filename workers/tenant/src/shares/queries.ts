@@ -130,9 +130,8 @@ export async function shareContent(
 /**
  * `$1` the content's community, `$2` the caller, `$3` the content, `$4` the community it is
  * shared into, `$5` the roles that may moderate (so membership's `admin` reads: moderates). The
- * content may be deleted: a share of it is
- * still its sharer's to take back. A member of either community who may not is told so; anyone
- * else learns nothing of whether it exists.
+ * content may be deleted: a share of it is still its sharer's to take back. A member of either
+ * community who may not is told so; anyone else learns nothing of whether it exists.
  */
 function unshareStatement(kind: ContentKind): string {
   return `WITH source_role AS (${membershipOf(1)}), target_role AS (${membershipOf(4)}),

@@ -15,9 +15,9 @@ import { err, ok, type Result } from "../../../common/result";
 /**
  * One section: `$1` the user; each row's `k`, the uuid it is paged by (unique within the
  * section), and `doc`, the row as JSON. `size` rows a page: at the largest rows validation lets
- * in (20,000 characters of text, escaped in JSON up to six bytes each; a comment's 4,000; 8 KiB of data; a journey's
- * 100 places of 4 KiB), a page stays within about 8 MB, for the worker's memory and the
- * database's HTTP answer. Activities are a section of their own, not nested in their journey: a
+ * in (20,000 characters of text, escaped in JSON up to six bytes each; a comment's 4,000; 8 KiB
+ * of data; a journey's 100 places of 4 KiB), a page stays within about 8 MB, for the worker's
+ * memory and the database's HTTP answer. Activities are a section of their own, not nested in their journey: a
  * journey with 500 long ones would be 60 MB.
  */
 interface Section {
