@@ -206,7 +206,7 @@ export async function prepareDatasets(adminUrl: string, sizes: Sizes): Promise<D
   await run(urls.original, [
     // Not the original's: our feed indexes and our view go, the plain indexes a deployment of it
     // would have come instead (without them its view takes hours).
-    "DROP INDEX idx_posts_tenant_feed, idx_posts_feed_global, idx_events_tenant_upcoming, idx_events_upcoming_global, idx_tenant_users_user",
+    "DROP INDEX idx_posts_tenant_feed, idx_posts_feed_global, idx_events_tenant_upcoming, idx_events_upcoming_global, idx_tenant_users_by_user",
     "CREATE INDEX posts_tenant_created ON posts (tenant_id, created_at)",
     "CREATE INDEX events_tenant_start ON events (tenant_id, start_date)",
     ...MAKE_ROOM_FOR_BASELINE,

@@ -35,7 +35,8 @@ export const contentSharing = pgTable(
       t.contentId.desc().nullsFirst(),
     ),
     // Deleting a user sets shared_by to null: without an index each deletion scans every share.
-    index("idx_content_sharing_shared_by").on(t.sharedBy),
+    // In id order: the pages of their export.
+    index("idx_content_sharing_by_sharer").on(t.sharedBy, t.id),
     check("content_sharing_type", sql`content_type IN ('posts', 'events')`),
     check("content_sharing_other_tenant", sql`source_tenant_id <> target_tenant_id`),
   ],

@@ -43,8 +43,9 @@ export const deadJobs = pgTable(
     index("idx_dead_jobs_pending")
       .on(t.kind, t.createdAt, t.id)
       .where(sql`replayed_at IS NULL AND job_id IS NOT NULL`),
-    // The cascade of a user's erasure finds their dead jobs by it.
-    index("idx_dead_jobs_user").on(t.userId).where(sql`user_id IS NOT NULL`),
+    // The cascade of a user's erasure finds their dead jobs by it; in id order, the pages of
+    // an operator's export of them.
+    index("idx_dead_jobs_by_user").on(t.userId, t.id).where(sql`user_id IS NOT NULL`),
     check("dead_jobs_kind", sql`kind IN ('invalid', 'rejected', 'exhausted')`),
   ],
 );

@@ -27,7 +27,8 @@ export const eventAttendees = pgTable(
     // An event's answers in user-id order: the attendee list's keyset.
     primaryKey({ name: "event_attendees_pkey", columns: [t.eventId, t.userId] }),
     // Erasing a user deletes their answers: without an index each erasure scans every answer.
-    index("idx_event_attendees_user").on(t.userId),
+    // In event order: the pages of their export.
+    index("idx_event_attendees_by_user").on(t.userId, t.eventId),
     check("event_attendees_status", sql`status IN ('going', 'interested')`),
   ],
 );

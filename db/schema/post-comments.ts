@@ -26,7 +26,8 @@ export const postComments = pgTable(
     // A post's comments oldest first, ties by id: the list's keyset, a seek and a short read a page.
     index("idx_post_comments_post").on(t.postId, t.createdAt, t.id),
     // Erasing a user deletes their comments: without an index each erasure scans every comment.
-    index("idx_post_comments_user").on(t.userId),
+    // In id order: the pages of their export.
+    index("idx_post_comments_by_user").on(t.userId, t.id),
   ],
 );
 

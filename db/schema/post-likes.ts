@@ -23,6 +23,7 @@ export const postLikes = pgTable(
     // A post's likes in user-id order: the likers list's keyset, and the one like of a member.
     primaryKey({ name: "post_likes_pkey", columns: [t.postId, t.userId] }),
     // Erasing a user deletes their likes: without an index each erasure scans every like.
-    index("idx_post_likes_user").on(t.userId),
+    // In post order: the pages of their export.
+    index("idx_post_likes_by_user").on(t.userId, t.postId),
   ],
 );

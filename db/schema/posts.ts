@@ -29,7 +29,8 @@ export const posts = pgTable(
     index("idx_posts_feed_global")
       .on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`deleted_at IS NULL`),
-    index("idx_posts_user").on(t.userId),
+    // A user's posts in id order: their export's pages (users/export.ts), and their erasure.
+    index("idx_posts_by_user").on(t.userId, t.id),
     check("posts_counters_non_negative", sql`total_likes >= 0 AND total_comments >= 0`),
   ],
 );

@@ -30,7 +30,8 @@ export const tenantUsers = pgTable(
   (t) => [
     primaryKey({ name: "tenant_users_pkey", columns: [t.tenantId, t.userId] }),
     // The feed and "my communities" start from a user; the primary key starts from a tenant.
-    index("idx_tenant_users_user").on(t.userId),
+    // In tenant order: the pages of the user's export.
+    index("idx_tenant_users_by_user").on(t.userId, t.tenantId),
     index("idx_tenant_users_composite").on(t.tenantId, t.userId, t.isAdmin),
     index("idx_tenant_users_interests_gin").using("gin", t.interests),
     index("idx_tenant_users_notification_prefs").using("gin", t.notificationPreferences),

@@ -25,7 +25,8 @@ export const userJourneys = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("idx_user_journeys_user").on(t.userId),
+    // A user's journeys in id order: their export's pages, and their erasure.
+    index("idx_user_journeys_by_user").on(t.userId, t.id),
     // GET /v1/journeys pages a community's journeys newest first, on (created_at, id): an id
     // from an Idempotency-Key is a hash, not a time.
     index("idx_user_journeys_newest").on(t.tenantId, t.createdAt.desc(), t.id.desc()),

@@ -265,12 +265,12 @@ describe("migrations", () => {
 
   it("create the per-tenant keyset indexes the feed walks", async () => {
     const { rows } = await db.client.query<{ indexdef: string; indexname: string }>(
-      "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('idx_posts_tenant_feed', 'idx_events_tenant_upcoming', 'idx_tenant_users_user') ORDER BY 1",
+      "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('idx_posts_tenant_feed', 'idx_events_tenant_upcoming', 'idx_tenant_users_by_user') ORDER BY 1",
     );
     expect(rows.map((r) => r.indexdef)).toEqual([
       expect.stringMatching(/\(tenant_id, start_date, id\) WHERE \(deleted_at IS NULL\)/),
       expect.stringMatching(/\(tenant_id, created_at DESC, id DESC\) WHERE \(deleted_at IS NULL\)/),
-      expect.stringMatching(/\(user_id\)/),
+      expect.stringMatching(/\(user_id, tenant_id\)/),
     ]);
   });
 

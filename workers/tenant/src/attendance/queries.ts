@@ -159,8 +159,9 @@ export interface AnsweredEvent {
 
 /**
  * `$2`, `$3`: the last event of the page before (start_date, id); `$4` one answer or null.
- * From the caller's answers (idx_event_attendees_user), so a page costs what they answered, not
- * what their communities hold: events not over, in active communities they are still members of.
+ * From the caller's answers (idx_event_attendees_by_user), so a page costs what they answered,
+ * not what their communities hold: events not over, in active communities they are still
+ * members of.
  */
 const MY_EVENTS_SQL = `SELECT x.id, x.tenant_id, t.name AS tenant_name, ${contentColumns("events").shown}, a.status AS attendance
     FROM public.event_attendees a

@@ -249,8 +249,9 @@ export interface UserMembershipRow {
 }
 
 /**
- * One page of a user's memberships in tenant-id order, inactive communities too (keyset on the
- * user index's rows). An empty page asks once more whether the user exists, as listMembers does.
+ * One page of a user's memberships in tenant-id order, inactive communities too (keyset on
+ * idx_tenant_users_by_user, (user_id, tenant_id): a seek a page). An empty page asks once more
+ * whether the user exists, as listMembers does.
  */
 export async function listUserMemberships(
   db: Db,

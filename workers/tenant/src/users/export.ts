@@ -13,78 +13,114 @@ import { err, ok, type Result } from "../../../common/result";
  */
 
 /**
- * One section: `$1` the user; each row's `k`, the uuid it is paged by (unique within the
- * section), and `doc`, the row as JSON. `size` rows a page: at the largest rows validation lets
- * in (20,000 characters of text, escaped in JSON up to six bytes each; a comment's 4,000; 8 KiB
- * of data; a journey's 100 places of 4 KiB), a page stays within about 8 MB, for the worker's
- * memory and the database's HTTP answer. Activities are a section of their own, not nested in their journey: a
- * journey with 500 long ones would be 60 MB.
+ * One section: the rows of `from` whose `user` column is the user's, each as `doc` (a JSON
+ * expression), paged in `key` order. Every section has an index that begins with `user` and
+ * goes on with `key` (db/migrations/0040), so a page is a seek and `size` entries of it, however
+ * many rows the user has; what a row adds from another table is a subquery by primary key, run
+ * for that page's rows alone. Paged on anything else, each page would read and sort all the
+ * user's rows, and an export would cost the square of its size.
+ *
+ * `size` rows a page: at the largest rows validation lets in (20,000 characters of text, escaped
+ * in JSON up to six bytes each; a comment's 4,000; 8 KiB of data; a journey's 100 places of
+ * 4 KiB), a page stays within about 8 MB, for the worker's memory and the database's HTTP
+ * answer. Activities are a section of their own, not nested in their journey: a journey with
+ * 500 long ones would be 60 MB.
  */
-interface Section {
+export interface Section {
   name: string;
-  rows: string;
+  doc: string;
+  from: string;
+  user: string;
+  /** One column, or two where the first repeats (a journey's activities); never null. */
+  key: [string] | [string, string];
   size: number;
 }
 
-const SECTIONS: Section[] = [
+export const EXPORT_SECTIONS: readonly Section[] = [
   {
     name: "memberships",
-    rows: `SELECT tu.tenant_id AS k, to_jsonb(tu) || jsonb_build_object('tenant_slug', t.slug, 'tenant_name', t.name) AS doc
-             FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id WHERE tu.user_id = $1`,
+    doc: `to_jsonb(tu) || (SELECT jsonb_build_object('tenant_slug', t.slug, 'tenant_name', t.name)
+                           FROM public.tenants t WHERE t.id = tu.tenant_id)`,
+    from: "public.tenant_users tu",
+    user: "tu.user_id",
+    key: ["tu.tenant_id"],
     size: 500,
   },
-  {
-    name: "posts",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.posts x WHERE x.user_id = $1",
-    size: 50,
-  },
+  { name: "posts", doc: "to_jsonb(x)", from: "public.posts x", user: "x.user_id", key: ["x.id"], size: 50 },
   {
     name: "events",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.events x WHERE x.created_by = $1",
+    doc: "to_jsonb(x)",
+    from: "public.events x",
+    user: "x.created_by",
+    key: ["x.id"],
     size: 50,
   },
   {
     name: "event_answers",
-    rows: `SELECT a.event_id AS k, to_jsonb(a) || jsonb_build_object('event_title', e.title, 'tenant_id', e.tenant_id) AS doc
-             FROM public.event_attendees a JOIN public.events e ON e.id = a.event_id WHERE a.user_id = $1`,
+    doc: `to_jsonb(a) || (SELECT jsonb_build_object('event_title', e.title, 'tenant_id', e.tenant_id)
+                          FROM public.events e WHERE e.id = a.event_id)`,
+    from: "public.event_attendees a",
+    user: "a.user_id",
+    key: ["a.event_id"],
     size: 500,
   },
   {
     name: "post_likes",
-    rows: `SELECT l.post_id AS k, to_jsonb(l) || jsonb_build_object('tenant_id', p.tenant_id) AS doc
-             FROM public.post_likes l JOIN public.posts p ON p.id = l.post_id WHERE l.user_id = $1`,
+    doc: `to_jsonb(l) || (SELECT jsonb_build_object('tenant_id', p.tenant_id) FROM public.posts p WHERE p.id = l.post_id)`,
+    from: "public.post_likes l",
+    user: "l.user_id",
+    key: ["l.post_id"],
     size: 500,
   },
   {
     name: "post_comments",
-    rows: `SELECT c.id AS k, to_jsonb(c) || jsonb_build_object('tenant_id', p.tenant_id) AS doc
-             FROM public.post_comments c JOIN public.posts p ON p.id = c.post_id WHERE c.user_id = $1`,
+    doc: `to_jsonb(c) || (SELECT jsonb_build_object('tenant_id', p.tenant_id) FROM public.posts p WHERE p.id = c.post_id)`,
+    from: "public.post_comments c",
+    user: "c.user_id",
+    key: ["c.id"],
     size: 200,
   },
   {
     name: "journeys",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.user_journeys x WHERE x.user_id = $1",
+    doc: "to_jsonb(x)",
+    from: "public.user_journeys x",
+    user: "x.user_id",
+    key: ["x.id"],
     size: 15,
   },
   {
+    // Journey by journey along the journeys' index, each one's (at most MAX_ACTIVITIES) by the
+    // activities' index on journey_id, sorted by id within the journey.
     name: "journey_activities",
-    rows: `SELECT a.id AS k, to_jsonb(a) AS doc
-             FROM public.journey_activities a JOIN public.user_journeys j ON j.id = a.journey_id WHERE j.user_id = $1`,
+    doc: "to_jsonb(a)",
+    from: "public.user_journeys j JOIN public.journey_activities a ON a.journey_id = j.id",
+    user: "j.user_id",
+    key: ["j.id", "a.id"],
     size: 50,
   },
   {
+    // Along the inbox index (user_id, created_at DESC, id DESC), oldest first.
     name: "notifications",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.notifications x WHERE x.user_id = $1",
+    doc: "to_jsonb(x)",
+    from: "public.notifications x",
+    user: "x.user_id",
+    key: ["x.created_at", "x.id"],
     size: 200,
   },
   {
     name: "shared_content",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.content_sharing x WHERE x.shared_by = $1",
+    doc: "to_jsonb(x)",
+    from: "public.content_sharing x",
+    user: "x.shared_by",
+    key: ["x.id"],
     size: 500,
   },
   {
     name: "dead_jobs",
-    rows: "SELECT x.id AS k, to_jsonb(x) AS doc FROM public.dead_jobs x WHERE x.user_id = $1",
+    doc: "to_jsonb(x)",
+    from: "public.dead_jobs x",
+    user: "x.user_id",
+    key: ["x.id"],
     size: 50,
   },
 ];
@@ -111,10 +147,27 @@ function notIncluded(audience: Audience): Record<string, string> {
       };
 }
 
-/** A section's page after the key `after`, in key order. */
-function pageSql(section: Section): string {
-  return `SELECT s.k, s.doc::text AS doc FROM (${section.rows}) s
-           WHERE ($2::uuid IS NULL OR s.k > $2::uuid) ORDER BY s.k LIMIT $3::int`;
+/**
+ * A section's first page (`$1` the user, `$2` the page's size), and each page after (`$2` and
+ * on the last key sent, then the size). A two-column key also bounds its first column alone:
+ * where the key spans two tables (a journey's activities) that is all the first one's index
+ * can seek on, and the row comparison then drops the rows at that value up to the last key.
+ * Keys travel as text both ways: each parameter takes the type of the column it is compared
+ * with, and a timestamp's text keeps its microseconds.
+ */
+export function pageQueries(section: Section): { first: string; next: string } {
+  const { doc, from, user, key } = section;
+  const head = `SELECT (${doc})::text AS doc, ${key.map((k, i) => `${k}::text AS k${i}`).join(", ")}
+      FROM ${from} WHERE ${user} = $1`;
+  const order = `ORDER BY ${key.join(", ")}`;
+  const after =
+    key.length === 1
+      ? `${key[0]} > $2`
+      : `${key[0]} >= $2 AND (${key.join(", ")}) > (${key.map((_, i) => `$${i + 2}`).join(", ")})`;
+  return {
+    first: `${head} ${order} LIMIT $2`,
+    next: `${head} AND ${after} ${order} LIMIT $${key.length + 2}`,
+  };
 }
 
 /** The export's opening: the user and their feed selection, or undefined for no such user. */
@@ -149,7 +202,7 @@ export async function writeExport(
   out: WritableStream<Uint8Array>,
   context: { request_id: string; audience: Audience },
 ): Promise<void> {
-  const sections = SECTIONS.filter((s) => context.audience === "operator" || s.name !== "dead_jobs");
+  const sections = EXPORT_SECTIONS.filter((s) => context.audience === "operator" || s.name !== "dead_jobs");
   const writer = out.getWriter();
   const encoder = new TextEncoder();
   const write = (text: string) => writer.write(encoder.encode(text));
@@ -185,18 +238,20 @@ async function writeSection(
   userId: string,
   write: (text: string) => Promise<void>,
 ): Promise<Result<number, DbError>> {
-  const text = pageSql(section);
-  let after: string | null = null;
+  const { first, next } = pageQueries(section);
+  let after: string[] | null = null;
   let count = 0;
   for (;;) {
+    const params: unknown[] = after ? [userId, ...after, section.size] : [userId, section.size];
     const page = await attempt(() =>
-      sql.query<{ k: string; doc: string }>(text, [userId, after, section.size]),
+      sql.query<{ doc: string; k0: string; k1?: string }>(after ? next : first, params),
     );
     if (!page.ok) return err(page.error);
     const { rows } = page.value;
     if (rows.length > 0) await write((count > 0 ? "," : "") + rows.map((r) => r.doc).join(","));
     count += rows.length;
-    if (rows.length < section.size) return ok(count);
-    after = rows.at(-1)?.k ?? null;
+    const last = rows.at(-1);
+    if (!last || rows.length < section.size) return ok(count);
+    after = last.k1 === undefined ? [last.k0] : [last.k0, last.k1];
   }
 }
