@@ -33,7 +33,12 @@ export const userJourneys = pgTable(
     index("idx_user_journeys_status").on(t.status),
     index("idx_user_journeys_locations").using("gin", t.locations),
     index("idx_user_journeys_date_range").on(t.startDate, t.endDate),
-    index("idx_user_journeys_public").on(t.isPublic).where(sql`is_public = true`),
+    // A community's public journeys newest first: GET /v1/journeys walks it beside the caller's
+    // own (by user), rather than every journey of the community, most of them others' and private.
+    // The original's name; its index was on is_public alone (db/migrations/0041).
+    index("idx_user_journeys_public")
+      .on(t.tenantId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`is_public = true`),
     check("user_journeys_status", sql`status IN ('planning', 'active', 'completed', 'cancelled')`),
     check("user_journeys_dates", sql`end_date IS NULL OR start_date IS NULL OR end_date >= start_date`),
   ],

@@ -2,6 +2,7 @@ import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
+  planNodes,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -9,6 +10,7 @@ import {
 } from "../../test-support/db";
 import { expectUnavailableQuickly, requestAs } from "../../test-support/requests";
 import worker from "../src/index";
+import { listJourneys } from "../src/journeys/queries";
 
 let db: WorkerTestDb;
 const A = "a5400000-0000-4000-8000-000000000001";
@@ -20,16 +22,19 @@ const DAN = "b5400000-0000-4000-8000-000000000004"; // admin of A
 const MIA = "b5400000-0000-4000-8000-000000000006"; // moderator of A
 const B_POST = "c5400000-0000-4000-8000-000000000002";
 const A_EVENT = "c5400000-0000-4000-8000-000000000003";
+const C = "a5400000-0000-4000-8000-000000000003"; // ANN and BEN, for the merged pages
+const ZED = "b5400000-0000-4000-8000-000000000007"; // member of A, with many private journeys
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
   await db.query(`
-    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'journeys-a', 'Journeys A'), ('${B}', 'journeys-b', 'Journeys B');
+    INSERT INTO tenants (id, slug, name) VALUES ('${A}', 'journeys-a', 'Journeys A'), ('${B}', 'journeys-b', 'Journeys B'),
+      ('${C}', 'journeys-c', 'Journeys C');
     INSERT INTO users (id, email) VALUES ('${ANN}', 'ann@journeys.test'), ('${BEN}', 'ben@journeys.test'),
       ('${CAT}', 'cat@journeys.test'), ('${DAN}', 'dan@journeys.test'), ('${MIA}', 'mia@journeys.test');
     INSERT INTO tenant_users (tenant_id, user_id, role) VALUES
       ('${A}', '${ANN}', 'member'), ('${A}', '${BEN}', 'member'), ('${B}', '${CAT}', 'member'), ('${A}', '${DAN}', 'admin'),
-      ('${A}', '${MIA}', 'moderator');
+      ('${A}', '${MIA}', 'moderator'), ('${C}', '${ANN}', 'member'), ('${C}', '${BEN}', 'member');
     INSERT INTO posts (id, tenant_id, user_id, content) VALUES ('${B_POST}', '${B}', '${CAT}', 'b only');
     INSERT INTO events (id, tenant_id, created_by, title, start_date)
       VALUES ('${A_EVENT}', '${A}', '${BEN}', 'Meetup', now() + interval '1 month');
@@ -231,6 +236,78 @@ describe("who sees a journey", () => {
       400,
       "invalid_cursor",
     ]);
+  });
+
+  it("merges the caller's own private journeys with the community's public ones, newest first, page after page", async () => {
+    for (const [who, title, is_public] of [
+      [BEN, "mine 1", false],
+      [ANN, "open 1", true],
+      [BEN, "mine 2", false],
+      [ANN, "open 2", true],
+      [BEN, "mine 3", false],
+      [ANN, "ann's own", false],
+    ] as const)
+      await plan(who, { title, is_public }, "journeys-c");
+    const pages = async (user: string) => {
+      const titles: string[] = [];
+      let cursor: string | null = "";
+      while (cursor !== null) {
+        const res = await call(
+          "GET",
+          `/v1/journeys?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+          user,
+          undefined,
+          "journeys-c",
+        );
+        const page = (await res.json()) as { journeys: Journey[]; next_cursor: string | null };
+        titles.push(...page.journeys.map((j) => j.title));
+        cursor = page.next_cursor;
+      }
+      return titles;
+    };
+    expect(await pages(BEN)).toEqual(["mine 3", "open 2", "mine 2", "open 1", "mine 1"]);
+    expect(await pages(ANN)).toEqual(["ann's own", "open 2", "open 1"]);
+  });
+
+  it("reads a page from the community's public journeys and the caller's own, not every community's", async () => {
+    // Many of another member's private journeys here, many public ones in another community:
+    // reading past either is what a page must not do.
+    await db.query(`INSERT INTO users (id, email) VALUES ('${ZED}', 'zed@journeys.test');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${ZED}');
+      INSERT INTO user_journeys (tenant_id, user_id, title) SELECT '${A}', '${ZED}', 'private ' || g FROM generate_series(1, 300) g;
+      INSERT INTO user_journeys (tenant_id, user_id, title, is_public)
+      SELECT '${B}', '${CAT}', 'elsewhere ' || g, true FROM generate_series(1, 300) g;
+      ANALYZE user_journeys`);
+    let statement: { text: string; params: unknown[] } | undefined;
+    await listJourneys(
+      {
+        query: async (text: string, params: unknown[] = []) => {
+          statement = { text, params };
+          return { rows: [] };
+        },
+      },
+      A,
+      BEN,
+      { limit: 3, filter: {} },
+    );
+    if (!statement) throw new Error("no statement");
+    // Sorts allowed: the old index on is_public alone, with a sort, looked cheapest to the planner.
+    const nodes = await planNodes(db, statement.text, statement.params, ["seqscan"]);
+    const read = nodes
+      .filter((n) => n["Relation Name"] === "user_journeys")
+      .reduce(
+        (sum, n) =>
+          sum +
+          Number(n["Actual Rows"]) * Number(n["Actual Loops"]) +
+          Number(n["Rows Removed by Filter"] ?? 0),
+        0,
+      );
+    // A page of public ones, and BEN's own journeys (in every community: found by user).
+    const [counted] = await db.query<{ own: number }>(
+      "SELECT count(*)::int AS own FROM user_journeys WHERE user_id = $1",
+      [BEN],
+    );
+    expect(read).toBeLessThanOrEqual(3 + (counted?.own ?? 0));
   });
 
   it("narrows to the journeys that meet some days, or go to a place, for members looking for company", async () => {

@@ -185,24 +185,38 @@ export async function createJourney<R>(
 }
 
 /**
- * `$3`, `$4`: the last journey of the page before (created_at, id), for the index
- * (tenant_id, created_at DESC, id DESC); the plain `created_at <=` is what it can seek on.
- * In that order: the subquery's order is the order json_agg reads its rows in. `$8`, `$9`:
- * days the journey's dates must meet (one without dates meets none; one without an end lasts
- * its first day); `$10`: the name of a place it goes to, a containment the GIN index on
- * locations can answer.
+ * `$3`, `$4`: the last journey of the page before (created_at, id); the plain `created_at <=` is
+ * what an index can seek on. `$8`, `$9`: days the journey's dates must meet (one without dates
+ * meets none; one without an end lasts its first day); `$10`: the name of a place it goes to, a
+ * containment the GIN index on locations can answer.
+ */
+const NARROWED = `($3::timestamptz IS NULL
+       OR (x.created_at <= $3::timestamptz AND (x.created_at, x.id) < ($3::timestamptz, $4::uuid)))
+  AND ($5::uuid IS NULL OR x.user_id = $5::uuid) AND ($6::text IS NULL OR x.status = $6::text)
+  AND ($8::date IS NULL OR coalesce(x.end_date, x.start_date) >= $8::date)
+  AND ($9::date IS NULL OR x.start_date <= $9::date)
+  AND ($10::text IS NULL OR x.locations @> jsonb_build_array(jsonb_build_object('name', $10::text)))`;
+
+/**
+ * What the caller may see is the community's public journeys and their own private ones, each
+ * walked newest first on its own index (idx_user_journeys_public; their own by user, a few to
+ * sort) and the two merged. One walk of the community's journeys would read past every other
+ * member's private one, and the planner took neither: it read the public journeys of every
+ * community (the index was on is_public alone before 0041) and sorted them, a page costing the
+ * whole platform's. In that order: the subquery's order is the order json_agg reads its rows in.
  */
 const LIST_SQL = `SELECT m.yes AS member, (
     SELECT coalesce(json_agg(r), '[]'::json) FROM (
-      SELECT ${JOURNEY} FROM public.user_journeys x
-       WHERE m.yes AND x.tenant_id = $1::uuid AND (x.user_id = $2::uuid OR x.is_public)
-         AND ($3::timestamptz IS NULL
-              OR (x.created_at <= $3::timestamptz AND (x.created_at, x.id) < ($3::timestamptz, $4::uuid)))
-         AND ($5::uuid IS NULL OR x.user_id = $5::uuid) AND ($6::text IS NULL OR x.status = $6::text)
-         AND ($8::date IS NULL OR coalesce(x.end_date, x.start_date) >= $8::date)
-         AND ($9::date IS NULL OR x.start_date <= $9::date)
-         AND ($10::text IS NULL OR x.locations @> jsonb_build_array(jsonb_build_object('name', $10::text)))
-       ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int
+      SELECT ${JOURNEY} FROM (
+        (SELECT x.* FROM public.user_journeys x
+          WHERE m.yes AND x.tenant_id = $1::uuid AND x.is_public AND ${NARROWED}
+          ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int)
+        UNION ALL
+        (SELECT x.* FROM public.user_journeys x
+          WHERE m.yes AND x.user_id = $2::uuid AND x.tenant_id = $1::uuid AND NOT x.is_public AND ${NARROWED}
+          ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int)
+      ) x
+      ORDER BY x.created_at DESC, x.id DESC LIMIT $7::int
     ) r
   ) AS journeys
   FROM (SELECT ${IS_MEMBER} AS yes) m`;
