@@ -27,8 +27,11 @@ export const userJourneys = pgTable(
   (t) => [
     // A user's journeys in id order: their export's pages, and their erasure.
     index("idx_user_journeys_by_user").on(t.userId, t.id),
-    // GET /v1/journeys pages a community's journeys newest first, on (created_at, id): an id
-    // from an Idempotency-Key is a hash, not a time.
+    // Made (0029) for GET /v1/journeys, which pages on (created_at, id) as an id from an
+    // Idempotency-Key is a hash, not a time; but DESC here is NULLS LAST and ORDER BY ... DESC
+    // means NULLS FIRST, so no plan ever read it in order. The list walks
+    // idx_user_journeys_public and the caller's own instead; this one serves a community's
+    // deletion, whose cascade finds the community's journeys by tenant_id.
     index("idx_user_journeys_newest").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("idx_user_journeys_status").on(t.status),
     index("idx_user_journeys_locations").using("gin", t.locations),
