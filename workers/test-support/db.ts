@@ -162,16 +162,14 @@ export async function eraseWhileBatchEdits(
 export type PlanNode = Record<string, unknown> & { Plans?: PlanNode[] };
 
 /**
- * The nodes of a statement's plan, every level, with the plan types in `dear` (sequential scans
- * and sorts unless told) made dear: a test database is small enough for them to look cheapest,
- * so only then does a plan show what the indexes allow. `generic`: planned without values
- * (EXPLAIN GENERIC_PLAN), for statements whose parameters are left unbound; else run with
- * `params` (EXPLAIN ANALYZE), which gives each node's rows read.
+ * The nodes of a statement's plan (EXPLAIN ANALYZE, run with `params`), every level, with the
+ * plan types in `dear` (sequential scans and sorts unless told) made dear: a test database is
+ * small enough for them to look cheapest, so only then does a plan show what the indexes allow.
  */
 export async function planNodes(
   db: WorkerTestDb,
   text: string,
-  params: unknown[] | "generic",
+  params: unknown[],
   dear: ("seqscan" | "sort")[] = ["seqscan", "sort"],
 ): Promise<PlanNode[]> {
   const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
@@ -179,10 +177,7 @@ export async function planNodes(
   const flat = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flat)];
   try {
     for (const plan of dear) await client.query(`SET enable_${plan} = off`);
-    const { rows } =
-      params === "generic"
-        ? await client.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${text}`)
-        : await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params);
+    const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params);
     const plan = rows[0]["QUERY PLAN"];
     return flat((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
   } finally {
