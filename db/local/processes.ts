@@ -63,14 +63,24 @@ export function procStat(pid: number): { comm: string; ppid: number } | undefine
 }
 
 /**
- * The pid of the Postgres server running in `dataDir`: the first line of the postmaster.pid it
- * keeps there while it runs (and removes when it stops). Undefined when there is none.
+ * The Postgres server running in `dataDir`, from the postmaster.pid it keeps there while it runs
+ * (and removes when it stops): its pid, the file's first line, and its port, the fourth.
+ * Undefined when there is none.
  */
-export function postmasterPid(dataDir: string): number | undefined {
+export function postmaster(dataDir: string): { pid: number; port: number | undefined } | undefined {
   try {
-    const pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    const lines = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n");
+    const pid = Number(lines[0]);
+    const port = Number(lines[3]);
+    return Number.isInteger(pid) && pid > 0
+      ? { pid, port: Number.isInteger(port) && port > 0 ? port : undefined }
+      : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The pid of the Postgres server running in `dataDir` (postmaster), or undefined. */
+export function postmasterPid(dataDir: string): number | undefined {
+  return postmaster(dataDir)?.pid;
 }

@@ -149,7 +149,7 @@ describe("GET /admin/users/{id}/export", () => {
     expect(body).not.toContain("other@export.test");
   });
 
-  it("pages through every section whole, each row once, a page ending inside a journey or an instant", async () => {
+  it("pages through each section of many pages whole, each row once, a page ending inside a journey or an instant", async () => {
     const { res, body } = await exportOf(PAGED);
     expect(res.status).toBe(200);
     const got = JSON.parse(body) as Export;

@@ -38,7 +38,7 @@ export interface Comment {
 /** What a client is shown of a comment `c` and its author `u`; times as the feed prints them. */
 const SHOWN = `c.id, c.post_id, c.user_id, u.display_name, c.content, to_json(c.created_at) #>> '{}' AS created_at`;
 
-/** What the statements read of the post `p`, besides its id. */
+/** What the statements read of the post (`x` in ofMember's target), besides its id. */
 const COLUMNS = "x.tenant_id, x.user_id AS author, x.total_comments";
 
 /**

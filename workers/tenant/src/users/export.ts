@@ -26,7 +26,7 @@ import { err, ok, type Result } from "../../../common/result";
  * answer. Activities are a section of their own, not nested in their journey: a journey with
  * 500 long ones would be 60 MB.
  */
-export interface Section {
+interface Section {
   name: string;
   doc: string;
   from: string;
