@@ -1,9 +1,9 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { planNodes, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { type PlanNode, planNodes, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { signToken } from "../../test-support/tokens";
-import { INBOX_SQL, inboxParams } from "../src/inbox/queries";
+import { INBOX_SQL, inboxParams, MARK_ALL_MAX, MARK_ALL_SQL, UNREAD_COUNT_SQL } from "../src/inbox/queries";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -130,6 +130,39 @@ describe("GET /v1/notifications", () => {
   });
 });
 
+describe("GET /v1/notifications/unread-count", () => {
+  const count = async (user: string, query = "") => {
+    const res = await call(`/v1/notifications/unread-count${query}`, user);
+    expect([query, res.status, res.headers.get("cache-control")]).toEqual([query, 200, "private, no-store"]);
+    return res.json();
+  };
+
+  it("counts the caller's unread notifications, of every community or one", async () => {
+    expect(await count(ALICE)).toEqual({ unread: 7, capped: false });
+    expect(await count(ALICE, `?tenant_id=${A}`)).toEqual({ unread: 4, capped: false });
+    expect(await count(ALICE, `?tenant_id=${B}`)).toEqual({ unread: 3, capped: false });
+    expect(await count(BOB, `?tenant_id=${B}`)).toEqual({ unread: 0, capped: false });
+  });
+
+  it("stops at 999 and says there are more, so a badge reads 999+ and no count reads on", async () => {
+    const GUS = "b6000000-0000-4000-8000-000000000007";
+    const unread = (n: number) => `
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id)
+      SELECT '${GUS}', '${A}', 'info', 'gus', 'm', gen_random_uuid() FROM generate_series(1, ${n});`;
+    await db.query(`INSERT INTO users (id, email) VALUES ('${GUS}', 'gus@inbox.test'); ${unread(999)}`);
+    expect(await count(GUS)).toEqual({ unread: 999, capped: false });
+    await db.query(unread(1));
+    expect(await count(GUS)).toEqual({ unread: 999, capped: true });
+  });
+
+  it("needs a token and takes a community id only", async () => {
+    const anonymous = await call("/v1/notifications/unread-count", null);
+    expect(anonymous.status).toBe(401);
+    const bad = await call("/v1/notifications/unread-count?tenant_id=acme", ALICE);
+    expect([bad.status, ((await bad.json()) as ErrorBody).error.code]).toEqual([400, "validation_failed"]);
+  });
+});
+
 describe("the inbox query", () => {
   it("seeks a deep page on the inbox index, reading about a page of rows, not every newer one", async () => {
     const DAVE = "b6000000-0000-4000-8000-000000000004";
@@ -148,6 +181,47 @@ describe("the inbox query", () => {
     expect(scan?.["Index Cond"]).toMatch(/created_at <=/);
     // A page and the row past it (ties at the cursor's instant aside): 20,000 were there to read.
     expect(scan?.["Actual Rows"]).toBeLessThanOrEqual(25);
+  });
+});
+
+describe("the unread notifications", () => {
+  it("are read from their own index, never by walking past the read ones", async () => {
+    // Three unread, older than 20,000 read: the inbox index would read all 20,003 to find them.
+    const FAY = "b6000000-0000-4000-8000-000000000006";
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${FAY}', 'fay@inbox.test');
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, is_read, created_at, job_id)
+      SELECT '${FAY}', '${A}', 'bulk', 't', 'm', g > 3, '2026-01-01T00:00:00Z'::timestamptz + make_interval(secs => g),
+             gen_random_uuid()
+        FROM generate_series(1, 20003) g;
+      ANALYZE notifications;
+    `);
+    const [unread] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM notifications WHERE is_read = false",
+    );
+    const rowsRead = (n: PlanNode) => Number(n["Actual Rows"]) + Number(n["Rows Removed by Filter"] ?? 0);
+    // Which notifications indexes each statement reads, sequential scans made dear as a table this
+    // small needs (its update finds the rows it picked by primary key, or among all unread ones as
+    // the planner likes), and whether any read more rows than are unread in all.
+    const reads = async (text: string, params: unknown[]) => {
+      const nodes = await planNodes(db, text, params);
+      const scans = nodes.filter(
+        (n) =>
+          (n["Index Name"] !== undefined && n["Index Name"] !== "notifications_pkey") ||
+          (n["Node Type"] === "Seq Scan" && n["Relation Name"] === "notifications"),
+      );
+      return {
+        indexes: [...new Set(scans.map((n) => n["Index Name"] ?? "seq scan"))],
+        readNoMoreThanUnread: Math.max(...scans.map(rowsRead)) <= (unread?.n ?? 0),
+      };
+    };
+    const walk = { indexes: ["idx_notifications_unread"], readNoMoreThanUnread: true };
+    expect({
+      page: await reads(INBOX_SQL, inboxParams(FAY, { unread: true, after: undefined, limit: 20 })),
+      count: await reads(UNREAD_COUNT_SQL, [FAY, null, 1000]),
+      markAll: await reads(MARK_ALL_SQL, [FAY, null, MARK_ALL_MAX]), // EXPLAIN ANALYZE runs it
+    }).toEqual({ page: walk, count: walk, markAll: walk });
+    expect((await inbox(FAY, "?unread=true")).notifications).toEqual([]);
   });
 });
 

@@ -25,7 +25,8 @@ export interface InboxOptions {
  * (user_id, created_at DESC). The plain `created_at <=` is what the index can seek on; the row
  * comparison, which breaks ties by id, only filters the few rows at that instant. Without it a
  * deep page would read every notification newer than it. One row past the page (LIMIT limit + 1)
- * says whether another follows.
+ * says whether another follows. With `unread` true the statement, planned for its parameters as
+ * the driver's unnamed statements are, reduces to `is_read = false` and walks the unread index.
  */
 export const INBOX_SQL = `SELECT n.id, n.tenant_id, n.type, n.title, n.message, n.data, n.is_read,
        to_json(n.created_at) #>> '{}' AS created_at
@@ -61,8 +62,46 @@ export function readInbox(
   });
 }
 
+/** Past this many the count says "at least": a badge shows "999+", and no count reads more. */
+export const UNREAD_COUNT_MAX = 999;
+
+export const UNREAD_COUNT_SQL = `SELECT count(*)::int AS unread FROM (
+  SELECT 1 FROM public.notifications
+   WHERE user_id = $1 AND is_read = false AND ($2::uuid IS NULL OR tenant_id = $2)
+   LIMIT $3) unread`;
+
+/**
+ * How many of the user's notifications are unread (of one community, given `tenantId`), up to
+ * UNREAD_COUNT_MAX, read from the unread index alone.
+ */
+export function countUnread(
+  sql: Queryable,
+  userId: string,
+  tenantId: string | undefined,
+): Promise<Result<{ unread: number; capped: boolean }, DbError>> {
+  return attempt(async () => {
+    const { rows } = await sql.query<{ unread: number }>(UNREAD_COUNT_SQL, [
+      userId,
+      tenantId ?? null,
+      UNREAD_COUNT_MAX + 1,
+    ]);
+    const unread = rows[0]?.unread ?? 0;
+    return { unread: Math.min(unread, UNREAD_COUNT_MAX), capped: unread > UNREAD_COUNT_MAX };
+  });
+}
+
 /** The most one "mark all read" marks: a statement of bounded time; `more` asks for another. */
 export const MARK_ALL_MAX = 10_000;
+
+export const MARK_ALL_SQL = `WITH picked AS (
+  SELECT id FROM public.notifications
+   WHERE user_id = $1 AND is_read = false AND ($2::uuid IS NULL OR tenant_id = $2)
+   LIMIT $3
+), marked AS (
+  UPDATE public.notifications n SET is_read = true
+    FROM picked WHERE n.id = picked.id AND NOT n.is_read
+  RETURNING 1)
+SELECT count(*)::int AS marked FROM marked`;
 
 /**
  * Marks every unread notification of the user's read (of one community, given `tenantId`), at
@@ -74,18 +113,11 @@ export function markAllRead(
   tenantId: string | undefined,
 ): Promise<Result<{ marked: number; more: boolean }, DbError>> {
   return attempt(async () => {
-    const { rows } = await sql.query<{ marked: number }>(
-      `WITH picked AS (
-         SELECT id FROM public.notifications
-          WHERE user_id = $1 AND NOT is_read AND ($2::uuid IS NULL OR tenant_id = $2)
-          LIMIT $3
-       ), marked AS (
-         UPDATE public.notifications n SET is_read = true
-           FROM picked WHERE n.id = picked.id AND NOT n.is_read
-         RETURNING 1)
-       SELECT count(*)::int AS marked FROM marked`,
-      [userId, tenantId ?? null, MARK_ALL_MAX],
-    );
+    const { rows } = await sql.query<{ marked: number }>(MARK_ALL_SQL, [
+      userId,
+      tenantId ?? null,
+      MARK_ALL_MAX,
+    ]);
     const marked = rows[0]?.marked ?? 0;
     return { marked, more: marked === MARK_ALL_MAX };
   });

@@ -6,7 +6,14 @@ import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/ope
 import { createdCursor, QueryFlag } from "../../../common/pages";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
-import { MARK_ALL_MAX, markAllRead, markRead, readInbox } from "../inbox/queries";
+import {
+  countUnread,
+  MARK_ALL_MAX,
+  markAllRead,
+  markRead,
+  readInbox,
+  UNREAD_COUNT_MAX,
+} from "../inbox/queries";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getSql, timed } from "../middleware/request";
 
@@ -40,6 +47,15 @@ const InboxPage = z
   .object({ notifications: z.array(Notification), next_cursor: z.string().nullable() })
   .openapi("Inbox");
 
+const UnreadQuery = z.object({ tenant_id: Id.optional().describe("only this community's notifications") });
+
+const UnreadCount = z
+  .object({
+    unread: z.number().int().describe(`how many are unread, at most ${UNREAD_COUNT_MAX}`),
+    capped: z.boolean().describe(`more than ${UNREAD_COUNT_MAX} are unread ("${UNREAD_COUNT_MAX}+")`),
+  })
+  .openapi("UnreadCount");
+
 const MarkRead = z
   .object({
     ids: z.array(Id).min(1).max(100).optional().describe("notifications of the caller's; others are left"),
@@ -69,6 +85,7 @@ const Marked = z
 export const notifications = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
 // Reads count with the feed's (they reach the database every call), the marking with the writes.
 notifications.use("/", requireUser, rateLimit("READ_RATE_LIMITER"));
+notifications.use("/unread-count", requireUser, rateLimit("READ_RATE_LIMITER"));
 notifications.use("/read", requireUser, rateLimit("WRITE_RATE_LIMITER"));
 notifications
   .openapi(
@@ -101,6 +118,27 @@ notifications
         },
         200,
       );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/unread-count",
+      operationId: "countUnreadNotifications",
+      security: USER_SECURITY,
+      summary: "How many of the caller's notifications are unread, for a badge",
+      request: { query: UnreadQuery },
+      responses: {
+        200: jsonResponse(UnreadCount, "The count"),
+        ...errorResponses(400, 401, 429, 503),
+      },
+    }),
+    async (c) => {
+      const user = currentUser(c);
+      const { tenant_id } = c.req.valid("query");
+      const count = await timed(c, () => countUnread(getSql(c), user.id, tenant_id));
+      if (!count.ok) throw dbFailure(c, count.error, "notifications are unavailable, try again shortly");
+      return c.json(count.value, 200);
     },
   )
   .openapi(
