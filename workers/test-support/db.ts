@@ -170,7 +170,7 @@ export async function planNodes(
   db: WorkerTestDb,
   text: string,
   params: unknown[],
-  dear: ("seqscan" | "sort")[] = ["seqscan", "sort"],
+  dear: ("seqscan" | "sort" | "mergejoin")[] = ["seqscan", "sort"],
 ): Promise<PlanNode[]> {
   const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
   const client = await handle.pool.connect();

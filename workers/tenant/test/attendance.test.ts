@@ -2,12 +2,14 @@ import type { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
+  planNodes,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
   whileUncommitted,
 } from "../../test-support/db";
 import { expectUnavailableQuickly, requestAs } from "../../test-support/requests";
+import { ATTENDEES_SQL } from "../src/attendance/queries";
 import worker from "../src/index";
 
 let db: WorkerTestDb;
@@ -234,6 +236,38 @@ describe("answering an event", () => {
     expect(
       await db.query("SELECT count(*)::int AS n FROM event_attendees WHERE user_id = $1", [EVE]),
     ).toEqual([{ n: 0 }]);
+  });
+});
+
+describe("the attendees query", () => {
+  it("counts every answer, but reads names and makes JSON for the page's rows alone", async () => {
+    const big = event(20);
+    await db.query(`
+      INSERT INTO users (id, email, display_name)
+      SELECT ('b5510000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'crowd' || g || '@example.com', 'Crowd ' || g
+        FROM generate_series(1, 300) g;
+      INSERT INTO tenant_users (tenant_id, user_id)
+      SELECT '${A}', ('b5510000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid FROM generate_series(1, 300) g;
+      INSERT INTO events (id, tenant_id, title, start_date) VALUES ('${big}', '${A}', 'Crowded', now() + interval '1 week');
+      INSERT INTO event_attendees (event_id, user_id, status)
+      SELECT '${big}', ('b5510000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,
+             CASE WHEN g % 3 = 0 THEN 'interested' ELSE 'going' END
+        FROM generate_series(1, 300) g;
+      ANALYZE users; ANALYZE tenant_users; ANALYZE event_attendees;
+    `);
+    const page = await attendees(ANN, big, "?limit=10");
+    expect([page.going, page.interested, page.attendees.length]).toEqual([200, 100, 10]);
+    // Merge joins made dear too: in a table this small one walks users from its first id.
+    const nodes = await planNodes(
+      db,
+      ATTENDEES_SQL,
+      [A, ANN, big, null, null, 10],
+      ["seqscan", "sort", "mergejoin"],
+    );
+    const namesRead = nodes
+      .filter((n) => n["Relation Name"] === "users")
+      .reduce((sum, n) => sum + Number(n["Actual Rows"]) * Number(n["Actual Loops"]), 0);
+    expect(namesRead).toBe(10); // all 300 were read with their names, and sorted, before
   });
 });
 
