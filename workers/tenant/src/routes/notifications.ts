@@ -47,7 +47,7 @@ const InboxPage = z
   .object({ notifications: z.array(Notification), next_cursor: z.string().nullable() })
   .openapi("Inbox");
 
-const UnreadQuery = z.object({ tenant_id: Id.optional().describe("only this community's notifications") });
+const UnreadQuery = InboxQuery.pick({ tenant_id: true });
 
 const UnreadCount = z
   .object({
