@@ -117,6 +117,17 @@ describe("GET /v1/notifications", () => {
     expect(seen).toEqual([...seen].sort().reverse()); // ties broken by id, descending
   });
 
+  it("pages through the unread ones alone, newest first, each once", async () => {
+    const titles: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page: Inbox = await inbox(ALICE, `?unread=true&limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      titles.push(...page.notifications.map((n) => n.title));
+      cursor = page.next_cursor;
+    }
+    expect(titles).toEqual([8, 7, 6, 5, 4, 3, 1].map((i) => `alice ${i}`)); // 2 is read
+  });
+
   it("needs a token, refuses a cursor it did not give out, and takes an empty one for none", async () => {
     const anonymous = await call("/v1/notifications", null);
     expect([anonymous.status, ((await anonymous.json()) as ErrorBody).error.code]).toEqual([
