@@ -162,6 +162,13 @@ export async function eraseWhileBatchEdits(
 export type PlanNode = Record<string, unknown> & { Plans?: PlanNode[] };
 
 /**
+ * The rows a node read, over all its loops: those it passed on and those its filter dropped
+ * (EXPLAIN gives both per loop). What a walk past unwanted rows costs shows in the second.
+ */
+export const rowsRead = (n: PlanNode): number =>
+  (Number(n["Actual Rows"] ?? 0) + Number(n["Rows Removed by Filter"] ?? 0)) * Number(n["Actual Loops"] ?? 1);
+
+/**
  * The nodes of a statement's plan (EXPLAIN ANALYZE, run with `params`), every level, with the
  * plan types in `dear` (sequential scans and sorts unless told) made dear: a test database is
  * small enough for them to look cheapest, so only then does a plan show what the indexes allow.

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
   planNodes,
+  rowsRead,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -295,13 +296,7 @@ describe("who sees a journey", () => {
     const nodes = await planNodes(db, statement.text, statement.params, ["seqscan"]);
     const read = nodes
       .filter((n) => n["Relation Name"] === "user_journeys")
-      .reduce(
-        (sum, n) =>
-          sum +
-          Number(n["Actual Rows"]) * Number(n["Actual Loops"]) +
-          Number(n["Rows Removed by Filter"] ?? 0),
-        0,
-      );
+      .reduce((sum, n) => sum + rowsRead(n), 0);
     // A page of public ones, and BEN's own journeys (in every community: found by user).
     const [counted] = await db.query<{ own: number }>(
       "SELECT count(*)::int AS own FROM user_journeys WHERE user_id = $1",
