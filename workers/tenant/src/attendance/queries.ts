@@ -105,9 +105,13 @@ export interface Attendees {
   attendees: (Attendance & { display_name: string | null })[];
 }
 
+/** The answer `a` is a current member's of the community `$1`: who the counts and lists show. */
+const STILL_MEMBER =
+  "EXISTS (SELECT 1 FROM public.tenant_users tu WHERE tu.tenant_id = $1::uuid AND tu.user_id = a.user_id)";
+
 /**
  * `$4` the last user id of the page before, `$5` one status or null, `$6` the page's size. The
- * counts and the page count current members only (a membership lookup an answer). The counts
+ * counts and the page count current members only (STILL_MEMBER, a lookup an answer). The counts
  * read every answer to the event, but only the answer and the membership; the page walks the
  * answers in user order from its cursor (the primary key, event then user), so the names and the
  * JSON are made for its own rows alone. Read apart, they still see one snapshot. `mine` needs no
@@ -117,15 +121,14 @@ export const ATTENDEES_SQL = `WITH ${JUDGED}, counted AS (
     SELECT count(*) FILTER (WHERE a.status = 'going')::int AS going,
            count(*) FILTER (WHERE a.status = 'interested')::int AS interested
       FROM target t JOIN public.event_attendees a ON a.event_id = t.id
-     WHERE EXISTS (SELECT 1 FROM public.tenant_users tu WHERE tu.tenant_id = $1::uuid AND tu.user_id = a.user_id)
+     WHERE ${STILL_MEMBER}
   )
   SELECT ${JUDGED_COLUMNS}, c.going, c.interested,
          (SELECT a.status FROM public.event_attendees a WHERE a.event_id = t.id AND a.user_id = $2::uuid) AS mine,
          (SELECT coalesce(json_agg(r), '[]'::json) FROM (
             SELECT ${SHOWN}, u.display_name FROM public.event_attendees a
-              JOIN public.tenant_users tu ON tu.tenant_id = $1::uuid AND tu.user_id = a.user_id
               JOIN public.users u ON u.id = a.user_id
-             WHERE a.event_id = t.id AND ($4::uuid IS NULL OR a.user_id > $4::uuid)
+             WHERE a.event_id = t.id AND ${STILL_MEMBER} AND ($4::uuid IS NULL OR a.user_id > $4::uuid)
                AND ($5::text IS NULL OR a.status = $5::text)
              ORDER BY a.user_id LIMIT $6::int
           ) r) AS attendees

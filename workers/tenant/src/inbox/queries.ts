@@ -65,10 +65,14 @@ export function readInbox(
 /** Past this many the count says "at least": a badge shows "999+", and no count reads more. */
 export const UNREAD_COUNT_MAX = 999;
 
+/**
+ * `$1` the user's unread notifications (of the community `$2`, or every one): `is_read = false`
+ * as idx_notifications_unread's predicate is written, so the planner matches it whatever it folds.
+ */
+const UNREAD = "user_id = $1 AND is_read = false AND ($2::uuid IS NULL OR tenant_id = $2)";
+
 export const UNREAD_COUNT_SQL = `SELECT count(*)::int AS unread FROM (
-  SELECT 1 FROM public.notifications
-   WHERE user_id = $1 AND is_read = false AND ($2::uuid IS NULL OR tenant_id = $2)
-   LIMIT $3) unread`;
+  SELECT 1 FROM public.notifications WHERE ${UNREAD} LIMIT $3) unread`;
 
 /**
  * How many of the user's notifications are unread (of one community, given `tenantId`), up to
@@ -94,9 +98,7 @@ export function countUnread(
 export const MARK_ALL_MAX = 10_000;
 
 export const MARK_ALL_SQL = `WITH picked AS (
-  SELECT id FROM public.notifications
-   WHERE user_id = $1 AND is_read = false AND ($2::uuid IS NULL OR tenant_id = $2)
-   LIMIT $3
+  SELECT id FROM public.notifications WHERE ${UNREAD} LIMIT $3
 ), marked AS (
   UPDATE public.notifications n SET is_read = true
     FROM picked WHERE n.id = picked.id AND NOT n.is_read
