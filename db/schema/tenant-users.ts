@@ -6,6 +6,12 @@ import { users } from "./users";
 
 export const MEMBER_ROLES = ["owner", "admin", "moderator", "member"] as const;
 export type MemberRole = (typeof MEMBER_ROLES)[number];
+/** Roles that run a community, besides the older is_admin flag (workers/common/authz.ts). */
+export const ADMIN_MEMBER_ROLES = ["owner", "admin"] as const satisfies readonly MemberRole[];
+/** Whether a membership is an admin's, as the partial index below and its readers write it. */
+const IS_ADMIN_MEMBERSHIP = sql.raw(
+  `is_admin OR role IN (${ADMIN_MEMBER_ROLES.map((role) => `'${role}'`).join(", ")})`,
+);
 
 export const tenantUsers = pgTable(
   "tenant_users",
@@ -33,6 +39,9 @@ export const tenantUsers = pgTable(
     // In tenant order: the pages of the user's export.
     index("idx_tenant_users_by_user").on(t.userId, t.tenantId),
     index("idx_tenant_users_composite").on(t.tenantId, t.userId, t.isAdmin),
+    // A community's few admins without walking its members: the admins' list, and the checks
+    // that another admin or owner remains (db/migrations/0043).
+    index("idx_tenant_users_admins").on(t.tenantId, t.userId).where(IS_ADMIN_MEMBERSHIP),
     index("idx_tenant_users_interests_gin").using("gin", t.interests),
     index("idx_tenant_users_notification_prefs").using("gin", t.notificationPreferences),
     check("tenant_users_role", sql`role IN ('owner', 'admin', 'moderator', 'member')`),

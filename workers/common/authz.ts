@@ -1,3 +1,4 @@
+import { ADMIN_MEMBER_ROLES } from "../../db/schema/tenant-users";
 import { microsOf } from "./time";
 
 /**
@@ -12,7 +13,7 @@ export interface MemberRole {
 }
 
 /** Roles that administer a community, besides the is_admin flag. */
-export const ADMIN_ROLES: readonly string[] = ["owner", "admin"];
+export const ADMIN_ROLES: readonly string[] = ADMIN_MEMBER_ROLES;
 
 function isTenantAdmin(m: MemberRole | null | undefined): boolean {
   return !!m && (m.is_admin || ADMIN_ROLES.includes(m.role));

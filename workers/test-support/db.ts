@@ -192,3 +192,33 @@ export async function planNodes(
     await handle.close();
   }
 }
+
+/**
+ * Runs `work` in one session and one transaction (rolled back), and answers how many rows the
+ * scans of `table` read in it: what its sequential scans returned plus what each of its indexes
+ * returned (a filter's rejects included). For statements EXPLAIN cannot see into: those a
+ * PL/pgSQL function runs, with the plans it caches for the session.
+ */
+export async function rowsScanned(
+  db: WorkerTestDb,
+  table: string,
+  work: (query: (text: string, params: unknown[]) => Promise<unknown>) => Promise<void>,
+): Promise<number> {
+  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  const client = await handle.pool.connect();
+  try {
+    await client.query("BEGIN");
+    await work((text, params) => client.query(text, params));
+    // The counts of the transaction still open (pg_stat_get_xact_*), so no wait for statistics.
+    const { rows } = await client.query<{ n: string }>(
+      `SELECT sum(pg_stat_get_xact_tuples_returned(c.oid))::bigint AS n FROM pg_class c
+        WHERE c.oid = $1::regclass OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1::regclass)`,
+      [table],
+    );
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    await client.query("ROLLBACK").catch(() => undefined);
+    client.release();
+    await handle.close();
+  }
+}

@@ -12,7 +12,7 @@ import {
   sql,
 } from "drizzle-orm";
 import { providerUsers, tenants, tenantUsers, users } from "../../../../db/schema";
-import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
+import { ADMIN_MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
 import { attempt, type Db, type DbError, mayHaveCommitted } from "../../../common/db";
 import { describeError, log } from "../../../common/log";
@@ -154,9 +154,6 @@ export interface MemberRow {
   interests: string[];
 }
 
-/** ADMIN_ROLES as the role column's own type. */
-const ADMIN_MEMBER_ROLES = MEMBER_ROLES.filter((role) => ADMIN_ROLES.includes(role));
-
 /**
  * Memberships that are (true) or are not (false) an admin's, as authz.ts isTenantAdmin counts
  * one (who may notify other members and edit anyone's content); undefined: no condition.
@@ -164,8 +161,8 @@ const ADMIN_MEMBER_ROLES = MEMBER_ROLES.filter((role) => ADMIN_ROLES.includes(ro
 function adminIs(admin: boolean | undefined): SQL | undefined {
   if (admin === undefined) return undefined;
   return admin
-    ? or(eq(tenantUsers.isAdmin, true), inArray(tenantUsers.role, ADMIN_MEMBER_ROLES))
-    : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, ADMIN_MEMBER_ROLES));
+    ? or(eq(tenantUsers.isAdmin, true), inArray(tenantUsers.role, [...ADMIN_MEMBER_ROLES]))
+    : and(eq(tenantUsers.isAdmin, false), notInArray(tenantUsers.role, [...ADMIN_MEMBER_ROLES]));
 }
 
 /**
@@ -184,44 +181,53 @@ function isMemberOfActive(tenantId: string, viewer: string): SQL {
      WHERE v.tenant_id = ${tenantId} AND v.user_id = ${viewer})`;
 }
 
+type MembersPage = { after?: string; limit: number; admin?: boolean; interest?: string; viewer?: string };
+
+/** listMembers' statement, a row more than the page (whether there is more). */
+export function membersQuery(db: Db, tenantId: string, page: MembersPage) {
+  const { after, limit, admin, interest, viewer } = page;
+  return db
+    .select({
+      user_id: tenantUsers.userId,
+      email: users.email,
+      display_name: users.displayName,
+      role: tenantUsers.role,
+      is_admin: tenantUsers.isAdmin,
+      expertise_level: tenantUsers.expertiseLevel,
+      interests: tenantUsers.interests,
+    })
+    .from(tenantUsers)
+    .innerJoin(users, eq(users.id, tenantUsers.userId))
+    .where(
+      and(
+        eq(tenantUsers.tenantId, tenantId),
+        after === undefined ? undefined : gt(tenantUsers.userId, after),
+        adminIs(admin),
+        interest === undefined ? undefined : arrayContains(tenantUsers.interests, [interest]),
+        viewer === undefined ? undefined : isMemberOfActive(tenantId, viewer),
+      ),
+    )
+    .orderBy(asc(tenantUsers.userId))
+    .limit(limit + 1);
+}
+
 /**
  * One page of a tenant's members in user-id order, after `after` (keyset on the primary key's
- * second column, so every page is one index range). With a `viewer`, only a member of the active
- * community gets one, checked in the statement (not the membership cache), as content reads
- * are. An empty page asks once more whether the tenant exists at all (or the viewer is one of
- * its members), so a tenant without members is told from no tenant (or a stranger). With an
- * `interest` (lower case, as interests are kept), only the members who named it.
+ * second column, so every page is one index range; the admins alone, on idx_tenant_users_admins).
+ * With a `viewer`, only a member of the active community gets one, checked in the statement (not
+ * the membership cache), as content reads are. An empty page asks once more whether the tenant
+ * exists at all (or the viewer is one of its members), so a tenant without members is told from
+ * no tenant (or a stranger). With an `interest` (lower case, as interests are kept), only the
+ * members who named it.
  */
 export async function listMembers(
   db: Db,
   tenantId: string,
-  page: { after?: string; limit: number; admin?: boolean; interest?: string; viewer?: string },
+  page: MembersPage,
 ): Promise<Result<{ members: MemberRow[]; more: boolean } | null, DbError>> {
-  const { after, limit, admin, interest, viewer } = page;
+  const { limit, viewer } = page;
   return attempt(async () => {
-    const rows = await db
-      .select({
-        user_id: tenantUsers.userId,
-        email: users.email,
-        display_name: users.displayName,
-        role: tenantUsers.role,
-        is_admin: tenantUsers.isAdmin,
-        expertise_level: tenantUsers.expertiseLevel,
-        interests: tenantUsers.interests,
-      })
-      .from(tenantUsers)
-      .innerJoin(users, eq(users.id, tenantUsers.userId))
-      .where(
-        and(
-          eq(tenantUsers.tenantId, tenantId),
-          after === undefined ? undefined : gt(tenantUsers.userId, after),
-          adminIs(admin),
-          interest === undefined ? undefined : arrayContains(tenantUsers.interests, [interest]),
-          viewer === undefined ? undefined : isMemberOfActive(tenantId, viewer),
-        ),
-      )
-      .orderBy(asc(tenantUsers.userId))
-      .limit(limit + 1);
+    const rows = await membersQuery(db, tenantId, page);
     if (rows.length === 0) {
       const [there] = await db
         .select({ yes: sql<boolean>`true` })
