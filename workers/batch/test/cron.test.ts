@@ -5,11 +5,19 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { openDb } from "../../common/db";
+import { openDb, openSql } from "../../common/db";
 import { DIRECTORY_KEY } from "../../common/directory";
-import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import {
+  type PlanNode,
+  planNodes,
+  rowsRead,
+  UNREACHABLE_PROXY,
+  useWorkerTestDatabase,
+  type WorkerTestDb,
+} from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { createPastMonthPartition } from "../../test-support/postgres";
+import { PRUNE_NOTIFICATIONS_SQL, pruneNotifications } from "../src/cron/prune-notifications";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
 
@@ -295,6 +303,89 @@ describe("dead jobs retention (daily cron)", () => {
   });
 });
 
+describe("notifications retention (daily cron)", () => {
+  const user = "00000000-0000-4000-8000-00000000f001";
+  const tenant = "00000000-0000-4000-8000-00000000f0a1";
+  beforeAll(async () => {
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${user}', 'inbox@example.com');
+      INSERT INTO tenants (id, slug, name) VALUES ('${tenant}', 'inbox', 'Inbox');`);
+  });
+  /**
+   * A notification `days` old. Its id is made as the consumer's are, but at that time; `legacy`:
+   * a random id as rows had before db/migrations/0016, one that sorts before today's ids.
+   */
+  const notify = (type: string, days: number, opts: { read?: boolean; legacy?: boolean } = {}) => {
+    const at = `now() - make_interval(days => ${days})`;
+    const id = opts.legacy
+      ? "encode(set_byte(uuid_send(gen_random_uuid()), 0, 0), 'hex')::uuid"
+      : `encode(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(date_part('epoch', ${at}) * 1000)::bigint) from 3) from 1 for 6), 'hex')::uuid`;
+    return db.query(
+      `INSERT INTO notifications (id, user_id, tenant_id, type, title, message, is_read, created_at, job_id)
+       VALUES (${id}, '${user}', '${tenant}', '${type}', 't', 'm', ${opts.read ?? false}, ${at}, gen_random_uuid())`,
+    );
+  };
+  const left = async () =>
+    (await db.query<{ type: string }>("SELECT type FROM notifications ORDER BY type")).map((r) => r.type);
+
+  it("keeps every notification by default, and deletes those past NOTIFICATIONS_RETENTION_DAYS when set, read or not", async () => {
+    await notify("old-read", 40, { read: true });
+    await notify("old-unread", 40);
+    await notify("within", 29);
+    await notify("today", 0);
+    await notify("legacy-old", 40, { legacy: true });
+    await notify("legacy-today", 0, { legacy: true });
+    await fire(CRON.maintainPartitions);
+    expect(await left()).toHaveLength(6);
+
+    const run = await fireLogged(CRON.maintainPartitions, { NOTIFICATIONS_RETENTION_DAYS: "30" });
+    expect(run.outcome).toBe("ok");
+    expect(run.infos.find((l) => l.msg === "notifications pruned")).toMatchObject({
+      retention_days: 30,
+      deleted: 3,
+      more: false,
+    });
+    // A row with an id from before time-ordered ids goes by its own date.
+    expect(await left()).toEqual(["legacy-today", "today", "within"]);
+  });
+
+  it("deletes a chunk at a time until none is left, or leaves the rest to the next run once its time is spent", async () => {
+    await db.query("DELETE FROM notifications");
+    await db.query(
+      `INSERT INTO notifications (id, user_id, tenant_id, type, title, message, created_at, job_id)
+       SELECT encode(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(date_part('epoch', at) * 1000)::bigint) from 3) from 1 for 6), 'hex')::uuid,
+              '${user}', '${tenant}', 'old', 't', 'm', at, gen_random_uuid()
+         FROM (SELECT now() - make_interval(days => 31, secs => g) AS at FROM generate_series(1, 10_050) g) s`,
+    );
+    // A run whose budget is spent after its first chunk leaves the rest to the next day's.
+    let clock = 0;
+    const spent = await pruneNotifications(openSql({ ...env, DATABASE_URL: db.url }), 30, () => {
+      clock += 60_000;
+      return clock;
+    });
+    expect(spent).toEqual({ ok: true, value: { retention_days: 30, deleted: 10_000, more: true } });
+    const run = await fireLogged(CRON.maintainPartitions, { NOTIFICATIONS_RETENTION_DAYS: "30" });
+    expect(run.infos.find((l) => l.msg === "notifications pruned")).toMatchObject({
+      deleted: 50,
+      more: false,
+    });
+    expect(await left()).toEqual([]);
+  });
+
+  it("reads the old notifications alone to find them, however many newer ones there are", async () => {
+    await db.query("DELETE FROM notifications");
+    for (let i = 0; i < 20; i++) await notify("old", 40);
+    await db.query(
+      `INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id)
+       SELECT '${user}', '${tenant}', 'new', 't', 'm', gen_random_uuid() FROM generate_series(1, 300)`,
+    );
+    const nodes = await planNodes(db, PRUNE_NOTIFICATIONS_SQL, [30, 10_000]);
+    const reads = (n: PlanNode) => n["Relation Name"] === "notifications" && n["Node Type"] !== "ModifyTable";
+    expect(nodes.filter(reads).map(rowsRead)).toEqual([20, 20]); // the walk, then the 20 deleted by key
+    expect(await db.query("SELECT count(*)::int AS n FROM notifications")).toEqual([{ n: 300 }]);
+  });
+});
+
 describe("a cron run that fails", () => {
   it("fails the run when the view cannot be refreshed, so the platform records the failure, and logs why", async () => {
     const run = await fireLogged(CRON.refreshViews, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
@@ -323,13 +414,17 @@ describe("a cron run that fails", () => {
   });
 
   it("fails the daily run when partitions cannot be kept, after pruning has been tried too", async () => {
-    const run = await fireLogged(CRON.maintainPartitions, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
+    const run = await fireLogged(CRON.maintainPartitions, {
+      LOCAL_DB_PROXY: UNREACHABLE_PROXY,
+      NOTIFICATIONS_RETENTION_DAYS: "30",
+    });
     expect(run.outcome).toBe("partition maintenance failed");
-    // One line a table, then pruning's.
+    // One line a table, then each pruning's.
     expect(run.errors).toEqual([
       "partition maintenance failed",
       "partition maintenance failed",
       "dead jobs pruning failed",
+      "notifications pruning failed",
     ]);
   });
 

@@ -4,6 +4,7 @@ import { log } from "../../../common/log";
 import type { Env } from "../env";
 import { analyticsRetentionMonths, maintainPartitions } from "./partitions";
 import { pruneDeadJobs, retentionDays } from "./prune-dead-jobs";
+import { notificationsRetentionDays, pruneNotifications } from "./prune-notifications";
 import { refreshUserCommunities } from "./refresh-views";
 import { CRON } from "./schedules";
 
@@ -62,8 +63,21 @@ export async function runScheduled(
         } else {
           log("info", "dead jobs pruned", { ...pruned.value });
         }
+        const notificationDays = notificationsRetentionDays(env.NOTIFICATIONS_RETENTION_DAYS);
+        const notifications =
+          notificationDays > 0 ? await pruneNotifications(handle.pool, notificationDays) : undefined;
+        if (notifications && !notifications.ok) {
+          log("error", "notifications pruning failed", { cron: controller.cron, ...notifications.error });
+        } else if (notifications?.value.more) {
+          log("warn", "notifications past the retention remain: the next daily run goes on deleting them", {
+            ...notifications.value,
+          });
+        } else if (notifications) {
+          log("info", "notifications pruned", { ...notifications.value });
+        }
         if (partitions.some((p) => !p.result.ok)) throw new Error("partition maintenance failed");
         if (!pruned.ok) throw new Error("dead jobs pruning failed");
+        if (notifications && !notifications.ok) throw new Error("notifications pruning failed");
         return;
       }
       default:
