@@ -35,7 +35,8 @@ const FIRST_ID = `encode(substring(int8send(floor(date_part('epoch', ${CUTOFF}) 
  * is written, so every row written before the cutoff has an id below the cutoff's first id, and
  * the walk reads old rows alone, with no index on created_at for the consumer to keep up.
  * created_at, the job's time and never after the write, is checked too: a random id (a row written
- * before 0016) may sort before the cutoff's. The chunk is the key's range up to its $2-th old id,
+ * before 0016) may sort before the cutoff's. So a notification written late (a dead job replayed
+ * days after it was sent) goes once its write, not its job, is past the retention. The chunk is the key's range up to its $2-th old id,
  * deleted as one range: as a join of the ids picked, the planner hashed them and read the whole
  * table (291 ms a chunk of 10,000 in a table of 1,000,000; 44 ms as a range).
  */
