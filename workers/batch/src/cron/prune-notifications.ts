@@ -2,7 +2,7 @@ import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
 
-/** Rows a statement deletes: each stays a short transaction (a row is in three indexes). */
+/** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
 const CHUNK = 10_000;
 /** A chunk's wait, as long as the statement_timeout the database gives it. */
 const CHUNK_TIMEOUT_MS = 30_000;
@@ -32,13 +32,14 @@ const FIRST_ID = `encode(substring(int8send(floor(date_part('epoch', ${CUTOFF}) 
 /**
  * One chunk ($2 rows) of the notifications older than $1 days, read or not, oldest first. Found on
  * the primary key: ids are time-ordered (UUID version 7, db/migrations/0016) and made when the row
- * is written, so every row written before the cutoff has an id below the cutoff's first id, and
- * the walk reads old rows alone, with no index on created_at for the consumer to keep up.
- * created_at, the job's time and never after the write, is checked too: a random id (a row written
- * before 0016) may sort before the cutoff's. So a notification written late (a dead job replayed
- * days after it was sent) goes once its write, not its job, is past the retention. The chunk is the key's range up to its $2-th old id,
- * deleted as one range: as a join of the ids picked, the planner hashed them and read the whole
- * table (291 ms a chunk of 10,000 in a table of 1,000,000; 44 ms as a range).
+ * is written, so every row written before the cutoff has an id below the cutoff's first id, and the
+ * walk reads old rows alone, with no index on created_at for the consumer to keep up. created_at,
+ * the job's time and never after the write, is checked too: a random id (a row written before 0016)
+ * may sort before the cutoff's. So a notification written late (a dead job replayed days after it
+ * was sent) goes once its write, not its job, is past the retention. The chunk is the key's range
+ * up to its $2-th old id, deleted as one range: as a join of the ids picked, the planner hashed
+ * them and read the whole table (291 ms a chunk of 10,000 in a table of 1,000,000; 44 ms as a
+ * range).
  */
 export const PRUNE_NOTIFICATIONS_SQL = `
   WITH gone AS (
