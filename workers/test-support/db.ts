@@ -1,4 +1,5 @@
 import { env } from "cloudflare:test";
+import type { PoolClient } from "@neondatabase/serverless";
 import { afterAll, expect } from "vitest";
 import { type DbHandle, openDb } from "../common/db";
 
@@ -91,6 +92,18 @@ export function throughPooler(url: string): { DATABASE_URL: string; LOCAL_DB_PRO
  */
 export const UNREACHABLE_PROXY = "127.0.0.1:9";
 
+/** `fn` on a session of its own (a fresh pool's client), released and the pool ended after. */
+export async function inSession<T>(db: WorkerTestDb, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
+  const client = await handle.pool.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.release();
+    await handle.close();
+  }
+}
+
 /**
  * Runs `statement` in a transaction left open while `call` is made, checks that the call waits
  * for it (a lock held), then commits and answers the call's JSON body (null for none): how a
@@ -102,9 +115,7 @@ export async function whileUncommitted(
   params: unknown[],
   call: () => Promise<Response>,
 ): Promise<{ status: number; body: unknown }> {
-  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-  const other = await handle.pool.connect();
-  try {
+  return inSession(db, async (other) => {
     await other.query("BEGIN");
     await other.query(statement, params);
     let answered = false;
@@ -117,10 +128,7 @@ export async function whileUncommitted(
     const res = await pending;
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
-  } finally {
-    other.release();
-    await handle.close();
-  }
+  });
 }
 
 /**
@@ -136,9 +144,7 @@ export async function eraseWhileBatchEdits(
   first: string,
   second: string,
 ): Promise<[string, string]> {
-  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-  const batch = await handle.pool.connect();
-  try {
+  return inSession(db, async (batch) => {
     await batch.query("BEGIN");
     await batch.query("UPDATE posts SET content = 'edited' WHERE id = $1", [first]);
     const erasing = db.query("SELECT private.erase_user($1)", [erased]).then(
@@ -152,10 +158,7 @@ export async function eraseWhileBatchEdits(
     );
     await batch.query("COMMIT");
     return [edited, await erasing];
-  } finally {
-    batch.release();
-    await handle.close();
-  }
+  });
 }
 
 /** One node of a plan, as EXPLAIN (FORMAT JSON) gives it. */
@@ -179,18 +182,13 @@ export async function planNodes(
   params: unknown[],
   dear: ("seqscan" | "sort" | "mergejoin")[] = ["seqscan", "sort"],
 ): Promise<PlanNode[]> {
-  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-  const client = await handle.pool.connect();
   const flat = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flat)];
-  try {
+  return inSession(db, async (client) => {
     for (const plan of dear) await client.query(`SET enable_${plan} = off`);
     const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params);
     const plan = rows[0]["QUERY PLAN"];
     return flat((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
-  } finally {
-    client.release();
-    await handle.close();
-  }
+  });
 }
 
 /**
@@ -202,23 +200,23 @@ export async function planNodes(
 export async function rowsScanned(
   db: WorkerTestDb,
   table: string,
-  work: (query: (text: string, params: unknown[]) => Promise<unknown>) => Promise<void>,
+  work: (
+    query: (text: string, params: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>,
+  ) => Promise<void>,
 ): Promise<number> {
-  const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-  const client = await handle.pool.connect();
-  try {
+  return inSession(db, async (client) => {
     await client.query("BEGIN");
-    await work((text, params) => client.query(text, params));
-    // The counts of the transaction still open (pg_stat_get_xact_*), so no wait for statistics.
-    const { rows } = await client.query<{ n: string }>(
-      `SELECT sum(pg_stat_get_xact_tuples_returned(c.oid))::bigint AS n FROM pg_class c
-        WHERE c.oid = $1::regclass OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1::regclass)`,
-      [table],
-    );
-    return Number(rows[0]?.n ?? 0);
-  } finally {
-    await client.query("ROLLBACK").catch(() => undefined);
-    client.release();
-    await handle.close();
-  }
+    try {
+      await work((text, params) => client.query(text, params));
+      // The counts of the transaction still open (pg_stat_get_xact_*), so no wait for statistics.
+      const { rows } = await client.query<{ n: string }>(
+        `SELECT sum(pg_stat_get_xact_tuples_returned(c.oid))::bigint AS n FROM pg_class c
+          WHERE c.oid = $1::regclass OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1::regclass)`,
+        [table],
+      );
+      return Number(rows[0]?.n ?? 0);
+    } finally {
+      await client.query("ROLLBACK").catch(() => undefined);
+    }
+  });
 }

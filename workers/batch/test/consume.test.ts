@@ -1,13 +1,13 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { DENIAL_MESSAGES } from "../../common/authz";
-import { openDb } from "../../common/db";
 import { isNewerFormat } from "../../common/jobs";
 import { jobTime } from "../../common/time";
 import { damage, ODD_JSON } from "../../test-support/damage";
 import {
   endToEndDatabase,
   eventually,
+  inSession,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -1079,9 +1079,7 @@ describe("dead-letter queue", () => {
     await db.query(`INSERT INTO users (id, email) VALUES ('${LEAVING}', 'leaving@example.com')`);
     const exhausted = notify({ user_id: LEAVING });
     // The user's erasure, not yet committed: it holds the user's row.
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const erasure = await handle.pool.connect();
-    try {
+    await inSession(db, async (erasure) => {
       await erasure.query("BEGIN");
       await erasure.query("DELETE FROM users WHERE id = $1", [LEAVING]);
       let done = false;
@@ -1093,10 +1091,7 @@ describe("dead-letter queue", () => {
       await erasure.query("COMMIT");
       const retried = await first;
       expect(retried.result.retryMessages.map((r) => r.msgId)).toEqual(retried.ids);
-    } finally {
-      erasure.release();
-      await handle.close();
-    }
+    });
     const again = await deliver("jobs-dead-letter", [exhausted], {}, 2);
     expect(again.result.ackAll || again.result.explicitAcks.length === 1).toBe(true);
     expect(await count("SELECT count(*) AS n FROM dead_jobs WHERE job_id = $1", [exhausted.job_id])).toBe(0);

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { openDb, openSql } from "../../common/db";
 import { DIRECTORY_KEY } from "../../common/directory";
 import {
+  inSession,
   type PlanNode,
   planNodes,
   rowsRead,
@@ -164,21 +165,19 @@ describe("partition maintenance cron", () => {
     const [journeys, analytics] = [await twelfth("journey_activities"), await twelfth("analytics_events")];
     await db.query(`DROP TABLE ${journeys}; DROP TABLE ${analytics}`);
     // A long read of journey_activities: creating its month gives up on the lock after 5 s.
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const reader = await handle.pool.connect();
-    try {
+    await inSession(db, async (reader) => {
       await reader.query("BEGIN");
       await reader.query("SELECT count(*) FROM journey_activities");
-      const run = await fireLogged(CRON.maintainPartitions);
-      expect([run.outcome, run.errors]).toEqual([
-        "partition maintenance failed",
-        ["partition maintenance failed"],
-      ]);
-    } finally {
-      await reader.query("ROLLBACK");
-      reader.release();
-      await handle.close();
-    }
+      try {
+        const run = await fireLogged(CRON.maintainPartitions);
+        expect([run.outcome, run.errors]).toEqual([
+          "partition maintenance failed",
+          ["partition maintenance failed"],
+        ]);
+      } finally {
+        await reader.query("ROLLBACK");
+      }
+    });
     const exists = async (name: string) =>
       (await db.query<{ r: string | null }>("SELECT to_regclass($1)::text AS r", [name]))[0]?.r ?? null;
     expect([await exists(journeys), await exists(analytics)]).toEqual([null, analytics]);

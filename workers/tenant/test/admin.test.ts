@@ -1,8 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { openDb } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
-import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { inSession, useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
 import { lockWaitOf } from "../../test-support/postgres";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
@@ -222,9 +221,7 @@ describe("admin API", () => {
     ).json()) as {
       id: string;
     };
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const other = await handle.pool.connect();
-    try {
+    await inSession(db, async (other) => {
       // Another rename, not yet committed, holds the row: the one below must read what it leaves.
       await other.query("BEGIN");
       await other.query("UPDATE tenants SET slug = 'second-name' WHERE id = $1", [id]);
@@ -233,10 +230,7 @@ describe("admin API", () => {
       expect(await lockWaitOf(db.query)).toBe("transactionid");
       await other.query("COMMIT");
       expect((await renaming).status).toBe(200);
-    } finally {
-      other.release();
-      await handle.close();
-    }
+    });
     // Any isolate that cached the second name in between finds it retired in KV.
     expect(await env.TENANT_CACHE.get("tenant:v1:slug:second-name", "json")).toMatchObject({ tenant: null });
     expect((await context("third-name")).status).toBe(200);
@@ -374,9 +368,7 @@ describe("admin API", () => {
     await admin("PUT", `/tenants/${id}/members/${victim}`, { role: "member", is_admin: false }, own);
     const key = membershipKey(id, victim);
     const token = await signToken({ sub: victim });
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const holder = await handle.pool.connect();
-    try {
+    await inSession(db, async (holder) => {
       for (const [method, path, body, lock] of [
         ["PUT", `/tenants/${id}/members/${victim}`, { role: "moderator", is_admin: false }, "tenant_users"],
         ["PUT", `/users/${victim}`, { email: "renamed@example.com" }, "users"],
@@ -407,10 +399,7 @@ describe("admin API", () => {
           null,
         ]);
       }
-    } finally {
-      holder.release();
-      await handle.close();
-    }
+    });
     // None of them happened: the member is still one, as a retry of each will find.
     expect(((await (await context("lost", token)).json()) as { user: { role: string } }).user.role).toBe(
       "member",
@@ -673,27 +662,14 @@ describe("admin users", () => {
     expect((await admin("PUT", `/users/${LATE}`, { email: "late@example.com" }, ops)).status).toBe(200);
     // The batch worker recording a dead job of theirs, not yet committed: its foreign-key check
     // holds a lock on the user's row.
-    const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
-    const recorder = await handle.pool.connect();
-    try {
-      await recorder.query("BEGIN");
-      await recorder.query(
-        `INSERT INTO dead_jobs (job_id, queue, kind, message, error, user_id)
-         VALUES ($1, 'notifications', 'exhausted', $2, 'retries exhausted', $3)`,
-        [JOB, JSON.stringify({ job_id: JOB, user_id: LATE }), LATE],
-      );
-      let answered = false;
-      const erasing = admin("DELETE", `/users/${LATE}`, undefined, ops).finally(() => {
-        answered = true;
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      expect(answered).toBe(false); // waiting for the recording to commit
-      await recorder.query("COMMIT");
-      expect((await erasing).status).toBe(200);
-    } finally {
-      recorder.release();
-      await handle.close();
-    }
+    const erased = await whileUncommitted(
+      db,
+      `INSERT INTO dead_jobs (job_id, queue, kind, message, error, user_id)
+       VALUES ($1, 'notifications', 'exhausted', $2, 'retries exhausted', $3)`,
+      [JOB, JSON.stringify({ job_id: JOB, user_id: LATE }), LATE],
+      () => admin("DELETE", `/users/${LATE}`, undefined, ops),
+    );
+    expect(erased.status).toBe(200);
     expect(await db.query("SELECT job_id FROM dead_jobs WHERE job_id = $1", [JOB])).toEqual([]);
   });
 
