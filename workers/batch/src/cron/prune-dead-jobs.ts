@@ -1,17 +1,18 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
-import type { Result } from "../../../common/result";
+import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
+import { deleteInChunks } from "./chunks";
 
 const DEFAULT_RETENTION_DAYS = 30;
 /** Rows a statement deletes: a broken producer can leave many, and each statement stays short. */
 const CHUNK = 5_000;
-/** At most this many chunks a run; the next day's run takes the rest. */
-const MAX_CHUNKS = 40;
 
 export type PruneReport = {
   retention_days: number;
   deleted: number;
+  /** Whether the run stopped at its time budget with more to delete (the next run goes on). */
+  more: boolean;
   /** Exhausted jobs not replayed within the retention: writes still waiting for an operator. */
   waiting_exhausted: number;
 };
@@ -29,28 +30,35 @@ export function retentionDays(value: string | undefined): number {
  * without a job id is not: no replay can send it (replays need the id, the key of its write), so
  * it goes after the retention like a malformed one, rather than keep its payload for ever.
  */
-export function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneReport, DbError>> {
-  return attempt(async () => {
-    const cutoff = sql`now() - make_interval(days => ${days})`;
-    let deleted = 0;
-    for (let i = 0; i < MAX_CHUNKS; i++) {
-      const { rows } = await db.execute<{ n: number }>(sql`
-        WITH doomed AS (
-          SELECT id FROM public.dead_jobs
-           WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
-              OR (replayed_at IS NULL AND (kind <> 'exhausted' OR job_id IS NULL) AND created_at < ${cutoff})
-           LIMIT ${CHUNK}
-        ), gone AS (
-          DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
-        )
-        SELECT count(*)::int AS n FROM gone`);
-      const n = Number(rows[0]?.n ?? 0);
-      deleted += n;
-      if (n < CHUNK) break;
-    }
-    const { rows } = await db.execute<{ n: number }>(sql`
+export async function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneReport, DbError>> {
+  const cutoff = sql`now() - make_interval(days => ${days})`;
+  const pruned = await deleteInChunks(
+    () =>
+      attempt(async () => {
+        const { rows } = await db.execute<{ n: number }>(sql`
+          WITH doomed AS (
+            SELECT id FROM public.dead_jobs
+             WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
+                OR (replayed_at IS NULL AND (kind <> 'exhausted' OR job_id IS NULL) AND created_at < ${cutoff})
+             LIMIT ${CHUNK}
+          ), gone AS (
+            DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
+          )
+          SELECT count(*)::int AS n FROM gone`);
+        return Number(rows[0]?.n ?? 0);
+      }),
+    CHUNK,
+  );
+  if (!pruned.ok) return pruned;
+  const waiting = await attempt(() =>
+    db.execute<{ n: number }>(sql`
       SELECT count(*)::int AS n FROM public.dead_jobs
-       WHERE kind = 'exhausted' AND replayed_at IS NULL AND job_id IS NOT NULL AND created_at < ${cutoff}`);
-    return { retention_days: days, deleted, waiting_exhausted: Number(rows[0]?.n ?? 0) };
-  }, 60_000);
+       WHERE kind = 'exhausted' AND replayed_at IS NULL AND job_id IS NOT NULL AND created_at < ${cutoff}`),
+  );
+  if (!waiting.ok) return waiting;
+  return ok({
+    retention_days: days,
+    ...pruned.value,
+    waiting_exhausted: Number(waiting.value.rows[0]?.n ?? 0),
+  });
 }

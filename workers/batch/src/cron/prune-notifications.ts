@@ -1,18 +1,17 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
+import { deleteInChunks } from "./chunks";
 
 /** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
 const CHUNK = 10_000;
 /** A chunk's wait, as long as the statement_timeout the database gives it. */
 const CHUNK_TIMEOUT_MS = 30_000;
-/** How long one run deletes before it leaves the rest to the next day's run. */
-const BUDGET_MS = 60_000;
 
 export type NotificationsPruneReport = {
   retention_days: number;
   deleted: number;
-  /** Whether the run stopped at its budget with old notifications left (a backlog). */
+  /** Whether the run stopped at its time budget with old notifications left (a backlog). */
   more: boolean;
 };
 
@@ -63,17 +62,16 @@ export async function pruneNotifications(
   days: number,
   now: () => number = Date.now,
 ): Promise<Result<NotificationsPruneReport, DbError>> {
-  const started = now();
-  let deleted = 0;
-  for (;;) {
-    const chunk = await attempt(
-      () => sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]),
-      CHUNK_TIMEOUT_MS,
-    );
-    if (!chunk.ok) return chunk;
-    const n = Number(chunk.value.rows[0]?.n ?? 0);
-    deleted += n;
-    if (n < CHUNK) return ok({ retention_days: days, deleted, more: false });
-    if (now() - started >= BUDGET_MS) return ok({ retention_days: days, deleted, more: true });
-  }
+  const pruned = await deleteInChunks(
+    async () => {
+      const chunk = await attempt(
+        () => sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]),
+        CHUNK_TIMEOUT_MS,
+      );
+      return chunk.ok ? ok(Number(chunk.value.rows[0]?.n ?? 0)) : chunk;
+    },
+    CHUNK,
+    now,
+  );
+  return pruned.ok ? ok({ retention_days: days, ...pruned.value }) : pruned;
 }
