@@ -2,7 +2,15 @@ import type { DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 
 /** How long one run of a daily deletion goes on before it leaves the rest to the next day's. */
-export const DELETION_BUDGET_MS = 60_000;
+const DELETION_BUDGET_MS = 60_000;
+
+/** What a daily deletion reports: its retention, how many rows went, and whether more are left. */
+export type DeletionReport = {
+  retention_days: number;
+  deleted: number;
+  /** Whether the run stopped at its time budget with more to delete (the next run goes on). */
+  more: boolean;
+};
 
 /**
  * Runs `deleteChunk`, one statement deleting at most `chunk` rows and answering how many it did,
@@ -13,7 +21,7 @@ export async function deleteInChunks(
   deleteChunk: () => Promise<Result<number, DbError>>,
   chunk: number,
   now: () => number = Date.now,
-): Promise<Result<{ deleted: number; more: boolean }, DbError>> {
+): Promise<Result<Omit<DeletionReport, "retention_days">, DbError>> {
   const started = now();
   let deleted = 0;
   for (;;) {

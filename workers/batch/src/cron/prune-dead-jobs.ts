@@ -2,17 +2,13 @@ import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
-import { deleteInChunks } from "./chunks";
+import { type DeletionReport, deleteInChunks } from "./chunks";
 
 const DEFAULT_RETENTION_DAYS = 30;
 /** Rows a statement deletes: a broken producer can leave many, and each statement stays short. */
 const CHUNK = 5_000;
 
-export type PruneReport = {
-  retention_days: number;
-  deleted: number;
-  /** Whether the run stopped at its time budget with more to delete (the next run goes on). */
-  more: boolean;
+export type PruneReport = DeletionReport & {
   /** Exhausted jobs not replayed within the retention: writes still waiting for an operator. */
   waiting_exhausted: number;
 };

@@ -1,19 +1,12 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
-import { deleteInChunks } from "./chunks";
+import { type DeletionReport, deleteInChunks } from "./chunks";
 
 /** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
 const CHUNK = 10_000;
 /** A chunk's wait, as long as the statement_timeout the database gives it. */
 const CHUNK_TIMEOUT_MS = 30_000;
-
-export type NotificationsPruneReport = {
-  retention_days: number;
-  deleted: number;
-  /** Whether the run stopped at its time budget with old notifications left (a backlog). */
-  more: boolean;
-};
 
 /**
  * NOTIFICATIONS_RETENTION_DAYS in whole days; 0 (the default, or a value that is not a positive
@@ -61,7 +54,7 @@ export async function pruneNotifications(
   sql: Queryable,
   days: number,
   now: () => number = Date.now,
-): Promise<Result<NotificationsPruneReport, DbError>> {
+): Promise<Result<DeletionReport, DbError>> {
   const pruned = await deleteInChunks(
     async () => {
       const chunk = await attempt(
