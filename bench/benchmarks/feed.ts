@@ -43,7 +43,6 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
       const id = userId(user);
       await original.query("SELECT set_config('request.jwt.claim.sub', $1, false)", [id]);
       const starts = await positions(ours, id, Math.max(...PAGES));
-      const ourP50: Record<number, number> = {};
       for (const page of PAGES) {
         if (!starts.has(page)) {
           notes.push(
@@ -72,7 +71,6 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
           5,
         );
         if (!o || !b) throw new Error("no timing");
-        ourP50[page] = o.p50;
         const ratio = b.p50 / o.p50;
         rows.push({
           label: `${tenants} communities, page ${page}`,
@@ -89,14 +87,28 @@ export async function feedBench(ds: Datasets, opts: { samples: number; reps: num
           note: `${fmt(ratio)}x`,
         });
       }
-      const first = ourP50[1];
-      const hundredth = ourP50[100];
-      if (first !== undefined && hundredth !== undefined) {
-        const r = hundredth / first;
+      if (starts.has(100)) {
+        // Depth is judged on our pages 1 and 100 alternating in the same rounds. Each row above
+        // times one page in a block of its own beside the original, minutes apart from the
+        // other pages, so a machine that slows during the run reads as a slower deep page: the
+        // 50-community page 100 at 1.60 and 1.97 of page 1 in two slowed full runs, at 0.81-1.04
+        // in runs of the feed alone just after.
+        const deepest = starts.get(100) ?? null;
+        say(`feed: user in ${tenants} communities, page 100 against page 1`);
+        const [first, hundredth] = await timeAlternating(
+          [
+            { fn: () => oursPage(ours, id, null), samples: opts.samples },
+            { fn: () => oursPage(ours, id, deepest), samples: opts.samples },
+          ],
+          opts.reps * 4,
+          5,
+        );
+        if (!first || !hundredth) throw new Error("no timing");
+        const r = hundredth.p50 / first.p50;
         targets.push({
           text: `${tenants} communities: page 100 within 1.5x of page 1`,
           met: r <= 1.5,
-          note: `${fmt(r)}x`,
+          note: `${fmt(r)}x (p50 ${fmt(hundredth.p50)} against ${fmt(first.p50)} ms, alternating)`,
         });
       }
     }
