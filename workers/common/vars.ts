@@ -1,11 +1,47 @@
-/** A numeric var that must be positive, or the fallback when it is missing or not one. */
-export function positiveNumber(value: string | undefined, fallback: number): number {
+import { log } from "./log";
+
+/**
+ * Each var set to something it cannot mean, and said so, in this isolate. A value that is not
+ * understood leaves its default in force, which nothing showed before: "30d" for a retention in
+ * days deleted nothing, "l1;kv" for the cache tiers turned both off. The line is written once an
+ * isolate, not once a request: some vars are read on every request.
+ */
+const said = new Set<string>();
+
+export function unreadableVar(name: string, value: string, used: unknown): void {
+  const key = `${name}=${value}`;
+  if (said.has(key)) return;
+  said.add(key);
+  log("warn", "var not understood; its default is used", { var: name, value, used });
+}
+
+/** Unset, or set to nothing: the var's default, as wrangler.toml's empty retentions say. */
+export function isBlank(value: string | undefined): value is undefined {
+  return value === undefined || value.trim() === "";
+}
+
+/**
+ * A numeric var that must be positive, or the fallback when it is missing or not one (said, when
+ * `name` is given and the var is set).
+ */
+export function positiveNumber(value: string | undefined, fallback: number, name?: string): number {
   const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
+  if (!isBlank(value) && Number.isFinite(n) && n > 0) return n;
+  if (name !== undefined && !isBlank(value)) unreadableVar(name, value, fallback);
+  return fallback;
 }
 
 /** A var that must be a whole number of at least 1 (a count, a number of days), or the fallback. */
-export function positiveInteger(value: string | undefined, fallback: number): number {
-  const n = Math.floor(positiveNumber(value, fallback));
-  return n >= 1 ? n : fallback;
+export function positiveInteger(value: string | undefined, fallback: number, name?: string): number {
+  const n = Math.floor(positiveNumber(value, fallback, name));
+  if (n >= 1) return n;
+  // "0.5" is a positive number, but not a whole one; said unless positiveNumber already said it.
+  if (name !== undefined && !isBlank(value) && Number(value) > 0) unreadableVar(name, value, fallback);
+  return fallback;
+}
+
+/** A retention in whole units: unset, empty or 0 keeps everything (0); else at least 1. */
+export function retention(value: string | undefined, name: string): number {
+  if (isBlank(value) || Number(value) === 0) return 0;
+  return positiveInteger(value, 0, name);
 }

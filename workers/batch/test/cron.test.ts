@@ -348,6 +348,32 @@ describe("notifications retention (daily cron)", () => {
     expect(await left()).toEqual(["legacy-today", "today", "within"]);
   });
 
+  it("keeps everything under a retention it cannot read, and says which var and what it used instead", async () => {
+    await notify("old-kept", 40);
+    const vars = {
+      NOTIFICATIONS_RETENTION_DAYS: "30d",
+      ANALYTICS_RETENTION_MONTHS: "a year",
+      DEAD_JOBS_RETENTION_DAYS: "0",
+    };
+    const run = await fireLogged(CRON.maintainPartitions, vars);
+    expect(run.outcome).toBe("ok");
+    expect(await left()).toContain("old-kept");
+    const said = (r: typeof run) =>
+      r.warnings
+        .filter((l) => l.msg === "var not understood; its default is used")
+        .map((l) => [l.var, l.value, l.used]);
+    expect(said(run)).toEqual(
+      expect.arrayContaining([
+        ["NOTIFICATIONS_RETENTION_DAYS", "30d", 0],
+        ["ANALYTICS_RETENTION_MONTHS", "a year", 0],
+        ["DEAD_JOBS_RETENTION_DAYS", "0", 30],
+      ]),
+    );
+    expect(said(run)).toHaveLength(3);
+    // Once an isolate: the next day's run reads them again and says nothing more.
+    expect(said(await fireLogged(CRON.maintainPartitions, vars))).toEqual([]);
+  });
+
   it("deletes a chunk at a time until none is left, or leaves the rest to the next run once its time is spent", async () => {
     await db.query("DELETE FROM notifications");
     await db.query(

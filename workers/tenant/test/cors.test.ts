@@ -1,7 +1,8 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 import { parseOrigins } from "../src/middleware/cors";
@@ -184,5 +185,25 @@ describe("CORS_ORIGINS", () => {
 
   it("allows no origin when empty", () => {
     expect(parseOrigins("")("https://app.example.com")).toBeNull();
+  });
+
+  it("says which entries are no origin, since a page they were meant for fails on CORS unseen here", () => {
+    const warn = vi.spyOn(console, "warn");
+    try {
+      const rule = parseOrigins(
+        "app.example.org, https://app.example.org/login, https://ok.example.com, http://localhost:5173, https://*.example.com, http://[::1]:8080, null,",
+      );
+      expect(rule("https://ok.example.com")).toBe("https://ok.example.com");
+      expect(rule("https://app.example.org")).toBeNull();
+      expect(loggedLines(warn)).toEqual([
+        expect.objectContaining({
+          msg: "CORS_ORIGINS entry is no origin; no page matches it",
+          entry: "app.example.org",
+        }),
+        expect.objectContaining({ entry: "https://app.example.org/login" }),
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

@@ -607,6 +607,38 @@ describe("cache options from the worker's vars", () => {
     expect(cacheOptions({ TENANT_SOFT_TTL_SECONDS: "3600" }).softTtlMs).toBe(300_000);
   });
 
+  it("says which var it could not read and what it uses instead, once an isolate, not once a read", () => {
+    const warn = vi.spyOn(console, "warn");
+    try {
+      for (let i = 0; i < 3; i++) {
+        cacheOptions({
+          TENANT_L1_TTL_SECONDS: "30s",
+          TENANT_L1_MAX_ENTRIES: "0.25",
+          TENANT_L1_MAX_BYTES: "",
+        });
+      }
+      expect(loggedLines(warn)).toEqual([
+        expect.objectContaining({
+          msg: "var not understood; its default is used",
+          var: "TENANT_L1_TTL_SECONDS",
+          value: "30s",
+          used: 30,
+        }),
+        expect.objectContaining({ var: "TENANT_L1_MAX_ENTRIES", value: "0.25", used: 5_000 }),
+      ]);
+      // Values it reads say nothing, clamped ones included.
+      warn.mockClear();
+      cacheOptions({
+        TENANT_L1_TTL_SECONDS: "5",
+        TENANT_NEGATIVE_TTL_SECONDS: "5",
+        TENANT_SOFT_TTL_SECONDS: "3600",
+      });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("writes a tenant in use to KV once per soft expiry, so a longer one writes it less often", async () => {
     const writesOver = async (softTtlSeconds: string) => {
       const h = harness(cacheOptions({ TENANT_SOFT_TTL_SECONDS: softTtlSeconds }));
@@ -688,6 +720,19 @@ describe("cache tiers", () => {
     expect(cacheOptions({ TENANT_CACHE_TIERS: "none" })).toMatchObject({ useL1: false, useKv: false });
     // Blank is unset (a `.dev.vars` line left as `TENANT_CACHE_TIERS=" "`), not "no tiers".
     expect(cacheOptions({ TENANT_CACHE_TIERS: " " })).toMatchObject({ useL1: true, useKv: true });
+    // A misspelt tier is not a tier turned off: both stay, and the line says why.
+    const warn = vi.spyOn(console, "warn");
+    try {
+      expect(cacheOptions({ TENANT_CACHE_TIERS: "l1;kv" })).toMatchObject({ useL1: true, useKv: true });
+      expect(cacheOptions({ TENANT_CACHE_TIERS: "L1, l2" })).toMatchObject({ useL1: true, useKv: true });
+      expect(cacheOptions({ TENANT_CACHE_TIERS: "KV" })).toMatchObject({ useL1: false, useKv: true });
+      expect(loggedLines(warn).map((l) => [l.var, l.value, l.used])).toEqual([
+        ["TENANT_CACHE_TIERS", "l1;kv", "l1,kv"],
+        ["TENANT_CACHE_TIERS", "L1, l2", "l1,kv"],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
     const kvOnly = harness({ ...DEFAULT_CACHE_OPTIONS, useL1: false });
     const { counter, load } = loader(() => ok(row("tiers-kv")));
     await kvOnly.cache.resolve(key("tiers-kv"), kvOnly.deps(load));

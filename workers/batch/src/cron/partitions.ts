@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
-import { positiveInteger } from "../../../common/vars";
+import { retention } from "../../../common/vars";
 
 /**
  * Partitioned tables, how many months ahead each keeps ready, and whether rows in its DEFAULT
@@ -35,7 +35,7 @@ export type PartitionReport = {
  * every month. Journeys are users' own content and have no retention.
  */
 export function analyticsRetentionMonths(value: string | undefined): number {
-  return positiveInteger(value, 0);
+  return retention(value, "ANALYTICS_RETENTION_MONTHS");
 }
 
 /** One table's maintenance: its report, or why it failed. */

@@ -15,7 +15,7 @@ export type PruneReport = DeletionReport & {
 
 /** DEAD_JOBS_RETENTION_DAYS in whole days. */
 export function retentionDays(value: string | undefined): number {
-  return positiveInteger(value, DEFAULT_RETENTION_DAYS);
+  return positiveInteger(value, DEFAULT_RETENTION_DAYS, "DEAD_JOBS_RETENTION_DAYS");
 }
 
 /**

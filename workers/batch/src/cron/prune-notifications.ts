@@ -1,6 +1,6 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
-import { positiveInteger } from "../../../common/vars";
+import { retention } from "../../../common/vars";
 import { type DeletionReport, deleteInChunks } from "./chunks";
 
 /** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
@@ -13,7 +13,7 @@ const CHUNK_TIMEOUT_MS = 30_000;
  * number) keeps every notification: how long an inbox goes back is the platform's call.
  */
 export function notificationsRetentionDays(value: string | undefined): number {
-  return positiveInteger(value, 0);
+  return retention(value, "NOTIFICATIONS_RETENTION_DAYS");
 }
 
 const CUTOFF = "now() - make_interval(days => $1::int)";

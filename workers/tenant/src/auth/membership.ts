@@ -140,7 +140,7 @@ async function forgetMembership(deps: ForgetDeps, tenantId: string, userId: stri
 
 /** MEMBERSHIP_REDELETE_SECONDS, or the default for a missing or bad value. */
 export function redeleteAfterMs(value: string | undefined): number {
-  return positiveNumber(value, DEFAULT_REDELETE_SECONDS) * 1000;
+  return positiveNumber(value, DEFAULT_REDELETE_SECONDS, "MEMBERSHIP_REDELETE_SECONDS") * 1000;
 }
 
 export interface MemberRow {

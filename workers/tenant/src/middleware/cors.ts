@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { log } from "../../../common/log";
 import type { HonoEnv } from "../env";
 
 /**
@@ -43,6 +44,8 @@ export type OriginRule = (origin: string) => string | null;
 
 const ANY: OriginRule = () => "*";
 const HOST_LABELS = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+/** What CORS_ORIGINS may list: `scheme://host[:port]`, the host maybe `*.`-prefixed or `[IPv6]`. */
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\*\.)?([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
 
 /**
  * `CORS_ORIGINS`: `*` (or unset) for any origin, else a comma-separated list of origins
@@ -57,6 +60,13 @@ export function parseOrigins(list: string | undefined): OriginRule {
   for (const raw of list.split(",")) {
     const entry = raw.trim().toLowerCase().replace(/\/+$/, "");
     if (entry === "*") return ANY;
+    // "null" is the Origin of sandboxed and file:// pages: odd to allow, but an origin.
+    if (entry !== "" && entry !== "null" && !ORIGIN.test(entry)) {
+      // A browser's Origin is a scheme, a host and maybe a port, nothing more: an entry without
+      // its scheme ("app.example.com") or with a path matches no page, and every call the page
+      // makes fails on CORS, which the browser reports and this worker never sees.
+      log("warn", "CORS_ORIGINS entry is no origin; no page matches it", { entry: raw.trim() });
+    }
     const star = entry.indexOf("://*.");
     if (star > 0) wildcards.push({ prefix: entry.slice(0, star + 3), suffix: entry.slice(star + 4) });
     else if (entry !== "") exact.add(entry);

@@ -2,7 +2,7 @@ import type { DbError } from "../../../common/db";
 import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
 import { microsOf } from "../../../common/time";
-import { positiveInteger, positiveNumber } from "../../../common/vars";
+import { isBlank, positiveInteger, positiveNumber, unreadableVar } from "../../../common/vars";
 import { Lru } from "./lru";
 import type { TenantInfo, TenantRow } from "./queries";
 
@@ -324,7 +324,7 @@ export interface CacheVars {
   TENANT_L1_MAX_BYTES?: string;
   TENANT_NEGATIVE_TTL_SECONDS?: string;
   TENANT_SOFT_TTL_SECONDS?: string;
-  /** Comma-separated tiers to use: "l1,kv" (default), "kv", "l1" or "none". */
+  /** Comma-separated tiers to use: "l1,kv" (default), "kv", "l1" or "none"; any other name keeps both. */
   TENANT_CACHE_TIERS?: string;
 }
 
@@ -332,25 +332,44 @@ export function cacheOptions(vars: CacheVars): CacheOptions {
   const d = DEFAULT_CACHE_OPTIONS;
   return {
     ...d,
-    l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000) * 1000,
-    l1MaxEntries: positiveInteger(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries),
-    l1MaxBytes: positiveInteger(vars.TENANT_L1_MAX_BYTES, d.l1MaxBytes),
+    l1TtlMs: positiveNumber(vars.TENANT_L1_TTL_SECONDS, d.l1TtlMs / 1000, "TENANT_L1_TTL_SECONDS") * 1000,
+    l1MaxEntries: positiveInteger(vars.TENANT_L1_MAX_ENTRIES, d.l1MaxEntries, "TENANT_L1_MAX_ENTRIES"),
+    l1MaxBytes: positiveInteger(vars.TENANT_L1_MAX_BYTES, d.l1MaxBytes, "TENANT_L1_MAX_BYTES"),
     // KV refuses expirationTtl under 60 s, and its API documents whole seconds.
     negativeTtlSeconds: Math.max(
       60,
-      Math.ceil(positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds)),
+      Math.ceil(
+        positiveNumber(vars.TENANT_NEGATIVE_TTL_SECONDS, d.negativeTtlSeconds, "TENANT_NEGATIVE_TTL_SECONDS"),
+      ),
     ),
     // At most half of KV's lifetime: an entry in use is refreshed, and so renewed in KV, well
     // before it lapses (past it, every isolate would load it from the database).
     softTtlMs:
-      Math.min(positiveNumber(vars.TENANT_SOFT_TTL_SECONDS, d.softTtlMs / 1000), d.kvTtlSeconds / 2) * 1000,
+      Math.min(
+        positiveNumber(vars.TENANT_SOFT_TTL_SECONDS, d.softTtlMs / 1000, "TENANT_SOFT_TTL_SECONDS"),
+        d.kvTtlSeconds / 2,
+      ) * 1000,
     ...tiers(vars.TENANT_CACHE_TIERS),
   };
 }
 
+const TIER_NAMES = new Set(["l1", "kv", "none"]);
+
 function tiers(value: string | undefined): { useL1: boolean; useKv: boolean } {
-  if (value === undefined || value.trim() === "") return { useL1: true, useKv: true };
-  const names = new Set(value.split(",").map((t) => t.trim().toLowerCase()));
+  const both = { useL1: true, useKv: true };
+  if (isBlank(value)) return both;
+  const names = new Set(
+    value
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  // A name misspelt ("l1;kv", "L2") took its tier away, and with both gone every request went to
+  // the database: a tier is only turned off by naming the others, or "none".
+  if ([...names].some((n) => !TIER_NAMES.has(n))) {
+    unreadableVar("TENANT_CACHE_TIERS", value, "l1,kv");
+    return both;
+  }
   return { useL1: names.has("l1"), useKv: names.has("kv") };
 }
 
