@@ -1,18 +1,19 @@
 import { log } from "./log";
 
-/**
- * Each var set to something it cannot mean, and said so, in this isolate. A value that is not
- * understood leaves its default in force, which nothing showed before: "30d" for a retention in
- * days deleted nothing, "l1;kv" for the cache tiers turned both off. The line is written once an
- * isolate, not once a request: some vars are read on every request.
- */
+/** Each var set to something it cannot mean, and said so, in this isolate. */
 const said = new Set<string>();
 
+/**
+ * Says that a var holds what it cannot mean, and what is used instead (its default, or the value
+ * read as far as it goes). Before, nothing showed it: "30d" for a retention in days deleted
+ * nothing, "l1;kv" for the cache tiers turned both off. Once an isolate, not once a request:
+ * some vars are read on every request.
+ */
 export function unreadableVar(name: string, value: string, used: unknown): void {
   const key = `${name}=${value}`;
   if (said.has(key)) return;
   said.add(key);
-  log("warn", "var not understood; its default is used", { var: name, value, used });
+  log("warn", "var not understood", { var: name, value, used });
 }
 
 /** Unset, or set to nothing: the var's default, as wrangler.toml's empty retentions say. */

@@ -122,6 +122,24 @@ describe("tenant resolution", () => {
     expect((await call("http://acme.communities.test/v1/context", {}, vars)).status).toBe(200);
   });
 
+  it("reads a PLATFORM_DOMAIN written as a URL, or with a port, as the host it names, and says so once", async () => {
+    const vars = { PLATFORM_DOMAIN: "https://Communities.test:443/" };
+    const warn = vi.spyOn(console, "warn");
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect((await call("http://acme.communities.test/v1/context", {}, vars)).status).toBe(200);
+      }
+      await expectError(await call("http://communities.test/v1/context", {}, vars), 400, "tenant_required");
+      expect(
+        loggedLines(warn)
+          .filter((l) => l.msg === "var not understood")
+          .map((l) => [l.var, l.value, l.used]),
+      ).toEqual([["PLATFORM_DOMAIN", "https://Communities.test:443/", "communities.test"]]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("reserves just the labels RESERVED_SUBDOMAINS lists, in any case and spacing, and follows the list when it changes", async () => {
     const own = { RESERVED_SUBDOMAINS: " Status,docs " };
     for (const [url, headers] of [

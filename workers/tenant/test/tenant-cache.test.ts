@@ -619,7 +619,7 @@ describe("cache options from the worker's vars", () => {
       }
       expect(loggedLines(warn)).toEqual([
         expect.objectContaining({
-          msg: "var not understood; its default is used",
+          msg: "var not understood",
           var: "TENANT_L1_TTL_SECONDS",
           value: "30s",
           used: 30,

@@ -89,15 +89,19 @@ export async function getMembership(
       l1.set(key, cached, L1_TTL_MS);
       return ok(cached.member);
     }
-  } catch {
-    // KV trouble: ask the database.
+  } catch (e) {
+    // KV trouble is not an outage: the database answers. Said, as the tenant cache says it: every
+    // lookup then costs a query, and the database's load alone would not tell why.
+    log("warn", "membership cache read failed", { key, ...describeError(e) });
   }
   const loaded = await deps.load();
   if (!loaded.ok) return loaded;
   const entry: Entry = { member: loaded.value };
   l1.set(key, entry, L1_TTL_MS);
   deps.waitUntil(
-    deps.kv.put(key, JSON.stringify(entry), { expirationTtl: KV_TTL_SECONDS }).catch(() => undefined),
+    deps.kv
+      .put(key, JSON.stringify(entry), { expirationTtl: KV_TTL_SECONDS })
+      .catch((e: unknown) => log("warn", "membership cache write failed", { key, ...describeError(e) })),
   );
   return ok(entry.member);
 }

@@ -6,7 +6,7 @@ import { dbFailure, servesRequest } from "../../../common/http";
 import type { HonoEnv } from "../env";
 import { tenantCacheFor } from "../tenancy/cache";
 import { tenantDirectory } from "../tenancy/directory";
-import { cacheKey, lookupKey, parseReserved } from "../tenancy/host";
+import { cacheKey, lookupKey, parsePlatform, parseReserved } from "../tenancy/host";
 import { findTenant } from "../tenancy/queries";
 import { defer, getDb, timed } from "./request";
 
@@ -56,7 +56,7 @@ export const resolveTenant = createMiddleware<HonoEnv>(async (c, next) => {
   const key = lookupKey(
     // The Host is read only when no tenant is named (an L1 hit by X-Tenant skips it).
     { named, host: named === undefined ? (c.req.header("host") ?? new URL(c.req.url).host) : "" },
-    c.env.PLATFORM_DOMAIN,
+    parsePlatform(c.env.PLATFORM_DOMAIN),
     parseReserved(c.env.RESERVED_SUBDOMAINS),
   );
   if (!key.ok) {

@@ -25,7 +25,7 @@ import type { HonoEnv } from "../env";
 import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
 import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
-import { lookupKey, parseReserved } from "../tenancy/host";
+import { lookupKey, parsePlatform, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
 import { exportAnswer, UserExport } from "./export";
@@ -212,15 +212,12 @@ function refuseReservedSlug(slug: string | undefined, env: HonoEnv["Bindings"]):
  */
 function refuseUnreachableDomain(domain: string | null | undefined, env: HonoEnv["Bindings"]): void {
   if (!domain) return;
-  const key = lookupKey(
-    { named: undefined, host: domain },
-    env.PLATFORM_DOMAIN,
-    parseReserved(env.RESERVED_SUBDOMAINS),
-  );
+  const platform = parsePlatform(env.PLATFORM_DOMAIN);
+  const key = lookupKey({ named: undefined, host: domain }, platform, parseReserved(env.RESERVED_SUBDOMAINS));
   if (!key.ok || key.value.kind !== "host") {
     throw new ApiError(
       "validation_failed",
-      `domain: ${env.PLATFORM_DOMAIN} and its subdomains name tenants by slug; a custom domain must be outside it`,
+      `domain: ${platform} and its subdomains name tenants by slug; a custom domain must be outside it`,
     );
   }
 }

@@ -1,5 +1,6 @@
 import { SLUG_PATTERN } from "../../../../db/schema/tenants";
 import { err, ok, type Result } from "../../../common/result";
+import { unreadableVar } from "../../../common/vars";
 
 /** What the request names: a slug (header, query or subdomain) or a custom domain. */
 export type LookupKey = { kind: "slug"; value: string } | { kind: "host"; value: string };
@@ -24,6 +25,27 @@ export function parseReserved(list: string | undefined): Set<string> {
     .filter(Boolean);
   reservedFor = { list, names: new Set(names.length > 0 ? names : DEFAULT_RESERVED) };
   return reservedFor.names;
+}
+
+let platformFor: { value: string; host: string } | undefined;
+
+/**
+ * PLATFORM_DOMAIN as the host it names, read once per isolate. Written as a URL
+ * (`https://communities.example.com/`), with a port or with a leading dot, it matched no request's
+ * host, and every subdomain request was a 400 `tenant_required`: it is read as its host, and
+ * said.
+ */
+export function parsePlatform(value: string): string {
+  if (platformFor?.value === value) return platformFor.host;
+  const plain = value.trim().toLowerCase();
+  const host = plain
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//, "")
+    .replace(/[/?#].*$/, "")
+    .replace(/:\d*$/, "")
+    .replace(/^\.+|\.+$/g, "");
+  if (host !== plain) unreadableVar("PLATFORM_DOMAIN", value, host);
+  platformFor = { value, host };
+  return host;
 }
 
 function slugKey(raw: string, reserved: Set<string>): Result<LookupKey, HostError> {
