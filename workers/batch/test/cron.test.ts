@@ -16,6 +16,7 @@ import {
   useWorkerTestDatabase,
   type WorkerTestDb,
 } from "../../test-support/db";
+import { brokenKv } from "../../test-support/kv";
 import { loggedLines } from "../../test-support/logs";
 import { createPastMonthPartition } from "../../test-support/postgres";
 import { PRUNE_NOTIFICATIONS_SQL, pruneNotifications } from "../src/cron/prune-notifications";
@@ -422,12 +423,7 @@ describe("a cron run that fails", () => {
     const [before] = await db.query<{ at: string }>(
       "SELECT refreshed_at::text AS at FROM private.view_refreshes WHERE view_name = 'private.mv_user_communities'",
     );
-    const brokenKv = {
-      put: async () => {
-        throw new Error("KV down");
-      },
-    } as unknown as KVNamespace;
-    const run = await fireLogged(CRON.refreshViews, { TENANT_CACHE: brokenKv });
+    const run = await fireLogged(CRON.refreshViews, { TENANT_CACHE: brokenKv() });
     expect(run.errors).toEqual(["tenant directory rebuild failed"]);
     expect(run.outcome).toBe("ok");
     const [after] = await db.query<{ at: string }>(

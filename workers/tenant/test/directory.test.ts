@@ -16,6 +16,7 @@ import {
   readDirectory,
 } from "../../common/directory";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { brokenKv } from "../../test-support/kv";
 import worker from "../src/index";
 import { DEFAULT_CACHE_OPTIONS, tenantCacheFor } from "../src/tenancy/cache";
 import { RELOAD_MS, TenantDirectory, tenantDirectory } from "../src/tenancy/directory";
@@ -212,10 +213,7 @@ describe("active-tenant directory", () => {
 
   it("falls back to the database when KV cannot be read, the directory included", async () => {
     tenantDirectory.reset();
-    const down = async () => {
-      throw new Error("KV down");
-    };
-    const kv = { get: down, getWithMetadata: down, put: down, delete: down } as unknown as KVNamespace;
+    const kv = brokenKv();
     const unknown = await call("http://kv-down-unknown.localhost/v1/context", {}, { TENANT_CACHE: kv });
     expect([unknown.status, usedDatabase(unknown)]).toEqual([404, true]);
     const known = await call("http://known-7.localhost/v1/context", {}, { TENANT_CACHE: kv });

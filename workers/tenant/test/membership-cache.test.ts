@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { ok } from "../../common/result";
+import { brokenKv } from "../../test-support/kv";
 import { loggedLines } from "../../test-support/logs";
 import { getMembership, type Membership, membershipKey } from "../src/auth/membership";
 
@@ -9,14 +10,7 @@ const MEMBER: Membership = { role: "member", is_admin: false, email: "member@exa
 
 describe("the membership cache when Workers KV fails", () => {
   it("answers from the database, and says it could neither read nor keep the entry", async () => {
-    const broken = {
-      get: async () => {
-        throw new Error("KV down");
-      },
-      put: async () => {
-        throw new Error("KV down");
-      },
-    } as unknown as KVNamespace;
+    const broken = brokenKv();
     const pending: Promise<unknown>[] = [];
     let loads = 0;
     const warn = vi.spyOn(console, "warn");

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type DbError, openDb } from "../../common/db";
 import { err, ok, type Result } from "../../common/result";
 import { useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { brokenKv } from "../../test-support/kv";
 import { loggedLines } from "../../test-support/logs";
 import { updateTenant } from "../src/tenancy/admin";
 import { cacheOptions, DEFAULT_CACHE_OPTIONS, TenantCache } from "../src/tenancy/cache";
@@ -512,14 +513,7 @@ describe("tenant cache", () => {
 
   it("falls back to the database when KV fails", async () => {
     const h = harness();
-    const broken = {
-      get: async () => {
-        throw new Error("KV down");
-      },
-      put: async () => {
-        throw new Error("KV down");
-      },
-    } as unknown as KVNamespace;
+    const broken = brokenKv();
     const { load } = loader(() => ok(row("kv-down")));
     const { value: res, warned } = await warnedDuring(async () => {
       const resolved = await h.cache.resolve(key("kv-down"), h.deps(load, broken));
