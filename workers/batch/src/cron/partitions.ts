@@ -31,8 +31,8 @@ export type PartitionReport = {
 
 /**
  * How many full months of analytics events to keep before the current one, from
- * ANALYTICS_RETENTION_MONTHS; 0 (the default, or a value that is not a positive number) keeps
- * every month. Journeys are users' own content and have no retention.
+ * ANALYTICS_RETENTION_MONTHS; 0 (the default, or a value that is not a whole number, which a log
+ * line says) keeps every month. Journeys are users' own content and have no retention.
  */
 export function analyticsRetentionMonths(value: string | undefined): number {
   return retention(value, "ANALYTICS_RETENTION_MONTHS");

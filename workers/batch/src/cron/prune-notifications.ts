@@ -9,8 +9,9 @@ const CHUNK = 10_000;
 const CHUNK_TIMEOUT_MS = 30_000;
 
 /**
- * NOTIFICATIONS_RETENTION_DAYS in whole days; 0 (the default, or a value that is not a positive
- * number) keeps every notification: how long an inbox goes back is the platform's call.
+ * NOTIFICATIONS_RETENTION_DAYS in whole days; 0 (the default, or a value that is not a whole
+ * number, which a log line says) keeps every notification: how long an inbox goes back is the
+ * platform's call.
  */
 export function notificationsRetentionDays(value: string | undefined): number {
   return retention(value, "NOTIFICATIONS_RETENTION_DAYS");
