@@ -171,6 +171,10 @@ export type PlanNode = Record<string, unknown> & { Plans?: PlanNode[] };
 export const rowsRead = (n: PlanNode): number =>
   (Number(n["Actual Rows"] ?? 0) + Number(n["Rows Removed by Filter"] ?? 0)) * Number(n["Actual Loops"] ?? 1);
 
+/** The rows a plan's scans of `relation` read in all (rowsRead, over every node that names it). */
+export const rowsReadOf = (nodes: PlanNode[], relation: string): number =>
+  nodes.filter((n) => n["Relation Name"] === relation).reduce((sum, n) => sum + rowsRead(n), 0);
+
 /**
  * The nodes of a statement's plan (EXPLAIN ANALYZE, run with `params`), every level, with the
  * plan types in `dear` (sequential scans and sorts unless told) made dear: a test database is

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
   planNodes,
-  rowsRead,
+  rowsReadOf,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -265,9 +265,7 @@ describe("the attendees query", () => {
       [A, ANN, big, null, null, 10],
       ["seqscan", "sort", "mergejoin"],
     );
-    const namesRead = nodes
-      .filter((n) => n["Relation Name"] === "users")
-      .reduce((sum, n) => sum + rowsRead(n), 0);
+    const namesRead = rowsReadOf(nodes, "users");
     expect(namesRead).toBe(10); // all 300 were read with their names, and sorted, before
   });
 });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import {
   planNodes,
-  rowsRead,
+  rowsReadOf,
   UNREACHABLE_PROXY,
   useWorkerTestDatabase,
   type WorkerTestDb,
@@ -294,9 +294,7 @@ describe("who sees a journey", () => {
     if (!statement) throw new Error("no statement");
     // Sorts allowed: the old index on is_public alone, with a sort, looked cheapest to the planner.
     const nodes = await planNodes(db, statement.text, statement.params, ["seqscan"]);
-    const read = nodes
-      .filter((n) => n["Relation Name"] === "user_journeys")
-      .reduce((sum, n) => sum + rowsRead(n), 0);
+    const read = rowsReadOf(nodes, "user_journeys");
     // A page of public ones, and BEN's own journeys (in every community: found by user).
     const [counted] = await db.query<{ own: number }>(
       "SELECT count(*)::int AS own FROM user_journeys WHERE user_id = $1",
