@@ -1,8 +1,10 @@
-import type { DbError } from "../../../common/db";
+import { attempt, type DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 
 /** How long one run of a daily deletion goes on before it leaves the rest to the next day's. */
 const DELETION_BUDGET_MS = 60_000;
+/** A chunk's wait: as long as the statement_timeout the database gives it (migration 0001). */
+const CHUNK_TIMEOUT_MS = 30_000;
 
 /** What a daily deletion reports: its retention, how many rows went, and whether more are left. */
 export type DeletionReport = {
@@ -16,16 +18,17 @@ export type DeletionReport = {
  * Runs `deleteChunk`, one statement deleting at most `chunk` rows and answering how many it did,
  * until one deletes fewer (none are left) or the budget is spent (`more`: the next run goes on).
  * Each statement stays a short transaction, and a large backlog cannot hold the cron for long.
+ * A statement that fails, or is not answered in CHUNK_TIMEOUT_MS, ends the run with its error.
  */
 export async function deleteInChunks(
-  deleteChunk: () => Promise<Result<number, DbError>>,
+  deleteChunk: () => Promise<number>,
   chunk: number,
   now: () => number = Date.now,
 ): Promise<Result<Omit<DeletionReport, "retention_days">, DbError>> {
   const started = now();
   let deleted = 0;
   for (;;) {
-    const n = await deleteChunk();
+    const n = await attempt(deleteChunk, CHUNK_TIMEOUT_MS);
     if (!n.ok) return n;
     deleted += n.value;
     if (n.value < chunk) return ok({ deleted, more: false });

@@ -28,23 +28,19 @@ export function retentionDays(value: string | undefined): number {
  */
 export async function pruneDeadJobs(db: Database, days: number): Promise<Result<PruneReport, DbError>> {
   const cutoff = sql`now() - make_interval(days => ${days})`;
-  const pruned = await deleteInChunks(
-    () =>
-      attempt(async () => {
-        const { rows } = await db.execute<{ n: number }>(sql`
-          WITH doomed AS (
-            SELECT id FROM public.dead_jobs
-             WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
-                OR (replayed_at IS NULL AND (kind <> 'exhausted' OR job_id IS NULL) AND created_at < ${cutoff})
-             LIMIT ${CHUNK}
-          ), gone AS (
-            DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
-          )
-          SELECT count(*)::int AS n FROM gone`);
-        return Number(rows[0]?.n ?? 0);
-      }),
-    CHUNK,
-  );
+  const pruned = await deleteInChunks(async () => {
+    const { rows } = await db.execute<{ n: number }>(sql`
+      WITH doomed AS (
+        SELECT id FROM public.dead_jobs
+         WHERE (replayed_at IS NOT NULL AND replayed_at < ${cutoff})
+            OR (replayed_at IS NULL AND (kind <> 'exhausted' OR job_id IS NULL) AND created_at < ${cutoff})
+         LIMIT ${CHUNK}
+      ), gone AS (
+        DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM gone`);
+    return Number(rows[0]?.n ?? 0);
+  }, CHUNK);
   if (!pruned.ok) return pruned;
   const waiting = await attempt(() =>
     db.execute<{ n: number }>(sql`

@@ -1,12 +1,10 @@
-import { attempt, type DbError, type Queryable } from "../../../common/db";
+import type { DbError, Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { retention } from "../../../common/vars";
 import { type DeletionReport, deleteInChunks } from "./chunks";
 
 /** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
 const CHUNK = 10_000;
-/** A chunk's wait, as long as the statement_timeout the database gives it. */
-const CHUNK_TIMEOUT_MS = 30_000;
 
 /**
  * NOTIFICATIONS_RETENTION_DAYS in whole days; 0 (the default, or a value that is not a whole
@@ -58,11 +56,8 @@ export async function pruneNotifications(
 ): Promise<Result<DeletionReport, DbError>> {
   const pruned = await deleteInChunks(
     async () => {
-      const chunk = await attempt(
-        () => sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]),
-        CHUNK_TIMEOUT_MS,
-      );
-      return chunk.ok ? ok(Number(chunk.value.rows[0]?.n ?? 0)) : chunk;
+      const { rows } = await sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]);
+      return Number(rows[0]?.n ?? 0);
     },
     CHUNK,
     now,
