@@ -59,16 +59,16 @@ function slugKey(raw: string, reserved: Set<string>): Result<LookupKey, HostErro
  * The tenant a request names, in order: X-Tenant header or ?tenant=, then the Host: a
  * subdomain of PLATFORM_DOMAIN gives its first label, any other host is a custom domain.
  * Pure and synchronous: a malformed slug is refused before any cache or database work.
+ * `platform` as parsePlatform reads it (lower case, a bare host).
  */
 export function lookupKey(
   request: { named: string | null | undefined; host: string },
-  platformDomain: string,
+  platform: string,
   reserved: Set<string>,
 ): Result<LookupKey, HostError> {
   if (request.named !== null && request.named !== undefined) return slugKey(request.named, reserved);
 
   const host = request.host.toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
-  const platform = platformDomain.toLowerCase();
   if (host === "" || host === platform || !HOSTNAME.test(host)) return err("tenant_required");
   if (host.endsWith(`.${platform}`)) {
     const label = host.slice(0, -(platform.length + 1)).split(".")[0] ?? "";
