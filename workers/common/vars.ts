@@ -21,23 +21,21 @@ export function isBlank(value: string | undefined): value is undefined {
   return value === undefined || value.trim() === "";
 }
 
-/**
- * A numeric var that must be positive, or the fallback when it is missing or not one (said, when
- * `name` is given and the var is set).
- */
-export function positiveNumber(value: string | undefined, fallback: number, name?: string): number {
+/** The var `name`, a number that must be positive, or the fallback when it is missing or not one (said). */
+export function positiveNumber(value: string | undefined, fallback: number, name: string): number {
+  if (isBlank(value)) return fallback;
   const n = Number(value);
-  if (!isBlank(value) && Number.isFinite(n) && n > 0) return n;
-  if (name !== undefined && !isBlank(value)) unreadableVar(name, value, fallback);
+  if (Number.isFinite(n) && n > 0) return n;
+  unreadableVar(name, value, fallback);
   return fallback;
 }
 
-/** A var that must be a whole number of at least 1 (a count, a number of days), or the fallback. */
-export function positiveInteger(value: string | undefined, fallback: number, name?: string): number {
+/** The var `name`, a whole number of at least 1 (a count, a number of days), or the fallback. */
+export function positiveInteger(value: string | undefined, fallback: number, name: string): number {
   const n = Math.floor(positiveNumber(value, fallback, name));
   if (n >= 1) return n;
   // "0.5" is a positive number, but not a whole one; said unless positiveNumber already said it.
-  if (name !== undefined && !isBlank(value) && Number(value) > 0) unreadableVar(name, value, fallback);
+  if (!isBlank(value) && Number(value) > 0) unreadableVar(name, value, fallback);
   return fallback;
 }
 

@@ -709,7 +709,7 @@ describe("the in-isolate LRU", () => {
 });
 
 describe("cache tiers", () => {
-  it("can be narrowed to KV only, or to none, by TENANT_CACHE_TIERS", async () => {
+  it("can be narrowed to KV only, or to none, by TENANT_CACHE_TIERS, and not by a name it does not know", async () => {
     expect(cacheOptions({ TENANT_CACHE_TIERS: "kv" })).toMatchObject({ useL1: false, useKv: true });
     expect(cacheOptions({ TENANT_CACHE_TIERS: "none" })).toMatchObject({ useL1: false, useKv: false });
     // Blank is unset (a `.dev.vars` line left as `TENANT_CACHE_TIERS=" "`), not "no tiers".
