@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { boolean, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
-import { emptyObject, id, timestamps } from "./columns";
+import { emptyObject, id, timestamps, tstz } from "./columns";
 
 /** A DNS label: what a tenant slug must be to work as a subdomain. */
 export const SLUG_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
@@ -24,6 +24,12 @@ export const tenants = pgTable(
     domain: text("domain"),
     settings: jsonb("settings").$type<Record<string, unknown>>().notNull().default(emptyObject),
     isActive: boolean("is_active").notNull().default(true),
+    /**
+     * When an operator asked for the community's erasure (POST /admin/tenants/{id}/erasure): set
+     * once, on a deactivated tenant, never cleared; the batch worker's cron then deletes its data
+     * a chunk at a time, and the row last (db/migrations/0045).
+     */
+    erasureRequestedAt: tstz("erasure_requested_at"),
     ...timestamps(),
   },
   (t) => [
@@ -32,6 +38,8 @@ export const tenants = pgTable(
     // Named by the original design; the partial index keeps hot-path lookups of active tenants small.
     index("idx_tenants_active").on(t.slug).where(sql`is_active = true`),
     index("idx_tenants_domain").on(t.domain).where(sql`domain IS NOT NULL`),
+    // The cron asks every five minutes which tenants are to be erased: almost always none.
+    index("idx_tenants_erasure").on(t.erasureRequestedAt).where(sql`erasure_requested_at IS NOT NULL`),
     check("tenants_slug_format", sql.raw(`slug ~ '${SLUG_PATTERN}'`)),
     // Host lookups compare lower-case hosts with an equality index, so the column must be lower-case.
     check("tenants_domain_lowercase", sql`domain = lower(domain)`),

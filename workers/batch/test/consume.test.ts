@@ -1117,11 +1117,17 @@ describe("dead-letter queue", () => {
     // The queue's own consumer records what is sent to it, into the project's database.
     const e2e = endToEndDatabase();
     const sender = crypto.randomUUID();
+    const community = crypto.randomUUID();
     await e2e.query("INSERT INTO users (id, email) VALUES ($1, $2)", [sender, `${sender}@example.com`]);
+    // Of a community that exists there: a dead job of one that does not (erased) is not recorded.
+    await e2e.query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, 'Outage')", [
+      community,
+      `outage-${community.slice(0, 8)}`,
+    ]);
     const down = { LOCAL_DB_PROXY: UNREACHABLE_PROXY };
     const errors = vi.spyOn(console, "error");
     try {
-      const job = notify({ user_id: sender });
+      const job = { ...notify({ user_id: sender }), tenant_id: community };
       const first = await deliver("jobs-dead-letter", [job], down, 1);
       expect(first.result.explicitAcks).toEqual([]);
       expect([...first.delays.values()]).toEqual([60]);

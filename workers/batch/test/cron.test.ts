@@ -1,12 +1,8 @@
-import {
-  createExecutionContext,
-  createScheduledController,
-  env,
-  waitOnExecutionContext,
-} from "cloudflare:test";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
 import { openDb, openSql } from "../../common/db";
 import { DIRECTORY_KEY } from "../../common/directory";
+import { runCron } from "../../test-support/cron";
 import {
   inSession,
   type PlanNode,
@@ -17,7 +13,6 @@ import {
   type WorkerTestDb,
 } from "../../test-support/db";
 import { brokenKv } from "../../test-support/kv";
-import { loggedLines } from "../../test-support/logs";
 import { createPastMonthPartition } from "../../test-support/postgres";
 import { PRUNE_NOTIFICATIONS_SQL, pruneNotifications } from "../src/cron/prune-notifications";
 import { CRON } from "../src/cron/schedules";
@@ -28,39 +23,16 @@ beforeAll(async () => {
   db = await useWorkerTestDatabase();
 });
 
+/** Runs `cron` on this file's database; a run that fails rejects with its error's message. */
 async function fire(cron: string, vars: Partial<typeof env> = {}) {
-  const ctx = createExecutionContext();
-  await worker.scheduled(
-    createScheduledController({ cron, scheduledTime: Date.now() }),
-    { ...env, DATABASE_URL: db.url, ...vars },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
+  const run = await runCron(worker, cron, { DATABASE_URL: db.url, ...vars });
+  if (run.outcome !== "ok") throw new Error(run.outcome);
 }
 
-/** How a run ended ("ok" or its error's message), what its error lines say, and its warning lines. */
+/** How a run ended ("ok" or its error's message), what its error lines say, and its other lines. */
 async function fireLogged(cron: string, vars: Partial<typeof env> = {}) {
-  const spies = {
-    error: vi.spyOn(console, "error"),
-    warn: vi.spyOn(console, "warn"),
-    info: vi.spyOn(console, "log"),
-  };
-  try {
-    const outcome = await fire(cron, vars).then(
-      () => "ok",
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
-    );
-    return {
-      outcome,
-      errors: loggedLines(spies.error).map((l) => l.msg),
-      warnings: loggedLines(spies.warn),
-      infos: loggedLines(spies.info),
-    };
-  } finally {
-    spies.error.mockRestore();
-    spies.warn.mockRestore();
-    spies.info.mockRestore();
-  }
+  const run = await runCron(worker, cron, { DATABASE_URL: db.url, ...vars });
+  return { ...run, errors: run.errors.map((l) => l.msg) };
 }
 
 describe("a cron the handler does not know", () => {

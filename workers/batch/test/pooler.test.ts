@@ -1,15 +1,8 @@
-import {
-  createExecutionContext,
-  createMessageBatch,
-  createScheduledController,
-  env,
-  getQueueResult,
-  waitOnExecutionContext,
-} from "cloudflare:test";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCron } from "../../test-support/cron";
 import { throughPooler, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { job } from "../../test-support/jobs";
-import { loggedLines } from "../../test-support/logs";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
 
@@ -34,20 +27,8 @@ beforeAll(async () => {
 });
 
 async function fire(cron: string) {
-  const errors = vi.spyOn(console, "error");
-  try {
-    const ctx = createExecutionContext();
-    const outcome = await worker
-      .scheduled(createScheduledController({ cron, scheduledTime: Date.now() }), { ...env, ...pooled }, ctx)
-      .then(
-        () => "ok",
-        (e: unknown) => String(e),
-      );
-    await waitOnExecutionContext(ctx);
-    return { outcome, errors: loggedLines(errors).map((l) => `${l.msg}: ${String(l.message)}`) };
-  } finally {
-    errors.mockRestore();
-  }
+  const run = await runCron(worker, cron, { ...pooled });
+  return { outcome: run.outcome, errors: run.errors.map((l) => `${l.msg}: ${String(l.message)}`) };
 }
 
 describe.skipIf(!env.TEST_POOLER_PROXY)(

@@ -739,6 +739,81 @@ describe("admin users", () => {
   });
 });
 
+describe("community erasure", () => {
+  /** A client IP of its own: these tests add to the per-IP admin rate limit. */
+  const operator = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 3}` };
+  const op = (method: string, path: string, body?: unknown) => admin(method, path, body, operator);
+  const answer = async (res: Response) => [res.status, res.status < 300 ? null : await code(res)];
+
+  it("is asked of a deactivated tenant, its slug given as the confirmation; refused otherwise, changing nothing", async () => {
+    const { id } = (await (await op("POST", "/tenants", { slug: "leaving", name: "Leaving" })).json()) as {
+      id: string;
+    };
+    expect(await answer(await op("POST", `/tenants/${id}/erasure`, { slug: "leaving" }))).toEqual([
+      409,
+      "conflict",
+    ]);
+    expect((await context("leaving")).status).toBe(200);
+    await op("DELETE", `/tenants/${id}`);
+    expect(await answer(await op("POST", `/tenants/${id}/erasure`, { slug: "staying" }))).toEqual([
+      400,
+      "validation_failed",
+    ]);
+    expect(await answer(await op("POST", `/tenants/${id}/erasure`, {}))).toEqual([400, "validation_failed"]);
+    expect(
+      await answer(
+        await op("POST", "/tenants/a9999999-0000-4000-8000-000000000001/erasure", { slug: "leaving" }),
+      ),
+    ).toEqual([404, "not_found"]);
+    expect(await (await op("GET", `/tenants/${id}`)).json()).toMatchObject({ erasure_requested_at: null });
+
+    const asked = await op("POST", `/tenants/${id}/erasure`, { slug: "leaving" });
+    const body = (await asked.json()) as { is_active: boolean; erasure_requested_at: string };
+    expect([asked.status, body.is_active, typeof body.erasure_requested_at]).toEqual([202, false, "string"]);
+    // Asking again changes nothing; the request stays on the tenant as read back.
+    const again = (await (
+      await op("POST", `/tenants/${id}/erasure`, { slug: "leaving" })
+    ).json()) as typeof body;
+    expect(again.erasure_requested_at).toBe(body.erasure_requested_at);
+    expect(await (await op("GET", `/tenants/${id}`)).json()).toMatchObject({
+      erasure_requested_at: body.erasure_requested_at,
+    });
+    // Nothing brings it back, nor changes it, while it is being erased.
+    expect(await answer(await op("PATCH", `/tenants/${id}`, { is_active: true }))).toEqual([409, "conflict"]);
+    expect(await answer(await op("PATCH", `/tenants/${id}`, { name: "Renamed" }))).toEqual([409, "conflict"]);
+    expect(await answer(await op("DELETE", `/tenants/${id}`))).toEqual([409, "conflict"]);
+    expect((await context("leaving")).status).toBe(404);
+  });
+
+  it("frees its slug and domain once erased, for a new tenant that resolves on the next request", async () => {
+    const { id } = (await (
+      await op("POST", "/tenants", { slug: "gone-soon", name: "Gone", domain: "gone.example.org" })
+    ).json()) as { id: string };
+    expect((await context("gone.example.org")).status).toBe(200);
+    await op("DELETE", `/tenants/${id}`);
+    await op("POST", `/tenants/${id}/erasure`, { slug: "gone-soon" });
+    // What the batch worker's cron runs (its own tests hold what goes).
+    await db.query("SELECT * FROM private.erase_tenant_chunk($1, 5000)", [id]);
+    expect(await db.query("SELECT private.erase_tenant($1) AS erased", [id])).toEqual([{ erased: true }]);
+    expect(await answer(await op("GET", `/tenants/${id}`))).toEqual([404, "not_found"]);
+
+    const next = await op("POST", "/tenants", {
+      slug: "gone-soon",
+      name: "Next",
+      domain: "gone.example.org",
+    });
+    const created = (await next.json()) as { id: string };
+    expect(next.status).toBe(201);
+    for (const where of ["gone-soon", "gone.example.org"]) {
+      const res = await context(where);
+      expect([res.status, ((await res.json()) as { tenant: { id: string } }).tenant.id]).toEqual([
+        200,
+        created.id,
+      ]);
+    }
+  });
+});
+
 describe("admin reads", () => {
   /** A client IP of its own: these tests add to the per-IP admin rate limit. */
   const reader = { "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 2}` };

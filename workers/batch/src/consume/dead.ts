@@ -28,7 +28,7 @@ function firstOfEachJob(records: DeadJobRecord[]): DeadJobRecord[] {
   });
 }
 
-/** Guards the cast below: a message too malformed to name a user is kept, not an error. */
+/** Guards the casts below: a message too malformed to name a user is kept, not an error. */
 const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 /**
@@ -40,6 +40,9 @@ const UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * whoever it names: it is evidence of a broken producer.) Should an erasure commit between this
  * statement's read of the user and its foreign-key check, the check fails and the batch is
  * retried, which then leaves the job out (db/migrations/0013 says why the key orders the two).
+ * Likewise a job of a community that was erased (db/migrations/0045); one recorded while the
+ * erasure ran is deleted by it, after the community's row (no foreign key orders the two, so a
+ * record committed in the instant of that last statement may stay).
  *
  * A job that dies again after a replay (out of retries again, or refused this time: its sender
  * left the community meanwhile) updates its row, which then says why and since when (created_at:
@@ -87,10 +90,14 @@ function recordRun(
            AS d(job_id, queue, kind, message, error, attempts)
          CROSS JOIN LATERAL (
            SELECT CASE WHEN d.message ->> 'user_id' ~* '${UUID_PATTERN}'
-                       THEN (d.message ->> 'user_id')::uuid END AS named
+                       THEN (d.message ->> 'user_id')::uuid END AS named,
+                  CASE WHEN d.message ->> 'tenant_id' ~* '${UUID_PATTERN}'
+                       THEN (d.message ->> 'tenant_id')::uuid END AS community
          ) n
          LEFT JOIN public.users u ON u.id = n.named
-        WHERE d.kind = 'invalid' OR n.named IS NULL OR u.id IS NOT NULL
+         LEFT JOIN public.tenants t ON t.id = n.community
+        WHERE d.kind = 'invalid'
+           OR ((n.named IS NULL OR u.id IS NOT NULL) AND (n.community IS NULL OR t.id IS NOT NULL))
        ON CONFLICT (job_id) DO UPDATE
          SET kind = excluded.kind, error = excluded.error, message = excluded.message,
              attempts = public.dead_jobs.attempts + excluded.attempts, replayed_at = NULL,

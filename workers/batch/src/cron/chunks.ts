@@ -2,7 +2,7 @@ import { attempt, type DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 
 /** How long one run of a daily deletion goes on before it leaves the rest to the next day's. */
-const DELETION_BUDGET_MS = 60_000;
+export const DELETION_BUDGET_MS = 60_000;
 /** A chunk's wait: as long as the statement_timeout the database gives it (migration 0001). */
 const CHUNK_TIMEOUT_MS = 30_000;
 
@@ -14,15 +14,20 @@ export type DeletionReport = {
   more: boolean;
 };
 
+/** What one chunk's statement did: how many rows it deleted, and whether none is left after it. */
+export type Chunk = { deleted: number; done: boolean };
+
+/** A chunk of a deletion that takes at most `size` rows a statement: done once one takes fewer. */
+export const upTo = (size: number, deleted: number): Chunk => ({ deleted, done: deleted < size });
+
 /**
- * Runs `deleteChunk`, one statement deleting at most `chunk` rows and answering how many it did,
- * until one deletes fewer (none are left) or the budget is spent (`more`: the next run goes on).
- * Each statement stays a short transaction, and a large backlog cannot hold the cron for long.
- * A statement that fails, or is not answered in CHUNK_TIMEOUT_MS, ends the run with its error.
+ * Runs `deleteChunk`, one statement deleting a bounded number of rows, until one says none is
+ * left or the budget is spent (`more`: the next run goes on). Each statement stays a short
+ * transaction, and a large backlog cannot hold the cron for long. A statement that fails, or is
+ * not answered in CHUNK_TIMEOUT_MS, ends the run with its error.
  */
 export async function deleteInChunks(
-  deleteChunk: () => Promise<number>,
-  chunk: number,
+  deleteChunk: () => Promise<Chunk>,
   now: () => number = Date.now,
 ): Promise<Result<Omit<DeletionReport, "retention_days">, DbError>> {
   const started = now();
@@ -30,8 +35,8 @@ export async function deleteInChunks(
   for (;;) {
     const n = await attempt(deleteChunk, CHUNK_TIMEOUT_MS);
     if (!n.ok) return n;
-    deleted += n.value;
-    if (n.value < chunk) return ok({ deleted, more: false });
+    deleted += n.value.deleted;
+    if (n.value.done) return ok({ deleted, more: false });
     if (now() - started >= DELETION_BUDGET_MS) return ok({ deleted, more: true });
   }
 }

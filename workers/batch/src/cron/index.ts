@@ -2,6 +2,7 @@ import { openDb } from "../../../common/db";
 import { publishDirectory } from "../../../common/directory";
 import { log } from "../../../common/log";
 import type { Env } from "../env";
+import { eraseTenants } from "./erase-tenants";
 import { analyticsRetentionMonths, maintainPartitions } from "./partitions";
 import { pruneDeadJobs, retentionDays } from "./prune-dead-jobs";
 import { notificationsRetentionDays, pruneNotifications } from "./prune-notifications";
@@ -24,13 +25,33 @@ export async function runScheduled(
         const result = await refreshUserCommunities(handle.db);
         if (!result.ok) {
           log("error", "view refresh failed", { cron: controller.cron, ...result.error });
-          throw new Error("view refresh failed");
+        } else {
+          log(
+            "info",
+            result.value.refreshed ? "view refreshed" : "view refresh skipped: another is running",
+            {
+              cron: controller.cron,
+              view: "private.mv_user_communities",
+              ...result.value,
+            },
+          );
         }
-        log("info", result.value.refreshed ? "view refreshed" : "view refresh skipped: another is running", {
-          cron: controller.cron,
-          view: "private.mv_user_communities",
-          ...result.value,
-        });
+        // After the refresh: a community is deactivated before its erasure, so the view no longer
+        // holds it, whether or not this refresh ran.
+        const erasures = await eraseTenants(handle.pool, handle.db);
+        if (!erasures.ok) {
+          log("error", "community erasure failed: the next run goes on with it", {
+            cron: controller.cron,
+            ...erasures.error,
+          });
+        } else {
+          for (const report of erasures.value) {
+            if (report.erased) log("info", "community erased", { ...report });
+            else if (report.more) log("info", "community erasure goes on in the next run", { ...report });
+          }
+        }
+        if (!result.ok) throw new Error("view refresh failed");
+        if (!erasures.ok) throw new Error("community erasure failed");
         return;
       }
       case CRON.maintainPartitions: {

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { positiveInteger } from "../../../common/vars";
-import { type DeletionReport, deleteInChunks } from "./chunks";
+import { type DeletionReport, deleteInChunks, upTo } from "./chunks";
 
 const DEFAULT_RETENTION_DAYS = 30;
 /** Rows a statement deletes: a broken producer can leave many, and each statement stays short. */
@@ -39,8 +39,8 @@ export async function pruneDeadJobs(db: Database, days: number): Promise<Result<
         DELETE FROM public.dead_jobs d USING doomed WHERE d.id = doomed.id RETURNING 1
       )
       SELECT count(*)::int AS n FROM gone`);
-    return Number(rows[0]?.n ?? 0);
-  }, CHUNK);
+    return upTo(CHUNK, Number(rows[0]?.n ?? 0));
+  });
   if (!pruned.ok) return pruned;
   const waiting = await attempt(() =>
     db.execute<{ n: number }>(sql`

@@ -1,7 +1,7 @@
 import type { DbError, Queryable } from "../../../common/db";
 import { ok, type Result } from "../../../common/result";
 import { retention } from "../../../common/vars";
-import { type DeletionReport, deleteInChunks } from "./chunks";
+import { type DeletionReport, deleteInChunks, upTo } from "./chunks";
 
 /** Rows a statement deletes: each stays a short transaction (a row is in four indexes). */
 const CHUNK = 10_000;
@@ -54,13 +54,9 @@ export async function pruneNotifications(
   days: number,
   now: () => number = Date.now,
 ): Promise<Result<DeletionReport, DbError>> {
-  const pruned = await deleteInChunks(
-    async () => {
-      const { rows } = await sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]);
-      return Number(rows[0]?.n ?? 0);
-    },
-    CHUNK,
-    now,
-  );
+  const pruned = await deleteInChunks(async () => {
+    const { rows } = await sql.query<{ n: number }>(PRUNE_NOTIFICATIONS_SQL, [days, CHUNK]);
+    return upTo(CHUNK, Number(rows[0]?.n ?? 0));
+  }, now);
   return pruned.ok ? ok({ retention_days: days, ...pruned.value }) : pruned;
 }

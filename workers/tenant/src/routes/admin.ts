@@ -23,7 +23,13 @@ import {
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
 import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
-import { type AdminError, createTenant, updateTenant } from "../tenancy/admin";
+import {
+  type AdminError,
+  createTenant,
+  type ErasureError,
+  requestErasure,
+  updateTenant,
+} from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
 import { lookupKey, parsePlatform, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
@@ -71,9 +77,18 @@ const CreateTenant = TenantFields.partial().required({ slug: true, name: true })
 const UpdateTenant = TenantFields.partial()
   .refine(...NAMES_A_FIELD)
   .openapi("UpdateTenant");
-const AdminTenant = TenantSchema.extend({ is_active: z.boolean(), updated_at: z.string() }).openapi(
-  "AdminTenant",
-);
+const AdminTenant = TenantSchema.extend({
+  is_active: z.boolean(),
+  updated_at: z.string(),
+  erasure_requested_at: z
+    .string()
+    .nullable()
+    .describe("when its erasure was asked for (POST /admin/tenants/{id}/erasure): it goes within minutes"),
+}).openapi("AdminTenant");
+const ErasureRequest = z
+  .object({ slug: slug.describe("the community's slug, as the confirmation that this is the one") })
+  .strict()
+  .openapi("ErasureRequest");
 const Member = z
   .object({ role: z.enum(MEMBER_ROLES), is_admin: z.boolean() })
   .strict()
@@ -168,15 +183,32 @@ const AdminUser = z
   .openapi("AdminUser");
 
 function present(row: TenantRow): z.infer<typeof AdminTenant> {
-  return { ...row.tenant, is_active: row.isActive, updated_at: row.updatedAt };
+  return {
+    ...row.tenant,
+    is_active: row.isActive,
+    updated_at: row.updatedAt,
+    erasure_requested_at: row.erasureRequestedAt ?? null,
+  };
 }
 
 /** Maps an admin route's failure to its answer: 409, 404 (`notFound` says what), or dbFailure's. */
 export function fail(
   c: Context<HonoEnv>,
-  e: AdminError | MemberWriteError | UserWriteError,
+  e: AdminError | ErasureError | MemberWriteError | UserWriteError,
   notFound = "no such tenant",
 ): never {
+  if (e.kind === "erasing") {
+    throw new ApiError("conflict", "this tenant is being erased, and stays as it is until it is gone");
+  }
+  if (e.kind === "active") {
+    throw new ApiError(
+      "conflict",
+      "an active tenant is not erased: deactivate it first (DELETE /admin/tenants/{id})",
+    );
+  }
+  if (e.kind === "slug_mismatch") {
+    throw new ApiError("validation_failed", "slug: not this tenant's; give its slug to confirm the erasure");
+  }
   if (e.kind === "conflict") {
     const who = e.field === "email" ? "user" : "tenant";
     throw new ApiError("conflict", `another ${who} already has this ${e.field}`);
@@ -369,6 +401,30 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       );
       if (!result.ok) fail(c, result.error);
       return c.json(present(result.value), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/tenants/{id}/erasure",
+      operationId: "eraseTenant",
+      summary:
+        "Erase a deactivated tenant and everything of its community, for good: its posts, events, members, their notifications and answers, analytics and dead jobs; journeys stay their users'. The batch worker's cron carries it out within minutes; the tenant is then 404 here, and its slug and domain free",
+      security: ADMIN_SECURITY,
+      request: {
+        params: IdParams,
+        body: { content: { "application/json": { schema: ErasureRequest } }, required: true },
+      },
+      responses: {
+        202: jsonResponse(AdminTenant, "Its erasure is asked for (asking again changes nothing)"),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const result = await timed(c, () => requestErasure(getDb(c), id, c.req.valid("json").slug));
+      if (!result.ok) fail(c, result.error);
+      return c.json(present(result.value), 202);
     },
   )
   .openapi(

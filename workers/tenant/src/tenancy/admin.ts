@@ -1,10 +1,10 @@
-import { eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { tenants } from "../../../../db/schema";
-import { attempt, type Database, type DbError } from "../../../common/db";
+import { attempt, type Database, type Db, type DbError } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
 import type { CacheEntry, TenantCache } from "./cache";
 import { cacheKey } from "./host";
-import { type TenantRow, tenantColumns, toTenantRow } from "./queries";
+import { adminTenantColumns, type TenantRow, toTenantRow } from "./queries";
 
 export interface TenantFields {
   slug?: string;
@@ -17,7 +17,20 @@ export interface TenantFields {
   is_active?: boolean;
 }
 
-export type AdminError = { kind: "conflict"; field: "slug" | "domain" } | { kind: "not_found" } | DbError;
+export type AdminError =
+  | { kind: "conflict"; field: "slug" | "domain" }
+  | { kind: "not_found" }
+  /** Its erasure was asked for: it stays as it is until it is gone. */
+  | { kind: "erasing" }
+  | DbError;
+
+export type ErasureError =
+  | { kind: "not_found" }
+  /** Erasure is asked of a deactivated community only: deactivation is the step that can be undone. */
+  | { kind: "active" }
+  /** The request named another slug than the community's: a confirmation that does not match. */
+  | { kind: "slug_mismatch" }
+  | DbError;
 
 function toColumns(f: TenantFields) {
   return {
@@ -76,7 +89,7 @@ export async function createTenant(
     db
       .insert(tenants)
       .values({ ...toColumns(fields), slug: fields.slug, name: fields.name })
-      .returning(tenantColumns),
+      .returning(adminTenantColumns),
   );
   if (!inserted.ok) return err(classify(inserted.error));
   const [first] = inserted.value;
@@ -95,18 +108,55 @@ export async function updateTenant(
 ): Promise<Result<TenantRow, AdminError>> {
   const result = await attempt(() =>
     db.transaction(async (tx) => {
-      const [before] = await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, id)).for("update");
+      const [before] = await tx
+        .select(adminTenantColumns)
+        .from(tenants)
+        .where(eq(tenants.id, id))
+        .for("update");
       if (!before) return null;
+      if (before.erasureRequestedAt) return "erasing" as const;
       const [after] = await tx
         .update(tenants)
         .set(toColumns(fields))
         .where(eq(tenants.id, id))
-        .returning(tenantColumns);
+        .returning(adminTenantColumns);
       return after ? { before: toTenantRow(before), after: toTenantRow(after) } : null;
     }),
   );
   if (!result.ok) return err(classify(result.error));
   if (!result.value) return err({ kind: "not_found" });
+  if (result.value === "erasing") return err({ kind: "erasing" });
   await rewriteCache(cache, kv, result.value.before, result.value.after);
   return ok(result.value.after);
+}
+
+/**
+ * Marks a deactivated community for erasure, the slug given as its confirmation; asking again
+ * keeps the first request's time. The batch worker's cron erases it (db/migrations/0045). Nothing
+ * cached changes: a deactivated tenant is already answered as unknown, and its keys keep saying so
+ * until a new tenant takes its slug or domain (whose write replaces them).
+ */
+export async function requestErasure(
+  db: Db,
+  id: string,
+  slug: string,
+): Promise<Result<TenantRow, ErasureError>> {
+  const marked = await attempt(() =>
+    db
+      .update(tenants)
+      .set({ erasureRequestedAt: sql`coalesce(${tenants.erasureRequestedAt}, now())` })
+      .where(and(eq(tenants.id, id), eq(tenants.slug, slug), eq(tenants.isActive, false)))
+      .returning(adminTenantColumns),
+  );
+  if (!marked.ok) return marked;
+  const [row] = marked.value;
+  if (row) return ok(toTenantRow(row));
+  // Why not: read after the fact, since the UPDATE alone cannot say.
+  const found = await attempt(() =>
+    db.select({ slug: tenants.slug, isActive: tenants.isActive }).from(tenants).where(eq(tenants.id, id)),
+  );
+  if (!found.ok) return found;
+  const [tenant] = found.value;
+  if (!tenant) return err({ kind: "not_found" });
+  return err(tenant.isActive ? { kind: "active" } : { kind: "slug_mismatch" });
 }

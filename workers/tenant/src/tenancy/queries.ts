@@ -21,6 +21,8 @@ export interface TenantRow {
   tenant: TenantInfo;
   isActive: boolean;
   updatedAt: string;
+  /** Read by the admin API only (adminTenantColumns): when its erasure was asked for. */
+  erasureRequestedAt?: string | null;
 }
 
 /** The selected columns of a tenant row, shared by lookups and admin writes. */
@@ -39,10 +41,18 @@ export const tenantColumns = {
   updatedAt: sql<string>`to_json(${tenants.updatedAt}) #>> '{}'`,
 };
 
-type Selected = TenantInfo & { isActive: boolean; updatedAt: string };
+/** The admin API's columns: the resolver's, and what only an operator is shown. */
+export const adminTenantColumns = {
+  ...tenantColumns,
+  erasureRequestedAt: sql<string | null>`to_json(${tenants.erasureRequestedAt}) #>> '{}'`,
+};
 
-export function toTenantRow({ isActive, updatedAt, ...tenant }: Selected): TenantRow {
-  return { tenant, isActive, updatedAt };
+type Selected = TenantInfo & { isActive: boolean; updatedAt: string; erasureRequestedAt?: string | null };
+
+export function toTenantRow({ isActive, updatedAt, erasureRequestedAt, ...tenant }: Selected): TenantRow {
+  return erasureRequestedAt === undefined
+    ? { tenant, isActive, updatedAt }
+    : { tenant, isActive, updatedAt, erasureRequestedAt };
 }
 
 function selectTenant(db: Db, where: SQL, timeoutMs?: number): Promise<Result<TenantRow | null, DbError>> {
@@ -63,7 +73,10 @@ export function findTenant(
 
 /** The admin's read of one tenant, active or not, straight from the database (no cache). */
 export function findTenantById(db: Db, id: string): Promise<Result<TenantRow | null, DbError>> {
-  return selectTenant(db, eq(tenants.id, id));
+  return attempt(async () => {
+    const [row] = await db.select(adminTenantColumns).from(tenants).where(eq(tenants.id, id));
+    return row ? toTenantRow(row) : null;
+  });
 }
 
 /**
@@ -76,7 +89,7 @@ export function listTenants(
 ): Promise<Result<{ rows: TenantRow[]; more: boolean }, DbError>> {
   return attempt(async () => {
     const rows = await db
-      .select(tenantColumns)
+      .select(adminTenantColumns)
       .from(tenants)
       .where(
         and(
