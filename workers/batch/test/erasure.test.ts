@@ -191,8 +191,9 @@ describe("a large community's erasure", () => {
     // Its 6,000 posts, each read once to be picked and once by key to be deleted; none of the
     // 2,000 of other communities.
     expect(await scanned("posts")).toBe(2 * 6000);
-    // M's inbox (15, 10 of them the community's), then those 10 by key; not N's 2,000.
-    expect(await scanned("notifications")).toBe(15 + 10);
+    // M's inbox (15, 10 of them the community's), those 10 by key, then M's inbox again to see
+    // none is left (those 10 still in it, deleted by this transaction); not N's 2,000.
+    expect(await scanned("notifications")).toBe(15 + 10 + 15);
   });
 
   it("goes a chunk at a time, leaves the rest to the next run once its time is spent, and then finishes", async () => {
@@ -220,5 +221,42 @@ describe("a large community's erasure", () => {
     expect(await count("SELECT count(*) FROM posts WHERE content = 'o'")).toBe(2000);
     expect(await count(`SELECT count(*) FROM notifications WHERE tenant_id = '${OTHER}'`)).toBe(2005);
     expect(await count(`SELECT count(*) FROM tenant_users WHERE tenant_id = '${OTHER}'`)).toBe(2);
+  });
+});
+
+describe("a community whose members have full inboxes", () => {
+  const Q = "e1000000-0000-4000-8000-0000000000e1";
+  const ELSEWHERE = "e1000000-0000-4000-8000-0000000000e2";
+  const [X, Y] = ["e2000000-0000-4000-8000-0000000000e1", "e2000000-0000-4000-8000-0000000000e2"];
+
+  beforeAll(async () => {
+    await db.query(`
+      ${marked(Q, "inboxes")}
+      INSERT INTO tenants (id, slug, name) VALUES ('${ELSEWHERE}', 'elsewhere', 'Elsewhere');
+      INSERT INTO users (id, email) VALUES ('${X}', 'x@example.com'), ('${Y}', 'y@example.com');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${Q}', '${X}'), ('${Q}', '${Y}'), ('${ELSEWHERE}', '${X}');
+      -- X's inbox: 300 of the community, newest, then 1,000 older ones of elsewhere.
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id, created_at)
+        SELECT '${X}', '${Q}', 'info', 't', 'm', gen_random_uuid(), now() - make_interval(secs => g) FROM generate_series(1, 300) g;
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id, created_at)
+        SELECT '${X}', '${ELSEWHERE}', 'info', 't', 'm', gen_random_uuid(), now() - interval '1 day' - make_interval(secs => g)
+          FROM generate_series(1, 1000) g;
+      INSERT INTO notifications (user_id, tenant_id, type, title, message, job_id)
+        VALUES ('${Y}', '${Q}', 'info', 't', 'm', gen_random_uuid());
+      ANALYZE notifications;
+    `);
+  });
+
+  it("walks each member's inbox only as far as the chunk needs, not all of it", async () => {
+    const read = await rowsScanned(db, "notifications", async (query) => {
+      await query("SET LOCAL enable_seqscan = off", []);
+      expect((await query("SELECT * FROM private.erase_tenant_chunk($1, 100)", [Q])).rows).toEqual([
+        { deleted: 100, drained: false },
+      ]);
+    });
+    // X's 100 newest, found and then deleted by key; whether X has one left: past those 100 (still
+    // in the index, deleted by this transaction) to the next; Y's first. Reading the inboxes
+    // whole (as bitmaps do) would read X's 1,300 twice.
+    expect(read).toBe(100 + 100 + 101 + 1);
   });
 });

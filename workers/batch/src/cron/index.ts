@@ -36,8 +36,9 @@ export async function runScheduled(
             },
           );
         }
-        // After the refresh: a community is deactivated before its erasure, so the view no longer
-        // holds it, whether or not this refresh ran.
+        // After the refresh, which an erasure's minute must not hold back. Its reads start from
+        // live memberships (feed/queries.ts), so rows the view may still hold of an erased
+        // community lead nowhere until the next refresh drops them.
         const erasures = await eraseTenants(handle.pool, handle.db);
         if (!erasures.ok) {
           log("error", "community erasure failed: the next run goes on with it", {
