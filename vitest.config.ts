@@ -24,8 +24,8 @@ function testBindings(inject: Inject) {
     AUTH_JWKS_URL: "",
     AUTH_ISSUER: "",
     AUTH_AUDIENCE: "",
-    ADMIN_TOKEN: "test-admin-token",
-    SUPABASE_HOOK_TOKEN: "test-hook-token",
+    ADMIN_TOKEN: "test-admin-token-long-enough-to-keep",
+    SUPABASE_HOOK_TOKEN: "test-hook-token-long-enough-to-keep",
   };
 }
 

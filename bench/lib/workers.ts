@@ -70,7 +70,7 @@ export async function startPlatform(databaseUrl: string): Promise<Platform> {
     AUTH_JWKS_URL: "",
     AUTH_ISSUER: "",
     AUTH_AUDIENCE: "",
-    ADMIN_TOKEN: "bench-admin-token",
+    ADMIN_TOKEN: "bench-admin-token-long-enough-to-keep",
   };
   const tenant = (name: string, tiers: string): V4WorkerOptions => ({
     name,

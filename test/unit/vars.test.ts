@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { positiveInteger, positiveNumber, retention } from "../../workers/common/vars";
+import { positiveInteger, positiveNumber, retention, shortSecret } from "../../workers/common/vars";
 
 describe("numeric vars", () => {
   it("fall back on a missing, empty, zero, negative or unreadable value", () => {
@@ -32,6 +32,29 @@ describe("retentions", () => {
         expect.objectContaining({ msg: "var not understood", var: "R_DAYS", value: "30d", used: 0 }),
         expect.objectContaining({ msg: "var not understood", var: "R_DAYS", value: "0.5", used: 0 }),
       ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe("secrets", () => {
+  it("say once an isolate that one is shorter than 32 characters, and never what it is", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      for (let i = 0; i < 2; i++) {
+        shortSecret("unit token", "change-me");
+        shortSecret("unit token", "x".repeat(32));
+      }
+      const lines = warn.mock.calls.map(([line]) => String(line));
+      expect(lines.map((l) => JSON.parse(l))).toEqual([
+        expect.objectContaining({
+          msg: "secret too short to resist guessing",
+          secret: "unit token",
+          length: 9,
+        }),
+      ]);
+      expect(lines.join()).not.toContain("change-me");
     } finally {
       warn.mockRestore();
     }

@@ -13,6 +13,7 @@ import {
   soonestFirstPosition,
 } from "./pages";
 import { UNSTORABLE_TEXT_MESSAGE, unstorableTextAt } from "./text";
+import { shortSecret } from "./vars";
 
 /**
  * The HTTP edge both workers share: the one error shape, 404/405, validation failures, the
@@ -330,6 +331,7 @@ export function requireBearerSecret<B extends object>(accepted: (env: B) => stri
   return createMiddleware<BaseEnv & { Bindings: B }>(async (c, next) => {
     const tokens = accepted(c.env);
     if (tokens.length === 0) throw new ApiError("forbidden", `the ${name} is not configured`);
+    for (const token of tokens) shortSecret(name, token);
     const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
     if (!given) throw new ApiError("unauthorized", `this route needs the ${name}`);
     // Every token taken is compared, whichever matches.

@@ -44,3 +44,23 @@ export function retention(value: string | undefined, name: string): number {
   if (isBlank(value) || Number(value) === 0) return 0;
   return positiveInteger(value, 0, name);
 }
+
+/**
+ * The shortest secret taken without a word: 32 characters, what `openssl rand -base64 24` gives.
+ * A shorter admin or hook token is guessed a request at a time (rate-limited per address, not
+ * refused); a shorter HS256 secret is guessed offline from any one token it signed.
+ */
+export const SECRET_MIN_LENGTH = 32;
+
+/** Says, once an isolate, that the secret `name` is shorter than SECRET_MIN_LENGTH; never its value. */
+export function shortSecret(name: string, value: string): void {
+  if (value.length >= SECRET_MIN_LENGTH) return;
+  const key = `${name}#${value.length}`;
+  if (said.has(key)) return;
+  said.add(key);
+  log("warn", "secret too short to resist guessing", {
+    secret: name,
+    length: value.length,
+    minimum: SECRET_MIN_LENGTH,
+  });
+}

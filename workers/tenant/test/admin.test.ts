@@ -2,6 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
 import { inSession, useWorkerTestDatabase, type WorkerTestDb, whileUncommitted } from "../../test-support/db";
+import { loggedLines } from "../../test-support/logs";
 import { lockWaitOf } from "../../test-support/postgres";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
@@ -81,6 +82,47 @@ describe("admin API", () => {
       authorization: `bearer ${env.ADMIN_TOKEN}`,
     });
     expect(lower.status).toBe(200);
+  });
+
+  it("says once an isolate that a short admin token or JWT secret is short, takes them still, and never logs them", async () => {
+    const weak = { ADMIN_TOKEN: "change-me", AUTH_JWT_SECRET: "short-jwt-secret" };
+    await db.query("INSERT INTO tenants (slug, name) VALUES ('short-secrets', 'Short secrets')");
+    const warn = vi.spyOn(console, "warn");
+    try {
+      const token = await signToken({ sub: USER }, { secret: weak.AUTH_JWT_SECRET });
+      for (let i = 0; i < 2; i++) {
+        const ctx = createExecutionContext();
+        const bindings = { ...env, DATABASE_URL: db.url, ...weak };
+        const asAdmin = await worker.fetch(
+          new Request(`http://api.localhost/admin/users/${USER}`, {
+            // An address of its own: the admin tests here reach the per-address limit as it is.
+            headers: {
+              authorization: "Bearer change-me",
+              "cf-connecting-ip": `198.51.100.${(Number(CLIENT_IP.split(".")[3]) % 250) + 4}`,
+            },
+          }),
+          bindings,
+          ctx,
+        );
+        const asUser = await worker.fetch(
+          new Request("http://short-secrets.localhost/v1/context", {
+            headers: { authorization: `Bearer ${token}` },
+          }),
+          bindings,
+          ctx,
+        );
+        await waitOnExecutionContext(ctx);
+        expect([asAdmin.status, asUser.status]).toEqual([200, 200]);
+      }
+      const said = loggedLines(warn).filter((l) => l.msg === "secret too short to resist guessing");
+      expect(said.map((l) => [l.secret, l.length])).toEqual([
+        ["admin token", 9],
+        ["AUTH_JWT_SECRET", 16],
+      ]);
+      expect(JSON.stringify(loggedLines(warn))).not.toMatch(/change-me|short-jwt-secret/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("needs the admin token on a percent-encoded path too, which routes like the plain one", async () => {

@@ -9,6 +9,7 @@ import {
 import { Id } from "../../../common/ids";
 import { describeError, log } from "../../../common/log";
 import { err, ok, type Result } from "../../../common/result";
+import { shortSecret } from "../../../common/vars";
 
 /**
  * Only the id: everything else about the user (email, role) comes from the database, which the
@@ -34,6 +35,7 @@ const secretKeys = new Map<string, CryptoKey>();
 async function secretKey(secret: string): Promise<CryptoKey> {
   let key = secretKeys.get(secret);
   if (!key) {
+    shortSecret("AUTH_JWT_SECRET", secret);
     key = await crypto.subtle.importKey(
       "raw",
       new TextEncoder().encode(secret),
