@@ -385,12 +385,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       method: "delete",
       path: "/tenants/{id}",
       operationId: "deactivateTenant",
-      summary: "Deactivate a tenant (its data stays)",
+      summary: "Deactivate a tenant (its data stays); 409 once its erasure was asked for",
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {
         200: jsonResponse(AdminTenant, "Deactivated"),
-        ...errorResponses(400, 401, 403, 404, 429, 503),
+        ...errorResponses(400, 401, 403, 404, 409, 429, 503),
       },
     }),
     async (c) => {
