@@ -4,6 +4,7 @@ import { openDb, openSql } from "../../common/db";
 import { runCron } from "../../test-support/cron";
 import { rowsScanned, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { recordDeadJobs } from "../src/consume/dead";
+import { deleteInChunks } from "../src/cron/chunks";
 import { eraseTenants } from "../src/cron/erase-tenants";
 import { CRON } from "../src/cron/schedules";
 import worker from "../src/index";
@@ -194,6 +195,20 @@ describe("a large community's erasure", () => {
     // M's inbox (15, 10 of them the community's), those 10 by key, then M's inbox again to see
     // none is left (those 10 still in it, deleted by this transaction); not N's 2,000.
     expect(await scanned("notifications")).toBe(15 + 10 + 15);
+  });
+
+  it("takes a run's budget as it is left, not afresh for each community: one begun at 59 s stops after a chunk", async () => {
+    let clock = 59_000;
+    let chunks = 0;
+    const late = await deleteInChunks(
+      async () => {
+        chunks++;
+        return { deleted: 5000, done: false };
+      },
+      () => (clock += 1_000),
+      0, // the run began at 0
+    );
+    expect([late, chunks]).toEqual([{ ok: true, value: { deleted: 5000, more: true } }, 1]);
   });
 
   it("goes a chunk at a time, leaves the rest to the next run once its time is spent, and then finishes", async () => {

@@ -29,8 +29,9 @@ export const upTo = (size: number, deleted: number): Chunk => ({ deleted, done: 
 export async function deleteInChunks(
   deleteChunk: () => Promise<Chunk>,
   now: () => number = Date.now,
+  /** When the budget started: a run that deletes several things in turn shares one. */
+  started: number = now(),
 ): Promise<Result<Omit<DeletionReport, "retention_days">, DbError>> {
-  const started = now();
   let deleted = 0;
   for (;;) {
     const n = await attempt(deleteChunk, CHUNK_TIMEOUT_MS);

@@ -59,13 +59,19 @@ export async function eraseTenants(
   const reports: ErasureReport[] = [];
   for (const { id } of pending.value.rows) {
     if (reports.length > 0 && now() - started >= DELETION_BUDGET_MS) break;
-    const drained = await deleteInChunks(async () => {
-      const { rows } = await pool.query<{ deleted: number; drained: boolean }>(
-        "SELECT deleted, drained FROM private.erase_tenant_chunk($1, $2)",
-        [id, CHUNK],
-      );
-      return { deleted: Number(rows[0]?.deleted ?? 0), done: rows[0]?.drained !== false };
-    }, now);
+    // One budget for the run, not one a community: ten communities could otherwise hold the
+    // five-minute cron for ten minutes.
+    const drained = await deleteInChunks(
+      async () => {
+        const { rows } = await pool.query<{ deleted: number; drained: boolean }>(
+          "SELECT deleted, drained FROM private.erase_tenant_chunk($1, $2)",
+          [id, CHUNK],
+        );
+        return { deleted: Number(rows[0]?.deleted ?? 0), done: rows[0]?.drained !== false };
+      },
+      now,
+      started,
+    );
     if (!drained.ok) return err({ ...drained.error, tenant_id: id });
     if (drained.value.more) {
       reports.push({ tenant_id: id, deleted: drained.value.deleted, erased: false, more: true });

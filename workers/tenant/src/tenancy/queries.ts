@@ -55,9 +55,18 @@ export function toTenantRow({ isActive, updatedAt, erasureRequestedAt, ...tenant
     : { tenant, isActive, updatedAt, erasureRequestedAt };
 }
 
-function selectTenant(db: Db, where: SQL, timeoutMs?: number): Promise<Result<TenantRow | null, DbError>> {
+/**
+ * One tenant row, `columns` the resolver's (tenantColumns, the hot path) or the admin API's: both
+ * read through here, limit and timeout alike.
+ */
+function selectTenant(
+  db: Db,
+  where: SQL,
+  columns: typeof tenantColumns | typeof adminTenantColumns,
+  timeoutMs?: number,
+): Promise<Result<TenantRow | null, DbError>> {
   return attempt(async () => {
-    const [row] = await db.select(tenantColumns).from(tenants).where(where).limit(1);
+    const [row] = await db.select(columns).from(tenants).where(where).limit(1);
     return row ? toTenantRow(row) : null;
   }, timeoutMs);
 }
@@ -68,15 +77,13 @@ export function findTenant(
   key: LookupKey,
   timeoutMs: number,
 ): Promise<Result<TenantRow | null, DbError>> {
-  return selectTenant(db, eq(key.kind === "slug" ? tenants.slug : tenants.domain, key.value), timeoutMs);
+  const where = eq(key.kind === "slug" ? tenants.slug : tenants.domain, key.value);
+  return selectTenant(db, where, tenantColumns, timeoutMs);
 }
 
 /** The admin's read of one tenant, active or not, straight from the database (no cache). */
 export function findTenantById(db: Db, id: string): Promise<Result<TenantRow | null, DbError>> {
-  return attempt(async () => {
-    const [row] = await db.select(adminTenantColumns).from(tenants).where(eq(tenants.id, id));
-    return row ? toTenantRow(row) : null;
-  });
+  return selectTenant(db, eq(tenants.id, id), adminTenantColumns);
 }
 
 /**
