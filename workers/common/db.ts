@@ -63,6 +63,29 @@ export function openSql(env: DbBindings): Queryable {
   };
 }
 
+/**
+ * openSql for keyset pages (`WHERE key > $last ORDER BY key LIMIT n`), whose plan must walk an
+ * index in order and stop at the page's end: each statement is planned with bitmap scans off. A
+ * bitmap scan reads everything its index finds before the LIMIT applies, then sorts it, and the
+ * planner takes one whenever it guesses few rows follow the key: the newest comments of a hot
+ * post, say, which its statistics place among the oldest posts' (60,000 read and sorted for a
+ * page of 200: 178 ms, against 1.6 ms in order). set_config(…, true) lasts one transaction, so
+ * it rides with the statement in a non-interactive transaction: still one round trip.
+ */
+export function openKeysetSql(env: DbBindings): Queryable {
+  if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
+  const sql = neon(env.DATABASE_URL, { fullResults: true });
+  return {
+    query: async <R>(text: string, params: unknown[] = []) => {
+      const [, result] = await sql.transaction(
+        [sql.query("SELECT set_config('enable_bitmapscan', 'off', true)"), sql.query(text, params)],
+        { fetchOptions: { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) }, readOnly: true },
+      );
+      return { rows: (result?.rows ?? []) as R[] };
+    },
+  };
+}
+
 const httpDbs = new Map<string, Db>();
 
 /** One key per database and transport, for what an isolate keeps per connection string. */

@@ -10,8 +10,9 @@ import {
 import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { signToken } from "../../test-support/tokens";
+import { tableQueries } from "../src/exports/stream";
 import worker from "../src/index";
-import { EXPORT_SECTIONS, pageQueries } from "../src/users/export";
+import { EXPORT_SECTIONS } from "../src/users/export";
 
 let db: WorkerTestDb;
 const A = "a5600000-0000-4000-8000-000000000001";
@@ -195,8 +196,8 @@ describe("GET /admin/users/{id}/export", () => {
     );
     const plans = [];
     for (const section of EXPORT_SECTIONS) {
-      const [alias, column] = section.user.split(".");
-      const { first, next } = pageQueries(section);
+      const [alias, column] = section.owner.split(".");
+      const { first, next } = tableQueries(section);
       for (const [page, text, params] of [
         ["first", first, [nobody, section.size]],
         ["next", next, [nobody, ...section.key.map(before), section.size]],

@@ -1,6 +1,14 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { type Database, type Db, openDb, openHttpDb, openSql, type Queryable } from "../../../common/db";
+import {
+  type Database,
+  type Db,
+  openDb,
+  openHttpDb,
+  openKeysetSql,
+  openSql,
+  type Queryable,
+} from "../../../common/db";
 import { logRequest, requestIdOf } from "../../../common/http";
 import { type ForgetDeps, redeleteAfterMs } from "../auth/membership";
 import type { HonoEnv } from "../env";
@@ -52,6 +60,11 @@ export function getDb(c: Context<HonoEnv>): Db {
 /** Raw one-shot statements over the same transport as getDb. */
 export function getSql(c: Context<HonoEnv>): Queryable {
   return openSql(c.env);
+}
+
+/** getSql for keyset pages: each statement planned to walk its index in order (openKeysetSql). */
+export function getKeysetSql(c: Context<HonoEnv>): Queryable {
+  return openKeysetSql(c.env);
 }
 
 /** A WebSocket session for interactive transactions, opened lazily and ended after the response. */

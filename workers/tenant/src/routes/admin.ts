@@ -22,7 +22,7 @@ import {
   upsertUser,
 } from "../auth/membership";
 import type { HonoEnv } from "../env";
-import { getDb, getSessionDb, memberCache, timed } from "../middleware/request";
+import { getDb, getSessionDb, getSql, memberCache, timed } from "../middleware/request";
 import {
   type AdminError,
   createTenant,
@@ -31,10 +31,11 @@ import {
   updateTenant,
 } from "../tenancy/admin";
 import { tenantCacheFor } from "../tenancy/cache";
+import { communityExport, tenantExportHead } from "../tenancy/export";
 import { lookupKey, parsePlatform, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
 import { TenantSchema } from "./context";
-import { exportAnswer, UserExport } from "./export";
+import { exportAnswer, streamedExport, TenantExport, UserExport } from "./export";
 import { InterestFilter, MemberProfile } from "./members";
 
 const color = z
@@ -321,6 +322,29 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       if (!result.value) fail(c, { kind: "not_found" });
       const { members, more } = result.value;
       return c.json({ members, next_cursor: more ? (members.at(-1)?.user_id ?? null) : null }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/tenants/{id}/export",
+      operationId: "exportTenant",
+      summary: "Everything a community holds, for the day it leaves (before its erasure)",
+      description:
+        'One JSON object: the tenant, its members (with their emails), its live posts with their comments, likes and shares, its live events with their answers and shares, its public journeys with their activities, and its analytics events, each row as its table holds it. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. Deactivated tenants too; 404 once erased.',
+      security: ADMIN_SECURITY,
+      request: { params: IdParams },
+      responses: {
+        200: jsonResponse(TenantExport, "The export"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const head = await timed(c, () => tenantExportHead(getSql(c), id));
+      if (!head.ok) fail(c, head.error);
+      if (!head.value) fail(c, { kind: "not_found" });
+      return streamedExport(c, communityExport(id, head.value), `tenant-${id}.json`, { tenant_id: id });
     },
   )
   .openapi(

@@ -5,9 +5,10 @@ import { dbFailure, validationHook } from "../../../common/http";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
+import { type ExportPlan, writeExport } from "../exports/stream";
 import { currentUser, requireUser } from "../middleware/auth";
-import { getSql, timed } from "../middleware/request";
-import { type Audience, exportHead, writeExport } from "../users/export";
+import { getKeysetSql, getSql, timed } from "../middleware/request";
+import { type Audience, exportHead, userExport } from "../users/export";
 
 /**
  * A user's data as one JSON document (users/export.ts): for an operator answering an access
@@ -37,11 +38,48 @@ export const UserExport = z
   })
   .openapi("UserExport");
 
+export const TenantExport = z
+  .object({
+    exported_at: z.string(),
+    tenant: z.record(z.string(), z.unknown()),
+    members: Rows.describe("memberships, each with the member's email and display name"),
+    posts: Rows.describe("live posts, newest first"),
+    post_comments: Rows,
+    post_likes: Rows,
+    post_shares: Rows.describe("where the community's posts are shared"),
+    events: Rows.describe("live events, soonest first"),
+    event_answers: Rows,
+    event_shares: Rows.describe("where the community's events are shared"),
+    journeys: Rows.describe("public journeys, newest first"),
+    journey_activities: Rows.describe("the activities of the journeys above"),
+    analytics_events: Rows,
+    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
+    complete: z.literal(true),
+  })
+  .openapi("TenantExport");
+
 /**
- * The user's export as a streamed answer, or null when there is no such user. The head is read
- * before anything is sent, so a database that is down answers 503 as any request's would; the
- * rest is written as the client reads it.
+ * An export (exports/stream.ts) as a streamed answer. Its opening is read before anything is
+ * sent, so a database that is down answers 503 as any request's would; the rest is written as
+ * the client reads it.
  */
+export function streamedExport(
+  c: Context<HonoEnv>,
+  plan: ExportPlan,
+  filename: string,
+  context: Record<string, unknown>,
+): Response {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  c.executionCtx.waitUntil(
+    writeExport(getKeysetSql(c), plan, writable, { request_id: c.get("requestId"), ...context }),
+  );
+  return c.body(readable, 200, {
+    "content-type": "application/json; charset=UTF-8",
+    "content-disposition": `attachment; filename="${filename}"`,
+  });
+}
+
+/** The user's export as a streamed answer, or null when there is no such user. */
 export async function exportAnswer(
   c: Context<HonoEnv>,
   userId: string,
@@ -50,12 +88,9 @@ export async function exportAnswer(
   const head = await timed(c, () => exportHead(getSql(c), userId));
   if (!head.ok) throw dbFailure(c, head.error);
   if (!head.value) return null;
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const context = { request_id: c.get("requestId"), audience };
-  c.executionCtx.waitUntil(writeExport(getSql(c), userId, head.value, writable, context));
-  return c.body(readable, 200, {
-    "content-type": "application/json; charset=UTF-8",
-    "content-disposition": `attachment; filename="user-${userId}.json"`,
+  return streamedExport(c, userExport(userId, head.value, audience), `user-${userId}.json`, {
+    audience,
+    user_id: userId,
   });
 }
 

@@ -1,0 +1,280 @@
+import { attempt, type DbError, type Queryable } from "../../../common/db";
+import { describeError, log } from "../../../common/log";
+import { ok, type Result } from "../../../common/result";
+
+/**
+ * Exports (a user's, users/export.ts; a community's, tenancy/export.ts) are one JSON object
+ * written section by section, a page at a time, each page a seek along an index that starts
+ * with the export's subject (`$1`): its cost is a page's, however many rows came before.
+ * Paged on anything else, each page would read and sort all the subject's rows, and an export
+ * would cost the square of its size.
+ *
+ * Keys travel as text both ways: each parameter takes the type of the column it is compared
+ * with, and a timestamp's text keeps its microseconds. No key column is ever null.
+ */
+
+/** The rows of `from` whose `owner` is the subject, each as `doc` (a JSON expression). */
+export interface TableSection {
+  name: string;
+  doc: string;
+  from: string;
+  owner: string;
+  /** What else a row must be (a live one, a public one). */
+  where?: string;
+  /** The order of the walk: the columns of the owner's index after the owner. */
+  key: readonly [string, ...string[]];
+  /** Walked newest first, as an index kept `DESC` is read forwards. */
+  descending?: boolean;
+  /**
+   * Rows a page: at the largest rows validation lets in (20,000 characters of text, escaped in
+   * JSON up to six bytes each; a comment's 4,000; 8 KiB of data; a journey's 100 places of
+   * 4 KiB), a page stays within about 8 MB, for the worker's memory and the database's HTTP
+   * answer.
+   */
+  size: number;
+}
+
+/**
+ * The rows of a child table under each row of a parent section (the comments on a community's
+ * posts), for children with no column of the subject's to seek on. A page walks the parents
+ * along their index and each one's children along theirs (`of`, then `key`), at most a page of
+ * each; when a page ends inside a parent's children, the next ones seek to that parent's next
+ * child, so a post with a hundred thousand comments costs its pages, not a re-read from its
+ * first comment each time.
+ */
+export interface ChildSection {
+  name: string;
+  /** The child row's JSON, from the child table's columns alone. */
+  doc: string;
+  parent: Omit<TableSection, "name" | "doc" | "size"> & { id: string };
+  from: string;
+  /** The child's column that names its parent's `id`. */
+  of: string;
+  where?: string;
+  key: readonly [string, ...string[]];
+  size: number;
+}
+
+export type Section = TableSection | ChildSection;
+
+const isChild = (s: Section): s is ChildSection => "parent" in s;
+
+/** `$from`, `$from + 1`, … for each column. */
+const params = (columns: readonly string[], from: number) => columns.map((_, i) => `$${i + from}`);
+
+/**
+ * Rows after a key, along its columns' order: a one-column key is a plain comparison; a longer
+ * one also bounds its first column alone, which is what an index whose later columns come from
+ * another table (an activity's journey) can seek on, the row comparison dropping the rows at that
+ * value up to the last key.
+ */
+function after(key: readonly string[], from: number, descending = false): string {
+  const [gt, ge] = descending ? ["<", "<="] : [">", ">="];
+  const at = params(key, from);
+  return key.length === 1
+    ? `${key[0]} ${gt} ${at[0]}`
+    : `${key[0]} ${ge} ${at[0]} AND (${key.join(", ")}) ${gt} (${at.join(", ")})`;
+}
+
+const orderBy = (key: readonly string[], descending = false) =>
+  key.map((k) => (descending ? `${k} DESC` : k)).join(", ");
+
+const filter = (where: string | undefined) => (where ? ` AND ${where}` : "");
+
+const asText = (key: readonly string[], prefix: string) =>
+  key.map((k, i) => `${k}::text AS ${prefix}${i}`).join(", ");
+
+/**
+ * A table section's first page (`$1` the subject, `$2` the size), and each page after (`$2` and
+ * on the last key sent, then the size). Rows come back as `doc` and `k0…`.
+ */
+export function tableQueries(s: TableSection): { first: string; next: string } {
+  const head = `SELECT (${s.doc})::text AS doc, ${asText(s.key, "k")}
+      FROM ${s.from} WHERE ${s.owner} = $1${filter(s.where)}`;
+  const order = `ORDER BY ${orderBy(s.key, s.descending)}`;
+  return {
+    first: `${head} ${order} LIMIT $2`,
+    next: `${head} AND ${after(s.key, 2, s.descending)} ${order} LIMIT $${s.key.length + 2}`,
+  };
+}
+
+/**
+ * Parents a statement walks at most. A community whose posts mostly have no comments would
+ * otherwise have one statement probe every post left for the next one: 200,000 posts took
+ * 400 ms, a million would near the role's statement timeout.
+ */
+export const PARENTS_A_STATEMENT = 2_000;
+
+/**
+ * A child section's statements. `first` and `next`: the first PARENTS_A_STATEMENT parents, or
+ * those after one (`$2` and on its key), with up to a page of each one's children (the size is
+ * the last parameter); rows come back as `doc`, the parent's key `p0…` and id `pid`, the child's
+ * key `c0…`. A short page has every child of those parents; `firstEnd` and `nextEnd` then
+ * answer the last of them (`p0…`), or nothing when they were the last. `within`: one parent's
+ * children after one (`$1` the parent's id, `$2` and on the child's key, then the size), as
+ * `doc` and `c0…`.
+ */
+export function childQueries(s: ChildSection): {
+  first: string;
+  next: string;
+  firstEnd: string;
+  nextEnd: string;
+  within: string;
+} {
+  const { parent } = s;
+  const alias = parent.from.trim().split(/\s+/).at(-1);
+  const columns = [...new Set([...parent.key, parent.id])];
+  const parents = (bound: string) =>
+    `FROM ${parent.from} WHERE ${parent.owner} = $1${filter(parent.where)}${bound}
+        ORDER BY ${orderBy(parent.key, parent.descending)}`;
+  const children = (size: string) => `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}, ${s.key
+    .map((k, i) => `${k} AS r${i}`)
+    .join(", ")}
+        FROM ${s.from} WHERE ${s.of} = ${parent.id}${filter(s.where)}
+        ORDER BY ${orderBy(s.key)} LIMIT ${size}`;
+  const across = (bound: string, size: string) => `SELECT kid.doc, ${asText(parent.key, "p")}, ${
+    parent.id
+  }::text AS pid, ${s.key.map((_, i) => `kid.c${i}`).join(", ")}
+      FROM (SELECT ${columns.join(", ")} ${parents(bound)} LIMIT ${PARENTS_A_STATEMENT}) ${alias}
+      CROSS JOIN LATERAL (${children(size)}) kid
+      ORDER BY ${orderBy(parent.key, parent.descending)}, ${s.key.map((_, i) => `kid.r${i}`).join(", ")}
+      LIMIT ${size}`;
+  const end = (bound: string) =>
+    `SELECT ${asText(parent.key, "p")} ${parents(bound)} OFFSET ${PARENTS_A_STATEMENT - 1} LIMIT 1`;
+  const nextBound = ` AND ${after(parent.key, 2, parent.descending)}`;
+  return {
+    first: across("", "$2"),
+    next: across(nextBound, `$${parent.key.length + 2}`),
+    firstEnd: end(""),
+    nextEnd: end(nextBound),
+    within: `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}
+      FROM ${s.from} WHERE ${s.of} = $1${filter(s.where)} AND ${after(s.key, 2)}
+      ORDER BY ${orderBy(s.key)} LIMIT $${s.key.length + 2}`,
+  };
+}
+
+type Write = (text: string) => Promise<void>;
+type Row = Record<string, string>;
+
+const keyOf = (row: Row, prefix: string, length: number) =>
+  Array.from({ length }, (_, i) => row[`${prefix}${i}`] as string);
+
+async function page(sql: Queryable, text: string, values: unknown[]): Promise<Result<Row[], DbError>> {
+  const result = await attempt(() => sql.query<Row>(text, values));
+  return result.ok ? ok(result.value.rows) : result;
+}
+
+/** Writes the rows' docs, comma-separated from any written before; answers how many. */
+async function writeDocs(rows: Row[], count: number, write: Write): Promise<number> {
+  if (rows.length > 0) await write((count > 0 ? "," : "") + rows.map((r) => r.doc).join(","));
+  return count + rows.length;
+}
+
+async function writeTable(
+  sql: Queryable,
+  s: TableSection,
+  subject: string,
+  write: Write,
+): Promise<Result<number, DbError>> {
+  const { first, next } = tableQueries(s);
+  let last: string[] | null = null;
+  let count = 0;
+  for (;;) {
+    const rows = await page(sql, last ? next : first, last ? [subject, ...last, s.size] : [subject, s.size]);
+    if (!rows.ok) return rows;
+    count = await writeDocs(rows.value, count, write);
+    const end = rows.value.at(-1);
+    if (!end || rows.value.length < s.size) return ok(count);
+    last = keyOf(end, "k", s.key.length);
+  }
+}
+
+async function writeChildren(
+  sql: Queryable,
+  s: ChildSection,
+  subject: string,
+  write: Write,
+): Promise<Result<number, DbError>> {
+  const q = childQueries(s);
+  let parent: string[] | null = null;
+  let count = 0;
+  for (;;) {
+    const bound = parent ? [subject, ...parent] : [subject];
+    const rows = await page(sql, parent ? q.next : q.first, [...bound, s.size]);
+    if (!rows.ok) return rows;
+    count = await writeDocs(rows.value, count, write);
+    const end = rows.value.at(-1);
+    if (!end || rows.value.length < s.size) {
+      // Short: every child of the parents walked is written (one with a page of them fills the
+      // page). Go on after the last of them, if they were not the last.
+      const last = await page(sql, parent ? q.nextEnd : q.firstEnd, bound);
+      if (!last.ok) return last;
+      const [walked] = last.value;
+      if (!walked) return ok(count);
+      parent = keyOf(walked, "p", s.parent.key.length);
+      continue;
+    }
+    parent = keyOf(end, "p", s.parent.key.length);
+    // The page may have ended inside the last parent's children: the rest of them first.
+    let child = keyOf(end, "c", s.key.length);
+    for (;;) {
+      const more = await page(sql, q.within, [end.pid, ...child, s.size]);
+      if (!more.ok) return more;
+      count = await writeDocs(more.value, count, write);
+      const last = more.value.at(-1);
+      if (!last || more.value.length < s.size) break;
+      child = keyOf(last, "c", s.key.length);
+    }
+  }
+}
+
+/** What an export is: its opening fields (the subject's row and the like), sections and closing fields. */
+export interface ExportPlan {
+  /** "user" or "community", for the log line. */
+  what: string;
+  subject: string;
+  /** The object's first fields, as JSON text without the braces. */
+  opening: string;
+  sections: readonly Section[];
+  /** Its last fields before `"complete": true`, as JSON text without the braces. */
+  closing: string;
+}
+
+/**
+ * Writes the export, so a subject with a million rows costs a page of memory. Each page is a
+ * statement of its own, run on `sql` as given: openKeysetSql, so that none is planned as a
+ * bitmap scan that reads all the rows after its key. Rows written while it runs may or may not
+ * be in it. `"complete": true`
+ * comes last; a database failure part way aborts the stream, so the client never takes a
+ * cut-off export for a whole one.
+ */
+export async function writeExport(
+  sql: Queryable,
+  plan: ExportPlan,
+  out: WritableStream<Uint8Array>,
+  context: Record<string, unknown>,
+): Promise<void> {
+  const writer = out.getWriter();
+  const encoder = new TextEncoder();
+  const write = (text: string) => writer.write(encoder.encode(text));
+  const stop = async (level: "warn" | "error", why: Record<string, unknown>) => {
+    log(level, `${plan.what} export stopped part way; its stream is aborted`, { ...context, ...why });
+    await writer.abort(new Error(`${plan.what} export stopped part way`)).catch(() => undefined);
+  };
+  try {
+    await write(`{${plan.opening}`);
+    for (const section of plan.sections) {
+      await write(`,${JSON.stringify(section.name)}:[`);
+      const written = isChild(section)
+        ? await writeChildren(sql, section, plan.subject, write)
+        : await writeTable(sql, section, plan.subject, write);
+      if (!written.ok) return await stop("error", { section: section.name, ...written.error });
+      await write("]");
+    }
+    await write(`,${plan.closing},"complete":true}`);
+    await writer.close();
+  } catch (e) {
+    // A write refused: the client went away.
+    await stop("warn", describeError(e));
+  }
+}
