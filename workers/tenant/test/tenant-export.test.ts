@@ -207,7 +207,7 @@ describe("GET /admin/tenants/{id}/export", () => {
     }
   });
 
-  it("exports a deactivated community, and answers 404 for none, 401 without the admin token", async () => {
+  it("exports a deactivated community but not one being erased, and answers 404 for none, 401 without the admin token", async () => {
     const off = await exportOf(OFF);
     expect(off.res.status).toBe(200);
     const got = JSON.parse(off.body) as Export;
@@ -216,6 +216,18 @@ describe("GET /admin/tenants/{id}/export", () => {
       ["off live"],
       1,
     ]);
+
+    // Once its erasure is asked for, what is already erased would be missing.
+    await db.query("UPDATE tenants SET erasure_requested_at = now() WHERE id = $1", [OFF]);
+    try {
+      const erasing = await exportOf(OFF);
+      expect([erasing.res.status, (JSON.parse(erasing.body) as ErrorBody).error.code]).toEqual([
+        409,
+        "conflict",
+      ]);
+    } finally {
+      await db.query("UPDATE tenants SET erasure_requested_at = NULL WHERE id = $1", [OFF]);
+    }
 
     const none = await exportOf("a5700000-0000-4000-8000-0000000000ff");
     expect([none.res.status, (JSON.parse(none.body) as ErrorBody).error.code]).toEqual([404, "not_found"]);

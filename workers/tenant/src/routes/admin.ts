@@ -331,12 +331,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "exportTenant",
       summary: "Everything a community holds, for the day it leaves (before its erasure)",
       description:
-        'One JSON object: the tenant, its members (with their emails), its live posts with their comments, likes and shares, its live events with their answers and shares, its public journeys with their activities, and its analytics events, each row as its table holds it. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. Deactivated tenants too; 404 once erased.',
+        'One JSON object: the tenant, its members (with their emails), its live posts with their comments, likes and shares, its live events with their answers and shares, its public journeys with their activities, and its analytics events, each row as its table holds it. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. Deactivated tenants too; 409 once its erasure was asked for (export first), 404 once erased.',
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {
         200: jsonResponse(TenantExport, "The export"),
-        ...errorResponses(400, 401, 403, 404, 429, 503),
+        ...errorResponses(400, 401, 403, 404, 409, 429, 503),
       },
     }),
     async (c) => {
@@ -344,6 +344,12 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       const head = await timed(c, () => tenantExportHead(getSql(c), id));
       if (!head.ok) fail(c, head.error);
       if (!head.value) fail(c, { kind: "not_found" });
+      if (head.value === "erasing") {
+        throw new ApiError(
+          "conflict",
+          "its erasure was asked for, and may have begun: an export now could miss what is already gone",
+        );
+      }
       return streamedExport(c, communityExport(id, head.value), `tenant-${id}.json`, { tenant_id: id });
     },
   )
@@ -434,6 +440,8 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "eraseTenant",
       summary:
         "Erase a deactivated tenant and everything of its community, for good: its posts, events, members, their notifications and answers, analytics and dead jobs; journeys stay their users'. The batch worker's cron carries it out within minutes; the tenant is then 404 here, and its slug and domain free",
+      description:
+        "Take its data first, if it wants it (GET /admin/tenants/{id}/export): from this call on, its export answers 409.",
       security: ADMIN_SECURITY,
       request: {
         params: IdParams,

@@ -132,19 +132,25 @@ const NOT_INCLUDED: Record<string, string> = {
     "records of the community's failed jobs, the operators' own: GET /admin/dead-jobs on the batch worker lists them",
 };
 
-/** The export's opening: the tenant row as JSON text, or undefined for no such tenant. */
+/**
+ * The export's opening: the tenant row as JSON text; undefined for no such tenant, and
+ * "erasing" for one whose erasure was asked for, which the batch worker may already have
+ * begun: an export then would miss what is gone and still end `"complete": true`.
+ */
 export async function tenantExportHead(
   sql: Queryable,
   tenantId: string,
-): Promise<Result<string | undefined, DbError>> {
+): Promise<Result<string | undefined | "erasing", DbError>> {
   const found = await attempt(() =>
-    sql.query<{ tenant: string }>(
-      "SELECT to_jsonb(t)::text AS tenant FROM public.tenants t WHERE t.id = $1",
+    sql.query<{ tenant: string; erasing: boolean }>(
+      `SELECT to_jsonb(t)::text AS tenant, t.erasure_requested_at IS NOT NULL AS erasing
+         FROM public.tenants t WHERE t.id = $1`,
       [tenantId],
     ),
   );
   if (!found.ok) return found;
-  return ok(found.value.rows[0]?.tenant);
+  const [row] = found.value.rows;
+  return ok(row?.erasing ? "erasing" : row?.tenant);
 }
 
 export function communityExport(tenantId: string, tenant: string): ExportPlan {
