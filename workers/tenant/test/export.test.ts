@@ -236,6 +236,46 @@ describe("GET /admin/users/{id}/export", () => {
     expect(asUser.res.status).toBe(403);
   });
 
+  it("is cut off, never complete, when the user is erased while it streams", async () => {
+    const leaving = "b5600000-0000-4000-8000-000000000005";
+    await db.query(`
+      INSERT INTO users (id, email) VALUES ('${leaving}', 'leaving@export.test');
+      INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${leaving}');
+      INSERT INTO posts (tenant_id, user_id, content) VALUES ('${A}', '${leaving}', 'leaving soon');
+    `);
+    const warnings = vi.spyOn(console, "warn");
+    const ctx = createExecutionContext();
+    try {
+      const res = await worker.fetch(
+        new Request(`http://api.localhost/admin/users/${leaving}/export`, {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      // The export waits for its reader: the rest of it is written after this.
+      await db.query("SELECT private.erase_user($1)", [leaving]);
+      await expect(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })(),
+      ).rejects.toThrow();
+      await waitOnExecutionContext(ctx);
+      expect(loggedLines(warnings)).toContainEqual(
+        expect.objectContaining({
+          msg: "user export stopped part way; its stream is aborted",
+          reason: "the user began to be erased during the export",
+          user_id: leaving,
+        }),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
+  });
+
   it("answers 503 with Retry-After when the database is down before it starts, and cuts the stream off when it goes part way", async () => {
     const down = await exportOf(ZOE, {}, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
     expect([down.res.status, down.res.headers.get("retry-after")]).toEqual([503, "5"]);

@@ -440,6 +440,41 @@ describe("GET /admin/tenants/{id}/export", () => {
     }
   });
 
+  it("is cut off, never complete, when the community's erasure is asked for while it streams", async () => {
+    const warnings = vi.spyOn(console, "warn");
+    const ctx = createExecutionContext();
+    try {
+      const res = await worker.fetch(
+        new Request(`http://api.localhost/admin/tenants/${OFF}/export`, {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.201" },
+        }),
+        { ...env, DATABASE_URL: db.url },
+        ctx,
+      );
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      // The export waits for its reader: the rest of it is written after this.
+      await db.query("UPDATE tenants SET erasure_requested_at = now() WHERE id = $1", [OFF]);
+      await expect(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })(),
+      ).rejects.toThrow();
+      await waitOnExecutionContext(ctx);
+      expect(loggedLines(warnings)).toContainEqual(
+        expect.objectContaining({
+          msg: "community export stopped part way; its stream is aborted",
+          reason: "the community began to be erased during the export",
+          tenant_id: OFF,
+        }),
+      );
+    } finally {
+      warnings.mockRestore();
+      await db.query("UPDATE tenants SET erasure_requested_at = NULL WHERE id = $1", [OFF]);
+    }
+  });
+
   it("answers 503 with Retry-After when the database is down before it starts, and cuts the stream off when it goes part way", async () => {
     const down = await exportOf(A, {}, { LOCAL_DB_PROXY: UNREACHABLE_PROXY });
     expect([down.res.status, down.res.headers.get("retry-after")]).toEqual([503, "5"]);

@@ -154,10 +154,10 @@ export function childQueries(s: ChildSection): {
 }
 
 type Write = (text: string) => Promise<void>;
-type Row = Record<string, string>;
+type Row = Record<string, unknown>;
 
 const keyOf = (row: Row, prefix: string, length: number) =>
-  Array.from({ length }, (_, i) => row[`${prefix}${i}`] as string);
+  Array.from({ length }, (_, i) => String(row[`${prefix}${i}`]));
 
 async function page(sql: Queryable, text: string, values: unknown[]): Promise<Result<Row[], DbError>> {
   const result = await attempt(() => sql.query<Row>(text, values));
@@ -238,6 +238,12 @@ export interface ExportPlan {
   sections: readonly Section[];
   /** Its last fields before `"complete": true`, as JSON text without the braces. */
   closing: string;
+  /**
+   * A statement (`$1` the subject) answering `whole`: whether the subject is still there as it
+   * was when the export began, run after the last page. An erasure that began meanwhile took
+   * rows the later pages would have had; the export is then cut off, never "complete".
+   */
+  stillWhole: string;
 }
 
 /**
@@ -270,6 +276,11 @@ export async function writeExport(
         : await writeTable(sql, section, plan.subject, write);
       if (!written.ok) return await stop("error", { section: section.name, ...written.error });
       await write("]");
+    }
+    const whole = await page(sql, plan.stillWhole, [plan.subject]);
+    if (!whole.ok) return await stop("error", { section: "complete", ...whole.error });
+    if (whole.value[0]?.whole !== true) {
+      return await stop("warn", { reason: `the ${plan.what} began to be erased during the export` });
     }
     await write(`,${plan.closing},"complete":true}`);
     await writer.close();

@@ -160,5 +160,7 @@ export function communityExport(tenantId: string, tenant: string): ExportPlan {
     opening: `"exported_at":${JSON.stringify(new Date().toISOString())},"tenant":${tenant}`,
     sections: COMMUNITY_SECTIONS,
     closing: `"not_included":${JSON.stringify(NOT_INCLUDED)}`,
+    stillWhole:
+      "SELECT EXISTS (SELECT 1 FROM public.tenants WHERE id = $1 AND erasure_requested_at IS NULL) AS whole",
   };
 }

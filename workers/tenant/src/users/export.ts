@@ -160,5 +160,6 @@ export function userExport(
     opening: `"exported_at":${JSON.stringify(new Date().toISOString())},"user":${head.user},"feed_selection":${head.feedSelection}`,
     sections: EXPORT_SECTIONS.filter((s) => audience === "operator" || s.name !== "dead_jobs"),
     closing: `"not_included":${JSON.stringify(notIncluded(audience))}`,
+    stillWhole: "SELECT EXISTS (SELECT 1 FROM public.users WHERE id = $1) AS whole",
   };
 }
