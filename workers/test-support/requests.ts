@@ -66,3 +66,19 @@ export async function expectUnavailableQuickly(path: string, send: () => Promise
     "5",
   ]);
 }
+
+/**
+ * Reads a streamed answer's first chunk, runs `meanwhile`, then reads the rest: "whole" when the
+ * stream ended, "cut" when it was aborted. A stream the worker writes as it is read (an export)
+ * is still being written when `meanwhile` runs.
+ */
+export async function readAround(res: Response, meanwhile: () => Promise<unknown>): Promise<"whole" | "cut"> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  try {
+    await reader.read();
+    await meanwhile();
+    for (;;) if ((await reader.read()).done) return "whole";
+  } catch {
+    return "cut";
+  }
+}

@@ -9,6 +9,7 @@ import {
 } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
+import { readAround } from "../../test-support/requests";
 import { signToken } from "../../test-support/tokens";
 import { tableQueries } from "../src/exports/stream";
 import worker from "../src/index";
@@ -78,7 +79,8 @@ beforeAll(async () => {
   `);
 });
 
-async function exportOf(
+/** Starts an export: its answer, whose body the test reads, and the context to wait on. */
+async function startExport(
   id: string,
   headers: Record<string, string> = {},
   bindings: Partial<typeof env> = {},
@@ -91,6 +93,15 @@ async function exportOf(
     { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
+  return { res, ctx };
+}
+
+async function exportOf(
+  id: string,
+  headers: Record<string, string> = {},
+  bindings: Partial<typeof env> = {},
+) {
+  const { res, ctx } = await startExport(id, headers, bindings);
   const body = await res.text();
   await waitOnExecutionContext(ctx);
   return { res, body };
@@ -244,26 +255,12 @@ describe("GET /admin/users/{id}/export", () => {
       INSERT INTO posts (tenant_id, user_id, content) VALUES ('${A}', '${leaving}', 'leaving soon');
     `);
     const warnings = vi.spyOn(console, "warn");
-    const ctx = createExecutionContext();
     try {
-      const res = await worker.fetch(
-        new Request(`http://api.localhost/admin/users/${leaving}/export`, {
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
-        }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
+      const { res, ctx } = await startExport(leaving);
       expect(res.status).toBe(200);
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      await reader.read();
-      // The export waits for its reader: the rest of it is written after this.
-      await db.query("SELECT private.erase_user($1)", [leaving]);
-      await expect(
-        (async () => {
-          for (;;) if ((await reader.read()).done) return;
-        })(),
-      ).rejects.toThrow();
+      const read = await readAround(res, () => db.query("SELECT private.erase_user($1)", [leaving]));
       await waitOnExecutionContext(ctx);
+      expect(read).toBe("cut");
       expect(loggedLines(warnings)).toContainEqual(
         expect.objectContaining({
           msg: "user export stopped part way; its stream is aborted",
@@ -283,14 +280,7 @@ describe("GET /admin/users/{id}/export", () => {
     await db.query("ALTER TABLE journey_activities RENAME TO journey_activities_away");
     const errors = vi.spyOn(console, "error");
     try {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`http://api.localhost/admin/users/${ZOE}/export`, {
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
-        }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
+      const { res, ctx } = await startExport(ZOE);
       expect(res.status).toBe(200);
       await expect(res.text()).rejects.toThrow();
       await waitOnExecutionContext(ctx);

@@ -11,6 +11,7 @@ import {
   type WorkerTestDb,
 } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
+import { readAround } from "../../test-support/requests";
 import { childQueries, PARENTS_A_STATEMENT, type Section, tableQueries } from "../src/exports/stream";
 import worker from "../src/index";
 import { COMMUNITY_SECTIONS } from "../src/tenancy/export";
@@ -111,7 +112,8 @@ beforeAll(async () => {
   `);
 });
 
-async function exportOf(
+/** Starts an export: its answer, whose body the test reads, and the context to wait on. */
+async function startExport(
   id: string,
   headers: Record<string, string> = {},
   bindings: Partial<typeof env> = {},
@@ -128,6 +130,15 @@ async function exportOf(
     { ...env, DATABASE_URL: db.url, ...bindings },
     ctx,
   );
+  return { res, ctx };
+}
+
+async function exportOf(
+  id: string,
+  headers: Record<string, string> = {},
+  bindings: Partial<typeof env> = {},
+) {
+  const { res, ctx } = await startExport(id, headers, bindings);
   const body = await res.text();
   await waitOnExecutionContext(ctx);
   return { res, body };
@@ -442,26 +453,14 @@ describe("GET /admin/tenants/{id}/export", () => {
 
   it("is cut off, never complete, when the community's erasure is asked for while it streams", async () => {
     const warnings = vi.spyOn(console, "warn");
-    const ctx = createExecutionContext();
     try {
-      const res = await worker.fetch(
-        new Request(`http://api.localhost/admin/tenants/${OFF}/export`, {
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.201" },
-        }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
+      const { res, ctx } = await startExport(OFF);
       expect(res.status).toBe(200);
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      await reader.read();
-      // The export waits for its reader: the rest of it is written after this.
-      await db.query("UPDATE tenants SET erasure_requested_at = now() WHERE id = $1", [OFF]);
-      await expect(
-        (async () => {
-          for (;;) if ((await reader.read()).done) return;
-        })(),
-      ).rejects.toThrow();
+      const read = await readAround(res, () =>
+        db.query("UPDATE tenants SET erasure_requested_at = now() WHERE id = $1", [OFF]),
+      );
       await waitOnExecutionContext(ctx);
+      expect(read).toBe("cut");
       expect(loggedLines(warnings)).toContainEqual(
         expect.objectContaining({
           msg: "community export stopped part way; its stream is aborted",
@@ -481,14 +480,7 @@ describe("GET /admin/tenants/{id}/export", () => {
     await db.query("ALTER TABLE event_attendees RENAME TO event_attendees_away");
     const errors = vi.spyOn(console, "error");
     try {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`http://api.localhost/admin/tenants/${A}/export`, {
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": "198.51.100.201" },
-        }),
-        { ...env, DATABASE_URL: db.url },
-        ctx,
-      );
+      const { res, ctx } = await startExport(A);
       expect(res.status).toBe(200);
       await expect(res.text()).rejects.toThrow();
       await waitOnExecutionContext(ctx);
