@@ -186,13 +186,18 @@ export async function planNodes(
   params: unknown[],
   dear: ("seqscan" | "sort" | "mergejoin")[] = ["seqscan", "sort"],
 ): Promise<PlanNode[]> {
-  const flat = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flat)];
   return inSession(db, async (client) => {
     for (const plan of dear) await client.query(`SET enable_${plan} = off`);
     const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params);
-    const plan = rows[0]["QUERY PLAN"];
-    return flat((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
+    return explainedNodes(rows);
   });
+}
+
+/** The nodes of a plan, every level, from the rows of an `EXPLAIN (FORMAT JSON)` however it ran. */
+export function explainedNodes(rows: { "QUERY PLAN"?: unknown }[]): PlanNode[] {
+  const flat = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flat)];
+  const plan = rows[0]?.["QUERY PLAN"];
+  return flat((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
 }
 
 /**

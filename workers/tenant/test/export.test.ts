@@ -1,19 +1,14 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import {
-  planNodes,
-  UNREACHABLE_PROXY,
-  useWorkerTestDatabase,
-  type WorkerTestDb,
-} from "../../test-support/db";
+import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { readAround } from "../../test-support/requests";
 import { signToken } from "../../test-support/tokens";
-import { tableQueries } from "../src/exports/stream";
 import worker from "../src/index";
 import { EXPORT_SECTIONS } from "../src/users/export";
+import { pagePlans } from "./export-plans";
 
 let db: WorkerTestDb;
 const A = "a5600000-0000-4000-8000-000000000001";
@@ -195,39 +190,7 @@ describe("GET /admin/users/{id}/export", () => {
     // table (one who holds nothing here). On this small database a pager that walks a primary
     // key past everyone else's rows can look as cheap as a seek for a user who holds much.
     await db.query("ANALYZE");
-    const nobody = "b5600000-0000-4000-8000-0000000000aa";
-    const before = (column: string) =>
-      column.endsWith("created_at") ? "1970-01-01T00:00:00Z" : "00000000-0000-0000-0000-000000000000";
-    const indexes = new Map(
-      (
-        await db.query<{ name: string; def: string }>(
-          "SELECT indexname AS name, indexdef AS def FROM pg_indexes",
-        )
-      ).map((r) => [r.name, r.def]),
-    );
-    const plans = [];
-    for (const section of EXPORT_SECTIONS) {
-      const [alias, column] = section.owner.split(".");
-      const { first, next } = tableQueries(section);
-      for (const [page, text, params] of [
-        ["first", first, [nobody, section.size]],
-        ["next", next, [nobody, ...section.key.map(before), section.size]],
-      ] as const) {
-        const nodes = await planNodes(db, text, [...params]);
-        plans.push({
-          section: section.name,
-          page,
-          sorts: nodes.filter((n) => n["Node Type"] === "Sort").length,
-          // An index scan of the section's table on an index whose first column is the user's.
-          seeks: nodes.some(
-            (n) =>
-              n.Alias === alias &&
-              String(n["Node Type"]).startsWith("Index") &&
-              new RegExp(`USING btree \\(${column}[,)]`).test(indexes.get(String(n["Index Name"])) ?? ""),
-          ),
-        });
-      }
-    }
+    const plans = await pagePlans(db, EXPORT_SECTIONS, "b5600000-0000-4000-8000-0000000000aa");
     expect(plans.filter((p) => p.sorts > 0 || !p.seeks)).toEqual([]);
     expect(plans).toHaveLength(EXPORT_SECTIONS.length * 2);
   });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { openKeysetSql } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import {
-  type PlanNode,
+  explainedNodes,
   planNodes,
   rowsReadOf,
   UNREACHABLE_PROXY,
@@ -12,9 +12,10 @@ import {
 } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { readAround } from "../../test-support/requests";
-import { childQueries, PARENTS_A_STATEMENT, type Section, tableQueries } from "../src/exports/stream";
+import { childQueries, PARENTS_A_STATEMENT } from "../src/exports/stream";
 import worker from "../src/index";
 import { COMMUNITY_SECTIONS } from "../src/tenancy/export";
+import { pagePlans } from "./export-plans";
 
 let db: WorkerTestDb;
 const A = "a5700000-0000-4000-8000-000000000001";
@@ -308,82 +309,7 @@ describe("GET /admin/tenants/{id}/export", () => {
     // Planned as a live database plans it: with statistics, for a community that holds little
     // (one that holds nothing here).
     await db.query("ANALYZE");
-    const nobody = "a5700000-0000-4000-8000-0000000000aa";
-    // Where a walk would begin: before every row, or after every row for a walk newest first.
-    const walkStart = (column: string, descending = false) =>
-      /(created_at|start_date|start_datetime)$/.test(column)
-        ? descending
-          ? "9999-12-31T00:00:00Z"
-          : "1970-01-01T00:00:00Z"
-        : descending
-          ? "ffffffff-ffff-ffff-ffff-ffffffffffff"
-          : "00000000-0000-0000-0000-000000000000";
-    const indexes = new Map(
-      (
-        await db.query<{ name: string; def: string }>(
-          "SELECT indexname AS name, indexdef AS def FROM pg_indexes",
-        )
-      ).map((r) => [r.name, r.def]),
-    );
-    /**
-     * Whether a scan of `qualified` (alias.column; a partition's scan is alias_N) seeks on an
-     * index that starts with that column, or with a column `where` pins and then that one.
-     */
-    const seeks = (nodes: PlanNode[], qualified: string, where?: string) => {
-      const [alias, column] = qualified.split(".");
-      const pinned = where?.match(/^\w+\.(\w+) = '/)?.[1];
-      const lead = new RegExp(`USING btree \\(${pinned ? `(${pinned}, )?` : ""}${column}[,)]`);
-      return nodes.some(
-        (n) =>
-          (n.Alias === alias || String(n.Alias).startsWith(`${alias}_`)) &&
-          String(n["Node Type"]).startsWith("Index") &&
-          lead.test(indexes.get(String(n["Index Name"])) ?? ""),
-      );
-    };
-    const plans: { section: string; page: string; sorts: number; seeks: boolean }[] = [];
-    const check = async (
-      section: Section,
-      page: string,
-      text: string,
-      params: unknown[],
-      scans: string[],
-    ) => {
-      const nodes = await planNodes(db, text, params);
-      plans.push({
-        section: section.name,
-        page,
-        sorts: nodes.filter((n) => n["Node Type"] === "Sort").length,
-        seeks: scans.every((s) => seeks(nodes, s, "parent" in section ? section.where : undefined)),
-      });
-    };
-    for (const section of COMMUNITY_SECTIONS) {
-      if ("parent" in section) {
-        const { first, next, firstEnd, nextEnd, within } = childQueries(section);
-        const scans = [section.parent.owner, section.of];
-        const parentBound = section.parent.key.map((k) => walkStart(k, section.parent.descending));
-        await check(section, "first end", firstEnd, [nobody], [section.parent.owner]);
-        await check(section, "next end", nextEnd, [nobody, ...parentBound], [section.parent.owner]);
-        await check(section, "first", first, [nobody, section.size], scans);
-        await check(section, "next", next, [nobody, ...parentBound, section.size], scans);
-        await check(
-          section,
-          "within",
-          within,
-          [nobody, ...section.key.map((k) => walkStart(k)), section.size],
-          [section.of],
-        );
-      } else {
-        const { first, next } = tableQueries(section);
-        await check(section, "first", first, [nobody, section.size], [section.owner]);
-        await check(
-          section,
-          "next",
-          next,
-          [nobody, ...section.key.map((k) => walkStart(k, section.descending)), section.size],
-          [section.owner],
-        );
-      }
-    }
+    const plans = await pagePlans(db, COMMUNITY_SECTIONS, "a5700000-0000-4000-8000-0000000000aa");
     expect(plans.filter((p) => p.sorts > 0 || !p.seeks)).toEqual([]);
   });
 
@@ -437,9 +363,7 @@ describe("GET /admin/tenants/{id}/export", () => {
         at.id,
         section.size,
       ]);
-      const plan = explained.rows[0]?.["QUERY PLAN"];
-      const flat = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flat)];
-      const nodes = flat((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
+      const nodes = explainedNodes(explained.rows);
       expect([
         nodes.some((n) => String(n["Node Type"]).startsWith("Bitmap")),
         rowsReadOf(nodes, "post_comments"),
