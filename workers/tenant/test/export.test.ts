@@ -8,7 +8,7 @@ import { readAround } from "../../test-support/requests";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
 import { EXPORT_SECTIONS } from "../src/users/export";
-import { pagePlans } from "./export-plans";
+import { exportRequests, pagePlans } from "./export-support";
 
 let db: WorkerTestDb;
 const A = "a5600000-0000-4000-8000-000000000001";
@@ -74,33 +74,10 @@ beforeAll(async () => {
   `);
 });
 
-/** Starts an export: its answer, whose body the test reads, and the context to wait on. */
-async function startExport(
-  id: string,
-  headers: Record<string, string> = {},
-  bindings: Partial<typeof env> = {},
-) {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`http://api.localhost/admin/users/${id}/export`, {
-      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, ...headers },
-    }),
-    { ...env, DATABASE_URL: db.url, ...bindings },
-    ctx,
-  );
-  return { res, ctx };
-}
-
-async function exportOf(
-  id: string,
-  headers: Record<string, string> = {},
-  bindings: Partial<typeof env> = {},
-) {
-  const { res, ctx } = await startExport(id, headers, bindings);
-  const body = await res.text();
-  await waitOnExecutionContext(ctx);
-  return { res, body };
-}
+const { start: startExport, read: exportOf } = exportRequests(
+  () => db,
+  (id) => `http://api.localhost/admin/users/${id}/export`,
+);
 
 type Export = Record<string, unknown> &
   Record<"posts" | "notifications" | "journeys" | "journey_activities", Record<string, unknown>[]>;

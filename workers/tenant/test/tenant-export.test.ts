@@ -1,4 +1,4 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { openKeysetSql } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
@@ -13,9 +13,8 @@ import {
 import { loggedLines } from "../../test-support/logs";
 import { readAround } from "../../test-support/requests";
 import { childQueries, PARENTS_A_STATEMENT } from "../src/exports/stream";
-import worker from "../src/index";
 import { COMMUNITY_SECTIONS } from "../src/tenancy/export";
-import { pagePlans } from "./export-plans";
+import { exportRequests, pagePlans } from "./export-support";
 
 let db: WorkerTestDb;
 const A = "a5700000-0000-4000-8000-000000000001";
@@ -113,37 +112,11 @@ beforeAll(async () => {
   `);
 });
 
-/** Starts an export: its answer, whose body the test reads, and the context to wait on. */
-async function startExport(
-  id: string,
-  headers: Record<string, string> = {},
-  bindings: Partial<typeof env> = {},
-) {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`http://api.localhost/admin/tenants/${id}/export`, {
-      headers: {
-        authorization: `Bearer ${env.ADMIN_TOKEN}`,
-        "cf-connecting-ip": "198.51.100.201",
-        ...headers,
-      },
-    }),
-    { ...env, DATABASE_URL: db.url, ...bindings },
-    ctx,
-  );
-  return { res, ctx };
-}
-
-async function exportOf(
-  id: string,
-  headers: Record<string, string> = {},
-  bindings: Partial<typeof env> = {},
-) {
-  const { res, ctx } = await startExport(id, headers, bindings);
-  const body = await res.text();
-  await waitOnExecutionContext(ctx);
-  return { res, body };
-}
+const { start: startExport, read: exportOf } = exportRequests(
+  () => db,
+  (id) => `http://api.localhost/admin/tenants/${id}/export`,
+  { "cf-connecting-ip": "198.51.100.201" },
+);
 
 type Rows = Record<string, unknown>[];
 type Export = { tenant: Record<string, unknown> } & Record<

@@ -1,5 +1,43 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { type PlanNode, planNodes, type WorkerTestDb } from "../../test-support/db";
 import { childQueries, type Section, tableQueries } from "../src/exports/stream";
+import worker from "../src/index";
+
+/**
+ * An export's requests, as an operator makes them (`headers` over the admin token): `start`
+ * answers the response, whose body the test reads, and the context to wait on; `read` reads it
+ * whole. `db` is the test file's database, once it has one.
+ */
+export function exportRequests(
+  db: () => WorkerTestDb,
+  url: (id: string) => string,
+  base: Record<string, string> = {},
+) {
+  const start = async (
+    id: string,
+    headers: Record<string, string> = {},
+    bindings: Partial<typeof env> = {},
+  ) => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(url(id), { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, ...base, ...headers } }),
+      { ...env, DATABASE_URL: db().url, ...bindings },
+      ctx,
+    );
+    return { res, ctx };
+  };
+  const read = async (
+    id: string,
+    headers: Record<string, string> = {},
+    bindings: Partial<typeof env> = {},
+  ) => {
+    const { res, ctx } = await start(id, headers, bindings);
+    const body = await res.text();
+    await waitOnExecutionContext(ctx);
+    return { res, body };
+  };
+  return { start, read };
+}
 
 /** Where a walk would begin: before every row, or after every row for a walk newest first. */
 function walkStart(column: string, descending = false): string {
