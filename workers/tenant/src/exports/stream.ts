@@ -99,34 +99,18 @@ export function tableQueries(s: TableSection): { first: string; next: string } {
 }
 
 /**
- * Parents a statement walks at most. A community whose posts mostly have no comments would
- * otherwise have one statement probe every post left for the next one: 200,000 posts took
- * 400 ms, a million would near the role's statement timeout.
+ * A child section's statements. `first` and `next`: parents from the first (`$1` the subject,
+ * `$2` the size) or after one (`$2` and on its key, then the size), each with up to a page of its
+ * children, or one row with a null `doc` for a parent with none; rows come back as `doc`, the
+ * parent's key `p0…` and id `pid`, the child's key `c0…`. So a page walks at most a page of
+ * parents, and its last row names the last one walked, in the same snapshot: a community whose
+ * posts mostly have no comments is not probed to its end in one statement (200,000 posts took
+ * 400 ms), and a parent added or deleted between two statements moves no boundary. `within`:
+ * one parent's children after one (`$1` the parent's id, `$2` and on the child's key, then the
+ * size), as `doc` and `c0…`.
  */
-export const PARENTS_A_STATEMENT = 2_000;
-
-/**
- * A child section's statements. `first` and `next`: the first PARENTS_A_STATEMENT parents, or
- * those after one (`$2` and on its key), with up to a page of each one's children (the size is
- * the last parameter); rows come back as `doc`, the parent's key `p0…` and id `pid`, the child's
- * key `c0…`. A short page has every child of those parents; `firstEnd` and `nextEnd` then
- * answer the last of them (`p0…`), or nothing when they were the last. `within`: one parent's
- * children after one (`$1` the parent's id, `$2` and on the child's key, then the size), as
- * `doc` and `c0…`.
- */
-export function childQueries(s: ChildSection): {
-  first: string;
-  next: string;
-  firstEnd: string;
-  nextEnd: string;
-  within: string;
-} {
+export function childQueries(s: ChildSection): { first: string; next: string; within: string } {
   const { parent } = s;
-  const alias = parent.from.trim().split(/\s+/).at(-1);
-  const columns = [...new Set([...parent.key, parent.id])];
-  const parents = (bound: string) =>
-    `FROM ${parent.from} WHERE ${parent.owner} = $1${filter(parent.where)}${bound}
-        ORDER BY ${orderBy(parent.key, parent.descending)}`;
   const children = (size: string) => `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}, ${s.key
     .map((k, i) => `${k} AS r${i}`)
     .join(", ")}
@@ -135,18 +119,13 @@ export function childQueries(s: ChildSection): {
   const across = (bound: string, size: string) => `SELECT kid.doc, ${asText(parent.key, "p")}, ${
     parent.id
   }::text AS pid, ${s.key.map((_, i) => `kid.c${i}`).join(", ")}
-      FROM (SELECT ${columns.join(", ")} ${parents(bound)} LIMIT ${PARENTS_A_STATEMENT}) ${alias}
-      CROSS JOIN LATERAL (${children(size)}) kid
+      FROM ${parent.from} LEFT JOIN LATERAL (${children(size)}) kid ON true
+      WHERE ${parent.owner} = $1${filter(parent.where)}${bound}
       ORDER BY ${orderBy(parent.key, parent.descending)}, ${s.key.map((_, i) => `kid.r${i}`).join(", ")}
       LIMIT ${size}`;
-  const end = (bound: string) =>
-    `SELECT ${asText(parent.key, "p")} ${parents(bound)} OFFSET ${PARENTS_A_STATEMENT - 1} LIMIT 1`;
-  const nextBound = ` AND ${after(parent.key, 2, parent.descending)}`;
   return {
     first: across("", "$2"),
-    next: across(nextBound, `$${parent.key.length + 2}`),
-    firstEnd: end(""),
-    nextEnd: end(nextBound),
+    next: across(` AND ${after(parent.key, 2, parent.descending)}`, `$${parent.key.length + 2}`),
     within: `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}
       FROM ${s.from} WHERE ${s.of} = $1${filter(s.where)} AND ${after(s.key, 2)}
       ORDER BY ${orderBy(s.key)} LIMIT $${s.key.length + 2}`,
@@ -164,10 +143,11 @@ async function page(sql: Queryable, text: string, values: unknown[]): Promise<Re
   return result.ok ? ok(result.value.rows) : result;
 }
 
-/** Writes the rows' docs, comma-separated from any written before; answers how many. */
+/** Writes the rows' docs (a parent's row without children has none), comma-separated from any written before; answers how many. */
 async function writeDocs(rows: Row[], count: number, write: Write): Promise<number> {
-  if (rows.length > 0) await write((count > 0 ? "," : "") + rows.map((r) => r.doc).join(","));
-  return count + rows.length;
+  const docs = rows.flatMap((r) => (r.doc === null ? [] : [r.doc]));
+  if (docs.length > 0) await write((count > 0 ? "," : "") + docs.join(","));
+  return count + docs.length;
 }
 
 async function writeTable(
@@ -195,30 +175,26 @@ async function writeChildren(
   subject: string,
   write: Write,
 ): Promise<Result<number, DbError>> {
-  const q = childQueries(s);
+  const { first, next, within } = childQueries(s);
   let parent: string[] | null = null;
   let count = 0;
   for (;;) {
-    const bound = parent ? [subject, ...parent] : [subject];
-    const rows = await page(sql, parent ? q.next : q.first, [...bound, s.size]);
+    const rows = await page(
+      sql,
+      parent ? next : first,
+      parent ? [subject, ...parent, s.size] : [subject, s.size],
+    );
     if (!rows.ok) return rows;
     count = await writeDocs(rows.value, count, write);
     const end = rows.value.at(-1);
-    if (!end || rows.value.length < s.size) {
-      // Short: every child of the parents walked is written (one with a page of them fills the
-      // page). Go on after the last of them, if they were not the last.
-      const last = await page(sql, parent ? q.nextEnd : q.firstEnd, bound);
-      if (!last.ok) return last;
-      const [walked] = last.value;
-      if (!walked) return ok(count);
-      parent = keyOf(walked, "p", s.parent.key.length);
-      continue;
-    }
+    // Short: every parent left was walked, each with all its children (a page of them fills it).
+    if (!end || rows.value.length < s.size) return ok(count);
     parent = keyOf(end, "p", s.parent.key.length);
+    if (end.doc === null) continue;
     // The page may have ended inside the last parent's children: the rest of them first.
     let child = keyOf(end, "c", s.key.length);
     for (;;) {
-      const more = await page(sql, q.within, [end.pid, ...child, s.size]);
+      const more = await page(sql, within, [end.pid, ...child, s.size]);
       if (!more.ok) return more;
       count = await writeDocs(more.value, count, write);
       const last = more.value.at(-1);
