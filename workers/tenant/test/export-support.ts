@@ -1,6 +1,13 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { openKeysetSql } from "../../common/db";
 import { type PlanNode, planNodes, type WorkerTestDb } from "../../test-support/db";
-import { childQueries, type Section, tableQueries } from "../src/exports/stream";
+import {
+  childQueries,
+  type ExportPlan,
+  type Section,
+  tableQueries,
+  writeExport,
+} from "../src/exports/stream";
 import worker from "../src/index";
 
 /**
@@ -116,4 +123,24 @@ export async function pagePlans(db: WorkerTestDb, sections: readonly Section[], 
     }
   }
   return plans;
+}
+
+/**
+ * An export written straight through the pager (no route), its sections' row caps set to
+ * `size` when given: with a few rows a page, every page boundary the data has is crossed.
+ * Answers the parsed document without its `exported_at`.
+ */
+export async function exportThroughPager(db: WorkerTestDb, plan: ExportPlan, size?: number) {
+  const sections = size === undefined ? plan.sections : plan.sections.map((s) => ({ ...s, size }));
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const written = writeExport(
+    openKeysetSql({ ...env, DATABASE_URL: db.url }),
+    { ...plan, sections },
+    writable,
+    {},
+  );
+  const text = await new Response(readable).text();
+  await written;
+  const { exported_at: _, ...document } = JSON.parse(text) as Record<string, unknown>;
+  return document;
 }

@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { openSql } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import { UNREACHABLE_PROXY, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
@@ -7,8 +8,8 @@ import { awaitRoomInRateLimitWindow } from "../../test-support/rate-limit";
 import { readAround } from "../../test-support/requests";
 import { signToken } from "../../test-support/tokens";
 import worker from "../src/index";
-import { EXPORT_SECTIONS } from "../src/users/export";
-import { exportRequests, pagePlans } from "./export-support";
+import { EXPORT_SECTIONS, exportHead, userExport } from "../src/users/export";
+import { exportRequests, exportThroughPager, pagePlans } from "./export-support";
 
 let db: WorkerTestDb;
 const A = "a5600000-0000-4000-8000-000000000001";
@@ -55,9 +56,9 @@ beforeAll(async () => {
       VALUES (gen_random_uuid(), 'notifications', 'rejected', '{"user_id": "${ZOE}"}', 'no', 1, '${ZOE}');
   `);
   await db.query("SELECT private.erase_user($1)", [ERASED]);
-  // Pages of 50 posts, 500 likes, 200 comments and notifications, 15 journeys and 50 activities:
-  // a page ends inside a journey's activities, and among notifications of one instant (one
-  // statement's now()), which the key's id alone orders.
+  // A user with more of each, for pages of a few rows to cross every kind of boundary: inside a
+  // journey's activities, and among notifications of one instant (one statement's now()), which
+  // the key's id alone orders.
   await db.query(`
     INSERT INTO users (id, email) VALUES ('${PAGED}', 'paged@export.test');
     INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${PAGED}');
@@ -133,7 +134,14 @@ describe("GET /admin/users/{id}/export", () => {
     expect(body).not.toContain("other@export.test");
   });
 
-  it("pages through each section of many pages whole, each row once, a page ending inside a journey or an instant", async () => {
+  it("writes the same document in pages of a few rows as in its own: every boundary crossed, each row once", async () => {
+    const head = await exportHead(openSql({ ...env, DATABASE_URL: db.url }), PAGED);
+    if (!head.ok || !head.value) throw new Error("no head");
+    const plan = userExport(PAGED, head.value, "operator");
+    expect(await exportThroughPager(db, plan, 7)).toEqual(await exportThroughPager(db, plan));
+  });
+
+  it("holds each section of a user who has more whole, each row once, in order", async () => {
     const { res, body } = await exportOf(PAGED);
     expect(res.status).toBe(200);
     const got = JSON.parse(body) as Export;

@@ -1,6 +1,6 @@
 import { env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { openKeysetSql } from "../../common/db";
+import { openKeysetSql, openSql } from "../../common/db";
 import type { ErrorBody } from "../../common/errors";
 import {
   explainedNodes,
@@ -12,9 +12,9 @@ import {
 } from "../../test-support/db";
 import { loggedLines } from "../../test-support/logs";
 import { readAround } from "../../test-support/requests";
-import { childQueries } from "../src/exports/stream";
-import { COMMUNITY_SECTIONS } from "../src/tenancy/export";
-import { exportRequests, pagePlans } from "./export-support";
+import { childQueries, PAGE_BYTES, tableQueries } from "../src/exports/stream";
+import { COMMUNITY_SECTIONS, communityExport, tenantExportHead } from "../src/tenancy/export";
+import { exportRequests, exportThroughPager, pagePlans } from "./export-support";
 
 let db: WorkerTestDb;
 const A = "a5700000-0000-4000-8000-000000000001";
@@ -32,10 +32,10 @@ const PRIVATE_JOURNEY = "e5700000-0000-4000-8000-000000000002";
 /** A post of PAGED's with more comments than two pages hold (200 a page). */
 const HOT = "c5700000-0000-4000-8000-0000000000ff";
 const HOT_COMMENTS = 450;
-/** Posts over several pages (of 200 comments or posts without), a few of them commented on. */
+/** Posts over several pages (of 1,000 comments or posts without), a few of them commented on. */
 const SPARSE = "a5700000-0000-4000-8000-000000000005";
-const SPARSE_POSTS = 1_050;
-const COMMENTED = [1, 200, 201, SPARSE_POSTS];
+const SPARSE_POSTS = 3_000;
+const COMMENTED = [1, 1_000, 1_001, SPARSE_POSTS];
 
 beforeAll(async () => {
   db = await useWorkerTestDatabase();
@@ -74,9 +74,8 @@ beforeAll(async () => {
     INSERT INTO notifications (job_id, user_id, tenant_id, type, title, message) VALUES
       (gen_random_uuid(), '${BOB}', '${A}', 'info', 'an inbox', 'x');
   `);
-  // Pages of 50 posts and events, 200 comments, 500 likes, answers, shares and analytics
-  // events, 15 journeys and 50 activities: one post's comments span three pages, another's
-  // likes two; a page of activities ends inside a journey; analytics events share one instant
+  // A larger community, for pages of a few rows to cross every kind of boundary: one post's
+  // 450 comments and 520 likes, journeys of seven activities, analytics events of one instant
   // (one statement's now()), which the key's id alone orders.
   await db.query(`
     INSERT INTO users (id, email) SELECT ('b5700000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'u' || g || '@texport.test'
@@ -221,7 +220,7 @@ describe("GET /admin/tenants/{id}/export", () => {
     expect(anonymous.res.status).toBe(401);
   });
 
-  it("pages through each section whole, each row once and in order, a post's comments over several pages", async () => {
+  it("holds every row of a larger community once, in order", async () => {
     const { res, body } = await exportOf(PAGED);
     expect(res.status).toBe(200);
     const got = JSON.parse(body) as Export;
@@ -263,6 +262,41 @@ describe("GET /admin/tenants/{id}/export", () => {
     expect(instants).toEqual([...instants].sort());
   });
 
+  it("writes the same document in pages of a few rows as in its own: every boundary crossed, each row once", async () => {
+    const head = await tenantExportHead(openSql({ ...env, DATABASE_URL: db.url }), PAGED);
+    if (!head.ok || typeof head.value !== "string" || head.value === "erasing") throw new Error("no head");
+    const plan = communityExport(PAGED, head.value);
+    const whole = await exportThroughPager(db, plan);
+    // Pages of 7: the hot post's 450 comments span 65 of them, its 520 likes 75, and pages end
+    // inside journeys' activities and among analytics events of one instant.
+    expect(await exportThroughPager(db, plan, 7)).toEqual(whole);
+    expect((whole.post_comments as unknown[]).length).toBe(120 + HOT_COMMENTS);
+  });
+
+  it("stops a page at its text budget, however few rows that is", async () => {
+    const big = "a5700000-0000-4000-8000-000000000006";
+    await db.query(`
+      INSERT INTO tenants (id, slug, name) VALUES ('${big}', 'texport-big', 'Export Big');
+      INSERT INTO posts (tenant_id, user_id, content, created_at)
+        SELECT '${big}', '${ANN}', repeat('x', 20000), now() - make_interval(secs => g) FROM generate_series(1, 300) g;
+    `);
+    const posts = COMMUNITY_SECTIONS.find((s) => s.name === "posts");
+    if (!posts || "parent" in posts) throw new Error("no posts section");
+    const page = await openKeysetSql({ ...env, DATABASE_URL: db.url }).query<{
+      doc: string;
+      running: string;
+    }>(tableQueries(posts).first, [big, posts.size]);
+    const text = page.rows.reduce((sum, r) => sum + r.doc.length, 0);
+    // Its rows begin within the budget, and the last one ends past it.
+    expect([
+      page.rows.length < 300,
+      text >= PAGE_BYTES,
+      text - (page.rows.at(-1)?.doc.length ?? 0) < PAGE_BYTES,
+    ]).toEqual([true, true, true]);
+    const { res, body } = await exportOf(big);
+    expect([res.status, (JSON.parse(body) as Export).posts.length]).toEqual([200, 300]);
+  });
+
   it("walks posts with no comments a bounded stretch a statement, and finds the few that have them", async () => {
     const { res, body } = await exportOf(SPARSE);
     expect(res.status).toBe(200);
@@ -272,13 +306,14 @@ describe("GET /admin/tenants/{id}/export", () => {
       COMMENTED.map((n) => `on sparse ${n}`),
       1,
     ]);
-    // One statement walks a page of posts, not all 1,050 down to the oldest one's comment.
+    // One statement walks a page of posts (and what an incremental sort reads ahead), not all
+    // 3,000 down to the oldest one's comment.
     // Planned with statistics, as a live database plans it.
     await db.query("ANALYZE posts, post_comments");
     const comments = COMMUNITY_SECTIONS.find((s) => s.name === "post_comments");
     if (!comments || !("parent" in comments)) throw new Error("no post_comments section");
     const nodes = await planNodes(db, childQueries(comments).first, [SPARSE, comments.size]);
-    expect(rowsReadOf(nodes, "posts")).toBeLessThanOrEqual(comments.size + 1);
+    expect(rowsReadOf(nodes, "posts")).toBeLessThanOrEqual(comments.size + 64);
   });
 
   it("reads each page along an index that starts with the community or the parent, never sorting all of them", async () => {
@@ -340,10 +375,11 @@ describe("GET /admin/tenants/{id}/export", () => {
         section.size,
       ]);
       const nodes = explainedNodes(explained.rows);
+      // A page, and the one row past it that the running byte count looks at.
       expect([
         nodes.some((n) => String(n["Node Type"]).startsWith("Bitmap")),
-        rowsReadOf(nodes, "post_comments"),
-      ]).toEqual([false, section.size]);
+        rowsReadOf(nodes, "post_comments") <= section.size + 1,
+      ]).toEqual([false, true]);
     } finally {
       await db.query(`
         DELETE FROM posts WHERE id IN ('${post}', '${filler}');

@@ -25,12 +25,7 @@ export interface TableSection {
   key: readonly [string, ...string[]];
   /** Walked newest first, as an index kept `DESC` is read forwards. */
   descending?: boolean;
-  /**
-   * Rows a page: at the largest rows validation lets in (20,000 characters of text, escaped in
-   * JSON up to six bytes each; a comment's 4,000; 8 KiB of data; a journey's 100 places of
-   * 4 KiB), a page stays within about 8 MB, for the worker's memory and the database's HTTP
-   * answer.
-   */
+  /** Rows a page at most; PAGE_BYTES bounds its text. */
   size: number;
 }
 
@@ -85,16 +80,51 @@ const asText = (key: readonly string[], prefix: string) =>
   key.map((k, i) => `${k}::text AS ${prefix}${i}`).join(", ");
 
 /**
- * A table section's first page (`$1` the subject, `$2` the size), and each page after (`$2` and
- * on the last key sent, then the size). Rows come back as `doc` and `k0…`.
+ * Text a page holds at most, past its first row: 4 MB of JSON, which the SQL-over-HTTP answer
+ * escapes again into at most 8 MB (each backslash and quote doubled), within Neon's 10 MB. A
+ * page stops at its row cap (`size`) or its first row past these bytes, whichever comes first,
+ * so small rows come a thousand to a statement and large ones a few: a community's export is a
+ * few hundred statements, not one for every 50 rows, each a round trip and a subrequest of the
+ * request (Workers Paid allows 10,000).
+ */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `inner` (ordered by `order`, with `running`: the bytes of its docs so far) cut at PAGE_BYTES:
+ * the rows that begin within them. `by` orders the cut rows as `inner` ordered them, by its raw
+ * key columns.
+ */
+const budgeted = (inner: string, by: string) =>
+  `SELECT * FROM (${inner}) page WHERE page.running - coalesce(octet_length(page.doc), 0) < ${PAGE_BYTES} ORDER BY ${by}`;
+
+const running = (doc: string, order: string) =>
+  `sum(coalesce(octet_length(${doc}), 0)) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS running`;
+
+const raw = (key: readonly string[], prefix: string) => key.map((k, i) => `${k} AS ${prefix}${i}`).join(", ");
+
+const rawOrder = (key: readonly string[], prefix: string, descending = false) =>
+  orderBy(
+    key.map((_, i) => `page.${prefix}${i}`),
+    descending,
+  );
+
+/**
+ * A table section's first page (`$1` the subject, `$2` the row cap), and each page after (`$2`
+ * and on the last key sent, then the row cap). Rows come back as `doc`, `k0…` and `running`.
  */
 export function tableQueries(s: TableSection): { first: string; next: string } {
-  const head = `SELECT (${s.doc})::text AS doc, ${asText(s.key, "k")}
-      FROM ${s.from} WHERE ${s.owner} = $1${filter(s.where)}`;
-  const order = `ORDER BY ${orderBy(s.key, s.descending)}`;
+  const order = orderBy(s.key, s.descending);
+  const page = (bound: string, cap: string) =>
+    budgeted(
+      `SELECT d.doc, ${asText(s.key, "k")}, ${raw(s.key, "r")}, ${running("d.doc", order)}
+        FROM ${s.from} CROSS JOIN LATERAL (SELECT (${s.doc})::text AS doc) d
+        WHERE ${s.owner} = $1${filter(s.where)}${bound}
+        ORDER BY ${order} LIMIT ${cap}`,
+      rawOrder(s.key, "r", s.descending),
+    );
   return {
-    first: `${head} ${order} LIMIT $2`,
-    next: `${head} AND ${after(s.key, 2, s.descending)} ${order} LIMIT $${s.key.length + 2}`,
+    first: page("", "$2"),
+    next: page(` AND ${after(s.key, 2, s.descending)}`, `$${s.key.length + 2}`),
   };
 }
 
@@ -111,24 +141,37 @@ export function tableQueries(s: TableSection): { first: string; next: string } {
  */
 export function childQueries(s: ChildSection): { first: string; next: string; within: string } {
   const { parent } = s;
-  const children = (size: string) => `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}, ${s.key
-    .map((k, i) => `${k} AS r${i}`)
-    .join(", ")}
+  const childOrder = orderBy(s.key);
+  const children = (
+    size: string,
+  ) => `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}, ${raw(s.key, "r")}
         FROM ${s.from} WHERE ${s.of} = ${parent.id}${filter(s.where)}
-        ORDER BY ${orderBy(s.key)} LIMIT ${size}`;
-  const across = (bound: string, size: string) => `SELECT kid.doc, ${asText(parent.key, "p")}, ${
-    parent.id
-  }::text AS pid, ${s.key.map((_, i) => `kid.c${i}`).join(", ")}
-      FROM ${parent.from} LEFT JOIN LATERAL (${children(size)}) kid ON true
+        ORDER BY ${childOrder} LIMIT ${size}`;
+  const order = `${orderBy(parent.key, parent.descending)}, ${s.key.map((_, i) => `kid.r${i}`).join(", ")}`;
+  const across = (bound: string, cap: string) =>
+    budgeted(
+      `SELECT kid.doc, ${asText(parent.key, "p")}, ${parent.id}::text AS pid, ${s.key
+        .map((_, i) => `kid.c${i}`)
+        .join(
+          ", ",
+        )}, ${raw(parent.key, "q")}, ${s.key.map((_, i) => `kid.r${i}`).join(", ")}, ${running("kid.doc", order)}
+      FROM ${parent.from} LEFT JOIN LATERAL (${children(cap)}) kid ON true
       WHERE ${parent.owner} = $1${filter(parent.where)}${bound}
-      ORDER BY ${orderBy(parent.key, parent.descending)}, ${s.key.map((_, i) => `kid.r${i}`).join(", ")}
-      LIMIT ${size}`;
+      ORDER BY ${order}
+      LIMIT ${cap}`,
+      `${rawOrder(parent.key, "q", parent.descending)}, ${rawOrder(s.key, "r")}`,
+    );
+  const cap = `$${s.key.length + 2}`;
   return {
     first: across("", "$2"),
     next: across(` AND ${after(parent.key, 2, parent.descending)}`, `$${parent.key.length + 2}`),
-    within: `SELECT (${s.doc})::text AS doc, ${asText(s.key, "c")}
-      FROM ${s.from} WHERE ${s.of} = $1${filter(s.where)} AND ${after(s.key, 2)}
-      ORDER BY ${orderBy(s.key)} LIMIT $${s.key.length + 2}`,
+    within: budgeted(
+      `SELECT d.doc, ${asText(s.key, "c")}, ${raw(s.key, "r")}, ${running("d.doc", childOrder)}
+      FROM ${s.from} CROSS JOIN LATERAL (SELECT (${s.doc})::text AS doc) d
+      WHERE ${s.of} = $1${filter(s.where)} AND ${after(s.key, 2)}
+      ORDER BY ${childOrder} LIMIT ${cap}`,
+      rawOrder(s.key, "r"),
+    ),
   };
 }
 
@@ -142,6 +185,9 @@ async function page(sql: Queryable, text: string, values: unknown[]): Promise<Re
   const result = await attempt(() => sql.query<Row>(text, values));
   return result.ok ? ok(result.value.rows) : result;
 }
+
+/** Whether a page stopped at its row cap or its bytes, rather than at the end of its rows. */
+const full = (rows: Row[], cap: number) => rows.length >= cap || Number(rows.at(-1)?.running) >= PAGE_BYTES;
 
 /** Writes the rows' docs (a parent's row without children has none), comma-separated from any written before; answers how many. */
 async function writeDocs(rows: Row[], count: number, write: Write): Promise<number> {
@@ -164,7 +210,7 @@ async function writeTable(
     if (!rows.ok) return rows;
     count = await writeDocs(rows.value, count, write);
     const end = rows.value.at(-1);
-    if (!end || rows.value.length < s.size) return ok(count);
+    if (!end || !full(rows.value, s.size)) return ok(count);
     last = keyOf(end, "k", s.key.length);
   }
 }
@@ -188,7 +234,7 @@ async function writeChildren(
     count = await writeDocs(rows.value, count, write);
     const end = rows.value.at(-1);
     // Short: every parent left was walked, each with all its children (a page of them fills it).
-    if (!end || rows.value.length < s.size) return ok(count);
+    if (!end || !full(rows.value, s.size)) return ok(count);
     parent = keyOf(end, "p", s.parent.key.length);
     if (end.doc === null) continue;
     // The page may have ended inside the last parent's children: the rest of them first.
@@ -198,7 +244,7 @@ async function writeChildren(
       if (!more.ok) return more;
       count = await writeDocs(more.value, count, write);
       const last = more.value.at(-1);
-      if (!last || more.value.length < s.size) break;
+      if (!last || !full(more.value, s.size)) break;
       child = keyOf(last, "c", s.key.length);
     }
   }

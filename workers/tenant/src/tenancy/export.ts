@@ -55,7 +55,7 @@ const sharesOf = (name: string, parent: Parent, type: "posts" | "events"): Child
   of: "s.content_id",
   where: `s.content_type = '${type}'`,
   key: ["s.target_tenant_id"],
-  size: 500,
+  size: 2_000,
 });
 
 export const COMMUNITY_SECTIONS: readonly Section[] = [
@@ -66,9 +66,9 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.tenant_users tu",
     owner: "tu.tenant_id",
     key: ["tu.user_id"],
-    size: 500,
+    size: 2_000,
   },
-  { name: "posts", doc: "to_jsonb(p)", ...LIVE_POSTS, size: 50 },
+  { name: "posts", doc: "to_jsonb(p)", ...LIVE_POSTS, size: 1_000 },
   {
     name: "post_comments",
     doc: "to_jsonb(c)",
@@ -76,7 +76,7 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.post_comments c",
     of: "c.post_id",
     key: ["c.created_at", "c.id"],
-    size: 200,
+    size: 1_000,
   },
   {
     name: "post_likes",
@@ -85,10 +85,10 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.post_likes l",
     of: "l.post_id",
     key: ["l.user_id"],
-    size: 500,
+    size: 2_000,
   },
   sharesOf("post_shares", LIVE_POSTS, "posts"),
-  { name: "events", doc: "to_jsonb(e)", ...LIVE_EVENTS, size: 50 },
+  { name: "events", doc: "to_jsonb(e)", ...LIVE_EVENTS, size: 1_000 },
   {
     name: "event_answers",
     doc: "to_jsonb(a)",
@@ -96,10 +96,10 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.event_attendees a",
     of: "a.event_id",
     key: ["a.user_id"],
-    size: 500,
+    size: 2_000,
   },
   sharesOf("event_shares", LIVE_EVENTS, "events"),
-  { name: "journeys", doc: "to_jsonb(j)", ...PUBLIC_JOURNEYS, size: 15 },
+  { name: "journeys", doc: "to_jsonb(j)", ...PUBLIC_JOURNEYS, size: 200 },
   {
     // Along idx_journey_activities_date_range (journey, start): at most MAX_ACTIVITIES a journey.
     name: "journey_activities",
@@ -108,7 +108,7 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.journey_activities a",
     of: "a.journey_id",
     key: ["a.start_datetime", "a.id"],
-    size: 50,
+    size: 1_000,
   },
   {
     // Month by month along idx_analytics_events_tenant_time; the id orders one instant's.
@@ -117,7 +117,7 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.analytics_events x",
     owner: "x.tenant_id",
     key: ["x.created_at", "x.id"],
-    size: 500,
+    size: 2_000,
   },
 ];
 

@@ -26,16 +26,23 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.tenant_users tu",
     owner: "tu.user_id",
     key: ["tu.tenant_id"],
-    size: 500,
+    size: 1_000,
   },
-  { name: "posts", doc: "to_jsonb(x)", from: "public.posts x", owner: "x.user_id", key: ["x.id"], size: 50 },
+  {
+    name: "posts",
+    doc: "to_jsonb(x)",
+    from: "public.posts x",
+    owner: "x.user_id",
+    key: ["x.id"],
+    size: 1_000,
+  },
   {
     name: "events",
     doc: "to_jsonb(x)",
     from: "public.events x",
     owner: "x.created_by",
     key: ["x.id"],
-    size: 50,
+    size: 1_000,
   },
   {
     name: "event_answers",
@@ -44,7 +51,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.event_attendees a",
     owner: "a.user_id",
     key: ["a.event_id"],
-    size: 500,
+    size: 2_000,
   },
   {
     name: "post_likes",
@@ -52,7 +59,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.post_likes l",
     owner: "l.user_id",
     key: ["l.post_id"],
-    size: 500,
+    size: 2_000,
   },
   {
     name: "post_comments",
@@ -60,7 +67,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.post_comments c",
     owner: "c.user_id",
     key: ["c.id"],
-    size: 200,
+    size: 1_000,
   },
   {
     name: "journeys",
@@ -68,7 +75,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.user_journeys x",
     owner: "x.user_id",
     key: ["x.id"],
-    size: 15,
+    size: 200,
   },
   {
     // Journey by journey along the journeys' index, each one's (at most MAX_ACTIVITIES) by the
@@ -78,7 +85,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.user_journeys j JOIN public.journey_activities a ON a.journey_id = j.id",
     owner: "j.user_id",
     key: ["j.id", "a.id"],
-    size: 50,
+    size: 1_000,
   },
   {
     // Along the inbox index (user_id, created_at DESC, id DESC), oldest first.
@@ -87,7 +94,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.notifications x",
     owner: "x.user_id",
     key: ["x.created_at", "x.id"],
-    size: 200,
+    size: 1_000,
   },
   {
     name: "shared_content",
@@ -95,7 +102,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.content_sharing x",
     owner: "x.shared_by",
     key: ["x.id"],
-    size: 500,
+    size: 2_000,
   },
   {
     name: "dead_jobs",
@@ -103,7 +110,7 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     from: "public.dead_jobs x",
     owner: "x.user_id",
     key: ["x.id"],
-    size: 50,
+    size: 500,
   },
 ];
 
