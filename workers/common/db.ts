@@ -50,17 +50,7 @@ export interface Queryable {
  * For anything that needs a session or an interactive transaction, use openDb.
  */
 export function openSql(env: DbBindings): Queryable {
-  if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
-  const sql = neon(env.DATABASE_URL, { fullResults: true });
-  return {
-    query: async <R>(text: string, params: unknown[] = []) => {
-      const result = await sql.query(text, params, {
-        fetchOptions: { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) },
-      });
-      // The caller's query decides the row shape, as with Pool.query<R>.
-      return { rows: result.rows as R[] };
-    },
-  };
+  return overHttp(env, false);
 }
 
 /**
@@ -73,14 +63,24 @@ export function openSql(env: DbBindings): Queryable {
  * it rides with the statement in a non-interactive transaction: still one round trip.
  */
 export function openKeysetSql(env: DbBindings): Queryable {
+  return overHttp(env, true);
+}
+
+function overHttp(env: DbBindings, keyset: boolean): Queryable {
   if (env.LOCAL_DB_PROXY) useLocalProxy(env.LOCAL_DB_PROXY);
   const sql = neon(env.DATABASE_URL, { fullResults: true });
   return {
     query: async <R>(text: string, params: unknown[] = []) => {
-      const [, result] = await sql.transaction(
-        [sql.query("SELECT set_config('enable_bitmapscan', 'off', true)"), sql.query(text, params)],
-        { fetchOptions: { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) }, readOnly: true },
-      );
+      const fetchOptions = { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) };
+      const result = keyset
+        ? (
+            await sql.transaction(
+              [sql.query("SELECT set_config('enable_bitmapscan', 'off', true)"), sql.query(text, params)],
+              { fetchOptions, readOnly: true },
+            )
+          )[1]
+        : await sql.query(text, params, { fetchOptions });
+      // The caller's query decides the row shape, as with Pool.query<R>.
       return { rows: (result?.rows ?? []) as R[] };
     },
   };

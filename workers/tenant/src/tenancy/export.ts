@@ -1,5 +1,5 @@
 import { attempt, type DbError, type Queryable } from "../../../common/db";
-import { ok, type Result } from "../../../common/result";
+import { err, ok, type Result } from "../../../common/result";
 import type { ChildSection, ExportPlan, Section } from "../exports/stream";
 
 /**
@@ -133,14 +133,14 @@ const NOT_INCLUDED: Record<string, string> = {
 };
 
 /**
- * The export's opening: the tenant row as JSON text; undefined for no such tenant, and
- * "erasing" for one whose erasure was asked for, which the batch worker may already have
- * begun: an export then would miss what is gone and still end `"complete": true`.
+ * The export's opening: the tenant row as JSON text. Refused ("erasing") once the community's
+ * erasure was asked for, which the batch worker may already have begun: an export then would
+ * miss what is gone and still end `"complete": true`.
  */
 export async function tenantExportHead(
   sql: Queryable,
   tenantId: string,
-): Promise<Result<string | undefined | "erasing", DbError>> {
+): Promise<Result<string, DbError | { kind: "not_found" } | { kind: "erasing" }>> {
   const found = await attempt(() =>
     sql.query<{ tenant: string; erasing: boolean }>(
       `SELECT to_jsonb(t)::text AS tenant, t.erasure_requested_at IS NOT NULL AS erasing
@@ -150,7 +150,8 @@ export async function tenantExportHead(
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;
-  return ok(row?.erasing ? "erasing" : row?.tenant);
+  if (!row) return err({ kind: "not_found" });
+  return row.erasing ? err({ kind: "erasing" }) : ok(row.tenant);
 }
 
 export function communityExport(tenantId: string, tenant: string): ExportPlan {
