@@ -1,4 +1,5 @@
 export * from "./analytics-events";
+export * from "./audit-events";
 export * from "./content-sharing";
 export * from "./dead-jobs";
 export * from "./event-attendees";

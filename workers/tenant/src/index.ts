@@ -18,6 +18,7 @@ import { requestContext } from "./middleware/request";
 import { resolveTenant } from "./middleware/tenant";
 import { admin } from "./routes/admin";
 import { attendance, myEvents } from "./routes/attendance";
+import { audit } from "./routes/audit";
 import { comments } from "./routes/comments";
 import { events, posts } from "./routes/content";
 import { context } from "./routes/context";
@@ -64,8 +65,8 @@ export function createApp() {
   // The identity provider's calls: a token and a per-address budget of their own.
   app.use("/hooks/*", limitBody, requireJsonBody, rateLimit("HOOK_RATE_LIMITER"), requireHookToken);
   app.route("/hooks", hooks);
-  // The context, jobs, posts, events, members, journeys and what is shared in belong to one
-  // tenant; the feed and "my communities" span them all.
+  // The context, jobs, posts, events, members, journeys, what is shared in and the audit log
+  // belong to one tenant; the feed and "my communities" span them all.
   // ("/x/*" matches "/x" too: naming both would resolve the tenant twice.)
   app.use("/v1/context/*", resolveTenant);
   app.use("/v1/jobs/*", resolveTenant);
@@ -74,6 +75,7 @@ export function createApp() {
   app.use("/v1/members/*", resolveTenant);
   app.use("/v1/journeys/*", resolveTenant);
   app.use("/v1/shared/*", resolveTenant);
+  app.use("/v1/audit-log/*", resolveTenant);
   app.use("/v1/*", authenticate);
   app.route("/v1/context", context);
   app.route("/v1/jobs", jobs);
@@ -86,6 +88,7 @@ export function createApp() {
   app.route("/v1/events", eventShares);
   app.route("/v1/shared", shared);
   app.route("/v1/members", members);
+  app.route("/v1/audit-log", audit);
   app.route("/v1/journeys", journeys);
   app.route("/v1/feed", feed);
   app.route("/v1/me/events", myEvents);

@@ -446,7 +446,14 @@ describe("tenant cache", () => {
     await sleep(15);
     const handle = openDb({ DATABASE_URL: db.url, LOCAL_DB_PROXY: env.LOCAL_DB_PROXY });
     try {
-      const result = await updateTenant(handle.db, env.TENANT_CACHE, h.cache, id, { slug: "renamed-to" });
+      const result = await updateTenant(
+        handle.db,
+        env.TENANT_CACHE,
+        h.cache,
+        id,
+        { slug: "renamed-to" },
+        "test",
+      );
       expect(result.ok).toBe(true);
     } finally {
       await handle.close();

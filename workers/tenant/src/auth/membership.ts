@@ -14,7 +14,7 @@ import {
 import { providerUsers, tenants, tenantUsers, users } from "../../../../db/schema";
 import { ADMIN_MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { ADMIN_ROLES } from "../../../common/authz";
-import { attempt, type Db, type DbError, mayHaveCommitted } from "../../../common/db";
+import { attempt, type Db, type DbError, mayHaveCommitted, type Queryable } from "../../../common/db";
 import { describeError, log } from "../../../common/log";
 import { pageOf } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
@@ -460,24 +460,62 @@ export interface MemberFields {
 }
 
 /**
+ * What an operator's change did to a membership (`b`, before; `w`, written), as the audit log
+ * records it: each of role and is_admin that changed, from and to (0046's manage_member writes
+ * a community admin's changes the same way).
+ */
+const MEMBER_CHANGES = `(CASE WHEN b.role IS DISTINCT FROM w.role
+          THEN jsonb_build_object('role', jsonb_build_object('from', b.role, 'to', w.role)) ELSE '{}' END)
+   || (CASE WHEN b.is_admin IS DISTINCT FROM w.is_admin
+          THEN jsonb_build_object('is_admin', jsonb_build_object('from', b.is_admin, 'to', w.is_admin)) ELSE '{}' END)`;
+
+/**
+ * An operator adds a member or changes one (`$1` tenant, `$2` user), and the audit log records
+ * it in the same statement: member.added, or member.changed when a field changed. `before` reads
+ * the statement's snapshot, taken before the upsert: no FOR UPDATE, which would skip the row the
+ * upsert has just changed (a row this statement modified is not locked again, but passed over)
+ * and take every change for an addition.
+ */
+const UPSERT_MEMBER_SQL = `WITH before AS (
+    SELECT tu.role, tu.is_admin FROM public.tenant_users tu
+     WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
+  ), written AS (
+    INSERT INTO public.tenant_users AS tu (tenant_id, user_id, role, is_admin) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, is_admin = excluded.is_admin
+    RETURNING tu.role, tu.is_admin
+  ), changed AS (
+    SELECT NOT EXISTS (SELECT 1 FROM before) AS added, ${MEMBER_CHANGES} AS changes
+      FROM written w LEFT JOIN before b ON true
+  ), audited AS (
+    INSERT INTO public.audit_events (tenant_id, action, actor_kind, member_id, changes, request_id)
+    SELECT $1, CASE WHEN c.added THEN 'member.added' ELSE 'member.changed' END, 'operator', $2, c.changes, $5
+      FROM changed c WHERE c.changes <> '{}'
+  )
+  SELECT count(*)::int AS written FROM written`;
+
+/** An operator removes a member, recorded as member.removed with what they were. */
+const REMOVE_MEMBER_SQL = `WITH gone AS (
+    DELETE FROM public.tenant_users tu WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
+    RETURNING tu.role, tu.is_admin
+  ), audited AS (
+    INSERT INTO public.audit_events (tenant_id, action, actor_kind, member_id, changes, request_id)
+    SELECT $1, 'member.removed', 'operator', $2, ${MEMBER_CHANGES}, $3
+      FROM gone b CROSS JOIN (SELECT NULL::text AS role, NULL::boolean AS is_admin) w
+  )
+  SELECT count(*)::int AS removed FROM gone`;
+
+/**
  * Adds or changes a membership, then drops its cached entry so the next request sees it; also
  * when the write's outcome is unknown (mayHaveCommitted): a dropped entry is only a cache miss.
  */
 export async function upsertMember(
-  db: Db,
+  sql: Queryable,
   cache: ForgetDeps,
-  tenantId: string,
-  userId: string,
-  fields: MemberFields,
+  change: { tenantId: string; userId: string; fields: MemberFields; requestId: string },
 ): Promise<Result<true, MemberWriteError>> {
+  const { tenantId, userId, fields, requestId } = change;
   const written = await attempt(() =>
-    db
-      .insert(tenantUsers)
-      .values({ tenantId, userId, role: fields.role, isAdmin: fields.is_admin })
-      .onConflictDoUpdate({
-        target: [tenantUsers.tenantId, tenantUsers.userId],
-        set: { role: fields.role, isAdmin: fields.is_admin },
-      }),
+    sql.query(UPSERT_MEMBER_SQL, [tenantId, userId, fields.role, fields.is_admin, requestId]),
   );
   if (written.ok || mayHaveCommitted(written.error)) await forgetMembership(cache, tenantId, userId);
   // 23503: the tenant or the user does not exist.
@@ -490,20 +528,17 @@ export async function upsertMember(
  * upsertMember), and when there was none to remove: whatever is cached for it is wrong then too.
  */
 export async function removeMember(
-  db: Db,
+  sql: Queryable,
   cache: ForgetDeps,
-  tenantId: string,
-  userId: string,
+  change: { tenantId: string; userId: string; requestId: string },
 ): Promise<Result<true, MemberWriteError>> {
+  const { tenantId, userId, requestId } = change;
   const removed = await attempt(() =>
-    db
-      .delete(tenantUsers)
-      .where(and(eq(tenantUsers.tenantId, tenantId), eq(tenantUsers.userId, userId)))
-      .returning({ userId: tenantUsers.userId }),
+    sql.query<{ removed: number }>(REMOVE_MEMBER_SQL, [tenantId, userId, requestId]),
   );
   if (removed.ok || mayHaveCommitted(removed.error)) await forgetMembership(cache, tenantId, userId);
   if (!removed.ok) return removed;
-  return removed.value.length === 0 ? err({ kind: "not_found" }) : ok(true);
+  return removed.value.rows[0]?.removed ? ok(true) : err({ kind: "not_found" });
 }
 
 /**
@@ -530,9 +565,15 @@ export type MemberRefusal =
 export async function manageMember(
   db: Db,
   cache: ForgetDeps,
-  change: { tenantId: string; actorId: string; targetId: string; role: MemberFields["role"] | null },
+  change: {
+    tenantId: string;
+    actorId: string;
+    targetId: string;
+    role: MemberFields["role"] | null;
+    requestId: string;
+  },
 ): Promise<Result<true, MemberRefusal | DbError>> {
-  const { tenantId, actorId, targetId, role } = change;
+  const { tenantId, actorId, targetId, role, requestId } = change;
   const roles = sql.join(
     ADMIN_ROLES.map((r) => sql`${r}`),
     sql`, `,
@@ -541,7 +582,7 @@ export async function manageMember(
     db
       .select({ outcome: sql<"done" | MemberRefusal>`m.outcome` })
       .from(
-        sql`private.manage_member(${tenantId}, ${actorId}, ${targetId}, ${role}, ARRAY[${roles}]::text[]) AS m(outcome)`,
+        sql`private.manage_member(${tenantId}, ${actorId}, ${targetId}, ${role}, ARRAY[${roles}]::text[], ${requestId}) AS m(outcome)`,
       ),
   );
   if (!changed.ok) {

@@ -2,6 +2,7 @@ import { MODERATOR_ROLES } from "../../../common/authz";
 import type { DbError, Queryable } from "../../../common/db";
 import type { CreatedPosition } from "../../../common/pages";
 import { err, ok, type Result } from "../../../common/result";
+import { removalAudit } from "../audit/queries";
 import {
   JUDGED_COLUMNS,
   JUDGED_FROM,
@@ -177,8 +178,8 @@ const DELETE_SQL = `WITH ${ofMember("posts", COLUMNS, {
      WHERE c.id = k.id
        AND (k.user_id = $2::uuid
             OR coalesce((SELECT m.admin FROM private.membership($1::uuid, $2::uuid, $5::text[]) m), false))
-    RETURNING c.id
-  )
+    RETURNING c.id, c.user_id
+  ), ${removalAudit("comment.removed", { authorColumn: "user_id", actor: "$2::uuid", request: "$6::text", tenant: "$1::uuid" })}
   SELECT ${JUDGED_COLUMNS}, k.id IS NOT NULL AS exists, EXISTS (SELECT 1 FROM gone) AS deleted
     FROM ${JUDGED_FROM} LEFT JOIN comment k ON true`;
 
@@ -188,6 +189,7 @@ export async function deleteComment(
   userId: string,
   postId: string,
   commentId: string,
+  requestId: string,
 ): Promise<Result<null, CommentRefusal | DbError>> {
   const found = await onOfMember<{ exists: boolean; deleted: boolean }>(
     sql,
@@ -197,6 +199,7 @@ export async function deleteComment(
     postId,
     commentId,
     MODERATOR_ROLES,
+    requestId,
   );
   if (!found.ok) return found;
   if (found.value.deleted) return ok(null);

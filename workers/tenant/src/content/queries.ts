@@ -1,6 +1,7 @@
 import { authorizeContentDeletion, type Denial, MODERATOR_ROLES } from "../../../common/authz";
 import { attempt, type DbError, type Queryable } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
+import { removalAudit } from "../audit/queries";
 import { IS_MEMBER } from "../auth/membership";
 import { likedBy } from "../likes/sql";
 
@@ -164,8 +165,14 @@ export async function deleteContent(
   tenantId: string,
   userId: string,
   id: string,
+  requestId: string,
 ): Promise<Result<null, Denial | DbError>> {
   const { author } = KINDS[kind];
+  const audited = removalAudit(kind === "posts" ? "post.removed" : "event.removed", {
+    authorColumn: author,
+    actor: "$2::uuid",
+    request: "$5::text",
+  });
   const found = await attempt(() =>
     sql.query<{
       role: string | null;
@@ -187,10 +194,10 @@ export async function deleteContent(
           WHERE x.id = target.id AND x.deleted_at IS NULL
             AND (target.author = $2 OR actor.is_admin OR actor.role = ANY($4::text[]))
          RETURNING x.*
-       )${kind === "events" ? `, ${CANCELLED}` : ""}
+       ), ${audited}${kind === "events" ? `, ${CANCELLED}` : ""}
        SELECT a.role, a.is_admin, t.tenant_id, t.author, EXISTS (SELECT 1 FROM gone) AS deleted
          FROM (SELECT 1) one LEFT JOIN actor a ON true LEFT JOIN target t ON true`,
-      [tenantId, userId, id, MODERATOR_ROLES],
+      [tenantId, userId, id, MODERATOR_ROLES, requestId],
     ),
   );
   if (!found.ok) return found;

@@ -3,12 +3,13 @@ import type { Context } from "hono";
 import { MEMBER_ROLES } from "../../../../db/schema/tenant-users";
 import { SLUG_PATTERN, TENANT_NAME_MAX_LENGTH } from "../../../../db/schema/tenants";
 import { ApiError } from "../../../common/errors";
-import { dbFailure, validationHook } from "../../../common/http";
+import { dbFailure, refusalError, validationHook } from "../../../common/http";
 import { Id } from "../../../common/ids";
 import { boundedJsonObject, NAMES_A_FIELD, WebUrl } from "../../../common/jobs";
 import { wholeNumberParam } from "../../../common/numbers";
 import { ADMIN_SECURITY, errorResponses, jsonResponse } from "../../../common/openapi";
 import { QueryFlag } from "../../../common/pages";
+import { listAudit } from "../audit/queries";
 import {
   deleteUser,
   erasedAt,
@@ -34,6 +35,7 @@ import { tenantCacheFor } from "../tenancy/cache";
 import { communityExport, tenantExportHead } from "../tenancy/export";
 import { lookupKey, parsePlatform, parseReserved } from "../tenancy/host";
 import { findTenantById, listTenants, type TenantRow } from "../tenancy/queries";
+import { AUDIT_REFUSALS, AuditPage, AuditPageQuery, auditPage } from "./audit";
 import { TenantSchema } from "./context";
 import { exportAnswer, streamedExport, TenantExport, UserExport } from "./export";
 import { InterestFilter, MemberProfile } from "./members";
@@ -330,6 +332,30 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
   .openapi(
     createRoute({
       method: "get",
+      path: "/tenants/{id}/audit-log",
+      operationId: "listTenantAuditLog",
+      summary: "A tenant's audit log, newest first, keyset-paged (inactive tenants too)",
+      description:
+        "What operators changed of it and of its members, and what its members' admins and moderators did (GET /v1/audit-log, which its admins read). Ids only; erased users' ids are gone from it, and the log goes with the tenant's erasure.",
+      security: ADMIN_SECURITY,
+      request: { params: IdParams, query: AuditPageQuery },
+      responses: {
+        200: jsonResponse(AuditPage, "One page"),
+        ...errorResponses(400, 401, 403, 404, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const result = await timed(c, () =>
+        listAudit(getSql(c), c.req.valid("param").id, { kind: "operator" }, { after: cursor, limit }),
+      );
+      if (!result.ok) throw refusalError(c, result.error, AUDIT_REFUSALS);
+      return c.json(auditPage(result.value), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
       path: "/tenants/{id}/export",
       operationId: "exportTenant",
       summary: "Everything a community holds, for the day it leaves (before its erasure)",
@@ -367,7 +393,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       refuseReservedSlug(body.slug, c.env);
       refuseUnreachableDomain(body.domain, c.env);
       const result = await timed(c, () =>
-        createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body),
+        createTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), body, c.get("requestId")),
       );
       if (!result.ok) fail(c, result.error);
       return c.json(present(result.value), 201);
@@ -400,6 +426,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
           tenantCacheFor(c.env),
           c.req.valid("param").id,
           fields,
+          c.get("requestId"),
         ),
       );
       if (!result.ok) fail(c, result.error);
@@ -421,9 +448,14 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const result = await timed(c, () =>
-        updateTenant(getSessionDb(c), c.env.TENANT_CACHE, tenantCacheFor(c.env), c.req.valid("param").id, {
-          is_active: false,
-        }),
+        updateTenant(
+          getSessionDb(c),
+          c.env.TENANT_CACHE,
+          tenantCacheFor(c.env),
+          c.req.valid("param").id,
+          { is_active: false },
+          c.get("requestId"),
+        ),
       );
       if (!result.ok) fail(c, result.error);
       return c.json(present(result.value), 200);
@@ -450,7 +482,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const result = await timed(c, () => requestErasure(getDb(c), id, c.req.valid("json").slug));
+      const result = await timed(c, () =>
+        requestErasure(getSessionDb(c), id, c.req.valid("json").slug, c.get("requestId")),
+      );
       if (!result.ok) fail(c, result.error);
       return c.json(present(result.value), 202);
     },
@@ -474,7 +508,14 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const body = c.req.valid("json");
-      const result = await timed(c, () => upsertMember(getDb(c), memberCache(c), id, userId, body));
+      const result = await timed(c, () =>
+        upsertMember(getSql(c), memberCache(c), {
+          tenantId: id,
+          userId,
+          fields: body,
+          requestId: c.get("requestId"),
+        }),
+      );
       if (!result.ok) fail(c, result.error, "no such tenant or user");
       return c.json(body, 200);
     },
@@ -491,7 +532,9 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
     }),
     async (c) => {
       const { id, userId } = c.req.valid("param");
-      const result = await timed(c, () => removeMember(getDb(c), memberCache(c), id, userId));
+      const result = await timed(c, () =>
+        removeMember(getSql(c), memberCache(c), { tenantId: id, userId, requestId: c.get("requestId") }),
+      );
       if (!result.ok) fail(c, result.error, "no such membership");
       return c.body(null, 204);
     },

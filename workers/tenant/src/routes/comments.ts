@@ -160,7 +160,7 @@ comments.openapi(
   async (c) => {
     const { id, comment_id } = c.req.valid("param");
     const gone = await timed(c, () =>
-      deleteComment(getSql(c), c.get("tenant").id, currentUser(c).id, id, comment_id),
+      deleteComment(getSql(c), c.get("tenant").id, currentUser(c).id, id, comment_id, c.get("requestId")),
     );
     if (!gone.ok) throw failure(c, gone.error);
     return c.body(null, 204);

@@ -155,7 +155,7 @@ function contentApp(
     async (c) => {
       const { id } = c.req.valid("param");
       const gone = await timed(c, () =>
-        deleteContent(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id),
+        deleteContent(getSql(c), kind, c.get("tenant").id, currentUser(c).id, id, c.get("requestId")),
       );
       if (!gone.ok) throw failure(c, gone.error);
       return c.body(null, 204);

@@ -375,7 +375,13 @@ me.openapi(
     const { tenant_id } = c.req.valid("param");
     const self = currentUser(c).id;
     // Leaving is removing yourself: what refuses it is the last-admin rule, or no membership.
-    const change = { tenantId: tenant_id, actorId: self, targetId: self, role: null };
+    const change = {
+      tenantId: tenant_id,
+      actorId: self,
+      targetId: self,
+      role: null,
+      requestId: c.get("requestId"),
+    };
     const left = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!left.ok) {
       if (left.error === "last_admin" || left.error === "last_owner") {

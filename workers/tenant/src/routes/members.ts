@@ -149,7 +149,13 @@ members.openapi(
   async (c) => {
     const { user_id } = c.req.valid("param");
     const { role } = c.req.valid("json");
-    const change = { tenantId: c.get("tenant").id, actorId: currentUser(c).id, targetId: user_id, role };
+    const change = {
+      tenantId: c.get("tenant").id,
+      actorId: currentUser(c).id,
+      targetId: user_id,
+      role,
+      requestId: c.get("requestId"),
+    };
     const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!result.ok) throw refusalError(c, result.error, REFUSALS);
     return c.json({ user_id, role, is_admin: false }, 200);
@@ -180,6 +186,7 @@ members.openapi(
       actorId: currentUser(c).id,
       targetId: user_id,
       role: null,
+      requestId: c.get("requestId"),
     };
     const result = await timed(c, () => manageMember(getDb(c), memberCache(c), change));
     if (!result.ok) throw refusalError(c, result.error, REFUSALS);

@@ -1,7 +1,9 @@
 import { and, eq, sql } from "drizzle-orm";
-import { tenants } from "../../../../db/schema";
-import { attempt, type Database, type Db, type DbError } from "../../../common/db";
+import { auditEvents, tenants } from "../../../../db/schema";
+import type { AuditAction } from "../../../../db/schema/audit-events";
+import { attempt, type Database, type DbError } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
+import { changesBetween } from "../audit/queries";
 import type { CacheEntry, TenantCache } from "./cache";
 import { cacheKey } from "./host";
 import { adminTenantColumns, type TenantRow, toTenantRow } from "./queries";
@@ -52,6 +54,36 @@ function classify(e: DbError): AdminError {
   return e;
 }
 
+/** What the audit log compares of a tenant: every field an operator sets. */
+const AUDITED = [
+  "slug",
+  "name",
+  "domain",
+  "logo_url",
+  "primary_color",
+  "secondary_color",
+  "settings",
+  "is_active",
+] as const;
+
+function audited(row: TenantRow) {
+  const { id: _, ...fields } = row.tenant;
+  return { ...fields, is_active: row.isActive };
+}
+
+/** An operator's change of a tenant as its audit row: null when nothing changed. */
+function tenantAudit(action: AuditAction, before: TenantRow | null, after: TenantRow, requestId: string) {
+  const changes = changesBetween(before && audited(before), audited(after), AUDITED);
+  if (action === "tenant.updated" && Object.keys(changes).length === 0) return null;
+  return {
+    tenantId: after.tenant.id,
+    action,
+    actorKind: "operator" as const,
+    changes: action === "tenant.erasure_requested" ? null : changes,
+    requestId,
+  };
+}
+
 function keysOf(row: TenantRow): string[] {
   const keys = [cacheKey({ kind: "slug", value: row.tenant.slug })];
   if (row.tenant.domain) keys.push(cacheKey({ kind: "host", value: row.tenant.domain }));
@@ -84,17 +116,24 @@ export async function createTenant(
   kv: KVNamespace,
   cache: TenantCache,
   fields: TenantFields & { slug: string; name: string },
+  requestId: string,
 ): Promise<Result<TenantRow, AdminError>> {
   const inserted = await attempt(() =>
-    db
-      .insert(tenants)
-      .values({ ...toColumns(fields), slug: fields.slug, name: fields.name })
-      .returning(adminTenantColumns),
+    db.transaction(async (tx) => {
+      const [first] = await tx
+        .insert(tenants)
+        .values({ ...toColumns(fields), slug: fields.slug, name: fields.name })
+        .returning(adminTenantColumns);
+      if (!first) return null;
+      const row = toTenantRow(first);
+      const entry = tenantAudit("tenant.created", null, row, requestId);
+      if (entry) await tx.insert(auditEvents).values(entry);
+      return row;
+    }),
   );
   if (!inserted.ok) return err(classify(inserted.error));
-  const [first] = inserted.value;
-  if (!first) return err({ kind: "query", message: "insert returned no row" });
-  const row = toTenantRow(first);
+  const row = inserted.value;
+  if (!row) return err({ kind: "query", message: "insert returned no row" });
   await rewriteCache(cache, kv, null, row);
   return ok(row);
 }
@@ -105,6 +144,7 @@ export async function updateTenant(
   cache: TenantCache,
   id: string,
   fields: TenantFields,
+  requestId: string,
 ): Promise<Result<TenantRow, AdminError>> {
   const result = await attempt(() =>
     db.transaction(async (tx) => {
@@ -120,7 +160,11 @@ export async function updateTenant(
         .set(toColumns(fields))
         .where(eq(tenants.id, id))
         .returning(adminTenantColumns);
-      return after ? { before: toTenantRow(before), after: toTenantRow(after) } : null;
+      if (!after) return null;
+      const change = { before: toTenantRow(before), after: toTenantRow(after) };
+      const entry = tenantAudit("tenant.updated", change.before, change.after, requestId);
+      if (entry) await tx.insert(auditEvents).values(entry);
+      return change;
     }),
   );
   if (!result.ok) return err(classify(result.error));
@@ -137,20 +181,33 @@ export async function updateTenant(
  * until a new tenant takes its slug or domain (whose write replaces them).
  */
 export async function requestErasure(
-  db: Db,
+  db: Database,
   id: string,
   slug: string,
+  requestId: string,
 ): Promise<Result<TenantRow, ErasureError>> {
   const marked = await attempt(() =>
-    db
-      .update(tenants)
-      .set({ erasureRequestedAt: sql`coalesce(${tenants.erasureRequestedAt}, now())` })
-      .where(and(eq(tenants.id, id), eq(tenants.slug, slug), eq(tenants.isActive, false)))
-      .returning(adminTenantColumns),
+    db.transaction(async (tx) => {
+      const [before] = await tx
+        .select({ erasureRequestedAt: tenants.erasureRequestedAt })
+        .from(tenants)
+        .where(eq(tenants.id, id))
+        .for("update");
+      const [row] = await tx
+        .update(tenants)
+        .set({ erasureRequestedAt: sql`coalesce(${tenants.erasureRequestedAt}, now())` })
+        .where(and(eq(tenants.id, id), eq(tenants.slug, slug), eq(tenants.isActive, false)))
+        .returning(adminTenantColumns);
+      if (!row) return null;
+      const marked = toTenantRow(row);
+      // The first request is the operator's decision; asking again changes nothing to record.
+      const entry = tenantAudit("tenant.erasure_requested", null, marked, requestId);
+      if (entry && before?.erasureRequestedAt === null) await tx.insert(auditEvents).values(entry);
+      return marked;
+    }),
   );
   if (!marked.ok) return marked;
-  const [row] = marked.value;
-  if (row) return ok(toTenantRow(row));
+  if (marked.value) return ok(marked.value);
   // Why not: read after the fact, since the UPDATE alone cannot say.
   const found = await attempt(() =>
     db.select({ slug: tenants.slug, isActive: tenants.isActive }).from(tenants).where(eq(tenants.id, id)),

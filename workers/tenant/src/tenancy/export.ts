@@ -10,7 +10,7 @@ import type { ChildSection, ExportPlan, Section } from "../exports/stream";
  * change here). For operators only: members' emails are in it.
  *
  * Each section walks an index that starts with the community (the feed's, the calendar's, the
- * public journeys', the members' key, analytics' by tenant and time), and a child section each
+ * public journeys', the members' key, analytics' by tenant and time, the audit log's), and a child section each
  * parent's own (comments by post, likes by post, answers by event, shares by content, activities
  * by journey): nothing scans another community's rows.
  */
@@ -117,6 +117,15 @@ export const COMMUNITY_SECTIONS: readonly Section[] = [
     from: "public.analytics_events x",
     owner: "x.tenant_id",
     key: ["x.created_at", "x.id"],
+    size: 2_000,
+  },
+  {
+    // Oldest first along idx_audit_events_tenant: ids only, no content.
+    name: "audit_log",
+    doc: "to_jsonb(x)",
+    from: "public.audit_events x",
+    owner: "x.tenant_id",
+    key: ["x.id"],
     size: 2_000,
   },
 ];

@@ -105,6 +105,25 @@ export const EXPORT_SECTIONS: readonly TableSection[] = [
     size: 2_000,
   },
   {
+    // The audit log's entries of what they did as a member, an admin or a moderator.
+    name: "audit_log_as_actor",
+    doc: "to_jsonb(x)",
+    from: "public.audit_events x",
+    owner: "x.actor_id",
+    key: ["x.id"],
+    size: 2_000,
+  },
+  {
+    // Its entries of what was done to their memberships, without who did it: that is the other
+    // member's record, which the community's admins and the operators read in the log itself.
+    name: "audit_log_as_member",
+    doc: "to_jsonb(x) - 'actor_id'",
+    from: "public.audit_events x",
+    owner: "x.member_id",
+    key: ["x.id"],
+    size: 2_000,
+  },
+  {
     name: "dead_jobs",
     doc: "to_jsonb(x)",
     from: "public.dead_jobs x",
