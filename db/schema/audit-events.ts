@@ -6,9 +6,9 @@ import { users } from "./users";
 
 /**
  * What the audit log records: an operator's changes to a community and its members, a community
- * admin's changes to members, a member leaving, and content removed by someone other than its
- * author (a moderator, an admin). An author deleting their own post is their business, not
- * the community's record.
+ * admin's changes to members, a member leaving, and content removed or edited by someone other
+ * than its author (a moderator or an admin removes, an admin edits). An author deleting or
+ * editing their own post is their business, not the community's record.
  */
 export const AUDIT_ACTIONS = [
   "tenant.created",
@@ -21,6 +21,8 @@ export const AUDIT_ACTIONS = [
   "post.removed",
   "event.removed",
   "comment.removed",
+  "post.edited",
+  "event.edited",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -56,13 +58,18 @@ export const auditEvents = pgTable(
     /** The member a member.* action concerns; forgotten the same way when that user is erased. */
     memberId: uuid("member_id").references(() => users.id, { onDelete: "set null" }),
     /**
-     * The post, event or comment a *.removed action removed. No foreign key: removal is a soft
-     * delete, and the row may later be purged or erased while its removal stays on record.
+     * The post, event or comment a *.removed or *.edited action concerns. No foreign key: removal
+     * is a soft delete, and the row may later be purged or erased while the action stays on record.
      */
     contentId: uuid("content_id"),
     changes: jsonb("changes").$type<AuditChanges>(),
     /** The X-Request-Id of the request that made the change, to find its log line. */
     requestId: text("request_id"),
+    /**
+     * The job that made the change, for one that came through the queue (an edit): the enqueue
+     * request's log line names it among its job_ids.
+     */
+    jobId: uuid("job_id"),
     createdAt: createdAt(),
   },
   (t) => [

@@ -995,6 +995,74 @@ describe("content update consumer", () => {
     await deliver("content-updates", [foreign]);
     expect(await content()).not.toBe("cross-tenant");
   });
+
+  it("records an admin's edit of a member's post or event in the audit log, once however often it is delivered, and not an author's own", async () => {
+    const [post, event] = [crypto.randomUUID(), crypto.randomUUID()];
+    await db.query(
+      `INSERT INTO posts (id, tenant_id, user_id, content, updated_at) VALUES ($1, '${T}', '${MEMBER}', 'draft', '2020-01-01')`,
+      [post],
+    );
+    await db.query(
+      `INSERT INTO events (id, tenant_id, created_by, title, start_date, updated_at)
+       VALUES ($1, '${T}', '${MEMBER}', 'Draft', '2030-01-01T10:00:00Z', '2020-01-01')`,
+      [event],
+    );
+    const edit = (user: string, at: string, payload: object) =>
+      job("update_content", { tenant_id: T, user_id: user, created_at: at, payload: payload as never });
+    const own = edit(MEMBER, "2026-07-01T00:00:01Z", {
+      content_type: "posts",
+      content_id: post,
+      updates: { content: "mine" },
+    });
+    const byAdmin = edit(ADMIN, "2026-07-01T00:00:02Z", {
+      content_type: "posts",
+      content_id: post,
+      updates: { content: "edited" },
+    });
+    const eventByAdmin = edit(ADMIN, "2026-07-01T00:00:03Z", {
+      content_type: "events",
+      content_id: event,
+      updates: { title: "Renamed" },
+    });
+    // Superseded in its batch by the author's later edit: never applied, so never recorded.
+    const superseded = edit(ADMIN, "2026-07-01T00:00:04Z", {
+      content_type: "events",
+      content_id: event,
+      updates: { title: "Lost" },
+    });
+    const later = edit(MEMBER, "2026-07-01T00:00:05Z", {
+      content_type: "events",
+      content_id: event,
+      updates: { title: "Kept" },
+    });
+    await deliver("content-updates", [own]);
+    await deliver("content-updates", [byAdmin, eventByAdmin]);
+    await deliver("content-updates", [byAdmin, eventByAdmin]);
+    await deliver("content-updates", [superseded, later]);
+    const recorded = await db.query(
+      `SELECT action, actor_kind, actor_id, content_id, job_id, request_id FROM audit_events
+        WHERE content_id = ANY ($1::uuid[]) ORDER BY action DESC`,
+      [[post, event]],
+    );
+    expect(recorded).toEqual([
+      {
+        action: "post.edited",
+        actor_kind: "member",
+        actor_id: ADMIN,
+        content_id: post,
+        job_id: byAdmin.job_id,
+        request_id: null,
+      },
+      {
+        action: "event.edited",
+        actor_kind: "member",
+        actor_id: ADMIN,
+        content_id: event,
+        job_id: eventByAdmin.job_id,
+        request_id: null,
+      },
+    ]);
+  });
 });
 
 describe("dead-letter queue", () => {

@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../common/errors";
-import { planNodes, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
+import { inSession, planNodes, useWorkerTestDatabase, type WorkerTestDb } from "../../test-support/db";
 import { requestAs } from "../../test-support/requests";
 import type { AuditEntry } from "../src/audit/queries";
 import worker from "../src/index";
@@ -244,6 +244,46 @@ describe("what the audit log records", () => {
       removed("post.removed", MOD, c(2)),
       removed("comment.removed", MOD, c(5)),
     ]);
+  });
+});
+
+describe("the audit log and locks", () => {
+  it("takes a member's user before their membership, as a user's erasure does, so the two cannot deadlock", async () => {
+    await db.query(`INSERT INTO tenant_users (tenant_id, user_id) VALUES ('${A}', '${NEWBIE}')`);
+    const changes: [string, () => Promise<Response>, number][] = [
+      [
+        "an operator's change",
+        () => asOperator("PUT", `/tenants/${A}/members/${NEWBIE}`, { role: "moderator", is_admin: false }),
+        200,
+      ],
+      ["an admin's change", () => asMember("PATCH", `/v1/members/${NEWBIE}`, OWNER, { role: "member" }), 200],
+      ["an operator's removal", () => asOperator("DELETE", `/tenants/${A}/members/${NEWBIE}`), 204],
+    ];
+    for (const [what, change, status] of changes) {
+      await inSession(db, async (eraser) => {
+        // An erasure's first lock: its DELETE of the user, before the cascade reaches the memberships.
+        await eraser.query("BEGIN");
+        await eraser.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [NEWBIE]);
+        let answered = false;
+        const pending = change().finally(() => {
+          answered = true;
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        expect(answered, what).toBe(false);
+        // Waiting for the user, the change holds nothing of the membership the cascade would take.
+        await inSession(db, async (cascade) => {
+          await cascade.query("BEGIN");
+          const free = await cascade.query(
+            "SELECT 1 FROM tenant_users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE NOWAIT",
+            [A, NEWBIE],
+          );
+          expect(free.rows, what).toHaveLength(1);
+          await cascade.query("ROLLBACK");
+        });
+        await eraser.query("ROLLBACK");
+        expect((await pending).status, what).toBe(status);
+      });
+    }
   });
 });
 

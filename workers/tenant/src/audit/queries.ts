@@ -36,7 +36,7 @@ export function changesBetween<T extends Record<string, unknown>>(
  * user and the request id. An author removing their own content is not recorded.
  */
 export function removalAudit(
-  action: Extract<AuditAction, `${string}.removed`>,
+  action: "post.removed" | "event.removed" | "comment.removed",
   names: { authorColumn: string; actor: string; request: string; tenant?: string },
 ): string {
   const tenant = names.tenant ?? "g.tenant_id";
@@ -56,6 +56,7 @@ export interface AuditEntry {
   content_id: string | null;
   changes: AuditChanges | null;
   request_id: string | null;
+  job_id: string | null;
   created_at: string;
 }
 
@@ -85,7 +86,7 @@ const listSql = (reader: AuditReader["kind"]) => `WITH reader AS (${READER_SQL[r
   SELECT r.allowed, coalesce((
     SELECT json_agg(p) FROM (
       SELECT e.id, e.action, json_build_object('kind', e.actor_kind, 'user_id', e.actor_id) AS actor,
-             e.member_id, e.content_id, e.changes, e.request_id,
+             e.member_id, e.content_id, e.changes, e.request_id, e.job_id,
              to_json(e.created_at) #>> '{}' AS created_at
         FROM public.audit_events e
        WHERE e.tenant_id = $1::uuid AND ($2::uuid IS NULL OR e.id < $2::uuid)

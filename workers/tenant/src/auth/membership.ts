@@ -470,17 +470,26 @@ const MEMBER_CHANGES = `(CASE WHEN b.role IS DISTINCT FROM w.role
           THEN jsonb_build_object('is_admin', jsonb_build_object('from', b.is_admin, 'to', w.is_admin)) ELSE '{}' END)`;
 
 /**
+ * The member `$2`'s user row, locked (KEY SHARE) before their membership's: the audit entry's
+ * foreign key takes that lock when the entry is written, after the membership's row, and a
+ * user's erasure takes them the other way round (the user, then by its cascade the
+ * memberships), so the two at once could deadlock. No such user: nothing is written.
+ */
+const MEMBER_USER = "who AS (SELECT u.id FROM public.users u WHERE u.id = $2::uuid FOR KEY SHARE)";
+
+/**
  * An operator adds a member or changes one (`$1` tenant, `$2` user), and the audit log records
  * it in the same statement: member.added, or member.changed when a field changed. `before` reads
  * the statement's snapshot, taken before the upsert: no FOR UPDATE, which would skip the row the
  * upsert has just changed (a row this statement modified is not locked again, but passed over)
  * and take every change for an addition.
  */
-const UPSERT_MEMBER_SQL = `WITH before AS (
+const UPSERT_MEMBER_SQL = `WITH ${MEMBER_USER}, before AS (
     SELECT tu.role, tu.is_admin FROM public.tenant_users tu
      WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
   ), written AS (
-    INSERT INTO public.tenant_users AS tu (tenant_id, user_id, role, is_admin) VALUES ($1, $2, $3, $4)
+    INSERT INTO public.tenant_users AS tu (tenant_id, user_id, role, is_admin)
+    SELECT $1::uuid, who.id, $3::text, $4::boolean FROM who
     ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, is_admin = excluded.is_admin
     RETURNING tu.role, tu.is_admin
   ), changed AS (
@@ -494,8 +503,8 @@ const UPSERT_MEMBER_SQL = `WITH before AS (
   SELECT count(*)::int AS written FROM written`;
 
 /** An operator removes a member, recorded as member.removed with what they were. */
-const REMOVE_MEMBER_SQL = `WITH gone AS (
-    DELETE FROM public.tenant_users tu WHERE tu.tenant_id = $1::uuid AND tu.user_id = $2::uuid
+const REMOVE_MEMBER_SQL = `WITH ${MEMBER_USER}, gone AS (
+    DELETE FROM public.tenant_users tu USING who WHERE tu.tenant_id = $1::uuid AND tu.user_id = who.id
     RETURNING tu.role, tu.is_admin
   ), audited AS (
     INSERT INTO public.audit_events (tenant_id, action, actor_kind, member_id, changes, request_id)
@@ -515,12 +524,18 @@ export async function upsertMember(
 ): Promise<Result<true, MemberWriteError>> {
   const { tenantId, userId, fields, requestId } = change;
   const written = await attempt(() =>
-    sql.query(UPSERT_MEMBER_SQL, [tenantId, userId, fields.role, fields.is_admin, requestId]),
+    sql.query<{ written: number }>(UPSERT_MEMBER_SQL, [
+      tenantId,
+      userId,
+      fields.role,
+      fields.is_admin,
+      requestId,
+    ]),
   );
   if (written.ok || mayHaveCommitted(written.error)) await forgetMembership(cache, tenantId, userId);
-  // 23503: the tenant or the user does not exist.
+  // 23503: the tenant does not exist; nothing written: the user does not.
   if (!written.ok) return err(written.error.code === "23503" ? { kind: "not_found" } : written.error);
-  return ok(true);
+  return written.value.rows[0]?.written ? ok(true) : err({ kind: "not_found" });
 }
 
 /**

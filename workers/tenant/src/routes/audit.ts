@@ -23,7 +23,7 @@ const AuditEntrySchema = z
     action: z
       .enum(AUDIT_ACTIONS)
       .describe(
-        "tenant.* an operator's change of the community; member.* a membership added, changed, removed or left; *.removed a member's post, event or comment taken down by someone else (its author's own deletions are not recorded)",
+        "tenant.* an operator's change of the community; member.* a membership added, changed, removed or left; *.removed a member's post, event or comment taken down by someone else, *.edited a member's post or event edited by an admin (its author's own deletions and edits are not recorded)",
       ),
     actor: z
       .object({
@@ -38,7 +38,10 @@ const AuditEntrySchema = z
       .guid()
       .nullable()
       .describe("the member a member.* action concerns; null once that user is erased"),
-    content_id: z.guid().nullable().describe("the post, event or comment a *.removed action took down"),
+    content_id: z
+      .guid()
+      .nullable()
+      .describe("the post, event or comment a *.removed or *.edited action concerns"),
     changes: z
       .record(z.string(), z.object({ from: z.unknown(), to: z.unknown() }))
       .nullable()
@@ -46,6 +49,12 @@ const AuditEntrySchema = z
         "each field changed, from and to (null for what did not exist); null where nothing is compared",
       ),
     request_id: z.string().nullable().describe("the X-Request-Id of the request that made the change"),
+    job_id: z
+      .guid()
+      .nullable()
+      .describe(
+        "the job that made a change through the queue (an edit); the enqueue request's log line names it",
+      ),
     created_at: z.string(),
   })
   .openapi("AuditEntry");
@@ -84,7 +93,7 @@ audit.openapi(
     parameters: TENANT_PARAMETERS,
     summary: "The community's audit log, newest first, keyset-paged, to its admins",
     description:
-      "Who added, changed or removed members, who left, who took down a member's post, event or comment, and what operators changed of the community. Ids only: no content, no emails. 403 for anyone but the community's admins (is_admin, or an owner or admin role), checked in the query.",
+      "Who added, changed or removed members, who left, who took down a member's post, event or comment or edited their post or event, and what operators changed of the community. Ids only: no content, no emails. 403 for anyone but the community's admins (is_admin, or an owner or admin role), checked in the query.",
     request: { query: AuditPageQuery },
     responses: {
       200: jsonResponse(AuditPage, "One page"),
