@@ -12,8 +12,8 @@ import { getSql, timed } from "../middleware/request";
 import { TENANT_PARAMETERS } from "../middleware/tenant";
 
 /**
- * The community's audit log, to its admins: who changed its members and removed its members'
- * content, and what operators changed of it. Operators read any community's at
+ * The community's audit log, to its admins: who changed its members, who removed or edited its
+ * members' content, and what operators changed of it. Operators read any community's at
  * GET /admin/tenants/{id}/audit-log, with the same page.
  */
 
