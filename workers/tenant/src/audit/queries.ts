@@ -69,12 +69,14 @@ export type AuditRefusal = "no_tenant" | "not_member" | "not_admin";
  */
 export type AuditReader = { kind: "operator" } | { kind: "member"; userId: string };
 
-/** `$1` tenant, `$4` reader, `$5` admin roles; `allowed` is null when the reader is no member. */
+/**
+ * `$1` tenant, `$4` reader, `$5` admin roles: one row when the reader may be answered at all (the
+ * tenant exists; the member is one of an active community, private.membership), `allowed` when
+ * they may read the log.
+ */
 const READER_SQL: Record<AuditReader["kind"], string> = {
   operator: "SELECT true AS allowed FROM public.tenants t WHERE t.id = $1::uuid",
-  member: `SELECT tu.is_admin OR tu.role = ANY ($5::text[]) AS allowed
-             FROM public.tenant_users tu JOIN public.tenants t ON t.id = tu.tenant_id AND t.is_active
-            WHERE tu.tenant_id = $1::uuid AND tu.user_id = $4::uuid`,
+  member: "SELECT m.admin AS allowed FROM private.membership($1::uuid, $4::uuid, $5::text[]) m",
 };
 
 /**
@@ -82,7 +84,7 @@ const READER_SQL: Record<AuditReader["kind"], string> = {
  * the walk of idx_audit_events_tenant. One statement checks the reader and reads the page, so a
  * member who lost their admin role a moment ago is refused at once.
  */
-const listSql = (reader: AuditReader["kind"]) => `WITH reader AS (${READER_SQL[reader]})
+export const auditPageSql = (reader: AuditReader["kind"]) => `WITH reader AS (${READER_SQL[reader]})
   SELECT r.allowed, coalesce((
     SELECT json_agg(p) FROM (
       SELECT e.id, e.action, json_build_object('kind', e.actor_kind, 'user_id', e.actor_id) AS actor,
@@ -103,7 +105,7 @@ export async function listAudit(
   const params: unknown[] = [tenantId, page.after ?? null, page.limit + 1];
   if (reader.kind === "member") params.push(reader.userId, ADMIN_ROLES);
   const found = await attempt(() =>
-    sql.query<{ allowed: boolean; entries: AuditEntry[] }>(listSql(reader.kind), params),
+    sql.query<{ allowed: boolean; entries: AuditEntry[] }>(auditPageSql(reader.kind), params),
   );
   if (!found.ok) return found;
   const [row] = found.value.rows;

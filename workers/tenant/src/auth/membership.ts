@@ -460,16 +460,6 @@ export interface MemberFields {
 }
 
 /**
- * What an operator's change did to a membership (`b`, before; `w`, written), as the audit log
- * records it: each of role and is_admin that changed, from and to (0046's manage_member writes
- * a community admin's changes the same way).
- */
-const MEMBER_CHANGES = `(CASE WHEN b.role IS DISTINCT FROM w.role
-          THEN jsonb_build_object('role', jsonb_build_object('from', b.role, 'to', w.role)) ELSE '{}' END)
-   || (CASE WHEN b.is_admin IS DISTINCT FROM w.is_admin
-          THEN jsonb_build_object('is_admin', jsonb_build_object('from', b.is_admin, 'to', w.is_admin)) ELSE '{}' END)`;
-
-/**
  * The member `$2`'s user row, locked (KEY SHARE) before their membership's: the audit entry's
  * foreign key takes that lock when the entry is written, after the membership's row, and a
  * user's erasure takes them the other way round (the user, then by its cascade the
@@ -479,10 +469,11 @@ const MEMBER_USER = "who AS (SELECT u.id FROM public.users u WHERE u.id = $2::uu
 
 /**
  * An operator adds a member or changes one (`$1` tenant, `$2` user), and the audit log records
- * it in the same statement: member.added, or member.changed when a field changed. `before` reads
- * the statement's snapshot, taken before the upsert: no FOR UPDATE, which would skip the row the
- * upsert has just changed (a row this statement modified is not locked again, but passed over)
- * and take every change for an addition.
+ * it in the same statement (private.audit_member, db/migrations/0046, which a member's changes
+ * go through too). `before` reads the statement's snapshot, taken before the upsert: no FOR
+ * UPDATE, which would skip the row the upsert has just changed (a row this statement modified is
+ * not locked again, but passed over) and take every change for an addition. `audited` is
+ * counted so that it runs: a CTE that only SELECTs runs when something reads it.
  */
 const UPSERT_MEMBER_SQL = `WITH ${MEMBER_USER}, before AS (
     SELECT tu.role, tu.is_admin FROM public.tenant_users tu
@@ -492,26 +483,20 @@ const UPSERT_MEMBER_SQL = `WITH ${MEMBER_USER}, before AS (
     SELECT $1::uuid, who.id, $3::text, $4::boolean FROM who
     ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, is_admin = excluded.is_admin
     RETURNING tu.role, tu.is_admin
-  ), changed AS (
-    SELECT NOT EXISTS (SELECT 1 FROM before) AS added, ${MEMBER_CHANGES} AS changes
+  ), audited AS MATERIALIZED (
+    SELECT private.audit_member($1::uuid, NULL, $2::uuid, b.role, b.is_admin, w.role, w.is_admin, $5::text)
       FROM written w LEFT JOIN before b ON true
-  ), audited AS (
-    INSERT INTO public.audit_events (tenant_id, action, actor_kind, member_id, changes, request_id)
-    SELECT $1, CASE WHEN c.added THEN 'member.added' ELSE 'member.changed' END, 'operator', $2, c.changes, $5
-      FROM changed c WHERE c.changes <> '{}'
   )
-  SELECT count(*)::int AS written FROM written`;
+  SELECT count(*)::int AS written FROM audited`;
 
 /** An operator removes a member, recorded as member.removed with what they were. */
 const REMOVE_MEMBER_SQL = `WITH ${MEMBER_USER}, gone AS (
     DELETE FROM public.tenant_users tu USING who WHERE tu.tenant_id = $1::uuid AND tu.user_id = who.id
     RETURNING tu.role, tu.is_admin
-  ), audited AS (
-    INSERT INTO public.audit_events (tenant_id, action, actor_kind, member_id, changes, request_id)
-    SELECT $1, 'member.removed', 'operator', $2, ${MEMBER_CHANGES}, $3
-      FROM gone b CROSS JOIN (SELECT NULL::text AS role, NULL::boolean AS is_admin) w
+  ), audited AS MATERIALIZED (
+    SELECT private.audit_member($1::uuid, NULL, $2::uuid, g.role, g.is_admin, NULL, NULL, $3::text) FROM gone g
   )
-  SELECT count(*)::int AS removed FROM gone`;
+  SELECT count(*)::int AS removed FROM audited`;
 
 /**
  * Adds or changes a membership, then drops its cached entry so the next request sees it; also

@@ -272,9 +272,8 @@ export interface ExportPlan {
  * Writes the export, so a subject with a million rows costs a page of memory. Each page is a
  * statement of its own, run on `sql` as given: openKeysetSql, so that none is planned as a
  * bitmap scan that reads all the rows after its key. Rows written while it runs may or may not
- * be in it. `"complete": true`
- * comes last; a database failure part way aborts the stream, so the client never takes a
- * cut-off export for a whole one.
+ * be in it. `"complete": true` comes last; a database failure part way aborts the stream, so
+ * the client never takes a cut-off export for a whole one.
  */
 export async function writeExport(
   sql: Queryable,

@@ -360,7 +360,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "exportTenant",
       summary: "Everything a community holds, for the day it leaves (before its erasure)",
       description:
-        'One JSON object: the tenant, its members (with their emails), its live posts with their comments, likes and shares, its live events with their answers and shares, its public journeys with their activities, and its analytics events, each row as its table holds it. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. Deactivated tenants too; 409 once its erasure was asked for (export first), 404 once erased.',
+        'One JSON object: the tenant, its members (with their emails), its live posts with their comments, likes and shares, its live events with their answers and shares, its public journeys with their activities, its analytics events and its audit log, each row as its table holds it. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. Deactivated tenants too; 409 once its erasure was asked for (export first), 404 once erased.',
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {
@@ -622,7 +622,7 @@ export const admin = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
       operationId: "exportUser",
       summary: "Everything held about a user, for their access request",
       description:
-        'One JSON object: the user, their feed selection, and every row naming them, each as its table holds it: memberships, posts and events (deleted ones too), answers to events, journeys and their activities, notifications, content they shared, dead jobs. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. 404 as for reading the user.',
+        'One JSON object: the user, their feed selection, and every row naming them, each as its table holds it: memberships, posts and events (deleted ones too), answers to events, journeys and their activities, notifications, content they shared, the audit log entries of what they did and of what was done to their memberships, dead jobs. Streamed a page at a time; it ends with "complete": true, and a failure part way cuts the stream off, so a whole export is valid JSON and a cut one is not. not_included names what is left out, and why. 404 as for reading the user.',
       security: ADMIN_SECURITY,
       request: { params: IdParams },
       responses: {

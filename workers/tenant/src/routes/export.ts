@@ -5,10 +5,11 @@ import { dbFailure, validationHook } from "../../../common/http";
 import { errorResponses, jsonResponse, USER_SECURITY } from "../../../common/openapi";
 import { rateLimit } from "../../../common/rate-limit";
 import type { HonoEnv } from "../env";
-import { type ExportPlan, writeExport } from "../exports/stream";
+import { type ExportPlan, type Section, writeExport } from "../exports/stream";
 import { currentUser, requireUser } from "../middleware/auth";
 import { getKeysetSql, getSql, timed } from "../middleware/request";
-import { type Audience, exportHead, userExport } from "../users/export";
+import { COMMUNITY_SECTIONS } from "../tenancy/export";
+import { type Audience, EXPORT_SECTIONS, exportHead, userExport } from "../users/export";
 
 /**
  * A user's data as one JSON document (users/export.ts): for an operator answering an access
@@ -17,24 +18,43 @@ import { type Audience, exportHead, userExport } from "../users/export";
 
 const Rows = z.array(z.record(z.string(), z.unknown()));
 
+/**
+ * An export's sections as its document lists them: one array of rows for each section the
+ * export writes, named from the same declarations, so a section added there is documented here
+ * (`notes` describes some; `optional` those some readers are not given).
+ */
+function sectionsOf(sections: readonly Section[], notes: Record<string, string>, optional: string[] = []) {
+  return Object.fromEntries(
+    sections.map(({ name }) => {
+      const rows = notes[name] ? Rows.describe(notes[name]) : Rows;
+      return [name, optional.includes(name) ? rows.optional() : rows];
+    }),
+  );
+}
+
+const ENDING = {
+  not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
+  complete: z.literal(true),
+};
+
 export const UserExport = z
   .object({
     exported_at: z.string(),
     user: z.record(z.string(), z.unknown()),
     feed_selection: z.record(z.string(), z.unknown()).nullable(),
-    memberships: Rows,
-    posts: Rows,
-    events: Rows,
-    event_answers: Rows,
-    post_likes: Rows.describe("the posts the user likes"),
-    post_comments: Rows.describe("the user's comments on posts"),
-    journeys: Rows,
-    journey_activities: Rows.describe("the activities of the journeys above"),
-    notifications: Rows,
-    shared_content: Rows,
-    dead_jobs: Rows.optional().describe("in an operator's export only"),
-    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
-    complete: z.literal(true),
+    ...sectionsOf(
+      EXPORT_SECTIONS,
+      {
+        post_likes: "the posts the user likes",
+        post_comments: "the user's comments on posts",
+        journey_activities: "the activities of the journeys above",
+        audit_log_as_actor: "the community audit log's entries of what the user did",
+        audit_log_as_member: "its entries of what was done to the user's memberships, without who did it",
+        dead_jobs: "in an operator's export only",
+      },
+      ["dead_jobs"],
+    ),
+    ...ENDING,
   })
   .openapi("UserExport");
 
@@ -42,19 +62,17 @@ export const TenantExport = z
   .object({
     exported_at: z.string(),
     tenant: z.record(z.string(), z.unknown()),
-    members: Rows.describe("memberships, each with the member's email and display name"),
-    posts: Rows.describe("live posts, newest first"),
-    post_comments: Rows,
-    post_likes: Rows,
-    post_shares: Rows.describe("where the community's posts are shared"),
-    events: Rows.describe("live events, soonest first"),
-    event_answers: Rows,
-    event_shares: Rows.describe("where the community's events are shared"),
-    journeys: Rows.describe("public journeys, newest first"),
-    journey_activities: Rows.describe("the activities of the journeys above"),
-    analytics_events: Rows,
-    not_included: z.record(z.string(), z.string()).describe("what the export leaves out, and why"),
-    complete: z.literal(true),
+    ...sectionsOf(COMMUNITY_SECTIONS, {
+      members: "memberships, each with the member's email and display name",
+      posts: "live posts, newest first",
+      post_shares: "where the community's posts are shared",
+      events: "live events, soonest first",
+      event_shares: "where the community's events are shared",
+      journeys: "public journeys, newest first",
+      journey_activities: "the activities of the journeys above",
+      audit_log: "the community's audit log, oldest first",
+    }),
+    ...ENDING,
   })
   .openapi("TenantExport");
 

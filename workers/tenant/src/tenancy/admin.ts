@@ -1,6 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
 import { auditEvents, tenants } from "../../../../db/schema";
-import type { AuditAction } from "../../../../db/schema/audit-events";
 import { attempt, type Database, type DbError } from "../../../common/db";
 import { err, ok, type Result } from "../../../common/result";
 import { changesBetween } from "../audit/queries";
@@ -71,17 +70,19 @@ function audited(row: TenantRow) {
   return { ...fields, is_active: row.isActive };
 }
 
-/** An operator's change of a tenant as its audit row: null when nothing changed. */
-function tenantAudit(action: AuditAction, before: TenantRow | null, after: TenantRow, requestId: string) {
+/**
+ * An operator's creation or change of a tenant as its audit row, with the fields that changed:
+ * null when none did.
+ */
+function tenantAudit(
+  action: "tenant.created" | "tenant.updated",
+  before: TenantRow | null,
+  after: TenantRow,
+  requestId: string,
+) {
   const changes = changesBetween(before && audited(before), audited(after), AUDITED);
-  if (action === "tenant.updated" && Object.keys(changes).length === 0) return null;
-  return {
-    tenantId: after.tenant.id,
-    action,
-    actorKind: "operator" as const,
-    changes: action === "tenant.erasure_requested" ? null : changes,
-    requestId,
-  };
+  if (Object.keys(changes).length === 0) return null;
+  return { tenantId: after.tenant.id, action, actorKind: "operator" as const, changes, requestId };
 }
 
 function keysOf(row: TenantRow): string[] {
@@ -199,11 +200,13 @@ export async function requestErasure(
         .where(and(eq(tenants.id, id), eq(tenants.slug, slug), eq(tenants.isActive, false)))
         .returning(adminTenantColumns);
       if (!row) return null;
-      const marked = toTenantRow(row);
       // The first request is the operator's decision; asking again changes nothing to record.
-      const entry = tenantAudit("tenant.erasure_requested", null, marked, requestId);
-      if (entry && before?.erasureRequestedAt === null) await tx.insert(auditEvents).values(entry);
-      return marked;
+      if (before?.erasureRequestedAt === null) {
+        await tx
+          .insert(auditEvents)
+          .values({ tenantId: id, action: "tenant.erasure_requested", actorKind: "operator", requestId });
+      }
+      return toTenantRow(row);
     }),
   );
   if (!marked.ok) return marked;
